@@ -1,0 +1,375 @@
+"""The solver-agnostic rule checker: every hard rule of the spec, one function each, in one registry.
+
+`find_violations(instance, solution)` judges a whole solution; `placement_violations` judges any
+assignment of dates (the reader uses it on the pins alone). Caps count distinct dates over the
+assignment plus `history`; a bucket that history alone already overfills is reported only when the
+assignment adds a date to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from quietday.domain.model import (
+    AgencyId,
+    EnterpriseId,
+    InspectionId,
+    Instance,
+    Solution,
+)
+
+__all__ = [
+    "PLACEMENT_RULES",
+    "Metrics",
+    "Violation",
+    "find_violations",
+    "measure",
+    "placement_violations",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    code: str
+    message: str
+    inspections: tuple[InspectionId, ...] = ()
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    inspections: int
+    scheduled: int
+    total_priority: int
+    possible_priority: int
+    visits: int
+    joint_visits: int
+    moved: int
+    unscheduled_by_reason: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def joint_rate(self) -> float:
+        """综合查一次率: the share of visits in which two or more agencies come together."""
+        return self.joint_visits / self.visits if self.visits else 0.0
+
+
+Assignment = Mapping[InspectionId, date]
+
+
+@dataclass
+class _Placed:
+    """An assignment grouped the ways the rules need it (unknown inspection ids left out)."""
+
+    instance: Instance
+    assignment: dict[InspectionId, date]
+    by_enterprise: dict[EnterpriseId, dict[date, list[InspectionId]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[EnterpriseId, dict[date, list[InspectionId]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for iid, day in sorted(self.assignment.items()):
+            grouped[self.instance.by_id[iid].enterprise][day].append(iid)
+        self.by_enterprise = grouped
+
+
+Rule = Callable[[_Placed], Iterator[Violation]]
+
+
+def _fmt(days: list[tuple[date, str]]) -> str:
+    return "、".join(f"{d.isoformat()}({who})" for d, who in days)
+
+
+def rule_window_and_horizon(p: _Placed) -> Iterator[Violation]:
+    """检查日期须在排期范围与检查窗口内 (earliest/latest, clipped to the horizon)."""
+    inst = p.instance
+    for iid, day in p.assignment.items():
+        insp = inst.by_id[iid]
+        if day not in inst.horizon:
+            yield Violation(
+                "outside_horizon",
+                f"{iid}: {day} 不在排期范围 {inst.horizon.start} 至 {inst.horizon.end} 内",
+                (iid,),
+            )
+        elif not insp.earliest <= day <= insp.latest:
+            yield Violation(
+                "outside_window",
+                f"{iid}: {day} 不在检查窗口 {insp.earliest} 至 {insp.latest} 内",
+                (iid,),
+            )
+
+
+def rule_working_day(p: _Placed) -> Iterator[Violation]:
+    """只在工作日入企 (法定节假日休息, 调休上班日照常)."""
+    cal = p.instance.calendar
+    for iid, day in p.assignment.items():
+        if cal.covers(day.year) and not cal.is_working_day(day):
+            yield Violation("not_working_day", f"{iid}: {day} 不是工作日", (iid,))
+
+
+def rule_quiet_day(p: _Placed) -> Iterator[Violation]:
+    """企业安静日: no inspection on the enterprise's quiet or blackout days without an exempt reason."""
+    inst = p.instance
+    for iid, day in p.assignment.items():
+        insp = inst.by_id[iid]
+        if not insp.exempt and inst.is_quiet(insp.enterprise, day):
+            yield Violation(
+                "quiet_day",
+                f"{iid}: {day} 是企业 {insp.enterprise} 的安静日,且没有豁免事由",
+                (iid,),
+            )
+
+
+def rule_whitelist(p: _Placed) -> Iterator[Violation]:
+    """白名单企业无事不扰: no routine inspection of a whitelisted enterprise."""
+    inst = p.instance
+    for iid in p.assignment:
+        insp = inst.by_id[iid]
+        if insp.kind == "routine" and inst.enterprises[insp.enterprise].whitelisted:
+            yield Violation(
+                "whitelisted", f"{iid}: 企业 {insp.enterprise} 在白名单内,不安排日常检查", (iid,)
+            )
+
+
+def _capped_dates(
+    p: _Placed,
+) -> dict[EnterpriseId, dict[date, list[tuple[AgencyId, str]]]]:
+    """Per enterprise: each date carrying a capped inspection, with (agency, who) entries;
+    `who` is an inspection id, or `历史` for history."""
+    inst = p.instance
+    out: dict[EnterpriseId, dict[date, list[tuple[AgencyId, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for h in inst.history:
+        if h.capped:
+            out[h.enterprise][h.date].append((h.agency, "历史"))
+    for ent, days in p.by_enterprise.items():
+        for day, iids in days.items():
+            for iid in iids:
+                insp = inst.by_id[iid]
+                if insp.capped:
+                    out[ent][day].append((insp.agency, iid))
+    return out
+
+
+def _involved(entries: list[tuple[date, str]]) -> tuple[InspectionId, ...]:
+    return tuple(InspectionId(w) for _, w in entries if w != "历史")
+
+
+def _over_cap(
+    *, code: str, what: str, cap: int, dates: dict[date, list[str]]
+) -> Iterator[Violation]:
+    listed = [(d, "、".join(sorted(set(w)))) for d, w in sorted(dates.items())]
+    if len(listed) > cap and any(any(x != "历史" for x in w) for w in dates.values()):
+        entries = [(d, x) for d, w in sorted(dates.items()) for x in w]
+        yield Violation(
+            code,
+            f"{what}: {len(listed)} 个检查日,超过上限 {cap}: {_fmt(listed)}",
+            _involved(entries),
+        )
+
+
+def rule_cap_agency_enterprise_year(p: _Placed) -> Iterator[Violation]:
+    """同一部门对同一企业年度检查次数上限 (e.g. 嘉善、咸宁: 每年不超过 2 次); routine and special only."""
+    inst = p.instance
+    for ent, days in sorted(_capped_dates(p).items()):
+        cap = inst.caps_for(ent).agency_enterprise_per_year
+        if cap is None:
+            continue
+        buckets: dict[tuple[AgencyId, int], dict[date, list[str]]] = defaultdict(dict)
+        for day, entries in days.items():
+            for agency, who in entries:
+                buckets[(agency, day.year)].setdefault(day, []).append(who)
+        for (agency, year), dates in sorted(buckets.items()):
+            yield from _over_cap(
+                code="cap_agency_enterprise_year",
+                what=f"部门 {agency} 在 {year} 年检查企业 {ent}",
+                cap=cap,
+                dates=dates,
+            )
+
+
+def rule_cap_enterprise_month(p: _Placed) -> Iterator[Violation]:
+    """同一企业每月被检查的天数上限 (all agencies together); routine and special only."""
+    inst = p.instance
+    for ent, days in sorted(_capped_dates(p).items()):
+        cap = inst.caps_for(ent).enterprise_per_month
+        if cap is None:
+            continue
+        buckets: dict[tuple[int, int], dict[date, list[str]]] = defaultdict(dict)
+        for day, entries in days.items():
+            buckets[(day.year, day.month)][day] = [w for _, w in entries]
+        for (year, month), dates in sorted(buckets.items()):
+            yield from _over_cap(
+                code="cap_enterprise_month",
+                what=f"企业 {ent} 在 {year} 年 {month} 月",
+                cap=cap,
+                dates=dates,
+            )
+
+
+def rule_cap_enterprise_year(p: _Placed) -> Iterator[Violation]:
+    """同一企业每年被检查的天数上限 (all agencies together); routine and special only."""
+    inst = p.instance
+    for ent, days in sorted(_capped_dates(p).items()):
+        cap = inst.caps_for(ent).enterprise_per_year
+        if cap is None:
+            continue
+        buckets: dict[int, dict[date, list[str]]] = defaultdict(dict)
+        for day, entries in days.items():
+            buckets[day.year][day] = [w for _, w in entries]
+        for year, dates in sorted(buckets.items()):
+            yield from _over_cap(
+                code="cap_enterprise_year", what=f"企业 {ent} 在 {year} 年", cap=cap, dates=dates
+            )
+
+
+def rule_min_gap(p: _Placed) -> Iterator[Violation]:
+    """两次检查之间的最短间隔 (min_gap_days) between any two capped inspection dates of an enterprise."""
+    inst = p.instance
+    for ent, days in sorted(_capped_dates(p).items()):
+        gap = inst.caps_for(ent).min_gap_days
+        if gap <= 1:
+            continue
+        ordered = sorted(days.items())
+        for (d1, w1), (d2, w2) in itertools.pairwise(ordered):
+            from_solution = [w for _, w in w1 + w2 if w != "历史"]
+            if (d2 - d1).days < gap and from_solution:
+                yield Violation(
+                    "min_gap",
+                    f"企业 {ent}: {d1} 与 {d2} 相隔 {(d2 - d1).days} 天,少于最短间隔 {gap} 天",
+                    tuple(InspectionId(w) for w in from_solution),
+                )
+
+
+def rule_agency_capacity(p: _Placed) -> Iterator[Violation]:
+    """部门每日检查能力 (daily_capacity, capacity_by_date): distinct enterprises per agency per day."""
+    inst = p.instance
+    load: dict[tuple[AgencyId, date], dict[EnterpriseId, list[InspectionId]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for iid, day in p.assignment.items():
+        insp = inst.by_id[iid]
+        load[(insp.agency, day)][insp.enterprise].append(iid)
+    for (agency, day), ents in sorted(load.items()):
+        cap = inst.agencies[agency].capacity_on(day)
+        if len(ents) > cap:
+            yield Violation(
+                "capacity",
+                f"部门 {agency} 在 {day} 检查 {len(ents)} 家企业,超过当日能力 {cap}",
+                tuple(sorted(i for iids in ents.values() for i in iids)),
+            )
+
+
+PLACEMENT_RULES: tuple[Rule, ...] = (
+    rule_window_and_horizon,
+    rule_working_day,
+    rule_quiet_day,
+    rule_whitelist,
+    rule_cap_agency_enterprise_year,
+    rule_cap_enterprise_month,
+    rule_cap_enterprise_year,
+    rule_min_gap,
+    rule_agency_capacity,
+)
+
+
+def placement_violations(instance: Instance, assignment: Assignment) -> list[Violation]:
+    """Every hard placement rule over `assignment` (unknown inspection ids are ignored here)."""
+    known = {i: d for i, d in assignment.items() if i in instance.by_id}
+    placed = _Placed(instance, known)
+    return [v for rule in PLACEMENT_RULES for v in rule(placed)]
+
+
+def _structure_violations(instance: Instance, solution: Solution) -> Iterator[Violation]:
+    """Every inspection exactly once; one visit per enterprise and date; a visit is one door."""
+    seen: Counter[InspectionId] = Counter()
+    doors: Counter[tuple[EnterpriseId, date]] = Counter()
+    for v in solution.visits:
+        doors[(v.enterprise, v.date)] += 1
+        if not v.inspections:
+            yield Violation("empty_visit", f"入企 {v.enterprise} {v.date} 没有任何检查")
+        agencies = set()
+        for iid in v.inspections:
+            seen[iid] += 1
+            insp = instance.by_id.get(iid)
+            if insp is None:
+                continue
+            agencies.add(insp.agency)
+            if insp.enterprise != v.enterprise:
+                yield Violation(
+                    "visit_enterprise_mismatch",
+                    f"{iid}: 属于企业 {insp.enterprise},却列在企业 {v.enterprise} {v.date} 的入企中",
+                    (iid,),
+                )
+        if agencies and v.lead_agency not in agencies:
+            yield Violation(
+                "lead_agency_invalid",
+                f"入企 {v.enterprise} {v.date}: 牵头部门 {v.lead_agency} 不在参加部门之中",
+            )
+    for (ent, day), n in sorted(doors.items()):
+        if n > 1:
+            yield Violation(
+                "visit_duplicate", f"企业 {ent} 在 {day} 有 {n} 条入企记录,应合并为一次"
+            )
+    for u in solution.unscheduled:
+        seen[u.inspection] += 1
+    for iid, n in sorted(seen.items()):
+        if iid not in instance.by_id:
+            yield Violation("unknown_inspection", f"{iid}: 实例中没有这个检查", (iid,))
+        elif n > 1:
+            yield Violation("duplicate_inspection", f"{iid}: 在解中出现 {n} 次", (iid,))
+    for insp in instance.inspections:
+        if insp.id not in seen:
+            yield Violation("missing_inspection", f"{insp.id}: 既未排期也未列入未排期", (insp.id,))
+
+
+def _pin_violations(instance: Instance, assignment: Assignment) -> Iterator[Violation]:
+    """已发布的入企不得变动: a pinned inspection gets exactly its pinned date."""
+    for iid, day in sorted(instance.pins.items()):
+        got = assignment.get(iid)
+        if got != day:
+            where = "未排期" if got is None else f"排在 {got}"
+            yield Violation("pin_moved", f"{iid}: 已发布在 {day},解中{where}", (iid,))
+
+
+def find_violations(instance: Instance, solution: Solution) -> list[Violation]:
+    """Every way `solution` breaks a hard rule of the spec; empty means it is valid."""
+    assignment = solution.assignment()
+    out = list(_structure_violations(instance, solution))
+    out.extend(placement_violations(instance, assignment))
+    out.extend(_pin_violations(instance, assignment))
+    return out
+
+
+def measure(instance: Instance, solution: Solution) -> Metrics:
+    """The objective's figures: scheduled, total priority, visits, moved (`previous` inspections
+    whose date changed, an unscheduled one included)."""
+    assignment = {i: d for i, d in solution.assignment().items() if i in instance.by_id}
+    doors = {(instance.by_id[i].enterprise, d) for i, d in assignment.items()}
+    agencies: dict[tuple[EnterpriseId, date], set[AgencyId]] = defaultdict(set)
+    for iid, day in assignment.items():
+        agencies[(instance.by_id[iid].enterprise, day)].add(instance.by_id[iid].agency)
+    moved = sum(
+        1
+        for iid, day in instance.previous.items()
+        if iid in instance.by_id and assignment.get(iid) != day
+    )
+    return Metrics(
+        inspections=len(instance.inspections),
+        scheduled=len(assignment),
+        total_priority=sum(instance.by_id[i].priority for i in assignment),
+        possible_priority=sum(i.priority for i in instance.inspections),
+        visits=len(doors),
+        joint_visits=sum(1 for a in agencies.values() if len(a) > 1),
+        moved=moved,
+        unscheduled_by_reason=dict(
+            sorted(Counter(u.reason.value for u in solution.unscheduled).items())
+        ),
+    )
