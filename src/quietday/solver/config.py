@@ -1,0 +1,66 @@
+"""Solver limits and the shape of a solve's answer: status is data, never an exception."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from quietday.domain.check import Metrics
+from quietday.domain.model import Solution, Status
+
+__all__ = ["Method", "Progress", "ProgressFn", "SolveResult", "SolverConfig"]
+
+Method = Literal["cpsat", "greedy"]
+
+
+@dataclass(frozen=True, slots=True)
+class SolverConfig:
+    """Limits of one solve.
+
+    `time_limit` bounds the whole solve in wall seconds, model building included. In
+    `deterministic` mode the CP-SAT search is interleaved (same result for any load on the
+    machine) and stopped by deterministic time instead, `time_limit` units of it, so the same
+    instance and config give a byte-identical solution file; wall timings are then left out
+    of the file.
+    """
+
+    time_limit: float = 60.0
+    workers: int = 2
+    seed: int = 0
+    deterministic: bool = False
+    method: Method = "cpsat"
+    relative_gap: float = 0.0
+    log_search: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time_limit <= 0:
+            raise ValueError("time_limit must be positive")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A moment of a solve, for a terminal or a run's status page."""
+
+    phase: str
+    seconds: float
+    scheduled: int | None = None
+    visits: int | None = None
+    message: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SolveResult:
+    """The solution with its figures; `timings` are wall seconds per phase."""
+
+    solution: Solution
+    status: Status
+    metrics: Metrics
+    greedy_metrics: Metrics | None
+    visits_lower_bound: int
+    timings: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,255 @@
+"""Local search on a valid schedule, every move checked by the rule state and kept only when the
+lexicographic objective does not get worse.
+
+- fill: place what waits on a day where nothing blocks it (an existing visit first);
+- relieve: place what waits on a day its agency has filled, by moving one occupying
+  enterprise's inspections of that agency to another day, or by dropping them when their
+  priority is lower (level 1 rises either way);
+- merge: open one door fewer (综合查一次) by moving the inspections of two visits of an enterprise
+  onto one day, moving another enterprise's unit of a full agency aside when that is all that
+  blocks it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
+from quietday.domain.state import ScheduleState
+from quietday.solver.prepare import Prepared
+
+__all__ = ["LocalReport", "Schedule", "polish"]
+
+
+class Schedule:
+    """An assignment with the indexes the moves need, kept in step with the rule state."""
+
+    def __init__(self, prepared: Prepared, assignment: dict[InspectionId, date]) -> None:
+        self.prepared = prepared
+        self.instance = prepared.instance
+        self.state = ScheduleState(self.instance)
+        self.at: dict[InspectionId, date] = {}
+        self.doors: dict[EnterpriseId, dict[date, list[InspectionId]]] = defaultdict(dict)
+        self.units: dict[tuple[AgencyId, date], dict[EnterpriseId, list[InspectionId]]] = (
+            defaultdict(dict)
+        )
+        self.candidate_set = {i: frozenset(d) for i, d in prepared.candidates.items()}
+        for iid, day in sorted(assignment.items()):
+            self.put(self.instance.by_id[iid], day)
+
+    def put(self, insp: Inspection, day: date) -> None:
+        self.state.place(insp, day)
+        self.at[insp.id] = day
+        self.doors[insp.enterprise].setdefault(day, []).append(insp.id)
+        self.units[(insp.agency, day)].setdefault(insp.enterprise, []).append(insp.id)
+
+    def take(self, insp: Inspection) -> date:
+        day = self.at.pop(insp.id)
+        self.state.remove(insp, day)
+        door = self.doors[insp.enterprise][day]
+        door.remove(insp.id)
+        if not door:
+            del self.doors[insp.enterprise][day]
+        unit = self.units[(insp.agency, day)][insp.enterprise]
+        unit.remove(insp.id)
+        if not unit:
+            del self.units[(insp.agency, day)][insp.enterprise]
+        return day
+
+    def movable(self, iid: InspectionId) -> bool:
+        return iid not in self.prepared.pinned
+
+    def fits(self, insp: Inspection, day: date) -> bool:
+        return day in self.candidate_set.get(insp.id, ()) and self.state.allows(insp, day)
+
+    def try_moves(self, moves: Sequence[tuple[Inspection, date | None]]) -> bool:
+        """Apply all `moves` (None unschedules) or none of them: each placement must fit after
+        the earlier ones."""
+        before = [(insp, self.at.get(insp.id)) for insp, _ in moves]
+        for insp, _ in moves:
+            if insp.id in self.at:
+                self.take(insp)
+        done: list[Inspection] = []
+        for insp, day in moves:
+            if day is None:
+                continue
+            if not self.fits(insp, day):
+                for placed in done:
+                    self.take(placed)
+                for orig, old in before:
+                    if old is not None:
+                        self.put(orig, old)
+                return False
+            self.put(insp, day)
+            done.append(insp)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class LocalReport:
+    filled: int
+    relieved: int
+    merged: int
+    rounds: int
+
+
+def _inspections(s: Schedule, iids: Iterable[InspectionId]) -> list[Inspection]:
+    return [s.instance.by_id[i] for i in iids]
+
+
+def fill(s: Schedule, waiting: Sequence[Inspection]) -> int:
+    """Place waiting inspections (highest priority first) where nothing blocks them."""
+    placed = 0
+    for insp in waiting:
+        if insp.id in s.at:
+            continue
+        days = s.prepared.candidates[insp.id]
+        doors = s.doors.get(insp.enterprise, {})
+        choice = next((d for d in reversed(days) if d in doors and s.fits(insp, d)), None)
+        if choice is None:
+            choice = next((d for d in reversed(days) if s.fits(insp, d)), None)
+        if choice is not None:
+            s.put(insp, choice)
+            placed += 1
+    return placed
+
+
+Moves = list[tuple[Inspection, date | None]]
+
+
+def _asides(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> Iterable[Moves]:
+    """Ways to take enterprise `ent`'s inspections of `agency` off `day` without opening a
+    door: onto another day on which the enterprise already has a visit."""
+    doors = s.doors.get(ent, {})
+    if len(doors) < 2:
+        return
+    unit = _inspections(s, s.units[(agency, day)].get(ent, ()))
+    if not unit or not all(s.movable(i.id) for i in unit):
+        return
+    capacity = s.instance.agencies[agency].capacity_on
+    for target in sorted((d for d in doors if d != day), reverse=True):
+        there = s.units[(agency, target)]
+        room = ent in there or len(there) < capacity(target)
+        if room and all(target in s.candidate_set[i.id] for i in unit):
+            yield [(i, target) for i in unit]
+
+
+def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list[EnterpriseId]:
+    return sorted(e for e in s.units[(agency, day)] if e != ent)
+
+
+def relieve(s: Schedule, waiting: Sequence[Inspection]) -> int:
+    """Place waiting inspections on days their agency filled: move an occupant aside, or drop
+    an occupant of lower total priority."""
+    placed = 0
+    for insp in waiting:
+        if insp.id in s.at:
+            continue
+        for day in reversed(s.prepared.candidates[insp.id]):
+            blockers = s.state.blockers(insp, day)
+            if not blockers or any(b.reason != Reason.CAPACITY for b in blockers):
+                continue
+            rivals = _rivals(s, insp.agency, day, insp.enterprise)
+            if any(
+                s.try_moves([*aside, (insp, day)])
+                for ent in rivals
+                for aside in _asides(s, insp.agency, day, ent)
+            ):
+                placed += 1
+                break
+            units = s.units[(insp.agency, day)]
+            cheapest = min(
+                (
+                    (sum(s.instance.by_id[i].priority for i in units[ent]), ent)
+                    for ent in rivals
+                    if all(s.movable(i) for i in units[ent])
+                ),
+                default=None,
+            )
+            if cheapest is not None and cheapest[0] < insp.priority:
+                dropped: Moves = [(d, None) for d in _inspections(s, units[cheapest[1]])]
+                if s.try_moves([*dropped, (insp, day)]):
+                    placed += 1
+                    break
+    return placed
+
+
+def _merge_pair(s: Schedule, ent: EnterpriseId, d1: date, d2: date) -> bool:
+    doors = s.doors[ent]
+    group = _inspections(s, [*doors[d1], *doors[d2]])
+    fixed = {s.at[i.id] for i in group if not s.movable(i.id)}
+    if len(fixed) > 1:
+        return False
+    movable = [i for i in group if s.movable(i.id)]
+    targets = set.intersection(*(set(s.candidate_set[i.id]) for i in movable)) if movable else set()
+    if fixed:
+        targets &= fixed
+    for target in sorted(targets, key=lambda d: (d not in (d1, d2), d)):
+        moves: Moves = [(i, target) for i in movable]
+        if s.try_moves(moves):
+            return True
+        full = {
+            i.agency
+            for i in movable
+            if ent not in s.units[(i.agency, target)]
+            and len(s.units[(i.agency, target)])
+            >= s.instance.agencies[i.agency].capacity_on(target)
+        }
+        if len(full) != 1:
+            continue
+        agency = next(iter(full))
+        if any(
+            s.try_moves([*aside, *moves])
+            for rival in _rivals(s, agency, target, ent)
+            for aside in _asides(s, agency, target, rival)
+        ):
+            return True
+    return False
+
+
+def merge(s: Schedule, enterprises: Iterable[EnterpriseId]) -> int:
+    """Open one door fewer wherever two visits of an enterprise can share a day."""
+    merged = 0
+    for ent in enterprises:
+        progress = True
+        while progress and len(s.doors.get(ent, {})) > 1:
+            progress = False
+            days = sorted(s.doors[ent])
+            for k, d1 in enumerate(days):
+                for d2 in days[k + 1 :]:
+                    if _merge_pair(s, ent, d1, d2):
+                        merged += 1
+                        progress = True
+                        break
+                if progress:
+                    break
+    return merged
+
+
+def polish(
+    prepared: Prepared,
+    assignment: dict[InspectionId, date],
+    *,
+    rounds: int = 4,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> tuple[dict[InspectionId, date], LocalReport]:
+    """Fill, relieve and merge until a round changes nothing (or `rounds` or `should_stop`)."""
+    s = Schedule(prepared, assignment)
+    waiting = sorted(
+        (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
+    )
+    filled = relieved = merged = done = 0
+    for _ in range(rounds):
+        if should_stop():
+            break
+        done += 1
+        f = fill(s, waiting)
+        r = relieve(s, [i for i in waiting if i.id not in s.at])
+        m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1))
+        filled, relieved, merged = filled + f, relieved + r, merged + m
+        if not (f or r or m):
+            break
+    return dict(s.at), LocalReport(filled, relieved, merged, done)

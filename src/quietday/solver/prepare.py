@@ -1,0 +1,47 @@
+"""Candidate days: what each free inspection could get before any choice is made.
+
+A candidate is an open day (working, in the window, not quiet unless exempt) on which the pins and
+the history alone break no rule (capacity left, caps not used up, gap kept). Pinned inspections
+are constants; a routine inspection of a whitelisted enterprise has no candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from quietday.domain.model import Inspection, InspectionId, Instance, Kind
+from quietday.domain.state import ScheduleState
+
+__all__ = ["Prepared", "fixed_state", "prepare"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    instance: Instance
+    pinned: dict[InspectionId, date]
+    free: tuple[Inspection, ...]
+    candidates: dict[InspectionId, tuple[date, ...]]
+
+    @property
+    def candidate_count(self) -> int:
+        return sum(len(c) for c in self.candidates.values())
+
+
+def fixed_state(instance: Instance) -> ScheduleState:
+    """The schedule state holding the history and the pinned inspections."""
+    state = ScheduleState(instance)
+    state.place_all(instance.pins)
+    return state
+
+
+def prepare(instance: Instance) -> Prepared:
+    state = fixed_state(instance)
+    free = tuple(i for i in instance.inspections if i.id not in instance.pins)
+    candidates: dict[InspectionId, tuple[date, ...]] = {}
+    for insp in free:
+        if insp.kind == Kind.ROUTINE and instance.enterprises[insp.enterprise].whitelisted:
+            candidates[insp.id] = ()
+            continue
+        candidates[insp.id] = tuple(d for d in instance.open_days(insp) if state.allows(insp, d))
+    return Prepared(instance=instance, pinned=dict(instance.pins), free=free, candidates=candidates)
