@@ -1,0 +1,5 @@
+"""`python -m quietday` runs the command line."""
+
+from quietday.cli import app
+
+app()
