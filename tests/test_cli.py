@@ -1,0 +1,77 @@
+"""The command line: generate, solve, check, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from helpers import FIXTURES, doc, insp
+from quietday.cli import app
+
+runner = CliRunner()
+
+
+def test_generate_solve_check(tmp_path: Path) -> None:
+    inst, sol = tmp_path / "i.json", tmp_path / "s.json"
+    r = runner.invoke(
+        app,
+        ["generate", "--enterprises", "150", "--counties", "1", "--seed", "4", "--out", str(inst)],
+    )
+    assert r.exit_code == 0, r.output
+    assert "检查计划" in r.stdout
+    r = runner.invoke(
+        app, ["solve", str(inst), "--out", str(sol), "--time-limit", "1", "--deterministic"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "综合查一次率" in r.stdout
+    assert "入企次数下界" in r.stdout
+    r = runner.invoke(app, ["check", str(inst), str(sol)])
+    assert r.exit_code == 0, r.output
+    assert "未发现违规" in r.stdout
+
+
+def test_check_reports_violations_and_exits_1(tmp_path: Path) -> None:
+    inst = tmp_path / "i.json"
+    inst.write_text(json.dumps(doc(inspections=[insp("P-1")]), ensure_ascii=False), "utf-8")
+    sol = tmp_path / "s.json"
+    bad = {
+        "format": "quietday.solution/1",
+        "instance": "tiny",
+        "visits": [
+            {"enterprise": "E1", "date": "2026-07-10", "inspections": ["P-1"], "lead_agency": "A"}
+        ],
+        "unscheduled": [],
+    }
+    sol.write_text(json.dumps(bad), "utf-8")
+    r = runner.invoke(app, ["check", str(inst), str(sol)])
+    assert r.exit_code == 1
+    assert "[quiet_day]" in r.stdout
+    assert "安静日" in r.stdout
+
+
+def test_bad_instance_is_refused_with_every_problem(tmp_path: Path) -> None:
+    inst = tmp_path / "bad.json"
+    d = doc(
+        inspections=[
+            insp("P-1", agency="NOPE"),
+            insp("P-2", earliest="2026-08-05", latest="2026-08-01"),
+        ]
+    )
+    inst.write_text(json.dumps(d, ensure_ascii=False), "utf-8")
+    out = tmp_path / "s.json"
+    r = runner.invoke(app, ["solve", str(inst), "--out", str(out)])
+    assert r.exit_code == 2
+    assert "inspections[0] (P-1)" in r.stderr
+    assert "[unknown_agency]" in r.stderr
+    assert "inspections[1] (P-2): latest 2026-08-01 早于 earliest 2026-08-05" in r.stderr
+    assert not out.exists()
+
+
+def test_spec_example_pin_is_refused(tmp_path: Path) -> None:
+    r = runner.invoke(
+        app, ["solve", str(FIXTURES / "spec-example.json"), "--out", str(tmp_path / "s.json")]
+    )
+    assert r.exit_code == 2
+    assert "pinned[0] (P-000001)" in r.stderr
