@@ -160,11 +160,13 @@ def _improve(
         )
     else:
         run.extra["strategy"] = "neighbourhoods"
+        # Deterministic mode spends deterministic time, never what the wall clock left over.
+        budget = config.time_limit if config.deterministic else max(0.0, run.left() * 0.8)
         found, lns = improve(
             prepared,
             current,
             config,
-            seconds=max(0.0, run.left() * 0.8),
+            seconds=budget,
             on_progress=run.on_progress,
             cancel=cancel,
             clock=run.clock,
