@@ -324,6 +324,31 @@ def _enterprises(
     return out
 
 
+_KINDS = frozenset(k.value for k in Kind)
+
+
+def _references(
+    r: _Reader,
+    item: Mapping[str, Any],
+    *,
+    path: str,
+    record: str | None,
+    agencies: Mapping[AgencyId, Agency],
+    enterprises: Mapping[EnterpriseId, Enterprise],
+) -> tuple[Any, Any, Any]:
+    """The `agency`, `enterprise` and `kind` of a record, each checked against what exists."""
+    agency = r.get(item, "agency", str, path=path, record=record)
+    if agency is not _MISSING and agency not in agencies:
+        r.add("unknown_agency", path, f"agency {agency} 不在 agencies 中", record)
+    ent = r.get(item, "enterprise", str, path=path, record=record)
+    if ent is not _MISSING and ent not in enterprises:
+        r.add("unknown_enterprise", path, f"enterprise {ent} 不在 enterprises 中", record)
+    kind = r.get(item, "kind", str, path=path, record=record)
+    if kind is not _MISSING and kind not in _KINDS:
+        r.add("unknown_kind", path, f"kind {kind} 应为 routine、special、case 或 requested", record)
+    return agency, ent, kind
+
+
 def _inspections(
     r: _Reader,
     doc: Mapping[str, Any],
@@ -334,23 +359,14 @@ def _inspections(
 ) -> list[Inspection]:
     out: list[Inspection] = []
     seen: dict[str, str] = {}
-    kinds = {k.value for k in Kind}
     for path, item in r.records(doc, "inspections", required=True):
         iid = r.record_id(item, path)
         if iid is None or not r.unique(seen, iid, path):
             continue
         before = len(r.problems)
-        agency = r.get(item, "agency", str, path=path, record=iid)
-        if agency is not _MISSING and agency not in agencies:
-            r.add("unknown_agency", path, f"agency {agency} 不在 agencies 中", iid)
-        ent = r.get(item, "enterprise", str, path=path, record=iid)
-        if ent is not _MISSING and ent not in enterprises:
-            r.add("unknown_enterprise", path, f"enterprise {ent} 不在 enterprises 中", iid)
-        kind = r.get(item, "kind", str, path=path, record=iid)
-        if kind is not _MISSING and kind not in kinds:
-            r.add(
-                "unknown_kind", path, f"kind {kind} 应为 routine、special、case 或 requested", iid
-            )
+        agency, ent, kind = _references(
+            r, item, path=path, record=iid, agencies=agencies, enterprises=enterprises
+        )
         items = r.get(item, "items", list, path=path, record=iid, default=[])
         if items is not _MISSING and not all(isinstance(x, str) for x in items):
             r.add("wrong_type", path, "items 应为字符串数组", iid)
@@ -398,19 +414,12 @@ def _history(
     enterprises: Mapping[EnterpriseId, Enterprise],
 ) -> list[HistoryEntry]:
     out: list[HistoryEntry] = []
-    kinds = {k.value for k in Kind}
     for path, item in r.records(doc, "history", required=False):
         before = len(r.problems)
-        ent = r.get(item, "enterprise", str, path=path)
-        agency = r.get(item, "agency", str, path=path)
-        kind = r.get(item, "kind", str, path=path)
+        agency, ent, kind = _references(
+            r, item, path=path, record=None, agencies=agencies, enterprises=enterprises
+        )
         day = r.get_day(item, "date", path=path)
-        if ent is not _MISSING and ent not in enterprises:
-            r.add("unknown_enterprise", path, f"enterprise {ent} 不在 enterprises 中")
-        if agency is not _MISSING and agency not in agencies:
-            r.add("unknown_agency", path, f"agency {agency} 不在 agencies 中")
-        if kind is not _MISSING and kind not in kinds:
-            r.add("unknown_kind", path, f"kind {kind} 应为 routine、special、case 或 requested")
         if len(r.problems) == before and day is not None:
             out.append(HistoryEntry(EnterpriseId(ent), AgencyId(agency), day, Kind(kind)))
     return out

@@ -16,6 +16,7 @@ from datetime import date
 
 from quietday.domain.model import (
     AgencyId,
+    Caps,
     EnterpriseId,
     InspectionId,
     Instance,
@@ -195,39 +196,49 @@ def rule_cap_agency_enterprise_year(p: _Placed) -> Iterator[Violation]:
             )
 
 
-def rule_cap_enterprise_month(p: _Placed) -> Iterator[Violation]:
-    """同一企业每月被检查的天数上限 (all agencies together); routine and special only."""
+def _enterprise_cap(
+    p: _Placed,
+    *,
+    code: str,
+    limit_of: Callable[[Caps], int | None],
+    bucket: Callable[[date], tuple[int, ...]],
+    label: Callable[[tuple[int, ...]], str],
+) -> Iterator[Violation]:
+    """Distinct capped dates per enterprise and calendar bucket, all agencies together."""
     inst = p.instance
     for ent, days in sorted(_capped_dates(p).items()):
-        cap = inst.caps_for(ent).enterprise_per_month
+        cap = limit_of(inst.caps_for(ent))
         if cap is None:
             continue
-        buckets: dict[tuple[int, int], dict[date, list[str]]] = defaultdict(dict)
+        buckets: dict[tuple[int, ...], dict[date, list[str]]] = defaultdict(dict)
         for day, entries in days.items():
-            buckets[(day.year, day.month)][day] = [w for _, w in entries]
-        for (year, month), dates in sorted(buckets.items()):
+            buckets[bucket(day)][day] = [w for _, w in entries]
+        for key, dates in sorted(buckets.items()):
             yield from _over_cap(
-                code="cap_enterprise_month",
-                what=f"企业 {ent} 在 {year} 年 {month} 月",
-                cap=cap,
-                dates=dates,
+                code=code, what=f"企业 {ent} 在 {label(key)}", cap=cap, dates=dates
             )
+
+
+def rule_cap_enterprise_month(p: _Placed) -> Iterator[Violation]:
+    """同一企业每月被检查的天数上限 (all agencies together); routine and special only."""
+    return _enterprise_cap(
+        p,
+        code="cap_enterprise_month",
+        limit_of=lambda c: c.enterprise_per_month,
+        bucket=lambda d: (d.year, d.month),
+        label=lambda k: f"{k[0]} 年 {k[1]} 月",
+    )
 
 
 def rule_cap_enterprise_year(p: _Placed) -> Iterator[Violation]:
     """同一企业每年被检查的天数上限 (all agencies together); routine and special only."""
-    inst = p.instance
-    for ent, days in sorted(_capped_dates(p).items()):
-        cap = inst.caps_for(ent).enterprise_per_year
-        if cap is None:
-            continue
-        buckets: dict[int, dict[date, list[str]]] = defaultdict(dict)
-        for day, entries in days.items():
-            buckets[day.year][day] = [w for _, w in entries]
-        for year, dates in sorted(buckets.items()):
-            yield from _over_cap(
-                code="cap_enterprise_year", what=f"企业 {ent} 在 {year} 年", cap=cap, dates=dates
-            )
+    return _enterprise_cap(
+        p,
+        code="cap_enterprise_year",
+        limit_of=lambda c: c.enterprise_per_year,
+        bucket=lambda d: (d.year,),
+        label=lambda k: f"{k[0]} 年",
+    )
 
 
 def rule_min_gap(p: _Placed) -> Iterator[Violation]:

@@ -13,7 +13,7 @@ from datetime import date
 
 from ortools.sat.python import cp_model
 
-from quietday.domain.model import AgencyId, EnterpriseId
+from quietday.domain.model import AgencyId, Caps, EnterpriseId
 from quietday.solver.model import Grid, Lit
 
 __all__ = ["HARD_RULES", "Objective", "build_objective"]
@@ -84,28 +84,25 @@ def cap_agency_enterprise_year(grid: Grid) -> None:
             )
 
 
-def cap_enterprise_month(grid: Grid) -> None:
-    """同一企业每月被检查天数上限 (all agencies together); routine and special count."""
+def _enterprise_cap(
+    grid: Grid, limit_of: Callable[[Caps], int | None], bucket: Callable[[date], object]
+) -> None:
     inst = grid.prepared.instance
     for ent, per_day in sorted(grid.capped_by_ent.items()):
-        limit = inst.caps_for(ent).enterprise_per_month
+        limit = limit_of(inst.caps_for(ent))
         if limit is not None:
             fixed = grid.fixed_capped.get(ent, set())
-            _limit_new_dates(
-                grid, per_day=per_day, fixed=fixed, bucket=lambda d: (d.year, d.month), limit=limit
-            )
+            _limit_new_dates(grid, per_day=per_day, fixed=fixed, bucket=bucket, limit=limit)
+
+
+def cap_enterprise_month(grid: Grid) -> None:
+    """同一企业每月被检查天数上限 (all agencies together); routine and special count."""
+    _enterprise_cap(grid, lambda c: c.enterprise_per_month, lambda d: (d.year, d.month))
 
 
 def cap_enterprise_year(grid: Grid) -> None:
     """同一企业每年被检查天数上限 (all agencies together); routine and special count."""
-    inst = grid.prepared.instance
-    for ent, per_day in sorted(grid.capped_by_ent.items()):
-        limit = inst.caps_for(ent).enterprise_per_year
-        if limit is not None:
-            fixed = grid.fixed_capped.get(ent, set())
-            _limit_new_dates(
-                grid, per_day=per_day, fixed=fixed, bucket=lambda d: d.year, limit=limit
-            )
+    _enterprise_cap(grid, lambda c: c.enterprise_per_year, lambda d: d.year)
 
 
 def min_gap(grid: Grid) -> None:
