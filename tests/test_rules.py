@@ -270,3 +270,36 @@ def test_priority_beats_visits() -> None:
     d["agencies"][0]["daily_capacity"] = 1
     r = solve_doc(d, "cpsat")
     assert reasons_of(r) == {"LOW": "capacity"}
+
+
+def test_nothing_to_schedule(method: str) -> None:
+    r = solve_doc(doc(inspections=[]), method)
+    assert r.solution.visits == ()
+    assert r.solution.unscheduled == ()
+
+
+def test_everything_pinned(method: str) -> None:
+    d = doc(
+        inspections=[insp("P-1"), insp("P-2", enterprise="E2")],
+        pinned=[
+            {"inspection": "P-1", "date": "2026-07-21"},
+            {"inspection": "P-2", "date": "2026-07-22"},
+        ],
+    )
+    assert assignment_of(solve_doc(d, method)) == {"P-1": "2026-07-21", "P-2": "2026-07-22"}
+
+
+def test_caps_count_per_calendar_year_across_a_new_year(method: str) -> None:
+    d = doc(
+        horizon={"start": "2026-12-01", "end": "2027-01-31"},
+        calendar={"country": "CN", "extra_holidays": ["2027-01-01"], "extra_workdays": []},
+        caps={"agency_enterprise_per_year": 1},
+        inspections=[
+            insp("P-1", earliest="2026-12-21", latest="2026-12-31"),
+            insp("P-2", earliest="2027-01-21", latest="2027-01-29"),
+        ],
+        history=[{"enterprise": "E1", "agency": "A", "date": "2026-03-24", "kind": "routine"}],
+    )
+    r = solve_doc(d, method)
+    assert reasons_of(r) == {"P-1": "cap"}
+    assert "P-2" in assignment_of(r)
