@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 
+from quietday.api import create_app
 from quietday.bench import run_county_bench
+from quietday.config import Settings
 from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, HorizonKind
+from quietday.persistence import upgrade
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
+from quietday.planning.province import create_key_now, redact, run_demo, write_run_files
 from quietday.solver import Method, Progress, SolverConfig
 
 app = typer.Typer(
@@ -46,7 +51,12 @@ def solve(
         Path, typer.Argument(exists=True, dir_okay=False, help="quietday.instance/1 文件")
     ],
     out: Annotated[Path, typer.Option("--out", help="写出 quietday.solution/1 的路径")],
-    time_limit: Annotated[float, typer.Option(min=0.1, help="总时限(秒,含建模)")] = 60.0,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="总时限(秒,含建模);确定性模式下为确定性时间单位(本机约 2-10 秒/单位)"
+        ),
+    ] = 60.0,
     workers: Annotated[int, typer.Option(min=1, help="CP-SAT 线程数")] = 2,
     seed: Annotated[int, typer.Option(help="随机种子")] = 0,
     deterministic: Annotated[
@@ -65,6 +75,8 @@ def solve(
         deterministic=deterministic,
         method=chosen,
     )
+    if out.is_dir() or not out.parent.is_dir():
+        raise typer.BadParameter(f"无法写入 {out}: 目录不存在或目标是一个目录", param_hint="--out")
     started = time.monotonic()
     try:
         report = solve_file(instance, out, config, on_progress=_progress)
@@ -143,30 +155,86 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="演示文件目录")] = Path("out/demo"),
     enterprises: Annotated[int, typer.Option(min=1)] = 5_000,
     time_limit: Annotated[float, typer.Option(min=1)] = 30.0,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    serve: Annotated[bool, typer.Option(help="最后启动 API")] = True,
 ) -> None:
-    """Generate a demo province, solve it, check it and summarise it in Chinese."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Demo: a SQLite database with a province, one run solved and published, then the API."""
+    _err(f"建立演示数据库 {out / 'quietday.db'} ……")
+    report, engine = run_demo(out, enterprises=enterprises, time_limit=time_limit, on_step=_err)
     inst_path, sol_path = out / "instance.json", out / "solution.json"
-    _err(f"生成演示省份(企业 {enterprises:,} 家)……")
-    generate_file(GeneratorConfig(enterprises=enterprises, seed=2026), inst_path)
-    _err("求解……")
-    report = solve_file(
-        inst_path, sol_path, SolverConfig(time_limit=time_limit), on_progress=_progress
-    )
+    write_run_files(engine, report.run_id, instance=inst_path, solution=sol_path)
     checked = check_files(inst_path, sol_path)
     print("== quietday 演示 ==")
     for line in summary_lines(checked.instance, checked.metrics):
         print(line)
-    g = report.result.greedy_metrics
-    if g is not None:
-        print(f"对照: 贪心排期入企 {g.visits:,} 次, 本次 {checked.metrics.visits:,} 次")
     verdict = "未发现违规" if not checked.violations else f"发现 {len(checked.violations)} 处违规"
+    print(f"排期运行 {report.run_id} 已发布: {report.published:,} 项检查进入已发布的入企")
     print(f"独立检查(quietday check): {verdict}")
-    print(f"实例: {inst_path}")
-    print(f"排期: {sol_path}")
     print(f"复查: quietday check {inst_path} {sol_path}")
+    base = f"http://{host}:{port}"
+    print(f"数据库: {report.database_url}")
+    print(f"API 文档: {base}/docs")
+    print(f"监督密钥(司法行政): {report.supervisor_key}")
+    print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
+    print("示例:")
+    print(
+        f'  curl -H "Authorization: Bearer {report.agency_key}" "{base}/api/v1/plans?status=published&limit=5"'
+    )
+    print(
+        f'  curl -H "Authorization: Bearer {report.supervisor_key}" "{base}/api/v1/runs/{report.run_id}"'
+    )
+    engine.dispose()
     if checked.violations:
         raise typer.Exit(EXIT_VIOLATIONS)
+    if serve:
+        _serve(Settings(database_url=report.database_url), host=host, port=port)
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> None:
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Start the API alone (database from QUIETDAY_DATABASE_URL)."""
+    _serve(Settings(), host=host, port=port)
+
+
+db_app = typer.Typer(help="数据库", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema (QUIETDAY_DATABASE_URL)."""
+    settings = Settings()
+    upgrade(settings.database_url)
+    print(f"数据库已升级到最新版本: {redact(settings.database_url)}")
+
+
+keys_app = typer.Typer(help="API 密钥", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    supervisor: Annotated[bool, typer.Option("--supervisor", help="监督(司法行政)密钥")] = False,
+    agency: Annotated[str | None, typer.Option("--agency", help="部门密钥: 部门编码")] = None,
+    label: Annotated[str, typer.Option(help="备注")] = "",
+) -> None:
+    """Create an API key; it is shown once."""
+    if supervisor == (agency is not None):
+        raise typer.BadParameter("请指定 --supervisor 或 --agency ID 之一")
+    try:
+        key = create_key_now(Settings().database_url, agency=agency, label=label)
+    except InputError as exc:
+        raise _bad_input(exc) from None
+    print(key)
+    _err("密钥只显示这一次,请妥善保存。")
 
 
 @app.command()

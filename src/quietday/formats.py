@@ -9,6 +9,7 @@ deterministic: one record per line, keys in a fixed order.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
@@ -72,6 +73,9 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        # Ids of every record with a usable id, valid or not, so that a bad agency record is
+        # reported once, not again at every inspection that names it.
+        self.ids: dict[str, set[str]] = {"agencies": set(), "enterprises": set()}
 
     def add(self, code: str, path: str, message: str, record: str | None = None) -> None:
         self.problems.append(Problem(code=code, path=path, message=message, record=record))
@@ -175,8 +179,8 @@ class _Reader:
         record: str | None,
         default: Any = _MISSING,
     ) -> int | None:
-        """A non-negative integer (or null when `default` allows it)."""
-        value = self.get(obj, key, int, path=path, record=record, default=default, nullable=True)
+        """A non-negative integer; null is a wrong type like any other."""
+        value = self.get(obj, key, int, path=path, record=record, default=default)
         if value is _MISSING or value is None:
             return None
         if value < 0:
@@ -281,6 +285,7 @@ def _agencies(r: _Reader, doc: Mapping[str, Any]) -> dict[AgencyId, Agency]:
         aid = r.record_id(item, path)
         if aid is None or not r.unique(seen, aid, path):
             continue
+        r.ids["agencies"].add(aid)
         name = r.get(item, "name", str, path=path, record=aid, default=aid)
         region = r.get(item, "region", str, path=path, record=aid, default="")
         capacity = r.count(item, "daily_capacity", path=path, record=aid)
@@ -306,6 +311,7 @@ def _enterprises(
         eid = r.record_id(item, path)
         if eid is None or not r.unique(seen, eid, path):
             continue
+        r.ids["enterprises"].add(eid)
         name = r.get(item, "name", str, path=path, record=eid, default=eid)
         region = r.get(item, "region", str, path=path, record=eid, default="")
         policy = r.get(item, "quiet_policy", str, path=path, record=eid)
@@ -328,20 +334,14 @@ _KINDS = frozenset(k.value for k in Kind)
 
 
 def _references(
-    r: _Reader,
-    item: Mapping[str, Any],
-    *,
-    path: str,
-    record: str | None,
-    agencies: Mapping[AgencyId, Agency],
-    enterprises: Mapping[EnterpriseId, Enterprise],
+    r: _Reader, item: Mapping[str, Any], *, path: str, record: str | None
 ) -> tuple[Any, Any, Any]:
     """The `agency`, `enterprise` and `kind` of a record, each checked against what exists."""
     agency = r.get(item, "agency", str, path=path, record=record)
-    if agency is not _MISSING and agency not in agencies:
+    if agency is not _MISSING and agency not in r.ids["agencies"]:
         r.add("unknown_agency", path, f"agency {agency} 不在 agencies 中", record)
     ent = r.get(item, "enterprise", str, path=path, record=record)
-    if ent is not _MISSING and ent not in enterprises:
+    if ent is not _MISSING and ent not in r.ids["enterprises"]:
         r.add("unknown_enterprise", path, f"enterprise {ent} 不在 enterprises 中", record)
     kind = r.get(item, "kind", str, path=path, record=record)
     if kind is not _MISSING and kind not in _KINDS:
@@ -350,12 +350,7 @@ def _references(
 
 
 def _inspections(
-    r: _Reader,
-    doc: Mapping[str, Any],
-    *,
-    agencies: Mapping[AgencyId, Agency],
-    enterprises: Mapping[EnterpriseId, Enterprise],
-    horizon: Horizon | None,
+    r: _Reader, doc: Mapping[str, Any], *, horizon: Horizon | None
 ) -> list[Inspection]:
     out: list[Inspection] = []
     seen: dict[str, str] = {}
@@ -364,9 +359,7 @@ def _inspections(
         if iid is None or not r.unique(seen, iid, path):
             continue
         before = len(r.problems)
-        agency, ent, kind = _references(
-            r, item, path=path, record=iid, agencies=agencies, enterprises=enterprises
-        )
+        agency, ent, kind = _references(r, item, path=path, record=iid)
         items = r.get(item, "items", list, path=path, record=iid, default=[])
         if items is not _MISSING and not all(isinstance(x, str) for x in items):
             r.add("wrong_type", path, "items 应为字符串数组", iid)
@@ -406,19 +399,11 @@ def _inspections(
     return out
 
 
-def _history(
-    r: _Reader,
-    doc: Mapping[str, Any],
-    *,
-    agencies: Mapping[AgencyId, Agency],
-    enterprises: Mapping[EnterpriseId, Enterprise],
-) -> list[HistoryEntry]:
+def _history(r: _Reader, doc: Mapping[str, Any]) -> list[HistoryEntry]:
     out: list[HistoryEntry] = []
     for path, item in r.records(doc, "history", required=False):
         before = len(r.problems)
-        agency, ent, kind = _references(
-            r, item, path=path, record=None, agencies=agencies, enterprises=enterprises
-        )
+        agency, ent, kind = _references(r, item, path=path, record=None)
         day = r.get_day(item, "date", path=path)
         if len(r.problems) == before and day is not None:
             out.append(HistoryEntry(EnterpriseId(ent), AgencyId(agency), day, Kind(kind)))
@@ -470,6 +455,9 @@ def _pin_problems(instance: Instance) -> list[Problem]:
     return problems
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _document(
     text: str | bytes, error: type[InstanceError] | type[SolutionError], fmt: str
 ) -> dict[str, Any]:
@@ -477,11 +465,28 @@ def _document(
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error([Problem("json_invalid", "", f"不是有效的 JSON: {exc}")]) from None
+    except RecursionError:
+        raise error([Problem("json_invalid", "", "JSON 嵌套过深")]) from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise error(
+            [Problem("json_invalid", "", f"JSON 中有无法读取的值: {str(exc)[:80]}")]
+        ) from None
     if not isinstance(doc, dict):
         raise error([Problem("wrong_type", "", "文档应为 JSON 对象")])
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise error(
+                [Problem("bad_text", "", "文档含有无效的 Unicode 字符(孤立的代理项)")]
+            ) from None
     if doc.get("format") != fmt:
         raise error(
-            [Problem("format_unknown", "format", f"应为 {fmt},实际为 {doc.get('format')!r}")]
+            [
+                Problem(
+                    "format_unknown", "format", f"应为 {fmt},实际为 {str(doc.get('format'))[:40]!r}"
+                )
+            ]
         )
     return doc
 
@@ -503,8 +508,8 @@ def parse_instance(text: str | bytes) -> Instance:
     caps = _caps(r, raw_caps, path="caps", record=None) if raw_caps is not _MISSING else {}
     agencies = _agencies(r, doc)
     enterprises = _enterprises(r, doc, policies)
-    inspections = _inspections(r, doc, agencies=agencies, enterprises=enterprises, horizon=horizon)
-    history = _history(r, doc, agencies=agencies, enterprises=enterprises)
+    inspections = _inspections(r, doc, horizon=horizon)
+    history = _history(r, doc)
     pins = _pins(r, doc)
     previous = _previous(r, doc)
     if r.problems or horizon is None or calendar is None:
@@ -571,21 +576,31 @@ def _stats(r: _Reader, doc: Mapping[str, Any]) -> SolveStats | None:
     if obj is None or obj is _MISSING:
         return None
     status = obj.get("status")
-    if status not in {s.value for s in Status}:
+    if not isinstance(status, str) or status not in {s.value for s in Status}:
         r.add(
             "unknown_status",
             "stats",
-            f"status {status!r} 应为 optimal、feasible、time_limit 或 cancelled",
+            f"status {str(status)[:40]!r} 应为 optimal、feasible、time_limit 或 cancelled",
         )
         return None
+    scheduled = r.count(obj, "scheduled", path="stats", record=None, default=0)
+    visits = r.count(obj, "visits", path="stats", record=None, default=0)
+    numbers: dict[str, float | None] = {}
+    for key in ("wall_seconds", "objective_bound"):
+        value = obj.get(key)
+        ok = value is None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+        if not ok:
+            r.add("wrong_type", "stats", f"{key} 应为有限的数字或 null")
+        numbers[key] = float(value) if ok and value is not None else None
     known = {"status", "wall_seconds", "scheduled", "visits", "objective_bound"}
-    wall, bound = obj.get("wall_seconds"), obj.get("objective_bound")
     return SolveStats(
         status=Status(status),
-        scheduled=int(obj.get("scheduled") or 0),
-        visits=int(obj.get("visits") or 0),
-        wall_seconds=float(wall) if isinstance(wall, int | float) else None,
-        objective_bound=float(bound) if isinstance(bound, int | float) else None,
+        scheduled=scheduled or 0,
+        visits=visits or 0,
+        wall_seconds=numbers["wall_seconds"],
+        objective_bound=numbers["objective_bound"],
         extra={k: v for k, v in obj.items() if k not in known},
     )
 
@@ -785,7 +800,11 @@ def write_solution(solution: Solution, path: str | Path) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename: a reader never sees half a file."""
+    """Write beside the target, then rename: a reader never sees half a file, and a failed
+    write leaves nothing behind."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

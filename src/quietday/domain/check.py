@@ -2,15 +2,16 @@
 
 `find_violations(instance, solution)` judges a whole solution; `placement_violations` judges any
 assignment of dates (the reader uses it on the pins alone). Caps count distinct dates over the
-assignment plus `history`; a bucket that history alone already overfills is reported only when the
-assignment adds a date to it.
+assignment plus `history`. Only a date the assignment adds (one with no history on it) can break
+a cap or a gap: a bucket that history alone overfills is not the schedule's fault, and joining
+a date already in the history adds nothing.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -61,6 +62,7 @@ class Metrics:
 
 
 Assignment = Mapping[InspectionId, date]
+HISTORY = "历史"
 
 
 @dataclass
@@ -149,7 +151,7 @@ def _capped_dates(
     )
     for h in inst.history:
         if h.capped:
-            out[h.enterprise][h.date].append((h.agency, "历史"))
+            out[h.enterprise][h.date].append((h.agency, HISTORY))
     for ent, days in p.by_enterprise.items():
         for day, iids in days.items():
             for iid in iids:
@@ -160,14 +162,19 @@ def _capped_dates(
 
 
 def _involved(entries: list[tuple[date, str]]) -> tuple[InspectionId, ...]:
-    return tuple(InspectionId(w) for _, w in entries if w != "历史")
+    return tuple(InspectionId(w) for _, w in entries if w != HISTORY)
+
+
+def _new(entries: Iterable[str]) -> bool:
+    """A date the assignment adds: none of its entries is history."""
+    return all(x != HISTORY for x in entries)
 
 
 def _over_cap(
     *, code: str, what: str, cap: int, dates: dict[date, list[str]]
 ) -> Iterator[Violation]:
     listed = [(d, "、".join(sorted(set(w)))) for d, w in sorted(dates.items())]
-    if len(listed) > cap and any(any(x != "历史" for x in w) for w in dates.values()):
+    if len(listed) > cap and any(_new(w) for w in dates.values()):
         entries = [(d, x) for d, w in sorted(dates.items()) for x in w]
         yield Violation(
             code,
@@ -250,12 +257,14 @@ def rule_min_gap(p: _Placed) -> Iterator[Violation]:
             continue
         ordered = sorted(days.items())
         for (d1, w1), (d2, w2) in itertools.pairwise(ordered):
-            from_solution = [w for _, w in w1 + w2 if w != "历史"]
-            if (d2 - d1).days < gap and from_solution:
+            added = [w for _, w in w1 if _new(x for _, x in w1)] + [
+                w for _, w in w2 if _new(x for _, x in w2)
+            ]
+            if (d2 - d1).days < gap and added:
                 yield Violation(
                     "min_gap",
                     f"企业 {ent}: {d1} 与 {d2} 相隔 {(d2 - d1).days} 天,少于最短间隔 {gap} 天",
-                    tuple(InspectionId(w) for w in from_solution),
+                    tuple(InspectionId(w) for w in added),
                 )
 
 

@@ -3,8 +3,10 @@
 The reason is decided against the final schedule, solver-agnostic:
 - `no_allowed_day`, `whitelisted`: nothing in the window is open to it at all;
 - `cap`, `min_gap`, `capacity`: that one rule blocks every open day, given the rest of the schedule;
-- `priority`: every open day is blocked, by different rules on different days, so it could be
-  placed only by displacing scheduled inspections;
+- `priority`: every open day is blocked, by different rules on different days, and on some day
+  all that blocks it could move: it could be placed only by displacing scheduled inspections;
+- when different rules block different days and nothing blocking could move (history, pins,
+  days without capacity), the rule blocking most days is named and the detail says so;
 - `not_solved`: some open day was still free when the solver stopped.
 """
 
@@ -72,17 +74,25 @@ def _single_rule_detail(
     return f"{_RULE_NAMES[reason]}挡住了所有可用日期: " + ";".join(parts[:3])
 
 
-def _mixed_detail(per_day: dict[date, list[Blocker]]) -> str:
+def _mixed_detail(per_day: dict[date, list[Blocker]], *, movable: bool) -> str:
     by_rule: dict[Reason, list[date]] = {}
     for day, blockers in sorted(per_day.items()):
         for r in _RULE_ORDER:
             if any(b.reason == r for b in blockers):
                 by_rule.setdefault(r, []).append(day)
                 break
-    parts = [f"{_RULE_NAMES[r]}挡住 {format_days(days)}" for r, days in by_rule.items()]
-    return (
-        "所有可用日期都已被占用: " + ";".join(parts) + ";只有挤占已排且优先级合计更高的检查才能安排"
-    )
+    parts = ";".join(f"{_RULE_NAMES[r]}挡住 {format_days(days)}" for r, days in by_rule.items())
+    if movable:
+        return f"所有可用日期都已被占用: {parts};只有挤占已排的检查才能安排"
+    return f"所有可用日期都被不能调整的记录(历史检查、已发布排期或当日无检查能力)挡住: {parts}"
+
+
+def _dominant(per_day: dict[date, list[Blocker]]) -> Reason:
+    """The rule that blocks the most days (the first in `_RULE_ORDER` on a tie)."""
+    counts = {
+        r: sum(1 for bs in per_day.values() if any(b.reason == r for b in bs)) for r in _RULE_ORDER
+    }
+    return max(_RULE_ORDER, key=lambda r: (counts[r], -_RULE_ORDER.index(r)))
 
 
 def _explain_one(instance: Instance, state: ScheduleState, insp: Inspection) -> Unscheduled:
@@ -112,7 +122,11 @@ def _explain_one(instance: Instance, state: ScheduleState, insp: Inspection) -> 
         if all(any(b.reason == reason for b in bs) for bs in per_day.values()):
             agency_name = instance.agencies[insp.agency].name
             return Unscheduled(insp.id, reason, _single_rule_detail(reason, per_day, agency_name))
-    return Unscheduled(insp.id, Reason.PRIORITY, _mixed_detail(per_day))
+    # Different rules on different days: displacing placed inspections could open a day only
+    # where everything blocking it can move.
+    movable = any(all(b.movable for b in bs) for bs in per_day.values())
+    reason = Reason.PRIORITY if movable else _dominant(per_day)
+    return Unscheduled(insp.id, reason, _mixed_detail(per_day, movable=movable))
 
 
 def explain_unscheduled(

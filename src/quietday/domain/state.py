@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -34,10 +34,17 @@ class Blocker:
 
     reason: Reason
     describe: Callable[[], str]
+    # Whether some of what blocks could be moved: an inspection the solver placed, not history,
+    # a pin or a day without capacity.
+    can_move: Callable[[], bool]
 
     @property
     def detail(self) -> str:
         return self.describe()
+
+    @property
+    def movable(self) -> bool:
+        return self.can_move()
 
 
 def _list(entries: dict[date, set[str]]) -> str:
@@ -49,7 +56,9 @@ class ScheduleState:
 
     def __init__(self, instance: Instance) -> None:
         self.instance = instance
-        self._agency_day: dict[tuple[AgencyId, date], dict[EnterpriseId, int]] = defaultdict(dict)
+        self._agency_day: dict[tuple[AgencyId, date], dict[EnterpriseId, list[InspectionId]]] = (
+            defaultdict(dict)
+        )
         self._ent_dates: dict[EnterpriseId, dict[date, set[str]]] = defaultdict(dict)
         self._ent_sorted: dict[EnterpriseId, list[date]] = defaultdict(list)
         self._ae_dates: dict[tuple[AgencyId, EnterpriseId], dict[date, set[str]]] = defaultdict(
@@ -76,9 +85,14 @@ class ScheduleState:
             self._ae_year[(agency, ent, day.year)] += 1
         ae[day].add(who)
 
+    def _movable(self, entries: Iterable[str]) -> bool:
+        pins = self.instance.pins
+        return any(w != HISTORY and InspectionId(w) not in pins for w in entries)
+
     def place(self, inspection: Inspection, day: date) -> None:
-        load = self._agency_day[(inspection.agency, day)]
-        load[inspection.enterprise] = load.get(inspection.enterprise, 0) + 1
+        self._agency_day[(inspection.agency, day)].setdefault(inspection.enterprise, []).append(
+            inspection.id
+        )
         if inspection.capped:
             self._add_capped(inspection.agency, inspection.enterprise, day, inspection.id)
 
@@ -98,9 +112,8 @@ class ScheduleState:
 
     def remove(self, inspection: Inspection, day: date) -> None:
         """Undo `place(inspection, day)`."""
-        key = (inspection.agency, day)
-        load = self._agency_day[key]
-        load[inspection.enterprise] -= 1
+        load = self._agency_day[(inspection.agency, day)]
+        load[inspection.enterprise].remove(inspection.id)
         if not load[inspection.enterprise]:
             del load[inspection.enterprise]
         if inspection.capped:
@@ -135,6 +148,7 @@ class ScheduleState:
             yield Blocker(
                 Reason.CAPACITY,
                 lambda: f"{agency.name} {day} 已安排 {n} 家企业(当日能力 {cap_today} 家)",
+                lambda: self._movable(i for ids in load.values() for i in ids),
             )
         if insp.capped:
             yield from self._cap_blocking(insp, day)
@@ -155,6 +169,7 @@ class ScheduleState:
             yield Blocker(
                 Reason.CAP,
                 lambda: f"{name} {day.year} 年对该企业的检查已达上限 {limit} 次: {_list(used)}",
+                lambda: self._movable(w for ws in used.values() for w in ws),
             )
         dates = self._ent_dates.get(ent, {})
         if day in dates:
@@ -168,6 +183,7 @@ class ScheduleState:
                     f"该企业 {day.year} 年 {day.month} 月的检查已达上限 {month_cap} 天: "
                     f"{_list(used_m)}"
                 ),
+                lambda: self._movable(w for ws in used_m.values() for w in ws),
             )
         year_cap = caps.enterprise_per_year
         if year_cap is not None and self._year[(ent, day.year)] >= year_cap:
@@ -175,6 +191,7 @@ class ScheduleState:
             yield Blocker(
                 Reason.CAP,
                 lambda: f"该企业 {day.year} 年的检查已达上限 {year_cap} 天: {_list(used_y)}",
+                lambda: self._movable(w for ws in used_y.values() for w in ws),
             )
         gap = caps.min_gap_days
         if gap > 1:
@@ -185,5 +202,7 @@ class ScheduleState:
             }
             if near:
                 yield Blocker(
-                    Reason.MIN_GAP, lambda: f"与该企业 {_list(near)} 的检查间隔不足 {gap} 天"
+                    Reason.MIN_GAP,
+                    lambda: f"与该企业 {_list(near)} 的检查间隔不足 {gap} 天",
+                    lambda: self._movable(w for ws in near.values() for w in ws),
                 )
