@@ -38,7 +38,7 @@ from quietday.domain.state import ScheduleState
 from quietday.domain.uscc import ALPHABET, check_character, organisation_check
 from quietday.official import official_calendar
 
-__all__ = ["CITIES", "GeneratorConfig", "HorizonKind", "generate"]
+__all__ = ["CITIES", "GeneratorConfig", "HorizonKind", "generate", "regions"]
 
 HorizonKind = Literal["quarter", "year"]
 
@@ -146,6 +146,16 @@ def _counties() -> list[_County]:
     return out
 
 
+def regions(counties: int | None = None) -> list[tuple[str, str, str, str | None]]:
+    """(code, name, level, parent) of the province, its cities and (the first N of) its counties."""
+    chosen = _counties()[:counties] if counties else _counties()
+    cities = {c.city for c in chosen}
+    out: list[tuple[str, str, str, str | None]] = [("36", "江西省", "province", None)]
+    out += [(code, name, "city", "36") for code, name, _ in CITIES if code in cities]
+    out += [(c.code, c.name, "county", c.city) for c in chosen]
+    return out
+
+
 def _uscc(rnd: random.Random, region: str) -> str:
     body_chars = ALPHABET[:10] + "ABCDEFGHJKLMNPQRTUWXY"
     body = (
@@ -201,7 +211,7 @@ class _Builder:
         for city, city_name in cities:
             for code, name, sectors in CITY_AGENCY_TYPES:
                 aid = AgencyId(f"{city}00-{code}")
-                self.agencies[aid] = Agency(aid, city_name + name, f"{city}00", 1)
+                self.agencies[aid] = Agency(aid, city_name + name, city, 1)
                 self.agency_sectors[aid] = sectors
         for county in self.counties:
             for code, name, sectors in AGENCY_TYPES:
