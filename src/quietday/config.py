@@ -1,0 +1,23 @@
+"""Settings from the environment (prefix `QUIETDAY_`), one object passed to whoever needs it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """`QUIETDAY_DATABASE_URL` picks the database: a SQLite file by default, PostgreSQL in
+    production (`postgresql+psycopg://user@host/db`)."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIETDAY_", extra="ignore")
+
+    database_url: str = "sqlite:///quietday.db"
+    # Where solve runs execute: a child process per run (default), or a thread (tests, tools).
+    runner: Literal["process", "thread"] = "process"
+    # Upper limits a run request may ask for.
+    max_time_limit: float = 3600.0
+    max_workers: int = 8

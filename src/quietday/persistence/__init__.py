@@ -1,0 +1,9 @@
+"""The only package that imports SQLModel/SQLAlchemy: tables, mapping, repositories, migrations."""
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from quietday.persistence.database import is_sqlite, make_engine, session_scope
+from quietday.persistence.migrations import upgrade
+
+__all__ = ["Engine", "Session", "is_sqlite", "make_engine", "session_scope", "upgrade"]

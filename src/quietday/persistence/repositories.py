@@ -1,0 +1,448 @@
+"""Repositories own every query; the same verbs in each (`get`, `get_or_raise`, `list`, `add`,
+`delete`). They flush, never commit: the caller's unit of work decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel, col, select
+
+from quietday.errors import NotFoundError
+from quietday.persistence.tables import (
+    AgencyCapacityRow,
+    AgencyRow,
+    ApiKeyRow,
+    EnterpriseRow,
+    HistoryRow,
+    IdempotencyRow,
+    InspectorRow,
+    PlanRow,
+    PolicyRow,
+    RegionRow,
+    RunPlanRow,
+    RunRow,
+    SettingRow,
+    VisitRow,
+)
+
+__all__ = [
+    "AgencyRepository",
+    "ApiKeyRepository",
+    "EnterpriseRepository",
+    "HistoryRepository",
+    "IdempotencyRepository",
+    "InspectorRepository",
+    "PlanFilter",
+    "PlanRepository",
+    "PolicyRepository",
+    "RegionRepository",
+    "RunRepository",
+    "SettingRepository",
+    "VisitRepository",
+]
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+class _Repository(Generic[Row]):
+    model: type[Row]
+    label: str = "记录"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: Any) -> Row | None:
+        return self.session.get(self.model, key)
+
+    def get_or_raise(self, key: Any) -> Row:
+        row = self.get(key)
+        if row is None:
+            raise NotFoundError(f"{self.label} {key} 不存在")
+        return row
+
+    def add(self, row: Row) -> Row:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def add_all(self, rows: Iterable[Row]) -> None:
+        self.session.add_all(list(rows))
+        self.session.flush()
+
+    def delete(self, row: Row) -> None:
+        self.session.delete(row)
+        self.session.flush()
+
+
+class RegionRepository(_Repository[RegionRow]):
+    model = RegionRow
+    label = "行政区划"
+
+    def list(self) -> Sequence[RegionRow]:
+        return self.session.exec(select(RegionRow).order_by(col(RegionRow.code))).all()
+
+
+class PolicyRepository(_Repository[PolicyRow]):
+    model = PolicyRow
+    label = "安静日规则"
+
+    def list(self) -> Sequence[PolicyRow]:
+        return self.session.exec(select(PolicyRow).order_by(col(PolicyRow.id))).all()
+
+    def by_ids(self, ids: Iterable[str]) -> Sequence[PolicyRow]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        return self.session.exec(select(PolicyRow).where(col(PolicyRow.id).in_(wanted))).all()
+
+
+class SettingRepository(_Repository[SettingRow]):
+    model = SettingRow
+    label = "设置"
+
+    def value(self, key: str) -> dict[str, Any]:
+        row = self.get(key)
+        return dict(row.value) if row is not None else {}
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        row = self.get(key)
+        if row is None:
+            self.add(SettingRow(key=key, value=value))
+        else:
+            row.value = value
+            self.session.add(row)
+            self.session.flush()
+
+
+class AgencyRepository(_Repository[AgencyRow]):
+    model = AgencyRow
+    label = "执法部门"
+
+    def list(self, *, region_prefix: str | None = None) -> Sequence[AgencyRow]:
+        query = select(AgencyRow).order_by(col(AgencyRow.id))
+        if region_prefix:
+            query = query.where(col(AgencyRow.region_code).startswith(region_prefix))
+        return self.session.exec(query).all()
+
+    def by_ids(self, ids: Iterable[str]) -> Sequence[AgencyRow]:
+        wanted = sorted(set(ids))
+        return _chunked(self.session, AgencyRow, col(AgencyRow.id), wanted)
+
+    def capacities(
+        self, agency_ids: Iterable[str], start: date, end: date
+    ) -> Sequence[AgencyCapacityRow]:
+        wanted = sorted(set(agency_ids))
+        out: list[AgencyCapacityRow] = []
+        for chunk in _chunks(wanted):
+            out.extend(
+                self.session.exec(
+                    select(AgencyCapacityRow)
+                    .where(col(AgencyCapacityRow.agency_id).in_(chunk))
+                    .where(col(AgencyCapacityRow.day) >= start, col(AgencyCapacityRow.day) <= end)
+                ).all()
+            )
+        return out
+
+    def capacity_overrides(self, agency_id: str) -> Sequence[AgencyCapacityRow]:
+        return self.session.exec(
+            select(AgencyCapacityRow)
+            .where(AgencyCapacityRow.agency_id == agency_id)
+            .order_by(col(AgencyCapacityRow.day))
+        ).all()
+
+    def set_capacity(self, agency_id: str, day: date, capacity: int | None) -> None:
+        row = self.session.get(AgencyCapacityRow, (agency_id, day))
+        if capacity is None:
+            if row is not None:
+                self.session.delete(row)
+        elif row is None:
+            self.session.add(AgencyCapacityRow(agency_id=agency_id, day=day, capacity=capacity))
+        else:
+            row.capacity = capacity
+            self.session.add(row)
+        self.session.flush()
+
+
+class InspectorRepository(_Repository[InspectorRow]):
+    model = InspectorRow
+    label = "执法人员"
+
+    def list(self, *, agency_id: str | None = None) -> Sequence[InspectorRow]:
+        query = select(InspectorRow).order_by(col(InspectorRow.id))
+        if agency_id is not None:
+            query = query.where(InspectorRow.agency_id == agency_id)
+        return self.session.exec(query).all()
+
+    def by_certificate(self, number: str) -> InspectorRow | None:
+        return self.session.exec(
+            select(InspectorRow).where(InspectorRow.certificate_no == number)
+        ).first()
+
+
+class EnterpriseRepository(_Repository[EnterpriseRow]):
+    model = EnterpriseRow
+    label = "企业"
+
+    def page(
+        self, *, after: str | None, limit: int, region_prefix: str | None = None
+    ) -> Sequence[EnterpriseRow]:
+        query = select(EnterpriseRow).order_by(col(EnterpriseRow.id)).limit(limit)
+        if after is not None:
+            query = query.where(col(EnterpriseRow.id) > after)
+        if region_prefix:
+            query = query.where(col(EnterpriseRow.region_code).startswith(region_prefix))
+        return self.session.exec(query).all()
+
+    def by_ids(self, ids: Iterable[str]) -> Sequence[EnterpriseRow]:
+        return _chunked(self.session, EnterpriseRow, col(EnterpriseRow.id), sorted(set(ids)))
+
+    def existing(self, ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for chunk in _chunks(wanted):
+            found.update(
+                self.session.exec(
+                    select(EnterpriseRow.id).where(col(EnterpriseRow.id).in_(chunk))
+                ).all()
+            )
+        return found
+
+
+class PlanFilter:
+    """What a plan listing may be narrowed by."""
+
+    def __init__(
+        self,
+        *,
+        agency_id: str | None = None,
+        status: str | None = None,
+        enterprise_id: str | None = None,
+        kind: str | None = None,
+        window_from: date | None = None,
+        window_to: date | None = None,
+    ) -> None:
+        self.agency_id = agency_id
+        self.status = status
+        self.enterprise_id = enterprise_id
+        self.kind = kind
+        self.window_from = window_from
+        self.window_to = window_to
+
+
+class PlanRepository(_Repository[PlanRow]):
+    model = PlanRow
+    label = "检查计划"
+
+    def get_for(self, plan_id: int, agency_id: str | None) -> PlanRow:
+        """The plan, if the caller (an agency, or a supervisor when `agency_id` is None) may see
+        it; another agency's plan is reported missing, never forbidden."""
+        row = self.get(plan_id)
+        if row is None or (agency_id is not None and row.agency_id != agency_id):
+            raise NotFoundError(f"检查计划 {plan_id} 不存在")
+        return row
+
+    def by_external_ref(self, agency_id: str, ref: str) -> PlanRow | None:
+        return self.session.exec(
+            select(PlanRow).where(PlanRow.agency_id == agency_id, PlanRow.external_ref == ref)
+        ).first()
+
+    def by_external_refs(self, agency_id: str, refs: Iterable[str]) -> dict[str, PlanRow]:
+        found: dict[str, PlanRow] = {}
+        for chunk in _chunks(sorted(set(refs))):
+            for row in self.session.exec(
+                select(PlanRow).where(
+                    PlanRow.agency_id == agency_id, col(PlanRow.external_ref).in_(chunk)
+                )
+            ).all():
+                found[str(row.external_ref)] = row
+        return found
+
+    def page(self, flt: PlanFilter, *, after: int | None, limit: int) -> Sequence[PlanRow]:
+        query = select(PlanRow).order_by(col(PlanRow.id)).limit(limit)
+        if after is not None:
+            query = query.where(col(PlanRow.id) > after)
+        if flt.agency_id is not None:
+            query = query.where(PlanRow.agency_id == flt.agency_id)
+        if flt.status is not None:
+            query = query.where(PlanRow.status == flt.status)
+        if flt.enterprise_id is not None:
+            query = query.where(PlanRow.enterprise_id == flt.enterprise_id)
+        if flt.kind is not None:
+            query = query.where(PlanRow.kind == flt.kind)
+        if flt.window_from is not None:
+            query = query.where(col(PlanRow.latest) >= flt.window_from)
+        if flt.window_to is not None:
+            query = query.where(col(PlanRow.earliest) <= flt.window_to)
+        return self.session.exec(query).all()
+
+    def for_run(self, *, start: date, end: date, scope: str | None) -> Sequence[PlanRow]:
+        """Live plans whose window meets the horizon, of enterprises in the scope."""
+        query = (
+            select(PlanRow)
+            .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
+            .where(PlanRow.status != "cancelled")
+            .where(col(PlanRow.earliest) <= end, col(PlanRow.latest) >= start)
+            .order_by(col(PlanRow.id))
+        )
+        if scope:
+            query = query.where(col(EnterpriseRow.region_code).startswith(scope))
+        return self.session.exec(query).all()
+
+    def published_between(
+        self, *, start: date, end: date, agency_ids: Iterable[str] | None = None
+    ) -> Sequence[PlanRow]:
+        query = (
+            select(PlanRow)
+            .where(PlanRow.status == "published")
+            .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
+            .order_by(col(PlanRow.id))
+        )
+        if agency_ids is None:
+            return self.session.exec(query).all()
+        out: list[PlanRow] = []
+        for chunk in _chunks(sorted(set(agency_ids))):
+            out.extend(self.session.exec(query.where(col(PlanRow.agency_id).in_(chunk))).all())
+        return sorted(out, key=lambda r: r.id or 0)
+
+    def published_of(
+        self, enterprise_ids: Iterable[str], *, start: date, end: date
+    ) -> Sequence[PlanRow]:
+        out: list[PlanRow] = []
+        for chunk in _chunks(sorted(set(enterprise_ids))):
+            out.extend(
+                self.session.exec(
+                    select(PlanRow)
+                    .where(PlanRow.status == "published", col(PlanRow.enterprise_id).in_(chunk))
+                    .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
+                ).all()
+            )
+        return out
+
+    def in_visit(self, visit_id: int) -> Sequence[PlanRow]:
+        return self.session.exec(
+            select(PlanRow).where(PlanRow.visit_id == visit_id).order_by(col(PlanRow.id))
+        ).all()
+
+    def by_ids(self, ids: Iterable[int]) -> dict[int, PlanRow]:
+        out: dict[int, PlanRow] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for row in self.session.exec(select(PlanRow).where(col(PlanRow.id).in_(chunk))).all():
+                out[int(row.id or 0)] = row
+        return out
+
+    def count(self, *, agency_id: str | None = None) -> int:
+        query = select(sa.func.count()).select_from(PlanRow)
+        if agency_id is not None:
+            query = query.where(PlanRow.agency_id == agency_id)
+        return int(self.session.exec(query).one())
+
+
+class HistoryRepository(_Repository[HistoryRow]):
+    model = HistoryRow
+    label = "历史检查"
+
+    def of(self, enterprise_ids: Iterable[str], *, start: date, end: date) -> Sequence[HistoryRow]:
+        out: list[HistoryRow] = []
+        for chunk in _chunks(sorted(set(enterprise_ids))):
+            out.extend(
+                self.session.exec(
+                    select(HistoryRow)
+                    .where(col(HistoryRow.enterprise_id).in_(chunk))
+                    .where(col(HistoryRow.day) >= start, col(HistoryRow.day) <= end)
+                    .order_by(col(HistoryRow.id))
+                ).all()
+            )
+        return out
+
+
+class RunRepository(_Repository[RunRow]):
+    model = RunRow
+    label = "排期运行"
+
+    def list(self, *, limit: int, after: int | None) -> Sequence[RunRow]:
+        query = select(RunRow).order_by(col(RunRow.id).desc()).limit(limit)
+        if after is not None:
+            query = query.where(col(RunRow.id) < after)
+        return self.session.exec(query).all()
+
+    def lock(self, run_id: int) -> RunRow:
+        """The run, locked for update until the transaction ends (a no-op on SQLite, which
+        serialises writers anyway)."""
+        row = self.session.exec(select(RunRow).where(RunRow.id == run_id).with_for_update()).first()
+        if row is None:
+            raise NotFoundError(f"排期运行 {run_id} 不存在")
+        return row
+
+    def lock_publishing(self) -> None:
+        """Serialise publishing across processes: lock the `publish` setting row."""
+        self.session.exec(
+            select(SettingRow).where(SettingRow.key == "publish").with_for_update()
+        ).first()
+
+    def published_since(self, moment: datetime) -> Sequence[RunRow]:
+        return self.session.exec(
+            select(RunRow).where(RunRow.status == "published", col(RunRow.published_at) > moment)
+        ).all()
+
+    def plans(self, run_id: int) -> Sequence[RunPlanRow]:
+        return self.session.exec(
+            select(RunPlanRow).where(RunPlanRow.run_id == run_id).order_by(col(RunPlanRow.plan_id))
+        ).all()
+
+    def latest_draft(self, plan_id: int) -> RunPlanRow | None:
+        return self.session.exec(
+            select(RunPlanRow)
+            .where(RunPlanRow.plan_id == plan_id)
+            .order_by(col(RunPlanRow.run_id).desc())
+        ).first()
+
+
+class VisitRepository(_Repository[VisitRow]):
+    model = VisitRow
+    label = "入企"
+
+    def at(self, enterprise_id: str, day: date) -> VisitRow | None:
+        return self.session.exec(
+            select(VisitRow).where(VisitRow.enterprise_id == enterprise_id, VisitRow.day == day)
+        ).first()
+
+
+class ApiKeyRepository(_Repository[ApiKeyRow]):
+    model = ApiKeyRow
+    label = "API 密钥"
+
+    def by_prefix(self, prefix: str) -> ApiKeyRow | None:
+        return self.session.exec(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).first()
+
+    def list(self) -> Sequence[ApiKeyRow]:
+        return self.session.exec(select(ApiKeyRow).order_by(col(ApiKeyRow.id))).all()
+
+
+class IdempotencyRepository(_Repository[IdempotencyRow]):
+    model = IdempotencyRow
+    label = "幂等记录"
+
+    def find(self, api_key_id: int, key: str) -> IdempotencyRow | None:
+        return self.session.exec(
+            select(IdempotencyRow).where(
+                IdempotencyRow.api_key_id == api_key_id, IdempotencyRow.key == key
+            )
+        ).first()
+
+
+_CHUNK = 900  # below SQLite's default limit of bound parameters per statement
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _chunked(session: Session, model: type[Row], column: Any, values: Sequence[Any]) -> list[Row]:
+    out: list[Row] = []
+    for chunk in _chunks(values):
+        out.extend(session.exec(select(model).where(column.in_(chunk))).all())
+    return out

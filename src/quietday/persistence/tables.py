@@ -1,0 +1,267 @@
+"""The database tables (SQLModel). Rows stay in this package; the rest of quietday sees domain
+objects or plain values. The schema is created and changed only by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AgencyCapacityRow",
+    "AgencyRow",
+    "ApiKeyRow",
+    "EnterpriseRow",
+    "HistoryRow",
+    "IdempotencyRow",
+    "InspectorRow",
+    "PlanRow",
+    "PolicyRow",
+    "RegionRow",
+    "RunPlanRow",
+    "RunRow",
+    "SettingRow",
+    "VisitRow",
+    "metadata",
+    "utcnow",
+]
+
+metadata = SQLModel.metadata
+
+
+def _json(**kw: Any) -> Any:
+    return Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False), **kw)
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timestamps in UTC, aware on the way out on every database (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+def _stamp(nullable: bool = False) -> Any:
+    column: sa.Column[datetime] = sa.Column(UTCDateTime(), nullable=nullable)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+class RegionRow(SQLModel, table=True):
+    """行政区划: province, city (4-digit code) or county (6-digit code)."""
+
+    __tablename__ = "region"
+    code: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=100)
+    parent_code: str | None = Field(default=None, foreign_key="region.code", max_length=12)
+    level: str = Field(max_length=16)
+
+
+class PolicyRow(SQLModel, table=True):
+    """企业安静日 policy: day-of-month ranges, ISO weekdays and explicit dates."""
+
+    __tablename__ = "quiet_policy"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=200)
+    month_days: list[list[int]] = _json_list()
+    weekdays: list[int] = _json_list()
+    dates: list[str] = _json_list()
+
+
+class SettingRow(SQLModel, table=True):
+    """Province-wide settings by key: `caps` (default frequency caps), `calendar` (overrides)."""
+
+    __tablename__ = "setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: dict[str, Any] = _json()
+
+
+class AgencyRow(SQLModel, table=True):
+    __tablename__ = "agency"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    region_code: str = Field(foreign_key="region.code", max_length=12, index=True)
+    daily_capacity: int
+    active: bool = True
+
+
+class AgencyCapacityRow(SQLModel, table=True):
+    """A date on which an agency can visit a different number of enterprises than usual."""
+
+    __tablename__ = "agency_capacity"
+    agency_id: str = Field(foreign_key="agency.id", primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    capacity: int
+
+
+class InspectorRow(SQLModel, table=True):
+    """执法人员 with an enforcement certificate (执法证号)."""
+
+    __tablename__ = "inspector"
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64, index=True)
+    name: str = Field(max_length=100)
+    certificate_no: str = Field(max_length=64, unique=True)
+    active: bool = True
+
+
+class EnterpriseRow(SQLModel, table=True):
+    """An enterprise by its 统一社会信用代码."""
+
+    __tablename__ = "enterprise"
+    id: str = Field(primary_key=True, max_length=18)
+    name: str = Field(max_length=200)
+    region_code: str = Field(foreign_key="region.code", max_length=12, index=True)
+    quiet_policy_id: str = Field(foreign_key="quiet_policy.id", max_length=64)
+    whitelisted: bool = False
+    blackout: list[str] = _json_list()
+    cap_overrides: dict[str, Any] = _json()
+
+
+class PlanRow(SQLModel, table=True):
+    """A planned inspection (检查计划) and what scheduling made of it."""
+
+    __tablename__ = "plan"
+    __table_args__ = (
+        sa.UniqueConstraint("agency_id", "external_ref", name="uq_plan_agency_external_ref"),
+        sa.Index("ix_plan_window", "earliest", "latest"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64, index=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18, index=True)
+    kind: str = Field(max_length=16)
+    items: list[str] = _json_list()
+    earliest: date
+    latest: date
+    priority: int = 1
+    exempt_reason: str | None = Field(default=None, max_length=200)
+    unannounced: bool = False
+    external_ref: str | None = Field(default=None, max_length=100)
+    status: str = Field(default="submitted", max_length=16, index=True)
+    version: int = 1
+    draft_run_id: int | None = Field(default=None, foreign_key="run.id")
+    draft_date: date | None = None
+    reason: str | None = Field(default=None, max_length=32)
+    detail: str | None = None
+    published_date: date | None = None
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    created_at: datetime | None = _stamp()
+    updated_at: datetime | None = _stamp()
+
+
+class HistoryRow(SQLModel, table=True):
+    """An inspection that already happened (imported), counted toward caps."""
+
+    __tablename__ = "history"
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18, index=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64)
+    day: date
+    kind: str = Field(max_length=16)
+
+
+class RunRow(SQLModel, table=True):
+    """One solve: what it was asked, its progress, the exact instance and solution (gzip JSON)."""
+
+    __tablename__ = "run"
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="queued", max_length=16, index=True)
+    scope: str | None = Field(default=None, max_length=12)
+    horizon_start: date
+    horizon_end: date
+    time_limit: float
+    workers: int
+    seed: int
+    deterministic: bool = False
+    progress: float = 0.0
+    message: str = ""
+    cancel_requested: bool = False
+    requested_by: int | None = Field(default=None, foreign_key="api_key.id")
+    created_at: datetime | None = _stamp()
+    started_at: datetime | None = _stamp(nullable=True)
+    finished_at: datetime | None = _stamp(nullable=True)
+    published_at: datetime | None = _stamp(nullable=True)
+    summary: dict[str, Any] = _json()
+    error: str | None = None
+    instance_gz: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
+    )
+    solution_gz: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
+    )
+
+
+class RunPlanRow(SQLModel, table=True):
+    """A plan as a run saw it (its version when the run started) and what the run made of it."""
+
+    __tablename__ = "run_plan"
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", primary_key=True, index=True)
+    version: int
+    day: date | None = None
+    reason: str | None = Field(default=None, max_length=32)
+    detail: str | None = None
+
+
+class VisitRow(SQLModel, table=True):
+    """A published visit (一次入企): one enterprise, one date, one or more plans."""
+
+    __tablename__ = "visit"
+    __table_args__ = (sa.UniqueConstraint("enterprise_id", "day", name="uq_visit_enterprise_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
+    day: date = Field(index=True)
+    lead_agency_id: str = Field(foreign_key="agency.id", max_length=64)
+    status: str = Field(default="published", max_length=16)
+    sequence: int = 0
+    run_id: int | None = Field(default=None, foreign_key="run.id")
+    created_at: datetime | None = _stamp()
+    updated_at: datetime | None = _stamp()
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key, stored as its SHA-256; `prefix` finds it without revealing it."""
+
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(max_length=16, unique=True)
+    hash: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    agency_id: str | None = Field(default=None, foreign_key="agency.id", max_length=64)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime | None = _stamp()
+    revoked_at: datetime | None = _stamp(nullable=True)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """The answer given to a request with an `Idempotency-Key`, replayed on a retry."""
+
+    __tablename__ = "idempotency"
+    __table_args__ = (sa.UniqueConstraint("api_key_id", "key", name="uq_idempotency_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    api_key_id: int = Field(foreign_key="api_key.id")
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    body: dict[str, Any] = _json()
+    created_at: datetime | None = _stamp()
