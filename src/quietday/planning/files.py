@@ -1,4 +1,4 @@
-"""Orchestration without a user interface: load -> solve -> check -> write, and the summaries.
+"""Files in, files out: load -> solve -> check -> write, and the Chinese summaries.
 
 The CLI (and later the API) call these; they never print, they return what happened.
 """

@@ -1,0 +1,98 @@
+"""Who is asking: API keys (shown once, stored as SHA-256) and the two roles.
+
+An agency key acts only for its agency; a supervisor key (司法行政) reads everything and manages
+the registry, keys and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from quietday.errors import AuthenticationError, InputError, NotFoundError, Problem
+from quietday.persistence import Session
+from quietday.persistence.repositories import AgencyRepository, ApiKeyRepository
+from quietday.persistence.tables import ApiKeyRow, utcnow
+
+__all__ = ["Actor", "Role", "authenticate", "create_key", "list_keys", "revoke_key"]
+
+Role = Literal["supervisor", "agency"]
+_PREFIX_LEN = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    key_id: int
+    role: Role
+    agency_id: str | None
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+    @property
+    def own_agency(self) -> str | None:
+        """The agency this key is confined to; None for a supervisor."""
+        return None if self.is_supervisor else self.agency_id
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(
+    session: Session, *, role: Role, agency_id: str | None = None, label: str = ""
+) -> tuple[ApiKeyRow, str]:
+    """A new key: the row, and the key itself (shown once; only its hash is kept)."""
+    if role == "agency":
+        if not agency_id:
+            raise InputError([Problem("missing_key", "agency_id", "部门密钥须指定 agency_id")])
+        if AgencyRepository(session).get(agency_id) is None:
+            raise InputError(
+                [Problem("unknown_agency", "agency_id", f"执法部门 {agency_id} 不存在")]
+            )
+    elif agency_id:
+        raise InputError([Problem("unexpected_field", "agency_id", "监督密钥不属于任何部门")])
+    key = "qd_" + secrets.token_urlsafe(30)
+    row = ApiKeyRow(
+        prefix=key[:_PREFIX_LEN],
+        hash=_digest(key),
+        role=role,
+        agency_id=agency_id if role == "agency" else None,
+        label=label,
+    )
+    ApiKeyRepository(session).add(row)
+    return row, key
+
+
+def authenticate(session: Session, presented: str | None) -> Actor:
+    """The actor behind a presented key; any failure is the same error, naming nothing."""
+    if not presented or len(presented) < _PREFIX_LEN or len(presented) > 200:
+        raise AuthenticationError("缺少或无效的 API 密钥")
+    row = ApiKeyRepository(session).by_prefix(presented[:_PREFIX_LEN])
+    if (
+        row is None
+        or row.revoked_at is not None
+        or not hmac.compare_digest(row.hash, _digest(presented))
+    ):
+        raise AuthenticationError("缺少或无效的 API 密钥")
+    role: Role = "supervisor" if row.role == "supervisor" else "agency"
+    return Actor(key_id=int(row.id or 0), role=role, agency_id=row.agency_id)
+
+
+def list_keys(session: Session) -> list[ApiKeyRow]:
+    return list(ApiKeyRepository(session).list())
+
+
+def revoke_key(session: Session, key_id: int) -> ApiKeyRow:
+    repo = ApiKeyRepository(session)
+    row = repo.get(key_id)
+    if row is None:
+        raise NotFoundError(f"API 密钥 {key_id} 不存在")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        repo.add(row)
+    return row

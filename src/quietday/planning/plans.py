@@ -1,0 +1,410 @@
+"""Plans in: one, a batch or a spreadsheet, all-or-nothing, every bad row named by index and
+field; reading, listing, changing and cancelling them, and what that does to published visits.
+
+Re-submitting a plan with the same `external_ref` (unique per agency) and the same content
+returns the existing plan; the same reference with different content is a conflict.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from quietday.domain.model import Kind
+from quietday.errors import ConflictError, InputError, Problem
+from quietday.persistence import Session
+from quietday.persistence.repositories import (
+    AgencyRepository,
+    EnterpriseRepository,
+    PlanFilter,
+    PlanRepository,
+    VisitRepository,
+)
+from quietday.persistence.tables import PlanRow, VisitRow, utcnow
+from quietday.planning.access import Actor
+
+__all__ = [
+    "KINDS",
+    "MAX_BATCH",
+    "PlanInput",
+    "PlanPage",
+    "PlanStatus",
+    "cancel_plan",
+    "create_plans",
+    "decode_cursor",
+    "encode_cursor",
+    "get_plan",
+    "list_plans",
+    "update_plan",
+    "validate_plan",
+]
+
+KINDS = tuple(k.value for k in Kind)
+MAX_BATCH = 10_000
+MAX_ITEMS = 50
+MAX_WINDOW_DAYS = 366
+YEARS = (2000, 2100)
+# Changing any of these moves a published plan out of its visit: it must be scheduled again.
+_SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason")
+
+
+class PlanStatus:
+    SUBMITTED = "submitted"
+    PUBLISHED = "published"
+    UNSCHEDULED = "unscheduled"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInput:
+    """One plan as submitted. `agency_id` is required from a supervisor and implied by an
+    agency's own key."""
+
+    enterprise_id: str
+    kind: str
+    earliest: date
+    latest: date
+    items: tuple[str, ...] = ()
+    priority: int = 1
+    exempt_reason: str | None = None
+    unannounced: bool = False
+    external_ref: str | None = None
+    agency_id: str | None = None
+
+    def content(self) -> dict[str, Any]:
+        """What makes two submissions the same plan."""
+        d = asdict(self)
+        d.pop("external_ref")
+        d["items"] = list(self.items)
+        return d
+
+
+def _row_content(row: PlanRow) -> dict[str, Any]:
+    return {
+        "enterprise_id": row.enterprise_id,
+        "kind": row.kind,
+        "earliest": row.earliest,
+        "latest": row.latest,
+        "items": list(row.items),
+        "priority": row.priority,
+        "exempt_reason": row.exempt_reason,
+        "unannounced": row.unannounced,
+        "agency_id": row.agency_id,
+    }
+
+
+def validate_plan(plan: PlanInput, *, path: str, record: str | None = None) -> list[Problem]:
+    """Problems of one plan on its own (references are checked against the registry later)."""
+    out: list[Problem] = []
+
+    def bad(code: str, name: str, message: str) -> None:
+        out.append(Problem(code, f"{path}.{name}" if path else name, message, record))
+
+    if plan.kind not in KINDS:
+        bad(
+            "unknown_kind", "kind", f"检查类型 {plan.kind} 应为 routine、special、case 或 requested"
+        )
+    for name, day in (("earliest", plan.earliest), ("latest", plan.latest)):
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            bad("bad_date", name, f"{name} {day} 超出 {YEARS[0]}-{YEARS[1]} 年")
+    if plan.latest < plan.earliest:
+        bad("window_inverted", "latest", f"latest {plan.latest} 早于 earliest {plan.earliest}")
+    elif (plan.latest - plan.earliest).days >= MAX_WINDOW_DAYS:
+        bad("window_too_long", "latest", f"检查窗口超过 {MAX_WINDOW_DAYS} 天")
+    if not 1 <= plan.priority <= 100:
+        bad("priority_range", "priority", f"priority {plan.priority} 超出 1 至 100")
+    if len(plan.items) > MAX_ITEMS:
+        bad("too_many_items", "items", f"检查事项最多 {MAX_ITEMS} 项")
+    if any(not item.strip() or len(item) > 64 for item in plan.items):
+        bad("bad_item", "items", "检查事项不能为空,且每项不超过 64 个字符")
+    if plan.exempt_reason is not None and len(plan.exempt_reason) > 200:
+        bad("too_long", "exempt_reason", "豁免事由不超过 200 个字符")
+    if plan.external_ref is not None and not 1 <= len(plan.external_ref) <= 100:
+        bad("too_long", "external_ref", "external_ref 应为 1 至 100 个字符")
+    return out
+
+
+def _owner(actor: Actor, plan: PlanInput, path: str) -> tuple[str | None, list[Problem]]:
+    where = f"{path}.agency_id" if path else "agency_id"
+    if actor.is_supervisor:
+        if not plan.agency_id:
+            return None, [Problem("missing_key", where, "监督密钥提交计划须指定 agency_id")]
+        return plan.agency_id, []
+    if plan.agency_id and plan.agency_id != actor.agency_id:
+        return None, [Problem("foreign_agency", where, "只能为本部门提交检查计划")]
+    return actor.agency_id, []
+
+
+def _new_row(plan: PlanInput, agency_id: str) -> PlanRow:
+    now = utcnow()
+    return PlanRow(
+        agency_id=agency_id,
+        enterprise_id=plan.enterprise_id,
+        kind=plan.kind,
+        items=list(plan.items),
+        earliest=plan.earliest,
+        latest=plan.latest,
+        priority=plan.priority,
+        exempt_reason=plan.exempt_reason or None,
+        unannounced=plan.unannounced,
+        external_ref=plan.external_ref,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@dataclass
+class Intake:
+    """Plans being accepted in one transaction, checked against the registry in bulk."""
+
+    session: Session
+    actor: Actor
+    problems: list[Problem] = field(default_factory=list)
+    created: int = 0
+    unchanged: int = 0
+    rows: list[tuple[PlanRow, bool]] = field(default_factory=list)
+    keep_rows: bool = True
+    _refs: set[tuple[str, str]] = field(default_factory=set)
+
+    def check_and_add(self, plans: Sequence[tuple[str, PlanInput]]) -> None:
+        """Validate `plans` (path, plan) and add the good ones while no problem has been seen
+        anywhere; after the first problem only validation continues."""
+        owned: list[tuple[str, PlanInput, str]] = []
+        for path, plan in plans:
+            problems = validate_plan(plan, path=path)
+            agency_id, owner_problems = _owner(self.actor, plan, path)
+            problems += owner_problems
+            if problems or agency_id is None:
+                self.problems.extend(problems)
+                continue
+            owned.append((path, plan, agency_id))
+        ents = EnterpriseRepository(self.session).existing(p.enterprise_id for _, p, _ in owned)
+        agencies = {a.id for a in AgencyRepository(self.session).by_ids(a for _, _, a in owned)}
+        plans_repo = PlanRepository(self.session)
+        by_agency: dict[str, list[str]] = {}
+        for _, plan, agency_id in owned:
+            if plan.external_ref:
+                by_agency.setdefault(agency_id, []).append(plan.external_ref)
+        known = {
+            (agency_id, ref): row
+            for agency_id, refs in by_agency.items()
+            for ref, row in plans_repo.by_external_refs(agency_id, refs).items()
+        }
+        fresh: list[PlanRow] = []
+        for path, plan, agency_id in owned:
+
+            def where(name: str, p: str = path) -> str:
+                return f"{p}.{name}" if p else name
+
+            if plan.enterprise_id not in ents:
+                self.problems.append(
+                    Problem(
+                        "unknown_enterprise",
+                        where("enterprise_id"),
+                        f"企业 {plan.enterprise_id} 不在企业名录中",
+                    )
+                )
+                continue
+            if agency_id not in agencies:
+                self.problems.append(
+                    Problem("unknown_agency", where("agency_id"), f"执法部门 {agency_id} 不存在")
+                )
+                continue
+            if plan.external_ref:
+                key = (agency_id, plan.external_ref)
+                if key in self._refs:
+                    self.problems.append(
+                        Problem(
+                            "duplicate_external_ref",
+                            where("external_ref"),
+                            f"external_ref {plan.external_ref} 在本次提交中重复",
+                        )
+                    )
+                    continue
+                self._refs.add(key)
+                existing = known.get(key)
+                if existing is not None:
+                    if _row_content(existing) == replace(plan, agency_id=agency_id).content():
+                        self.unchanged += 1
+                        if self.keep_rows:
+                            self.rows.append((existing, False))
+                    else:
+                        self.problems.append(
+                            Problem(
+                                "external_ref_conflict",
+                                where("external_ref"),
+                                f"external_ref {plan.external_ref} 已用于内容不同的计划 {existing.id};如需修改请用更新接口",
+                            )
+                        )
+                    continue
+            row = _new_row(plan, agency_id)
+            fresh.append(row)
+        if self.problems:
+            return
+        plans_repo.add_all(fresh)
+        self.created += len(fresh)
+        if self.keep_rows:
+            self.rows.extend((row, True) for row in fresh)
+
+
+def create_plans(
+    session: Session, actor: Actor, plans: Sequence[PlanInput], *, path: str = ""
+) -> list[tuple[PlanRow, bool]]:
+    """Accept every plan or none: (row, created) per plan, or InputError listing every problem
+    with its index (`[3].enterprise_id`), or `path` itself for a single plan."""
+    if len(plans) > MAX_BATCH:
+        raise InputError([Problem("batch_too_large", path, f"一次最多提交 {MAX_BATCH} 条计划")])
+    intake = Intake(session, actor)
+    single = path == "" and len(plans) == 1
+    intake.check_and_add([("" if single else f"{path}[{k}]", p) for k, p in enumerate(plans)])
+    if intake.problems:
+        raise InputError(intake.problems)
+    return intake.rows
+
+
+def get_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
+    return PlanRepository(session).get_for(plan_id, actor.own_agency)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPage:
+    items: list[PlanRow]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"p:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The last id of the previous page, or an InputError for a cursor this API never gave."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not text.startswith("p:") or not text[2:].isdigit() or len(text) > 24:
+        raise InputError([Problem("bad_cursor", "cursor", "无效的分页游标")])
+    return int(text[2:])
+
+
+def list_plans(
+    session: Session, actor: Actor, flt: PlanFilter, *, cursor: str | None, limit: int
+) -> PlanPage:
+    if actor.own_agency is not None:
+        flt.agency_id = actor.own_agency
+    rows = list(PlanRepository(session).page(flt, after=decode_cursor(cursor), limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PlanPage(rows, encode_cursor(int(rows[-1].id or 0)) if more and rows else None)
+
+
+def _leave_visit(session: Session, row: PlanRow) -> None:
+    """Take a published plan out of its visit; an emptied visit is cancelled. Either way the
+    visit changed, so its sequence grows (calendar clients see the change)."""
+    if row.visit_id is None:
+        return
+    visits = VisitRepository(session)
+    visit = visits.get_or_raise(row.visit_id)
+    row.visit_id = None
+    row.published_date = None
+    session.add(row)
+    session.flush()
+    remaining = [
+        p
+        for p in PlanRepository(session).in_visit(int(visit.id or 0))
+        if p.status != PlanStatus.CANCELLED
+    ]
+    visit.sequence += 1
+    visit.updated_at = utcnow()
+    if not remaining:
+        visit.status = "cancelled"
+    else:
+        visit.lead_agency_id = lead_agency(remaining)
+    visits.add(visit)
+
+
+def lead_agency(plans: Iterable[PlanRow]) -> str:
+    """牵头部门: most plans, then most priority, then the smallest id (as in the solver)."""
+    count: dict[str, list[int]] = {}
+    for p in plans:
+        c = count.setdefault(p.agency_id, [0, 0])
+        c[0] += 1
+        c[1] += p.priority
+    return min(count, key=lambda a: (-count[a][0], -count[a][1], a))
+
+
+def update_plan(
+    session: Session, actor: Actor, plan_id: int, changes: Mapping[str, Any]
+) -> PlanRow:
+    """Change a plan; its version grows. A published plan whose window, kind or exemption
+    changes leaves its visit and waits for the next run."""
+    repo = PlanRepository(session)
+    row = repo.get_for(plan_id, actor.own_agency)
+    if row.status == PlanStatus.CANCELLED:
+        raise ConflictError(f"检查计划 {plan_id} 已取消,不能修改", code="plan_cancelled")
+    current = PlanInput(
+        enterprise_id=row.enterprise_id,
+        kind=row.kind,
+        earliest=row.earliest,
+        latest=row.latest,
+        items=tuple(row.items),
+        priority=row.priority,
+        exempt_reason=row.exempt_reason,
+        unannounced=row.unannounced,
+        external_ref=row.external_ref,
+        agency_id=row.agency_id,
+    )
+    allowed = {"kind", "earliest", "latest", "items", "priority", "exempt_reason", "unannounced"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InputError([Problem("read_only", name, f"{name} 不能修改") for name in unknown])
+    nulls = sorted(k for k, v in changes.items() if v is None and k != "exempt_reason")
+    if nulls:
+        raise InputError([Problem("null_value", name, f"{name} 不能为 null") for name in nulls])
+    values: dict[str, Any] = {k: (tuple(v) if k == "items" else v) for k, v in changes.items()}
+    updated = replace(current, **values)
+    problems = validate_plan(updated, path="")
+    if problems:
+        raise InputError(problems)
+    if updated == current:
+        return row
+    moves = any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
+    if row.status == PlanStatus.PUBLISHED and moves:
+        _leave_visit(session, row)
+        row.status = PlanStatus.SUBMITTED
+    elif row.visit_id is not None:
+        visit = VisitRepository(session).get_or_raise(row.visit_id)
+        visit.sequence += 1
+        visit.updated_at = utcnow()
+        session.add(visit)
+    for key in allowed:
+        value = getattr(updated, key)
+        setattr(row, key, list(value) if key == "items" else value)
+    if row.status == PlanStatus.UNSCHEDULED:
+        row.status = PlanStatus.SUBMITTED
+    row.version += 1
+    row.updated_at = utcnow()
+    return repo.add(row)
+
+
+def cancel_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
+    """Cancel a plan (idempotent); a published one leaves its visit."""
+    repo = PlanRepository(session)
+    row = repo.get_for(plan_id, actor.own_agency)
+    if row.status == PlanStatus.CANCELLED:
+        return row
+    _leave_visit(session, row)
+    row.status = PlanStatus.CANCELLED
+    row.version += 1
+    row.updated_at = utcnow()
+    return repo.add(row)
+
+
+def visit_of(session: Session, row: PlanRow) -> VisitRow | None:
+    return VisitRepository(session).get(row.visit_id) if row.visit_id is not None else None

@@ -1,0 +1,189 @@
+"""Load a generated province into the database (demo, benchmarks), and the demo itself."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from quietday.domain.model import Instance
+from quietday.generate import GeneratorConfig, generate, regions
+from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
+from quietday.persistence.repositories import (
+    AgencyRepository,
+    EnterpriseRepository,
+    HistoryRepository,
+    PlanRepository,
+    RunRepository,
+    SettingRepository,
+)
+from quietday.persistence.tables import AgencyRow, EnterpriseRow, HistoryRow, PlanRow
+from quietday.planning.access import Actor, Role, create_key
+from quietday.planning.registry import CAPS_SETTING, ensure_region, put_policy
+from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
+
+__all__ = ["DemoReport", "create_key_now", "load_province", "redact", "run_demo", "write_run_files"]
+
+
+def load_province(session: Session, instance: Instance, *, counties: int | None = None) -> None:
+    """Regions, policies, caps, agencies (with capacity by date), enterprises, plans (their
+    `external_ref` is the generated id) and history of a generated instance. Its pins and
+    previous draft are not loaded: in the database, publishing makes those."""
+    for code, name, level, parent in regions(counties):
+        ensure_region(session, code=code, name=name, level=level, parent_code=parent)
+    for policy in instance.quiet_policies.values():
+        put_policy(
+            session,
+            policy_id=policy.id,
+            month_days=policy.month_days,
+            weekdays=sorted(policy.weekdays),
+            dates=sorted(policy.dates),
+        )
+    caps = instance.caps
+    SettingRepository(session).put(
+        CAPS_SETTING,
+        {
+            k: getattr(caps, k)
+            for k in (
+                "agency_enterprise_per_year",
+                "enterprise_per_month",
+                "enterprise_per_year",
+                "min_gap_days",
+            )
+        },
+    )
+    agencies = AgencyRepository(session)
+    agencies.add_all(
+        AgencyRow(id=a.id, name=a.name, region_code=a.region, daily_capacity=a.daily_capacity)
+        for a in instance.agencies.values()
+    )
+    for a in instance.agencies.values():
+        for day, capacity in sorted(a.capacity_by_date.items()):
+            agencies.set_capacity(a.id, day, capacity)
+    EnterpriseRepository(session).add_all(
+        EnterpriseRow(
+            id=e.id,
+            name=e.name,
+            region_code=e.region,
+            quiet_policy_id=e.quiet_policy,
+            whitelisted=e.whitelisted,
+            blackout=sorted(d.isoformat() for d in e.blackout),
+            cap_overrides=dict(e.cap_overrides),
+        )
+        for e in instance.enterprises.values()
+    )
+    PlanRepository(session).add_all(
+        PlanRow(
+            agency_id=i.agency,
+            enterprise_id=i.enterprise,
+            kind=i.kind.value,
+            items=list(i.items),
+            earliest=i.earliest,
+            latest=i.latest,
+            priority=i.priority,
+            exempt_reason=i.exempt_reason,
+            external_ref=i.id,
+        )
+        for i in instance.inspections
+    )
+    HistoryRepository(session).add_all(
+        HistoryRow(enterprise_id=h.enterprise, agency_id=h.agency, day=h.date, kind=h.kind.value)
+        for h in instance.history
+    )
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    database_url: str
+    run_id: int
+    summary: dict[str, object]
+    published: int
+    supervisor_key: str
+    agency_key: str
+    agency_id: str
+    agency_name: str
+
+
+def run_demo(
+    out: Path, *, enterprises: int, time_limit: float, on_step: Callable[[str], None]
+) -> tuple[DemoReport, Engine]:
+    """A fresh SQLite database with a demo province, one run solved and published, two keys."""
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "quietday.db"
+    for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
+        stale.unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    engine = make_engine(url)
+    config = GeneratorConfig(enterprises=enterprises, seed=2026)
+    instance = generate(config)
+    on_step(
+        f"演示省份: 企业 {len(instance.enterprises):,} 家, 检查计划 {len(instance.inspections):,} 项"
+    )
+    with session_scope(engine) as session:
+        load_province(session, instance)
+        supervisor, supervisor_key = create_key(session, role="supervisor", label="演示监督密钥")
+        busiest = max(
+            instance.agencies, key=lambda a: sum(1 for i in instance.inspections if i.agency == a)
+        )
+        _, agency_key = create_key(session, role="agency", agency_id=busiest, label="演示部门密钥")
+        run = create_run(
+            session,
+            Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None),
+            RunRequest(
+                horizon_start=instance.horizon.start,
+                horizon_end=instance.horizon.end,
+                time_limit=time_limit,
+            ),
+            max_time_limit=3600,
+            max_workers=8,
+        )
+        run_id = int(run.id or 0)
+    on_step(f"排期运行 {run_id} 求解中(时限 {time_limit:.0f} 秒)……")
+    execute_run(engine, run_id)
+    with session_scope(engine) as session:
+        report = publish_run(session, run_id)
+        summary = dict(RunRepository(session).get_or_raise(run_id).summary)
+    return (
+        DemoReport(
+            database_url=url,
+            run_id=run_id,
+            summary=summary,
+            published=report.published,
+            supervisor_key=supervisor_key,
+            agency_key=agency_key,
+            agency_id=busiest,
+            agency_name=instance.agencies[busiest].name,
+        ),
+        engine,
+    )
+
+
+def write_run_files(engine: Engine, run_id: int, *, instance: Path, solution: Path) -> None:
+    """Save a run's stored instance and solution as plain JSON files."""
+    with session_scope(engine) as session:
+        for which, path in (("instance", instance), ("solution", solution)):
+            path.write_bytes(gzip.decompress(run_document(session, run_id, which)))
+
+
+def create_key_now(database_url: str, *, agency: str | None, label: str) -> str:
+    """Create a key from the shell (`quietday keys create`): supervisor unless `agency`."""
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            role: Role = "agency" if agency else "supervisor"
+            _, key = create_key(session, role=role, agency_id=agency, label=label)
+        return key
+    finally:
+        engine.dispose()
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, fit for a terminal or a log."""
+    head, sep, tail = url.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, _, credentials = head.partition("//")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}//{user}:***@{tail}"

@@ -1,0 +1,227 @@
+"""The registry a supervisor keeps: regions, quiet-day policies, caps, agencies with their
+capacity, inspectors, enterprises (统一社会信用代码 checked per GB 32100-2015) and whitelists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from quietday.domain.model import CAP_KEYS
+from quietday.domain.uscc import uscc_problem
+from quietday.errors import ConflictError, InputError, Problem
+from quietday.persistence import Session
+from quietday.persistence.repositories import (
+    AgencyRepository,
+    EnterpriseRepository,
+    InspectorRepository,
+    PolicyRepository,
+    RegionRepository,
+    SettingRepository,
+)
+from quietday.persistence.tables import (
+    AgencyRow,
+    EnterpriseRow,
+    InspectorRow,
+    PolicyRow,
+    RegionRow,
+)
+
+__all__ = [
+    "CAPS_SETTING",
+    "create_agency",
+    "create_enterprise",
+    "create_inspector",
+    "ensure_region",
+    "get_caps",
+    "put_policy",
+    "set_agency_capacity",
+    "set_caps",
+    "update_agency",
+    "update_enterprise",
+]
+
+CAPS_SETTING = "caps"
+
+
+def _fail(code: str, path: str, message: str, record: str | None = None) -> InputError:
+    return InputError([Problem(code, path, message, record)])
+
+
+def ensure_region(
+    session: Session, *, code: str, name: str, level: str, parent_code: str | None = None
+) -> RegionRow:
+    repo = RegionRepository(session)
+    row = repo.get(code)
+    if row is None:
+        row = repo.add(RegionRow(code=code, name=name, level=level, parent_code=parent_code))
+    return row
+
+
+def put_policy(
+    session: Session,
+    *,
+    policy_id: str,
+    name: str = "",
+    month_days: Sequence[Sequence[int]] = (),
+    weekdays: Sequence[int] = (),
+    dates: Sequence[date] = (),
+) -> PolicyRow:
+    """Create or replace a quiet-day policy."""
+    problems = [
+        Problem("bad_policy_rule", f"month_days[{k}]", f"应为 [起, 止],1 ≤ 起 ≤ 止 ≤ 31: {list(r)}")
+        for k, r in enumerate(month_days)
+        if len(r) != 2 or not 1 <= r[0] <= r[1] <= 31
+    ]
+    problems += [
+        Problem("bad_policy_rule", f"weekdays[{k}]", f"应为 1(周一)到 7(周日): {w}")
+        for k, w in enumerate(weekdays)
+        if not 1 <= w <= 7
+    ]
+    if problems:
+        raise InputError(problems)
+    repo = PolicyRepository(session)
+    row = repo.get(policy_id) or PolicyRow(id=policy_id)
+    row.name = name
+    row.month_days = [list(r) for r in month_days]
+    row.weekdays = sorted(set(weekdays))
+    row.dates = sorted({d.isoformat() for d in dates})
+    return repo.add(row)
+
+
+def _check_caps(caps: Mapping[str, Any], path: str) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    problems: list[Problem] = []
+    for key, value in caps.items():
+        if key not in CAP_KEYS:
+            problems.append(Problem("unknown_cap", f"{path}.{key}", f"未知的频次上限 {key}"))
+        elif value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 366
+        ):
+            problems.append(
+                Problem("bad_cap", f"{path}.{key}", f"{key} 应为 0 至 366 的整数或 null")
+            )
+        else:
+            out[key] = value
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def get_caps(session: Session) -> dict[str, int | None]:
+    value = SettingRepository(session).value(CAPS_SETTING)
+    return {k: value.get(k, 0 if k == "min_gap_days" else None) for k in CAP_KEYS}
+
+
+def set_caps(session: Session, caps: Mapping[str, Any]) -> dict[str, int | None]:
+    SettingRepository(session).put(CAPS_SETTING, _check_caps(caps, "caps"))
+    return get_caps(session)
+
+
+def _region(session: Session, code: str, path: str) -> None:
+    if RegionRepository(session).get(code) is None:
+        raise _fail("unknown_region", path, f"行政区划 {code} 不存在")
+
+
+def create_agency(
+    session: Session, *, agency_id: str, name: str, region_code: str, daily_capacity: int
+) -> AgencyRow:
+    repo = AgencyRepository(session)
+    if repo.get(agency_id) is not None:
+        raise ConflictError(f"执法部门 {agency_id} 已存在", code="duplicate_id")
+    _region(session, region_code, "region_code")
+    return repo.add(
+        AgencyRow(id=agency_id, name=name, region_code=region_code, daily_capacity=daily_capacity)
+    )
+
+
+def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) -> AgencyRow:
+    repo = AgencyRepository(session)
+    row = repo.get_or_raise(agency_id)
+    if "region_code" in changes:
+        _region(session, changes["region_code"], "region_code")
+    for key in ("name", "region_code", "daily_capacity", "active"):
+        if key in changes:
+            setattr(row, key, changes[key])
+    return repo.add(row)
+
+
+def set_agency_capacity(session: Session, agency_id: str, day: date, capacity: int | None) -> None:
+    """Capacity on one date (None removes the override)."""
+    repo = AgencyRepository(session)
+    repo.get_or_raise(agency_id)
+    repo.set_capacity(agency_id, day, capacity)
+
+
+def create_inspector(
+    session: Session, *, agency_id: str, name: str, certificate_no: str
+) -> InspectorRow:
+    AgencyRepository(session).get_or_raise(agency_id)
+    repo = InspectorRepository(session)
+    if repo.by_certificate(certificate_no) is not None:
+        raise ConflictError(f"执法证号 {certificate_no} 已登记", code="duplicate_certificate")
+    return repo.add(InspectorRow(agency_id=agency_id, name=name, certificate_no=certificate_no))
+
+
+def _check_enterprise_refs(
+    session: Session, *, region_code: str | None, policy_id: str | None
+) -> None:
+    problems: list[Problem] = []
+    if region_code is not None and RegionRepository(session).get(region_code) is None:
+        problems.append(Problem("unknown_region", "region_code", f"行政区划 {region_code} 不存在"))
+    if policy_id is not None and PolicyRepository(session).get(policy_id) is None:
+        problems.append(
+            Problem("unknown_policy", "quiet_policy_id", f"安静日规则 {policy_id} 不存在")
+        )
+    if problems:
+        raise InputError(problems)
+
+
+def create_enterprise(
+    session: Session,
+    *,
+    enterprise_id: str,
+    name: str,
+    region_code: str,
+    quiet_policy_id: str,
+    whitelisted: bool = False,
+    blackout: Sequence[date] = (),
+    cap_overrides: Mapping[str, Any] | None = None,
+) -> EnterpriseRow:
+    problem = uscc_problem(enterprise_id)
+    if problem is not None:
+        raise _fail("bad_uscc", "id", problem, enterprise_id)
+    repo = EnterpriseRepository(session)
+    if repo.get(enterprise_id) is not None:
+        raise ConflictError(f"企业 {enterprise_id} 已存在", code="duplicate_id")
+    _check_enterprise_refs(session, region_code=region_code, policy_id=quiet_policy_id)
+    return repo.add(
+        EnterpriseRow(
+            id=enterprise_id,
+            name=name,
+            region_code=region_code,
+            quiet_policy_id=quiet_policy_id,
+            whitelisted=whitelisted,
+            blackout=sorted({d.isoformat() for d in blackout}),
+            cap_overrides=_check_caps(cap_overrides or {}, "cap_overrides"),
+        )
+    )
+
+
+def update_enterprise(
+    session: Session, enterprise_id: str, changes: Mapping[str, Any]
+) -> EnterpriseRow:
+    """Change fields of an enterprise: name, region, policy, whitelist, blackout, caps."""
+    repo = EnterpriseRepository(session)
+    row = repo.get_or_raise(enterprise_id)
+    _check_enterprise_refs(
+        session, region_code=changes.get("region_code"), policy_id=changes.get("quiet_policy_id")
+    )
+    for key in ("name", "region_code", "quiet_policy_id", "whitelisted"):
+        if key in changes:
+            setattr(row, key, changes[key])
+    if "blackout" in changes:
+        row.blackout = sorted({d.isoformat() for d in changes["blackout"]})
+    if "cap_overrides" in changes:
+        row.cap_overrides = _check_caps(changes["cap_overrides"] or {}, "cap_overrides")
+    return repo.add(row)

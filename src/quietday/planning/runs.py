@@ -1,0 +1,550 @@
+"""Solve runs: build the exact instance from the database, solve it outside the request, keep
+instance and solution, and publish the visits in one transaction.
+
+A run sees each plan at the version it had when the run started. Publishing skips (and reports)
+plans cancelled or changed since; plans submitted during a run wait for the next one. Published
+visits are pins for later runs, and a run cannot publish over a newer publication that overlaps
+its scope and horizon.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from quietday.domain.calendar import WorkingCalendar
+from quietday.domain.check import find_violations, measure
+from quietday.domain.model import (
+    AgencyId,
+    EnterpriseId,
+    Horizon,
+    Instance,
+    Pin,
+    PolicyId,
+    Solution,
+    Status,
+)
+from quietday.errors import ConflictError, InputError, InstanceError, Problem
+from quietday.formats import dump_instance, dump_solution, parse_instance, parse_solution
+from quietday.official import official_calendar
+from quietday.persistence import Engine, Session, session_scope
+from quietday.persistence.mapping import (
+    agency_from_row,
+    caps_from_setting,
+    enterprise_from_row,
+    history_from_plan,
+    history_from_row,
+    inspection_id,
+    plan_id_of,
+    plan_to_inspection,
+    policy_from_row,
+)
+from quietday.persistence.repositories import (
+    AgencyRepository,
+    EnterpriseRepository,
+    HistoryRepository,
+    PlanRepository,
+    PolicyRepository,
+    RegionRepository,
+    RunRepository,
+    SettingRepository,
+    VisitRepository,
+)
+from quietday.persistence.tables import PlanRow, RunPlanRow, RunRow, VisitRow, utcnow
+from quietday.planning.access import Actor
+from quietday.planning.plans import PlanStatus, lead_agency
+from quietday.planning.registry import CAPS_SETTING
+from quietday.solver import Progress, SolverConfig, solve
+
+__all__ = [
+    "MAX_HORIZON_DAYS",
+    "PublishReport",
+    "RunRequest",
+    "RunStatus",
+    "build_instance",
+    "cancel_run",
+    "create_run",
+    "execute_run",
+    "publish_run",
+    "recover_runs",
+    "run_document",
+]
+
+log = logging.getLogger(__name__)
+MAX_HORIZON_DAYS = 366
+_PROGRESS_EVERY = 1.0
+_CANCEL_POLL = 1.0
+
+
+class RunStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PUBLISHED = "published"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    horizon_start: date
+    horizon_end: date
+    scope: str | None = None
+    time_limit: float = 60.0
+    workers: int = 2
+    seed: int = 0
+    deterministic: bool = False
+
+
+def create_run(
+    session: Session, actor: Actor, request: RunRequest, *, max_time_limit: float, max_workers: int
+) -> RunRow:
+    problems: list[Problem] = []
+    if request.horizon_end < request.horizon_start:
+        problems.append(
+            Problem("horizon_inverted", "horizon_end", "horizon_end 早于 horizon_start")
+        )
+    elif (request.horizon_end - request.horizon_start).days >= MAX_HORIZON_DAYS:
+        problems.append(
+            Problem("horizon_too_long", "horizon_end", f"排期范围不超过 {MAX_HORIZON_DAYS} 天")
+        )
+    if request.scope is not None and RegionRepository(session).get(request.scope) is None:
+        problems.append(Problem("unknown_region", "scope", f"行政区划 {request.scope} 不存在"))
+    if not 0 < request.time_limit <= max_time_limit:
+        problems.append(
+            Problem(
+                "time_limit_range", "time_limit", f"time_limit 应在 0 至 {max_time_limit} 秒之间"
+            )
+        )
+    if not 1 <= request.workers <= max_workers:
+        problems.append(
+            Problem("workers_range", "workers", f"workers 应在 1 至 {max_workers} 之间")
+        )
+    if problems:
+        raise InputError(problems)
+    return RunRepository(session).add(
+        RunRow(
+            status=RunStatus.QUEUED,
+            scope=request.scope,
+            horizon_start=request.horizon_start,
+            horizon_end=request.horizon_end,
+            time_limit=request.time_limit,
+            workers=request.workers,
+            seed=request.seed,
+            deterministic=request.deterministic,
+            requested_by=actor.key_id,
+            message="排队等待",
+        )
+    )
+
+
+@dataclass
+class _Gathered:
+    plans: dict[int, PlanRow] = field(default_factory=dict)
+    in_scope: set[int] = field(default_factory=set)
+
+
+def build_instance(session: Session, run: RunRow) -> tuple[str, dict[int, int]]:
+    """The instance text a run solves, and the version of each in-scope plan it saw.
+
+    In scope: live plans whose window meets the horizon, of enterprises in the scope. Pinned:
+    published plans dated in the horizon, out-of-scope ones of the same agencies included (they
+    use the agencies' capacity). History: imported past inspections and published plans dated
+    within a year of the horizon (caps are per calendar year, gaps reach across).
+    """
+    start, end = run.horizon_start, run.horizon_end
+    plans_repo = PlanRepository(session)
+    got = _Gathered()
+    for row in plans_repo.for_run(start=start, end=end, scope=run.scope):
+        got.plans[int(row.id or 0)] = row
+        got.in_scope.add(int(row.id or 0))
+    agencies = {row.agency_id for row in got.plans.values()}
+    for row in plans_repo.published_between(start=start, end=end, agency_ids=agencies):
+        got.plans.setdefault(int(row.id or 0), row)
+    ent_ids = {row.enterprise_id for row in got.plans.values()}
+    reach_back, reach_on = start - timedelta(days=366), end + timedelta(days=366)
+    history = [
+        history_from_row(h)
+        for h in HistoryRepository(session).of(
+            ent_ids, start=reach_back, end=start - timedelta(days=1)
+        )
+    ]
+    for row in plans_repo.published_of(ent_ids, start=reach_back, end=reach_on):
+        day = row.published_date
+        if day is not None and not start <= day <= end:
+            history.append(history_from_plan(row, day))
+    history.sort(key=lambda h: (h.date, h.enterprise, h.agency, h.kind.value))
+    agency_ids = (
+        agencies | {row.agency_id for row in got.plans.values()} | {h.agency for h in history}
+    )
+    agency_rows = AgencyRepository(session).by_ids(agency_ids)
+    capacity = defaultdict(list)
+    for c in AgencyRepository(session).capacities(agency_ids, start, end):
+        capacity[c.agency_id].append(c)
+    enterprises = {
+        e.id: enterprise_from_row(e) for e in EnterpriseRepository(session).by_ids(ent_ids)
+    }
+    policies = {
+        PolicyId(p.id): policy_from_row(p)
+        for p in PolicyRepository(session).by_ids(e.quiet_policy for e in enterprises.values())
+    }
+    settings = SettingRepository(session)
+    cal = settings.value("calendar")
+    extra_h = frozenset(date.fromisoformat(d) for d in cal.get("extra_holidays", []))
+    extra_w = frozenset(date.fromisoformat(d) for d in cal.get("extra_workdays", []))
+    years = range(start.year, end.year + 1)
+    ordered = [got.plans[k] for k in sorted(got.plans)]
+    instance = Instance(
+        name=f"run-{run.id}",
+        horizon=Horizon(start, end),
+        calendar=WorkingCalendar(official_calendar("CN", years), extra_h, extra_w),
+        quiet_policies=dict(sorted(policies.items())),
+        caps=caps_from_setting(settings.value(CAPS_SETTING)),
+        agencies={
+            AgencyId(a.id): agency_from_row(a, capacity[a.id])
+            for a in sorted(agency_rows, key=lambda a: a.id)
+        },
+        enterprises={EnterpriseId(k): v for k, v in sorted(enterprises.items())},
+        inspections=tuple(plan_to_inspection(p) for p in ordered),
+        history=tuple(history),
+        pinned=tuple(
+            Pin(inspection_id(int(p.id or 0)), p.published_date)
+            for p in ordered
+            if p.status == PlanStatus.PUBLISHED
+            and p.published_date is not None
+            and start <= p.published_date <= end
+        ),
+        previous={
+            inspection_id(int(p.id or 0)): p.draft_date
+            for p in ordered
+            if p.draft_date is not None
+            and p.status != PlanStatus.PUBLISHED
+            and start <= p.draft_date <= end
+        },
+    )
+    versions = {pid: got.plans[pid].version for pid in sorted(got.in_scope)}
+    return dump_instance(instance), versions
+
+
+def _gz(text: str) -> bytes:
+    return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
+
+
+def run_document(session: Session, run_id: int, which: str) -> bytes:
+    """The stored `instance` or `solution` of a run, as gzip-compressed JSON."""
+    run = RunRepository(session).get_or_raise(run_id)
+    blob = run.instance_gz if which == "instance" else run.solution_gz
+    if blob is None:
+        raise ConflictError(
+            f"排期运行 {run_id} 还没有{'实例' if which == 'instance' else '解'}", code="not_ready"
+        )
+    return blob
+
+
+def cancel_run(session: Session, run_id: int) -> RunRow:
+    repo = RunRepository(session)
+    run = repo.lock(run_id)
+    if run.status == RunStatus.QUEUED:
+        run.status = RunStatus.CANCELLED
+        run.finished_at = utcnow()
+        run.message = "已取消"
+    elif run.status == RunStatus.RUNNING:
+        run.cancel_requested = True
+        run.message = "正在取消"
+    return repo.add(run)
+
+
+def recover_runs(engine: Engine) -> list[int]:
+    """After a restart: runs left running died with the old process; queued ones go again."""
+    with session_scope(engine) as session:
+        repo = RunRepository(session)
+        queued: list[int] = []
+        for run in repo.list(limit=10_000, after=None):
+            if run.status == RunStatus.RUNNING:
+                run.status = RunStatus.FAILED
+                run.error = "服务重启,运行中断,请重新提交"
+                run.finished_at = utcnow()
+                repo.add(run)
+            elif run.status == RunStatus.QUEUED:
+                queued.append(int(run.id or 0))
+        return sorted(queued)
+
+
+def _set(engine: Engine, run_id: int, **values: Any) -> None:
+    with session_scope(engine) as session:
+        repo = RunRepository(session)
+        run = repo.get_or_raise(run_id)
+        for key, value in values.items():
+            setattr(run, key, value)
+        repo.add(run)
+
+
+def _watch_cancel(
+    engine: Engine, run_id: int, cancel: threading.Event, done: threading.Event
+) -> None:
+    while not done.wait(_CANCEL_POLL):
+        with session_scope(engine) as session:
+            run = RunRepository(session).get(run_id)
+            if run is None or run.cancel_requested:
+                cancel.set()
+                return
+
+
+def execute_run(
+    engine: Engine, run_id: int, *, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """The worker's whole job for one run; every outcome is recorded on the run, none raised."""
+    with session_scope(engine) as session:
+        run = RunRepository(session).lock(run_id)
+        if run.status != RunStatus.QUEUED:
+            return
+        run.status = RunStatus.RUNNING
+        run.started_at = utcnow()
+        run.message = "读取计划"
+        session.add(run)
+    try:
+        _execute(engine, run_id, clock)
+    except InstanceError as exc:
+        _set(engine, run_id, status=RunStatus.FAILED, finished_at=utcnow(), message="实例无效",
+             error="\n".join(str(p) for p in exc.problems[:50]))  # fmt: skip
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        _set(engine, run_id, status=RunStatus.FAILED, finished_at=utcnow(), message="运行出错",
+             error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+
+
+def _execute(engine: Engine, run_id: int, clock: Callable[[], float]) -> None:
+    with session_scope(engine) as session:
+        run = RunRepository(session).get_or_raise(run_id)
+        text, versions = build_instance(session, run)
+        run.instance_gz = _gz(text)
+        run.message = "求解中"
+        session.add(run)
+        session.add_all(
+            RunPlanRow(run_id=run_id, plan_id=pid, version=v) for pid, v in versions.items()
+        )
+        config = SolverConfig(
+            time_limit=run.time_limit,
+            workers=run.workers,
+            seed=run.seed,
+            deterministic=run.deterministic,
+        )
+    instance = parse_instance(text)
+    last = [0.0]
+
+    def progress(p: Progress) -> None:
+        now = clock()
+        if now - last[0] < _PROGRESS_EVERY:
+            return
+        last[0] = now
+        _set(
+            engine,
+            run_id,
+            progress=round(min(0.99, p.seconds / config.time_limit), 3),
+            message=p.message[:200],
+        )
+
+    cancel, done = threading.Event(), threading.Event()
+    watcher = threading.Thread(
+        target=_watch_cancel, args=(engine, run_id, cancel, done), daemon=True
+    )
+    watcher.start()
+    try:
+        result = solve(instance, config, on_progress=progress, cancel=cancel, clock=clock)
+    finally:
+        done.set()
+        watcher.join()
+    violations = find_violations(instance, result.solution)
+    if violations:
+        raise RuntimeError(
+            "solver output breaks rules: " + "; ".join(str(v) for v in violations[:5])
+        )
+    _store_result(
+        engine,
+        run_id,
+        instance,
+        result.solution,
+        versions,
+        cancelled=result.status == Status.CANCELLED,
+    )
+
+
+def _store_result(
+    engine: Engine,
+    run_id: int,
+    instance: Instance,
+    solution: Solution,
+    versions: dict[int, int],
+    *,
+    cancelled: bool,
+) -> None:
+    m = measure(instance, solution)
+    stats = solution.stats
+    dates = {plan_id_of(i): v.date for v in solution.visits for i in v.inspections}
+    reasons = {plan_id_of(u.inspection): u for u in solution.unscheduled}
+    with session_scope(engine) as session:
+        runs = RunRepository(session)
+        run = runs.get_or_raise(run_id)
+        run.solution_gz = _gz(dump_solution(solution))
+        run.summary = {
+            "inspections": m.inspections,
+            "scheduled": m.scheduled,
+            "total_priority": m.total_priority,
+            "visits": m.visits,
+            "joint_visits": m.joint_visits,
+            "joint_rate": round(m.joint_rate, 4),
+            "unscheduled_by_reason": dict(m.unscheduled_by_reason),
+            "visits_lower_bound": (stats.extra.get("visits_lower_bound") if stats else None),
+            "solver_status": stats.status.value if stats else None,
+            "wall_seconds": stats.wall_seconds if stats else None,
+        }
+        run.status = RunStatus.CANCELLED if cancelled else RunStatus.SUCCEEDED
+        run.progress = 1.0
+        run.finished_at = utcnow()
+        run.message = "已取消(保留已找到的排期)" if cancelled else "完成"
+        session.add(run)
+        plans = PlanRepository(session).by_ids(versions)
+        for rp in runs.plans(run_id):
+            u = reasons.get(rp.plan_id)
+            rp.day = dates.get(rp.plan_id)
+            rp.reason = u.reason.value if u else None
+            rp.detail = u.detail if u else None
+            session.add(rp)
+            row = plans.get(rp.plan_id)
+            if row is not None and row.version == rp.version and row.status != PlanStatus.PUBLISHED:
+                row.draft_run_id, row.draft_date = run_id, rp.day
+                row.reason, row.detail = rp.reason, rp.detail
+                session.add(row)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    run_id: int
+    published: int
+    visits: int
+    unscheduled: int
+    skipped: list[dict[str, Any]]
+
+
+def _overlaps(a: RunRow, b: RunRow) -> bool:
+    scope_a, scope_b = a.scope or "", b.scope or ""
+    same_area = scope_a.startswith(scope_b) or scope_b.startswith(scope_a)
+    return same_area and a.horizon_start <= b.horizon_end and b.horizon_start <= a.horizon_end
+
+
+def publish_run(session: Session, run_id: int) -> PublishReport:
+    """Make a finished run's visits the published schedule, in the caller's one transaction."""
+    runs = RunRepository(session)
+    runs.lock_publishing()
+    run = runs.lock(run_id)
+    if run.status != RunStatus.SUCCEEDED or run.solution_gz is None:
+        raise ConflictError(
+            f"排期运行 {run_id} 状态为 {run.status},只有已完成的运行可以发布",
+            code="run_not_publishable",
+        )
+    newer = [
+        r
+        for r in runs.published_since(run.started_at or run.created_at or utcnow())
+        if r.id != run.id and _overlaps(r, run)
+    ]
+    if newer:
+        raise ConflictError(
+            f"排期运行 {newer[0].id} 在本次运行开始后已发布了重叠范围的排期;请重新运行后再发布",
+            code="stale_run",
+        )
+    solution = parse_solution(gzip.decompress(run.solution_gz))
+    seen = {rp.plan_id: rp for rp in runs.plans(run_id)}
+    plans = PlanRepository(session).by_ids(seen)
+    skipped: list[dict[str, Any]] = []
+
+    def usable(pid: int | None) -> PlanRow | None:
+        if pid is None or pid not in seen:
+            return None  # not this run's to publish (a pinned plan of another scope)
+        row = plans[pid]
+        if row.status == PlanStatus.CANCELLED:
+            skipped.append({"plan_id": pid, "why": "cancelled", "detail": "运行开始后已取消"})
+            return None
+        if row.version != seen[pid].version:
+            skipped.append(
+                {"plan_id": pid, "why": "changed", "detail": "运行开始后已修改,等待下次排期"}
+            )
+            return None
+        return row
+
+    published = touched = 0
+    for visit in solution.visits:
+        rows = [r for r in (usable(plan_id_of(i)) for i in visit.inspections) if r is not None]
+        if not rows:
+            continue
+        touched += 1
+        published += _publish_visit(session, run_id, visit.enterprise, visit.date, rows)
+    unscheduled = 0
+    for u in solution.unscheduled:
+        row = usable(plan_id_of(u.inspection))
+        if row is None:
+            continue
+        unscheduled += 1
+        row.status, row.reason, row.detail = PlanStatus.UNSCHEDULED, u.reason.value, u.detail
+        row.updated_at = utcnow()
+        session.add(row)
+    run.status = RunStatus.PUBLISHED
+    run.published_at = utcnow()
+    run.message = "已发布"
+    session.add(run)
+    session.flush()
+    return PublishReport(
+        int(run.id or 0),
+        published,
+        touched,
+        unscheduled,
+        sorted(skipped, key=lambda s: s["plan_id"]),
+    )
+
+
+def _publish_visit(
+    session: Session, run_id: int, enterprise: str, day: date, rows: list[PlanRow]
+) -> int:
+    visits = VisitRepository(session)
+    visit = visits.at(enterprise, day)
+    now = utcnow()
+    if visit is None:
+        visit = visits.add(
+            VisitRow(
+                enterprise_id=enterprise, day=day, lead_agency_id=lead_agency(rows), run_id=run_id
+            )
+        )
+    changed = visit.status != "published"
+    visit.status = "published"
+    moved = 0
+    for row in rows:
+        if row.visit_id == visit.id and row.status == PlanStatus.PUBLISHED:
+            continue
+        row.visit_id, row.published_date, row.status = visit.id, day, PlanStatus.PUBLISHED
+        row.reason = row.detail = None
+        row.updated_at = now
+        session.add(row)
+        moved += 1
+        changed = True
+    session.flush()
+    members = [
+        p
+        for p in PlanRepository(session).in_visit(int(visit.id or 0))
+        if p.status == PlanStatus.PUBLISHED
+    ]
+    lead = lead_agency(members)
+    if lead != visit.lead_agency_id:
+        visit.lead_agency_id = lead
+        changed = True
+    if changed:
+        visit.sequence += 1
+        visit.run_id = run_id
+        visit.updated_at = now
+    visits.add(visit)
+    return moved
