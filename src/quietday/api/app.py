@@ -1,0 +1,66 @@
+"""The web application: `create_app(settings)` wires settings, database, runner and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from quietday import __version__
+from quietday.api import errors
+from quietday.api.routers import keys, plans, registry, runs
+from quietday.config import Settings
+from quietday.persistence import Engine, make_engine
+from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
+from quietday.planning.runs import recover_runs
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """企业安静日检查排期服务。执法部门提交检查计划(单条、批量或表格导入),
+监督部门(司法行政)运行排期、发布联合检查。所有错误以 `application/problem+json` 返回,
+`detail` 为中文说明,`code` 为稳定的错误代码。认证: `Authorization: Bearer <API 密钥>`。"""
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, runner: Runner | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    own_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+    if runner is None:
+        runner = (
+            ThreadRunner(engine)
+            if settings.runner == "thread"
+            else ProcessRunner(engine, settings.database_url)
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for run_id in recover_runs(engine):
+            runner.submit(run_id)
+        yield
+        runner.shutdown()
+        if own_engine:
+            engine.dispose()
+
+    app = FastAPI(title="quietday", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.runner = runner
+    errors.install(app)
+    for module in (plans, runs, registry, keys):
+        app.include_router(module.router)
+
+    @app.get("/healthz", response_model=Health, tags=["meta"])
+    def healthz() -> Health:
+        """Liveness: the process answers."""
+        return Health(status="ok", version=__version__)
+
+    return app

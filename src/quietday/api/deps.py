@@ -1,0 +1,64 @@
+"""Each dependency declared once as an `Annotated` alias; routers use only these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from quietday.config import Settings
+from quietday.errors import ForbiddenError
+from quietday.persistence import Engine, Session, session_scope
+from quietday.planning.access import Actor, authenticate
+from quietday.planning.runner import Runner
+
+__all__ = ["ActorDep", "RunnerDep", "SessionDep", "SettingsDep", "SupervisorDep"]
+
+_bearer = HTTPBearer(auto_error=False, description="API 密钥: `Authorization: Bearer qd_...`")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _runner(request: Request) -> Runner:
+    runner: Runner = request.app.state.runner
+    return runner
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the route returns, before the answer is sent."""
+    engine: Engine = request.app.state.engine
+    with session_scope(engine) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RunnerDep = Annotated[Runner, Depends(_runner)]
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _actor(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    x_api_key: Annotated[
+        str | None, Header(description="API 密钥(也可用 Authorization: Bearer)")
+    ] = None,
+) -> Actor:
+    presented = credentials.credentials if credentials is not None else x_api_key
+    return authenticate(session, presented)
+
+
+ActorDep = Annotated[Actor, Depends(_actor)]
+
+
+def _supervisor(actor: ActorDep) -> Actor:
+    if not actor.is_supervisor:
+        raise ForbiddenError("只有监督(司法行政)密钥可以执行此操作")
+    return actor
+
+
+SupervisorDep = Annotated[Actor, Depends(_supervisor)]

@@ -1,0 +1,184 @@
+"""One error answer everywhere: RFC 9457 `application/problem+json` with a stable `code`, a
+Chinese `detail` and, on 422, the path of every bad field. Domain errors know nothing of HTTP;
+the class-to-status map lives here, once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quietday.errors import (
+    AuthenticationError,
+    CalendarError,
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    QuietdayError,
+)
+from quietday.persistence.errors import IntegrityError, OperationalError
+
+__all__ = ["PROBLEM", "FieldError", "ProblemDetail", "install", "problem_responses"]
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+_STATUS: list[tuple[type[QuietdayError], int, str]] = [
+    (InputError, 422, "输入无效"),
+    (CalendarError, 422, "输入无效"),
+    (NotFoundError, 404, "未找到"),
+    (ConflictError, 409, "冲突"),
+    (AuthenticationError, 401, "未认证"),
+    (ForbiddenError, 403, "无权操作"),
+]
+_TITLES = {400: "请求无效", 401: "未认证", 403: "无权操作", 404: "未找到", 405: "方法不允许", 409: "冲突", 413: "请求过大",
+           415: "不支持的媒体类型", 422: "输入无效", 500: "服务器错误", 503: "服务暂不可用"}  # fmt: skip
+
+
+class FieldError(BaseModel):
+    path: str
+    code: str
+    message: str
+    record: str | None = None
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, with quietday's `code` and, on 422, `errors`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting the problem answers a route can give."""
+    return {
+        s: {
+            "model": ProblemDetail,
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
+            "description": _TITLES.get(s, "错误"),
+        }
+        for s in statuses
+    }
+
+
+def _answer(
+    request: Request,
+    status: int,
+    *,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetail(
+        type=f"urn:quietday:problem:{code}",
+        title=_TITLES.get(status, "错误"),
+        status=status,
+        detail=detail,
+        code=code,
+        instance=request.url.path,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM, headers=headers
+    )
+
+
+def _domain(request: Request, exc: QuietdayError) -> JSONResponse:
+    status = next((s for cls, s, _ in _STATUS if isinstance(exc, cls)), 500)
+    if isinstance(exc, InputError):
+        errors = [
+            FieldError(path=p.path, code=p.code, message=p.message, record=p.record)
+            for p in exc.problems
+        ]
+        detail = f"共 {len(errors)} 处错误: " + "; ".join(str(p) for p in exc.problems[:3])
+        return _answer(request, 422, code=exc.code, detail=detail, errors=errors)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return _answer(request, status, code=exc.code, detail=str(exc), headers=headers)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or ".".join(str(p) for p in loc)
+
+
+def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        FieldError(
+            path=_loc(tuple(e.get("loc", ()))),
+            code=str(e.get("type", "invalid")),
+            message=_chinese(e),
+        )
+        for e in exc.errors()
+    ]
+    detail = f"共 {len(errors)} 处错误: " + "; ".join(f"{e.path}: {e.message}" for e in errors[:3])
+    return _answer(request, 422, code="invalid_request", detail=detail, errors=errors)
+
+
+_MESSAGES = {
+    "missing": "缺少必填字段", "string_too_short": "太短", "string_too_long": "太长",
+    "greater_than_equal": "太小", "less_than_equal": "太大", "greater_than": "太小", "less_than": "太大",
+    "int_parsing": "应为整数", "int_type": "应为整数", "float_parsing": "应为数字", "bool_parsing": "应为布尔值",
+    "date_from_datetime_parsing": "应为 YYYY-MM-DD 日期", "date_parsing": "应为 YYYY-MM-DD 日期",
+    "date_type": "应为 YYYY-MM-DD 日期", "literal_error": "取值不在允许范围内", "extra_forbidden": "不允许的字段",
+    "string_type": "应为字符串", "list_type": "应为数组", "model_type": "应为对象", "dict_type": "应为对象",
+    "too_long": "元素太多", "json_invalid": "不是有效的 JSON", "string_pattern_mismatch": "格式不对",
+    "value_error": "取值无效",
+}  # fmt: skip
+
+
+def _chinese(error: dict[str, Any]) -> str:
+    return _MESSAGES.get(str(error.get("type")), "取值无效") + f"({error.get('msg', '')})"
+
+
+def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthenticated",
+        400: "bad_request",
+    }
+    detail = {404: "没有这个地址", 405: "该地址不支持此方法"}.get(exc.status_code, str(exc.detail))
+    code = codes.get(exc.status_code, "http_error")
+    return _answer(
+        request, exc.status_code, code=code, detail=detail, headers=dict(exc.headers or {})
+    )
+
+
+def _database_down(request: Request, _exc: Exception) -> JSONResponse:
+    detail = "数据库暂不可用,请稍后重试"
+    return _answer(
+        request, 503, code="database_unavailable", detail=detail, headers={"Retry-After": "5"}
+    )
+
+
+def _race(request: Request, _exc: Exception) -> JSONResponse:
+    return _answer(request, 409, code="concurrent_change", detail="同一记录正被并发修改,请重试")
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return _answer(request, 500, code="internal_error", detail="服务器内部错误")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(QuietdayError, _domain)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(IntegrityError, _race)
+    app.add_exception_handler(Exception, _unexpected)

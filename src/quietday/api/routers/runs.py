@@ -1,0 +1,127 @@
+"""Solve runs: start one (202 at once), follow it, download its instance and solution, publish."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep
+from quietday.api.errors import problem_responses
+from quietday.api.schemas import PublishResult, RunCreate, RunPage, RunPublic, SafeStr
+from quietday.persistence.repositories import RunRepository
+from quietday.persistence.tables import RunRow
+from quietday.planning import idempotency
+from quietday.planning.runs import RunRequest, cancel_run, create_run, publish_run, run_document
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], responses=problem_responses(401, 403, 422))
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1, description="排期运行编号")]
+
+
+def public(row: RunRow) -> RunPublic:
+    return RunPublic.model_validate(row.model_dump(exclude={"instance_gz", "solution_gz"}))
+
+
+@router.post("", status_code=202, response_model=RunPublic, responses=problem_responses(409))
+def start(
+    request: Request,
+    body: RunCreate,
+    session: SessionDep,
+    actor: SupervisorDep,
+    settings: SettingsDep,
+    runner: RunnerDep,
+    tasks: BackgroundTasks,
+    key: Annotated[SafeStr | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    """Start a solve run; it is queued at once and runs outside the request."""
+    fp = idempotency.fingerprint(request.url.path, body.model_dump_json()) if key else None
+    if key is not None and fp is not None:
+        hit = idempotency.recall(session, actor, key, fp)
+        if hit is not None:
+            return JSONResponse(
+                hit.body, status_code=hit.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+    run = create_run(
+        session,
+        actor,
+        RunRequest(**body.model_dump()),
+        max_time_limit=settings.max_time_limit,
+        max_workers=settings.max_workers,
+    )
+    answer = public(run).model_dump(mode="json")
+    if key is not None and fp is not None:
+        idempotency.remember(session, actor, key=key, request=fp, status_code=202, body=answer)
+    # Background tasks run after the answer, hence after the commit: the worker finds the row.
+    tasks.add_task(runner.submit, int(run.id or 0))
+    return JSONResponse(answer, status_code=202, headers={"Location": f"/api/v1/runs/{run.id}"})
+
+
+@router.get("", response_model=RunPage)
+def list_(
+    session: SessionDep,
+    actor: SupervisorDep,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="上一页最后一个运行编号")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RunPage:
+    """Runs, newest first."""
+    rows = list(RunRepository(session).list(limit=limit + 1, after=before))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RunPage(
+        items=[public(r) for r in rows],
+        next_cursor=int(rows[-1].id or 0) if more and rows else None,
+    )
+
+
+@router.get("/{run_id}", response_model=RunPublic, responses=problem_responses(404))
+def read(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> RunPublic:
+    """A run's status, progress and summary."""
+    return public(RunRepository(session).get_or_raise(run_id))
+
+
+def _document(session: SessionDep, run_id: int, which: str) -> Response:
+    return Response(
+        run_document(session, run_id, which),
+        media_type="application/json",
+        headers={
+            "Content-Encoding": "gzip",
+            "Content-Disposition": f"attachment; filename=run-{run_id}-{which}.json",
+        },
+    )
+
+
+_DOC = {
+    200: {"content": {"application/json": {}}, "description": "gzip 压缩的 JSON"},
+    **problem_responses(404, 409),
+}
+
+
+@router.get("/{run_id}/instance", response_class=Response, responses=_DOC)
+def instance(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> Response:
+    """The exact quietday.instance/1 the run solved (re-check with `quietday check`)."""
+    return _document(session, run_id, "instance")
+
+
+@router.get("/{run_id}/solution", response_class=Response, responses=_DOC)
+def solution(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> Response:
+    """The run's quietday.solution/1."""
+    return _document(session, run_id, "solution")
+
+
+@router.post(
+    "/{run_id}/publish", response_model=PublishResult, responses=problem_responses(404, 409)
+)
+def publish(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> PublishResult:
+    """Make the run's visits the published schedule, in one transaction."""
+    report = publish_run(session, run_id)
+    return PublishResult.model_validate(asdict(report))
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic, responses=problem_responses(404))
+def cancel(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> RunPublic:
+    """Cancel a queued or running run (a running one keeps what it found so far)."""
+    return public(cancel_run(session, run_id))

@@ -1,0 +1,317 @@
+"""Request and response bodies (schema families `XCreate`/`XUpdate`/`XPublic`), apart from rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AgencyCreate",
+    "AgencyPublic",
+    "AgencyUpdate",
+    "BatchResult",
+    "CapacityPut",
+    "CapsPublic",
+    "Draft",
+    "EnterpriseCreate",
+    "EnterprisePage",
+    "EnterprisePublic",
+    "EnterpriseUpdate",
+    "ImportResult",
+    "InspectorCreate",
+    "InspectorPublic",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyPublic",
+    "PlanCreate",
+    "PlanPage",
+    "PlanPublic",
+    "PlanUpdate",
+    "PolicyPublic",
+    "PolicyPut",
+    "PublishResult",
+    "RegionPublic",
+    "RunCreate",
+    "RunPage",
+    "RunPublic",
+    "SafeStr",
+    "SkippedPlan",
+]
+
+
+def _printable(value: str) -> str:
+    """No NUL or other control characters: PostgreSQL refuses NUL, and none belongs in a name."""
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value) or "\x7f" in value:
+        raise ValueError("含有控制字符")
+    return value
+
+
+SafeStr = Annotated[str, AfterValidator(_printable)]
+Id64 = Annotated[SafeStr, Field(min_length=1, max_length=64)]
+Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
+Item = Annotated[SafeStr, Field(min_length=1, max_length=64)]
+Kind = Literal["routine", "special", "case", "requested"]
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\d{2}){0,2}$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanCreate(_In):
+    enterprise_id: Annotated[
+        SafeStr, Field(min_length=1, max_length=18, description="统一社会信用代码")
+    ]
+    kind: Kind = Field(
+        description="routine 日常检查, special 专项检查, case 个案检查, requested 应企业申请"
+    )
+    earliest: Day
+    latest: Day
+    items: list[Item] = Field(default_factory=list, max_length=50, description="检查事项")
+    priority: int = Field(1, ge=1, le=100)
+    exempt_reason: Annotated[SafeStr, Field(max_length=200)] | None = Field(
+        None, description="豁免事由: 可在安静日检查"
+    )
+    unannounced: bool = Field(False, description="不提前告知(暗访等): 不出现在企业日历中")
+    external_ref: Annotated[SafeStr, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="部门系统中的编号;同一部门内唯一,重复提交不产生重复计划"
+    )
+    agency_id: Id64 | None = Field(None, description="监督密钥提交时必填;部门密钥默认为本部门")
+
+
+class PlanUpdate(_In):
+    kind: Kind | None = None
+    earliest: Day | None = None
+    latest: Day | None = None
+    items: list[Item] | None = Field(None, max_length=50)
+    priority: int | None = Field(None, ge=1, le=100)
+    exempt_reason: Annotated[SafeStr, Field(max_length=200)] | None = None
+    unannounced: bool | None = None
+
+
+class Draft(BaseModel):
+    run_id: int
+    date: date | None
+    reason: str | None
+    detail: str | None
+
+
+class PlanPublic(BaseModel):
+    id: int
+    agency_id: str
+    enterprise_id: str
+    kind: str
+    items: list[str]
+    earliest: date
+    latest: date
+    priority: int
+    exempt_reason: str | None
+    unannounced: bool
+    external_ref: str | None
+    status: Literal["submitted", "published", "unscheduled", "cancelled"]
+    version: int
+    published_date: date | None
+    visit_id: int | None
+    reason: str | None = Field(description="未排期原因(spec 的 reason)")
+    detail: str | None = Field(description="未排期说明")
+    draft: Draft | None = Field(description="最近一次排期运行的草稿结果")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlanPage(BaseModel):
+    items: list[PlanPublic]
+    next_cursor: str | None
+
+
+class BatchResult(BaseModel):
+    created: int
+    unchanged: int
+    items: list[PlanPublic]
+
+
+class ImportResult(BaseModel):
+    rows: int
+    created: int
+    unchanged: int
+
+
+class RunCreate(_In):
+    horizon_start: Day
+    horizon_end: Day
+    scope: RegionCode | None = Field(
+        None, description="行政区划码前缀(省 2 位、市 4 位、县 6 位);空为全部"
+    )
+    time_limit: float = Field(60.0, gt=0, le=3600, description="求解时限(秒)")
+    workers: int = Field(2, ge=1, le=64)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    deterministic: bool = False
+
+
+class RunPublic(BaseModel):
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "published"]
+    scope: str | None
+    horizon_start: date
+    horizon_end: date
+    time_limit: float
+    workers: int
+    seed: int
+    deterministic: bool
+    progress: float
+    message: str
+    summary: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    published_at: datetime | None
+
+
+class RunPage(BaseModel):
+    items: list[RunPublic]
+    next_cursor: int | None
+
+
+class SkippedPlan(BaseModel):
+    plan_id: int
+    why: Literal["cancelled", "changed"]
+    detail: str
+
+
+class PublishResult(BaseModel):
+    run_id: int
+    published: int
+    visits: int
+    unscheduled: int
+    skipped: list[SkippedPlan]
+
+
+class RegionPublic(BaseModel):
+    code: str
+    name: str
+    parent_code: str | None
+    level: str
+
+
+class PolicyPut(_In):
+    name: Annotated[SafeStr, Field(max_length=200)] = ""
+    month_days: list[
+        Annotated[list[Annotated[int, Field(ge=1, le=31)]], Field(min_length=2, max_length=2)]
+    ] = Field(default_factory=list, max_length=12)
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(default_factory=list, max_length=7)
+    dates: list[Day] = Field(default_factory=list, max_length=400)
+
+
+class PolicyPublic(BaseModel):
+    id: str
+    name: str
+    month_days: list[list[int]]
+    weekdays: list[int]
+    dates: list[str]
+
+
+class CapsPublic(_In):
+    agency_enterprise_per_year: int | None = Field(None, ge=0, le=366)
+    enterprise_per_month: int | None = Field(None, ge=0, le=31)
+    enterprise_per_year: int | None = Field(None, ge=0, le=366)
+    min_gap_days: int | None = Field(0, ge=0, le=366)
+
+
+class AgencyCreate(_In):
+    id: Id64
+    name: Name
+    region_code: RegionCode
+    daily_capacity: int = Field(ge=0, le=10_000)
+
+
+class AgencyUpdate(_In):
+    name: Name | None = None
+    region_code: RegionCode | None = None
+    daily_capacity: int | None = Field(None, ge=0, le=10_000)
+    active: bool | None = None
+
+
+class AgencyPublic(BaseModel):
+    id: str
+    name: str
+    region_code: str
+    daily_capacity: int
+    active: bool
+    capacity_by_date: dict[str, int] = Field(default_factory=dict)
+
+
+class CapacityPut(_In):
+    capacity: int | None = Field(
+        ge=0, le=10_000, description="当日可检查企业数;null 恢复为 daily_capacity"
+    )
+
+
+class InspectorCreate(_In):
+    name: Name
+    certificate_no: Annotated[SafeStr, Field(min_length=1, max_length=64)]
+
+
+class InspectorPublic(BaseModel):
+    id: int
+    agency_id: str
+    name: str
+    certificate_no: str
+    active: bool
+
+
+class EnterpriseCreate(_In):
+    id: Annotated[SafeStr, Field(min_length=18, max_length=18, description="统一社会信用代码")]
+    name: Name
+    region_code: RegionCode
+    quiet_policy_id: Id64
+    whitelisted: bool = False
+    blackout: list[Day] = Field(default_factory=list, max_length=400)
+    cap_overrides: CapsPublic | None = None
+
+
+class EnterpriseUpdate(_In):
+    name: Name | None = None
+    region_code: RegionCode | None = None
+    quiet_policy_id: Id64 | None = None
+    whitelisted: bool | None = None
+    blackout: list[Day] | None = Field(None, max_length=400)
+    cap_overrides: CapsPublic | None = None
+
+
+class EnterprisePublic(BaseModel):
+    id: str
+    name: str
+    region_code: str
+    quiet_policy_id: str
+    whitelisted: bool
+    blackout: list[str]
+    cap_overrides: dict[str, int | None]
+
+
+class EnterprisePage(BaseModel):
+    items: list[EnterprisePublic]
+    next_cursor: str | None
+
+
+class KeyCreate(_In):
+    role: Literal["supervisor", "agency"]
+    agency_id: Id64 | None = None
+    label: Annotated[SafeStr, Field(max_length=200)] = ""
+
+
+class KeyPublic(BaseModel):
+    id: int
+    prefix: str
+    role: str
+    agency_id: str | None
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="只显示这一次;服务端只保存其哈希")
