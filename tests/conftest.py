@@ -1,6 +1,6 @@
 """Fixtures shared by the tests.
 
-A test that needs something outside the project (the shared data sets now, real services later)
+A test that needs something outside the project (the shared data sets, the PostgreSQL server)
 skips with a clear reason on a developer's machine, and fails under CI (CI=true), where a skip
 would hide that the thing was never tested.
 """
@@ -8,11 +8,18 @@ would hide that the thing was never tested.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from db import create_postgres_database, drop_postgres_database, empty, migrated, postgres_available, sqlite_url
 from helpers import SHARED
+from quietday.api import create_app
+from quietday.config import Settings
+from quietday.persistence import Engine
+from seed import Seeded, seed
 
 
 def require(available: bool, reason: str) -> None:
@@ -27,3 +34,41 @@ def require(available: bool, reason: str) -> None:
 def shared() -> Path:
     require((SHARED / "data").is_dir(), f"../shared/data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """Each database test runs on a SQLite file and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield from migrated(sqlite_url(tmp_path_factory.mktemp("sqlite")))
+        return
+    require(postgres_available(), "PostgreSQL is not reachable at 127.0.0.1:5432")
+    name = f"quietday_test_{os.getpid()}"
+    url = create_postgres_database(name)
+    try:
+        yield from migrated(url)
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.fixture
+def engine(database: Engine) -> Engine:
+    empty(database)
+    return database
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def world(engine: Engine) -> Seeded:
+    """A small registry: two counties, three agencies, enterprises, policies, caps and keys."""
+    return seed(engine)
+
+
+@pytest.fixture
+def client(engine: Engine, world: Seeded) -> Iterator[TestClient]:
+    app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
+    with TestClient(app) as c:
+        yield c

@@ -1,0 +1,151 @@
+"""Runs through the API: 202 at once, the exact instance and solution downloadable and valid,
+publishing in one transaction, changes during a run, stale runs, published visits as pins."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from quietday.domain import find_violations
+from quietday.formats import parse_instance, parse_solution
+from seed import AGENCIES, Seeded
+from test_api_plans import plan
+
+RUN = {"horizon_start": "2026-07-01", "horizon_end": "2026-09-30", "time_limit": 5, "deterministic": True, "workers": 1}
+
+
+def start(client: TestClient, world: Seeded, **changes: Any) -> dict[str, Any]:
+    r = client.post("/api/v1/runs", json={**RUN, **changes}, headers=world.auth())
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/api/v1/runs/{r.json()['id']}"
+    return dict(r.json())
+
+
+def wait(client: TestClient, world: Seeded, run_id: int, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.get(f"/api/v1/runs/{run_id}", headers=world.auth()).json()
+        if run["status"] not in ("queued", "running"):
+            return dict(run)
+        time.sleep(0.1)
+    pytest.fail(f"run {run_id} did not finish in {timeout} s")
+
+
+def documents(client: TestClient, world: Seeded, run_id: int) -> tuple[Any, Any]:
+    inst = client.get(f"/api/v1/runs/{run_id}/instance", headers=world.auth())
+    sol = client.get(f"/api/v1/runs/{run_id}/solution", headers=world.auth())
+    assert inst.headers["content-encoding"] == "gzip"
+    return parse_instance(inst.content), parse_solution(sol.content)
+
+
+def submit(client: TestClient, world: Seeded, who: str, n: int, **changes: Any) -> int:
+    r = client.post("/api/v1/plans", json=plan(world, n, **changes), headers=world.auth(who))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_run_solve_download_check_publish(client: TestClient, world: Seeded) -> None:
+    ids = [submit(client, world, who, n) for n, who in enumerate("AABBC")]
+    queued = start(client, world)
+    assert queued["status"] == "queued"
+    run = wait(client, world, queued["id"])
+    assert run["status"] == "succeeded", run
+    assert run["summary"]["inspections"] == 5
+    instance, solution = documents(client, world, run["id"])
+    assert find_violations(instance, solution) == []
+    assert sorted(i.id for i in instance.inspections) == sorted(f"P-{i}" for i in ids)
+    r = client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["published"] + report["unscheduled"] == 5
+    assert report["skipped"] == []
+    mine = client.get("/api/v1/plans", params={"status": "published"}, headers=world.auth("A")).json()["items"]
+    assert {p["id"] for p in mine} <= set(ids)
+    for p in mine:
+        assert p["published_date"] is not None
+        assert p["visit_id"] is not None
+    again = client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    assert again.status_code == 409
+    assert again.json()["code"] == "run_not_publishable"
+
+
+def test_published_visits_become_pins_of_later_runs(client: TestClient, world: Seeded) -> None:
+    first = [submit(client, world, "A", n) for n in range(3)]
+    run = wait(client, world, start(client, world)["id"])
+    assert client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).status_code == 200
+    dates = {p: client.get(f"/api/v1/plans/{p}", headers=world.auth()).json()["published_date"] for p in first}
+    submit(client, world, "B", 0)
+    second = wait(client, world, start(client, world)["id"])
+    instance, _ = documents(client, world, second["id"])
+    assert {str(k): v.isoformat() for k, v in instance.pins.items()} == {f"P-{p}": d for p, d in dates.items() if d}
+
+
+def test_plans_changed_or_cancelled_during_a_run_are_not_published(client: TestClient, world: Seeded) -> None:
+    ids = [submit(client, world, "A", n) for n in range(4)]
+    run = wait(client, world, start(client, world)["id"])
+    late = submit(client, world, "A", 5)
+    assert client.patch(f"/api/v1/plans/{ids[0]}", json={"priority": 8}, headers=world.auth("A")).status_code == 200
+    assert client.post(f"/api/v1/plans/{ids[1]}/cancel", headers=world.auth("A")).status_code == 200
+    report = client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()
+    assert report["skipped"] == [
+        {"plan_id": ids[0], "why": "changed", "detail": "运行开始后已修改,等待下次排期"},
+        {"plan_id": ids[1], "why": "cancelled", "detail": "运行开始后已取消"},
+    ]
+    assert client.get(f"/api/v1/plans/{ids[0]}", headers=world.auth()).json()["status"] == "submitted"
+    assert client.get(f"/api/v1/plans/{late}", headers=world.auth()).json()["status"] == "submitted"
+    instance, _ = documents(client, world, run["id"])
+    assert f"P-{late}" not in instance.by_id
+
+
+def test_a_run_cannot_publish_over_a_newer_overlapping_one(client: TestClient, world: Seeded) -> None:
+    submit(client, world, "A", 1)
+    older = wait(client, world, start(client, world)["id"])
+    newer = wait(client, world, start(client, world, scope="3601")["id"])
+    elsewhere = wait(client, world, start(client, world, scope="360103")["id"])
+    assert client.post(f"/api/v1/runs/{newer['id']}/publish", headers=world.auth()).status_code == 200
+    r = client.post(f"/api/v1/runs/{older['id']}/publish", headers=world.auth())
+    assert r.status_code == 409
+    assert r.json()["code"] == "stale_run"
+    assert "请重新运行" in r.json()["detail"]
+    r = client.post(f"/api/v1/runs/{elsewhere['id']}/publish", headers=world.auth())
+    assert r.status_code == 409  # 360103 lies inside 3601
+
+
+def test_cancelling_a_published_plan_cancels_its_lonely_visit(client: TestClient, world: Seeded) -> None:
+    pid = submit(client, world, "A", 1)
+    run = wait(client, world, start(client, world)["id"])
+    client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    published = client.get(f"/api/v1/plans/{pid}", headers=world.auth()).json()
+    assert published["status"] == "published"
+    cancelled = client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A")).json()
+    assert (cancelled["visit_id"], cancelled["published_date"]) == (None, None)
+
+
+def test_bad_run_requests(client: TestClient, world: Seeded) -> None:
+    r = client.post("/api/v1/runs", json={**RUN, "horizon_end": "2026-06-01"}, headers=world.auth())
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "horizon_inverted"
+    r = client.post("/api/v1/runs", json={**RUN, "scope": "3699"}, headers=world.auth())
+    assert r.json()["errors"][0]["code"] == "unknown_region"
+    r = client.post("/api/v1/runs", json={**RUN, "horizon_start": "2026-12-01", "horizon_end": "2027-01-31"}, headers=world.auth())
+    run = wait(client, world, r.json()["id"])
+    assert run["status"] == "failed"
+    assert "2027" in run["error"]
+    assert client.get(f"/api/v1/runs/{run['id']}/solution", headers=world.auth()).status_code == 409
+    assert client.get("/api/v1/runs/424242", headers=world.auth()).status_code == 404
+
+
+def test_run_documents_are_gzip_json(client: TestClient, world: Seeded) -> None:
+    submit(client, world, "C", 0)
+    run = wait(client, world, start(client, world)["id"])
+    with client.stream("GET", f"/api/v1/runs/{run['id']}/instance", headers=world.auth()) as r:
+        body = b"".join(r.iter_raw())
+    assert r.headers["content-encoding"] == "gzip"
+    doc = json.loads(gzip.decompress(body))
+    assert doc["format"] == "quietday.instance/1"
+    assert [a["id"] for a in doc["agencies"]] == [AGENCIES["C"][0]]
