@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from db import create_postgres_database, drop_postgres_database, empty, migrated, postgres_available, sqlite_url
+from db import (
+    create_postgres_database,
+    drop_postgres_database,
+    empty,
+    migrated,
+    postgres_available,
+    sqlite_url,
+)
 from helpers import SHARED
 from quietday.api import create_app
 from quietday.config import Settings
@@ -37,7 +44,9 @@ def shared() -> Path:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """Each database test runs on a SQLite file and on the real PostgreSQL server."""
     if request.param == "sqlite":
         yield from migrated(sqlite_url(tmp_path_factory.mktemp("sqlite")))

@@ -60,5 +60,9 @@ def empty(engine: Engine) -> None:
             for name in tables:
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
         else:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                sa.text(
+                    "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
         conn.execute(sa.text("INSERT INTO setting (key, value) VALUES ('publish', '{}')"))

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from quietday.domain.uscc import check_character, organisation_check
 from quietday.persistence import Engine, session_scope
 from quietday.planning.access import create_key
-from quietday.planning.registry import create_agency, create_enterprise, ensure_region, put_policy, set_caps
+from quietday.planning.registry import (
+    create_agency,
+    create_enterprise,
+    ensure_region,
+    put_policy,
+    set_caps,
+)
 
 
 def uscc(region: str, n: int) -> str:
@@ -42,13 +48,21 @@ def seed(engine: Engine, *, enterprises: int = 6, capacity: int = 3) -> Seeded:
         put_policy(s, policy_id="none", name="无安静日")
         set_caps(s, {"agency_enterprise_per_year": 2, "enterprise_per_month": 2})
         for agency_id, name, region in AGENCIES.values():
-            create_agency(s, agency_id=agency_id, name=name, region_code=region, daily_capacity=capacity)
+            create_agency(
+                s, agency_id=agency_id, name=name, region_code=region, daily_capacity=capacity
+            )
         out = Seeded(supervisor=create_key(s, role="supervisor")[1])
         for letter, (agency_id, _, _) in AGENCIES.items():
             out.keys[letter] = create_key(s, role="agency", agency_id=agency_id)[1]
         for n in range(enterprises):
             region = "360102" if n % 3 else "360103"
             eid = uscc(region, n + 1)
-            create_enterprise(s, enterprise_id=eid, name=f"江西测试{n + 1}号有限公司", region_code=region, quiet_policy_id="jx-1-20")
+            create_enterprise(
+                s,
+                enterprise_id=eid,
+                name=f"江西测试{n + 1}号有限公司",
+                region_code=region,
+                quiet_policy_id="jx-1-20",
+            )
             out.enterprises.append(eid)
     return out

@@ -42,18 +42,24 @@ def as_csv(rows: list[list[str]], encoding: str = "utf-8-sig") -> bytes:
 
 
 def upload(client: TestClient, world: Seeded, name: str, data: bytes, who: str = "A") -> Any:
-    return client.post("/api/v1/plans/import", files={"file": (name, data)}, headers=world.auth(who))
+    return client.post(
+        "/api/v1/plans/import", files={"file": (name, data)}, headers=world.auth(who)
+    )
 
 
 def test_csv_import_utf8_and_gb18030(client: TestClient, world: Seeded) -> None:
     r = upload(client, world, "plans.csv", as_csv([row(world, k) for k in range(20)]))
     assert r.status_code == 201, r.text
     assert r.json() == {"rows": 20, "created": 20, "unchanged": 0}
-    r = upload(client, world, "plans.csv", as_csv([row(world, k) for k in range(20, 25)], "gb18030"))
+    r = upload(
+        client, world, "plans.csv", as_csv([row(world, k) for k in range(20, 25)], "gb18030")
+    )
     assert r.json()["created"] == 5
     r = upload(client, world, "plans.csv", as_csv([row(world, k) for k in range(25)]))
     assert r.json() == {"rows": 25, "created": 0, "unchanged": 25}
-    plans = client.get("/api/v1/plans", params={"limit": 500}, headers=world.auth("A")).json()["items"]
+    plans = client.get("/api/v1/plans", params={"limit": 500}, headers=world.auth("A")).json()[
+        "items"
+    ]
     assert {p["kind"] for p in plans} == {"routine", "special"}
     assert plans[0]["items"] == ["SCJG-0101", "SCJG-0102"]
 
@@ -66,7 +72,11 @@ def test_bad_rows_are_all_reported_and_nothing_kept(client: TestClient, world: S
     r = upload(client, world, "plans.csv", as_csv(rows))
     assert r.status_code == 422
     found = [(e["path"], e["code"]) for e in r.json()["errors"]]
-    assert found == [("rows[3].earliest", "bad_cell"), ("rows[700].kind", "bad_cell"), ("rows[1100].enterprise_id", "unknown_enterprise")]
+    assert found == [
+        ("rows[3].earliest", "bad_cell"),
+        ("rows[700].kind", "bad_cell"),
+        ("rows[1100].enterprise_id", "unknown_enterprise"),
+    ]
     assert "第 5 行「最早日期」" in r.json()["errors"][0]["message"]
     assert count(client, world) == 0
 
@@ -75,7 +85,10 @@ def test_missing_column_and_garbage_files(client: TestClient, world: Seeded) -> 
     r = upload(client, world, "plans.csv", "外部编号,检查类型\nX,日常检查\n".encode())
     assert r.status_code == 422
     assert {e["code"] for e in r.json()["errors"]} == {"missing_column"}
-    assert upload(client, world, "plans.xlsx", b"not a workbook").json()["errors"][0]["code"] == "bad_file"
+    assert (
+        upload(client, world, "plans.xlsx", b"not a workbook").json()["errors"][0]["code"]
+        == "bad_file"
+    )
     assert upload(client, world, "plans.csv", b"").json()["errors"][0]["code"] == "empty_file"
 
 
@@ -101,5 +114,11 @@ def test_supervisor_import_needs_the_agency_column(client: TestClient, world: Se
     r = upload(client, world, "plans.csv", as_csv([row(world, 1)]), who="supervisor")
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "rows[0].agency_id"
-    r = upload(client, world, "plans.csv", as_csv([row(world, 1, 部门编码="360102-XFJY")]), who="supervisor")
+    r = upload(
+        client,
+        world,
+        "plans.csv",
+        as_csv([row(world, 1, 部门编码="360102-XFJY")]),
+        who="supervisor",
+    )
     assert r.status_code == 201

@@ -40,17 +40,28 @@ def test_missing_wrong_and_revoked_keys_are_401(client: TestClient, world: Seede
     assert r.status_code == 401
     assert r.headers["content-type"] == PROBLEM
     assert r.json()["code"] == "unauthenticated"
-    assert client.get("/api/v1/plans", headers={"Authorization": "Bearer qd_not-a-real-key-at-all"}).status_code == 401
+    assert (
+        client.get(
+            "/api/v1/plans", headers={"Authorization": "Bearer qd_not-a-real-key-at-all"}
+        ).status_code
+        == 401
+    )
     assert client.get("/api/v1/plans", headers={"X-API-Key": world.keys["A"]}).status_code == 200
     keys = client.get("/api/v1/keys", headers=world.auth()).json()
     a_key = next(k for k in keys if k["agency_id"] == AGENCIES["A"][0])
     assert "key" not in a_key
-    assert client.post(f"/api/v1/keys/{a_key['id']}/revoke", headers=world.auth()).status_code == 200
+    assert (
+        client.post(f"/api/v1/keys/{a_key['id']}/revoke", headers=world.auth()).status_code == 200
+    )
     assert client.get("/api/v1/plans", headers=world.auth("A")).status_code == 401
 
 
 def test_agency_key_cannot_do_supervisor_work(client: TestClient, world: Seeded) -> None:
-    r = client.post("/api/v1/runs", json={"horizon_start": "2026-07-01", "horizon_end": "2026-09-30"}, headers=world.auth("A"))
+    r = client.post(
+        "/api/v1/runs",
+        json={"horizon_start": "2026-07-01", "horizon_end": "2026-09-30"},
+        headers=world.auth("A"),
+    )
     assert r.status_code == 403
     assert r.json()["code"] == "forbidden"
 
@@ -71,9 +82,11 @@ def test_create_read_and_another_agencys_plan_is_404(client: TestClient, world: 
         r = call()
         assert r.status_code == 404
         assert r.json()["code"] == "not_found"
-    assert client.get("/api/v1/plans/999999", headers=world.auth("B")).json()["detail"] == client.get(
-        f"/api/v1/plans/{pid}", headers=world.auth("B")
-    ).json()["detail"].replace(str(pid), "999999")
+    assert client.get("/api/v1/plans/999999", headers=world.auth("B")).json()[
+        "detail"
+    ] == client.get(f"/api/v1/plans/{pid}", headers=world.auth("B")).json()["detail"].replace(
+        str(pid), "999999"
+    )
     assert client.get("/api/v1/plans", headers=world.auth("B")).json()["items"] == []
     assert client.get(f"/api/v1/plans/{pid}", headers=world.auth()).status_code == 200
 
@@ -105,18 +118,29 @@ def test_idempotency_key_replays_the_first_answer(client: TestClient, world: See
     assert count(client, world) == 1
 
 
-def test_supervisor_must_name_the_agency_and_agency_cannot_name_another(client: TestClient, world: Seeded) -> None:
+def test_supervisor_must_name_the_agency_and_agency_cannot_name_another(
+    client: TestClient, world: Seeded
+) -> None:
     r = client.post("/api/v1/plans", json=plan(world), headers=world.auth())
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "agency_id"
-    r = client.post("/api/v1/plans", json=plan(world, agency_id=AGENCIES["B"][0]), headers=world.auth("A"))
+    r = client.post(
+        "/api/v1/plans", json=plan(world, agency_id=AGENCIES["B"][0]), headers=world.auth("A")
+    )
     assert r.status_code == 422
     assert r.json()["errors"][0]["code"] == "foreign_agency"
-    assert client.post("/api/v1/plans", json=plan(world, agency_id=AGENCIES["B"][0]), headers=world.auth()).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/plans", json=plan(world, agency_id=AGENCIES["B"][0]), headers=world.auth()
+        ).status_code
+        == 201
+    )
 
 
 def test_field_errors_name_the_field(client: TestClient, world: Seeded) -> None:
-    r = client.post("/api/v1/plans", json=plan(world, priority=0, kind="surprise"), headers=world.auth("A"))
+    r = client.post(
+        "/api/v1/plans", json=plan(world, priority=0, kind="surprise"), headers=world.auth("A")
+    )
     assert r.status_code == 422
     body = r.json()
     assert r.headers["content-type"] == PROBLEM
@@ -128,7 +152,11 @@ def test_field_errors_name_the_field(client: TestClient, world: Seeded) -> None:
         "code": "window_inverted",
         "message": "latest 2026-06-01 早于 earliest 2026-07-01",
     }
-    r = client.post("/api/v1/plans", json=plan(world, enterprise_id="91360102MA0000009X"), headers=world.auth("A"))
+    r = client.post(
+        "/api/v1/plans",
+        json=plan(world, enterprise_id="91360102MA0000009X"),
+        headers=world.auth("A"),
+    )
     assert r.json()["errors"][0]["code"] == "unknown_enterprise"
 
 
@@ -157,7 +185,9 @@ def test_batch_of_500_with_one_bad_row_keeps_nothing(client: TestClient, world: 
 def test_list_filters_and_cursor(client: TestClient, world: Seeded) -> None:
     for k in range(7):
         kind = "case" if k % 3 == 0 else "routine"
-        body = plan(world, k, kind=kind, earliest=f"2026-0{7 + k % 3}-01", latest=f"2026-0{7 + k % 3}-28")
+        body = plan(
+            world, k, kind=kind, earliest=f"2026-0{7 + k % 3}-01", latest=f"2026-0{7 + k % 3}-28"
+        )
         assert client.post("/api/v1/plans", json=body, headers=world.auth("A")).status_code == 201
     seen: list[int] = []
     cursor = None
@@ -181,7 +211,11 @@ def test_list_filters_and_cursor(client: TestClient, world: Seeded) -> None:
 
 def test_update_and_cancel(client: TestClient, world: Seeded) -> None:
     pid = client.post("/api/v1/plans", json=plan(world), headers=world.auth("A")).json()["id"]
-    r = client.patch(f"/api/v1/plans/{pid}", json={"priority": 9, "items": ["X-1", "X-2"]}, headers=world.auth("A"))
+    r = client.patch(
+        f"/api/v1/plans/{pid}",
+        json={"priority": 9, "items": ["X-1", "X-2"]},
+        headers=world.auth("A"),
+    )
     assert r.status_code == 200
     assert (r.json()["priority"], r.json()["items"], r.json()["version"]) == (9, ["X-1", "X-2"], 2)
     r = client.patch(f"/api/v1/plans/{pid}", json={"earliest": None}, headers=world.auth("A"))
@@ -189,7 +223,9 @@ def test_update_and_cancel(client: TestClient, world: Seeded) -> None:
     assert r.json()["errors"][0]["code"] == "null_value"
     r = client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A"))
     assert (r.json()["status"], r.json()["version"]) == ("cancelled", 3)
-    assert client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A")).json()["version"] == 3
+    assert (
+        client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A")).json()["version"] == 3
+    )
     r = client.patch(f"/api/v1/plans/{pid}", json={"priority": 2}, headers=world.auth("A"))
     assert r.status_code == 409
     assert r.json()["code"] == "plan_cancelled"

@@ -16,7 +16,13 @@ from quietday.formats import parse_instance, parse_solution
 from seed import AGENCIES, Seeded
 from test_api_plans import plan
 
-RUN = {"horizon_start": "2026-07-01", "horizon_end": "2026-09-30", "time_limit": 5, "deterministic": True, "workers": 1}
+RUN = {
+    "horizon_start": "2026-07-01",
+    "horizon_end": "2026-09-30",
+    "time_limit": 5,
+    "deterministic": True,
+    "workers": 1,
+}
 
 
 def start(client: TestClient, world: Seeded, **changes: Any) -> dict[str, Any]:
@@ -64,7 +70,9 @@ def test_run_solve_download_check_publish(client: TestClient, world: Seeded) -> 
     report = r.json()
     assert report["published"] + report["unscheduled"] == 5
     assert report["skipped"] == []
-    mine = client.get("/api/v1/plans", params={"status": "published"}, headers=world.auth("A")).json()["items"]
+    mine = client.get(
+        "/api/v1/plans", params={"status": "published"}, headers=world.auth("A")
+    ).json()["items"]
     assert {p["id"] for p in mine} <= set(ids)
     for p in mine:
         assert p["published_date"] is not None
@@ -78,36 +86,54 @@ def test_published_visits_become_pins_of_later_runs(client: TestClient, world: S
     first = [submit(client, world, "A", n) for n in range(3)]
     run = wait(client, world, start(client, world)["id"])
     assert client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).status_code == 200
-    dates = {p: client.get(f"/api/v1/plans/{p}", headers=world.auth()).json()["published_date"] for p in first}
+    dates = {
+        p: client.get(f"/api/v1/plans/{p}", headers=world.auth()).json()["published_date"]
+        for p in first
+    }
     submit(client, world, "B", 0)
     second = wait(client, world, start(client, world)["id"])
     instance, _ = documents(client, world, second["id"])
-    assert {str(k): v.isoformat() for k, v in instance.pins.items()} == {f"P-{p}": d for p, d in dates.items() if d}
+    assert {str(k): v.isoformat() for k, v in instance.pins.items()} == {
+        f"P-{p}": d for p, d in dates.items() if d
+    }
 
 
-def test_plans_changed_or_cancelled_during_a_run_are_not_published(client: TestClient, world: Seeded) -> None:
+def test_plans_changed_or_cancelled_during_a_run_are_not_published(
+    client: TestClient, world: Seeded
+) -> None:
     ids = [submit(client, world, "A", n) for n in range(4)]
     run = wait(client, world, start(client, world)["id"])
     late = submit(client, world, "A", 5)
-    assert client.patch(f"/api/v1/plans/{ids[0]}", json={"priority": 8}, headers=world.auth("A")).status_code == 200
+    assert (
+        client.patch(
+            f"/api/v1/plans/{ids[0]}", json={"priority": 8}, headers=world.auth("A")
+        ).status_code
+        == 200
+    )
     assert client.post(f"/api/v1/plans/{ids[1]}/cancel", headers=world.auth("A")).status_code == 200
     report = client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()
     assert report["skipped"] == [
         {"plan_id": ids[0], "why": "changed", "detail": "运行开始后已修改,等待下次排期"},
         {"plan_id": ids[1], "why": "cancelled", "detail": "运行开始后已取消"},
     ]
-    assert client.get(f"/api/v1/plans/{ids[0]}", headers=world.auth()).json()["status"] == "submitted"
+    assert (
+        client.get(f"/api/v1/plans/{ids[0]}", headers=world.auth()).json()["status"] == "submitted"
+    )
     assert client.get(f"/api/v1/plans/{late}", headers=world.auth()).json()["status"] == "submitted"
     instance, _ = documents(client, world, run["id"])
     assert f"P-{late}" not in instance.by_id
 
 
-def test_a_run_cannot_publish_over_a_newer_overlapping_one(client: TestClient, world: Seeded) -> None:
+def test_a_run_cannot_publish_over_a_newer_overlapping_one(
+    client: TestClient, world: Seeded
+) -> None:
     submit(client, world, "A", 1)
     older = wait(client, world, start(client, world)["id"])
     newer = wait(client, world, start(client, world, scope="3601")["id"])
     elsewhere = wait(client, world, start(client, world, scope="360103")["id"])
-    assert client.post(f"/api/v1/runs/{newer['id']}/publish", headers=world.auth()).status_code == 200
+    assert (
+        client.post(f"/api/v1/runs/{newer['id']}/publish", headers=world.auth()).status_code == 200
+    )
     r = client.post(f"/api/v1/runs/{older['id']}/publish", headers=world.auth())
     assert r.status_code == 409
     assert r.json()["code"] == "stale_run"
@@ -116,7 +142,9 @@ def test_a_run_cannot_publish_over_a_newer_overlapping_one(client: TestClient, w
     assert r.status_code == 409  # 360103 lies inside 3601
 
 
-def test_cancelling_a_published_plan_cancels_its_lonely_visit(client: TestClient, world: Seeded) -> None:
+def test_cancelling_a_published_plan_cancels_its_lonely_visit(
+    client: TestClient, world: Seeded
+) -> None:
     pid = submit(client, world, "A", 1)
     run = wait(client, world, start(client, world)["id"])
     client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
@@ -132,7 +160,11 @@ def test_bad_run_requests(client: TestClient, world: Seeded) -> None:
     assert r.json()["errors"][0]["code"] == "horizon_inverted"
     r = client.post("/api/v1/runs", json={**RUN, "scope": "3699"}, headers=world.auth())
     assert r.json()["errors"][0]["code"] == "unknown_region"
-    r = client.post("/api/v1/runs", json={**RUN, "horizon_start": "2026-12-01", "horizon_end": "2027-01-31"}, headers=world.auth())
+    r = client.post(
+        "/api/v1/runs",
+        json={**RUN, "horizon_start": "2026-12-01", "horizon_end": "2027-01-31"},
+        headers=world.auth(),
+    )
     run = wait(client, world, r.json()["id"])
     assert run["status"] == "failed"
     assert "2027" in run["error"]

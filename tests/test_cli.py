@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from helpers import FIXTURES, doc, insp
@@ -75,3 +76,35 @@ def test_spec_example_pin_is_refused(tmp_path: Path) -> None:
     )
     assert r.exit_code == 2
     assert "pinned[0] (P-000001)" in r.stderr
+
+
+def test_db_upgrade_and_keys_create(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    monkeypatch.setenv("QUIETDAY_DATABASE_URL", url)
+    r = runner.invoke(app, ["db", "upgrade"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["keys", "create", "--supervisor", "--label", "shell"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().startswith("qd_")
+    r = runner.invoke(app, ["keys", "create", "--agency", "NOPE"])
+    assert r.exit_code == 2
+    assert "[unknown_agency]" in r.stderr
+    r = runner.invoke(app, ["keys", "create"])
+    assert r.exit_code == 2
+
+
+def test_demo_builds_a_published_schedule_without_serving(tmp_path: Path) -> None:
+    r = runner.invoke(
+        app,
+        ["demo", "--out", str(tmp_path), "--enterprises", "300", "--time-limit", "3", "--no-serve"],
+    )
+    assert r.exit_code == 0, r.output
+    assert "已发布" in r.stdout
+    assert "未发现违规" in r.stdout
+    assert "监督密钥" in r.stdout
+    assert "/docs" in r.stdout
+    assert (tmp_path / "quietday.db").exists()
+    r = runner.invoke(
+        app, ["check", str(tmp_path / "instance.json"), str(tmp_path / "solution.json")]
+    )
+    assert r.exit_code == 0

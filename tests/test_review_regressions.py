@@ -11,7 +11,17 @@ from typer.testing import CliRunner
 
 from helpers import FIXTURES, doc, insp, load, reasons_of, solve_doc
 from quietday.cli import app
-from quietday.domain import Agency, Caps, Enterprise, Horizon, Inspection, Instance, Kind, QuietPolicy, WorkingCalendar
+from quietday.domain import (
+    Agency,
+    Caps,
+    Enterprise,
+    Horizon,
+    Inspection,
+    Instance,
+    Kind,
+    QuietPolicy,
+    WorkingCalendar,
+)
 from quietday.domain.explain import explain_unscheduled
 from quietday.errors import InstanceError, SolutionError
 from quietday.formats import parse_instance, parse_solution
@@ -37,7 +47,15 @@ def test_joining_a_history_date_adds_no_date(method: str) -> None:
 
 def test_min_gap_counts_only_added_dates() -> None:
     d = doc(
-        enterprises=[{"id": "E1", "name": "e", "region": "r", "quiet_policy": "none", "caps": {"min_gap_days": 5}}],
+        enterprises=[
+            {
+                "id": "E1",
+                "name": "e",
+                "region": "r",
+                "quiet_policy": "none",
+                "caps": {"min_gap_days": 5},
+            }
+        ],
         inspections=[insp("P1", earliest="2026-07-21", latest="2026-07-23")],
         history=[
             {"enterprise": "E1", "agency": "B", "date": "2026-07-21", "kind": "routine"},
@@ -71,7 +89,9 @@ def test_window_outside_the_horizon_explained_when_built_directly() -> None:
         caps=Caps(),
         agencies={"A": Agency("A", "甲局", "r", 1)},  # type: ignore[arg-type,dict-item]
         enterprises={"E1": Enterprise("E1", "e", "r", "none")},  # type: ignore[arg-type,dict-item]
-        inspections=(Inspection("P1", "A", "E1", Kind.ROUTINE, date(2026, 10, 5), date(2026, 10, 9)),),  # type: ignore[arg-type]
+        inspections=(
+            Inspection("P1", "A", "E1", Kind.ROUTINE, date(2026, 10, 5), date(2026, 10, 9)),
+        ),  # type: ignore[arg-type]
     )
     (u,) = explain_unscheduled(inst, {})
     assert u.reason.value == "no_allowed_day"
@@ -80,7 +100,10 @@ def test_window_outside_the_horizon_explained_when_built_directly() -> None:
 
 @pytest.mark.parametrize(
     ("agency_change", "code"),
-    [({"daily_capacity": None}, "wrong_type"), ({"capacity_by_date": {"2026-07-24": None}}, "wrong_type")],
+    [
+        ({"daily_capacity": None}, "wrong_type"),
+        ({"capacity_by_date": {"2026-07-24": None}}, "wrong_type"),
+    ],
 )
 def test_null_capacity_is_a_named_error(agency_change: dict[str, object], code: str) -> None:
     d = doc(inspections=[insp("P1")])
@@ -101,7 +124,15 @@ def test_null_capacity_is_a_named_error(agency_change: dict[str, object], code: 
     ],
 )
 def test_malformed_stats_are_refused_cleanly(stats: dict[str, object]) -> None:
-    text = json.dumps({"format": "quietday.solution/1", "instance": "x", "visits": [], "unscheduled": [], "stats": stats})
+    text = json.dumps(
+        {
+            "format": "quietday.solution/1",
+            "instance": "x",
+            "visits": [],
+            "unscheduled": [],
+            "stats": stats,
+        }
+    )
     with pytest.raises(SolutionError):
         parse_solution(text)
 

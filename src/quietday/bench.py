@@ -1,130 +1,324 @@
 """Benchmarks that print a table and write JSON; speed targets live here, not in timed tests.
 
-County scale (issue 2): 10,000 enterprises in one county, one quarter. Each method runs as a
-separate `quietday solve` process, so the wall time is what a user waits for (reading and
-writing included) and the peak memory is the process's own.
+- county: 10,000 enterprises in one county, one quarter, solved by separate `quietday solve`
+  processes (greedy and CP-SAT), so the wall time is what a user waits for and the peak memory
+  is the process's own;
+- import: CSV uploads of 2,000 and 10,000 plans to a running `quietday serve` (SQLite, and
+  PostgreSQL when reachable), timed per request, with the server's peak memory growth;
+- api: the county instance loaded into a database, one run started, solved and published
+  through the HTTP API, the published schedule re-checked.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-import resource
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from quietday.formats import load_solution
-from quietday.generate import GeneratorConfig
-from quietday.planning import check_files, generate_file
+import httpx
+import psycopg
 
-__all__ = ["run_county_bench"]
+from quietday.domain.check import find_violations
+from quietday.domain.model import Instance
+from quietday.formats import parse_instance, parse_solution
+from quietday.generate import GeneratorConfig, generate
+from quietday.persistence import make_engine, session_scope, upgrade
+from quietday.planning import check_files, generate_file
+from quietday.planning.access import create_key
+from quietday.planning.imports import COLUMNS
+from quietday.planning.province import load_province
+
+__all__ = ["BENCHMARKS", "run_benchmarks"]
 
 COUNTY = GeneratorConfig(
     enterprises=10_000, seed=1, horizon="quarter", year=2026, quarter=3, counties=1
 )
+BENCHMARKS = ("county", "import", "api")
+Echo = Callable[[str], None]
 
 
-def _solve(instance: Path, out: Path, method: str, time_limit: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "quietday", "solve", str(instance), "--out", str(out),
-           "--method", method, "--time-limit", str(time_limit)]  # fmt: skip
+def _measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, float, float, str]:
+    """(exit code, wall seconds, peak RSS in MiB, stderr) of one child process."""
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"quietday solve --method {method} failed:\n{done.stderr[-2000:]}")
-    stats = load_solution(out).stats
-    return {
-        "wall_seconds": round(wall, 2),
-        "status": stats.status.value if stats else None,
-        "timings": dict(stats.extra.get("timings") or {}) if stats else {},
-        # ru_maxrss of children is the largest child so far, in KiB on Linux
-        "peak_rss_mib_so_far": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-    }
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, stderr
 
 
-def run_county_bench(
-    out: Path,
-    *,
-    time_limit: float,
-    echo: Callable[[str], None],
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
+def county(out: Path, *, time_limit: float, progress: Echo) -> dict[str, Any]:
     instance = out / "county-10000-2026q3.json"
     progress("生成县级实例(10,000 家企业,一个季度)……")
     t0 = time.perf_counter()
     generate_file(COUNTY, instance)
-    generate_seconds = time.perf_counter() - t0
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {
+        "generate": {"wall_seconds": round(time.perf_counter() - t0, 2)}
+    }
     for method in ("greedy", "cpsat"):
         progress(f"quietday solve --method {method} ……")
         solution = out / f"county-{method}.json"
-        row = _solve(instance, solution, method, time_limit)
+        cmd = [sys.executable, "-m", "quietday", "solve", str(instance), "--out", str(solution),
+               "--method", method, "--time-limit", str(time_limit)]  # fmt: skip
+        code, wall, rss, stderr = _measured(cmd)
+        if code != 0:
+            raise RuntimeError(f"quietday solve --method {method} failed:\n{stderr[-2000:]}")
         checked = check_files(instance, solution)
         m = checked.metrics
         stats = checked.solution.stats
         lower = int(stats.extra.get("visits_lower_bound", 0)) if stats else 0
-        row.update(
-            inspections=m.inspections,
-            scheduled=m.scheduled,
-            total_priority=m.total_priority,
-            visits=m.visits,
-            joint_visits=m.joint_visits,
-            moved=m.moved,
-            violations=len(checked.violations),
-            visits_lower_bound=lower,
-            visits_over_bound=round(m.visits / lower, 4) if lower else None,
-        )
-        rows[method] = row
+        rows[method] = {
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mib": round(rss),
+            "status": stats.status.value if stats else None,
+            "timings": dict(stats.extra.get("timings") or {}) if stats else {},
+            "inspections": m.inspections,
+            "scheduled": m.scheduled,
+            "total_priority": m.total_priority,
+            "visits": m.visits,
+            "joint_visits": m.joint_visits,
+            "moved": m.moved,
+            "violations": len(checked.violations),
+            "visits_lower_bound": lower,
+            "visits_over_bound": round(m.visits / lower, 4) if lower else None,
+        }
     greedy, cpsat = rows["greedy"], rows["cpsat"]
-    bars = {
+    rows["bars"] = {
         "cpsat_wall_at_most_60s": cpsat["wall_seconds"] <= 60.0,
         "zero_violations": greedy["violations"] == 0 and cpsat["violations"] == 0,
         "priority_at_least_greedy": cpsat["total_priority"] >= greedy["total_priority"],
         "visits_at_most_greedy": cpsat["visits"] <= greedy["visits"],
     }
-    result = {
-        "benchmark": "county",
-        "instance": {"path": str(instance), "generator": asdict(COUNTY)},
-        "generate_seconds": round(generate_seconds, 2),
-        "time_limit": time_limit,
-        "machine": {"cpus": len(os.sched_getaffinity(0))},
-        "runs": rows,
-        "bars": bars,
-    }
-    (out / "bench.json").write_text(
-        json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
+    return rows
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _peak_rss_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a live process, from /proc."""
+    fields = dict(
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if ":" in line
     )
-    _table(rows, bars, echo)
-    echo(f"结果已写入 {out / 'bench.json'}")
-    return result
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def _table(
-    rows: dict[str, dict[str, Any]], bars: dict[str, bool], echo: Callable[[str], None]
-) -> None:
-    keys = [
-        ("wall_seconds", "墙钟秒数"),
-        ("status", "状态"),
-        ("scheduled", "已排检查"),
-        ("total_priority", "优先级合计"),
-        ("visits", "入企次数"),
-        ("joint_visits", "联合检查"),
-        ("visits_lower_bound", "入企下界"),
-        ("visits_over_bound", "入企/下界"),
-        ("moved", "草稿改动"),
-        ("violations", "违规"),
-        ("peak_rss_mib_so_far", "峰值内存MiB"),
-    ]
-    echo(f"{'指标':<12}{'greedy':>14}{'cpsat':>14}")
+@contextmanager
+def _server(database_url: str) -> Iterator[tuple[str, int]]:
+    port = _port()
+    env = {**os.environ, "QUIETDAY_DATABASE_URL": database_url}
+    cmd = [sys.executable, "-m", "quietday", "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _fresh_database(out: Path, name: str, pg: bool) -> str:
+    if pg:
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    else:
+        path = out / f"{name}.db"
+        for stale in (path, path.with_suffix(".db-wal"), path.with_suffix(".db-shm")):
+            stale.unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    upgrade(url)
+    return url
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _registry(url: str, instance: Instance, *, plans: bool) -> str:
+    """Load the county (without plans unless asked); a supervisor key."""
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            shown = instance if plans else Instance(
+                name=instance.name, horizon=instance.horizon, calendar=instance.calendar,
+                quiet_policies=instance.quiet_policies, caps=instance.caps, agencies=instance.agencies,
+                enterprises=instance.enterprises, inspections=(),
+            )  # fmt: skip
+            load_province(session, shown, counties=1)
+            _, key = create_key(session, role="supervisor", label="bench")
+        return key
+    finally:
+        engine.dispose()
+
+
+def _csv(instance: Instance, rows: int, prefix: str) -> bytes:
+    kinds = {
+        "routine": "日常检查",
+        "special": "专项检查",
+        "case": "个案检查",
+        "requested": "应企业申请",
+    }
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([h for h, _, _ in COLUMNS])
+    for k, i in enumerate(instance.inspections[:rows]):
+        writer.writerow([f"{prefix}-{k}", i.agency, i.enterprise, kinds[i.kind.value], "、".join(i.items),
+                         i.earliest.isoformat(), i.latest.isoformat(), i.priority, i.exempt_reason or "", "否"])  # fmt: skip
+    return out.getvalue().encode("utf-8")
+
+
+def imports(out: Path, *, progress: Echo) -> dict[str, Any]:
+    instance = generate(COUNTY)
+    results: dict[str, Any] = {}
+    backends = ["sqlite", *(["postgresql"] if _postgres_reachable() else [])]
+    for backend in backends:
+        url = _fresh_database(out, "bench_import", backend == "postgresql")
+        key = _registry(url, instance, plans=False)
+        for rows in (2_000, 10_000):
+            body = _csv(instance, rows, f"R{rows}")
+            progress(f"导入 {rows:,} 行 CSV({backend})……")
+            with _server(url) as (base, pid):
+                before, _ = _peak_rss_mib(pid)
+                t0 = time.perf_counter()
+                r = httpx.post(f"{base}/api/v1/plans/import", files={"file": ("plans.csv", body)},
+                               headers={"Authorization": f"Bearer {key}"}, timeout=600)  # fmt: skip
+                wall = time.perf_counter() - t0
+                _, peak = _peak_rss_mib(pid)
+            if r.status_code != 201:
+                raise RuntimeError(
+                    f"import of {rows} rows answered {r.status_code}: {r.text[:500]}"
+                )
+            results[f"{backend}_{rows}"] = {
+                "rows": rows,
+                "request_seconds": round(wall, 2),
+                "rows_per_second": round(rows / wall),
+                "server_rss_growth_mib": round(peak - before, 1),
+                "created": r.json()["created"],
+            }
+    big = [v for k, v in results.items() if k.endswith("_10000")]
+    results["bars"] = {
+        "import_10000_rows_at_most_10s": all(v["request_seconds"] <= 10 for v in big)
+    }
+    return results
+
+
+def api_run(out: Path, *, time_limit: float, progress: Echo) -> dict[str, Any]:
+    instance = generate(COUNTY)
+    url = _fresh_database(out, "bench_api", pg=False)
+    progress("县级实例写入数据库……")
+    t0 = time.perf_counter()
+    key = _registry(url, instance, plans=True)
+    load_seconds = time.perf_counter() - t0
+    headers = {"Authorization": f"Bearer {key}"}
+    progress("通过 API 运行并发布排期……")
+    with (
+        _server(url) as (base, _),
+        httpx.Client(base_url=base, headers=headers, timeout=600) as http,
+    ):
+        t0 = time.perf_counter()
+        run = http.post("/api/v1/runs", json={"horizon_start": instance.horizon.start.isoformat(),
+                                              "horizon_end": instance.horizon.end.isoformat(),
+                                              "time_limit": time_limit}).json()  # fmt: skip
+        while (state := http.get(f"/api/v1/runs/{run['id']}").json())["status"] in (
+            "queued",
+            "running",
+        ):
+            time.sleep(0.5)
+        solved = time.perf_counter() - t0
+        if state["status"] != "succeeded":
+            raise RuntimeError(f"run ended {state['status']}: {state.get('error')}")
+        t1 = time.perf_counter()
+        report = http.post(f"/api/v1/runs/{run['id']}/publish").json()
+        published = time.perf_counter() - t1
+        inst = parse_instance(http.get(f"/api/v1/runs/{run['id']}/instance").content)
+        sol = parse_solution(http.get(f"/api/v1/runs/{run['id']}/solution").content)
+    return {
+        "load_seconds": round(load_seconds, 2),
+        "run_seconds": round(solved, 2),
+        "publish_seconds": round(published, 2),
+        "published_plans": report["published"],
+        "visits": report["visits"],
+        "unscheduled": report["unscheduled"],
+        "summary": state["summary"],
+        "violations": len(find_violations(inst, sol)),
+        "bars": {
+            "solved_and_published": report["published"] > 0,
+            "zero_violations": not find_violations(inst, sol),
+        },
+    }
+
+
+def run_benchmarks(
+    out: Path, *, which: tuple[str, ...], time_limit: float, echo: Echo, progress: Echo
+) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"machine": {"cpus": len(os.sched_getaffinity(0))}, "time_limit": time_limit,
+                               "county_generator": asdict(COUNTY)}  # fmt: skip
+    if "county" in which:
+        results["county"] = county(out, time_limit=time_limit, progress=progress)
+        _county_table(results["county"], echo)
+    if "import" in which:
+        results["import"] = imports(out, progress=progress)
+        for name, row in results["import"].items():
+            if name != "bars":
+                echo(
+                    f"导入 {name}: {row['request_seconds']} 秒, {row['rows_per_second']} 行/秒, 服务进程内存增长 {row['server_rss_growth_mib']} MiB"
+                )
+    if "api" in which:
+        results["api"] = api_run(out, time_limit=time_limit, progress=progress)
+        a = results["api"]
+        echo(f"API 端到端: 入库 {a['load_seconds']} 秒, 运行 {a['run_seconds']} 秒, 发布 {a['publish_seconds']} 秒, "
+             f"发布 {a['published_plans']:,} 项 / 入企 {a['visits']:,} 次, 违规 {a['violations']}")  # fmt: skip
+    for section in ("county", "import", "api"):
+        for name, ok in results.get(section, {}).get("bars", {}).items():
+            echo(f"{'通过' if ok else '未通过'}  {section}.{name}")
+    path = out / "bench.json"
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    echo(f"结果已写入 {path}")
+    return results
+
+
+def _county_table(rows: dict[str, Any], echo: Echo) -> None:
+    keys = [("wall_seconds", "墙钟秒数"), ("peak_rss_mib", "峰值内存MiB"), ("status", "状态"),
+            ("scheduled", "已排检查"), ("total_priority", "优先级合计"), ("visits", "入企次数"),
+            ("joint_visits", "联合检查"), ("visits_lower_bound", "入企下界"), ("visits_over_bound", "入企/下界"),
+            ("moved", "草稿改动"), ("violations", "违规")]  # fmt: skip
+    echo(f"{'县级实例':<12}{'greedy':>14}{'cpsat':>14}")
     for key, label in keys:
         echo(f"{label:<12}{rows['greedy'].get(key)!s:>14}{rows['cpsat'].get(key)!s:>14}")
-    timings = rows["cpsat"].get("timings", {})
-    echo("cpsat 各阶段秒数: " + ", ".join(f"{k} {v}" for k, v in timings.items()))
-    for name, ok in bars.items():
-        echo(f"{'通过' if ok else '未通过'}  {name}")
+    echo("cpsat 各阶段秒数: " + ", ".join(f"{k} {v}" for k, v in rows["cpsat"]["timings"].items()))

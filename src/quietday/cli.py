@@ -11,7 +11,7 @@ import typer
 import uvicorn
 
 from quietday.api import create_app
-from quietday.bench import run_county_bench
+from quietday.bench import BENCHMARKS, run_benchmarks
 from quietday.config import Settings
 from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, HorizonKind
@@ -240,7 +240,12 @@ def keys_create(
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
+    only: Annotated[str, typer.Option(help="逗号分隔: county,import,api")] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,
 ) -> None:
-    """Run the county-scale benchmark: print a table and write JSON."""
-    run_county_bench(out, time_limit=time_limit, echo=print, progress=_err)
+    """Run the benchmarks: print the figures and write them to out/bench/bench.json."""
+    which = tuple(w.strip() for w in only.split(",") if w.strip())
+    unknown = sorted(set(which) - set(BENCHMARKS))
+    if unknown:
+        raise typer.BadParameter(f"未知的基准: {', '.join(unknown)}", param_hint="--only")
+    run_benchmarks(out, which=which, time_limit=time_limit, echo=print, progress=_err)

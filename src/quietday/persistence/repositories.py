@@ -321,6 +321,14 @@ class PlanRepository(_Repository[PlanRow]):
             )
         return out
 
+    def in_visits(self, visit_ids: Iterable[int]) -> list[PlanRow]:
+        out: list[PlanRow] = []
+        for chunk in _chunks(sorted(set(visit_ids))):
+            out.extend(
+                self.session.exec(select(PlanRow).where(col(PlanRow.visit_id).in_(chunk))).all()
+            )
+        return out
+
     def in_visit(self, visit_id: int) -> Sequence[PlanRow]:
         return self.session.exec(
             select(PlanRow).where(PlanRow.visit_id == visit_id).order_by(col(PlanRow.id))
@@ -404,10 +412,22 @@ class VisitRepository(_Repository[VisitRow]):
     model = VisitRow
     label = "入企"
 
-    def at(self, enterprise_id: str, day: date) -> VisitRow | None:
-        return self.session.exec(
-            select(VisitRow).where(VisitRow.enterprise_id == enterprise_id, VisitRow.day == day)
-        ).first()
+    def at_many(self, doors: Iterable[tuple[str, date]]) -> dict[tuple[str, date], VisitRow]:
+        """The visits there are at these (enterprise, date) doors."""
+        wanted = set(doors)
+        if not wanted:
+            return {}
+        first, last = min(d for _, d in wanted), max(d for _, d in wanted)
+        found: dict[tuple[str, date], VisitRow] = {}
+        for chunk in _chunks(sorted({e for e, _ in wanted})):
+            for row in self.session.exec(
+                select(VisitRow)
+                .where(col(VisitRow.enterprise_id).in_(chunk))
+                .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
+            ).all():
+                if (row.enterprise_id, row.day) in wanted:
+                    found[(row.enterprise_id, row.day)] = row
+        return found
 
 
 class ApiKeyRepository(_Repository[ApiKeyRow]):

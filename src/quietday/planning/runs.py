@@ -30,6 +30,7 @@ from quietday.domain.model import (
     PolicyId,
     Solution,
     Status,
+    Visit,
 )
 from quietday.errors import ConflictError, InputError, InstanceError, Problem
 from quietday.formats import dump_instance, dump_solution, parse_instance, parse_solution
@@ -478,13 +479,15 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
             return None
         return row
 
-    published = touched = 0
-    for visit in solution.visits:
-        rows = [r for r in (usable(plan_id_of(i)) for i in visit.inspections) if r is not None]
-        if not rows:
-            continue
-        touched += 1
-        published += _publish_visit(session, run_id, visit.enterprise, visit.date, rows)
+    groups = [
+        (visit, rows)
+        for visit in solution.visits
+        if (
+            rows := [r for r in (usable(plan_id_of(i)) for i in visit.inspections) if r is not None]
+        )
+    ]
+    published = _publish_visits(session, run_id, groups)
+    touched = len(groups)
     unscheduled = 0
     for u in solution.unscheduled:
         row = usable(plan_id_of(u.inspection))
@@ -508,43 +511,55 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
     )
 
 
-def _publish_visit(
-    session: Session, run_id: int, enterprise: str, day: date, rows: list[PlanRow]
+def _publish_visits(
+    session: Session, run_id: int, groups: list[tuple[Visit, list[PlanRow]]]
 ) -> int:
+    """Put each group of plans into the published visit of its enterprise and date (reusing a
+    visit that exists, reviving a cancelled one); a visit that changes gets a higher sequence.
+    Queries are batched: one for the visits there are, one for their members."""
     visits = VisitRepository(session)
-    visit = visits.at(enterprise, day)
+    existing = visits.at_many({(v.enterprise, v.date) for v, _ in groups})
+    members: dict[int, list[PlanRow]] = defaultdict(list)
+    for row in PlanRepository(session).in_visits(int(v.id or 0) for v in existing.values()):
+        if row.status == PlanStatus.PUBLISHED:
+            members[int(row.visit_id or 0)].append(row)
     now = utcnow()
-    if visit is None:
-        visit = visits.add(
-            VisitRow(
-                enterprise_id=enterprise, day=day, lead_agency_id=lead_agency(rows), run_id=run_id
+    rows_by_visit: list[tuple[VisitRow, list[PlanRow]]] = []
+    for v, rows in groups:
+        visit = existing.get((v.enterprise, v.date))
+        if visit is None:
+            visit = VisitRow(
+                enterprise_id=v.enterprise,
+                day=v.date,
+                lead_agency_id=lead_agency(rows),
+                run_id=run_id,
             )
-        )
-    changed = visit.status != "published"
-    visit.status = "published"
-    moved = 0
-    for row in rows:
-        if row.visit_id == visit.id and row.status == PlanStatus.PUBLISHED:
-            continue
-        row.visit_id, row.published_date, row.status = visit.id, day, PlanStatus.PUBLISHED
-        row.reason = row.detail = None
-        row.updated_at = now
-        session.add(row)
-        moved += 1
-        changed = True
+            session.add(visit)
+        rows_by_visit.append((visit, rows))
     session.flush()
-    members = [
-        p
-        for p in PlanRepository(session).in_visit(int(visit.id or 0))
-        if p.status == PlanStatus.PUBLISHED
-    ]
-    lead = lead_agency(members)
-    if lead != visit.lead_agency_id:
-        visit.lead_agency_id = lead
-        changed = True
-    if changed:
-        visit.sequence += 1
-        visit.run_id = run_id
-        visit.updated_at = now
-    visits.add(visit)
+    moved = 0
+    for visit, rows in rows_by_visit:
+        vid = int(visit.id or 0)
+        changed = visit.status != "published"
+        visit.status = "published"
+        for row in rows:
+            if row.visit_id == vid and row.status == PlanStatus.PUBLISHED:
+                continue
+            row.visit_id, row.published_date, row.status = vid, visit.day, PlanStatus.PUBLISHED
+            row.reason = row.detail = None
+            row.updated_at = now
+            session.add(row)
+            moved += 1
+            changed = True
+        together = {r.id: r for r in [*members[vid], *rows]}
+        lead = lead_agency(together.values())
+        if lead != visit.lead_agency_id:
+            visit.lead_agency_id = lead
+            changed = True
+        if changed:
+            visit.sequence += 1
+            visit.run_id = run_id
+            visit.updated_at = now
+        session.add(visit)
+    session.flush()
     return moved

@@ -1,0 +1,132 @@
+"""The registry through the API: enterprises by valid 统一社会信用代码, whitelist and blackout,
+agencies and their capacity by date, inspectors, policies, caps, keys."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from seed import AGENCIES, Seeded, uscc
+
+
+def test_enterprise_codes_are_checked(client: TestClient, world: Seeded) -> None:
+    good = uscc("360102", 99)
+    body = {
+        "id": good,
+        "name": "江西新企业有限公司",
+        "region_code": "360102",
+        "quiet_policy_id": "jx-1-20",
+    }
+    r = client.post("/api/v1/enterprises", json=body, headers=world.auth())
+    assert r.status_code == 201, r.text
+    assert client.post("/api/v1/enterprises", json=body, headers=world.auth()).status_code == 409
+    broken = good[:-1] + ("0" if good[-1] != "0" else "1")
+    r = client.post("/api/v1/enterprises", json={**body, "id": broken}, headers=world.auth())
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["code"] == "bad_uscc"
+    assert "第 18 位" in r.json()["errors"][0]["message"]
+    r = client.post(
+        "/api/v1/enterprises",
+        json={**body, "id": uscc("360102", 98), "quiet_policy_id": "nope"},
+        headers=world.auth(),
+    )
+    assert r.json()["errors"][0]["code"] == "unknown_policy"
+    assert client.post("/api/v1/enterprises", json=body, headers=world.auth("A")).status_code == 403
+
+
+def test_whitelist_blackout_and_caps(client: TestClient, world: Seeded) -> None:
+    eid = world.enterprises[0]
+    r = client.patch(
+        f"/api/v1/enterprises/{eid}",
+        json={
+            "whitelisted": True,
+            "blackout": ["2026-07-27"],
+            "cap_overrides": {"agency_enterprise_per_year": 1},
+        },
+        headers=world.auth(),
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["whitelisted"], r.json()["blackout"], r.json()["cap_overrides"]) == (
+        True,
+        ["2026-07-27"],
+        {"agency_enterprise_per_year": 1},
+    )
+    caps = client.put(
+        "/api/v1/caps",
+        json={"agency_enterprise_per_year": 2, "min_gap_days": 7},
+        headers=world.auth(),
+    )
+    assert caps.json()["min_gap_days"] == 7
+    assert caps.json()["enterprise_per_month"] is None
+
+
+def test_agency_capacity_by_date_and_inspectors(client: TestClient, world: Seeded) -> None:
+    agency = AGENCIES["A"][0]
+    r = client.put(
+        f"/api/v1/agencies/{agency}/capacity/2026-07-24", json={"capacity": 0}, headers=world.auth()
+    )
+    assert r.json()["capacity_by_date"] == {"2026-07-24": 0}
+    r = client.put(
+        f"/api/v1/agencies/{agency}/capacity/2026-07-24",
+        json={"capacity": None},
+        headers=world.auth(),
+    )
+    assert r.json()["capacity_by_date"] == {}
+    body = {"name": "张三", "certificate_no": "JX-ZF-360102-0001"}
+    assert (
+        client.post(
+            f"/api/v1/agencies/{agency}/inspectors", json=body, headers=world.auth()
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            f"/api/v1/agencies/{agency}/inspectors", json=body, headers=world.auth()
+        ).status_code
+        == 409
+    )
+    assert [
+        i["name"]
+        for i in client.get(f"/api/v1/agencies/{agency}/inspectors", headers=world.auth("A")).json()
+    ] == ["张三"]
+    assert (
+        client.get(f"/api/v1/agencies/{agency}/inspectors", headers=world.auth("B")).status_code
+        == 404
+    )
+
+
+def test_policies_and_regions(client: TestClient, world: Seeded) -> None:
+    r = client.put(
+        "/api/v1/quiet-policies/gz-1-25",
+        json={"name": "赣州 1-25 日", "month_days": [[1, 25]]},
+        headers=world.auth(),
+    )
+    assert r.status_code == 200
+    ids = [p["id"] for p in client.get("/api/v1/quiet-policies", headers=world.auth("A")).json()]
+    assert ids == ["gz-1-25", "jx-1-20", "none"]
+    r = client.put(
+        "/api/v1/quiet-policies/bad", json={"month_days": [[20, 1]]}, headers=world.auth()
+    )
+    assert r.status_code == 422
+    assert [x["code"] for x in client.get("/api/v1/regions", headers=world.auth("A")).json()] == [
+        "36",
+        "3601",
+        "360102",
+        "360103",
+    ]
+
+
+def test_keys_are_shown_once_and_work(client: TestClient, world: Seeded) -> None:
+    r = client.post(
+        "/api/v1/keys",
+        json={"role": "agency", "agency_id": AGENCIES["C"][0], "label": "县局系统"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 201
+    key = r.json()["key"]
+    assert key.startswith("qd_")
+    assert (
+        client.get("/api/v1/plans", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    )
+    assert all("key" not in k for k in client.get("/api/v1/keys", headers=world.auth()).json())
+    r = client.post("/api/v1/keys", json={"role": "agency"}, headers=world.auth())
+    assert r.json()["errors"][0]["code"] == "missing_key"

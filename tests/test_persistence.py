@@ -1,0 +1,45 @@
+"""The schema comes from migrations and matches the tables; repositories on both databases."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from quietday.persistence import Engine, session_scope
+from quietday.persistence.repositories import PlanRepository, RunRepository, SettingRepository
+from quietday.persistence.tables import metadata
+from quietday.planning.access import Actor
+from quietday.planning.plans import PlanInput, create_plans
+from seed import AGENCIES, Seeded
+
+
+def test_migrations_match_the_tables(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_the_row_publishing_locks_is_created_by_the_migration(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        RunRepository(session).lock_publishing()
+        assert SettingRepository(session).get("publish") is not None
+
+
+def test_a_failed_unit_of_work_leaves_nothing(engine: Engine, world: Seeded) -> None:
+    actor = Actor(key_id=1, role="agency", agency_id=AGENCIES["A"][0])
+    plan = PlanInput(
+        enterprise_id=world.enterprises[0],
+        kind="routine",
+        earliest=date(2026, 7, 1),
+        latest=date(2026, 7, 31),
+    )
+    try:
+        with session_scope(engine) as session:
+            create_plans(session, actor, [plan])
+            raise RuntimeError("the request failed after the plans were flushed")
+    except RuntimeError:
+        pass
+    with session_scope(engine) as session:
+        assert PlanRepository(session).count() == 0
