@@ -181,3 +181,31 @@ def test_run_documents_are_gzip_json(client: TestClient, world: Seeded) -> None:
     doc = json.loads(gzip.decompress(body))
     assert doc["format"] == "quietday.instance/1"
     assert [a["id"] for a in doc["agencies"]] == [AGENCIES["C"][0]]
+
+
+def test_the_published_schedule_as_visits(client: TestClient, world: Seeded) -> None:
+    a = submit(client, world, "A", 1, earliest="2026-07-21", latest="2026-07-21")
+    b = submit(client, world, "B", 1, earliest="2026-07-21", latest="2026-07-21")
+    submit(client, world, "C", 0)
+    run = wait(client, world, start(client, world)["id"])
+    client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    everything = client.get("/api/v1/visits", headers=world.auth()).json()["items"]
+    assert len(everything) == 2
+    mine = client.get("/api/v1/visits", headers=world.auth("A")).json()["items"]
+    assert len(mine) == 1
+    (joint,) = mine
+    assert joint["date"] == "2026-07-21"
+    assert joint["agencies"] == sorted([AGENCIES["A"][0], AGENCIES["B"][0]])
+    assert joint["plan_ids"] == [a]
+    both = client.get(
+        "/api/v1/visits",
+        params={"date_from": "2026-07-21", "date_to": "2026-07-21"},
+        headers=world.auth(),
+    ).json()
+    assert both["items"][0]["plan_ids"] == sorted([a, b])
+    assert (
+        client.get(
+            "/api/v1/visits", params={"date_from": "2026-07-22"}, headers=world.auth("A")
+        ).json()["items"]
+        == []
+    )

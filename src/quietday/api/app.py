@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from quietday import __version__
 from quietday.api import errors
-from quietday.api.routers import keys, plans, registry, runs
+from quietday.api.routers import keys, plans, registry, runs, visits
 from quietday.config import Settings
 from quietday.persistence import Engine, make_engine
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
@@ -55,7 +55,7 @@ def create_app(
     app.state.engine = engine
     app.state.runner = runner
     errors.install(app)
-    for module in (plans, runs, registry, keys):
+    for module in (plans, visits, runs, registry, keys):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"])

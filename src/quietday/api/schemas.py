@@ -38,6 +38,8 @@ __all__ = [
     "RunPublic",
     "SafeStr",
     "SkippedPlan",
+    "VisitPage",
+    "VisitPublic",
 ]
 
 
@@ -188,6 +190,23 @@ class PublishResult(BaseModel):
     visits: int
     unscheduled: int
     skipped: list[SkippedPlan]
+
+
+class VisitPublic(BaseModel):
+    id: int
+    enterprise_id: str
+    date: date
+    lead_agency_id: str
+    status: Literal["published", "cancelled"]
+    sequence: int
+    agencies: list[str] = Field(description="参加的执法部门(联合检查时多于一个)")
+    plan_ids: list[int] = Field(description="本次入企的检查计划(部门密钥只见本部门的)")
+    updated_at: datetime
+
+
+class VisitPage(BaseModel):
+    items: list[VisitPublic]
+    next_cursor: int | None
 
 
 class RegionPublic(BaseModel):

@@ -412,6 +412,31 @@ class VisitRepository(_Repository[VisitRow]):
     model = VisitRow
     label = "入企"
 
+    def page(
+        self,
+        *,
+        after: int | None,
+        limit: int,
+        day_from: date | None = None,
+        day_to: date | None = None,
+        enterprise_id: str | None = None,
+        agency_id: str | None = None,
+    ) -> Sequence[VisitRow]:
+        """Visits by id; with `agency_id`, those holding one of that agency's plans."""
+        query = select(VisitRow).order_by(col(VisitRow.id)).limit(limit)
+        if after is not None:
+            query = query.where(col(VisitRow.id) > after)
+        if day_from is not None:
+            query = query.where(col(VisitRow.day) >= day_from)
+        if day_to is not None:
+            query = query.where(col(VisitRow.day) <= day_to)
+        if enterprise_id is not None:
+            query = query.where(VisitRow.enterprise_id == enterprise_id)
+        if agency_id is not None:
+            mine = select(PlanRow.visit_id).where(PlanRow.agency_id == agency_id)
+            query = query.where(col(VisitRow.id).in_(mine))
+        return self.session.exec(query).all()
+
     def at_many(self, doors: Iterable[tuple[str, date]]) -> dict[tuple[str, date], VisitRow]:
         """The visits there are at these (enterprise, date) doors."""
         wanted = set(doors)

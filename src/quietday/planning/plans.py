@@ -33,12 +33,14 @@ __all__ = [
     "PlanInput",
     "PlanPage",
     "PlanStatus",
+    "VisitView",
     "cancel_plan",
     "create_plans",
     "decode_cursor",
     "encode_cursor",
     "get_plan",
     "list_plans",
+    "list_visits",
     "update_plan",
     "validate_plan",
 ]
@@ -408,3 +410,50 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
 
 def visit_of(session: Session, row: PlanRow) -> VisitRow | None:
     return VisitRepository(session).get(row.visit_id) if row.visit_id is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class VisitView:
+    visit: VisitRow
+    agencies: list[str]
+    plan_ids: list[int]
+
+
+def list_visits(
+    session: Session,
+    actor: Actor,
+    *,
+    day_from: date | None,
+    day_to: date | None,
+    enterprise_id: str | None,
+    after: int | None,
+    limit: int,
+) -> tuple[list[VisitView], int | None]:
+    """The published schedule as visits; an agency sees the visits it takes part in, with the
+    partner agencies of a joint visit, but only its own plans."""
+    rows = list(
+        VisitRepository(session).page(
+            after=after,
+            limit=limit + 1,
+            day_from=day_from,
+            day_to=day_to,
+            enterprise_id=enterprise_id,
+            agency_id=actor.own_agency,
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    members: dict[int, list[PlanRow]] = {}
+    for plan in PlanRepository(session).in_visits(int(r.id or 0) for r in rows):
+        if plan.status == PlanStatus.PUBLISHED:
+            members.setdefault(int(plan.visit_id or 0), []).append(plan)
+    views = []
+    for row in rows:
+        plans = members.get(int(row.id or 0), [])
+        mine = [p for p in plans if actor.own_agency is None or p.agency_id == actor.own_agency]
+        views.append(
+            VisitView(
+                row, sorted({p.agency_id for p in plans}), sorted(int(p.id or 0) for p in mine)
+            )
+        )
+    return views, (int(rows[-1].id or 0) if more and rows else None)

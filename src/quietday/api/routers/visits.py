@@ -1,0 +1,51 @@
+"""The published schedule as visits (一次入企): who comes to which enterprise on which day."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from quietday.api.deps import ActorDep, SessionDep
+from quietday.api.errors import problem_responses
+from quietday.api.schemas import SafeStr, VisitPage, VisitPublic
+from quietday.planning.plans import list_visits
+
+router = APIRouter(prefix="/api/v1/visits", tags=["visits"], responses=problem_responses(401, 422))
+
+
+@router.get("", response_model=VisitPage)
+def list_(
+    session: SessionDep,
+    actor: ActorDep,
+    date_from: Annotated[date | None, Query(description="起始日期(含)")] = None,
+    date_to: Annotated[date | None, Query(description="截止日期(含)")] = None,
+    enterprise_id: Annotated[SafeStr | None, Query(max_length=18)] = None,
+    after: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="上一页最后一个入企编号")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> VisitPage:
+    """Published visits; an agency sees those it takes part in."""
+    views, cursor = list_visits(
+        session,
+        actor,
+        day_from=date_from,
+        day_to=date_to,
+        enterprise_id=enterprise_id,
+        after=after,
+        limit=limit,
+    )
+    items = [
+        VisitPublic.model_validate(
+            {
+                **v.visit.model_dump(),
+                "date": v.visit.day,
+                "agencies": v.agencies,
+                "plan_ids": v.plan_ids,
+            }
+        )
+        for v in views
+    ]
+    return VisitPage(items=items, next_cursor=cursor)
