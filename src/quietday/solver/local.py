@@ -13,15 +13,18 @@ lexicographic objective does not get worse.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
 from quietday.domain.state import ScheduleState
 from quietday.solver.prepare import Prepared
 
 __all__ = ["LocalReport", "Schedule", "polish"]
+
+T = TypeVar("T")
 
 
 class Schedule:
@@ -100,10 +103,22 @@ def _inspections(s: Schedule, iids: Iterable[InspectionId]) -> list[Inspection]:
     return [s.instance.by_id[i] for i in iids]
 
 
-def fill(s: Schedule, waiting: Sequence[Inspection]) -> int:
+Stop = Callable[[], bool]
+_CHECK_EVERY = 64
+
+
+def _until(items: Iterable[T], stop: Stop) -> Iterator[T]:
+    """`items`, cut short once `stop()` says so (asked every few items: it reads a clock)."""
+    for k, item in enumerate(items):
+        if k % _CHECK_EVERY == 0 and stop():
+            return
+        yield item
+
+
+def fill(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: False) -> int:
     """Place waiting inspections (highest priority first) where nothing blocks them."""
     placed = 0
-    for insp in waiting:
+    for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
         days = s.prepared.candidates[insp.id]
@@ -141,11 +156,11 @@ def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list
     return sorted(e for e in s.units[(agency, day)] if e != ent)
 
 
-def relieve(s: Schedule, waiting: Sequence[Inspection]) -> int:
+def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: False) -> int:
     """Place waiting inspections on days their agency filled: move an occupant aside, or drop
     an occupant of lower total priority."""
     placed = 0
-    for insp in waiting:
+    for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
         for day in reversed(s.prepared.candidates[insp.id]):
@@ -210,10 +225,10 @@ def _merge_pair(s: Schedule, ent: EnterpriseId, d1: date, d2: date) -> bool:
     return False
 
 
-def merge(s: Schedule, enterprises: Iterable[EnterpriseId]) -> int:
+def merge(s: Schedule, enterprises: Iterable[EnterpriseId], stop: Stop = lambda: False) -> int:
     """Open one door fewer wherever two visits of an enterprise can share a day."""
     merged = 0
-    for ent in enterprises:
+    for ent in _until(enterprises, stop):
         progress = True
         while progress and len(s.doors.get(ent, {})) > 1:
             progress = False
@@ -246,9 +261,9 @@ def polish(
         if should_stop():
             break
         done += 1
-        f = fill(s, waiting)
-        r = relieve(s, [i for i in waiting if i.id not in s.at])
-        m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1))
+        f = fill(s, waiting, should_stop)
+        r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
+        m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1), should_stop)
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
