@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from quietday.domain.check import Metrics, Violation, find_violations, measure
@@ -26,6 +26,8 @@ __all__ = [
     "solve_file",
     "summary_lines",
 ]
+
+_WRITE_MARGIN, _MIN_SOLVE = 1.0, 1.0
 
 REASON_LABELS = {
     Reason.NO_ALLOWED_DAY: "窗口内无可用日期",
@@ -72,6 +74,10 @@ def solve_file(
     t0 = clock()
     instance = load_instance(instance_path)
     t1 = clock()
+    if not config.deterministic:
+        # The limit is the user's whole wait: reading the file counts, and writing needs a moment.
+        budget = config.time_limit - (t1 - t0) - _WRITE_MARGIN
+        config = replace(config, time_limit=max(_MIN_SOLVE, budget))
     result = solve(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
     violations = find_violations(instance, result.solution)
     t2 = clock()
