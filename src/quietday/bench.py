@@ -38,12 +38,11 @@ from quietday.planning.access import create_key
 from quietday.planning.imports import COLUMNS
 from quietday.planning.province import load_province
 
-__all__ = ["BENCHMARKS", "run_benchmarks"]
+__all__ = ["run_benchmarks"]
 
 COUNTY = GeneratorConfig(
     enterprises=10_000, seed=1, horizon="quarter", year=2026, quarter=3, counties=1
 )
-BENCHMARKS = ("county", "import", "api")
 Echo = Callable[[str], None]
 
 
