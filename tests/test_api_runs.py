@@ -151,7 +151,11 @@ def test_cancelling_a_published_plan_cancels_its_lonely_visit(
     published = client.get(f"/api/v1/plans/{pid}", headers=world.auth()).json()
     assert published["status"] == "published"
     cancelled = client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A")).json()
-    assert (cancelled["visit_id"], cancelled["published_date"]) == (None, None)
+    assert cancelled["published_date"] is None
+    assert cancelled["visit_id"] == published["visit_id"]  # kept: the visit's calendars show it cancelled
+    (visit,) = client.get("/api/v1/visits", headers=world.auth()).json()["items"]
+    assert (visit["id"], visit["status"], visit["plan_ids"]) == (published["visit_id"], "cancelled", [])
+    assert visit["sequence"] == 2
 
 
 def test_bad_run_requests(client: TestClient, world: Seeded) -> None:

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///quietday.db"
     # Where solve runs execute: a child process per run (default), or a thread (tests, tools).
     runner: Literal["process", "thread"] = "process"
+    # The public address of the API (for links in subscribe pages); else the request's own.
+    public_url: str | None = None
+    # The domain part of calendar event UIDs (visit-<id>@<domain>): stable for the deployment.
+    feed_uid_domain: str = "quietday.local"
     # Upper limits a run request may ask for.
     max_time_limit: float = 3600.0
     max_workers: int = 8

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from quietday import __version__
 from quietday.api import errors
-from quietday.api.routers import keys, plans, registry, runs, visits
+from quietday.api.routers import feeds, keys, plans, registry, runs, visits
 from quietday.config import Settings
 from quietday.persistence import Engine, make_engine
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
 from quietday.planning.runs import recover_runs
 
-__all__ = ["create_app"]
+__all__ = ["RedactFeedTokens", "create_app"]
 
 DESCRIPTION = """企业安静日检查排期服务。执法部门提交检查计划(单条、批量或表格导入),
 监督部门(司法行政)运行排期、发布联合检查。所有错误以 `application/problem+json` 返回,
@@ -28,8 +31,38 @@ class Health(BaseModel):
     version: str
 
 
+_FEED_PATH = re.compile(r"/feeds/[^/?\s]+")
+
+
+class RedactFeedTokens(logging.Filter):
+    """Access logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _FEED_PATH.sub("/feeds/***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _FEED_PATH.sub("/feeds/***", record.msg)
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactFeedTokens) for f in access.filters):
+        access.addFilter(RedactFeedTokens())
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, runner: Runner | None = None
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    runner: Runner | None = None,
+    clock: Callable[[], datetime] = _utcnow,
 ) -> FastAPI:
     settings = settings or Settings()
     own_engine = engine is None
@@ -54,9 +87,19 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.runner = runner
+    app.state.clock = clock
     errors.install(app)
-    for module in (plans, visits, runs, registry, keys):
-        app.include_router(module.router)
+    _redact_access_log()
+    for router in (
+        plans.router,
+        visits.router,
+        runs.router,
+        registry.router,
+        keys.router,
+        feeds.tokens,
+        feeds.router,
+    ):
+        app.include_router(router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"])
     def healthz() -> Health:

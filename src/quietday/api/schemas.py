@@ -19,9 +19,13 @@ __all__ = [
     "EnterprisePage",
     "EnterprisePublic",
     "EnterpriseUpdate",
+    "FeedTokenCreate",
+    "FeedTokenCreated",
+    "FeedTokenPublic",
     "ImportResult",
     "InspectorCreate",
     "InspectorPublic",
+    "InspectorsPut",
     "KeyCreate",
     "KeyCreated",
     "KeyPublic",
@@ -209,6 +213,33 @@ class VisitPage(BaseModel):
     next_cursor: int | None
 
 
+class FeedTokenCreate(_In):
+    kind: Literal["enterprise", "agency", "inspector"]
+    subject_id: Annotated[
+        SafeStr, Field(min_length=1, max_length=64, description="企业代码、部门编码或执法人员编号")
+    ]
+    label: Annotated[SafeStr, Field(max_length=200, description="订阅者(便于识别)")] = ""
+
+
+class FeedTokenPublic(BaseModel):
+    id: int
+    kind: str
+    subject_id: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class FeedTokenCreated(FeedTokenPublic):
+    token: str = Field(description="只显示这一次;服务端只保存其哈希")
+    feed_url: str
+    page_url: str
+
+
+class InspectorsPut(_In):
+    inspector_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(max_length=50)
+
+
 class RegionPublic(BaseModel):
     code: str
     name: str
@@ -245,6 +276,9 @@ class AgencyCreate(_In):
     name: Name
     region_code: RegionCode
     daily_capacity: int = Field(ge=0, le=10_000)
+    contact: Annotated[SafeStr, Field(max_length=200, description="联系方式(出现在企业日历中)")] = (
+        ""
+    )
 
 
 class AgencyUpdate(_In):
@@ -252,6 +286,7 @@ class AgencyUpdate(_In):
     region_code: RegionCode | None = None
     daily_capacity: int | None = Field(None, ge=0, le=10_000)
     active: bool | None = None
+    contact: Annotated[SafeStr, Field(max_length=200)] | None = None
 
 
 class AgencyPublic(BaseModel):
@@ -260,6 +295,7 @@ class AgencyPublic(BaseModel):
     region_code: str
     daily_capacity: int
     active: bool
+    contact: str
     capacity_by_date: dict[str, int] = Field(default_factory=dict)
 
 

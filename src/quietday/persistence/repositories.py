@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from quietday.errors import NotFoundError
 from quietday.persistence.tables import (
@@ -16,6 +17,7 @@ from quietday.persistence.tables import (
     AgencyRow,
     ApiKeyRow,
     EnterpriseRow,
+    FeedTokenRow,
     HistoryRow,
     IdempotencyRow,
     InspectorRow,
@@ -25,6 +27,7 @@ from quietday.persistence.tables import (
     RunPlanRow,
     RunRow,
     SettingRow,
+    VisitInspectorRow,
     VisitRow,
 )
 
@@ -32,6 +35,7 @@ __all__ = [
     "AgencyRepository",
     "ApiKeyRepository",
     "EnterpriseRepository",
+    "FeedTokenRepository",
     "HistoryRepository",
     "IdempotencyRepository",
     "InspectorRepository",
@@ -169,6 +173,33 @@ class AgencyRepository(_Repository[AgencyRow]):
 class InspectorRepository(_Repository[InspectorRow]):
     model = InspectorRow
     label = "执法人员"
+
+    def on_visit(self, visit_id: int) -> list[int]:
+        return list(
+            self.session.exec(
+                select(VisitInspectorRow.inspector_id).where(VisitInspectorRow.visit_id == visit_id)
+            ).all()
+        )
+
+    def set_on_visit(
+        self, visit_id: int, inspector_ids: Sequence[int], *, agencies: set[str]
+    ) -> None:
+        """Replace the inspectors of `agencies` on a visit with `inspector_ids`."""
+        current = self.session.exec(
+            select(VisitInspectorRow, InspectorRow)
+            .join(InspectorRow, col(InspectorRow.id) == col(VisitInspectorRow.inspector_id))
+            .where(VisitInspectorRow.visit_id == visit_id)
+        ).all()
+        for link, inspector in current:
+            if inspector.agency_id in agencies and inspector.id not in inspector_ids:
+                self.session.delete(link)
+        present = {link.inspector_id for link, _ in current}
+        self.session.add_all(
+            VisitInspectorRow(visit_id=visit_id, inspector_id=i)
+            for i in inspector_ids
+            if i not in present
+        )
+        self.session.flush()
 
     def list(self, *, agency_id: str | None = None) -> Sequence[InspectorRow]:
         query = select(InspectorRow).order_by(col(InspectorRow.id))
@@ -412,6 +443,31 @@ class VisitRepository(_Repository[VisitRow]):
     model = VisitRow
     label = "入企"
 
+    def _between(self, first: date, last: date) -> SelectOfScalar[VisitRow]:
+        return (
+            select(VisitRow)
+            .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
+            .order_by(col(VisitRow.day), col(VisitRow.id))
+        )
+
+    def of_enterprise(self, enterprise_id: str, first: date, last: date) -> Sequence[VisitRow]:
+        return self.session.exec(
+            self._between(first, last).where(VisitRow.enterprise_id == enterprise_id)
+        ).all()
+
+    def of_agency(self, agency_id: str, first: date, last: date) -> Sequence[VisitRow]:
+        """Visits holding a plan of the agency, published or cancelled there."""
+        mine = select(PlanRow.visit_id).where(
+            PlanRow.agency_id == agency_id, col(PlanRow.visit_id).is_not(None)
+        )
+        return self.session.exec(self._between(first, last).where(col(VisitRow.id).in_(mine))).all()
+
+    def of_inspector(self, inspector_id: int, first: date, last: date) -> Sequence[VisitRow]:
+        sent = select(VisitInspectorRow.visit_id).where(
+            VisitInspectorRow.inspector_id == inspector_id
+        )
+        return self.session.exec(self._between(first, last).where(col(VisitRow.id).in_(sent))).all()
+
     def page(
         self,
         *,
@@ -453,6 +509,19 @@ class VisitRepository(_Repository[VisitRow]):
                 if (row.enterprise_id, row.day) in wanted:
                     found[(row.enterprise_id, row.day)] = row
         return found
+
+
+class FeedTokenRepository(_Repository[FeedTokenRow]):
+    model = FeedTokenRow
+    label = "日历订阅"
+
+    def by_hash(self, token_hash: str) -> FeedTokenRow | None:
+        return self.session.exec(
+            select(FeedTokenRow).where(FeedTokenRow.token_hash == token_hash)
+        ).first()
+
+    def list(self) -> Sequence[FeedTokenRow]:
+        return self.session.exec(select(FeedTokenRow).order_by(col(FeedTokenRow.id))).all()
 
 
 class ApiKeyRepository(_Repository[ApiKeyRow]):

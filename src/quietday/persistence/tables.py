@@ -14,6 +14,7 @@ __all__ = [
     "AgencyRow",
     "ApiKeyRow",
     "EnterpriseRow",
+    "FeedTokenRow",
     "HistoryRow",
     "IdempotencyRow",
     "InspectorRow",
@@ -23,6 +24,7 @@ __all__ = [
     "RunPlanRow",
     "RunRow",
     "SettingRow",
+    "VisitInspectorRow",
     "VisitRow",
     "metadata",
     "utcnow",
@@ -103,6 +105,7 @@ class AgencyRow(SQLModel, table=True):
     region_code: str = Field(foreign_key="region.code", max_length=12, index=True)
     daily_capacity: int
     active: bool = True
+    contact: str = Field(default="", max_length=200)
 
 
 class AgencyCapacityRow(SQLModel, table=True):
@@ -234,9 +237,34 @@ class VisitRow(SQLModel, table=True):
     lead_agency_id: str = Field(foreign_key="agency.id", max_length=64)
     status: str = Field(default="published", max_length=16)
     sequence: int = 0
+    # Whether the visit holds an inspection that may be told to the enterprise in advance
+    # (kept when the visit is cancelled, so that only an announced visit shows as cancelled).
+    announced: bool = True
     run_id: int | None = Field(default=None, foreign_key="run.id")
     created_at: datetime | None = _stamp()
     updated_at: datetime | None = _stamp()
+
+
+class VisitInspectorRow(SQLModel, table=True):
+    """An inspector sent on a visit (at least two per agency, by the enforcement rules)."""
+
+    __tablename__ = "visit_inspector"
+    visit_id: int = Field(foreign_key="visit.id", primary_key=True)
+    inspector_id: int = Field(foreign_key="inspector.id", primary_key=True, index=True)
+
+
+class FeedTokenRow(SQLModel, table=True):
+    """A calendar subscription: a secret URL token (stored only as its SHA-256) for one feed."""
+
+    __tablename__ = "feed_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)
+    subject_id: str = Field(max_length=64, index=True)
+    label: str = Field(default="", max_length=200)
+    created_by: int | None = Field(default=None, foreign_key="api_key.id")
+    created_at: datetime | None = _stamp()
+    revoked_at: datetime | None = _stamp(nullable=True)
 
 
 class ApiKeyRow(SQLModel, table=True):

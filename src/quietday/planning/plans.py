@@ -52,6 +52,8 @@ MAX_WINDOW_DAYS = 366
 YEARS = (2000, 2100)
 # Changing any of these moves a published plan out of its visit: it must be scheduled again.
 _SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason")
+# Changing these alters what calendars show of the visit.
+_VISIBLE_FIELDS = ("items", "unannounced")
 
 
 class PlanStatus:
@@ -306,29 +308,43 @@ def list_plans(
     return PlanPage(rows, encode_cursor(int(rows[-1].id or 0)) if more and rows else None)
 
 
-def _leave_visit(session: Session, row: PlanRow) -> None:
-    """Take a published plan out of its visit; an emptied visit is cancelled. Either way the
-    visit changed, so its sequence grows (calendar clients see the change)."""
+def announceable(plan: PlanRow) -> bool:
+    """May an enterprise be told of this inspection in advance? Not a case inspection, not an
+    exempt one, not one marked unannounced (暗访)."""
+    return plan.kind != "case" and not plan.exempt_reason and not plan.unannounced
+
+
+def refresh_visit(session: Session, visit: VisitRow) -> None:
+    """A visit changed: recompute its lead agency and whether it is announced from the plans
+    published in it (none left: cancelled), and let calendar clients see the change."""
+    members = [
+        p
+        for p in PlanRepository(session).in_visit(int(visit.id or 0))
+        if p.status == PlanStatus.PUBLISHED
+    ]
+    if members:
+        visit.lead_agency_id = lead_agency(members)
+        visit.announced = any(announceable(p) for p in members)
+    else:
+        visit.status = "cancelled"
+    visit.sequence += 1
+    visit.updated_at = utcnow()
+    VisitRepository(session).add(visit)
+
+
+def _leave_visit(session: Session, row: PlanRow, *, keep_link: bool) -> None:
+    """Take a published plan out of its visit. A cancelled plan keeps its link, so that the
+    agencies and inspectors of a cancelled visit still see it as cancelled; a plan to be
+    scheduled again loses it."""
     if row.visit_id is None:
         return
-    visits = VisitRepository(session)
-    visit = visits.get_or_raise(row.visit_id)
-    row.visit_id = None
+    visit = VisitRepository(session).get_or_raise(row.visit_id)
+    if not keep_link:
+        row.visit_id = None
     row.published_date = None
     session.add(row)
     session.flush()
-    remaining = [
-        p
-        for p in PlanRepository(session).in_visit(int(visit.id or 0))
-        if p.status != PlanStatus.CANCELLED
-    ]
-    visit.sequence += 1
-    visit.updated_at = utcnow()
-    if not remaining:
-        visit.status = "cancelled"
-    else:
-        visit.lead_agency_id = lead_agency(remaining)
-    visits.add(visit)
+    refresh_visit(session, visit)
 
 
 def lead_agency(plans: Iterable[PlanRow]) -> str:
@@ -377,17 +393,17 @@ def update_plan(
     if updated == current:
         return row
     moves = any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
-    if row.status == PlanStatus.PUBLISHED and moves:
-        _leave_visit(session, row)
-        row.status = PlanStatus.SUBMITTED
-    elif row.visit_id is not None:
-        visit = VisitRepository(session).get_or_raise(row.visit_id)
-        visit.sequence += 1
-        visit.updated_at = utcnow()
-        session.add(visit)
+    visible = any(getattr(updated, f) != getattr(current, f) for f in _VISIBLE_FIELDS)
     for key in allowed:
         value = getattr(updated, key)
         setattr(row, key, list(value) if key == "items" else value)
+    if row.status == PlanStatus.PUBLISHED and moves:
+        row.status = PlanStatus.SUBMITTED
+        _leave_visit(session, row, keep_link=False)
+    elif row.status == PlanStatus.PUBLISHED and visible and row.visit_id is not None:
+        session.add(row)
+        session.flush()
+        refresh_visit(session, VisitRepository(session).get_or_raise(row.visit_id))
     if row.status == PlanStatus.UNSCHEDULED:
         row.status = PlanStatus.SUBMITTED
     row.version += 1
@@ -401,8 +417,8 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
         return row
-    _leave_visit(session, row)
     row.status = PlanStatus.CANCELLED
+    _leave_visit(session, row, keep_link=True)
     row.version += 1
     row.updated_at = utcnow()
     return repo.add(row)

@@ -124,14 +124,26 @@ def _region(session: Session, code: str, path: str) -> None:
 
 
 def create_agency(
-    session: Session, *, agency_id: str, name: str, region_code: str, daily_capacity: int
+    session: Session,
+    *,
+    agency_id: str,
+    name: str,
+    region_code: str,
+    daily_capacity: int,
+    contact: str = "",
 ) -> AgencyRow:
     repo = AgencyRepository(session)
     if repo.get(agency_id) is not None:
         raise ConflictError(f"执法部门 {agency_id} 已存在", code="duplicate_id")
     _region(session, region_code, "region_code")
     return repo.add(
-        AgencyRow(id=agency_id, name=name, region_code=region_code, daily_capacity=daily_capacity)
+        AgencyRow(
+            id=agency_id,
+            name=name,
+            region_code=region_code,
+            daily_capacity=daily_capacity,
+            contact=contact,
+        )
     )
 
 
@@ -140,7 +152,7 @@ def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) 
     row = repo.get_or_raise(agency_id)
     if "region_code" in changes:
         _region(session, changes["region_code"], "region_code")
-    for key in ("name", "region_code", "daily_capacity", "active"):
+    for key in ("name", "region_code", "daily_capacity", "active", "contact"):
         if key in changes:
             setattr(row, key, changes[key])
     return repo.add(row)

@@ -60,7 +60,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import PlanRow, RunPlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
-from quietday.planning.plans import PlanStatus, lead_agency
+from quietday.planning.plans import PlanStatus, announceable, lead_agency
 from quietday.planning.registry import CAPS_SETTING
 from quietday.solver import Progress, SolverConfig, solve
 
@@ -553,8 +553,9 @@ def _publish_visits(
             changed = True
         together = {r.id: r for r in [*members[vid], *rows]}
         lead = lead_agency(together.values())
-        if lead != visit.lead_agency_id:
-            visit.lead_agency_id = lead
+        announced = any(announceable(r) for r in together.values())
+        if (lead, announced) != (visit.lead_agency_id, visit.announced):
+            visit.lead_agency_id, visit.announced = lead, announced
             changed = True
         if changed:
             visit.sequence += 1

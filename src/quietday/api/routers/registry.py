@@ -115,6 +115,7 @@ def create_agency(body: AgencyCreate, session: SessionDep, actor: SupervisorDep)
         name=body.name,
         region_code=body.region_code,
         daily_capacity=body.daily_capacity,
+        contact=body.contact,
     )
     return _agency(session, row)
 

@@ -1,0 +1,226 @@
+"""Calendar subscriptions: the feeds at their secret URLs, the subscribe page, and the tokens."""
+
+from __future__ import annotations
+
+import email.utils
+import io
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import segno
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from quietday.api.deps import ActorDep, SessionDep, SettingsDep
+from quietday.api.errors import problem_responses
+from quietday.api.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenPublic, InspectorsPut
+from quietday.planning.feeds import (
+    RenderedFeed,
+    assign_inspectors,
+    issue_token,
+    list_tokens,
+    render_token,
+    revoke_token,
+    rotate_token,
+)
+
+router = APIRouter(tags=["feeds"])
+_pages = Environment(
+    loader=PackageLoader("quietday.api", "templates"), autoescape=select_autoescape(["html"])
+)
+Token = Annotated[str, Path(min_length=1, max_length=100, description="订阅令牌")]
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ICS = "text/calendar; charset=utf-8"
+
+
+def _now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now
+
+
+def _rendered(
+    request: Request, session: SessionDep, settings: SettingsDep, token: str
+) -> RenderedFeed:
+    return render_token(session, token, now=_now(request), uid_domain=settings.feed_uid_domain)
+
+
+def _not_modified(request: Request, feed: RenderedFeed) -> bool:
+    """RFC 9110: If-None-Match (weak comparison, lists, *) wins over If-Modified-Since."""
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        tags = [t.strip() for t in match.split(",")]
+        return "*" in tags or any(t.removeprefix("W/") == feed.etag for t in tags)
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        moment = email.utils.parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return moment.tzinfo is not None and feed.last_modified <= moment
+
+
+_FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {ICS: {}}, "description": "iCalendar"},
+    304: {"description": "未修改"},
+    **problem_responses(404),
+}
+
+
+def _feed(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, *, head: bool
+) -> Response:
+    rendered = _rendered(request, session, settings, token)
+    headers = {
+        "ETag": rendered.etag,
+        "Last-Modified": email.utils.format_datetime(rendered.last_modified, usegmt=True),
+        "Cache-Control": "private, max-age=300",
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _not_modified(request, rendered):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Disposition"] = 'inline; filename="quietday.ics"'
+    if head:
+        headers["Content-Length"] = str(len(rendered.body))
+        return Response(status_code=200, media_type=ICS, headers=headers)
+    return Response(rendered.body, media_type=ICS, headers=headers)
+
+
+@router.get("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
+def feed(token: Token, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """A calendar feed (no key needed: the token in the URL is the key)."""
+    return _feed(token, request, session, settings, head=False)
+
+
+@router.head("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
+def feed_head(
+    token: Token, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The feed's headers only (validators and length)."""
+    return _feed(token, request, session, settings, head=True)
+
+
+def _base(request: Request, settings: SettingsDep) -> str:
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+@router.get("/feeds/{token}", response_class=HTMLResponse, responses=problem_responses(404))
+def subscribe_page(
+    token: Token, request: Request, session: SessionDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The subscribe page: links for calendar apps, a QR code for phones, the next visits."""
+    rendered = _rendered(request, session, settings, token)
+    https_url = f"{_base(request, settings)}/feeds/{token}.ics"
+    webcal_url = "webcal://" + https_url.split("://", 1)[1]
+    svg = io.BytesIO()
+    segno.make(https_url, error="m").save(
+        svg, kind="svg", scale=4, xmldecl=False, svgns=False, border=2
+    )
+    upcoming: list[dict[str, Any]] = [
+        {
+            "day": v.day,
+            "cancelled": v.cancelled,
+            "agencies": "、".join(sorted({p.agency_name for p in v.plans})) or "(不提前告知)",
+            "lead": v.lead_agency_name,
+        }
+        for v in rendered.upcoming[:10]
+    ]
+    html = _pages.get_template("subscribe.html").render(
+        name=rendered.name,
+        https_url=https_url,
+        webcal_url=webcal_url,
+        google_url="https://calendar.google.com/calendar/r?cid=" + quote(https_url, safe=""),
+        qr_svg=svg.getvalue().decode("utf-8"),
+        upcoming=upcoming,
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Cache-Control": "private, no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Robots-Tag": "noindex",
+        },
+    )
+
+
+tokens = APIRouter(
+    prefix="/api/v1/feed-tokens", tags=["feeds"], responses=problem_responses(401, 403, 422)
+)
+
+
+def _public(row: Any) -> FeedTokenPublic:
+    return FeedTokenPublic.model_validate(row.model_dump())
+
+
+def _created(request: Request, settings: SettingsDep, row: Any, token: str) -> FeedTokenCreated:
+    base = _base(request, settings)
+    return FeedTokenCreated.model_validate(
+        {
+            **row.model_dump(),
+            "token": token,
+            "feed_url": f"{base}/feeds/{token}.ics",
+            "page_url": f"{base}/feeds/{token}",
+        }
+    )
+
+
+@tokens.post("", status_code=201, response_model=FeedTokenCreated, responses=problem_responses(404))
+def issue(
+    body: FeedTokenCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+) -> FeedTokenCreated:
+    """Issue a subscription URL for one feed (shown once): an enterprise's (supervisor), an
+    agency's or an inspector's (supervisor, or that agency)."""
+    row, token = issue_token(
+        session, actor, kind=body.kind, subject_id=body.subject_id, label=body.label
+    )
+    return _created(request, settings, row, token)
+
+
+@tokens.get("", response_model=list[FeedTokenPublic])
+def list_(session: SessionDep, actor: ActorDep) -> list[FeedTokenPublic]:
+    """Subscriptions this key manages (never the tokens themselves)."""
+    return [_public(r) for r in list_tokens(session, actor)]
+
+
+@tokens.post(
+    "/{token_id}/rotate",
+    status_code=201,
+    response_model=FeedTokenCreated,
+    responses=problem_responses(404),
+)
+def rotate(
+    token_id: TokenId, request: Request, session: SessionDep, settings: SettingsDep, actor: ActorDep
+) -> FeedTokenCreated:
+    """A new URL for the same subscription; the old one stops working at once."""
+    row, token = rotate_token(session, actor, token_id)
+    return _created(request, settings, row, token)
+
+
+@tokens.post("/{token_id}/revoke", response_model=FeedTokenPublic, responses=problem_responses(404))
+def revoke(token_id: TokenId, session: SessionDep, actor: ActorDep) -> FeedTokenPublic:
+    """Revoke a subscription URL at once."""
+    return _public(revoke_token(session, actor, token_id))
+
+
+@router.put(
+    "/api/v1/visits/{visit_id}/inspectors",
+    response_model=list[int],
+    tags=["visits"],
+    responses=problem_responses(401, 404, 422),
+)
+def put_inspectors(
+    visit_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: InspectorsPut,
+    session: SessionDep,
+    actor: ActorDep,
+) -> list[int]:
+    """Set which of the agency's certified inspectors go on a visit (their feeds show it)."""
+    return assign_inspectors(session, actor, visit_id, body.inspector_ids)

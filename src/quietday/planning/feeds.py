@@ -1,0 +1,306 @@
+"""Calendar subscriptions: secret-URL tokens (issue, rotate, revoke), inspectors on visits, and
+the rendered feed of a token with its HTTP validators.
+
+A token is `icsf_` + 256 random bits, shown once and stored as its SHA-256; it names one feed
+(an enterprise's, an agency's or an inspector's). Unknown, rotated and revoked tokens are the
+same NotFoundError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
+from quietday.feeds import FeedKind, PlanFacts, VisitFacts, compose, render
+from quietday.feeds.compose import window
+from quietday.persistence import Session
+from quietday.persistence.repositories import (
+    AgencyRepository,
+    EnterpriseRepository,
+    FeedTokenRepository,
+    InspectorRepository,
+    PlanRepository,
+    RegionRepository,
+    VisitRepository,
+)
+from quietday.persistence.tables import FeedTokenRow, PlanRow, VisitRow, utcnow
+from quietday.planning.access import Actor
+from quietday.planning.plans import PlanStatus
+
+__all__ = [
+    "CHINA",
+    "RenderedFeed",
+    "assign_inspectors",
+    "issue_token",
+    "list_tokens",
+    "render_token",
+    "revoke_token",
+    "rotate_token",
+    "today_in_china",
+]
+
+CHINA = ZoneInfo("Asia/Shanghai")
+TOKEN_PREFIX = "icsf_"
+KINDS: tuple[FeedKind, ...] = ("enterprise", "agency", "inspector")
+_GONE = "订阅地址无效或已失效"
+
+
+def today_in_china(now: datetime) -> date:
+    return now.astimezone(CHINA).date()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _subject_agency(session: Session, kind: str, subject_id: str) -> str | None:
+    """The agency that owns the feed (None for an enterprise's), after checking it exists."""
+    if kind == "enterprise":
+        EnterpriseRepository(session).get_or_raise(subject_id)
+        return None
+    if kind == "agency":
+        return AgencyRepository(session).get_or_raise(subject_id).id
+    if not subject_id.isdigit():
+        raise NotFoundError(f"执法人员 {subject_id} 不存在")
+    return InspectorRepository(session).get_or_raise(int(subject_id)).agency_id
+
+
+def _may_manage(session: Session, actor: Actor, kind: str, subject_id: str) -> None:
+    """A supervisor manages every feed; an agency its own and its inspectors' (others: 404)."""
+    owner = _subject_agency(session, kind, subject_id)
+    if actor.is_supervisor:
+        return
+    if kind == "enterprise":
+        raise ForbiddenError("企业日历订阅只能由监督(司法行政)密钥签发")
+    if owner != actor.agency_id:
+        raise NotFoundError(f"订阅对象 {subject_id} 不存在")
+
+
+def issue_token(
+    session: Session, actor: Actor, *, kind: str, subject_id: str, label: str = ""
+) -> tuple[FeedTokenRow, str]:
+    """A new subscription token for one feed; the token itself is returned once."""
+    if kind not in KINDS:
+        raise InputError(
+            [Problem("unknown_kind", "kind", "kind 应为 enterprise、agency 或 inspector")]
+        )
+    _may_manage(session, actor, kind, subject_id)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = FeedTokenRow(
+        token_hash=_digest(token),
+        kind=kind,
+        subject_id=subject_id,
+        label=label,
+        created_by=actor.key_id,
+    )
+    return FeedTokenRepository(session).add(row), token
+
+
+def _managed(session: Session, actor: Actor, token_id: int) -> FeedTokenRow:
+    row = FeedTokenRepository(session).get(token_id)
+    if row is None:
+        raise NotFoundError(f"订阅 {token_id} 不存在")
+    try:
+        _may_manage(session, actor, row.kind, row.subject_id)
+    except ForbiddenError:
+        raise NotFoundError(f"订阅 {token_id} 不存在") from None
+    return row
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> FeedTokenRow:
+    """Revoke at once: the URL answers 404 from now on."""
+    row = _managed(session, actor, token_id)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        FeedTokenRepository(session).add(row)
+    return row
+
+
+def rotate_token(session: Session, actor: Actor, token_id: int) -> tuple[FeedTokenRow, str]:
+    """A new token for the same feed and subscriber; the old one dies at once."""
+    old = _managed(session, actor, token_id)
+    if old.revoked_at is not None:
+        raise NotFoundError(f"订阅 {token_id} 不存在")
+    revoke_token(session, actor, token_id)
+    return issue_token(session, actor, kind=old.kind, subject_id=old.subject_id, label=old.label)
+
+
+def list_tokens(session: Session, actor: Actor) -> list[FeedTokenRow]:
+    rows = FeedTokenRepository(session).list()
+    if actor.is_supervisor:
+        return list(rows)
+    mine: list[FeedTokenRow] = []
+    for row in rows:
+        try:
+            _may_manage(session, actor, row.kind, row.subject_id)
+        except (ForbiddenError, NotFoundError):
+            continue
+        mine.append(row)
+    return mine
+
+
+def assign_inspectors(
+    session: Session, actor: Actor, visit_id: int, inspector_ids: Sequence[int]
+) -> list[int]:
+    """Set which of an agency's inspectors go on a visit (a supervisor may set any agency's);
+    an agency's other inspectors on the visit stay as they were."""
+    visit = VisitRepository(session).get(visit_id)
+    plans = PlanRepository(session).in_visit(visit_id) if visit is not None else []
+    agencies = {p.agency_id for p in plans if p.status == PlanStatus.PUBLISHED}
+    if visit is None or (not actor.is_supervisor and actor.agency_id not in agencies):
+        raise NotFoundError(f"入企 {visit_id} 不存在")
+    repo = InspectorRepository(session)
+    chosen = []
+    for k, iid in enumerate(sorted(set(inspector_ids))):
+        inspector = repo.get(iid)
+        if (
+            inspector is None
+            or inspector.agency_id not in agencies
+            or (not actor.is_supervisor and inspector.agency_id != actor.agency_id)
+        ):
+            raise InputError(
+                [
+                    Problem(
+                        "unknown_inspector",
+                        f"inspector_ids[{k}]",
+                        f"执法人员 {iid} 不属于参加本次入企的部门",
+                    )
+                ]
+            )
+        chosen.append(inspector)
+    # An agency replaces only its own inspectors; a supervisor those of the agencies it names.
+    scope: set[str] = {i.agency_id for i in chosen} or set(agencies)
+    if not actor.is_supervisor:
+        scope = {str(actor.agency_id)}
+    repo.set_on_visit(visit_id, [i.id for i in chosen if i.id is not None], agencies=scope)
+    visit.sequence += 1
+    visit.updated_at = utcnow()
+    VisitRepository(session).add(visit)
+    return sorted(repo.on_visit(visit_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFeed:
+    kind: Literal["enterprise", "agency", "inspector"]
+    name: str
+    body: bytes
+    etag: str
+    last_modified: datetime
+    upcoming: list[VisitFacts]
+
+
+def _short(name: str, regions: dict[str, str], region_code: str) -> str:
+    """An agency's name without its region (东湖区市场监督管理局 -> 市场监督管理局)."""
+    region = regions.get(region_code, "")
+    return (
+        name.removeprefix(region) if region and name.startswith(region) and name != region else name
+    )
+
+
+def _facts(
+    session: Session, visits: Sequence[VisitRow], *, only_agency: str | None
+) -> list[VisitFacts]:
+    plans: dict[int, list[PlanRow]] = defaultdict(list)
+    for p in PlanRepository(session).in_visits(int(v.id or 0) for v in visits):
+        plans[int(p.visit_id or 0)].append(p)
+    agency_ids = {p.agency_id for ps in plans.values() for p in ps} | {
+        v.lead_agency_id for v in visits
+    }
+    agencies = {a.id: a for a in AgencyRepository(session).by_ids(agency_ids)}
+    enterprises = {
+        e.id: e for e in EnterpriseRepository(session).by_ids(v.enterprise_id for v in visits)
+    }
+    regions = {r.code: r.name for r in RegionRepository(session).list()}
+    out: list[VisitFacts] = []
+    for v in sorted(visits, key=lambda v: (v.day, v.id or 0)):
+        cancelled = v.status != "published"
+        members = [
+            p
+            for p in plans[int(v.id or 0)]
+            if p.status == (PlanStatus.CANCELLED if cancelled else PlanStatus.PUBLISHED)
+        ]
+        if only_agency is not None and all(p.agency_id != only_agency for p in members):
+            continue
+        lead = agencies.get(v.lead_agency_id)
+        out.append(
+            VisitFacts(
+                id=int(v.id or 0),
+                day=v.day,
+                cancelled=cancelled,
+                announced=v.announced,
+                sequence=v.sequence,
+                created=v.created_at or utcnow(),
+                updated=v.updated_at or utcnow(),
+                enterprise_name=enterprises[v.enterprise_id].name,
+                lead_agency_name=lead.name if lead else v.lead_agency_id,
+                lead_contact=lead.contact if lead else "",
+                plans=tuple(
+                    PlanFacts(
+                        agency_name=agencies[p.agency_id].name,
+                        agency_short=_short(
+                            agencies[p.agency_id].name, regions, agencies[p.agency_id].region_code
+                        ),
+                        kind=p.kind,
+                        items=tuple(p.items),
+                        exempt=bool(p.exempt_reason),
+                        unannounced=p.unannounced,
+                    )
+                    for p in sorted(members, key=lambda p: p.id or 0)
+                ),
+            )
+        )
+    return out
+
+
+def render_token(session: Session, token: str, *, now: datetime, uid_domain: str) -> RenderedFeed:
+    """The feed behind `token`, rendered, with its strong ETag and Last-Modified."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        raise NotFoundError(_GONE)
+    row = FeedTokenRepository(session).by_hash(_digest(token))
+    if row is None or row.revoked_at is not None:
+        raise NotFoundError(_GONE)
+    today = today_in_china(now)
+    first, last = window(today)
+    visits_repo = VisitRepository(session)
+    only_agency: str | None = None
+    kind: FeedKind
+    if row.kind == "enterprise":
+        kind = "enterprise"
+        subject = EnterpriseRepository(session).get(row.subject_id)
+        name = f"{subject.name} 入企检查日程" if subject else ""
+        visits = visits_repo.of_enterprise(row.subject_id, first, last)
+    elif row.kind == "agency":
+        kind = "agency"
+        agency = AgencyRepository(session).get(row.subject_id)
+        name = f"{agency.name} 检查安排" if agency else ""
+        visits = visits_repo.of_agency(row.subject_id, first, last)
+        only_agency = row.subject_id
+    else:
+        kind = "inspector"
+        inspector = InspectorRepository(session).get(int(row.subject_id))
+        name = f"{inspector.name} 检查安排" if inspector else ""
+        visits = visits_repo.of_inspector(int(row.subject_id), first, last)
+    if not name:  # the subject is gone: the subscription is too
+        raise NotFoundError(_GONE)
+    facts = _facts(session, visits, only_agency=only_agency)
+    feed = compose(kind=kind, name=name, visits=facts, today=today, uid_domain=uid_domain)
+    body = render(feed)
+    day_start = datetime.combine(today, time(0), tzinfo=CHINA).astimezone(UTC)
+    newest = max([f.updated for f in facts] + [day_start])
+    shown = {e.uid for e in feed.events}
+    upcoming = [f for f in facts if f.day >= today and f"visit-{f.id}@{uid_domain}" in shown]
+    return RenderedFeed(
+        kind=kind,
+        name=name,
+        body=body,
+        etag='"' + hashlib.sha256(body).hexdigest() + '"',
+        last_modified=newest.replace(microsecond=0),
+        upcoming=upcoming,
+    )
