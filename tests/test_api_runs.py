@@ -152,9 +152,15 @@ def test_cancelling_a_published_plan_cancels_its_lonely_visit(
     assert published["status"] == "published"
     cancelled = client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A")).json()
     assert cancelled["published_date"] is None
-    assert cancelled["visit_id"] == published["visit_id"]  # kept: the visit's calendars show it cancelled
+    assert (
+        cancelled["visit_id"] == published["visit_id"]
+    )  # kept: the visit's calendars show it cancelled
     (visit,) = client.get("/api/v1/visits", headers=world.auth()).json()["items"]
-    assert (visit["id"], visit["status"], visit["plan_ids"]) == (published["visit_id"], "cancelled", [])
+    assert (visit["id"], visit["status"], visit["plan_ids"]) == (
+        published["visit_id"],
+        "cancelled",
+        [],
+    )
     assert visit["sequence"] == 2
 
 

@@ -57,9 +57,9 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _stamp(nullable: bool = False) -> Any:

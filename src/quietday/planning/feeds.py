@@ -301,6 +301,6 @@ def render_token(session: Session, token: str, *, now: datetime, uid_domain: str
         name=name,
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest() + '"',
-        last_modified=newest.replace(microsecond=0),
+        last_modified=newest.astimezone(UTC).replace(microsecond=0),
         upcoming=upcoming,
     )

@@ -1,0 +1,288 @@
+"""Calendar feeds over HTTP on SQLite and PostgreSQL: what each subscriber sees, validators,
+tokens, change semantics, the subscribe page, and tokens kept out of logs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import url_of
+from feedcheck import event_count, own_problems, parse_everywhere
+from quietday.api import RedactFeedTokens, create_app
+from quietday.config import Settings
+from quietday.persistence import Engine
+from seed import AGENCIES, Seeded
+from test_api_runs import start, submit, wait
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fc(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread", feed_uid_domain="feeds.test"),
+        engine=engine,
+        clock=clock,
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def published(fc: TestClient, world: Seeded) -> dict[str, int]:
+    """E0: a joint visit of A and B on 07-21; E1: A's complaint case on 07-22; E2: B routine but
+    unannounced on 07-23 together with C's announceable one; E3: A routine on 07-24."""
+    ids = {
+        "joint_a": submit(fc, world, "A", 0, earliest="2026-07-21", latest="2026-07-21"),
+        "joint_b": submit(fc, world, "B", 0, earliest="2026-07-21", latest="2026-07-21"),
+        "case": submit(
+            fc,
+            world,
+            "A",
+            1,
+            kind="case",
+            exempt_reason="投诉举报",
+            earliest="2026-07-22",
+            latest="2026-07-22",
+        ),
+        "secret": submit(
+            fc, world, "B", 2, unannounced=True, earliest="2026-07-23", latest="2026-07-23"
+        ),
+        "open": submit(fc, world, "C", 2, earliest="2026-07-23", latest="2026-07-23"),
+        "alone": submit(fc, world, "A", 3, earliest="2026-07-24", latest="2026-07-24"),
+    }
+    run = wait(fc, world, start(fc, world)["id"])
+    assert (
+        fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()["published"] == 6
+    )
+    return ids
+
+
+def token(
+    fc: TestClient, world: Seeded, kind: str, subject: str, who: str = "supervisor"
+) -> dict[str, Any]:
+    r = fc.post(
+        "/api/v1/feed-tokens",
+        json={"kind": kind, "subject_id": subject, "label": "测试"},
+        headers=world.auth(who),
+    )
+    assert r.status_code == 201, r.text
+    body = dict(r.json())
+    assert body["token"].startswith("icsf_")
+    assert len(body["token"]) >= 5 + 43  # 256 bits in base64url
+    return body
+
+
+def get(fc: TestClient, t: dict[str, Any], **headers: str) -> Any:
+    return fc.get(f"/feeds/{t['token']}.ics", headers=headers)
+
+
+def summaries(body: bytes) -> list[str]:
+    return sorted(e["summary"] for e in parse_everywhere(body).icaljs["events"])
+
+
+def test_each_subscriber_sees_what_it_may(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    feeds = {
+        "E0": token(fc, world, "enterprise", world.enterprises[0]),
+        "E1": token(fc, world, "enterprise", world.enterprises[1]),
+        "E2": token(fc, world, "enterprise", world.enterprises[2]),
+        "A": token(fc, world, "agency", AGENCIES["A"][0], who="A"),
+    }
+    bodies = {k: get(fc, t).content for k, t in feeds.items()}
+    for body in bodies.values():
+        assert own_problems(body) == []
+    assert summaries(bodies["E0"]) == ["联合检查:市场监督管理局、消防救援大队"]
+    assert summaries(bodies["E1"]) == []  # a complaint case is never announced in advance
+    assert summaries(bodies["E2"]) == [
+        "入企检查:市场监督管理局"
+    ]  # C's part only, B's is unannounced
+    agency = summaries(bodies["A"])
+    assert len(agency) == 3
+    assert any("联合检查" in s for s in agency)
+    description = parse_everywhere(bodies["E0"]).icaljs["events"][0]["description"]
+    assert "牵头部门" in description
+    assert "SCJG-0101" in description
+
+
+def test_http_semantics(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    t = token(fc, world, "enterprise", world.enterprises[0])
+    r = get(fc, t, **{"User-Agent": "Google-Calendar-Importer"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert r.headers["etag"] == '"' + hashlib.sha256(r.content).hexdigest() + '"'
+    assert "private" in r.headers["cache-control"]
+    assert "content-encoding" not in r.headers
+    etag, modified = r.headers["etag"], r.headers["last-modified"]
+    for inm in (etag, f'"nope", {etag}', "*", f"W/{etag}"):
+        again = get(fc, t, **{"If-None-Match": inm})
+        assert (again.status_code, again.content) == (304, b"")
+        assert again.headers["etag"] == etag
+    assert (
+        get(fc, t, **{"If-None-Match": '"stale"', "If-Modified-Since": modified}).status_code == 200
+    )
+    assert get(fc, t, **{"If-Modified-Since": modified}).status_code == 304
+    assert get(fc, t, **{"If-Modified-Since": "yesterday-ish"}).status_code == 200
+    head = fc.head(f"/feeds/{t['token']}.ics")
+    assert head.status_code == 200
+    assert (head.content, head.headers["etag"], int(head.headers["content-length"])) == (
+        b"",
+        etag,
+        len(r.content),
+    )
+
+
+def test_unknown_rotated_and_revoked_tokens_are_the_same_404(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    first = token(fc, world, "enterprise", world.enterprises[0])
+    rotated = fc.post(f"/api/v1/feed-tokens/{first['id']}/rotate", headers=world.auth()).json()
+    other = token(fc, world, "agency", AGENCIES["B"][0])
+    assert (
+        fc.post(f"/api/v1/feed-tokens/{other['id']}/revoke", headers=world.auth()).status_code
+        == 200
+    )
+    answers = [
+        get(fc, first),
+        get(fc, other),
+        fc.get("/feeds/icsf_" + "x" * 43 + ".ics"),
+        fc.get("/feeds/whatever.ics"),
+    ]
+    assert {a.status_code for a in answers} == {404}
+    assert len({a.content.replace(a.url.path.encode(), b"") for a in answers}) == 1
+    assert get(fc, rotated).status_code == 200
+    listed = fc.get("/api/v1/feed-tokens", headers=world.auth()).json()
+    assert all("token" not in row for row in listed)
+
+
+def test_change_semantics(fc: TestClient, world: Seeded, clock: Clock) -> None:
+    ids = published(fc, world)
+    t = token(fc, world, "agency", AGENCIES["A"][0])
+    before = get(fc, t)
+    # Unrelated edits: another agency's plan elsewhere, and a field the feed does not show.
+    submit(fc, world, "C", 4, earliest="2026-08-21", latest="2026-08-21")
+    assert (
+        fc.patch(
+            f"/api/v1/plans/{ids['alone']}", json={"priority": 9}, headers=world.auth("A")
+        ).status_code
+        == 200
+    )
+    same = get(fc, t)
+    assert same.content == before.content
+    assert get(fc, t, **{"If-None-Match": before.headers["etag"]}).status_code == 304
+    # Cancelling: the visit stays, cancelled, with a higher sequence, until its date passes.
+    fc.post(f"/api/v1/plans/{ids['alone']}/cancel", headers=world.auth("A"))
+    after = get(fc, t)
+    assert after.headers["etag"] != before.headers["etag"]
+    events = {e["start"]: e for e in parse_everywhere(after.content).icaljs["events"]}
+    old = {e["start"]: e for e in parse_everywhere(before.content).icaljs["events"]}
+    cancelled = events["2026-07-24"]
+    assert cancelled["status"] == "CANCELLED"
+    assert cancelled["summary"].startswith("【已取消】")
+    assert cancelled["sequence"] > old["2026-07-24"]["sequence"]
+    assert cancelled["uid"] == old["2026-07-24"]["uid"]
+    clock.now += timedelta(days=30)
+    later = get(fc, t)
+    assert "2026-07-24" not in {
+        e["start"] for e in parse_everywhere(later.content).icaljs["events"]
+    }
+    # Moving: the plan leaves its visit (cancelled there) and a later run publishes it anew.
+    assert (
+        fc.patch(
+            f"/api/v1/plans/{ids['joint_a']}",
+            json={"earliest": "2026-08-21", "latest": "2026-08-31"},
+            headers=world.auth("A"),
+        ).status_code
+        == 200
+    )
+    run = wait(fc, world, start(fc, world)["id"])
+    fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    moved = parse_everywhere(get(fc, t).content).icaljs["events"]
+    assert any(e["start"] >= "2026-08-21" for e in moved)
+
+
+def test_inspector_feed_and_agency_tokens(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    agency = AGENCIES["A"][0]
+    inspector = fc.post(
+        f"/api/v1/agencies/{agency}/inspectors",
+        json={"name": "李四", "certificate_no": "ZF-0001"},
+        headers=world.auth(),
+    ).json()
+    visit = next(
+        v
+        for v in fc.get("/api/v1/visits", headers=world.auth("A")).json()["items"]
+        if v["date"] == "2026-07-24"
+    )
+    r = fc.put(
+        f"/api/v1/visits/{visit['id']}/inspectors",
+        json={"inspector_ids": [inspector["id"]]},
+        headers=world.auth("A"),
+    )
+    assert r.json() == [inspector["id"]]
+    t = token(fc, world, "inspector", str(inspector["id"]), who="A")
+    body = get(fc, t).content
+    assert own_problems(body) == []
+    assert event_count(body) == 1
+    assert (
+        fc.post(
+            "/api/v1/feed-tokens",
+            json={"kind": "enterprise", "subject_id": world.enterprises[0]},
+            headers=world.auth("A"),
+        ).status_code
+        == 403
+    )
+    assert (
+        fc.post(
+            "/api/v1/feed-tokens",
+            json={"kind": "agency", "subject_id": AGENCIES["B"][0]},
+            headers=world.auth("A"),
+        ).status_code
+        == 404
+    )
+    other = fc.put(
+        f"/api/v1/visits/{visit['id']}/inspectors",
+        json={"inspector_ids": [inspector["id"]]},
+        headers=world.auth("B"),
+    )
+    assert other.status_code == 404
+
+
+def test_subscribe_page(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    t = token(fc, world, "enterprise", world.enterprises[0])
+    page = fc.get(f"/feeds/{t['token']}")
+    assert page.status_code == 200
+    html = page.text
+    assert f"webcal://testserver/feeds/{t['token']}.ics" in html
+    assert f"http://testserver/feeds/{t['token']}.ics" in html
+    assert "<svg" in html
+    assert "2026-07-21" in html
+    assert "东湖区消防救援大队" in html
+    assert fc.get("/feeds/icsf_unknown").status_code == 404
+
+
+def test_feed_tokens_never_reach_the_access_log() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/feeds/icsf_SECRET123.ics?x=1", "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactFeedTokens().filter(record)
+    assert "SECRET123" not in record.getMessage()
+    assert "/feeds/***" in record.getMessage()
