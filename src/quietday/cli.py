@@ -180,6 +180,19 @@ def demo(
     print(f"API 文档: {base}/docs")
     print(f"监督密钥(司法行政): {report.supervisor_key}")
     print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
+    feeds_file = out / "feeds.txt"
+    feeds_file.write_text(
+        "".join(
+            f"{kind}\t{subject}\t{base}/feeds/{token}.ics\n"
+            for kind, subject, token in report.feeds
+        ),
+        encoding="utf-8",
+    )
+    sample = next(token for kind, _, token in report.feeds if kind == "enterprise")
+    agency_feed = next(token for kind, _, token in report.feeds if kind == "agency")
+    print(f"企业日历订阅页: {base}/feeds/{sample}")
+    print(f"部门日历(iCalendar): {base}/feeds/{agency_feed}.ics")
+    print(f"全部 {len(report.feeds):,} 个订阅地址: {feeds_file}")
     print("示例:")
     print(
         f'  curl -H "Authorization: Bearer {report.agency_key}" "{base}/api/v1/plans?status=published&limit=5"'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from quietday.domain.model import Instance
@@ -14,13 +15,16 @@ from quietday.persistence.repositories import (
     AgencyRepository,
     EnterpriseRepository,
     HistoryRepository,
+    InspectorRepository,
     PlanRepository,
     RunRepository,
     SettingRepository,
+    VisitRepository,
 )
 from quietday.persistence.tables import AgencyRow, EnterpriseRow, HistoryRow, PlanRow
 from quietday.planning.access import Actor, Role, create_key
-from quietday.planning.registry import CAPS_SETTING, ensure_region, put_policy
+from quietday.planning.feeds import issue_token
+from quietday.planning.registry import CAPS_SETTING, create_inspector, ensure_region, put_policy
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
 
 __all__ = ["DemoReport", "create_key_now", "load_province", "redact", "run_demo", "write_run_files"]
@@ -103,6 +107,7 @@ class DemoReport:
     agency_key: str
     agency_id: str
     agency_name: str
+    feeds: list[tuple[str, str, str]]
 
 
 def run_demo(
@@ -116,7 +121,8 @@ def run_demo(
     url = f"sqlite:///{db}"
     upgrade(url)
     engine = make_engine(url)
-    config = GeneratorConfig(enterprises=enterprises, seed=2026)
+    # The last quarter of 2026: some visits already past, December's ahead (feeds show both).
+    config = GeneratorConfig(enterprises=enterprises, seed=2026, quarter=4)
     instance = generate(config)
     on_step(
         f"演示省份: 企业 {len(instance.enterprises):,} 家, 检查计划 {len(instance.inspections):,} 项"
@@ -145,6 +151,9 @@ def run_demo(
     with session_scope(engine) as session:
         report = publish_run(session, run_id)
         summary = dict(RunRepository(session).get_or_raise(run_id).summary)
+    with session_scope(engine) as session:
+        supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
+        feeds = _demo_feeds(session, supervisor_actor, busiest)
     return (
         DemoReport(
             database_url=url,
@@ -155,9 +164,42 @@ def run_demo(
             agency_key=agency_key,
             agency_id=busiest,
             agency_name=instance.agencies[busiest].name,
+            feeds=feeds,
         ),
         engine,
     )
+
+
+def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[str, str, str]]:
+    """Two inspectors for the demo agency, sent on all its visits, and a subscription for every
+    enterprise with a visit, for the agency and for each inspector: (kind, subject, token)."""
+    inspectors = [
+        create_inspector(
+            session, agency_id=agency_id, name=name, certificate_no=f"{agency_id}-ZF-{k + 1:03d}"
+        )
+        for k, name in enumerate(("王建国", "李秀英"))
+    ]
+    visits = VisitRepository(session).of_agency(agency_id, date(2000, 1, 1), date(2100, 12, 31))
+    repo = InspectorRepository(session)
+    for visit in visits:
+        repo.set_on_visit(
+            int(visit.id or 0), [int(i.id or 0) for i in inspectors], agencies={agency_id}
+        )
+    subjects: list[tuple[str, str]] = [
+        ("agency", agency_id),
+        *(("inspector", str(i.id)) for i in inspectors),
+    ]
+    subjects += [
+        ("enterprise", e)
+        for e in sorted(
+            {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
+        )
+    ]
+    out = []
+    for kind, subject in subjects:
+        _, token = issue_token(session, actor, kind=kind, subject_id=subject, label="演示")
+        out.append((kind, subject, token))
+    return out
 
 
 def write_run_files(engine: Engine, run_id: int, *, instance: Path, solution: Path) -> None:

@@ -1,0 +1,76 @@
+"""The bar of the feeds issue: every feed the demo publishes parses in all three independent
+parsers with zero errors, and its event count equals the database's."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import vobject
+from fastapi.testclient import TestClient
+from ical.calendar_stream import IcsCalendarStream
+from typer.testing import CliRunner
+
+from feedcheck import event_count, icaljs, own_problems
+from quietday.api import create_app
+from quietday.cli import app as cli
+from quietday.config import Settings
+from quietday.persistence import make_engine
+
+NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+TODAY = date(2026, 11, 28)
+FIRST, LAST = TODAY - timedelta(days=90), TODAY + timedelta(days=366)
+
+# Independent of the feed code: the rules of what each subscriber sees, written as SQL.
+ANNOUNCEABLE = "p.kind <> 'case' AND p.exempt_reason IS NULL AND NOT p.unannounced"
+COUNTS = {
+    "enterprise": f"""SELECT count(*) FROM visit v WHERE v.enterprise_id = :s AND v.day BETWEEN :first AND :last
+        AND v.status = 'published' AND (v.day < :today OR EXISTS (SELECT 1 FROM plan p WHERE p.visit_id = v.id
+        AND p.status = 'published' AND {ANNOUNCEABLE}))""",
+    "agency": """SELECT count(*) FROM visit v WHERE v.day BETWEEN :first AND :last AND v.status = 'published'
+        AND EXISTS (SELECT 1 FROM plan p WHERE p.visit_id = v.id AND p.agency_id = :s AND p.status = 'published')""",
+    "inspector": """SELECT count(*) FROM visit v JOIN visit_inspector vi ON vi.visit_id = v.id
+        WHERE vi.inspector_id = :s AND v.day BETWEEN :first AND :last AND v.status = 'published'""",
+}
+
+
+@pytest.mark.slow
+def test_every_demo_feed_parses_everywhere_and_counts_right(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        cli,
+        ["demo", "--out", str(tmp_path), "--enterprises", "400", "--time-limit", "4", "--no-serve"],
+    )
+    assert r.exit_code == 0, r.output
+    url = f"sqlite:///{tmp_path / 'quietday.db'}"
+    engine = make_engine(url)
+    feeds = [line.split("\t") for line in (tmp_path / "feeds.txt").read_text("utf-8").splitlines()]
+    assert {k for k, _, _ in feeds} == {"enterprise", "agency", "inspector"}
+    app = create_app(Settings(database_url=url, runner="thread"), engine=engine, clock=lambda: NOW)
+    bodies: list[bytes] = []
+    with TestClient(app) as client, engine.connect() as db:
+        for kind, subject, link in feeds:
+            response = client.get(link.split("127.0.0.1:8000", 1)[1])
+            assert response.status_code == 200
+            body = response.content
+            expected = db.execute(
+                sa.text(COUNTS[kind]),
+                {
+                    "s": int(subject) if kind == "inspector" else subject,
+                    "first": FIRST,
+                    "last": LAST,
+                    "today": TODAY,
+                },
+            ).scalar_one()
+            assert own_problems(body) == [], (kind, subject)
+            assert event_count(body) == expected, (kind, subject)
+            text = body.decode("utf-8")
+            assert len(getattr(vobject.readOne(text, validate=True), "vevent_list", [])) == expected
+            assert len(IcsCalendarStream.calendar_from_ics(text).events) == expected
+            bodies.append(body)
+    assert sum(event_count(b) for b in bodies) > 0
+    for (kind, subject, _), parsed, body in zip(feeds, icaljs(bodies), bodies, strict=True):
+        assert parsed["ok"], (kind, subject, parsed)
+        assert len(parsed["events"]) == event_count(body)
+    engine.dispose()
