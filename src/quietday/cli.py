@@ -6,6 +6,7 @@ would add about 1.5 s to every `quietday solve`, whose wall time is what a plann
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -207,21 +208,34 @@ def demo(
         _serve(Settings(database_url=report.database_url), host=host, port=port)
 
 
-def _serve(settings: Settings, *, host: str, port: int) -> None:
+def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    from quietday.api import create_app
+    if workers == 1:
+        from quietday.api import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Several processes need the app by import path; each builds it from the environment.
+    os.environ["QUIETDAY_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "quietday.api.app:from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="进程数(每核一个)")] = 1,
 ) -> None:
     """Start the API alone (database from QUIETDAY_DATABASE_URL)."""
-    _serve(Settings(), host=host, port=port)
+    _serve(Settings(), host=host, port=port, workers=workers)
 
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)

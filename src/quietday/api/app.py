@@ -16,10 +16,11 @@ from quietday.api import errors
 from quietday.api.routers import feeds, keys, plans, registry, runs, visits
 from quietday.config import Settings
 from quietday.persistence import Engine, make_engine
+from quietday.planning.feeds import FeedCache
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
 from quietday.planning.runs import recover_runs
 
-__all__ = ["RedactFeedTokens", "create_app"]
+__all__ = ["RedactFeedTokens", "create_app", "from_environment"]
 
 DESCRIPTION = """企业安静日检查排期服务。执法部门提交检查计划(单条、批量或表格导入),
 监督部门(司法行政)运行排期、发布联合检查。所有错误以 `application/problem+json` 返回,
@@ -88,6 +89,7 @@ def create_app(
     app.state.engine = engine
     app.state.runner = runner
     app.state.clock = clock
+    app.state.feed_cache = FeedCache()
     errors.install(app)
     _redact_access_log()
     for router in (
@@ -107,3 +109,8 @@ def create_app(
         return Health(status="ok", version=__version__)
 
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app configured from the environment, for `uvicorn --factory` with several workers."""
+    return create_app(Settings())

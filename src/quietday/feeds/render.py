@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from icalendar import Calendar, Event, Timezone, vDuration, vText
@@ -48,6 +49,15 @@ class Feed:
     events: Sequence[FeedEvent]
 
 
+@lru_cache(maxsize=1)
+def _zone() -> Timezone:
+    """Asia/Shanghai as one STANDARD +0800 block since 2000 (COMMENT removed: RFC 5545 allows it
+    only inside STANDARD/DAYLIGHT). Built once: icalendar computes it hour by hour (60 ms)."""
+    zone = Timezone.from_tzid(TZID, first_date=_TZ_FROM)
+    zone.pop("COMMENT", None)
+    return zone
+
+
 def render(feed: Feed) -> bytes:
     """The feed as iCalendar bytes: CRLF lines folded at 75 octets, UTF-8, no BOM."""
     cal = Calendar.new(prodid=PRODID)
@@ -60,9 +70,7 @@ def render(feed: Feed) -> bytes:
     cal.add("X-WR-TIMEZONE", TZID)
     cal.add("REFRESH-INTERVAL", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("X-PUBLISHED-TTL", vDuration(REFRESH))
-    zone = Timezone.from_tzid(TZID, first_date=_TZ_FROM)
-    zone.pop("COMMENT", None)
-    cal.add_component(zone)
+    cal.add_component(_zone())
     for ev in sorted(feed.events, key=lambda e: (e.day, e.uid)):
         cal.add_component(
             Event.new(

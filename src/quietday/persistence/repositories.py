@@ -450,23 +450,33 @@ class VisitRepository(_Repository[VisitRow]):
             .order_by(col(VisitRow.day), col(VisitRow.id))
         )
 
-    def of_enterprise(self, enterprise_id: str, first: date, last: date) -> Sequence[VisitRow]:
-        return self.session.exec(
-            self._between(first, last).where(VisitRow.enterprise_id == enterprise_id)
-        ).all()
-
-    def of_agency(self, agency_id: str, first: date, last: date) -> Sequence[VisitRow]:
-        """Visits holding a plan of the agency, published or cancelled there."""
-        mine = select(PlanRow.visit_id).where(
-            PlanRow.agency_id == agency_id, col(PlanRow.visit_id).is_not(None)
-        )
-        return self.session.exec(self._between(first, last).where(col(VisitRow.id).in_(mine))).all()
-
-    def of_inspector(self, inspector_id: int, first: date, last: date) -> Sequence[VisitRow]:
+    def _subject(self, query: Any, kind: str, subject: str) -> Any:
+        if kind == "enterprise":
+            return query.where(VisitRow.enterprise_id == subject)
+        if kind == "agency":
+            mine = select(PlanRow.visit_id).where(
+                PlanRow.agency_id == subject, col(PlanRow.visit_id).is_not(None)
+            )
+            return query.where(col(VisitRow.id).in_(mine))
         sent = select(VisitInspectorRow.visit_id).where(
-            VisitInspectorRow.inspector_id == inspector_id
+            VisitInspectorRow.inspector_id == int(subject)
         )
-        return self.session.exec(self._between(first, last).where(col(VisitRow.id).in_(sent))).all()
+        return query.where(col(VisitRow.id).in_(sent))
+
+    def stamp(
+        self, kind: str, subject: str, first: date, last: date
+    ) -> tuple[int, datetime | None, int]:
+        """(how many, latest change, sequence sum) of a feed's visits: cheap, and different
+        whenever a visit of the feed changes, appears or goes."""
+        query = select(
+            sa.func.count(), sa.func.max(VisitRow.updated_at), sa.func.sum(VisitRow.sequence)
+        ).where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
+        count, latest, sequences = self.session.exec(self._subject(query, kind, subject)).one()
+        return int(count), latest, int(sequences or 0)
+
+    def of_subject(self, kind: str, subject: str, first: date, last: date) -> Sequence[VisitRow]:
+        query: SelectOfScalar[VisitRow] = self._subject(self._between(first, last), kind, subject)
+        return self.session.exec(query).all()
 
     def page(
         self,
@@ -515,10 +525,14 @@ class FeedTokenRepository(_Repository[FeedTokenRow]):
     model = FeedTokenRow
     label = "日历订阅"
 
-    def by_hash(self, token_hash: str) -> FeedTokenRow | None:
-        return self.session.exec(
-            select(FeedTokenRow).where(FeedTokenRow.token_hash == token_hash)
+    def subject_of(self, token_hash: str) -> tuple[str, str] | None:
+        """(kind, subject) of a live token; None for an unknown or revoked one."""
+        row = self.session.exec(
+            select(FeedTokenRow.kind, FeedTokenRow.subject_id).where(
+                FeedTokenRow.token_hash == token_hash, col(FeedTokenRow.revoked_at).is_(None)
+            )
         ).first()
+        return (row[0], row[1]) if row is not None else None
 
     def list(self) -> Sequence[FeedTokenRow]:
         return self.session.exec(select(FeedTokenRow).order_by(col(FeedTokenRow.id))).all()

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import defaultdict
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from time import monotonic
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.feeds import FeedKind, PlanFacts, VisitFacts, compose, render
 from quietday.feeds.compose import window
-from quietday.persistence import Session
+from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.repositories import (
     AgencyRepository,
     EnterpriseRepository,
@@ -36,8 +38,12 @@ from quietday.planning.plans import PlanStatus
 
 __all__ = [
     "CHINA",
+    "FeedCache",
+    "FeedLookup",
     "RenderedFeed",
     "assign_inspectors",
+    "cached_feed",
+    "fresh_feed",
     "issue_token",
     "list_tokens",
     "render_token",
@@ -205,7 +211,11 @@ def _short(name: str, regions: dict[str, str], region_code: str) -> str:
 
 
 def _facts(
-    session: Session, visits: Sequence[VisitRow], *, only_agency: str | None
+    session: Session,
+    visits: Sequence[VisitRow],
+    *,
+    only_agency: str | None,
+    regions: dict[str, str],
 ) -> list[VisitFacts]:
     plans: dict[int, list[PlanRow]] = defaultdict(list)
     for p in PlanRepository(session).in_visits(int(v.id or 0) for v in visits):
@@ -217,7 +227,6 @@ def _facts(
     enterprises = {
         e.id: e for e in EnterpriseRepository(session).by_ids(v.enterprise_id for v in visits)
     }
-    regions = {r.code: r.name for r in RegionRepository(session).list()}
     out: list[VisitFacts] = []
     for v in sorted(visits, key=lambda v: (v.day, v.id or 0)):
         cancelled = v.status != "published"
@@ -259,48 +268,141 @@ def _facts(
     return out
 
 
-def render_token(session: Session, token: str, *, now: datetime, uid_domain: str) -> RenderedFeed:
-    """The feed behind `token`, rendered, with its strong ETag and Last-Modified."""
+class FeedCache:
+    """Rendered feeds by subject, reused while the subject's visits are unchanged (their count,
+    latest change and sequences), on the same day, and for at most `ttl` seconds: renaming an
+    agency or an enterprise touches no visit, so a rename shows within `ttl`. The token itself
+    is checked against the database on every request, so revocation takes effect at once."""
+
+    def __init__(
+        self, *, ttl: float = 300.0, size: int = 20_000, clock: Callable[[], float] = monotonic
+    ) -> None:
+        self._ttl, self._size, self._clock = ttl, size, clock
+        self._items: OrderedDict[tuple[str, str, str], tuple[object, float, RenderedFeed]] = (
+            OrderedDict()
+        )
+        self._regions: tuple[float, dict[str, str]] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str], version: object) -> RenderedFeed | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or hit[0] != version or self._clock() - hit[1] > self._ttl:
+                return None
+            self._items.move_to_end(key)
+            return hit[2]
+
+    def put(self, key: tuple[str, str, str], version: object, feed: RenderedFeed) -> None:
+        with self._lock:
+            self._items[key] = (version, self._clock(), feed)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def regions(self, session: Session) -> dict[str, str]:
+        """Region names (to shorten agency names), read again after `ttl`."""
+        with self._lock:
+            if self._regions is not None and self._clock() - self._regions[0] <= self._ttl:
+                return self._regions[1]
+        names = {r.code: r.name for r in RegionRepository(session).list()}
+        with self._lock:
+            self._regions = (self._clock(), names)
+        return names
+
+
+def _name(session: Session, kind: str, subject: str) -> str:
+    if kind == "enterprise":
+        ent = EnterpriseRepository(session).get(subject)
+        return f"{ent.name} 入企检查日程" if ent else ""
+    if kind == "agency":
+        agency = AgencyRepository(session).get(subject)
+        return f"{agency.name} 检查安排" if agency else ""
+    inspector = InspectorRepository(session).get(int(subject)) if subject.isdigit() else None
+    return f"{inspector.name} 检查安排" if inspector else ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLookup:
+    """A live token's feed and the version of its content today."""
+
+    kind: FeedKind
+    subject: str
+    today: date
+    version: object
+
+
+def look_up(session: Session, token: str, *, now: datetime) -> FeedLookup:
+    """Which feed `token` opens, and its version: two indexed queries, nothing rendered."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         raise NotFoundError(_GONE)
-    row = FeedTokenRepository(session).by_hash(_digest(token))
-    if row is None or row.revoked_at is not None:
+    found = FeedTokenRepository(session).subject_of(_digest(token))
+    if found is None:
         raise NotFoundError(_GONE)
+    kind_text, subject = found
+    kind: FeedKind = (
+        "enterprise"
+        if kind_text == "enterprise"
+        else "agency"
+        if kind_text == "agency"
+        else "inspector"
+    )
     today = today_in_china(now)
     first, last = window(today)
-    visits_repo = VisitRepository(session)
-    only_agency: str | None = None
-    kind: FeedKind
-    if row.kind == "enterprise":
-        kind = "enterprise"
-        subject = EnterpriseRepository(session).get(row.subject_id)
-        name = f"{subject.name} 入企检查日程" if subject else ""
-        visits = visits_repo.of_enterprise(row.subject_id, first, last)
-    elif row.kind == "agency":
-        kind = "agency"
-        agency = AgencyRepository(session).get(row.subject_id)
-        name = f"{agency.name} 检查安排" if agency else ""
-        visits = visits_repo.of_agency(row.subject_id, first, last)
-        only_agency = row.subject_id
-    else:
-        kind = "inspector"
-        inspector = InspectorRepository(session).get(int(row.subject_id))
-        name = f"{inspector.name} 检查安排" if inspector else ""
-        visits = visits_repo.of_inspector(int(row.subject_id), first, last)
+    return FeedLookup(
+        kind, subject, today, (today, VisitRepository(session).stamp(kind, subject, first, last))
+    )
+
+
+def build(
+    session: Session, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
+) -> RenderedFeed:
+    """Render the feed of `lookup` and keep it in `cache`."""
+    kind, subject, today = lookup.kind, lookup.subject, lookup.today
+    name = _name(session, kind, subject)
     if not name:  # the subject is gone: the subscription is too
         raise NotFoundError(_GONE)
-    facts = _facts(session, visits, only_agency=only_agency)
+    first, last = window(today)
+    visits = VisitRepository(session).of_subject(kind, subject, first, last)
+    only = subject if kind == "agency" else None
+    facts = _facts(session, visits, only_agency=only, regions=cache.regions(session))
     feed = compose(kind=kind, name=name, visits=facts, today=today, uid_domain=uid_domain)
     body = render(feed)
     day_start = datetime.combine(today, time(0), tzinfo=CHINA).astimezone(UTC)
     newest = max([f.updated for f in facts] + [day_start])
     shown = {e.uid for e in feed.events}
-    upcoming = [f for f in facts if f.day >= today and f"visit-{f.id}@{uid_domain}" in shown]
-    return RenderedFeed(
+    rendered = RenderedFeed(
         kind=kind,
         name=name,
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest() + '"',
         last_modified=newest.astimezone(UTC).replace(microsecond=0),
-        upcoming=upcoming,
+        upcoming=[f for f in facts if f.day >= today and f"visit-{f.id}@{uid_domain}" in shown],
     )
+    cache.put((kind, subject, uid_domain), lookup.version, rendered)
+    return rendered
+
+
+def cached_feed(
+    engine: Engine, token: str, *, now: datetime, uid_domain: str, cache: FeedCache
+) -> tuple[FeedLookup, RenderedFeed | None]:
+    """The token's feed if an unchanged rendering is cached (the fast path of a poll)."""
+    with session_scope(engine) as session:
+        lookup = look_up(session, token, now=now)
+    return lookup, cache.get((lookup.kind, lookup.subject, uid_domain), lookup.version)
+
+
+def fresh_feed(
+    engine: Engine, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
+) -> RenderedFeed:
+    with session_scope(engine) as session:
+        return build(session, lookup, uid_domain=uid_domain, cache=cache)
+
+
+def render_token(
+    session: Session, token: str, *, now: datetime, uid_domain: str, cache: FeedCache | None = None
+) -> RenderedFeed:
+    """The feed behind `token`, rendered (or reused), with its strong ETag and Last-Modified."""
+    cache = cache if cache is not None else FeedCache()
+    lookup = look_up(session, token, now=now)
+    hit = cache.get((lookup.kind, lookup.subject, uid_domain), lookup.version)
+    return hit if hit is not None else build(session, lookup, uid_domain=uid_domain, cache=cache)

@@ -179,7 +179,9 @@ def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[st
         )
         for k, name in enumerate(("王建国", "李秀英"))
     ]
-    visits = VisitRepository(session).of_agency(agency_id, date(2000, 1, 1), date(2100, 12, 31))
+    visits = VisitRepository(session).of_subject(
+        "agency", agency_id, date(2000, 1, 1), date(2100, 12, 31)
+    )
     repo = InspectorRepository(session)
     for visit in visits:
         repo.set_on_visit(

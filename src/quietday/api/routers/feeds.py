@@ -12,13 +12,18 @@ import segno
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenPublic, InspectorsPut
+from quietday.config import Settings
 from quietday.planning.feeds import (
+    FeedCache,
     RenderedFeed,
     assign_inspectors,
+    cached_feed,
+    fresh_feed,
     issue_token,
     list_tokens,
     render_token,
@@ -43,7 +48,10 @@ def _now(request: Request) -> datetime:
 def _rendered(
     request: Request, session: SessionDep, settings: SettingsDep, token: str
 ) -> RenderedFeed:
-    return render_token(session, token, now=_now(request), uid_domain=settings.feed_uid_domain)
+    cache: FeedCache = request.app.state.feed_cache
+    return render_token(
+        session, token, now=_now(request), uid_domain=settings.feed_uid_domain, cache=cache
+    )
 
 
 def _not_modified(request: Request, feed: RenderedFeed) -> bool:
@@ -69,10 +77,26 @@ _FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _feed(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, *, head: bool
-) -> Response:
-    rendered = _rendered(request, session, settings, token)
+async def _feed(token: str, request: Request, *, head: bool) -> Response:
+    """A poll is mostly a cache hit: two indexed queries on the event loop; a rendering goes to
+    the thread pool so that a large feed never stalls the other polls."""
+    state = request.app.state
+    settings: Settings = state.settings
+    lookup, rendered = cached_feed(
+        state.engine,
+        token,
+        now=state.clock(),
+        uid_domain=settings.feed_uid_domain,
+        cache=state.feed_cache,
+    )
+    if rendered is None:
+        rendered = await run_in_threadpool(
+            fresh_feed,
+            state.engine,
+            lookup,
+            uid_domain=settings.feed_uid_domain,
+            cache=state.feed_cache,
+        )
     headers = {
         "ETag": rendered.etag,
         "Last-Modified": email.utils.format_datetime(rendered.last_modified, usegmt=True),
@@ -91,17 +115,15 @@ def _feed(
 
 
 @router.get("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
-def feed(token: Token, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def feed(token: Token, request: Request) -> Response:
     """A calendar feed (no key needed: the token in the URL is the key)."""
-    return _feed(token, request, session, settings, head=False)
+    return await _feed(token, request, head=False)
 
 
 @router.head("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
-def feed_head(
-    token: Token, request: Request, session: SessionDep, settings: SettingsDep
-) -> Response:
+async def feed_head(token: Token, request: Request) -> Response:
     """The feed's headers only (validators and length)."""
-    return _feed(token, request, session, settings, head=True)
+    return await _feed(token, request, head=True)
 
 
 def _base(request: Request, settings: SettingsDep) -> str:
