@@ -286,3 +286,40 @@ def test_feed_tokens_never_reach_the_access_log() -> None:
     assert RedactFeedTokens().filter(record)
     assert "SECRET123" not in record.getMessage()
     assert "/feeds/***" in record.getMessage()
+
+
+def test_renaming_an_agency_renews_stored_feeds(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    t = token(fc, world, "enterprise", world.enterprises[0])
+    before = get(fc, t)
+    r = fc.patch(
+        f"/api/v1/agencies/{AGENCIES['B'][0]}",
+        json={"name": "东湖区消防救援站"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 200
+    after = get(fc, t, **{"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert summaries(after.content) == ["联合检查:市场监督管理局、消防救援站"]
+
+
+def test_a_second_process_serves_the_stored_rendering(
+    engine: Engine, world: Seeded, fc: TestClient, clock: Clock
+) -> None:
+    published(fc, world)
+    t = token(fc, world, "enterprise", world.enterprises[0])
+    first = get(fc, t)
+    other = create_app(
+        Settings(database_url=url_of(engine), runner="thread", feed_uid_domain="feeds.test"),
+        engine=engine,
+        clock=clock,
+    )
+    with TestClient(other) as second:
+        again = second.get(f"/feeds/{t['token']}.ics")
+        assert (again.content, again.headers["etag"]) == (first.content, first.headers["etag"])
+        assert (
+            second.get(
+                f"/feeds/{t['token']}.ics", headers={"If-None-Match": first.headers["etag"]}
+            ).status_code
+            == 304
+        )

@@ -6,7 +6,10 @@
 - import: CSV uploads of 2,000 and 10,000 plans to a running `quietday serve` (SQLite, and
   PostgreSQL when reachable), timed per request, with the server's peak memory growth;
 - api: the county instance loaded into a database, one run started, solved and published
-  through the HTTP API, the published schedule re-checked.
+  through the HTTP API, the published schedule re-checked;
+- feeds: 100,000 enterprises in PostgreSQL, a quarter solved and published, a subscription per
+  enterprise; `wrk` against `quietday serve --workers 2`: first polls (rendering), repeated
+  polls (full body from the cache) and polls answered 304, with p50/p99 latency.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import csv
 import io
 import json
 import os
+import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -33,10 +40,13 @@ from quietday.domain.model import Instance
 from quietday.formats import parse_instance, parse_solution
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import make_engine, session_scope, upgrade
+from quietday.persistence.repositories import EnterpriseRepository, VisitRepository
 from quietday.planning import check_files, generate_file
-from quietday.planning.access import create_key
+from quietday.planning.access import Actor, create_key
+from quietday.planning.feeds import issue_enterprise_tokens
 from quietday.planning.imports import COLUMNS
 from quietday.planning.province import load_province
+from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 
 __all__ = ["run_benchmarks"]
 
@@ -121,10 +131,19 @@ def _peak_rss_mib(pid: int) -> tuple[float, float]:
 
 
 @contextmanager
-def _server(database_url: str) -> Iterator[tuple[str, int]]:
+def _server(database_url: str, *, workers: int = 1) -> Iterator[tuple[str, int]]:
     port = _port()
     env = {**os.environ, "QUIETDAY_DATABASE_URL": database_url}
-    cmd = [sys.executable, "-m", "quietday", "serve", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "quietday",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -282,6 +301,123 @@ def api_run(out: Path, *, time_limit: float, progress: Echo) -> dict[str, Any]:
     }
 
 
+FEEDS = GeneratorConfig(enterprises=100_000, seed=7, horizon="quarter", year=2026, quarter=4)
+_WRK_SCRIPT = """
+local rows = {}
+for line in io.lines(os.getenv("QD_FEEDS")) do
+  local path, etag = line:match("([^\\t]+)\\t?(.*)")
+  rows[#rows + 1] = {path, etag}
+end
+local mode = os.getenv("QD_MODE")
+local counter, step = 0, 1
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args) math.randomseed(id * 7919 + 1); n = id end
+function request()
+  local row
+  if mode == "first" then n = n + 2; row = rows[(n % #rows) + 1] else row = rows[math.random(#rows)] end
+  if mode == "304" then return wrk.format("GET", row[1], {["If-None-Match"] = row[2]}) end
+  return wrk.format("GET", row[1])
+end
+"""
+
+
+def _wrk(base: str, rows_file: Path, mode: str, seconds: int, script: Path) -> dict[str, Any]:
+    env = {**os.environ, "QD_FEEDS": str(rows_file), "QD_MODE": mode}
+    cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), base]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    text = done.stdout
+
+    def pick(pattern: str) -> str:
+        found = re.search(pattern, text)
+        return found.group(1) if found else ""
+
+    non2xx = pick(r"Non-2xx or 3xx responses: (\d+)")
+    return {
+        "requests_per_second": float(pick(r"Requests/sec:\s+([\d.]+)") or 0),
+        "p50": pick(r"50%\s+([\d.]+\w+)"),
+        "p99": pick(r"99%\s+([\d.]+\w+)"),
+        "errors": int(non2xx or 0) + int(pick(r"Socket errors: connect (\d+)") or 0),
+        "seconds": seconds,
+    }
+
+
+def _warm(base: str, tokens: list[str]) -> list[str]:
+    """HEAD every feed once (eight at a time); their ETags in order."""
+
+    def head(token: str) -> str:
+        with httpx.Client(base_url=base, timeout=120) as http:
+            return str(http.head(f"/feeds/{token}.ics").headers["etag"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(head, tokens))
+
+
+def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk 未安装: apt-get install -y wrk")
+    if not _postgres_reachable():
+        raise RuntimeError("PostgreSQL 不可用 (127.0.0.1:5432)")
+    progress("生成 100,000 家企业的省份并写入 PostgreSQL……")
+    instance = generate(FEEDS)
+    url = _fresh_database(out, "bench_feeds", pg=True)
+    t0 = time.perf_counter()
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        load_province(session, instance)
+        supervisor, _ = create_key(session, role="supervisor", label="bench")
+        actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
+        run = create_run(session, actor, RunRequest(horizon_start=instance.horizon.start, horizon_end=instance.horizon.end,
+                         time_limit=60), max_time_limit=3600, max_workers=8)  # fmt: skip
+        run_id = int(run.id or 0)
+    load_seconds = time.perf_counter() - t0
+    progress("求解并发布一个季度……")
+    t0 = time.perf_counter()
+    execute_run(engine, run_id)
+    with session_scope(engine) as session:
+        report = publish_run(session, run_id)
+        visited = sorted(
+            {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
+        )
+        tokens = issue_enterprise_tokens(session, actor, visited, label="bench")
+    publish_seconds = time.perf_counter() - t0
+    with session_scope(engine) as session:
+        enterprises = len(EnterpriseRepository(session).existing(e for e in instance.enterprises))
+    engine.dispose()
+    sample = random.Random(1).sample(tokens, k=min(10_000, len(tokens)))
+    script = out / "feeds.lua"
+    script.write_text(_WRK_SCRIPT, encoding="utf-8")
+    rows_file = out / "feeds-rows.tsv"
+    results: dict[str, Any] = {
+        "enterprises": enterprises, "subscriptions": len(tokens), "published_plans": report.published,
+        "visits": report.visits, "load_seconds": round(load_seconds, 1), "solve_publish_seconds": round(publish_seconds, 1),
+        "sample": len(sample),
+    }  # fmt: skip
+    with _server(url, workers=2) as (base, _):
+        rows_file.write_text("".join(f"/feeds/{t}.ics\n" for _, t in sample), encoding="utf-8")
+        progress("首次拉取(需要渲染)……")
+        results["first_polls"] = _wrk(base, rows_file, "first", 20, script)
+        progress("其余订阅各拉取一次(渲染并保存)……")
+        t0 = time.perf_counter()
+        etags = _warm(base, [t for _, t in sample])
+        results["warm_all_seconds"] = round(time.perf_counter() - t0, 1)
+        progress("重复拉取(完整内容)……")
+        results["repeat_polls_full"] = _wrk(base, rows_file, "full", 20, script)
+        rows_file.write_text(
+            "".join(f"/feeds/{t}.ics\t{e}\n" for (_, t), e in zip(sample, etags, strict=True)),
+            encoding="utf-8",
+        )
+        progress("带 If-None-Match 的拉取(304)……")
+        results["polls_304"] = _wrk(base, rows_file, "304", 20, script)
+    results["bars"] = {
+        "full_at_least_1000_per_s": results["repeat_polls_full"]["requests_per_second"] >= 1000,
+        "not_modified_at_least_3000_per_s": results["polls_304"]["requests_per_second"] >= 3000,
+        "no_errors": all(
+            results[k]["errors"] == 0 for k in ("first_polls", "repeat_polls_full", "polls_304")
+        ),
+    }
+    return results
+
+
 def run_benchmarks(
     out: Path, *, which: tuple[str, ...], time_limit: float, echo: Echo, progress: Echo
 ) -> dict[str, Any]:
@@ -298,12 +434,24 @@ def run_benchmarks(
                 echo(
                     f"导入 {name}: {row['request_seconds']} 秒, {row['rows_per_second']} 行/秒, 服务进程内存增长 {row['server_rss_growth_mib']} MiB"
                 )
+    if "feeds" in which:
+        results["feeds"] = feeds(out, progress=progress)
+        f = results["feeds"]
+        for mode, label in (
+            ("first_polls", "首次拉取"),
+            ("repeat_polls_full", "重复拉取(完整)"),
+            ("polls_304", "304"),
+        ):
+            r = f[mode]
+            echo(
+                f"订阅 {label}: {r['requests_per_second']:.0f} 次/秒, p50 {r['p50']}, p99 {r['p99']}, 错误 {r['errors']}"
+            )
     if "api" in which:
         results["api"] = api_run(out, time_limit=time_limit, progress=progress)
         a = results["api"]
         echo(f"API 端到端: 入库 {a['load_seconds']} 秒, 运行 {a['run_seconds']} 秒, 发布 {a['publish_seconds']} 秒, "
              f"发布 {a['published_plans']:,} 项 / 入企 {a['visits']:,} 次, 违规 {a['violations']}")  # fmt: skip
-    for section in ("county", "import", "api"):
+    for section in ("county", "import", "api", "feeds"):
         for name, ok in results.get(section, {}).get("bars", {}).items():
             echo(f"{'通过' if ok else '未通过'}  {section}.{name}")
     path = out / "bench.json"

@@ -17,6 +17,7 @@ from quietday.persistence.tables import (
     AgencyRow,
     ApiKeyRow,
     EnterpriseRow,
+    FeedRenderRow,
     FeedTokenRow,
     HistoryRow,
     IdempotencyRow,
@@ -27,6 +28,7 @@ from quietday.persistence.tables import (
     RunPlanRow,
     RunRow,
     SettingRow,
+    UTCDateTime,
     VisitInspectorRow,
     VisitRow,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "AgencyRepository",
     "ApiKeyRepository",
     "EnterpriseRepository",
+    "FeedRenderRepository",
     "FeedTokenRepository",
     "HistoryRepository",
     "IdempotencyRepository",
@@ -110,6 +113,10 @@ class SettingRepository(_Repository[SettingRow]):
     def value(self, key: str) -> dict[str, Any]:
         row = self.get(key)
         return dict(row.value) if row is not None else {}
+
+    def bump(self, key: str) -> None:
+        """Count one more change under `key` (a generation number others compare)."""
+        self.put(key, {"n": int(self.value(key).get("n", 0)) + 1})
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         row = self.get(key)
@@ -463,17 +470,6 @@ class VisitRepository(_Repository[VisitRow]):
         )
         return query.where(col(VisitRow.id).in_(sent))
 
-    def stamp(
-        self, kind: str, subject: str, first: date, last: date
-    ) -> tuple[int, datetime | None, int]:
-        """(how many, latest change, sequence sum) of a feed's visits: cheap, and different
-        whenever a visit of the feed changes, appears or goes."""
-        query = select(
-            sa.func.count(), sa.func.max(VisitRow.updated_at), sa.func.sum(VisitRow.sequence)
-        ).where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
-        count, latest, sequences = self.session.exec(self._subject(query, kind, subject)).one()
-        return int(count), latest, int(sequences or 0)
-
     def of_subject(self, kind: str, subject: str, first: date, last: date) -> Sequence[VisitRow]:
         query: SelectOfScalar[VisitRow] = self._subject(self._between(first, last), kind, subject)
         return self.session.exec(query).all()
@@ -536,6 +532,72 @@ class FeedTokenRepository(_Repository[FeedTokenRow]):
 
     def list(self) -> Sequence[FeedTokenRow]:
         return self.session.exec(select(FeedTokenRow).order_by(col(FeedTokenRow.id))).all()
+
+
+_STAMP = (
+    "CAST(count(*) AS VARCHAR(20)) || '|' || COALESCE(CAST(max(v.updated_at) AS VARCHAR(60)), '')"
+    " || '|' || CAST(COALESCE(sum(v.sequence), 0) AS VARCHAR(20))"
+)
+_WINDOW = "v.day >= :first AND v.day <= :last"
+_POLL = sa.text(
+    f"""
+    SELECT t.kind, t.subject_id,
+      CASE
+        WHEN t.kind = 'enterprise' THEN
+          (SELECT {_STAMP} FROM visit v WHERE v.enterprise_id = t.subject_id AND {_WINDOW})
+        WHEN t.kind = 'agency' THEN
+          (SELECT {_STAMP} FROM visit v WHERE {_WINDOW}
+             AND v.id IN (SELECT p.visit_id FROM plan p WHERE p.agency_id = t.subject_id))
+        ELSE
+          (SELECT {_STAMP} FROM visit v JOIN visit_inspector vi ON vi.visit_id = v.id
+             WHERE CAST(vi.inspector_id AS VARCHAR(20)) = t.subject_id AND {_WINDOW})
+      END || '|' || COALESCE(
+        (SELECT CAST(s.value AS VARCHAR(60)) FROM setting s WHERE s.key = 'feed_generation'), ''
+      ) AS stamp,
+      r.version, r.etag, r.last_modified
+    FROM feed_token t
+    LEFT JOIN feed_render r
+      ON r.kind = t.kind AND r.subject_id = t.subject_id AND r.uid_domain = :domain
+    WHERE t.token_hash = :hash AND t.revoked_at IS NULL
+    """
+).bindparams(
+    sa.bindparam("first", type_=sa.Date), sa.bindparam("last", type_=sa.Date)
+).columns(
+    sa.column("kind", sa.String), sa.column("subject_id", sa.String), sa.column("stamp", sa.String),
+    sa.column("version", sa.String), sa.column("etag", sa.String), sa.column("last_modified", UTCDateTime),
+)  # fmt: skip
+
+
+class FeedRenderRepository(_Repository[FeedRenderRow]):
+    model = FeedRenderRow
+    label = "日历渲染"
+
+    def poll(
+        self, token_hash: str, *, first: date, last: date, uid_domain: str
+    ) -> tuple[str, str, str, str | None, str | None, datetime | None] | None:
+        """In one round trip: a live token's (kind, subject), a stamp of its feed's visits, and
+        the stored rendering's (version, etag, last_modified) if any."""
+        row = self.session.execute(
+            _POLL, {"hash": token_hash, "first": first, "last": last, "domain": uid_domain}
+        ).first()
+        if row is None:
+            return None
+        return (row.kind, row.subject_id, row.stamp or "", row.version, row.etag, row.last_modified)
+
+    def body(self, kind: str, subject: str, uid_domain: str, version: str) -> bytes | None:
+        row = self.session.get(FeedRenderRow, (kind, subject, uid_domain))
+        return row.body if row is not None and row.version == version else None
+
+    def store(self, row: FeedRenderRow) -> None:
+        """Keep the newest rendering; another process storing the same feed meanwhile is fine."""
+        existing = self.session.get(FeedRenderRow, (row.kind, row.subject_id, row.uid_domain))
+        if existing is None:
+            self.session.add(row)
+        else:
+            existing.version, existing.etag = row.version, row.etag
+            existing.last_modified, existing.body = row.last_modified, row.body
+            self.session.add(existing)
+        self.session.flush()
 
 
 class ApiKeyRepository(_Repository[ApiKeyRow]):

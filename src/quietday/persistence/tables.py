@@ -14,6 +14,7 @@ __all__ = [
     "AgencyRow",
     "ApiKeyRow",
     "EnterpriseRow",
+    "FeedRenderRow",
     "FeedTokenRow",
     "HistoryRow",
     "IdempotencyRow",
@@ -24,6 +25,7 @@ __all__ = [
     "RunPlanRow",
     "RunRow",
     "SettingRow",
+    "UTCDateTime",
     "VisitInspectorRow",
     "VisitRow",
     "metadata",
@@ -265,6 +267,20 @@ class FeedTokenRow(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="api_key.id")
     created_at: datetime | None = _stamp()
     revoked_at: datetime | None = _stamp(nullable=True)
+
+
+class FeedRenderRow(SQLModel, table=True):
+    """The latest rendering of a feed, shared by every API process: a poll whose feed has not
+    changed is answered from here without rendering again."""
+
+    __tablename__ = "feed_render"
+    kind: str = Field(max_length=16, primary_key=True)
+    subject_id: str = Field(max_length=64, primary_key=True)
+    uid_domain: str = Field(max_length=200, primary_key=True)
+    version: str = Field(max_length=200)
+    etag: str = Field(max_length=80)
+    last_modified: datetime | None = _stamp()
+    body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
 
 
 class ApiKeyRow(SQLModel, table=True):

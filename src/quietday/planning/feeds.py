@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from time import monotonic
@@ -26,13 +26,14 @@ from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.repositories import (
     AgencyRepository,
     EnterpriseRepository,
+    FeedRenderRepository,
     FeedTokenRepository,
     InspectorRepository,
     PlanRepository,
     RegionRepository,
     VisitRepository,
 )
-from quietday.persistence.tables import FeedTokenRow, PlanRow, VisitRow, utcnow
+from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.plans import PlanStatus
 
@@ -40,15 +41,18 @@ __all__ = [
     "CHINA",
     "FeedCache",
     "FeedLookup",
+    "Poll",
     "RenderedFeed",
     "assign_inspectors",
-    "cached_feed",
     "fresh_feed",
+    "issue_enterprise_tokens",
     "issue_token",
     "list_tokens",
+    "poll",
     "render_token",
     "revoke_token",
     "rotate_token",
+    "stored_body",
     "today_in_china",
 ]
 
@@ -107,6 +111,34 @@ def issue_token(
         created_by=actor.key_id,
     )
     return FeedTokenRepository(session).add(row), token
+
+
+def issue_enterprise_tokens(
+    session: Session, actor: Actor, enterprise_ids: Sequence[str], *, label: str = ""
+) -> list[tuple[str, str]]:
+    """Subscriptions for many enterprises at once (a supervisor's roll-out): (enterprise, token)."""
+    if not actor.is_supervisor:
+        raise ForbiddenError("企业日历订阅只能由监督(司法行政)密钥签发")
+    known = EnterpriseRepository(session).existing(enterprise_ids)
+    missing = sorted(set(enterprise_ids) - known)
+    if missing:
+        raise NotFoundError(f"企业 {missing[0]} 不存在")
+    out: list[tuple[str, str]] = []
+    rows: list[FeedTokenRow] = []
+    for ent in enterprise_ids:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        rows.append(
+            FeedTokenRow(
+                token_hash=_digest(token),
+                kind="enterprise",
+                subject_id=ent,
+                label=label,
+                created_by=actor.key_id,
+            )
+        )
+        out.append((ent, token))
+    FeedTokenRepository(session).add_all(rows)
+    return out
 
 
 def _managed(session: Session, actor: Actor, token_id: int) -> FeedTokenRow:
@@ -192,6 +224,9 @@ def assign_inspectors(
     return sorted(repo.on_visit(visit_id))
 
 
+Cached = tuple[str, datetime, bytes]  # etag, last modified, body
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedFeed:
     kind: Literal["enterprise", "agency", "inspector"]
@@ -269,45 +304,29 @@ def _facts(
 
 
 class FeedCache:
-    """Rendered feeds by subject, reused while the subject's visits are unchanged (their count,
-    latest change and sequences), on the same day, and for at most `ttl` seconds: renaming an
-    agency or an enterprise touches no visit, so a rename shows within `ttl`. The token itself
-    is checked against the database on every request, so revocation takes effect at once."""
+    """This process's recent feed bodies by (kind, subject) and version: a poll for an unchanged
+    feed is answered without fetching the body again. The version comes from the database on
+    every poll, so a changed feed, a revoked token or a new day is never missed."""
 
-    def __init__(
-        self, *, ttl: float = 300.0, size: int = 20_000, clock: Callable[[], float] = monotonic
-    ) -> None:
-        self._ttl, self._size, self._clock = ttl, size, clock
-        self._items: OrderedDict[tuple[str, str, str], tuple[object, float, RenderedFeed]] = (
-            OrderedDict()
-        )
-        self._regions: tuple[float, dict[str, str]] | None = None
+    def __init__(self, *, size: int = 20_000) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], tuple[str, Cached]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str], version: object) -> RenderedFeed | None:
+    def get(self, key: tuple[str, str], version: str) -> Cached | None:
         with self._lock:
             hit = self._items.get(key)
-            if hit is None or hit[0] != version or self._clock() - hit[1] > self._ttl:
+            if hit is None or hit[0] != version:
                 return None
             self._items.move_to_end(key)
-            return hit[2]
+            return hit[1]
 
-    def put(self, key: tuple[str, str, str], version: object, feed: RenderedFeed) -> None:
+    def put(self, key: tuple[str, str], version: str, item: Cached) -> None:
         with self._lock:
-            self._items[key] = (version, self._clock(), feed)
+            self._items[key] = (version, item)
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-
-    def regions(self, session: Session) -> dict[str, str]:
-        """Region names (to shorten agency names), read again after `ttl`."""
-        with self._lock:
-            if self._regions is not None and self._clock() - self._regions[0] <= self._ttl:
-                return self._regions[1]
-        names = {r.code: r.name for r in RegionRepository(session).list()}
-        with self._lock:
-            self._regions = (self._clock(), names)
-        return names
 
 
 def _name(session: Session, kind: str, subject: str) -> str:
@@ -323,22 +342,33 @@ def _name(session: Session, kind: str, subject: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FeedLookup:
-    """A live token's feed and the version of its content today."""
+    """A live token's feed, the version of its content today, and the stored rendering's
+    validators when that rendering is still current."""
 
     kind: FeedKind
     subject: str
     today: date
-    version: object
+    version: str
+    stored_etag: str | None
+    stored_last_modified: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.subject)
 
 
-def look_up(session: Session, token: str, *, now: datetime) -> FeedLookup:
-    """Which feed `token` opens, and its version: two indexed queries, nothing rendered."""
+def look_up(session: Session, token: str, *, now: datetime, uid_domain: str) -> FeedLookup:
+    """Which feed `token` opens and whether its stored rendering is current: one round trip."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         raise NotFoundError(_GONE)
-    found = FeedTokenRepository(session).subject_of(_digest(token))
+    today = today_in_china(now)
+    first, last = window(today)
+    found = FeedRenderRepository(session).poll(
+        _digest(token), first=first, last=last, uid_domain=uid_domain
+    )
     if found is None:
         raise NotFoundError(_GONE)
-    kind_text, subject = found
+    kind_text, subject, stamp, stored_version, etag, last_modified = found
     kind: FeedKind = (
         "enterprise"
         if kind_text == "enterprise"
@@ -346,17 +376,15 @@ def look_up(session: Session, token: str, *, now: datetime) -> FeedLookup:
         if kind_text == "agency"
         else "inspector"
     )
-    today = today_in_china(now)
-    first, last = window(today)
+    version = f"{today.isoformat()}|{stamp}"
+    current = stored_version == version
     return FeedLookup(
-        kind, subject, today, (today, VisitRepository(session).stamp(kind, subject, first, last))
+        kind, subject, today, version, etag if current else None, last_modified if current else None
     )
 
 
-def build(
-    session: Session, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
-) -> RenderedFeed:
-    """Render the feed of `lookup` and keep it in `cache`."""
+def build(session: Session, lookup: FeedLookup, *, uid_domain: str) -> RenderedFeed:
+    """Render the feed of `lookup` from the database and store the rendering for every process."""
     kind, subject, today = lookup.kind, lookup.subject, lookup.today
     name = _name(session, kind, subject)
     if not name:  # the subject is gone: the subscription is too
@@ -364,7 +392,7 @@ def build(
     first, last = window(today)
     visits = VisitRepository(session).of_subject(kind, subject, first, last)
     only = subject if kind == "agency" else None
-    facts = _facts(session, visits, only_agency=only, regions=cache.regions(session))
+    facts = _facts(session, visits, only_agency=only, regions=_regions(session))
     feed = compose(kind=kind, name=name, visits=facts, today=today, uid_domain=uid_domain)
     body = render(feed)
     day_start = datetime.combine(today, time(0), tzinfo=CHINA).astimezone(UTC)
@@ -378,31 +406,79 @@ def build(
         last_modified=newest.astimezone(UTC).replace(microsecond=0),
         upcoming=[f for f in facts if f.day >= today and f"visit-{f.id}@{uid_domain}" in shown],
     )
-    cache.put((kind, subject, uid_domain), lookup.version, rendered)
+    FeedRenderRepository(session).store(
+        FeedRenderRow(
+            kind=kind,
+            subject_id=subject,
+            uid_domain=uid_domain,
+            version=lookup.version,
+            etag=rendered.etag,
+            last_modified=rendered.last_modified,
+            body=body,
+        )
+    )
     return rendered
 
 
-def cached_feed(
-    engine: Engine, token: str, *, now: datetime, uid_domain: str, cache: FeedCache
-) -> tuple[FeedLookup, RenderedFeed | None]:
-    """The token's feed if an unchanged rendering is cached (the fast path of a poll)."""
+_REGIONS: tuple[float, dict[str, str]] | None = None
+_REGIONS_TTL = 300.0
+
+
+def _regions(session: Session) -> dict[str, str]:
+    """Region names (to shorten agency names), read again after five minutes."""
+    global _REGIONS  # noqa: PLW0603 - a small process-wide cache of a rarely changing table
+    if _REGIONS is None or monotonic() - _REGIONS[0] > _REGIONS_TTL:
+        _REGIONS = (monotonic(), {r.code: r.name for r in RegionRepository(session).list()})
+    return _REGIONS[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """What a poll needs to answer: validators, and the body when one is at hand."""
+
+    lookup: FeedLookup
+    etag: str | None
+    last_modified: datetime | None
+    body: bytes | None
+
+
+def poll(engine: Engine, token: str, *, now: datetime, uid_domain: str, cache: FeedCache) -> Poll:
+    """The fast path of a poll: one query, then this process's cache of bodies."""
     with session_scope(engine) as session:
-        lookup = look_up(session, token, now=now)
-    return lookup, cache.get((lookup.kind, lookup.subject, uid_domain), lookup.version)
+        lookup = look_up(session, token, now=now, uid_domain=uid_domain)
+    local = cache.get(lookup.key, lookup.version)
+    if local is not None:
+        return Poll(lookup, local[0], local[1], local[2])
+    return Poll(lookup, lookup.stored_etag, lookup.stored_last_modified, None)
+
+
+def stored_body(
+    engine: Engine, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
+) -> bytes | None:
+    """The stored body of a current rendering (another process may have made it)."""
+    with session_scope(engine) as session:
+        body = FeedRenderRepository(session).body(
+            lookup.kind, lookup.subject, uid_domain, lookup.version
+        )
+    if body is not None and lookup.stored_etag and lookup.stored_last_modified:
+        cache.put(
+            lookup.key, lookup.version, (lookup.stored_etag, lookup.stored_last_modified, body)
+        )
+    return body
 
 
 def fresh_feed(
     engine: Engine, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
 ) -> RenderedFeed:
+    """Render now (a feed that changed, or one nobody has rendered yet)."""
     with session_scope(engine) as session:
-        return build(session, lookup, uid_domain=uid_domain, cache=cache)
+        rendered = build(session, lookup, uid_domain=uid_domain)
+    cache.put(lookup.key, lookup.version, (rendered.etag, rendered.last_modified, rendered.body))
+    return rendered
 
 
-def render_token(
-    session: Session, token: str, *, now: datetime, uid_domain: str, cache: FeedCache | None = None
-) -> RenderedFeed:
-    """The feed behind `token`, rendered (or reused), with its strong ETag and Last-Modified."""
-    cache = cache if cache is not None else FeedCache()
-    lookup = look_up(session, token, now=now)
-    hit = cache.get((lookup.kind, lookup.subject, uid_domain), lookup.version)
-    return hit if hit is not None else build(session, lookup, uid_domain=uid_domain, cache=cache)
+def render_token(session: Session, token: str, *, now: datetime, uid_domain: str) -> RenderedFeed:
+    """The feed behind `token`, rendered afresh, with what the subscribe page shows."""
+    return build(
+        session, look_up(session, token, now=now, uid_domain=uid_domain), uid_domain=uid_domain
+    )

@@ -23,7 +23,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import AgencyRow, EnterpriseRow, HistoryRow, PlanRow
 from quietday.planning.access import Actor, Role, create_key
-from quietday.planning.feeds import issue_token
+from quietday.planning.feeds import issue_enterprise_tokens, issue_token
 from quietday.planning.registry import CAPS_SETTING, create_inspector, ensure_region, put_policy
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
 
@@ -187,20 +187,20 @@ def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[st
         repo.set_on_visit(
             int(visit.id or 0), [int(i.id or 0) for i in inspectors], agencies={agency_id}
         )
-    subjects: list[tuple[str, str]] = [
-        ("agency", agency_id),
-        *(("inspector", str(i.id)) for i in inspectors),
+    out = [
+        (kind, subject, issue_token(session, actor, kind=kind, subject_id=subject, label="演示")[1])
+        for kind, subject in [
+            ("agency", agency_id),
+            *(("inspector", str(i.id)) for i in inspectors),
+        ]
     ]
-    subjects += [
-        ("enterprise", e)
-        for e in sorted(
-            {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
-        )
+    visited = sorted(
+        {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
+    )
+    out += [
+        ("enterprise", e, token)
+        for e, token in issue_enterprise_tokens(session, actor, visited, label="演示")
     ]
-    out = []
-    for kind, subject in subjects:
-        _, token = issue_token(session, actor, kind=kind, subject_id=subject, label="演示")
-        out.append((kind, subject, token))
     return out
 
 

@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 CAPS_SETTING = "caps"
+# Names and contacts appear in calendar feeds: changing them makes every stored feed stale.
+FEED_GENERATION = "feed_generation"
 
 
 def _fail(code: str, path: str, message: str, record: str | None = None) -> InputError:
@@ -155,6 +157,8 @@ def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) 
     for key in ("name", "region_code", "daily_capacity", "active", "contact"):
         if key in changes:
             setattr(row, key, changes[key])
+    if {"name", "contact"} & set(changes):
+        SettingRepository(session).bump(FEED_GENERATION)
     return repo.add(row)
 
 
@@ -236,4 +240,6 @@ def update_enterprise(
         row.blackout = sorted({d.isoformat() for d in changes["blackout"]})
     if "cap_overrides" in changes:
         row.cap_overrides = _check_caps(changes["cap_overrides"] or {}, "cap_overrides")
+    if "name" in changes:
+        SettingRepository(session).bump(FEED_GENERATION)
     return repo.add(row)

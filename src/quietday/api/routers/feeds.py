@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -17,18 +17,18 @@ from starlette.concurrency import run_in_threadpool
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenPublic, InspectorsPut
-from quietday.config import Settings
 from quietday.planning.feeds import (
     FeedCache,
     RenderedFeed,
     assign_inspectors,
-    cached_feed,
     fresh_feed,
     issue_token,
     list_tokens,
+    poll,
     render_token,
     revoke_token,
     rotate_token,
+    stored_body,
 )
 
 router = APIRouter(tags=["feeds"])
@@ -48,18 +48,15 @@ def _now(request: Request) -> datetime:
 def _rendered(
     request: Request, session: SessionDep, settings: SettingsDep, token: str
 ) -> RenderedFeed:
-    cache: FeedCache = request.app.state.feed_cache
-    return render_token(
-        session, token, now=_now(request), uid_domain=settings.feed_uid_domain, cache=cache
-    )
+    return render_token(session, token, now=_now(request), uid_domain=settings.feed_uid_domain)
 
 
-def _not_modified(request: Request, feed: RenderedFeed) -> bool:
+def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
     """RFC 9110: If-None-Match (weak comparison, lists, *) wins over If-Modified-Since."""
     match = request.headers.get("if-none-match")
     if match is not None:
         tags = [t.strip() for t in match.split(",")]
-        return "*" in tags or any(t.removeprefix("W/") == feed.etag for t in tags)
+        return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
     since = request.headers.get("if-modified-since")
     if since is None:
         return False
@@ -67,7 +64,7 @@ def _not_modified(request: Request, feed: RenderedFeed) -> bool:
         moment = email.utils.parsedate_to_datetime(since)
     except (TypeError, ValueError, IndexError):
         return False
-    return moment.tzinfo is not None and feed.last_modified <= moment
+    return moment.tzinfo is not None and last_modified <= moment
 
 
 _FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -77,41 +74,56 @@ _FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _feed(token: str, request: Request, *, head: bool) -> Response:
-    """A poll is mostly a cache hit: two indexed queries on the event loop; a rendering goes to
-    the thread pool so that a large feed never stalls the other polls."""
-    state = request.app.state
-    settings: Settings = state.settings
-    lookup, rendered = cached_feed(
-        state.engine,
-        token,
-        now=state.clock(),
-        uid_domain=settings.feed_uid_domain,
-        cache=state.feed_cache,
-    )
-    if rendered is None:
-        rendered = await run_in_threadpool(
-            fresh_feed,
-            state.engine,
-            lookup,
-            uid_domain=settings.feed_uid_domain,
-            cache=state.feed_cache,
-        )
+def _answer(
+    request: Request, *, etag: str, last_modified: datetime, body: bytes | None, head: bool
+) -> Response:
+    """200 with the body (or only its headers), or 304 when the client's copy is current."""
     headers = {
-        "ETag": rendered.etag,
-        "Last-Modified": email.utils.format_datetime(rendered.last_modified, usegmt=True),
+        "ETag": etag,
+        "Last-Modified": email.utils.format_datetime(last_modified.astimezone(UTC), usegmt=True),
         "Cache-Control": "private, max-age=300",
         "Referrer-Policy": "no-referrer",
         "X-Robots-Tag": "noindex",
         "X-Content-Type-Options": "nosniff",
     }
-    if _not_modified(request, rendered):
+    if body is None:
         return Response(status_code=304, headers=headers)
     headers["Content-Disposition"] = 'inline; filename="quietday.ics"'
     if head:
-        headers["Content-Length"] = str(len(rendered.body))
+        headers["Content-Length"] = str(len(body))
         return Response(status_code=200, media_type=ICS, headers=headers)
-    return Response(rendered.body, media_type=ICS, headers=headers)
+    return Response(body, media_type=ICS, headers=headers)
+
+
+async def _feed(token: str, request: Request, *, head: bool) -> Response:
+    """A poll is mostly answered from a stored rendering: one indexed query on the event loop
+    (two when the body must be sent); rendering goes to the thread pool so that a large feed
+    never stalls the other polls."""
+    state = request.app.state
+    domain = state.settings.feed_uid_domain
+    cache: FeedCache = state.feed_cache
+    found = poll(state.engine, token, now=state.clock(), uid_domain=domain, cache=cache)
+    if found.etag is not None and found.last_modified is not None:
+        if _not_modified(request, found.etag, found.last_modified):
+            return _answer(
+                request, etag=found.etag, last_modified=found.last_modified, body=None, head=head
+            )
+        body = found.body or stored_body(state.engine, found.lookup, uid_domain=domain, cache=cache)
+        if body is not None:
+            return _answer(
+                request, etag=found.etag, last_modified=found.last_modified, body=body, head=head
+            )
+    fresh = await run_in_threadpool(
+        fresh_feed, state.engine, found.lookup, uid_domain=domain, cache=cache
+    )
+    current = _not_modified(request, fresh.etag, fresh.last_modified)
+    return _answer(
+        request,
+        etag=fresh.etag,
+        last_modified=fresh.last_modified,
+        body=None if current else fresh.body,
+        head=head,
+    )
 
 
 @router.get("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
