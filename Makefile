@@ -38,7 +38,9 @@ imports: $(STAMP)
 
 check: lint typecheck imports test
 
+# The feed benchmark loads the server with wrk, from Debian's packages.
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/quietday bench --out $(OUT)/bench
 
 clean:

@@ -15,8 +15,7 @@ from quietday import __version__
 from quietday.api import errors
 from quietday.api.routers import feeds, keys, plans, registry, runs, visits
 from quietday.config import Settings
-from quietday.persistence import Engine, make_engine
-from quietday.planning.feeds import FeedCache
+from quietday.persistence import Engine, make_engine, make_reader
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
 from quietday.planning.runs import recover_runs
 
@@ -74,6 +73,7 @@ def create_app(
             if settings.runner == "thread"
             else ProcessRunner(engine, settings.database_url)
         )
+    reader = make_reader(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,25 +81,28 @@ def create_app(
             runner.submit(run_id)
         yield
         runner.shutdown()
+        if reader is not engine:
+            reader.dispose()
         if own_engine:
             engine.dispose()
 
     app = FastAPI(title="quietday", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.reader = reader
     app.state.runner = runner
     app.state.clock = clock
-    app.state.feed_cache = FeedCache()
     errors.install(app)
     _redact_access_log()
+    # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (
+        feeds.router,
         plans.router,
         visits.router,
         runs.router,
         registry.router,
         keys.router,
         feeds.tokens,
-        feeds.router,
     ):
         app.include_router(router)
 

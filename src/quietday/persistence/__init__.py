@@ -3,7 +3,15 @@
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from quietday.persistence.database import is_sqlite, make_engine, session_scope
+from quietday.persistence.database import is_sqlite, make_engine, make_reader, session_scope
 from quietday.persistence.migrations import upgrade
 
-__all__ = ["Engine", "Session", "is_sqlite", "make_engine", "session_scope", "upgrade"]
+__all__ = [
+    "Engine",
+    "Session",
+    "is_sqlite",
+    "make_engine",
+    "make_reader",
+    "session_scope",
+    "upgrade",
+]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-__all__ = ["is_sqlite", "make_engine", "session_scope"]
+__all__ = ["is_sqlite", "make_engine", "make_reader", "session_scope"]
 
 
 def is_sqlite(url: str) -> bool:
@@ -36,6 +36,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_reader(engine: Engine) -> Engine:
+    """An engine for hot single-statement reads (feed polls): on PostgreSQL its own pool in
+    autocommit, without the ping on checkout and the rollback on return, so that a read is one
+    round trip. A connection the server dropped fails one statement; `read_once` retries it.
+    SQLite has no round trips to save: the engine itself."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return sa.create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_pre_ping=False
+    )
 
 
 @contextmanager

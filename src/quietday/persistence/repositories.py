@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -554,7 +555,8 @@ _POLL = sa.text(
       END || '|' || COALESCE(
         (SELECT CAST(s.value AS VARCHAR(60)) FROM setting s WHERE s.key = 'feed_generation'), ''
       ) AS stamp,
-      r.version, r.etag, r.last_modified
+      r.version, r.etag, r.last_modified,
+      CASE WHEN r.etag = :etag THEN NULL ELSE r.body END AS body
     FROM feed_token t
     LEFT JOIN feed_render r
       ON r.kind = t.kind AND r.subject_id = t.subject_id AND r.uid_domain = :domain
@@ -565,28 +567,82 @@ _POLL = sa.text(
 ).columns(
     sa.column("kind", sa.String), sa.column("subject_id", sa.String), sa.column("stamp", sa.String),
     sa.column("version", sa.String), sa.column("etag", sa.String), sa.column("last_modified", UTCDateTime),
+    sa.column("body", sa.LargeBinary),
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPoll:
+    """A live token's feed, a stamp of its visits, and the stored rendering (if any): its
+    version and validators, and its body unless the client already holds that ETag."""
+
+    kind: str
+    subject_id: str
+    stamp: str
+    version: str | None
+    etag: str | None
+    last_modified: datetime | None
+    body: bytes | None
+
+
+def _polled(executor: Session | sa.Connection, params: dict[str, Any]) -> FeedPoll | None:
+    row = executor.execute(_POLL, params).first()
+    if row is None:
+        return None
+    return FeedPoll(
+        row.kind,
+        row.subject_id,
+        row.stamp or "",
+        row.version,
+        row.etag,
+        row.last_modified,
+        row.body,
+    )
+
+
+def _poll_params(
+    token_hash: str, first: date, last: date, uid_domain: str, client_etag: str
+) -> dict[str, Any]:
+    return {
+        "hash": token_hash,
+        "first": first,
+        "last": last,
+        "domain": uid_domain,
+        "etag": client_etag,
+    }
+
+
+def poll_feed(
+    reader: sa.Engine,
+    token_hash: str,
+    *,
+    first: date,
+    last: date,
+    uid_domain: str,
+    client_etag: str = "",
+) -> FeedPoll | None:
+    """`FeedRenderRepository.poll` on a reader engine (`make_reader`): one statement, retried
+    once on a fresh connection when the server had dropped the pooled one. The stored body is
+    left out when the client already holds its ETag."""
+    params = _poll_params(token_hash, first, last, uid_domain, client_etag)
+    try:
+        with reader.connect() as conn:
+            return _polled(conn, params)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with reader.connect() as conn:
+        return _polled(conn, params)
 
 
 class FeedRenderRepository(_Repository[FeedRenderRow]):
     model = FeedRenderRow
     label = "日历渲染"
 
-    def poll(
-        self, token_hash: str, *, first: date, last: date, uid_domain: str
-    ) -> tuple[str, str, str, str | None, str | None, datetime | None] | None:
+    def poll(self, token_hash: str, *, first: date, last: date, uid_domain: str) -> FeedPoll | None:
         """In one round trip: a live token's (kind, subject), a stamp of its feed's visits, and
-        the stored rendering's (version, etag, last_modified) if any."""
-        row = self.session.execute(
-            _POLL, {"hash": token_hash, "first": first, "last": last, "domain": uid_domain}
-        ).first()
-        if row is None:
-            return None
-        return (row.kind, row.subject_id, row.stamp or "", row.version, row.etag, row.last_modified)
-
-    def body(self, kind: str, subject: str, uid_domain: str, version: str) -> bytes | None:
-        row = self.session.get(FeedRenderRow, (kind, subject, uid_domain))
-        return row.body if row is not None and row.version == version else None
+        the stored rendering."""
+        return _polled(self.session, _poll_params(token_hash, first, last, uid_domain, ""))
 
     def store(self, row: FeedRenderRow) -> None:
         """Keep the newest rendering; another process storing the same feed meanwhile is fine."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -26,12 +25,14 @@ from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.repositories import (
     AgencyRepository,
     EnterpriseRepository,
+    FeedPoll,
     FeedRenderRepository,
     FeedTokenRepository,
     InspectorRepository,
     PlanRepository,
     RegionRepository,
     VisitRepository,
+    poll_feed,
 )
 from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
@@ -39,9 +40,7 @@ from quietday.planning.plans import PlanStatus
 
 __all__ = [
     "CHINA",
-    "FeedCache",
     "FeedLookup",
-    "Poll",
     "RenderedFeed",
     "assign_inspectors",
     "fresh_feed",
@@ -52,7 +51,6 @@ __all__ = [
     "render_token",
     "revoke_token",
     "rotate_token",
-    "stored_body",
     "today_in_china",
 ]
 
@@ -224,9 +222,6 @@ def assign_inspectors(
     return sorted(repo.on_visit(visit_id))
 
 
-Cached = tuple[str, datetime, bytes]  # etag, last modified, body
-
-
 @dataclass(frozen=True, slots=True)
 class RenderedFeed:
     kind: Literal["enterprise", "agency", "inspector"]
@@ -303,32 +298,6 @@ def _facts(
     return out
 
 
-class FeedCache:
-    """This process's recent feed bodies by (kind, subject) and version: a poll for an unchanged
-    feed is answered without fetching the body again. The version comes from the database on
-    every poll, so a changed feed, a revoked token or a new day is never missed."""
-
-    def __init__(self, *, size: int = 20_000) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, str], tuple[str, Cached]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str], version: str) -> Cached | None:
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is None or hit[0] != version:
-                return None
-            self._items.move_to_end(key)
-            return hit[1]
-
-    def put(self, key: tuple[str, str], version: str, item: Cached) -> None:
-        with self._lock:
-            self._items[key] = (version, item)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 def _name(session: Session, kind: str, subject: str) -> str:
     if kind == "enterprise":
         ent = EnterpriseRepository(session).get(subject)
@@ -342,45 +311,51 @@ def _name(session: Session, kind: str, subject: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FeedLookup:
-    """A live token's feed, the version of its content today, and the stored rendering's
-    validators when that rendering is still current."""
+    """A live token's feed, the version of its content today, and, when the stored rendering is
+    still current, its validators and its body (None when the client holds that ETag)."""
 
     kind: FeedKind
     subject: str
     today: date
     version: str
-    stored_etag: str | None
-    stored_last_modified: datetime | None
+    stored_etag: str | None = None
+    stored_last_modified: datetime | None = None
+    stored_body: bytes | None = None
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.kind, self.subject)
+
+def _lookup(found: FeedPoll | None, today: date) -> FeedLookup:
+    if found is None:
+        raise NotFoundError(_GONE)
+    kind: FeedKind = (
+        "enterprise"
+        if found.kind == "enterprise"
+        else "agency"
+        if found.kind == "agency"
+        else "inspector"
+    )
+    version = f"{today.isoformat()}|{found.stamp}"
+    if found.version != version:
+        return FeedLookup(kind, found.subject_id, today, version)
+    return FeedLookup(
+        kind, found.subject_id, today, version, found.etag, found.last_modified, found.body
+    )
+
+
+def _checked(token: str) -> str:
+    """The token's digest; a token of the wrong shape is as unknown as any other."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        raise NotFoundError(_GONE)
+    return _digest(token)
 
 
 def look_up(session: Session, token: str, *, now: datetime, uid_domain: str) -> FeedLookup:
     """Which feed `token` opens and whether its stored rendering is current: one round trip."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
-        raise NotFoundError(_GONE)
-    today = today_in_china(now)
+    digest, today = _checked(token), today_in_china(now)
     first, last = window(today)
     found = FeedRenderRepository(session).poll(
-        _digest(token), first=first, last=last, uid_domain=uid_domain
+        digest, first=first, last=last, uid_domain=uid_domain
     )
-    if found is None:
-        raise NotFoundError(_GONE)
-    kind_text, subject, stamp, stored_version, etag, last_modified = found
-    kind: FeedKind = (
-        "enterprise"
-        if kind_text == "enterprise"
-        else "agency"
-        if kind_text == "agency"
-        else "inspector"
-    )
-    version = f"{today.isoformat()}|{stamp}"
-    current = stored_version == version
-    return FeedLookup(
-        kind, subject, today, version, etag if current else None, last_modified if current else None
-    )
+    return _lookup(found, today)
 
 
 def build(session: Session, lookup: FeedLookup, *, uid_domain: str) -> RenderedFeed:
@@ -432,49 +407,23 @@ def _regions(session: Session) -> dict[str, str]:
     return _REGIONS[1]
 
 
-@dataclass(frozen=True, slots=True)
-class Poll:
-    """What a poll needs to answer: validators, and the body when one is at hand."""
+def poll(
+    reader: Engine, token: str, *, now: datetime, uid_domain: str, client_etag: str
+) -> FeedLookup:
+    """The fast path of a poll: one statement on the reader engine (`make_reader`), which
+    brings the stored body only when the client does not already hold it (`client_etag`)."""
+    digest, today = _checked(token), today_in_china(now)
+    first, last = window(today)
+    found = poll_feed(
+        reader, digest, first=first, last=last, uid_domain=uid_domain, client_etag=client_etag
+    )
+    return _lookup(found, today)
 
-    lookup: FeedLookup
-    etag: str | None
-    last_modified: datetime | None
-    body: bytes | None
 
-
-def poll(engine: Engine, token: str, *, now: datetime, uid_domain: str, cache: FeedCache) -> Poll:
-    """The fast path of a poll: one query, then this process's cache of bodies."""
+def fresh_feed(engine: Engine, lookup: FeedLookup, *, uid_domain: str) -> RenderedFeed:
+    """Render now (a feed that changed, or one nobody has rendered yet) and store it."""
     with session_scope(engine) as session:
-        lookup = look_up(session, token, now=now, uid_domain=uid_domain)
-    local = cache.get(lookup.key, lookup.version)
-    if local is not None:
-        return Poll(lookup, local[0], local[1], local[2])
-    return Poll(lookup, lookup.stored_etag, lookup.stored_last_modified, None)
-
-
-def stored_body(
-    engine: Engine, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
-) -> bytes | None:
-    """The stored body of a current rendering (another process may have made it)."""
-    with session_scope(engine) as session:
-        body = FeedRenderRepository(session).body(
-            lookup.kind, lookup.subject, uid_domain, lookup.version
-        )
-    if body is not None and lookup.stored_etag and lookup.stored_last_modified:
-        cache.put(
-            lookup.key, lookup.version, (lookup.stored_etag, lookup.stored_last_modified, body)
-        )
-    return body
-
-
-def fresh_feed(
-    engine: Engine, lookup: FeedLookup, *, uid_domain: str, cache: FeedCache
-) -> RenderedFeed:
-    """Render now (a feed that changed, or one nobody has rendered yet)."""
-    with session_scope(engine) as session:
-        rendered = build(session, lookup, uid_domain=uid_domain)
-    cache.put(lookup.key, lookup.version, (rendered.etag, rendered.last_modified, rendered.body))
-    return rendered
+        return build(session, lookup, uid_domain=uid_domain)
 
 
 def render_token(session: Session, token: str, *, now: datetime, uid_domain: str) -> RenderedFeed:

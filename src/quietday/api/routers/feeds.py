@@ -18,7 +18,6 @@ from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenPublic, InspectorsPut
 from quietday.planning.feeds import (
-    FeedCache,
     RenderedFeed,
     assign_inspectors,
     fresh_feed,
@@ -28,7 +27,6 @@ from quietday.planning.feeds import (
     render_token,
     revoke_token,
     rotate_token,
-    stored_body,
 )
 
 router = APIRouter(tags=["feeds"])
@@ -95,27 +93,29 @@ def _answer(
     return Response(body, media_type=ICS, headers=headers)
 
 
+def _held_etag(request: Request) -> str:
+    """The first ETag the client holds, if any: the poll leaves that body in the database."""
+    match = request.headers.get("if-none-match", "")
+    return match.split(",", 1)[0].strip().removeprefix("W/")
+
+
 async def _feed(token: str, request: Request, *, head: bool) -> Response:
-    """A poll is mostly answered from a stored rendering: one indexed query on the event loop
-    (two when the body must be sent); rendering goes to the thread pool so that a large feed
-    never stalls the other polls."""
+    """A poll is mostly answered from the stored rendering in one indexed query on the event
+    loop; rendering goes to the thread pool so that a large feed never stalls the other polls."""
     state = request.app.state
     domain = state.settings.feed_uid_domain
-    cache: FeedCache = state.feed_cache
-    found = poll(state.engine, token, now=state.clock(), uid_domain=domain, cache=cache)
-    if found.etag is not None and found.last_modified is not None:
-        if _not_modified(request, found.etag, found.last_modified):
-            return _answer(
-                request, etag=found.etag, last_modified=found.last_modified, body=None, head=head
-            )
-        body = found.body or stored_body(state.engine, found.lookup, uid_domain=domain, cache=cache)
-        if body is not None:
-            return _answer(
-                request, etag=found.etag, last_modified=found.last_modified, body=body, head=head
-            )
-    fresh = await run_in_threadpool(
-        fresh_feed, state.engine, found.lookup, uid_domain=domain, cache=cache
+    found = poll(
+        state.reader, token, now=state.clock(), uid_domain=domain, client_etag=_held_etag(request)
     )
+    etag, last_modified = found.stored_etag, found.stored_last_modified
+    if etag is not None and last_modified is not None:
+        if _not_modified(request, etag, last_modified):
+            return _answer(request, etag=etag, last_modified=last_modified, body=None, head=head)
+        if found.stored_body is not None:
+            return _answer(
+                request, etag=etag, last_modified=last_modified, body=found.stored_body, head=head
+            )
+    fresh = await run_in_threadpool(fresh_feed, state.engine, found, uid_domain=domain)
     current = _not_modified(request, fresh.etag, fresh.last_modified)
     return _answer(
         request,
