@@ -179,6 +179,14 @@ def _fresh_database(out: Path, name: str, pg: bool) -> str:
     return url
 
 
+def _settle(name: str) -> None:
+    """After bulk writes: statistics and dead rows done, dirty pages flushed, so that the
+    measurement is of a server in its steady state, not of autovacuum and checkpoints."""
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
 def _postgres_reachable() -> bool:
     try:
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3):
@@ -302,6 +310,7 @@ def api_run(out: Path, *, time_limit: float, progress: Echo) -> dict[str, Any]:
 
 
 FEEDS = GeneratorConfig(enterprises=100_000, seed=7, horizon="quarter", year=2026, quarter=4)
+FEEDS_DB = "bench_feeds"
 _WRK_SCRIPT = """
 local rows = {}
 for line in io.lines(os.getenv("QD_FEEDS")) do
@@ -354,7 +363,7 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
         raise RuntimeError("PostgreSQL 不可用 (127.0.0.1:5432)")
     progress("生成 100,000 家企业的省份并写入 PostgreSQL……")
     instance = generate(FEEDS)
-    url = _fresh_database(out, "bench_feeds", pg=True)
+    url = _fresh_database(out, FEEDS_DB, pg=True)
     t0 = time.perf_counter()
     engine = make_engine(url)
     with session_scope(engine) as session:
@@ -387,6 +396,7 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
         "visits": report.visits, "load_seconds": round(load_seconds, 1), "solve_publish_seconds": round(publish_seconds, 1),
         "sample": len(sample),
     }  # fmt: skip
+    _settle(FEEDS_DB)
     with _server(url, workers=2) as (base, _):
         rows_file.write_text("".join(f"/feeds/{t}.ics\n" for _, t in sample), encoding="utf-8")
         progress("首次拉取(需要渲染)……")
@@ -395,6 +405,7 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
         t0 = time.perf_counter()
         etags = _warm(base, [t for _, t in sample])
         results["warm_all_seconds"] = round(time.perf_counter() - t0, 1)
+        _settle(FEEDS_DB)
         progress("重复拉取(完整内容)……")
         results["repeat_polls_full"] = _wrk(base, rows_file, "full", 20, script)
         rows_file.write_text(
