@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,5 +80,32 @@ def world(engine: Engine) -> Seeded:
 @pytest.fixture
 def client(engine: Engine, world: Seeded) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
+    with TestClient(app) as c:
+        yield c
+
+
+class Clock:
+    """A settable clock for the app (feeds and check-ins read the time from it)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fc(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
+    """A client of an app whose clock the test sets."""
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread", feed_uid_domain="feeds.test"),
+        engine=engine,
+        clock=clock,
+    )
     with TestClient(app) as c:
         yield c

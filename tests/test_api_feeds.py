@@ -5,45 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from conftest import url_of
+from conftest import Clock, url_of
 from feedcheck import event_count, own_problems, parse_everywhere
 from quietday.api import RedactFeedTokens, create_app
 from quietday.config import Settings
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
 from test_api_runs import start, submit, wait
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fc(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(
-        Settings(database_url=url_of(engine), runner="thread", feed_uid_domain="feeds.test"),
-        engine=engine,
-        clock=clock,
-    )
-    with TestClient(app) as c:
-        yield c
 
 
 def published(fc: TestClient, world: Seeded) -> dict[str, int]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from quietday import __version__
 from quietday.api import errors
-from quietday.api.routers import feeds, keys, plans, registry, runs, visits
+from quietday.api.routers import checkins, feeds, keys, plans, registry, runs, visits
 from quietday.config import Settings
 from quietday.persistence import Engine, make_engine, make_reader
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
@@ -97,11 +97,13 @@ def create_app(
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (
         feeds.router,
+        checkins.feed_router,
         plans.router,
         visits.router,
         runs.router,
         registry.router,
         keys.router,
+        checkins.router,
         feeds.tokens,
     ):
         app.include_router(router)

@@ -14,6 +14,10 @@ __all__ = [
     "BatchResult",
     "CapacityPut",
     "CapsPublic",
+    "CheckInCreate",
+    "CheckInFlag",
+    "CheckInPage",
+    "CheckInPublic",
     "Draft",
     "EnterpriseCreate",
     "EnterprisePage",
@@ -36,6 +40,9 @@ __all__ = [
     "PolicyPublic",
     "PolicyPut",
     "PublishResult",
+    "RatingPublic",
+    "RatingPut",
+    "RatingSummaryPublic",
     "RegionPublic",
     "RunCreate",
     "RunPage",
@@ -370,3 +377,59 @@ class KeyPublic(BaseModel):
 
 class KeyCreated(KeyPublic):
     key: str = Field(description="只显示这一次;服务端只保存其哈希")
+
+
+class CheckInCreate(_In):
+    enterprise_id: Annotated[SafeStr, Field(min_length=1, max_length=18)]
+    certificates: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=20, description="入企执法人员的执法证号(至少两名)"
+    )
+    at: datetime = Field(description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
+    visit_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None, description="对应的已发布入企;不填时按企业、部门和日期匹配"
+    )
+    kind: Kind | None = Field(default=None, description="不填时取所执行计划的检查类型")
+    exempt_reason: Annotated[SafeStr, Field(max_length=200)] | None = None
+
+
+class CheckInFlag(BaseModel):
+    code: str
+    detail: str
+
+
+class RatingPublic(BaseModel):
+    score: int
+    comment: str
+    updated_at: datetime
+
+
+class CheckInPublic(BaseModel):
+    id: int
+    agency_id: str
+    enterprise_id: str
+    at: datetime
+    date: date
+    kind: str
+    exempt_reason: str | None
+    certificates: list[str]
+    visit_id: int | None
+    flags: list[CheckInFlag]
+    rating: RatingPublic | None = Field(
+        default=None, description="企业的评价(只有监督密钥可见;执法部门只见汇总)"
+    )
+
+
+class CheckInPage(BaseModel):
+    items: list[CheckInPublic]
+    next_cursor: int | None
+
+
+class RatingPut(_In):
+    score: int = Field(ge=1, le=5, description="1 至 5 分")
+    comment: Annotated[SafeStr, Field(max_length=500)] = ""
+
+
+class RatingSummaryPublic(BaseModel):
+    agency_id: str
+    count: int
+    average: float | None

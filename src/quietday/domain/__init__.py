@@ -3,7 +3,15 @@
 from quietday.domain.assemble import visits_from
 from quietday.domain.bounds import visits_lower_bound
 from quietday.domain.calendar import OfficialCalendar, QuietPolicy, WorkingCalendar
-from quietday.domain.check import Metrics, Violation, find_violations, measure, placement_violations
+from quietday.domain.check import (
+    Metrics,
+    Violation,
+    entry_violations,
+    find_violations,
+    measure,
+    placement_violations,
+)
+from quietday.domain.entries import flag_entries
 from quietday.domain.explain import explain_unscheduled
 from quietday.domain.model import (
     CAPPED_KINDS,
@@ -57,8 +65,10 @@ __all__ = [
     "Violation",
     "Visit",
     "WorkingCalendar",
+    "entry_violations",
     "explain_unscheduled",
     "find_violations",
+    "flag_entries",
     "measure",
     "placement_violations",
     "visits_from",

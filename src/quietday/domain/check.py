@@ -25,9 +25,11 @@ from quietday.domain.model import (
 )
 
 __all__ = [
+    "ENTRY_RULES",
     "PLACEMENT_RULES",
     "Metrics",
     "Violation",
+    "entry_violations",
     "find_violations",
     "measure",
     "placement_violations",
@@ -298,6 +300,26 @@ PLACEMENT_RULES: tuple[Rule, ...] = (
     rule_min_gap,
     rule_agency_capacity,
 )
+
+
+# The rules an inspection that actually happened (a check-in, 扫码入企) can break. Windows and
+# capacity are planning constraints: an entry has no window, and a busy day is not a breach.
+ENTRY_RULES: tuple[Rule, ...] = (
+    rule_working_day,
+    rule_quiet_day,
+    rule_whitelist,
+    rule_cap_agency_enterprise_year,
+    rule_cap_enterprise_month,
+    rule_cap_enterprise_year,
+    rule_min_gap,
+)
+
+
+def entry_violations(instance: Instance, assignment: Assignment) -> list[Violation]:
+    """The hard rules of `ENTRY_RULES` over inspections that took place on the given dates."""
+    known = {i: d for i, d in assignment.items() if i in instance.by_id}
+    placed = _Placed(instance, known)
+    return [v for rule in ENTRY_RULES for v in rule(placed)]
 
 
 def placement_violations(instance: Instance, assignment: Assignment) -> list[Violation]:

@@ -531,6 +531,14 @@ class FeedTokenRepository(_Repository[FeedTokenRow]):
         ).first()
         return (row[0], row[1]) if row is not None else None
 
+    def live(self, token_hash: str) -> FeedTokenRow | None:
+        """The row of a live token; None for an unknown or revoked one."""
+        return self.session.exec(
+            select(FeedTokenRow).where(
+                FeedTokenRow.token_hash == token_hash, col(FeedTokenRow.revoked_at).is_(None)
+            )
+        ).first()
+
     def list(self) -> Sequence[FeedTokenRow]:
         return self.session.exec(select(FeedTokenRow).order_by(col(FeedTokenRow.id))).all()
 

@@ -13,6 +13,8 @@ __all__ = [
     "AgencyCapacityRow",
     "AgencyRow",
     "ApiKeyRow",
+    "CheckInFlagRow",
+    "CheckInRow",
     "EnterpriseRow",
     "FeedRenderRow",
     "FeedTokenRow",
@@ -21,6 +23,7 @@ __all__ = [
     "InspectorRow",
     "PlanRow",
     "PolicyRow",
+    "RatingRow",
     "RegionRow",
     "RunPlanRow",
     "RunRow",
@@ -281,6 +284,47 @@ class FeedRenderRow(SQLModel, table=True):
     etag: str = Field(max_length=80)
     last_modified: datetime | None = _stamp()
     body: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+
+
+class CheckInRow(SQLModel, table=True):
+    """扫码入企: inspectors of an agency entered an enterprise (what happened, not what was planned)."""
+
+    __tablename__ = "check_in"
+    __table_args__ = (sa.Index("ix_check_in_enterprise_day", "enterprise_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64, index=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
+    at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    # The date in China (Asia/Shanghai) on which the entry took place.
+    day: date = Field(index=True)
+    kind: str = Field(max_length=16)
+    exempt_reason: str | None = Field(default=None, max_length=200)
+    certificates: list[str] = _json_list()
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="api_key.id")
+    created_at: datetime | None = _stamp()
+
+
+class CheckInFlagRow(SQLModel, table=True):
+    """Something a check-in did against the rules or the plan (one row per code)."""
+
+    __tablename__ = "check_in_flag"
+    check_in_id: int = Field(foreign_key="check_in.id", primary_key=True)
+    code: str = Field(max_length=40, primary_key=True)
+    detail: str
+
+
+class RatingRow(SQLModel, table=True):
+    """An enterprise's rating of a check-in, given through its feed token. The inspecting agency
+    sees only aggregates; supervisors see each rating."""
+
+    __tablename__ = "check_in_rating"
+    check_in_id: int = Field(foreign_key="check_in.id", primary_key=True)
+    score: int
+    comment: str = Field(default="", max_length=500)
+    feed_token_id: int = Field(foreign_key="feed_token.id")
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
 
 
 class ApiKeyRow(SQLModel, table=True):

@@ -47,6 +47,7 @@ __all__ = [
     "issue_enterprise_tokens",
     "issue_token",
     "list_tokens",
+    "live_token",
     "poll",
     "render_token",
     "revoke_token",
@@ -346,6 +347,14 @@ def _checked(token: str) -> str:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         raise NotFoundError(_GONE)
     return _digest(token)
+
+
+def live_token(session: Session, token: str) -> FeedTokenRow:
+    """The subscription behind a live token; any other token is the same 404 as a dead feed."""
+    row = FeedTokenRepository(session).live(_checked(token))
+    if row is None:
+        raise NotFoundError(_GONE)
+    return row
 
 
 def look_up(session: Session, token: str, *, now: datetime, uid_domain: str) -> FeedLookup:

@@ -1,0 +1,163 @@
+"""Queries on check-ins (扫码入企), their flags and ratings. Like `repositories`, they flush and
+never commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from quietday.persistence.repositories import _Repository
+from quietday.persistence.tables import (
+    CheckInFlagRow,
+    CheckInRow,
+    HistoryRow,
+    PlanRow,
+    RatingRow,
+    VisitRow,
+)
+
+__all__ = ["CheckInFilter", "CheckInRepository", "RatingRepository", "RatingSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInFilter:
+    agency_id: str | None = None
+    enterprise_id: str | None = None
+    day_from: date | None = None
+    day_to: date | None = None
+    flag: str | None = None
+
+
+class CheckInRepository(_Repository[CheckInRow]):
+    model = CheckInRow
+    label = "入企记录"
+
+    def get_for(self, check_in_id: int, agency_id: str | None) -> CheckInRow | None:
+        """A check-in, only if it is `agency_id`'s (any, for None)."""
+        row = self.session.get(CheckInRow, check_in_id)
+        if row is None or (agency_id is not None and row.agency_id != agency_id):
+            return None
+        return row
+
+    def page(self, flt: CheckInFilter, *, after: int | None, limit: int) -> Sequence[CheckInRow]:
+        query = select(CheckInRow).order_by(col(CheckInRow.id)).limit(limit)
+        if after is not None:
+            query = query.where(col(CheckInRow.id) > after)
+        if flt.agency_id is not None:
+            query = query.where(CheckInRow.agency_id == flt.agency_id)
+        if flt.enterprise_id is not None:
+            query = query.where(CheckInRow.enterprise_id == flt.enterprise_id)
+        if flt.day_from is not None:
+            query = query.where(col(CheckInRow.day) >= flt.day_from)
+        if flt.day_to is not None:
+            query = query.where(col(CheckInRow.day) <= flt.day_to)
+        if flt.flag is not None:
+            flagged = select(CheckInFlagRow.check_in_id).where(CheckInFlagRow.code == flt.flag)
+            query = query.where(col(CheckInRow.id).in_(flagged))
+        return self.session.exec(query).all()
+
+    def of_enterprise(self, enterprise_id: str) -> Sequence[CheckInRow]:
+        return self.session.exec(
+            select(CheckInRow)
+            .where(CheckInRow.enterprise_id == enterprise_id)
+            .order_by(col(CheckInRow.day), col(CheckInRow.id))
+        ).all()
+
+    def between(self, first: date, last: date) -> Sequence[CheckInRow]:
+        return self.session.exec(
+            select(CheckInRow)
+            .where(col(CheckInRow.day) >= first, col(CheckInRow.day) <= last)
+            .order_by(col(CheckInRow.day), col(CheckInRow.id))
+        ).all()
+
+    def history_of(self, enterprise_ids: Iterable[str]) -> Sequence[HistoryRow]:
+        """Imported past inspections of these enterprises (they count toward caps)."""
+        ids = sorted(set(enterprise_ids))
+        if not ids:
+            return []
+        return self.session.exec(
+            select(HistoryRow).where(col(HistoryRow.enterprise_id).in_(ids))
+        ).all()
+
+    def published_visits_with(
+        self, enterprise_id: str, agency_id: str
+    ) -> list[tuple[VisitRow, list[PlanRow]]]:
+        """The enterprise's published visits holding plans of `agency_id`, with those plans."""
+        rows = self.session.exec(
+            select(VisitRow, PlanRow)
+            .join(PlanRow, col(PlanRow.visit_id) == col(VisitRow.id))
+            .where(
+                VisitRow.enterprise_id == enterprise_id,
+                VisitRow.status == "published",
+                PlanRow.agency_id == agency_id,
+                PlanRow.status == "published",
+            )
+            .order_by(col(VisitRow.day), col(PlanRow.id))
+        ).all()
+        grouped: dict[int, tuple[VisitRow, list[PlanRow]]] = {}
+        for visit, plan in rows:
+            grouped.setdefault(int(visit.id or 0), (visit, []))[1].append(plan)
+        return list(grouped.values())
+
+    def flags_of(self, ids: Iterable[int]) -> dict[int, list[CheckInFlagRow]]:
+        wanted = sorted(set(ids))
+        out: dict[int, list[CheckInFlagRow]] = defaultdict(list)
+        if not wanted:
+            return out
+        for row in self.session.exec(
+            select(CheckInFlagRow)
+            .where(col(CheckInFlagRow.check_in_id).in_(wanted))
+            .order_by(col(CheckInFlagRow.check_in_id), col(CheckInFlagRow.code))
+        ).all():
+            out[row.check_in_id].append(row)
+        return out
+
+    def replace_flags(
+        self, ids: Iterable[int], codes: Iterable[str], flags: Iterable[CheckInFlagRow]
+    ) -> None:
+        """Drop the flags with `codes` from check-ins `ids`, then add `flags`."""
+        wanted, kinds = sorted(set(ids)), sorted(set(codes))
+        if wanted and kinds:
+            self.session.execute(
+                sa.delete(CheckInFlagRow).where(
+                    col(CheckInFlagRow.check_in_id).in_(wanted), col(CheckInFlagRow.code).in_(kinds)
+                )
+            )
+        self.session.add_all(flags)
+        self.session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSummary:
+    count: int
+    average: float | None
+
+
+class RatingRepository(_Repository[RatingRow]):
+    model = RatingRow
+    label = "评价"
+
+    def of(self, ids: Iterable[int]) -> dict[int, RatingRow]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        return {
+            r.check_in_id: r
+            for r in self.session.exec(
+                select(RatingRow).where(col(RatingRow.check_in_id).in_(wanted))
+            ).all()
+        }
+
+    def summary(self, agency_id: str) -> RatingSummary:
+        count, average = self.session.execute(
+            select(sa.func.count(), sa.func.avg(RatingRow.score))
+            .select_from(RatingRow)
+            .join(CheckInRow, col(CheckInRow.id) == col(RatingRow.check_in_id))
+            .where(CheckInRow.agency_id == agency_id)
+        ).one()
+        return RatingSummary(int(count), float(average) if average is not None else None)

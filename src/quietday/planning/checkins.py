@@ -1,0 +1,470 @@
+"""Check-ins (扫码入企): what inspectors actually did, matched to the published schedule and
+judged by the same rules as the schedule.
+
+An agency records that two or more of its certified inspectors entered an enterprise. The entry
+is matched to a published visit holding that agency's plans (the same day, else one whose plan
+window holds the day) or flagged `unplanned`. Then every check-in of the enterprise is judged
+again by the core rule checker (`domain.flag_entries`): quiet days, working days, the whitelist,
+caps and gaps count what happened, not what was planned. The other flags (inspectors, plan
+match) are facts of the entry itself.
+
+An enterprise rates a check-in through its feed token. The inspecting agency sees only its count
+and average of ratings; supervisors see each rating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from quietday.domain.calendar import WorkingCalendar
+from quietday.domain.check import Violation
+from quietday.domain.entries import flag_entries
+from quietday.domain.model import (
+    Agency,
+    AgencyId,
+    EnterpriseId,
+    HistoryEntry,
+    Horizon,
+    Inspection,
+    InspectionId,
+    Instance,
+    Kind,
+    PolicyId,
+    Solution,
+    SolveStats,
+    Status,
+    Visit,
+)
+from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
+from quietday.formats import dump_instance, dump_solution
+from quietday.official import official_calendar
+from quietday.persistence import Session
+from quietday.persistence.checkins import (
+    CheckInFilter,
+    CheckInRepository,
+    RatingRepository,
+    RatingSummary,
+)
+from quietday.persistence.mapping import (
+    caps_from_setting,
+    enterprise_from_row,
+    history_from_row,
+    policy_from_row,
+)
+from quietday.persistence.repositories import (
+    AgencyRepository,
+    EnterpriseRepository,
+    InspectorRepository,
+    PolicyRepository,
+    SettingRepository,
+)
+from quietday.persistence.tables import (
+    CheckInFlagRow,
+    CheckInRow,
+    PlanRow,
+    RatingRow,
+    VisitRow,
+    utcnow,
+)
+from quietday.planning.access import Actor
+from quietday.planning.feeds import CHINA, live_token
+from quietday.planning.plans import KINDS
+from quietday.planning.registry import CAPS_SETTING
+
+__all__ = [
+    "ENTRY_FLAGS",
+    "RULE_FLAGS",
+    "CheckInFilter",
+    "CheckInInput",
+    "CheckInView",
+    "actuals_documents",
+    "actuals_instance",
+    "entry_id",
+    "get_check_in",
+    "judge_enterprise",
+    "list_check_ins",
+    "list_for_token",
+    "rate_check_in",
+    "rating_summary",
+    "record_check_in",
+]
+
+MIN_INSPECTORS = 2
+MAX_CERTIFICATES = 20
+# Flags that are facts of one entry, set when it is recorded.
+ENTRY_FLAGS = {
+    "unplanned": "没有与之对应的已发布入企计划",
+    "different_day": "与计划日期不同",
+    "too_few_inspectors": f"执法人员少于 {MIN_INSPECTORS} 名",
+    "inspector_not_certified": "有执法证号未登记或已停用",
+    "inspector_other_agency": "有执法人员不属于本部门",
+}
+# Flags from the core rule checker (codes of `domain.check`), recomputed over the enterprise's
+# entries whenever one is added.
+RULE_FLAGS = frozenset(
+    {
+        "not_working_day",
+        "quiet_day",
+        "whitelisted",
+        "cap_agency_enterprise_year",
+        "cap_enterprise_month",
+        "cap_enterprise_year",
+        "min_gap",
+    }
+)
+# A busy day is not a breach: the entries' instance gives every agency room for all of them.
+_UNBOUNDED = 1_000_000
+_ENTRY_PREFIX = "C-"
+_FUTURE_SLACK = timedelta(minutes=10)
+
+
+def entry_id(check_in_id: int) -> InspectionId:
+    return InspectionId(f"{_ENTRY_PREFIX}{check_in_id}")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInInput:
+    enterprise_id: str
+    certificates: tuple[str, ...]
+    at: datetime
+    visit_id: int | None = None
+    kind: str | None = None
+    exempt_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInView:
+    row: CheckInRow
+    flags: list[CheckInFlagRow]
+    rating: RatingRow | None
+
+
+def _validate(session: Session, inp: CheckInInput, now: datetime) -> list[Problem]:
+    problems: list[Problem] = []
+    if EnterpriseRepository(session).get(inp.enterprise_id) is None:
+        problems.append(
+            Problem("unknown_enterprise", "enterprise_id", f"企业 {inp.enterprise_id} 不存在")
+        )
+    if inp.at.tzinfo is None:
+        problems.append(Problem("time_zone_missing", "at", "入企时间须带时区,如 +08:00"))
+    elif inp.at > now + _FUTURE_SLACK:
+        problems.append(Problem("future_check_in", "at", "入企时间不能晚于现在"))
+    if not inp.certificates:
+        problems.append(Problem("missing_inspectors", "certificates", "须列出执法人员的执法证号"))
+    elif len(inp.certificates) > MAX_CERTIFICATES:
+        problems.append(
+            Problem("too_many_inspectors", "certificates", f"执法证号不超过 {MAX_CERTIFICATES} 个")
+        )
+    for i, number in enumerate(inp.certificates):
+        if not number.strip() or len(number) > 64:
+            problems.append(
+                Problem("bad_certificate", f"certificates[{i}]", "执法证号应为 1 至 64 个字符")
+            )
+    if inp.kind is not None and inp.kind not in KINDS:
+        problems.append(Problem("unknown_kind", "kind", f"检查类型应为 {'、'.join(KINDS)} 之一"))
+    if inp.exempt_reason is not None and len(inp.exempt_reason) > 200:
+        problems.append(Problem("too_long", "exempt_reason", "豁免事由不超过 200 个字符"))
+    return problems
+
+
+def _match(
+    session: Session, agency_id: str, inp: CheckInInput, day: date
+) -> tuple[VisitRow | None, PlanRow | None]:
+    """The published visit this entry carries out, and the agency's first plan in it."""
+    candidates = CheckInRepository(session).published_visits_with(inp.enterprise_id, agency_id)
+    if inp.visit_id is not None:
+        for visit, plans in candidates:
+            if visit.id == inp.visit_id:
+                return visit, plans[0]
+        raise InputError([Problem("unknown_visit", "visit_id", f"本部门没有入企 {inp.visit_id}")])
+    for visit, plans in candidates:
+        if visit.day == day:
+            return visit, plans[0]
+    near = [
+        (abs((visit.day - day).days), int(visit.id or 0), visit, plans[0])
+        for visit, plans in candidates
+        if any(p.earliest <= day <= p.latest for p in plans)
+    ]
+    if near:
+        _, _, visit, plan = min(near, key=lambda t: (t[0], t[1]))
+        return visit, plan
+    return None, None
+
+
+def _inspector_flags(
+    session: Session, agency_id: str, certificates: Sequence[str]
+) -> dict[str, str]:
+    inspectors = InspectorRepository(session)
+    valid: set[str] = set()
+    unknown: list[str] = []
+    foreign: list[str] = []
+    for number in dict.fromkeys(c.strip() for c in certificates):
+        row = inspectors.by_certificate(number)
+        if row is None or not row.active:
+            unknown.append(number)
+        elif row.agency_id != agency_id:
+            foreign.append(number)
+        else:
+            valid.add(number)
+    flags: dict[str, str] = {}
+    if len(valid) < MIN_INSPECTORS:
+        flags["too_few_inspectors"] = f"本部门持证执法人员 {len(valid)} 名,少于 {MIN_INSPECTORS} 名"
+    if unknown:
+        flags["inspector_not_certified"] = f"执法证号未登记或已停用: {'、'.join(unknown)}"
+    if foreign:
+        flags["inspector_other_agency"] = f"执法人员不属于本部门: {'、'.join(foreign)}"
+    return flags
+
+
+def record_check_in(
+    session: Session, actor: Actor, inp: CheckInInput, *, now: datetime | None = None
+) -> CheckInView:
+    """Record one entry of `actor`'s agency and judge the enterprise's entries again."""
+    if actor.agency_id is None or actor.is_supervisor:
+        raise ForbiddenError("入企记录须由执法部门的密钥提交")
+    now = now or utcnow()
+    problems = _validate(session, inp, now)
+    if problems:
+        raise InputError(problems)
+    day = inp.at.astimezone(CHINA).date()
+    visit, plan = _match(session, actor.agency_id, inp, day)
+    if inp.kind is not None:
+        kind, exempt = inp.kind, inp.exempt_reason
+    elif plan is not None:
+        kind, exempt = plan.kind, inp.exempt_reason or plan.exempt_reason
+    else:
+        kind, exempt = Kind.ROUTINE.value, inp.exempt_reason
+    repo = CheckInRepository(session)
+    row = repo.add(
+        CheckInRow(
+            agency_id=actor.agency_id,
+            enterprise_id=inp.enterprise_id,
+            at=inp.at,
+            day=day,
+            kind=kind,
+            exempt_reason=exempt or None,
+            certificates=[c.strip() for c in inp.certificates],
+            visit_id=visit.id if visit is not None else None,
+            created_by=actor.key_id,
+        )
+    )
+    facts = _inspector_flags(session, actor.agency_id, row.certificates)
+    if visit is None:
+        facts["unplanned"] = ENTRY_FLAGS["unplanned"]
+    elif visit.day != day:
+        facts["different_day"] = f"计划在 {visit.day},实际在 {day}"
+    cid = int(row.id or 0)
+    repo.replace_flags(
+        [cid], (), [CheckInFlagRow(check_in_id=cid, code=c, detail=d) for c, d in facts.items()]
+    )
+    judge_enterprise(session, inp.enterprise_id)
+    return _view(session, row, with_rating=True)
+
+
+def _calendar(session: Session, years: Iterable[int]) -> WorkingCalendar:
+    cal = SettingRepository(session).value("calendar")
+    return WorkingCalendar(
+        official_calendar("CN", years),
+        frozenset(date.fromisoformat(d) for d in cal.get("extra_holidays", [])),
+        frozenset(date.fromisoformat(d) for d in cal.get("extra_workdays", [])),
+    )
+
+
+def actuals_instance(
+    session: Session,
+    entries: Sequence[CheckInRow],
+    *,
+    horizon: Horizon,
+    earlier: Sequence[CheckInRow] = (),
+) -> Instance:
+    """The entries as a `quietday.instance/1` problem whose inspections took place on their
+    dates: `find_violations` on it (with each entry placed on its day) judges what happened.
+    Imported history and `earlier` entries (before the horizon) count as history; every agency
+    has room for all its entries (capacity plans the schedule; it is no rule of entering)."""
+    ent_ids = sorted({e.enterprise_id for e in entries} | {e.enterprise_id for e in earlier})
+    enterprises = {
+        EnterpriseId(e.id): enterprise_from_row(e)
+        for e in EnterpriseRepository(session).by_ids(ent_ids)
+    }
+    policies = {
+        PolicyId(p.id): policy_from_row(p)
+        for p in PolicyRepository(session).by_ids(e.quiet_policy for e in enterprises.values())
+    }
+    history = [history_from_row(h) for h in CheckInRepository(session).history_of(ent_ids)]
+    history += [
+        HistoryEntry(EnterpriseId(e.enterprise_id), AgencyId(e.agency_id), e.day, Kind(e.kind))
+        for e in earlier
+    ]
+    history.sort(key=lambda h: (h.date, h.enterprise, h.agency, h.kind.value))
+    agency_ids = {e.agency_id for e in entries} | {h.agency for h in history}
+    agencies = {
+        AgencyId(a.id): Agency(AgencyId(a.id), a.name, a.region_code, _UNBOUNDED)
+        for a in sorted(AgencyRepository(session).by_ids(agency_ids), key=lambda a: a.id)
+    }
+    return Instance(
+        name=f"actuals-{horizon.start}-{horizon.end}",
+        horizon=horizon,
+        calendar=_calendar(session, range(horizon.start.year, horizon.end.year + 1)),
+        quiet_policies=dict(sorted(policies.items())),
+        caps=caps_from_setting(SettingRepository(session).value(CAPS_SETTING)),
+        agencies=agencies,
+        enterprises=dict(sorted(enterprises.items())),
+        inspections=tuple(
+            Inspection(
+                id=entry_id(int(e.id or 0)),
+                agency=AgencyId(e.agency_id),
+                enterprise=EnterpriseId(e.enterprise_id),
+                kind=Kind(e.kind),
+                earliest=e.day,
+                latest=e.day,
+                exempt_reason=e.exempt_reason,
+            )
+            for e in entries
+        ),
+        history=tuple(history),
+    )
+
+
+def actuals_documents(session: Session, year: int) -> tuple[str, str]:
+    """A year's check-ins as an instance and a solution that places each on its day, so that
+    `quietday check` judges what happened; the year before counts as history."""
+    repo = CheckInRepository(session)
+    horizon = Horizon(date(year, 1, 1), date(year, 12, 31))
+    entries = repo.between(horizon.start, horizon.end)
+    earlier = repo.between(date(year - 1, 1, 1), date(year - 1, 12, 31))
+    instance = actuals_instance(session, entries, horizon=horizon, earlier=earlier)
+    doors: dict[tuple[str, date], list[CheckInRow]] = {}
+    for e in entries:
+        doors.setdefault((e.enterprise_id, e.day), []).append(e)
+    visits = tuple(
+        Visit(
+            enterprise=EnterpriseId(ent),
+            date=day,
+            inspections=tuple(entry_id(int(e.id or 0)) for e in group),
+            lead_agency=AgencyId(min(e.agency_id for e in group)),
+        )
+        for (ent, day), group in sorted(doors.items())
+    )
+    solution = Solution(
+        instance=instance.name,
+        visits=visits,
+        unscheduled=(),
+        stats=SolveStats(status=Status.FEASIBLE, scheduled=len(entries), visits=len(visits)),
+    )
+    return dump_instance(instance), dump_solution(solution)
+
+
+def judge_enterprise(session: Session, enterprise_id: str) -> None:
+    """Flag every check-in of the enterprise again by the core rules (a late-recorded entry can
+    change which later one broke a cap)."""
+    repo = CheckInRepository(session)
+    entries = list(repo.of_enterprise(enterprise_id))
+    if not entries:
+        return
+    first, last = entries[0].day, entries[-1].day
+    horizon = Horizon(date(first.year, 1, 1), date(last.year, 12, 31))
+    instance = actuals_instance(session, entries, horizon=horizon)
+    flags = flag_entries(instance, {entry_id(int(e.id or 0)): e.day for e in entries})
+    rows = [
+        CheckInFlagRow(check_in_id=int(e.id or 0), code=v.code, detail=v.message)
+        for e in entries
+        for v in _first_per_code(flags.get(entry_id(int(e.id or 0)), []))
+    ]
+    repo.replace_flags([int(e.id or 0) for e in entries], RULE_FLAGS, rows)
+
+
+def _first_per_code(violations: Iterable[Violation]) -> list[Violation]:
+    """One flag per rule (an entry can be in several breaches of one rule)."""
+    first: dict[str, Violation] = {}
+    for v in violations:
+        first.setdefault(v.code, v)
+    return list(first.values())
+
+
+def _view(session: Session, row: CheckInRow, *, with_rating: bool) -> CheckInView:
+    cid = int(row.id or 0)
+    flags = CheckInRepository(session).flags_of([cid]).get(cid, [])
+    rating = RatingRepository(session).of([cid]).get(cid) if with_rating else None
+    return CheckInView(row, flags, rating)
+
+
+def get_check_in(session: Session, actor: Actor, check_in_id: int) -> CheckInView:
+    row = CheckInRepository(session).get_for(check_in_id, actor.own_agency)
+    if row is None:
+        raise NotFoundError(f"入企记录 {check_in_id} 不存在")
+    return _view(session, row, with_rating=actor.is_supervisor)
+
+
+def list_check_ins(
+    session: Session, actor: Actor, flt: CheckInFilter, *, after: int | None, limit: int
+) -> list[CheckInView]:
+    """A page of check-ins; an agency sees only its own, and never who rated them."""
+    if actor.own_agency is not None:
+        flt = CheckInFilter(
+            agency_id=actor.own_agency,
+            enterprise_id=flt.enterprise_id,
+            day_from=flt.day_from,
+            day_to=flt.day_to,
+            flag=flt.flag,
+        )
+    rows = CheckInRepository(session).page(flt, after=after, limit=limit)
+    ids = [int(r.id or 0) for r in rows]
+    flags = CheckInRepository(session).flags_of(ids)
+    ratings = RatingRepository(session).of(ids) if actor.is_supervisor else {}
+    return [
+        CheckInView(r, flags.get(int(r.id or 0), []), ratings.get(int(r.id or 0))) for r in rows
+    ]
+
+
+def rating_summary(session: Session, actor: Actor) -> RatingSummary:
+    if actor.own_agency is None:
+        raise ForbiddenError("评价汇总按执法部门提供;监督密钥可直接查看每条评价")
+    return RatingRepository(session).summary(actor.own_agency)
+
+
+def _enterprise_of_token(session: Session, token: str) -> tuple[int, str]:
+    row = live_token(session, token)
+    if row.kind != "enterprise":
+        raise NotFoundError("只有企业的订阅地址可以评价入企")
+    return int(row.id or 0), row.subject_id
+
+
+def list_for_token(session: Session, token: str, *, limit: int = 50) -> list[CheckInView]:
+    """The enterprise's own latest check-ins, with its ratings, for its rating form."""
+    _, enterprise_id = _enterprise_of_token(session, token)
+    rows = list(reversed(CheckInRepository(session).of_enterprise(enterprise_id)))[:limit]
+    ratings = RatingRepository(session).of(int(r.id or 0) for r in rows)
+    return [CheckInView(r, [], ratings.get(int(r.id or 0))) for r in rows]
+
+
+def rate_check_in(
+    session: Session, token: str, check_in_id: int, *, score: int, comment: str
+) -> RatingRow:
+    """The enterprise rates one of its check-ins (rating again replaces its rating)."""
+    token_id, enterprise_id = _enterprise_of_token(session, token)
+    problems: list[Problem] = []
+    if not 1 <= score <= 5:
+        problems.append(Problem("score_range", "score", "评分应为 1 至 5"))
+    if len(comment) > 500:
+        problems.append(Problem("too_long", "comment", "评价内容不超过 500 个字符"))
+    if problems:
+        raise InputError(problems)
+    entry = CheckInRepository(session).get(check_in_id)
+    if entry is None or entry.enterprise_id != enterprise_id:
+        raise NotFoundError(f"入企记录 {check_in_id} 不存在")
+    ratings = RatingRepository(session)
+    row = ratings.get(check_in_id)
+    if row is None:
+        row = RatingRow(
+            check_in_id=check_in_id, score=score, comment=comment, feed_token_id=token_id
+        )
+    else:
+        row.score, row.comment, row.feed_token_id, row.updated_at = (
+            score,
+            comment,
+            token_id,
+            utcnow(),
+        )
+    return ratings.add(row)

@@ -1,0 +1,236 @@
+"""Check-ins (扫码入企) over HTTP on SQLite and PostgreSQL: matching to the published schedule,
+every flag, re-judging when an entry arrives late, who sees what, ratings through feed tokens,
+and agreement of the flags with the core checker on the same entries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import Clock
+from quietday.persistence import Engine, session_scope
+from quietday.planning.checkins import RULE_FLAGS, actuals_documents
+from quietday.planning.files import check_files
+from quietday.planning.registry import create_inspector
+from seed import AGENCIES, Seeded
+from test_api_feeds import published, token
+
+CERTS = {"A": ["A-001", "A-002"], "B": ["B-001", "B-002"]}
+
+
+@pytest.fixture
+def inspectors(engine: Engine, world: Seeded, clock: Clock) -> None:
+    """Certified inspectors of A and B; the clock after July, when the entries take place."""
+    clock.now = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
+    with session_scope(engine) as s:
+        for letter, numbers in CERTS.items():
+            for n in numbers:
+                create_inspector(
+                    s, agency_id=AGENCIES[letter][0], name=f"执法员{n}", certificate_no=n
+                )
+
+
+def check_in(
+    fc: TestClient,
+    world: Seeded,
+    who: str,
+    enterprise: int,
+    at: str,
+    *,
+    expect: int = 201,
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "enterprise_id": world.enterprises[enterprise],
+        "certificates": CERTS.get(who, []),
+        "at": at,
+        **extra,
+    }
+    r = fc.post("/api/v1/check-ins", json=body, headers=world.auth(who))
+    assert r.status_code == expect, r.text
+    return dict(r.json())
+
+
+def codes(entry: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in entry["flags"]}
+
+
+def read(fc: TestClient, world: Seeded, cid: int) -> dict[str, Any]:
+    r = fc.get(f"/api/v1/check-ins/{cid}", headers=world.auth())
+    assert r.status_code == 200
+    return dict(r.json())
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_check_ins_are_matched_and_flagged(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    joint = check_in(fc, world, "A", 0, "2026-07-21T09:30:00+08:00")
+    assert joint["visit_id"] is not None
+    assert codes(joint) == set()
+    assert joint["kind"] == "routine"
+    assert joint["date"] == "2026-07-21"
+    # The published case visit is matched and keeps the plan's exemption.
+    case = check_in(fc, world, "A", 1, "2026-07-22T10:00:00+08:00")
+    assert case["kind"] == "case"
+    assert case["exempt_reason"] == "投诉举报"
+    assert codes(case) == set()
+    # Late at night in Beijing is the next day in UTC terms only: the date is China's.
+    late = check_in(fc, world, "A", 3, "2026-07-24T15:30:00Z")
+    assert late["date"] == "2026-07-24"
+    assert codes(late) == set()
+    # A visit named explicitly but entered on another day.
+    other = check_in(fc, world, "A", 3, "2026-07-28T09:00:00+08:00", visit_id=late["visit_id"])
+    assert "different_day" in codes(other)
+    # No plan, inside the quiet days (1-20), on a Saturday.
+    quiet = check_in(fc, world, "A", 4, "2026-07-10T09:00:00+08:00")
+    assert codes(quiet) == {"unplanned", "quiet_day"}
+    saturday = check_in(fc, world, "B", 4, "2026-07-25T09:00:00+08:00")
+    assert codes(saturday) == {"unplanned", "not_working_day"}
+    # A complaint case may enter on a quiet day.
+    complaint = check_in(
+        fc, world, "A", 5, "2026-07-13T09:00:00+08:00", kind="case", exempt_reason="投诉举报"
+    )
+    assert codes(complaint) == {"unplanned"}
+    # Inspectors: one of A's, one unknown, one of B's.
+    crew = check_in(
+        fc,
+        world,
+        "A",
+        2,
+        "2026-07-23T09:00:00+08:00",
+        certificates=["A-001", "X-999", "B-001"],
+    )
+    assert codes(crew) == {
+        "unplanned",
+        "too_few_inspectors",
+        "inspector_not_certified",
+        "inspector_other_agency",
+    }
+    assert crew["visit_id"] is None
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_caps_flag_the_entry_that_broke_them_and_late_entries_rejudge(
+    fc: TestClient, world: Seeded
+) -> None:
+    """Caps of the seed: agency-enterprise 2 a year, enterprise 2 a month (routine, special)."""
+    first = check_in(fc, world, "A", 5, "2026-07-21T09:00:00+08:00")
+    second = check_in(fc, world, "A", 5, "2026-07-22T09:00:00+08:00")
+    third = check_in(fc, world, "A", 5, "2026-07-23T09:00:00+08:00")
+    assert codes(first) == codes(second) == {"unplanned"}
+    assert codes(third) == {"unplanned", "cap_agency_enterprise_year", "cap_enterprise_month"}
+    # An entry in June recorded late: July's second date is now A's third in the year.
+    june = check_in(fc, world, "A", 5, "2026-06-22T09:00:00+08:00")
+    assert codes(june) == {"unplanned"}
+    assert codes(read(fc, world, second["id"])) == {"unplanned", "cap_agency_enterprise_year"}
+    assert codes(read(fc, world, first["id"])) == {"unplanned"}
+    # B's case inspection is not capped; B's routine one is over the month cap only.
+    case = check_in(
+        fc, world, "B", 5, "2026-07-24T09:00:00+08:00", kind="case", exempt_reason="举报"
+    )
+    assert codes(case) == {"unplanned"}
+    routine = check_in(fc, world, "B", 5, "2026-07-27T09:00:00+08:00")
+    assert codes(routine) == {"unplanned", "cap_enterprise_month"}
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_flags_agree_with_the_core_checker(
+    fc: TestClient, world: Seeded, engine: Engine, tmp_path: Path
+) -> None:
+    """What `quietday check` finds on the year's entries is what the flags say."""
+    published(fc, world)
+    for who, ent, at in [
+        ("A", 0, "2026-07-21T09:30:00+08:00"),
+        ("A", 4, "2026-07-10T09:00:00+08:00"),
+        ("B", 4, "2026-07-25T09:00:00+08:00"),
+        ("A", 5, "2025-12-30T09:00:00+08:00"),
+        ("A", 5, "2026-01-05T09:00:00+08:00"),
+        ("A", 5, "2026-07-21T09:00:00+08:00"),
+        ("A", 5, "2026-07-22T09:00:00+08:00"),
+        ("B", 5, "2026-07-23T09:00:00+08:00"),
+        ("A", 5, "2026-07-24T09:00:00+08:00"),
+    ]:
+        check_in(fc, world, who, ent, at)
+    with session_scope(engine) as s:
+        instance_text, solution_text = actuals_documents(s, 2026)
+    (tmp_path / "i.json").write_text(instance_text, encoding="utf-8")
+    (tmp_path / "s.json").write_text(solution_text, encoding="utf-8")
+    violations = check_files(tmp_path / "i.json", tmp_path / "s.json").violations
+    assert violations, "the entries above break rules: the checker must see them"
+    entries = fc.get("/api/v1/check-ins?date_from=2026-01-01", headers=world.auth()).json()
+    flagged = {(f"C-{e['id']}", f["code"]) for e in entries["items"] for f in e["flags"]} & {
+        (f"C-{e['id']}", c) for e in entries["items"] for c in RULE_FLAGS
+    }
+    involved = {(i, v.code) for v in violations for i in v.inspections}
+    assert flagged <= involved
+    for v in violations:
+        assert any((i, v.code) in flagged for i in v.inspections), v
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_agencies_see_their_own_and_only_supervisors_see_who_rated(
+    fc: TestClient, world: Seeded
+) -> None:
+    published(fc, world)
+    entry = check_in(fc, world, "A", 0, "2026-07-21T09:30:00+08:00")
+    feed = token(fc, world, "enterprise", world.enterprises[0])["token"]
+    r = fc.put(
+        f"/feeds/{feed}/check-ins/{entry['id']}/rating", json={"score": 4, "comment": "规范,用时短"}
+    )
+    assert r.status_code == 200
+    assert r.json()["score"] == 4
+    # Rating again replaces it.
+    r = fc.put(f"/feeds/{feed}/check-ins/{entry['id']}/rating", json={"score": 5})
+    assert r.status_code == 200
+    assert fc.get(f"/feeds/{feed}/check-ins").json()[0]["rating"]["score"] == 5
+    assert read(fc, world, entry["id"])["rating"]["score"] == 5
+    mine = fc.get(f"/api/v1/check-ins/{entry['id']}", headers=world.auth("A")).json()
+    assert mine["rating"] is None
+    listed = fc.get("/api/v1/check-ins", headers=world.auth("A")).json()["items"]
+    assert [e["id"] for e in listed] == [entry["id"]]
+    assert listed[0]["rating"] is None
+    summary = fc.get("/api/v1/check-ins/ratings", headers=world.auth("A")).json()
+    assert summary == {"agency_id": AGENCIES["A"][0], "count": 1, "average": 5.0}
+    # Another agency neither reads nor lists it.
+    assert fc.get(f"/api/v1/check-ins/{entry['id']}", headers=world.auth("B")).status_code == 404
+    assert fc.get("/api/v1/check-ins", headers=world.auth("B")).json()["items"] == []
+    # Another enterprise's token, an agency's token and a revoked token cannot rate it.
+    other = token(fc, world, "enterprise", world.enterprises[1])["token"]
+    agency = token(fc, world, "agency", AGENCIES["A"][0])
+    for t in (other, agency["token"], "icsf_nonsense"):
+        r = fc.put(f"/feeds/{t}/check-ins/{entry['id']}/rating", json={"score": 1})
+        assert r.status_code == 404
+    assert (
+        fc.put(f"/feeds/{feed}/check-ins/{entry['id']}/rating", json={"score": 6}).status_code
+        == 422
+    )
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_bad_check_ins_are_refused_naming_the_field(fc: TestClient, world: Seeded) -> None:
+    r = fc.post(
+        "/api/v1/check-ins",
+        json={"enterprise_id": "91360000MA0000000X", "certificates": CERTS["A"],
+              "at": "2026-07-21T09:00:00+08:00"},
+        headers=world.auth("A"),
+    )  # fmt: skip
+    assert r.status_code == 422
+    assert [e["path"] for e in r.json()["errors"]] == ["enterprise_id"]
+    naive = check_in(fc, world, "A", 0, "2026-07-21T09:00:00", expect=422)
+    assert naive["errors"][0]["path"] == "at"
+    future = check_in(fc, world, "A", 0, "2026-08-02T09:00:00+08:00", expect=422)
+    assert future["errors"][0]["code"] == "future_check_in"
+    wrong_visit = check_in(fc, world, "A", 0, "2026-06-21T09:00:00+08:00", visit_id=99, expect=422)
+    assert wrong_visit["errors"][0]["path"] == "visit_id"
+    by_supervisor = fc.post(
+        "/api/v1/check-ins",
+        json={"enterprise_id": world.enterprises[0], "certificates": ["A-001"],
+              "at": "2026-06-21T09:00:00+08:00"},
+        headers=world.auth(),
+    )  # fmt: skip
+    assert by_supervisor.status_code == 403
+    assert fc.get("/api/v1/check-ins", headers=world.auth()).json()["items"] == []
