@@ -26,8 +26,9 @@ from db import (
 from helpers import SHARED
 from quietday.api import create_app
 from quietday.config import Settings
-from quietday.persistence import Engine
-from seed import Seeded, seed
+from quietday.persistence import Engine, session_scope
+from quietday.planning.registry import create_inspector
+from seed import AGENCIES, Seeded, seed
 
 
 def require(available: bool, reason: str) -> None:
@@ -109,3 +110,19 @@ def fc(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
     )
     with TestClient(app) as c:
         yield c
+
+
+CERTS = {"A": ["A-001", "A-002"], "B": ["B-001", "B-002"]}
+
+
+@pytest.fixture
+def inspectors(engine: Engine, world: Seeded, clock: Clock) -> None:
+    """Certified inspectors of A and B (`CERTS`); the clock after July, when the check-ins of
+    the tests take place."""
+    clock.now = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
+    with session_scope(engine) as s:
+        for letter, numbers in CERTS.items():
+            for n in numbers:
+                create_inspector(
+                    s, agency_id=AGENCIES[letter][0], name=f"执法员{n}", certificate_no=n
+                )

@@ -4,34 +4,18 @@ and agreement of the flags with the core checker on the same entries."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import Clock
+from conftest import CERTS
 from quietday.persistence import Engine, session_scope
 from quietday.planning.checkins import RULE_FLAGS, actuals_documents
 from quietday.planning.files import check_files
-from quietday.planning.registry import create_inspector
 from seed import AGENCIES, Seeded
 from test_api_feeds import published, token
-
-CERTS = {"A": ["A-001", "A-002"], "B": ["B-001", "B-002"]}
-
-
-@pytest.fixture
-def inspectors(engine: Engine, world: Seeded, clock: Clock) -> None:
-    """Certified inspectors of A and B; the clock after July, when the entries take place."""
-    clock.now = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
-    with session_scope(engine) as s:
-        for letter, numbers in CERTS.items():
-            for n in numbers:
-                create_inspector(
-                    s, agency_id=AGENCIES[letter][0], name=f"执法员{n}", certificate_no=n
-                )
 
 
 def check_in(

@@ -26,6 +26,8 @@ __all__ = [
     "FeedTokenCreate",
     "FeedTokenCreated",
     "FeedTokenPublic",
+    "FrequencyPagePublic",
+    "FrequencyRowPublic",
     "ImportResult",
     "InspectorCreate",
     "InspectorPublic",
@@ -433,3 +435,51 @@ class RatingSummaryPublic(BaseModel):
     agency_id: str
     count: int
     average: float | None
+
+
+class FrequencyRowPublic(BaseModel):
+    subject: str = Field(description="企业代码、部门编码或行政区划代码")
+    name: str
+    period: str
+    planned_visits: int = Field(description="已发布的入企次数")
+    planned_inspections: int
+    planned_routine: int
+    planned_special: int
+    planned_case: int
+    planned_requested: int
+    planned_normal: int = Field(description="落实安静期要求的检查(无豁免事由)")
+    planned_special_case: int = Field(description="特殊情形检查(有豁免事由)")
+    planned_joint_visits: int
+    planned_joint_rate: float | None = Field(description="综合查一次率")
+    planned_saved: float = Field(description="与各部门分别入企相比减少的入企次数")
+    actual_visits: int = Field(description="扫码入企的次数(同一企业同一天算一次)")
+    actual_inspections: int
+    actual_routine: int
+    actual_special: int
+    actual_case: int
+    actual_requested: int
+    actual_normal: int
+    actual_special_case: int
+    actual_joint_visits: int
+    actual_joint_rate: float | None
+    actual_saved: float
+    violations: int = Field(description="违规的入企记录(超频次、安静日、计划外等,每条只算一次)")
+    over_cap: int
+    quiet_day: int
+    unplanned: int
+    cap_enterprise_year: int | None
+    used_enterprise_year: int | None
+    headroom_enterprise_year: int | None
+    cap_agency_year: int | None
+    max_agency_days: int | None
+    headroom_agency_year: int | None
+    flags: dict[str, int] = Field(description="各类标记的入企记录数")
+
+
+class FrequencyPagePublic(BaseModel):
+    dimension: str
+    period: str
+    first: date
+    last: date
+    items: list[FrequencyRowPublic]
+    next_cursor: str | None
