@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,34 @@ def assignment_of(result: Any) -> dict[str, str]:
 
 def reasons_of(result: Any) -> dict[str, str]:
     return {u.inspection: u.reason.value for u in result.solution.unscheduled}
+
+
+def assert_flags_agree_with_check(engine: Any, year: int, tmp_path: Path) -> int:
+    """`quietday check` on the year's check-ins (exported as an instance and a solution) and
+    the rule flags stored on them agree: every flag is part of a breach the checker reports with
+    the same code, and every breach flags one of its entries. The number of breaches."""
+    import sqlalchemy as sa
+
+    from quietday.persistence import session_scope
+    from quietday.planning.checkins import RULE_FLAGS, actuals_documents
+    from quietday.planning.files import check_files
+
+    with session_scope(engine) as s:
+        instance_text, solution_text = actuals_documents(s, year)
+    (tmp_path / "actuals-instance.json").write_text(instance_text, encoding="utf-8")
+    (tmp_path / "actuals-solution.json").write_text(solution_text, encoding="utf-8")
+    report = check_files(tmp_path / "actuals-instance.json", tmp_path / "actuals-solution.json")
+    with engine.connect() as db:
+        stored = db.execute(
+            sa.text(
+                "SELECT f.check_in_id, f.code FROM check_in_flag f "
+                "JOIN check_in c ON c.id = f.check_in_id WHERE c.day BETWEEN :a AND :b"
+            ),
+            {"a": date(year, 1, 1), "b": date(year, 12, 31)},
+        ).all()
+    flagged = {(f"C-{cid}", code) for cid, code in stored if code in RULE_FLAGS}
+    involved = {(i, v.code) for v in report.violations for i in v.inspections}
+    assert flagged <= involved, sorted(flagged - involved)
+    for v in report.violations:
+        assert any((i, v.code) in flagged for i in v.inspections), v
+    return len(report.violations)

@@ -14,10 +14,14 @@ from ical.calendar_stream import IcsCalendarStream
 from typer.testing import CliRunner
 
 from feedcheck import event_count, icaljs, own_problems
+from helpers import assert_flags_agree_with_check
 from quietday.api import create_app
 from quietday.cli import app as cli
 from quietday.config import Settings
-from quietday.persistence import make_engine
+from quietday.domain import find_violations
+from quietday.formats import load_instance, load_solution
+from quietday.persistence import make_engine, session_scope
+from quietday.planning.frequency import VIOLATIONS, frequency_page
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 28)
@@ -36,16 +40,22 @@ COUNTS = {
 }
 
 
-@pytest.mark.slow
-def test_every_demo_feed_parses_everywhere_and_counts_right(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo, once for this module: a small province solved, published and checked into."""
+    out = tmp_path_factory.mktemp("demo")
     r = CliRunner().invoke(
-        cli,
-        ["demo", "--out", str(tmp_path), "--enterprises", "400", "--time-limit", "4", "--no-serve"],
+        cli, ["demo", "--out", str(out), "--enterprises", "400", "--time-limit", "4", "--no-serve"]
     )
     assert r.exit_code == 0, r.output
-    url = f"sqlite:///{tmp_path / 'quietday.db'}"
+    return out
+
+
+@pytest.mark.slow
+def test_every_demo_feed_parses_everywhere_and_counts_right(demo: Path) -> None:
+    url = f"sqlite:///{demo / 'quietday.db'}"
     engine = make_engine(url)
-    feeds = [line.split("\t") for line in (tmp_path / "feeds.txt").read_text("utf-8").splitlines()]
+    feeds = [line.split("\t") for line in (demo / "feeds.txt").read_text("utf-8").splitlines()]
     assert {k for k, _, _ in feeds} == {"enterprise", "agency", "inspector"}
     app = create_app(Settings(database_url=url, runner="thread"), engine=engine, clock=lambda: NOW)
     bodies: list[bytes] = []
@@ -73,4 +83,34 @@ def test_every_demo_feed_parses_everywhere_and_counts_right(tmp_path: Path) -> N
     for (kind, subject, _), parsed, body in zip(feeds, icaljs(bodies), bodies, strict=True):
         assert parsed["ok"], (kind, subject, parsed)
         assert len(parsed["events"]) == event_count(body)
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_demo_check_in_flags_and_audit_agree_with_quietday_check(
+    demo: Path, tmp_path: Path
+) -> None:
+    """The bar of the supervision issue: every flag and violation the audit reports on the demo
+    data agrees with `quietday check` on the same check-ins."""
+    engine = make_engine(f"sqlite:///{demo / 'quietday.db'}")
+    year = 2026  # the demo schedules the last quarter of 2026
+    breaches = assert_flags_agree_with_check(engine, year, tmp_path)
+    assert breaches > 0, "the demo simulates quiet-day entries: the checker must find them"
+    with engine.connect() as db:
+        violating = db.execute(
+            sa.text(
+                "SELECT count(DISTINCT f.check_in_id) FROM check_in_flag f JOIN check_in c "
+                "ON c.id = f.check_in_id WHERE f.code IN :codes AND c.day BETWEEN :a AND :b"
+            ).bindparams(sa.bindparam("codes", expanding=True)),
+            {"codes": sorted(VIOLATIONS), "a": date(year, 1, 1), "b": date(year, 12, 31)},
+        ).scalar_one()
+    with session_scope(engine) as s:
+        cities = frequency_page(s, dim="city", period=str(year), limit=500).rows
+    assert sum(r.violations for r in cities) == violating > 0
+    instance = load_instance(tmp_path / "actuals-instance.json")
+    checked = find_violations(instance, load_solution(tmp_path / "actuals-solution.json"))
+    assert sum(r.quiet_day for r in cities) == sum(1 for v in checked if v.code == "quiet_day")
+    assert sum(r.flags.get("not_working_day", 0) for r in cities) == sum(
+        1 for v in checked if v.code == "not_working_day"
+    )
     engine.dispose()

@@ -89,6 +89,7 @@ __all__ = [
     "rate_check_in",
     "rating_summary",
     "record_check_in",
+    "record_check_ins",
 ]
 
 MIN_INSPECTORS = 2
@@ -222,9 +223,25 @@ def record_check_in(
     session: Session, actor: Actor, inp: CheckInInput, *, now: datetime | None = None
 ) -> CheckInView:
     """Record one entry of `actor`'s agency and judge the enterprise's entries again."""
+    row = _record(session, actor, inp, now or utcnow())
+    judge_enterprise(session, inp.enterprise_id)
+    return _view(session, row, with_rating=False)
+
+
+def record_check_ins(
+    session: Session, actor: Actor, inputs: Sequence[CheckInInput], *, now: datetime | None = None
+) -> list[int]:
+    """Record many entries of `actor`'s agency, then judge each enterprise once: their ids."""
+    moment = now or utcnow()
+    rows = [_record(session, actor, inp, moment) for inp in inputs]
+    for enterprise_id in sorted({inp.enterprise_id for inp in inputs}):
+        judge_enterprise(session, enterprise_id)
+    return [int(r.id or 0) for r in rows]
+
+
+def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) -> CheckInRow:
     if actor.agency_id is None or actor.is_supervisor:
         raise ForbiddenError("入企记录须由执法部门的密钥提交")
-    now = now or utcnow()
     problems = _validate(session, inp, now)
     if problems:
         raise InputError(problems)
@@ -259,8 +276,7 @@ def record_check_in(
     repo.replace_flags(
         [cid], (), [CheckInFlagRow(check_in_id=cid, code=c, detail=d) for c, d in facts.items()]
     )
-    judge_enterprise(session, inp.enterprise_id)
-    return _view(session, row, with_rating=True)
+    return row
 
 
 def _calendar(session: Session, years: Iterable[int]) -> WorkingCalendar:
