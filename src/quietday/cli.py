@@ -20,7 +20,7 @@ from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
 from quietday.solver import Method, Progress, SolverConfig
 
-BENCHMARKS = ("county", "import", "api", "feeds")
+BENCHMARKS = ("county", "import", "api", "feeds", "audit")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -279,7 +279,7 @@ def keys_create(
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
-    only: Annotated[str, typer.Option(help="逗号分隔: county,import,api,feeds")] = ",".join(
+    only: Annotated[str, typer.Option(help="逗号分隔: county,import,api,feeds,audit")] = ",".join(
         BENCHMARKS
     ),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,

@@ -10,9 +10,10 @@ from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 __all__ = [
+    "BulkLoader",
     "Dimension",
     "DoorCounts",
     "FrequencyRepository",
@@ -219,3 +220,25 @@ class FrequencyRepository:
             query, {"first": first, "last": last, "keys": list(enterprise_ids)}
         )
         return {str(e): int(n) for e, n in rows}
+
+
+class BulkLoader:
+    """Many rows in one statement per batch (benchmarks load a province's year this way)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def insert(self, model: type[SQLModel], rows: Sequence[dict[str, object]]) -> list[int]:
+        """Insert `rows` of `model`; their new ids, in the order of `rows`."""
+        if not rows:
+            return []
+        table = model.__table__  # type: ignore[attr-defined]
+        result = self.session.execute(
+            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+        )
+        return [int(i) for i in result.scalars()]
+
+    def insert_plain(self, model: type[SQLModel], rows: Sequence[dict[str, object]]) -> None:
+        """Insert `rows` of a table without a generated id."""
+        if rows:
+            self.session.execute(sa.insert(model.__table__), list(rows))  # type: ignore[attr-defined]
