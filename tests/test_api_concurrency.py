@@ -13,10 +13,13 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import url_of
+from conftest import CERTS, url_of
 from quietday.api import create_app
 from quietday.config import Settings
-from quietday.persistence import Engine
+from quietday.persistence import Engine, Session, session_scope
+from quietday.persistence.checkins import CheckInRepository
+from quietday.persistence.tables import CheckInFlagRow
+from quietday.planning.checkins import judge_enterprise
 from seed import Seeded
 from test_api_plans import plan
 
@@ -131,3 +134,44 @@ def test_concurrent_submissions_during_a_run_lose_nothing(server: str, world: Se
     )
     for pid, answer in accepted.items():
         assert {f: stored[pid][f] for f in fields} == {f: answer[f] for f in fields}
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_simultaneous_check_ins_at_one_enterprise_all_land_and_are_judged_once_more(
+    server: str, world: Seeded, engine: Engine
+) -> None:
+    """A and B scan in at the same enterprise at the same moment, many times: every check-in is
+    accepted, and the stored flags are what judging all of them afresh gives."""
+    enterprise = world.enterprises[5]
+    answers: list[int] = []
+
+    def scan(who: str, day: int) -> None:
+        with httpx.Client(base_url=server, headers=world.auth(who), timeout=60) as client:
+            r = client.post(
+                "/api/v1/check-ins",
+                json={"enterprise_id": enterprise, "certificates": CERTS[who],
+                      "at": f"2026-07-{day:02d}T09:00:00+08:00"},
+            )  # fmt: skip
+            answers.append(r.status_code)
+
+    threads = [
+        threading.Thread(target=scan, args=(who, day))
+        for day in range(21, 31)
+        for who in ("A", "B")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [201] * len(threads)
+    with session_scope(engine) as s:
+        stored = {(f.check_in_id, f.code) for fs in _flags(s, enterprise).values() for f in fs}
+        judge_enterprise(s, enterprise)
+        again = {(f.check_in_id, f.code) for fs in _flags(s, enterprise).values() for f in fs}
+    assert stored == again
+    assert any(code == "cap_agency_enterprise_year" for _, code in stored)
+
+
+def _flags(session: Session, enterprise: str) -> dict[int, list[CheckInFlagRow]]:
+    repo = CheckInRepository(session)
+    return repo.flags_of(int(c.id or 0) for c in repo.of_enterprise(enterprise))

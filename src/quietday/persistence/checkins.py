@@ -15,6 +15,7 @@ from quietday.persistence.repositories import _Repository
 from quietday.persistence.tables import (
     CheckInFlagRow,
     CheckInRow,
+    EnterpriseRow,
     HistoryRow,
     PlanRow,
     RatingRow,
@@ -60,6 +61,12 @@ class CheckInRepository(_Repository[CheckInRow]):
             flagged = select(CheckInFlagRow.check_in_id).where(CheckInFlagRow.code == flt.flag)
             query = query.where(col(CheckInRow.id).in_(flagged))
         return self.session.exec(query).all()
+
+    def lock_enterprise(self, enterprise_id: str) -> None:
+        """Serialise check-ins of one enterprise until commit: each re-judges all of them."""
+        self.session.exec(
+            select(EnterpriseRow.id).where(EnterpriseRow.id == enterprise_id).with_for_update()
+        ).first()
 
     def of_enterprise(self, enterprise_id: str) -> Sequence[CheckInRow]:
         return self.session.exec(

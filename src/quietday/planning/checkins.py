@@ -245,6 +245,8 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
     problems = _validate(session, inp, now)
     if problems:
         raise InputError(problems)
+    repo = CheckInRepository(session)
+    repo.lock_enterprise(inp.enterprise_id)
     day = inp.at.astimezone(CHINA).date()
     visit, plan = _match(session, actor.agency_id, inp, day)
     if inp.kind is not None:
@@ -253,7 +255,6 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
         kind, exempt = plan.kind, inp.exempt_reason or plan.exempt_reason
     else:
         kind, exempt = Kind.ROUTINE.value, inp.exempt_reason
-    repo = CheckInRepository(session)
     row = repo.add(
         CheckInRow(
             agency_id=actor.agency_id,
