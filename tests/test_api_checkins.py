@@ -204,3 +204,31 @@ def test_bad_check_ins_are_refused_naming_the_field(fc: TestClient, world: Seede
     )  # fmt: skip
     assert by_supervisor.status_code == 403
     assert fc.get("/api/v1/check-ins", headers=world.auth()).json()["items"] == []
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_the_subscribe_page_rates_check_ins(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    entry = check_in(fc, world, "A", 0, "2026-07-21T09:30:00+08:00")
+    feed = token(fc, world, "enterprise", world.enterprises[0])["token"]
+    page = fc.get(f"/feeds/{feed}").text
+    assert "评价近期入企检查" in page
+    assert f'name="check_in_id" value="{entry["id"]}"' in page
+    r = fc.post(
+        f"/feeds/{feed}/rate",
+        data={"check_in_id": entry["id"], "score": 2, "comment": "等候时间长"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/feeds/{feed}?rated={entry['id']}"
+    rating = read(fc, world, entry["id"])["rating"]
+    assert (rating["score"], rating["comment"]) == (2, "等候时间长")
+    again = fc.get(r.headers["location"]).text
+    assert '<option value="2" selected>' in again
+    assert "修改评价" in again
+    # An agency's page has no rating form, and another enterprise cannot rate through its own.
+    agency = token(fc, world, "agency", AGENCIES["A"][0])["token"]
+    assert "评价近期入企检查" not in fc.get(f"/feeds/{agency}").text
+    other = token(fc, world, "enterprise", world.enterprises[1])["token"]
+    r = fc.post(f"/feeds/{other}/rate", data={"check_in_id": entry["id"], "score": 1})
+    assert r.status_code == 404

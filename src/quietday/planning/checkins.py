@@ -81,6 +81,7 @@ __all__ = [
     "CheckInView",
     "actuals_documents",
     "actuals_instance",
+    "agency_names",
     "entry_id",
     "get_check_in",
     "judge_enterprise",
@@ -446,6 +447,10 @@ def _enterprise_of_token(session: Session, token: str) -> tuple[int, str]:
     if row.kind != "enterprise":
         raise NotFoundError("只有企业的订阅地址可以评价入企")
     return int(row.id or 0), row.subject_id
+
+
+def agency_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    return {a.id: a.name for a in AgencyRepository(session).by_ids(ids)}
 
 
 def list_for_token(session: Session, token: str, *, limit: int = 50) -> list[CheckInView]:

@@ -9,14 +9,15 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import segno
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenPublic, InspectorsPut
+from quietday.planning.checkins import agency_names, list_for_token, rate_check_in
 from quietday.planning.feeds import (
     RenderedFeed,
     assign_inspectors,
@@ -163,6 +164,8 @@ def subscribe_page(
         }
         for v in rendered.upcoming[:10]
     ]
+    entries = list_for_token(session, token, limit=20) if rendered.kind == "enterprise" else []
+    names = agency_names(session, {e.row.agency_id for e in entries})
     html = _pages.get_template("subscribe.html").render(
         name=rendered.name,
         https_url=https_url,
@@ -170,6 +173,17 @@ def subscribe_page(
         google_url="https://calendar.google.com/calendar/r?cid=" + quote(https_url, safe=""),
         qr_svg=svg.getvalue().decode("utf-8"),
         upcoming=upcoming,
+        entries=[
+            {
+                "id": e.row.id,
+                "day": e.row.day.isoformat(),
+                "agency": names.get(e.row.agency_id, e.row.agency_id),
+                "score": e.rating.score if e.rating is not None else None,
+                "action": f"/feeds/{token}/rate",
+            }
+            for e in entries
+        ],
+        rated=request.query_params.get("rated"),
     )
     return HTMLResponse(
         html,
@@ -179,6 +193,20 @@ def subscribe_page(
             "X-Robots-Tag": "noindex",
         },
     )
+
+
+@router.post("/feeds/{token}/rate", response_class=RedirectResponse, status_code=303,
+             responses=problem_responses(404, 422))  # fmt: skip
+def rate_form(
+    token: Token,
+    session: SessionDep,
+    check_in_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    score: Annotated[int, Form(ge=1, le=5)],
+    comment: Annotated[str, Form(max_length=500)] = "",
+) -> RedirectResponse:
+    """The subscribe page's rating form (the token is the credential: no cookie, no CSRF)."""
+    rate_check_in(session, token, check_in_id, score=score, comment=comment)
+    return RedirectResponse(f"/feeds/{token}?rated={check_in_id}", status_code=303)
 
 
 tokens = APIRouter(
