@@ -4,13 +4,14 @@ and agreement of the flags with the core checker on the same entries."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import CERTS
+from conftest import CERTS, Clock
 from helpers import assert_flags_agree_with_check
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
@@ -232,3 +233,16 @@ def test_the_subscribe_page_rates_check_ins(fc: TestClient, world: Seeded) -> No
     other = token(fc, world, "enterprise", world.enterprises[1])["token"]
     r = fc.post(f"/feeds/{other}/rate", data={"check_in_id": entry["id"], "score": 1})
     assert r.status_code == 404
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_a_year_without_an_official_calendar_is_judged_by_every_other_rule(
+    fc: TestClient, world: Seeded, clock: Clock
+) -> None:
+    """A check-in is a fact: it is recorded in 2027 too, before the State Council's 2027
+    notice is in the calendar data; only the working-day rule waits for it."""
+    clock.now = datetime(2027, 2, 1, 1, 0, tzinfo=UTC)
+    saturday = check_in(fc, world, "A", 4, "2027-01-09T09:00:00+08:00")
+    assert codes(saturday) == {"unplanned", "quiet_day"}
+    monday = check_in(fc, world, "A", 4, "2027-01-25T09:00:00+08:00")
+    assert codes(monday) == {"unplanned"}

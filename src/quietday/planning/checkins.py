@@ -39,7 +39,7 @@ from quietday.domain.model import (
 )
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.formats import dump_instance, dump_solution
-from quietday.official import official_calendar
+from quietday.official import official_calendar, official_years
 from quietday.persistence import Session
 from quietday.persistence.checkins import (
     CheckInFilter,
@@ -374,6 +374,16 @@ def actuals_documents(session: Session, year: int) -> tuple[str, str]:
     return dump_instance(instance), dump_solution(solution)
 
 
+def _judging_horizon(session: Session, first: date, last: date) -> Horizon:
+    """The years of the entries whose working days are known. An entry in a year without an
+    official calendar (nor overrides) is judged by every rule but the working day; if no year
+    of the entries is known, the latest official year carries the instance."""
+    years = range(first.year, last.year + 1)
+    calendar = _calendar(session, years)
+    known = [y for y in years if calendar.covers(y)] or [max(official_years("CN"))]
+    return Horizon(date(min(known), 1, 1), date(max(known), 12, 31))
+
+
 def judge_enterprise(session: Session, enterprise_id: str) -> None:
     """Flag every check-in of the enterprise again by the core rules (a late-recorded entry can
     change which later one broke a cap)."""
@@ -381,9 +391,9 @@ def judge_enterprise(session: Session, enterprise_id: str) -> None:
     entries = list(repo.of_enterprise(enterprise_id))
     if not entries:
         return
-    first, last = entries[0].day, entries[-1].day
-    horizon = Horizon(date(first.year, 1, 1), date(last.year, 12, 31))
-    instance = actuals_instance(session, entries, horizon=horizon)
+    instance = actuals_instance(
+        session, entries, horizon=_judging_horizon(session, entries[0].day, entries[-1].day)
+    )
     flags = flag_entries(instance, {entry_id(int(e.id or 0)): e.day for e in entries})
     rows = [
         CheckInFlagRow(check_in_id=int(e.id or 0), code=v.code, detail=v.message)
