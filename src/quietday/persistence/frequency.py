@@ -10,15 +10,17 @@ from datetime import date
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
+
+from quietday.persistence.tables import AuditRollupRow
 
 __all__ = [
     "BulkLoader",
     "Dimension",
-    "DoorCounts",
     "FrequencyRepository",
-    "KindCount",
+    "RollupRepository",
     "Subject",
+    "Tally",
 ]
 
 Dimension = Literal["enterprise", "agency", "county", "city"]
@@ -37,7 +39,6 @@ _ENTRY_KEY = {
     "county": "e.region_code",
     "city": "substr(e.region_code, 1, 4)",
 }
-_SPECIAL = "CASE WHEN coalesce({t}.exempt_reason, '') <> '' THEN 1 ELSE 0 END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +48,42 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
-class KindCount:
-    key: str
-    kind: str
-    special_case: bool
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class DoorCounts:
-    """Door-openings of a subject: visits, joint ones, and the openings saved by joining
-    (each visit of n agencies saves n-1; a visit's saving is shared equally among its agencies,
-    so that the agencies' shares add up to the whole)."""
+class Tally:
+    """What a subject had, planned or actual: door-openings (visits), those with two or more
+    agencies, the openings saved by joining (a visit of n agencies saves n-1; an agency's
+    tally carries its equal share of each), and inspections by kind and with an exempt reason."""
 
     key: str
     visits: int
     joint: int
     saved: float
+    routine: int
+    special: int
+    case: int
+    requested: int
+    special_case: int
+
+
+_COUNTS = (
+    "sum(CASE WHEN {t}.kind = 'routine' THEN 1 ELSE 0 END) AS r, "
+    "sum(CASE WHEN {t}.kind = 'special' THEN 1 ELSE 0 END) AS s, "
+    "sum(CASE WHEN {t}.kind = 'case' THEN 1 ELSE 0 END) AS c, "
+    "sum(CASE WHEN {t}.kind = 'requested' THEN 1 ELSE 0 END) AS q, "
+    "sum(CASE WHEN coalesce({t}.exempt_reason, '') <> '' THEN 1 ELSE 0 END) AS sc"
+)
+_TOTALS = (
+    "SELECT k, count(*), sum(CASE WHEN n > 1 THEN 1 ELSE 0 END), sum((n - 1) * 1.0 / {share}), "
+    "sum(r), sum(s), sum(c), sum(q), sum(sc) FROM ({units}) u GROUP BY k"
+)
+# A door of the plan is a published visit; a door that happened is an enterprise on a day.
+_PLANNED_ROWS = (
+    "FROM plan p JOIN visit v ON v.id = p.visit_id JOIN enterprise e ON e.id = v.enterprise_id "
+    "WHERE p.status = 'published' AND v.status = 'published' AND v.day BETWEEN :first AND :last"
+)
+_ACTUAL_ROWS = (
+    "FROM check_in c JOIN enterprise e ON e.id = c.enterprise_id "
+    "WHERE c.day BETWEEN :first AND :last"
+)
 
 
 def _keys(name: str = "keys") -> sa.BindParameter[list[str]]:
@@ -73,6 +93,30 @@ def _keys(name: str = "keys") -> sa.BindParameter[list[str]]:
 class FrequencyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def for_reporting(self) -> None:
+        """For the rest of this transaction: sort and hash a year's rows in memory (the default
+        4 MB spills to disk) and let a scan of them use parallel workers, which PostgreSQL's
+        default costs would not start for a few hundred thousand rows."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            for setting in (
+                "work_mem = '64MB'",
+                "parallel_setup_cost = 10",
+                "parallel_tuple_cost = 0.001",
+                "min_parallel_table_scan_size = '1MB'",
+            ):
+                self.session.execute(sa.text(f"SET LOCAL {setting}"))
+
+    def days_of(self, enterprise_id: str) -> list[date]:
+        """Every date the enterprise has a visit or a check-in on."""
+        rows = self.session.execute(
+            sa.text(
+                "SELECT day FROM visit WHERE enterprise_id = :e "
+                "UNION SELECT day FROM check_in WHERE enterprise_id = :e"
+            ),
+            {"e": enterprise_id},
+        )
+        return [d if isinstance(d, date) else date.fromisoformat(str(d)) for (d,) in rows]
 
     def subjects(
         self, dim: Dimension, *, after: str | None, limit: int, region: str | None
@@ -93,76 +137,55 @@ class FrequencyRepository:
         ).all()
         return [Subject(str(k), str(n)) for k, n in rows]
 
-    def planned_kinds(
-        self, dim: Dimension, keys: Sequence[str], first: date, last: date
-    ) -> list[KindCount]:
+    def planned(self, dim: Dimension, keys: Sequence[str], first: date, last: date) -> list[Tally]:
+        """Published visits and their inspections per subject, in one pass."""
+        if dim == "agency":
+            units = (
+                "SELECT p.agency_id AS k, v.id AS door, max(n.n) AS n, "
+                f"{_COUNTS.format(t='p')} FROM plan p JOIN visit v ON v.id = p.visit_id "
+                "JOIN (SELECT p2.visit_id, count(DISTINCT p2.agency_id) AS n FROM plan p2 "
+                "JOIN visit v2 ON v2.id = p2.visit_id WHERE p2.status = 'published' "
+                "AND v2.status = 'published' AND v2.day BETWEEN :first AND :last "
+                "GROUP BY 1) n ON n.visit_id = v.id WHERE p.status = 'published' "
+                "AND v.status = 'published' AND v.day BETWEEN :first AND :last "
+                "AND p.agency_id IN :keys GROUP BY 1, 2"
+            )
+            return self._tallies(_TOTALS.format(share="n", units=units), keys, first, last)
         key = _PLAN_KEY[dim]
-        query = sa.text(
-            f"SELECT {key} AS k, p.kind, {_SPECIAL.format(t='p')} AS sc, count(*) "
-            "FROM plan p JOIN visit v ON v.id = p.visit_id "
-            "JOIN enterprise e ON e.id = v.enterprise_id "
-            "WHERE p.status = 'published' AND v.status = 'published' "
-            f"AND v.day BETWEEN :first AND :last AND {key} IN :keys "
-            "GROUP BY 1, 2, 3"
-        ).bindparams(_keys())
-        rows = self.session.execute(query, {"first": first, "last": last, "keys": list(keys)})
-        return [KindCount(str(k), str(kind), bool(sc), int(n)) for k, kind, sc, n in rows]
+        units = (
+            f"SELECT {key} AS k, v.id AS door, count(DISTINCT p.agency_id) AS n, "
+            f"{_COUNTS.format(t='p')} {_PLANNED_ROWS} AND {key} IN :keys GROUP BY 1, 2"
+        )
+        return self._tallies(_TOTALS.format(share="1", units=units), keys, first, last)
 
-    def planned_doors(
-        self, dim: Dimension, keys: Sequence[str], first: date, last: date
-    ) -> list[DoorCounts]:
-        key = _PLAN_KEY[dim]
-        query = sa.text(
-            "WITH va AS ("
-            f"SELECT DISTINCT v.id AS vid, {key} AS k, p.agency_id AS ag "
-            "FROM plan p JOIN visit v ON v.id = p.visit_id "
-            "JOIN enterprise e ON e.id = v.enterprise_id "
-            "WHERE p.status = 'published' AND v.status = 'published' "
-            f"AND v.day BETWEEN :first AND :last AND {key} IN :keys), "
-            "vn AS (SELECT p.visit_id AS vid, count(DISTINCT p.agency_id) AS n FROM plan p "
-            "WHERE p.status = 'published' AND p.visit_id IN (SELECT vid FROM va) "
-            "GROUP BY p.visit_id) "
-            "SELECT va.k, count(DISTINCT va.vid), "
-            "count(DISTINCT CASE WHEN vn.n > 1 THEN va.vid END), "
-            "sum((vn.n - 1) * 1.0 / vn.n) "
-            "FROM va JOIN vn ON vn.vid = va.vid GROUP BY va.k"
-        ).bindparams(_keys())
-        rows = self.session.execute(query, {"first": first, "last": last, "keys": list(keys)})
-        return [DoorCounts(str(k), int(v), int(j), float(s or 0)) for k, v, j, s in rows]
-
-    def actual_kinds(
-        self, dim: Dimension, keys: Sequence[str], first: date, last: date
-    ) -> list[KindCount]:
+    def actual(self, dim: Dimension, keys: Sequence[str], first: date, last: date) -> list[Tally]:
+        """Check-ins per subject, in one pass: check-ins at one enterprise on one day are one
+        door-opening."""
+        if dim == "agency":
+            units = (
+                "SELECT c.agency_id AS k, c.enterprise_id AS ent, c.day AS d, max(n.n) AS n, "
+                f"{_COUNTS.format(t='c')} FROM check_in c JOIN (SELECT enterprise_id, day, "
+                "count(DISTINCT agency_id) AS n FROM check_in WHERE day BETWEEN :first AND :last "
+                "GROUP BY 1, 2) n ON n.enterprise_id = c.enterprise_id AND n.day = c.day "
+                "WHERE c.day BETWEEN :first AND :last AND c.agency_id IN :keys GROUP BY 1, 2, 3"
+            )
+            return self._tallies(_TOTALS.format(share="n", units=units), keys, first, last)
         key = _ENTRY_KEY[dim]
-        query = sa.text(
-            f"SELECT {key} AS k, c.kind, {_SPECIAL.format(t='c')} AS sc, count(*) "
-            "FROM check_in c JOIN enterprise e ON e.id = c.enterprise_id "
-            f"WHERE c.day BETWEEN :first AND :last AND {key} IN :keys GROUP BY 1, 2, 3"
-        ).bindparams(_keys())
-        rows = self.session.execute(query, {"first": first, "last": last, "keys": list(keys)})
-        return [KindCount(str(k), str(kind), bool(sc), int(n)) for k, kind, sc, n in rows]
+        units = (
+            f"SELECT {key} AS k, c.enterprise_id AS ent, c.day AS d, "
+            f"count(DISTINCT c.agency_id) AS n, {_COUNTS.format(t='c')} {_ACTUAL_ROWS} "
+            f"AND {key} IN :keys GROUP BY 1, 2, 3"
+        )
+        return self._tallies(_TOTALS.format(share="1", units=units), keys, first, last)
 
-    def actual_doors(
-        self, dim: Dimension, keys: Sequence[str], first: date, last: date
-    ) -> list[DoorCounts]:
-        """Door-openings that happened: check-ins at one enterprise on one day are one door."""
-        key = _ENTRY_KEY[dim]
-        query = sa.text(
-            "WITH ca AS ("
-            f"SELECT DISTINCT c.enterprise_id AS ent, c.day AS d, {key} AS k, c.agency_id AS ag "
-            "FROM check_in c JOIN enterprise e ON e.id = c.enterprise_id "
-            f"WHERE c.day BETWEEN :first AND :last AND {key} IN :keys), "
-            "doors AS (SELECT DISTINCT ent, d FROM ca), "
-            "cn AS (SELECT c.enterprise_id AS ent, c.day AS d, count(DISTINCT c.agency_id) AS n "
-            "FROM check_in c JOIN doors ON doors.ent = c.enterprise_id AND doors.d = c.day "
-            "GROUP BY c.enterprise_id, c.day) "
-            "SELECT ca.k, count(DISTINCT ca.ent || '|' || CAST(ca.d AS VARCHAR(10))), "
-            "count(DISTINCT CASE WHEN cn.n > 1 THEN ca.ent || '|' || CAST(ca.d AS VARCHAR(10)) "
-            "END), sum((cn.n - 1) * 1.0 / cn.n) "
-            "FROM ca JOIN cn ON cn.ent = ca.ent AND cn.d = ca.d GROUP BY ca.k"
-        ).bindparams(_keys())
-        rows = self.session.execute(query, {"first": first, "last": last, "keys": list(keys)})
-        return [DoorCounts(str(k), int(v), int(j), float(s or 0)) for k, v, j, s in rows]
+    def _tallies(self, sql: str, keys: Sequence[str], first: date, last: date) -> list[Tally]:
+        rows = self.session.execute(
+            sa.text(sql).bindparams(_keys()), {"first": first, "last": last, "keys": list(keys)}
+        )
+        return [
+            Tally(str(k), int(v), int(j), float(sv or 0), *(int(x or 0) for x in counts))
+            for k, v, j, sv, *counts in rows
+        ]
 
     def flags(
         self, dim: Dimension, keys: Sequence[str], first: date, last: date
@@ -220,6 +243,39 @@ class FrequencyRepository:
             query, {"first": first, "last": last, "keys": list(enterprise_ids)}
         )
         return {str(e): int(n) for e, n in rows}
+
+
+class RollupRepository:
+    """Monthly audit figures per agency and county (`AuditRollupRow`)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def replace(
+        self, dim: str, month: date, subjects: Sequence[str] | None, rows: Sequence[AuditRollupRow]
+    ) -> None:
+        """The month's rows of `subjects` (all of the dimension for None) become `rows`."""
+        query = sa.delete(AuditRollupRow).where(
+            col(AuditRollupRow.dim) == dim, col(AuditRollupRow.month) == month
+        )
+        if subjects is not None:
+            query = query.where(col(AuditRollupRow.subject).in_(list(subjects)))
+        self.session.execute(query)
+        self.session.add_all(rows)
+        self.session.flush()
+
+    def between(
+        self, dim: str, subjects: Sequence[str], first: date, last: date, *, by_city: bool = False
+    ) -> list[AuditRollupRow]:
+        """Rows of the months in [first, last]; with `by_city`, the counties of those cities."""
+        query = select(AuditRollupRow).where(
+            col(AuditRollupRow.dim) == dim,
+            col(AuditRollupRow.month) >= first,
+            col(AuditRollupRow.month) <= last,
+        )
+        subject = col(AuditRollupRow.subject)
+        key = sa.func.substr(subject, 1, 4) if by_city else subject
+        return list(self.session.exec(query.where(key.in_(list(subjects)))).all())
 
 
 class BulkLoader:

@@ -29,6 +29,7 @@ from quietday.persistence.tables import (
 )
 
 __all__ = [
+    "CAPS_SETTING",
     "agency_from_row",
     "caps_from_setting",
     "enterprise_from_row",
@@ -111,6 +112,10 @@ def history_from_plan(row: PlanRow, day: date) -> HistoryEntry:
     return HistoryEntry(
         EnterpriseId(row.enterprise_id), AgencyId(row.agency_id), day, Kind(row.kind)
     )
+
+
+# The `setting` row holding the province's default caps.
+CAPS_SETTING = "caps"
 
 
 def caps_from_setting(value: Mapping[str, Any]) -> Caps:

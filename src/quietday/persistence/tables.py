@@ -13,6 +13,7 @@ __all__ = [
     "AgencyCapacityRow",
     "AgencyRow",
     "ApiKeyRow",
+    "AuditRollupRow",
     "CheckInFlagRow",
     "CheckInRow",
     "EnterpriseRow",
@@ -325,6 +326,35 @@ class RatingRow(SQLModel, table=True):
     feed_token_id: int = Field(foreign_key="feed_token.id")
     created_at: datetime = _stamp()
     updated_at: datetime = _stamp()
+
+
+class AuditRollupRow(SQLModel, table=True):
+    """The frequency audit of one agency or county in one month, kept current in the same
+    transaction as every change it depends on (publishing, plans leaving visits, check-ins,
+    enterprises moving), so that a province's year adds up from a few thousand rows."""
+
+    __tablename__ = "audit_rollup"
+    dim: str = Field(max_length=16, primary_key=True)
+    subject: str = Field(max_length=64, primary_key=True)
+    month: date = Field(primary_key=True)
+    planned_visits: int = 0
+    planned_joint_visits: int = 0
+    planned_saved: float = 0.0
+    planned_routine: int = 0
+    planned_special: int = 0
+    planned_case: int = 0
+    planned_requested: int = 0
+    planned_special_case: int = 0
+    actual_visits: int = 0
+    actual_joint_visits: int = 0
+    actual_saved: float = 0.0
+    actual_routine: int = 0
+    actual_special: int = 0
+    actual_case: int = 0
+    actual_requested: int = 0
+    actual_special_case: int = 0
+    violations: int = 0
+    flags: dict[str, Any] = _json()
 
 
 class ApiKeyRow(SQLModel, table=True):

@@ -48,6 +48,7 @@ from quietday.persistence.checkins import (
     RatingSummary,
 )
 from quietday.persistence.mapping import (
+    CAPS_SETTING,
     caps_from_setting,
     enterprise_from_row,
     history_from_row,
@@ -70,8 +71,8 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.access import Actor
 from quietday.planning.feeds import CHINA, live_token
+from quietday.planning.frequency import refresh_rollups
 from quietday.planning.plans import KINDS
-from quietday.planning.registry import CAPS_SETTING
 
 __all__ = [
     "ENTRY_FLAGS",
@@ -225,7 +226,7 @@ def record_check_in(
 ) -> CheckInView:
     """Record one entry of `actor`'s agency and judge the enterprise's entries again."""
     row = _record(session, actor, inp, now or utcnow())
-    judge_enterprise(session, inp.enterprise_id)
+    _judge(session, [inp.enterprise_id])
     return _view(session, row, with_rating=False)
 
 
@@ -235,9 +236,22 @@ def record_check_ins(
     """Record many entries of `actor`'s agency, then judge each enterprise once: their ids."""
     moment = now or utcnow()
     rows = [_record(session, actor, inp, moment) for inp in inputs]
-    for enterprise_id in sorted({inp.enterprise_id for inp in inputs}):
-        judge_enterprise(session, enterprise_id)
+    _judge(session, {inp.enterprise_id for inp in inputs})
     return [int(r.id or 0) for r in rows]
+
+
+def _judge(session: Session, enterprise_ids: Iterable[str]) -> None:
+    """Judge the enterprises' check-ins again and bring the audit rollups of every month they
+    have entries in up to date (a late entry can move a flag to another month)."""
+    months: dict[date, tuple[set[str], set[str]]] = {}
+    regions = {e.id: e.region_code for e in EnterpriseRepository(session).by_ids(enterprise_ids)}
+    for enterprise_id in sorted(regions):
+        for entry in judge_enterprise(session, enterprise_id):
+            counties, agencies = months.setdefault(entry.day.replace(day=1), (set(), set()))
+            counties.add(regions[enterprise_id])
+            agencies.add(entry.agency_id)
+    for month, (counties, agencies) in sorted(months.items()):
+        refresh_rollups(session, [month], counties=counties, agencies=agencies)
 
 
 def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) -> CheckInRow:
@@ -384,13 +398,13 @@ def _judging_horizon(session: Session, first: date, last: date) -> Horizon:
     return Horizon(date(min(known), 1, 1), date(max(known), 12, 31))
 
 
-def judge_enterprise(session: Session, enterprise_id: str) -> None:
+def judge_enterprise(session: Session, enterprise_id: str) -> list[CheckInRow]:
     """Flag every check-in of the enterprise again by the core rules (a late-recorded entry can
-    change which later one broke a cap)."""
+    change which later one broke a cap); the check-ins."""
     repo = CheckInRepository(session)
     entries = list(repo.of_enterprise(enterprise_id))
     if not entries:
-        return
+        return entries
     instance = actuals_instance(
         session, entries, horizon=_judging_horizon(session, entries[0].day, entries[-1].day)
     )
@@ -401,6 +415,7 @@ def judge_enterprise(session: Session, enterprise_id: str) -> None:
         for v in _first_per_code(flags.get(entry_id(int(e.id or 0)), []))
     ]
     repo.replace_flags([int(e.id or 0) for e in entries], RULE_FLAGS, rows)
+    return entries
 
 
 def _first_per_code(violations: Iterable[Violation]) -> list[Violation]:

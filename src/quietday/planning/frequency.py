@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any
@@ -30,10 +30,16 @@ from openpyxl import Workbook
 from quietday.domain.model import Caps
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
-from quietday.persistence.frequency import Dimension, FrequencyRepository, Subject
-from quietday.persistence.mapping import caps_from_setting, enterprise_from_row
+from quietday.persistence.frequency import (
+    Dimension,
+    FrequencyRepository,
+    RollupRepository,
+    Subject,
+    Tally,
+)
+from quietday.persistence.mapping import CAPS_SETTING, caps_from_setting, enterprise_from_row
 from quietday.persistence.repositories import EnterpriseRepository, SettingRepository
-from quietday.planning.registry import CAPS_SETTING
+from quietday.persistence.tables import AuditRollupRow
 
 __all__ = [
     "DIMENSIONS",
@@ -45,11 +51,13 @@ __all__ = [
     "export_csv",
     "export_xlsx",
     "frequency_page",
+    "live_rows",
     "parse_period",
+    "rebuild_rollups",
+    "refresh_rollups",
 ]
 
 DIMENSIONS: tuple[Dimension, ...] = ("enterprise", "agency", "county", "city")
-KINDS = ("routine", "special", "case", "requested")
 OVER_CAP = ("cap_agency_enterprise_year", "cap_enterprise_month", "cap_enterprise_year")
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:Q([1-4])|(\d{2})))?$")
 EXPORT_PAGE = 1000
@@ -164,6 +172,16 @@ HEADERS: dict[str, str] = {
 }
 # Flags that make a check-in a violation (a check-in with several counts once); the others say
 # how an entry departed from its plan or its crew.
+KINDS = ("routine", "special", "case", "requested")
+# The figures a rollup keeps (the others follow from them).
+ROLLED_FIELDS = (
+    *(
+        f"{prefix}_{name}"
+        for prefix in ("planned", "actual")
+        for name in ("visits", "joint_visits", "saved", *KINDS, "special_case")
+    ),
+    "violations",
+)
 VIOLATIONS = frozenset(
     {"not_working_day", "quiet_day", "whitelisted", "min_gap", "unplanned", *OVER_CAP}
 )
@@ -177,12 +195,17 @@ class FrequencyPage:
     next_cursor: str | None
 
 
-def _fill_kinds(row: FrequencyRow, prefix: str, kind: str, special: bool, n: int) -> None:
-    if kind in KINDS:
-        setattr(row, f"{prefix}_{kind}", getattr(row, f"{prefix}_{kind}") + n)
-    setattr(row, f"{prefix}_inspections", getattr(row, f"{prefix}_inspections") + n)
-    which = "special_case" if special else "normal"
-    setattr(row, f"{prefix}_{which}", getattr(row, f"{prefix}_{which}") + n)
+def _fill(row: FrequencyRow, prefix: str, t: Tally) -> None:
+    inspections = t.routine + t.special + t.case + t.requested
+    values = {
+        "visits": t.visits, "joint_visits": t.joint, "saved": round(t.saved, 2),
+        "joint_rate": round(t.joint / t.visits, 4) if t.visits else None,
+        "inspections": inspections, "routine": t.routine, "special": t.special, "case": t.case,
+        "requested": t.requested, "special_case": t.special_case,
+        "normal": inspections - t.special_case,
+    }  # fmt: skip
+    for name, value in values.items():
+        setattr(row, f"{prefix}_{name}", value)
 
 
 def _caps(session: Session, rows: dict[str, FrequencyRow], period: Period) -> None:
@@ -210,42 +233,124 @@ def _caps(session: Session, rows: dict[str, FrequencyRow], period: Period) -> No
             row.headroom_agency_year = cap.agency_enterprise_per_year - row.max_agency_days
 
 
-def _rows(
-    session: Session, dim: Dimension, subjects: list[Subject], period: Period
+def _summarise(row: FrequencyRow) -> None:
+    """Rates and the named flag counts from the totals."""
+    for prefix in ("planned", "actual"):
+        visits, joint = getattr(row, f"{prefix}_visits"), getattr(row, f"{prefix}_joint_visits")
+        setattr(row, f"{prefix}_joint_rate", round(joint / visits, 4) if visits else None)
+        inspections = sum(getattr(row, f"{prefix}_{k}") for k in KINDS)
+        setattr(row, f"{prefix}_inspections", inspections)
+        setattr(row, f"{prefix}_normal", inspections - getattr(row, f"{prefix}_special_case"))
+    row.flags = dict(sorted(row.flags.items()))
+    row.over_cap = sum(row.flags.get(code, 0) for code in OVER_CAP)
+    row.quiet_day = row.flags.get("quiet_day", 0)
+    row.unplanned = row.flags.get("unplanned", 0)
+
+
+def live_rows(
+    session: Session, dim: Dimension, subjects: Sequence[Subject], period: Period
 ) -> list[FrequencyRow]:
+    """The figures computed from visits, plans and check-ins themselves."""
     rows = {s.key: FrequencyRow(s.key, s.name, period.label) for s in subjects}
     if not rows:
         return []
     keys, first, last = list(rows), period.first, period.last
     repo = FrequencyRepository(session)
-    for prefix, kinds, doors in (
-        ("planned", repo.planned_kinds, repo.planned_doors),
-        ("actual", repo.actual_kinds, repo.actual_doors),
+    repo.for_reporting()
+    for prefix, tallies in (
+        ("planned", repo.planned(dim, keys, first, last)),
+        ("actual", repo.actual(dim, keys, first, last)),
     ):
-        for kc in kinds(dim, keys, first, last):
-            _fill_kinds(rows[kc.key], prefix, kc.kind, kc.special_case, kc.count)
-        for dc in doors(dim, keys, first, last):
-            row = rows[dc.key]
-            setattr(row, f"{prefix}_visits", dc.visits)
-            setattr(row, f"{prefix}_joint_visits", dc.joint)
-            setattr(row, f"{prefix}_saved", round(dc.saved, 2))
-            setattr(
-                row, f"{prefix}_joint_rate", round(dc.joint / dc.visits, 4) if dc.visits else None
-            )
+        for t in tallies:
+            _fill(rows[t.key], prefix, t)
     for key, code, n in repo.flags(dim, keys, first, last):
-        row = rows[key]
-        row.flags[code] = n
-        if code in OVER_CAP:
-            row.over_cap += n
-        elif code in ("quiet_day", "unplanned"):
-            setattr(row, code, n)
+        rows[key].flags[code] = n
     breaches = repo.flagged_entries(dim, keys, first, last, sorted(VIOLATIONS))
     for key, row in rows.items():
-        row.flags = dict(sorted(row.flags.items()))
         row.violations = breaches.get(key, 0)
-    if dim == "enterprise":
-        _caps(session, rows, period)
+        _summarise(row)
     return list(rows.values())
+
+
+def _rolled_rows(
+    session: Session, dim: Dimension, subjects: Sequence[Subject], period: Period
+) -> list[FrequencyRow]:
+    """The figures of agencies, counties and cities: sums of their monthly rollups."""
+    rows = {s.key: FrequencyRow(s.key, s.name, period.label) for s in subjects}
+    stored = RollupRepository(session).between(
+        "agency" if dim == "agency" else "county",
+        list(rows),
+        period.first,
+        period.last,
+        by_city=dim == "city",
+    )
+    for r in stored:
+        row = rows[r.subject[:4] if dim == "city" else r.subject]
+        for name in ROLLED_FIELDS:
+            setattr(row, name, getattr(row, name) + getattr(r, name))
+        for code, n in r.flags.items():
+            row.flags[code] = row.flags.get(code, 0) + int(n)
+    for row in rows.values():
+        row.planned_saved, row.actual_saved = (
+            round(row.planned_saved, 2),
+            round(row.actual_saved, 2),
+        )
+        _summarise(row)
+    return list(rows.values())
+
+
+def refresh_rollups(
+    session: Session,
+    days: Iterable[date],
+    *,
+    counties: Iterable[str] | None = None,
+    agencies: Iterable[str] | None = None,
+) -> None:
+    """Recompute the rollups of the months of `days` for these counties and agencies (None:
+    all of them), in the caller's transaction."""
+    repo, rollups = FrequencyRepository(session), RollupRepository(session)
+    for month in sorted({d.replace(day=1) for d in days}):
+        period = Period(month.isoformat()[:7], month, _month_end(month.year, month.month))
+        rolled: tuple[tuple[Dimension, Iterable[str] | None], ...] = (
+            ("county", counties),
+            ("agency", agencies),
+        )
+        for dim, chosen in rolled:
+            wanted = None if chosen is None else sorted(set(chosen))
+            if wanted == []:
+                continue
+            subjects = (
+                repo.subjects(dim, after=None, limit=10**6, region=None)
+                if wanted is None
+                else [Subject(k, "") for k in wanted]
+            )
+            figures = live_rows(session, dim, subjects, period)
+            rollups.replace(
+                dim,
+                month,
+                wanted,
+                [
+                    AuditRollupRow(
+                        dim=dim,
+                        subject=row.subject,
+                        month=month,
+                        flags=row.flags,
+                        **{name: getattr(row, name) for name in ROLLED_FIELDS},
+                    )
+                    for row in figures
+                    if row.planned_visits or row.actual_visits
+                ],
+            )
+
+
+def rebuild_rollups(session: Session, first: date, last: date) -> None:
+    """Every rollup of the months from `first` to `last`, from scratch."""
+    months = []
+    month = first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = _month_end(month.year, month.month) + timedelta(days=1)
+    refresh_rollups(session, months)
 
 
 def frequency_page(
@@ -259,7 +364,11 @@ def frequency_page(
 ) -> FrequencyPage:
     parsed = parse_period(period)
     subjects = FrequencyRepository(session).subjects(dim, after=after, limit=limit, region=region)
-    rows = _rows(session, dim, subjects, parsed)
+    if dim == "enterprise":
+        rows = live_rows(session, dim, subjects, parsed)
+        _caps(session, {r.subject: r for r in rows}, parsed)
+    else:
+        rows = _rolled_rows(session, dim, subjects, parsed)
     cursor = subjects[-1].key if len(subjects) == limit else None
     return FrequencyPage(dim, parsed, rows, cursor)
 

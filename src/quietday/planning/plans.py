@@ -26,6 +26,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
+from quietday.planning.frequency import refresh_rollups
 
 __all__ = [
     "KINDS",
@@ -330,6 +331,8 @@ def refresh_visit(session: Session, visit: VisitRow) -> None:
     visit.sequence += 1
     visit.updated_at = utcnow()
     VisitRepository(session).add(visit)
+    county = EnterpriseRepository(session).get_or_raise(visit.enterprise_id).region_code
+    refresh_rollups(session, [visit.day], counties=[county])
 
 
 def _leave_visit(session: Session, row: PlanRow, *, keep_link: bool) -> None:

@@ -11,6 +11,8 @@ from quietday.domain.model import CAP_KEYS
 from quietday.domain.uscc import uscc_problem
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
+from quietday.persistence.frequency import FrequencyRepository
+from quietday.persistence.mapping import CAPS_SETTING
 from quietday.persistence.repositories import (
     AgencyRepository,
     EnterpriseRepository,
@@ -26,6 +28,7 @@ from quietday.persistence.tables import (
     PolicyRow,
     RegionRow,
 )
+from quietday.planning.frequency import refresh_rollups
 
 __all__ = [
     "CAPS_SETTING",
@@ -41,7 +44,6 @@ __all__ = [
     "update_enterprise",
 ]
 
-CAPS_SETTING = "caps"
 # Names and contacts appear in calendar feeds: changing them makes every stored feed stale.
 FEED_GENERATION = "feed_generation"
 
@@ -233,9 +235,15 @@ def update_enterprise(
     _check_enterprise_refs(
         session, region_code=changes.get("region_code"), policy_id=changes.get("quiet_policy_id")
     )
+    moved_from = (
+        row.region_code if changes.get("region_code", row.region_code) != row.region_code else None
+    )
     for key in ("name", "region_code", "quiet_policy_id", "whitelisted"):
         if key in changes:
             setattr(row, key, changes[key])
+    if moved_from is not None:
+        days = FrequencyRepository(session).days_of(enterprise_id)
+        refresh_rollups(session, days, counties=[moved_from, row.region_code], agencies=[])
     if "blackout" in changes:
         row.blackout = sorted({d.isoformat() for d in changes["blackout"]})
     if "cap_overrides" in changes:

@@ -60,6 +60,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import PlanRow, RunPlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
+from quietday.planning.frequency import refresh_rollups
 from quietday.planning.plans import PlanStatus, announceable, lead_agency
 from quietday.planning.registry import CAPS_SETTING
 from quietday.solver import Progress, SolverConfig, solve
@@ -502,6 +503,7 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
     run.message = "已发布"
     session.add(run)
     session.flush()
+    refresh_rollups(session, _months(run.horizon_start, run.horizon_end))
     return PublishReport(
         int(run.id or 0),
         published,
@@ -509,6 +511,14 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
         unscheduled,
         sorted(skipped, key=lambda s: s["plan_id"]),
     )
+
+
+def _months(first: date, last: date) -> list[date]:
+    """The first day of each month from `first` to `last`."""
+    months = [first.replace(day=1)]
+    while (nxt := (months[-1] + timedelta(days=32)).replace(day=1)) <= last:
+        months.append(nxt)
+    return months
 
 
 def _publish_visits(
