@@ -15,7 +15,6 @@ from quietday.planning.registry import (
     set_caps,
 )
 
-
 SEEDER = "test:seed"
 
 

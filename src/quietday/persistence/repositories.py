@@ -682,12 +682,18 @@ class IdempotencyRepository(_Repository[IdempotencyRow]):
         ).first()
 
 
-class AuditRepository(_Repository[AuditRow]):
-    """The append-only audit log: entries are added, never updated or deleted, and the head row
-    is moved first in the appending transaction (its row lock serialises appenders)."""
+class AuditRepository:
+    """The append-only audit log: entries are appended, never updated or deleted (hence no
+    `delete` verb here), and the head row is moved first in the appending transaction (its row
+    lock serialises appenders)."""
 
-    model = AuditRow
-    label = "审计记录"
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(self, row: AuditRow) -> AuditRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
 
     def advance_head(self) -> tuple[int, str]:
         """Take the head for one more entry: (its seq, the hash of the entry before it). A write

@@ -109,7 +109,8 @@ def _row_hash(row: AuditRow, seq: int) -> str:
 
 def record(session: Session, action: str, subject: str, changes: Mapping[str, Any]) -> AuditRow:
     """Append one entry in the caller's transaction, as its last write (the head stays locked
-    until the transaction ends). The actor is `session.info["actor"]`."""
+    until the transaction ends). The actor is `session.info["actor"]`. A new kind of change
+    calls it once, e.g. `record(session, "check_in.create", f"check_in:{row.id}", {...})`."""
     actor = session.info.get("actor")
     if not isinstance(actor, str) or not actor:
         raise ActorMissingError(f"no actor on the session recording {action} {subject}")
@@ -126,7 +127,7 @@ def record(session: Session, action: str, subject: str, changes: Mapping[str, An
         changes=data,
         prev_hash=prev_hash,
     )
-    row = repo.add(
+    row = repo.append(
         AuditRow(
             seq=seq,
             at=at,

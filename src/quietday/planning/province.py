@@ -257,10 +257,15 @@ def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[st
         "agency", agency_id, date(2000, 1, 1), date(2100, 12, 31)
     )
     repo = InspectorRepository(session)
+    sent = sorted(int(i.id or 0) for i in inspectors)
     for visit in visits:
-        repo.set_on_visit(
-            int(visit.id or 0), [int(i.id or 0) for i in inspectors], agencies={agency_id}
-        )
+        repo.set_on_visit(int(visit.id or 0), sent, agencies={agency_id})
+    record(
+        session,
+        "visit.inspectors_batch",
+        f"agency:{agency_id}",
+        {"inspector_ids": sent, "visit_ids": sorted(int(v.id or 0) for v in visits)},
+    )
     out = [
         (kind, subject, issue_token(session, actor, kind=kind, subject_id=subject, label="演示")[1])
         for kind, subject in [

@@ -475,6 +475,7 @@ def _store_result(
             {
                 "status": run.status,
                 "summary": run.summary,
+                "instance": _digest_blob(run.instance_gz),
                 "solution": _digest_blob(run.solution_gz),
             },
         )
