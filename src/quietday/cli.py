@@ -296,8 +296,10 @@ def audit_verify(
         raise _bad_input(exc) from None
     for problem in report.problems:
         print(f"问题 [{problem.code}] 第 {problem.seq} 条: {problem.message}")
+    if report.omitted:
+        print(f"另有 {report.omitted:,} 处问题未列出。")
     if report.problems:
-        print(f"共 {len(report.problems)} 处问题: 审计日志被改动过。")
+        print(f"共 {len(report.problems) + report.omitted:,} 处问题: 审计日志被改动过。")
         raise typer.Exit(EXIT_VIOLATIONS)
     print(
         f"审计日志完好: 共 {report.entries:,} 条, 链头 第 {report.head_seq} 条 {report.head_hash}"

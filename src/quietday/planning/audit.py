@@ -205,6 +205,7 @@ class AuditReport:
     head_seq: int
     head_hash: str
     problems: list[AuditProblem]
+    omitted: int = 0
 
     @property
     def ok(self) -> bool:
@@ -245,9 +246,13 @@ class _Verifier:
     # prev_hash -> entries whose hash fails at their seq, waiting for the entry they follow
     waiting: dict[str, list[AuditRow]] = field(default_factory=dict)
     held: int = 0
+    omitted: int = 0  # problems beyond _MAX_PROBLEMS: counted, not kept (memory stays bounded)
 
     def report(self, code: str, seq: int, message: str) -> None:
-        self.problems.append(AuditProblem(code, seq, message))
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(AuditProblem(code, seq, message))
+        else:
+            self.omitted += 1
 
     def _place(self, digest: str, seq: int) -> None:
         """An entry with hash `digest` was written at `seq`: entries waiting to follow it are
@@ -343,7 +348,7 @@ def verify(session: Session, anchor: tuple[int, str] | None = None) -> AuditRepo
             + ("已不在日志中(日志末尾被截断)" if gone else "的哈希与记录的锚点不符"),
         )
     problems = sorted(check.problems, key=lambda p: (p.seq, p.code))
-    return AuditReport(check.entries, head_seq, head_hash, problems[:_MAX_PROBLEMS])
+    return AuditReport(check.entries, head_seq, head_hash, problems, check.omitted)
 
 
 def verify_database(database_url: str, anchor: str | None = None) -> AuditReport:
