@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from db import without_sqlite_triggers
 from quietday.cli import app
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.repositories import PlanRepository
@@ -65,15 +66,17 @@ def _log(client: TestClient, world: Seeded, **params: Any) -> list[dict[str, Any
 
 @contextmanager
 def tampering(engine: Engine) -> Iterator[sa.Connection]:
-    """Raw SQL past the application. On PostgreSQL the trigger is in the way: the test
-    superuser disables it for this transaction only (DDL is transactional there)."""
-    postgres = engine.dialect.name == "postgresql"
+    """Raw SQL past the application. The triggers are in the way: on PostgreSQL the test
+    superuser disables the row trigger for this transaction only (DDL is transactional there);
+    on SQLite they are dropped and created again."""
     with engine.begin() as conn:
-        if postgres:
-            conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        if engine.dialect.name == "sqlite":
+            with without_sqlite_triggers(conn):
+                yield conn
+            return
+        conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
         yield conn
-        if postgres:
-            conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+        conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
 
 
 LOG = AuditRow.__table__
@@ -291,17 +294,19 @@ def test_a_cut_tail_under_the_old_head_and_a_wrong_head_are_found(
     assert _found(_verify(engine, (3, "e" * 64))) == [("anchor_mismatch", 3), ("head_mismatch", last - 1)]  # fmt: skip
 
 
-def test_postgres_refuses_update_delete_and_truncate(engine: Engine, world: Seeded) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the append-only trigger is PostgreSQL's (SQLite relies on the chain)")
-    for statement in (
-        "UPDATE audit_log SET actor = 'x' WHERE seq = 1",
-        "DELETE FROM audit_log WHERE seq = 1",
-        "TRUNCATE audit_log",
-    ):
+def test_the_database_refuses_update_and_delete(engine: Engine, world: Seeded) -> None:
+    statements = ["UPDATE audit_log SET actor = 'x' WHERE seq = 1", "DELETE FROM audit_log"]
+    if engine.dialect.name == "postgresql":
+        statements.append("TRUNCATE audit_log")
+    for statement in statements:
         with pytest.raises(sa.exc.DBAPIError, match="审计日志只能追加"), engine.begin() as conn:
             conn.execute(sa.text(statement))
     assert _verify(engine).ok
+    with tampering(engine) as conn:  # the test helper puts the triggers back afterwards
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
+    with pytest.raises(sa.exc.DBAPIError, match="审计日志只能追加"), engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_log WHERE seq = 2"))
+    assert _found(_verify(engine)) == [("altered", 1)]
 
 
 def test_a_rolled_back_change_leaves_no_gap(engine: Engine, world: Seeded) -> None:
@@ -375,7 +380,10 @@ def test_cli_verify_and_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "共 3 条" in r.stdout
     assert cli.invoke(app, ["audit", "verify", "--anchor", "3:xyz"]).exit_code == 2
     conn = sqlite3.connect(db)
-    with conn:
+    with pytest.raises(sqlite3.IntegrityError, match="审计日志只能追加"), conn:
+        conn.execute("UPDATE audit_log SET actor = 'runner' WHERE seq = 2")
+    with conn:  # someone holding the file can drop the trigger: the chain still tells
+        conn.execute("DROP TRIGGER audit_log_no_update")
         conn.execute("UPDATE audit_log SET actor = 'runner' WHERE seq = 2")
     conn.close()
     r = cli.invoke(app, ["audit", "verify", "--anchor", anchor])

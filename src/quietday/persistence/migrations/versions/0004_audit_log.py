@@ -4,9 +4,9 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-28
 
-On PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE of `audit_log` (the application
-never issues them). The table's owner or a superuser can still disable the trigger: that is
-what the hash chain and the anchors of `quietday audit verify` are for.
+Triggers refuse UPDATE and DELETE of `audit_log` (PostgreSQL also TRUNCATE); the application
+never issues them. Whoever owns the database can still drop or disable a trigger: that is what
+the hash chain and the anchors of `quietday audit verify` are for.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ def upgrade() -> None:
     )
     op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": GENESIS}])
 
+    if op.get_bind().dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log"
+                f" BEGIN SELECT RAISE(ABORT, '审计日志只能追加,不能 {verb}'); END"
+            )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_REFUSE)
         op.execute(
@@ -69,6 +75,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER audit_log_no_delete")
+        op.execute("DROP TRIGGER audit_log_no_update")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_log_no_truncate ON audit_log")
         op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
