@@ -120,7 +120,7 @@ def inspectors(engine: Engine, world: Seeded, clock: Clock) -> None:
     """Certified inspectors of A and B (`CERTS`); the clock after July, when the check-ins of
     the tests take place."""
     clock.now = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         for letter, numbers in CERTS.items():
             for n in numbers:
                 create_inspector(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -51,18 +52,39 @@ def migrated(url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
+@contextmanager
+def without_sqlite_triggers(conn: sa.Connection) -> Iterator[None]:
+    """SQLite cannot disable a trigger: drop them all and create them again afterwards."""
+    triggers = conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+    saved = list(triggers)
+    for name, _ in saved:
+        conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
+    yield
+    for _, sql in saved:
+        conn.execute(sa.text(sql))
+
+
 def empty(engine: Engine) -> None:
-    """Every table emptied, ids restarted, the publish lock row back."""
+    """Every table emptied, ids restarted, the publish lock row and the audit chain's genesis
+    head back. The audit log refuses DELETE (and on PostgreSQL TRUNCATE) by triggers: here
+    they are dropped for the transaction (SQLite) or turned off by the test superuser
+    (PostgreSQL, `session_replication_role`)."""
     tables = [t.name for t in reversed(metadata.sorted_tables)]
     with engine.begin() as conn:
         if is_sqlite(str(engine.url)):
             # Integer primary keys are rowids here: emptied tables count from 1 again.
-            for name in tables:
-                conn.execute(sa.text(f'DELETE FROM "{name}"'))
+            with without_sqlite_triggers(conn):
+                for name in tables:
+                    conn.execute(sa.text(f'DELETE FROM "{name}"'))
         else:
+            conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             conn.execute(
                 sa.text(
                     "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
                 )
             )
         conn.execute(sa.text("INSERT INTO setting (key, value) VALUES ('publish', '{}')"))
+        conn.execute(
+            sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis)"),
+            {"genesis": "0" * 64},
+        )

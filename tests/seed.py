@@ -15,6 +15,8 @@ from quietday.planning.registry import (
     set_caps,
 )
 
+SEEDER = "test:seed"
+
 
 def uscc(region: str, n: int) -> str:
     body = f"MA{n:06d}"
@@ -39,7 +41,7 @@ AGENCIES = {"A": ("360102-SCJG", "东湖区市场监督管理局", "360102"),
 
 
 def seed(engine: Engine, *, enterprises: int = 6, capacity: int = 3) -> Seeded:
-    with session_scope(engine) as s:
+    with session_scope(engine, actor=SEEDER) as s:
         ensure_region(s, code="36", name="江西省", level="province")
         ensure_region(s, code="3601", name="南昌市", level="city", parent_code="36")
         ensure_region(s, code="360102", name="东湖区", level="county", parent_code="3601")

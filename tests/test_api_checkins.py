@@ -246,3 +246,22 @@ def test_a_year_without_an_official_calendar_is_judged_by_every_other_rule(
     assert codes(saturday) == {"unplanned", "quiet_day"}
     monday = check_in(fc, world, "A", 4, "2027-01-25T09:00:00+08:00")
     assert codes(monday) == {"unplanned"}
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_check_ins_and_ratings_enter_the_audit_log(fc: TestClient, world: Seeded) -> None:
+    published(fc, world)
+    entry = check_in(fc, world, "A", 4, "2026-07-10T09:00:00+08:00")
+    feed = token(fc, world, "enterprise", world.enterprises[4])
+    r = fc.put(f"/feeds/{feed['token']}/check-ins/{entry['id']}/rating", json={"score": 3})
+    assert r.status_code == 200
+    log = fc.get("/api/v1/audit/log", params={"limit": 500}, headers=world.auth()).json()
+    by_action = {e["action"]: e for e in log["items"]}
+    created = by_action["check_in.create"]
+    assert created["subject"] == f"check_in:{entry['id']}"
+    assert created["actor"].startswith(f"agency:{AGENCIES['A'][0]}")
+    assert created["changes"]["flags"] == ["quiet_day", "unplanned"]
+    rated = by_action["rating.put"]
+    assert rated["actor"] == f"enterprise:{world.enterprises[4]} (feed token {feed['id']})"
+    assert rated["changes"]["after"] == {"score": 3, "comment": ""}
+    assert feed["token"] not in str(log)

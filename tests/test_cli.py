@@ -93,7 +93,9 @@ def test_db_upgrade_and_keys_create(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert r.exit_code == 2
 
 
-def test_demo_builds_a_published_schedule_without_serving(tmp_path: Path) -> None:
+def test_demo_builds_a_published_schedule_without_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     r = runner.invoke(
         app,
         ["demo", "--out", str(tmp_path), "--enterprises", "300", "--time-limit", "3", "--no-serve"],
@@ -108,3 +110,7 @@ def test_demo_builds_a_published_schedule_without_serving(tmp_path: Path) -> Non
         app, ["check", str(tmp_path / "instance.json"), str(tmp_path / "solution.json")]
     )
     assert r.exit_code == 0
+    monkeypatch.setenv("QUIETDAY_DATABASE_URL", f"sqlite:///{tmp_path / 'quietday.db'}")
+    r = runner.invoke(app, ["audit", "verify"])
+    assert r.exit_code == 0, r.output
+    assert "审计日志完好" in r.stdout

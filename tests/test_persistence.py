@@ -36,7 +36,7 @@ def test_a_failed_unit_of_work_leaves_nothing(engine: Engine, world: Seeded) -> 
         latest=date(2026, 7, 31),
     )
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine, actor=actor.name) as session:
             create_plans(session, actor, [plan])
             raise RuntimeError("the request failed after the plans were flushed")
     except RuntimeError:

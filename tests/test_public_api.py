@@ -12,6 +12,7 @@ MODULES = [
     "quietday.errors",
     "quietday.formats",
     "quietday.planning",
+    "quietday.planning.audit",
     "quietday.generate",
     "quietday.official",
 ]

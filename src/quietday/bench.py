@@ -62,7 +62,7 @@ from quietday.planning.checkins import entry_id
 from quietday.planning.feeds import issue_enterprise_tokens
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.imports import COLUMNS
-from quietday.planning.province import load_province
+from quietday.planning.province import CLI, load_province
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 
 __all__ = ["run_benchmarks"]
@@ -216,7 +216,7 @@ def _registry(url: str, instance: Instance, *, plans: bool) -> str:
     """Load the county (without plans unless asked); a supervisor key."""
     engine = make_engine(url)
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine, actor=CLI) as session:
             shown = instance if plans else Instance(
                 name=instance.name, horizon=instance.horizon, calendar=instance.calendar,
                 quiet_policies=instance.quiet_policies, caps=instance.caps, agencies=instance.agencies,
@@ -383,7 +383,7 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
     url = _fresh_database(out, FEEDS_DB, pg=True)
     t0 = time.perf_counter()
     engine = make_engine(url)
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         load_province(session, instance)
         supervisor, _ = create_key(session, role="supervisor", label="bench")
         actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
@@ -394,7 +394,7 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
     progress("求解并发布一个季度……")
     t0 = time.perf_counter()
     execute_run(engine, run_id)
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         report = publish_run(session, run_id)
         visited = sorted(
             {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}

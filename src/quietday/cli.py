@@ -1,4 +1,4 @@
-"""The `quietday` command: solve, check, generate, demo, serve, db, keys and bench (typer).
+"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit and bench (typer).
 
 The web, database and benchmark stacks are imported inside the commands that use them: they
 would add about 1.5 s to every `quietday solve`, whose wall time is what a planner waits for.
@@ -274,6 +274,46 @@ def keys_create(
         raise _bad_input(exc) from None
     print(key)
     _err("密钥只显示这一次,请妥善保存。")
+
+
+audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option("--anchor", help="此前记下的锚点 序号:哈希(quietday audit head 的输出)"),
+    ] = None,
+) -> None:
+    """Check the audit chain: every entry, every link, the head and the anchor; exit 1 on a problem."""
+    from quietday.planning.audit import verify_database
+
+    try:
+        report = verify_database(Settings().database_url, anchor)
+    except InputError as exc:
+        raise _bad_input(exc) from None
+    for problem in report.problems:
+        print(f"问题 [{problem.code}] 第 {problem.seq} 条: {problem.message}")
+    if report.omitted:
+        print(f"另有 {report.omitted:,} 处问题未列出。")
+    if report.problems:
+        print(f"共 {len(report.problems) + report.omitted:,} 处问题: 审计日志被改动过。")
+        raise typer.Exit(EXIT_VIOLATIONS)
+    print(
+        f"审计日志完好: 共 {report.entries:,} 条, 链头 第 {report.head_seq} 条 {report.head_hash}"
+    )
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the chain head as SEQ:HASH, to write down as an anchor for later checks."""
+    from quietday.planning.audit import head_of
+
+    seq, digest = head_of(Settings().database_url)
+    print(f"{seq}:{digest}")
+    _err("请在日志之外记下这个锚点;日后用 quietday audit verify --anchor 序号:哈希 核对。")
 
 
 @app.command()

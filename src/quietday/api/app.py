@@ -13,7 +13,17 @@ from pydantic import BaseModel
 
 from quietday import __version__
 from quietday.api import errors
-from quietday.api.routers import checkins, feeds, frequency, keys, plans, registry, runs, visits
+from quietday.api.routers import (
+    audit,
+    checkins,
+    feeds,
+    frequency,
+    keys,
+    plans,
+    registry,
+    runs,
+    visits,
+)
 from quietday.config import Settings
 from quietday.persistence import Engine, make_engine, make_reader
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
@@ -106,6 +116,7 @@ def create_app(
         checkins.router,
         frequency.router,
         feeds.tokens,
+        audit.router,
     ):
         app.include_router(router)
 

@@ -49,7 +49,9 @@ def _actor(
     ] = None,
 ) -> Actor:
     presented = credentials.credentials if credentials is not None else x_api_key
-    return authenticate(session, presented)
+    actor = authenticate(session, presented)
+    session.info["actor"] = actor.name
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]

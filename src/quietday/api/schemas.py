@@ -11,6 +11,8 @@ __all__ = [
     "AgencyCreate",
     "AgencyPublic",
     "AgencyUpdate",
+    "AuditEntryPublic",
+    "AuditPage",
     "BatchResult",
     "CapacityPut",
     "CapsPublic",
@@ -483,3 +485,21 @@ class FrequencyPagePublic(BaseModel):
     last: date
     items: list[FrequencyRowPublic]
     next_cursor: str | None
+
+
+class AuditEntryPublic(BaseModel):
+    """One audit log entry: `hash` is SHA-256 over the canonical JSON of the other fields."""
+
+    seq: int
+    at: datetime
+    actor: str = Field(description="谁: supervisor:key 3、agency:部门 key 7、cli、runner……")
+    action: str = Field(description="做了什么: plan.update、run.publish……")
+    subject: str = Field(description="对象: plan:123、run:4……")
+    changes: dict[str, Any] = Field(description="改动(前后值),批量操作为摘要与 SHA-256")
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryPublic]
+    next_cursor: int | None = Field(description="下一页的 after 值")

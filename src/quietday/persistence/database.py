@@ -51,9 +51,12 @@ def make_reader(engine: Engine) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit when the block ends, roll back if it raises."""
+def session_scope(engine: Engine, *, actor: str | None = None) -> Iterator[Session]:
+    """One unit of work: commit when the block ends, roll back if it raises. `actor` names who
+    acts (`cli`, `runner`, ...) for the audit log; the API sets it after authentication."""
     with Session(engine, expire_on_commit=False) as session:
+        if actor is not None:
+            session.info["actor"] = actor
         try:
             yield session
             session.commit()

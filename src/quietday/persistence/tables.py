@@ -13,7 +13,9 @@ __all__ = [
     "AgencyCapacityRow",
     "AgencyRow",
     "ApiKeyRow",
+    "AuditHeadRow",
     "AuditRollupRow",
+    "AuditRow",
     "CheckInFlagRow",
     "CheckInRow",
     "EnterpriseRow",
@@ -383,3 +385,29 @@ class IdempotencyRow(SQLModel, table=True):
     status_code: int
     body: dict[str, Any] = _json()
     created_at: datetime | None = _stamp()
+
+
+class AuditRow(SQLModel, table=True):
+    """One entry of the append-only audit log: who changed what, when, chained by SHA-256 to the
+    entry before it. `seq` is given by the head (head + 1), never by a sequence, so that a
+    transaction rolled back leaves no gap."""
+
+    __tablename__ = "audit_log"
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    subject: str = Field(max_length=200, index=True)
+    changes: dict[str, Any] = _json()
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """The head of the audit chain (one row, id 1): the last entry's seq and hash. Appending
+    updates it first, which serialises appenders until they commit."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    hash: str = Field(max_length=64)

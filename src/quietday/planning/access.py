@@ -16,6 +16,7 @@ from quietday.errors import AuthenticationError, InputError, NotFoundError, Prob
 from quietday.persistence import Session
 from quietday.persistence.repositories import AgencyRepository, ApiKeyRepository
 from quietday.persistence.tables import ApiKeyRow, utcnow
+from quietday.planning.audit import record
 
 __all__ = ["Actor", "Role", "authenticate", "create_key", "list_keys", "revoke_key"]
 
@@ -32,6 +33,13 @@ class Actor:
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
+
+    @property
+    def name(self) -> str:
+        """How the audit log names this actor: `supervisor:key 3`, `agency:AG-01 key 7`."""
+        if self.is_supervisor:
+            return f"supervisor:key {self.key_id}"
+        return f"agency:{self.agency_id} key {self.key_id}"
 
     @property
     def own_agency(self) -> str | None:
@@ -65,6 +73,13 @@ def create_key(
         label=label,
     )
     ApiKeyRepository(session).add(row)
+    # The key's prefix stays out of the log: it is part of the secret.
+    record(
+        session,
+        "key.create",
+        f"key:{row.id}",
+        {"role": row.role, "agency_id": row.agency_id, "label": row.label},
+    )
     return row, key
 
 
@@ -95,4 +110,5 @@ def revoke_key(session: Session, key_id: int) -> ApiKeyRow:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         repo.add(row)
+        record(session, "key.revoke", f"key:{key_id}", {"revoked_at": row.revoked_at})
     return row

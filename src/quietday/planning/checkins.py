@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from quietday.domain.calendar import WorkingCalendar
 from quietday.domain.check import Violation
@@ -70,6 +71,7 @@ from quietday.persistence.tables import (
     utcnow,
 )
 from quietday.planning.access import Actor
+from quietday.planning.audit import RowDigest, diff, feed_actor, record
 from quietday.planning.feeds import CHINA, live_token
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.plans import KINDS
@@ -227,7 +229,9 @@ def record_check_in(
     """Record one entry of `actor`'s agency and judge the enterprise's entries again."""
     row = _record(session, actor, inp, now or utcnow())
     _judge(session, [inp.enterprise_id])
-    return _view(session, row, with_rating=False)
+    view = _view(session, row, with_rating=False)
+    record(session, "check_in.create", f"check_in:{row.id}", _content(view))
+    return view
 
 
 def record_check_ins(
@@ -237,7 +241,28 @@ def record_check_ins(
     moment = now or utcnow()
     rows = [_record(session, actor, inp, moment) for inp in inputs]
     _judge(session, {inp.enterprise_id for inp in inputs})
+    flags = CheckInRepository(session).flags_of(int(r.id or 0) for r in rows)
+    digest = RowDigest()
+    digest.add_all(
+        (r.id, _content(CheckInView(r, flags.get(int(r.id or 0), []), None))) for r in rows
+    )
+    record(session, "check_in.batch", f"agency:{actor.agency_id}", digest.summary())
     return [int(r.id or 0) for r in rows]
+
+
+def _content(view: CheckInView) -> dict[str, Any]:
+    """What the audit log keeps of a check-in: the entry and its flags when recorded."""
+    row = view.row
+    return {
+        "agency_id": row.agency_id,
+        "enterprise_id": row.enterprise_id,
+        "at": row.at.isoformat(),
+        "kind": row.kind,
+        "exempt_reason": row.exempt_reason,
+        "certificates": list(row.certificates),
+        "visit_id": row.visit_id,
+        "flags": sorted(f.code for f in view.flags),
+    }
 
 
 def _judge(session: Session, enterprise_ids: Iterable[str]) -> None:
@@ -491,6 +516,7 @@ def rate_check_in(
 ) -> RatingRow:
     """The enterprise rates one of its check-ins (rating again replaces its rating)."""
     token_id, enterprise_id = _enterprise_of_token(session, token)
+    session.info["actor"] = feed_actor("enterprise", enterprise_id, token_id)
     problems: list[Problem] = []
     if not 1 <= score <= 5:
         problems.append(Problem("score_range", "score", "评分应为 1 至 5"))
@@ -503,6 +529,7 @@ def rate_check_in(
         raise NotFoundError(f"入企记录 {check_in_id} 不存在")
     ratings = RatingRepository(session)
     row = ratings.get(check_in_id)
+    before = {} if row is None else {"score": row.score, "comment": row.comment}
     if row is None:
         row = RatingRow(
             check_in_id=check_in_id, score=score, comment=comment, feed_token_id=token_id
@@ -514,4 +541,11 @@ def rate_check_in(
             token_id,
             utcnow(),
         )
-    return ratings.add(row)
+    ratings.add(row)
+    record(
+        session,
+        "rating.put",
+        f"check_in:{check_in_id}",
+        diff(before, {"score": row.score, "comment": row.comment}),
+    )
+    return row

@@ -36,6 +36,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
+from quietday.planning.audit import RowDigest, record
 from quietday.planning.plans import PlanStatus
 
 __all__ = [
@@ -101,6 +102,14 @@ def issue_token(
             [Problem("unknown_kind", "kind", "kind 应为 enterprise、agency 或 inspector")]
         )
     _may_manage(session, actor, kind, subject_id)
+    row, token = _new_token(session, actor, kind=kind, subject_id=subject_id, label=label)
+    record(session, "feed_token.issue", f"feed_token:{row.id}", _public(row))
+    return row, token
+
+
+def _new_token(
+    session: Session, actor: Actor, *, kind: str, subject_id: str, label: str
+) -> tuple[FeedTokenRow, str]:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = FeedTokenRow(
         token_hash=_digest(token),
@@ -110,6 +119,11 @@ def issue_token(
         created_by=actor.key_id,
     )
     return FeedTokenRepository(session).add(row), token
+
+
+def _public(row: FeedTokenRow) -> dict[str, object]:
+    """What the audit log keeps of a token: never the token or its hash."""
+    return row.model_dump(include={"id", "kind", "subject_id", "label", "created_by"})
 
 
 def issue_enterprise_tokens(
@@ -137,6 +151,9 @@ def issue_enterprise_tokens(
         )
         out.append((ent, token))
     FeedTokenRepository(session).add_all(rows)
+    digest = RowDigest()
+    digest.add_all((row.id, _public(row)) for row in rows)
+    record(session, "feed_token.issue_batch", "feed_tokens", {**digest.summary(), "label": label})
     return out
 
 
@@ -155,9 +172,16 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> FeedTokenRow:
     """Revoke at once: the URL answers 404 from now on."""
     row = _managed(session, actor, token_id)
     if row.revoked_at is None:
-        row.revoked_at = utcnow()
-        FeedTokenRepository(session).add(row)
+        _revoke(session, row)
+        record(
+            session, "feed_token.revoke", f"feed_token:{token_id}", {"revoked_at": row.revoked_at}
+        )
     return row
+
+
+def _revoke(session: Session, row: FeedTokenRow) -> None:
+    row.revoked_at = utcnow()
+    FeedTokenRepository(session).add(row)
 
 
 def rotate_token(session: Session, actor: Actor, token_id: int) -> tuple[FeedTokenRow, str]:
@@ -165,8 +189,17 @@ def rotate_token(session: Session, actor: Actor, token_id: int) -> tuple[FeedTok
     old = _managed(session, actor, token_id)
     if old.revoked_at is not None:
         raise NotFoundError(f"订阅 {token_id} 不存在")
-    revoke_token(session, actor, token_id)
-    return issue_token(session, actor, kind=old.kind, subject_id=old.subject_id, label=old.label)
+    _revoke(session, old)
+    row, token = _new_token(
+        session, actor, kind=old.kind, subject_id=old.subject_id, label=old.label
+    )
+    record(
+        session,
+        "feed_token.rotate",
+        f"feed_token:{token_id}",
+        {"revoked_at": old.revoked_at, "new": _public(row)},
+    )
+    return row, token
 
 
 def list_tokens(session: Session, actor: Actor) -> list[FeedTokenRow]:
@@ -216,11 +249,20 @@ def assign_inspectors(
     scope: set[str] = {i.agency_id for i in chosen} or set(agencies)
     if not actor.is_supervisor:
         scope = {str(actor.agency_id)}
+    before = sorted(repo.on_visit(visit_id))
     repo.set_on_visit(visit_id, [i.id for i in chosen if i.id is not None], agencies=scope)
     visit.sequence += 1
     visit.updated_at = utcnow()
     VisitRepository(session).add(visit)
-    return sorted(repo.on_visit(visit_id))
+    after = sorted(repo.on_visit(visit_id))
+    if after != before:
+        record(
+            session,
+            "visit.inspectors",
+            f"visit:{visit_id}",
+            {"before": {"inspector_ids": before}, "after": {"inspector_ids": after}},
+        )
+    return after
 
 
 @dataclass(frozen=True, slots=True)

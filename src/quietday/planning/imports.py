@@ -20,6 +20,7 @@ from openpyxl import Workbook, load_workbook
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
 from quietday.planning.access import Actor
+from quietday.planning.audit import record
 from quietday.planning.plans import MAX_BATCH, Intake, PlanInput
 
 __all__ = ["COLUMNS", "ImportReport", "import_plans", "template_csv", "template_xlsx"]
@@ -227,6 +228,9 @@ def import_plans(
         raise InputError(intake.problems[:_MAX_PROBLEMS])
     if count == 0:
         raise InputError([Problem("empty_file", "file", "文件中没有数据行")])
+    if intake.created:
+        summary = {**intake.digest.summary(), "rows": count, "unchanged": intake.unchanged}
+        record(session, "plan.import", "plans", {**summary, "file": filename[:200]})
     return ImportReport(rows=count, created=intake.created, unchanged=intake.unchanged)
 
 

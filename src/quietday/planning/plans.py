@@ -26,6 +26,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
+from quietday.planning.audit import RowDigest, diff, plain, record
 from quietday.planning.frequency import refresh_rollups
 
 __all__ = [
@@ -173,6 +174,7 @@ class Intake:
     unchanged: int = 0
     rows: list[tuple[PlanRow, bool]] = field(default_factory=list)
     keep_rows: bool = True
+    digest: RowDigest = field(default_factory=RowDigest)
     _refs: set[tuple[str, str]] = field(default_factory=set)
 
     def check_and_add(self, plans: Sequence[tuple[str, PlanInput]]) -> None:
@@ -251,6 +253,7 @@ class Intake:
         if self.problems:
             return
         plans_repo.add_all(fresh)
+        self.digest.add_all((row.id, row.model_dump()) for row in fresh)
         self.created += len(fresh)
         if self.keep_rows:
             self.rows.extend((row, True) for row in fresh)
@@ -268,6 +271,12 @@ def create_plans(
     intake.check_and_add([("" if single else f"{path}[{k}]", p) for k, p in enumerate(plans)])
     if intake.problems:
         raise InputError(intake.problems)
+    if single and intake.created:
+        row = intake.rows[0][0]
+        record(session, "plan.create", f"plan:{row.id}", plain(row.model_dump()))
+    elif intake.created:
+        summary = {**intake.digest.summary(), "unchanged": intake.unchanged}
+        record(session, "plan.batch", "plans", summary)
     return intake.rows
 
 
@@ -395,6 +404,7 @@ def update_plan(
         raise InputError(problems)
     if updated == current:
         return row
+    before = row.model_dump()
     moves = any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
     visible = any(getattr(updated, f) != getattr(current, f) for f in _VISIBLE_FIELDS)
     for key in allowed:
@@ -411,7 +421,14 @@ def update_plan(
         row.status = PlanStatus.SUBMITTED
     row.version += 1
     row.updated_at = utcnow()
-    return repo.add(row)
+    repo.add(row)
+    record(session, "plan.update", f"plan:{plan_id}", _changes(before, row))
+    return row
+
+
+def _changes(before: dict[str, Any], row: PlanRow) -> dict[str, Any]:
+    after = {k: v for k, v in row.model_dump().items() if k != "updated_at"}
+    return diff(before, after)
 
 
 def cancel_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
@@ -420,11 +437,14 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
         return row
+    before = row.model_dump()
     row.status = PlanStatus.CANCELLED
     _leave_visit(session, row, keep_link=True)
     row.version += 1
     row.updated_at = utcnow()
-    return repo.add(row)
+    repo.add(row)
+    record(session, "plan.cancel", f"plan:{plan_id}", _changes(before, row))
+    return row
 
 
 def visit_of(session: Session, row: PlanRow) -> VisitRow | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from quietday.domain.model import Instance
 from quietday.generate import GeneratorConfig, generate, regions
@@ -19,18 +20,30 @@ from quietday.persistence.repositories import (
     HistoryRepository,
     InspectorRepository,
     PlanRepository,
+    PolicyRepository,
+    RegionRepository,
     RunRepository,
     SettingRepository,
     VisitRepository,
 )
-from quietday.persistence.tables import AgencyRow, EnterpriseRow, HistoryRow, PlanRow, utcnow
+from quietday.persistence.tables import (
+    AgencyRow,
+    EnterpriseRow,
+    HistoryRow,
+    PlanRow,
+    PolicyRow,
+    RegionRow,
+    utcnow,
+)
 from quietday.planning.access import Actor, Role, create_key
+from quietday.planning.audit import RowDigest, record
 from quietday.planning.checkins import CheckInInput, record_check_ins
 from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token, today_in_china
-from quietday.planning.registry import CAPS_SETTING, create_inspector, ensure_region, put_policy
+from quietday.planning.registry import CAPS_SETTING, create_inspector
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
 
 __all__ = [
+    "CLI",
     "DemoReport",
     "create_key_now",
     "load_province",
@@ -41,70 +54,124 @@ __all__ = [
 ]
 
 
+CLI = "cli"  # the actor of what commands run from the shell record in the audit log
+
+
 def load_province(session: Session, instance: Instance, *, counties: int | None = None) -> None:
     """Regions, policies, caps, agencies (with capacity by date), enterprises, plans (their
-    `external_ref` is the generated id) and history of a generated instance. Its pins and
-    previous draft are not loaded: in the database, publishing makes those."""
-    for code, name, level, parent in regions(counties):
-        ensure_region(session, code=code, name=name, level=level, parent_code=parent)
-    for policy in instance.quiet_policies.values():
-        put_policy(
-            session,
-            policy_id=policy.id,
-            month_days=policy.month_days,
-            weekdays=sorted(policy.weekdays),
-            dates=sorted(policy.dates),
-        )
-    caps = instance.caps
-    SettingRepository(session).put(
-        CAPS_SETTING,
-        {
-            k: getattr(caps, k)
-            for k in (
-                "agency_enterprise_per_year",
-                "enterprise_per_month",
-                "enterprise_per_year",
-                "min_gap_days",
-            )
-        },
+    `external_ref` is the generated id) and history of a generated instance, into a database
+    that has none of them yet, recorded as one audit entry. Its pins and previous draft are not
+    loaded: in the database, publishing makes those."""
+    loaded: dict[str, RowDigest] = defaultdict(RowDigest)
+
+    def add(name: str, repo: Any, rows: Iterable[Any], key: Callable[[Any], Any]) -> None:
+        batch = list(rows)
+        repo.add_all(batch)
+        loaded[name].add_all((key(r), r.model_dump()) for r in batch)
+
+    region_repo = RegionRepository(session)
+    add(
+        "regions",
+        region_repo,
+        (
+            RegionRow(code=code, name=name, level=level, parent_code=parent)
+            for code, name, level, parent in regions(counties)
+            if region_repo.get(code) is None
+        ),
+        lambda r: r.code,
     )
+    add(
+        "quiet_policies",
+        PolicyRepository(session),
+        (
+            PolicyRow(
+                id=p.id,
+                month_days=[list(r) for r in p.month_days],
+                weekdays=sorted(p.weekdays),
+                dates=sorted(d.isoformat() for d in p.dates),
+            )
+            for p in instance.quiet_policies.values()
+        ),
+        lambda r: r.id,
+    )
+    caps = {
+        k: getattr(instance.caps, k)
+        for k in (
+            "agency_enterprise_per_year",
+            "enterprise_per_month",
+            "enterprise_per_year",
+            "min_gap_days",
+        )
+    }
+    SettingRepository(session).put(CAPS_SETTING, caps)
     agencies = AgencyRepository(session)
-    agencies.add_all(
-        AgencyRow(id=a.id, name=a.name, region_code=a.region, daily_capacity=a.daily_capacity)
-        for a in instance.agencies.values()
+    add(
+        "agencies",
+        agencies,
+        (
+            AgencyRow(id=a.id, name=a.name, region_code=a.region, daily_capacity=a.daily_capacity)
+            for a in instance.agencies.values()
+        ),
+        lambda r: r.id,
     )
     for a in instance.agencies.values():
         for day, capacity in sorted(a.capacity_by_date.items()):
             agencies.set_capacity(a.id, day, capacity)
-    EnterpriseRepository(session).add_all(
-        EnterpriseRow(
-            id=e.id,
-            name=e.name,
-            region_code=e.region,
-            quiet_policy_id=e.quiet_policy,
-            whitelisted=e.whitelisted,
-            blackout=sorted(d.isoformat() for d in e.blackout),
-            cap_overrides=dict(e.cap_overrides),
-        )
-        for e in instance.enterprises.values()
+            loaded["agency_capacity"].add(
+                a.id, {"agency_id": a.id, "day": day, "capacity": capacity}
+            )
+    add(
+        "enterprises",
+        EnterpriseRepository(session),
+        (
+            EnterpriseRow(
+                id=e.id,
+                name=e.name,
+                region_code=e.region,
+                quiet_policy_id=e.quiet_policy,
+                whitelisted=e.whitelisted,
+                blackout=sorted(d.isoformat() for d in e.blackout),
+                cap_overrides=dict(e.cap_overrides),
+            )
+            for e in instance.enterprises.values()
+        ),
+        lambda r: r.id,
     )
-    PlanRepository(session).add_all(
-        PlanRow(
-            agency_id=i.agency,
-            enterprise_id=i.enterprise,
-            kind=i.kind.value,
-            items=list(i.items),
-            earliest=i.earliest,
-            latest=i.latest,
-            priority=i.priority,
-            exempt_reason=i.exempt_reason,
-            external_ref=i.id,
-        )
-        for i in instance.inspections
+    add(
+        "plans",
+        PlanRepository(session),
+        (
+            PlanRow(
+                agency_id=i.agency,
+                enterprise_id=i.enterprise,
+                kind=i.kind.value,
+                items=list(i.items),
+                earliest=i.earliest,
+                latest=i.latest,
+                priority=i.priority,
+                exempt_reason=i.exempt_reason,
+                external_ref=i.id,
+            )
+            for i in instance.inspections
+        ),
+        lambda r: r.id,
     )
-    HistoryRepository(session).add_all(
-        HistoryRow(enterprise_id=h.enterprise, agency_id=h.agency, day=h.date, kind=h.kind.value)
-        for h in instance.history
+    add(
+        "history",
+        HistoryRepository(session),
+        (
+            HistoryRow(
+                enterprise_id=h.enterprise, agency_id=h.agency, day=h.date, kind=h.kind.value
+            )
+            for h in instance.history
+        ),
+        lambda r: r.id,
+    )
+    record(
+        session,
+        "province.load",
+        f"province:{instance.name}",
+        {"caps": caps, **{name: digest.summary() for name, digest in sorted(loaded.items())}},
     )
 
 
@@ -139,7 +206,7 @@ def run_demo(
     on_step(
         f"演示省份: 企业 {len(instance.enterprises):,} 家, 检查计划 {len(instance.inspections):,} 项"
     )
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         load_province(session, instance)
         supervisor, supervisor_key = create_key(session, role="supervisor", label="演示监督密钥")
         busiest = max(
@@ -160,13 +227,13 @@ def run_demo(
         run_id = int(run.id or 0)
     on_step(f"排期运行 {run_id} 求解中(时限 {time_limit:.0f} 秒)……")
     execute_run(engine, run_id)
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         report = publish_run(session, run_id)
         summary = dict(RunRepository(session).get_or_raise(run_id).summary)
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
         feeds = _demo_feeds(session, supervisor_actor, busiest)
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         check_ins = simulate_check_ins(session, today=today_in_china(utcnow()))
     on_step(f"模拟扫码入企记录 {check_ins:,} 条")
     return (
@@ -199,10 +266,15 @@ def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[st
         "agency", agency_id, date(2000, 1, 1), date(2100, 12, 31)
     )
     repo = InspectorRepository(session)
+    sent = sorted(int(i.id or 0) for i in inspectors)
     for visit in visits:
-        repo.set_on_visit(
-            int(visit.id or 0), [int(i.id or 0) for i in inspectors], agencies={agency_id}
-        )
+        repo.set_on_visit(int(visit.id or 0), sent, agencies={agency_id})
+    record(
+        session,
+        "visit.inspectors_batch",
+        f"agency:{agency_id}",
+        {"inspector_ids": sent, "visit_ids": sorted(int(v.id or 0) for v in visits)},
+    )
     out = [
         (kind, subject, issue_token(session, actor, kind=kind, subject_id=subject, label="演示")[1])
         for kind, subject in [
@@ -297,7 +369,7 @@ def create_key_now(database_url: str, *, agency: str | None, label: str) -> str:
     """Create a key from the shell (`quietday keys create`): supervisor unless `agency`."""
     engine = make_engine(database_url)
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine, actor=CLI) as session:
             role: Role = "agency" if agency else "supervisor"
             _, key = create_key(session, role=role, agency_id=agency, label=label)
         return key

@@ -28,6 +28,7 @@ from quietday.persistence.tables import (
     PolicyRow,
     RegionRow,
 )
+from quietday.planning.audit import diff, plain, record
 from quietday.planning.frequency import refresh_rollups
 
 __all__ = [
@@ -59,6 +60,7 @@ def ensure_region(
     row = repo.get(code)
     if row is None:
         row = repo.add(RegionRow(code=code, name=name, level=level, parent_code=parent_code))
+        record(session, "region.create", f"region:{code}", row.model_dump())
     return row
 
 
@@ -85,12 +87,18 @@ def put_policy(
     if problems:
         raise InputError(problems)
     repo = PolicyRepository(session)
-    row = repo.get(policy_id) or PolicyRow(id=policy_id)
+    existing = repo.get(policy_id)
+    before = existing.model_dump() if existing is not None else {}
+    row = existing or PolicyRow(id=policy_id)
     row.name = name
     row.month_days = [list(r) for r in month_days]
     row.weekdays = sorted(set(weekdays))
     row.dates = sorted({d.isoformat() for d in dates})
-    return repo.add(row)
+    repo.add(row)
+    change = diff(before, row.model_dump())
+    if change["after"]:
+        record(session, "policy.put", f"policy:{policy_id}", change)
+    return row
 
 
 def _check_caps(caps: Mapping[str, Any], path: str) -> dict[str, int | None]:
@@ -118,8 +126,13 @@ def get_caps(session: Session) -> dict[str, int | None]:
 
 
 def set_caps(session: Session, caps: Mapping[str, Any]) -> dict[str, int | None]:
+    before = get_caps(session)
     SettingRepository(session).put(CAPS_SETTING, _check_caps(caps, "caps"))
-    return get_caps(session)
+    after = get_caps(session)
+    change = diff(before, after)
+    if change["after"]:
+        record(session, "caps.set", "caps", change)
+    return after
 
 
 def _region(session: Session, code: str, path: str) -> None:
@@ -140,7 +153,7 @@ def create_agency(
     if repo.get(agency_id) is not None:
         raise ConflictError(f"执法部门 {agency_id} 已存在", code="duplicate_id")
     _region(session, region_code, "region_code")
-    return repo.add(
+    row = repo.add(
         AgencyRow(
             id=agency_id,
             name=name,
@@ -149,11 +162,14 @@ def create_agency(
             contact=contact,
         )
     )
+    record(session, "agency.create", f"agency:{agency_id}", row.model_dump())
+    return row
 
 
 def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) -> AgencyRow:
     repo = AgencyRepository(session)
     row = repo.get_or_raise(agency_id)
+    before = row.model_dump()
     if "region_code" in changes:
         _region(session, changes["region_code"], "region_code")
     for key in ("name", "region_code", "daily_capacity", "active", "contact"):
@@ -161,14 +177,27 @@ def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) 
             setattr(row, key, changes[key])
     if {"name", "contact"} & set(changes):
         SettingRepository(session).bump(FEED_GENERATION)
-    return repo.add(row)
+    repo.add(row)
+    change = diff(before, row.model_dump())
+    if change["after"]:
+        record(session, "agency.update", f"agency:{agency_id}", change)
+    return row
 
 
 def set_agency_capacity(session: Session, agency_id: str, day: date, capacity: int | None) -> None:
     """Capacity on one date (None removes the override)."""
     repo = AgencyRepository(session)
     repo.get_or_raise(agency_id)
+    before = {c.day: c.capacity for c in repo.capacities([agency_id], day, day)}.get(day)
+    if before == capacity:
+        return
     repo.set_capacity(agency_id, day, capacity)
+    record(
+        session,
+        "agency.capacity",
+        f"agency:{agency_id}",
+        {"day": day, "before": before, "after": capacity},
+    )
 
 
 def create_inspector(
@@ -178,7 +207,9 @@ def create_inspector(
     repo = InspectorRepository(session)
     if repo.by_certificate(certificate_no) is not None:
         raise ConflictError(f"执法证号 {certificate_no} 已登记", code="duplicate_certificate")
-    return repo.add(InspectorRow(agency_id=agency_id, name=name, certificate_no=certificate_no))
+    row = repo.add(InspectorRow(agency_id=agency_id, name=name, certificate_no=certificate_no))
+    record(session, "inspector.create", f"inspector:{row.id}", row.model_dump())
+    return row
 
 
 def _check_enterprise_refs(
@@ -213,7 +244,7 @@ def create_enterprise(
     if repo.get(enterprise_id) is not None:
         raise ConflictError(f"企业 {enterprise_id} 已存在", code="duplicate_id")
     _check_enterprise_refs(session, region_code=region_code, policy_id=quiet_policy_id)
-    return repo.add(
+    row = repo.add(
         EnterpriseRow(
             id=enterprise_id,
             name=name,
@@ -224,6 +255,8 @@ def create_enterprise(
             cap_overrides=_check_caps(cap_overrides or {}, "cap_overrides"),
         )
     )
+    record(session, "enterprise.create", f"enterprise:{enterprise_id}", row.model_dump())
+    return row
 
 
 def update_enterprise(
@@ -232,6 +265,7 @@ def update_enterprise(
     """Change fields of an enterprise: name, region, policy, whitelist, blackout, caps."""
     repo = EnterpriseRepository(session)
     row = repo.get_or_raise(enterprise_id)
+    before = plain(row.model_dump())
     _check_enterprise_refs(
         session, region_code=changes.get("region_code"), policy_id=changes.get("quiet_policy_id")
     )
@@ -250,4 +284,8 @@ def update_enterprise(
         row.cap_overrides = _check_caps(changes["cap_overrides"] or {}, "cap_overrides")
     if "name" in changes:
         SettingRepository(session).bump(FEED_GENERATION)
-    return repo.add(row)
+    repo.add(row)
+    change = diff(before, row.model_dump())
+    if change["after"]:
+        record(session, "enterprise.update", f"enterprise:{enterprise_id}", change)
+    return row

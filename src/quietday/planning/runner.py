@@ -10,8 +10,7 @@ from typing import Protocol
 
 from quietday.persistence import Engine, make_engine, session_scope
 from quietday.persistence.repositories import RunRepository
-from quietday.persistence.tables import utcnow
-from quietday.planning.runs import RunStatus, execute_run
+from quietday.planning.runs import RUNNER, RunStatus, execute_run, fail_run
 
 __all__ = ["ProcessRunner", "Runner", "ThreadRunner"]
 
@@ -32,14 +31,12 @@ def _child(database_url: str, run_id: int) -> None:
 
 def _mark_lost(engine: Engine, run_id: int, exitcode: int | None) -> None:
     """A child that died without recording an outcome leaves the run failed, not running."""
-    with session_scope(engine) as session:
-        repo = RunRepository(session)
-        run = repo.get(run_id)
+    with session_scope(engine, actor=RUNNER) as session:
+        run = RunRepository(session).get(run_id)
         if run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
-            run.status = RunStatus.FAILED
-            run.error = f"求解进程意外退出(退出码 {exitcode})"
-            run.finished_at = utcnow()
-            repo.add(run)
+            fail_run(
+                session, run_id, message=run.message, error=f"求解进程意外退出(退出码 {exitcode})"
+            )
 
 
 class ProcessRunner:

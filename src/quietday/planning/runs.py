@@ -10,6 +10,7 @@ its scope and horizon.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import threading
 import time
@@ -60,6 +61,7 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import PlanRow, RunPlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
+from quietday.planning.audit import RowDigest, diff, record
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.plans import PlanStatus, announceable, lead_agency
 from quietday.planning.registry import CAPS_SETTING
@@ -67,6 +69,7 @@ from quietday.solver import Progress, SolverConfig, solve
 
 __all__ = [
     "MAX_HORIZON_DAYS",
+    "RUNNER",
     "PublishReport",
     "RunRequest",
     "RunStatus",
@@ -74,12 +77,14 @@ __all__ = [
     "cancel_run",
     "create_run",
     "execute_run",
+    "fail_run",
     "publish_run",
     "recover_runs",
     "run_document",
 ]
 
 log = logging.getLogger(__name__)
+RUNNER = "runner"  # the actor of what the worker records in the audit log
 MAX_HORIZON_DAYS = 366
 _PROGRESS_EVERY = 1.0
 _CANCEL_POLL = 1.0
@@ -131,7 +136,7 @@ def create_run(
         )
     if problems:
         raise InputError(problems)
-    return RunRepository(session).add(
+    run = RunRepository(session).add(
         RunRow(
             status=RunStatus.QUEUED,
             scope=request.scope,
@@ -145,6 +150,18 @@ def create_run(
             message="排队等待",
         )
     )
+    record(
+        session,
+        "run.create",
+        f"run:{run.id}",
+        run.model_dump(
+            include={
+                "scope", "horizon_start", "horizon_end", "time_limit", "workers", "seed",
+                "deterministic",
+            }
+        ),
+    )  # fmt: skip
+    return run
 
 
 @dataclass
@@ -253,6 +270,7 @@ def run_document(session: Session, run_id: int, which: str) -> bytes:
 def cancel_run(session: Session, run_id: int) -> RunRow:
     repo = RunRepository(session)
     run = repo.lock(run_id)
+    before = _state(run)
     if run.status == RunStatus.QUEUED:
         run.status = RunStatus.CANCELLED
         run.finished_at = utcnow()
@@ -260,32 +278,58 @@ def cancel_run(session: Session, run_id: int) -> RunRow:
     elif run.status == RunStatus.RUNNING:
         run.cancel_requested = True
         run.message = "正在取消"
-    return repo.add(run)
+    else:
+        return run
+    repo.add(run)
+    record(session, "run.cancel", f"run:{run_id}", diff(before, _state(run)))
+    return run
+
+
+def _state(run: RunRow) -> dict[str, Any]:
+    return run.model_dump(include={"status", "cancel_requested", "finished_at", "error"})
 
 
 def recover_runs(engine: Engine) -> list[int]:
     """After a restart: runs left running died with the old process; queued ones go again."""
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=RUNNER) as session:
         repo = RunRepository(session)
         queued: list[int] = []
         for run in repo.list(limit=10_000, after=None):
             if run.status == RunStatus.RUNNING:
+                before = _state(run)
                 run.status = RunStatus.FAILED
                 run.error = "服务重启,运行中断,请重新提交"
                 run.finished_at = utcnow()
                 repo.add(run)
+                record(session, "run.finish", f"run:{run.id}", diff(before, _state(run)))
             elif run.status == RunStatus.QUEUED:
                 queued.append(int(run.id or 0))
         return sorted(queued)
 
 
 def _set(engine: Engine, run_id: int, **values: Any) -> None:
+    """Progress: not a change the audit log keeps."""
     with session_scope(engine) as session:
         repo = RunRepository(session)
         run = repo.get_or_raise(run_id)
         for key, value in values.items():
             setattr(run, key, value)
         repo.add(run)
+
+
+def fail_run(session: Session, run_id: int, *, message: str, error: str) -> None:
+    """Record a run as failed (an invalid instance, a crash, a lost worker)."""
+    repo = RunRepository(session)
+    run = repo.get_or_raise(run_id)
+    before = _state(run)
+    run.status, run.finished_at, run.message, run.error = RunStatus.FAILED, utcnow(), message, error
+    repo.add(run)
+    record(session, "run.finish", f"run:{run_id}", diff(before, _state(run)))
+
+
+def _fail(engine: Engine, run_id: int, *, message: str, error: str) -> None:
+    with session_scope(engine, actor=RUNNER) as session:
+        fail_run(session, run_id, message=message, error=error)
 
 
 def _watch_cancel(
@@ -303,7 +347,7 @@ def execute_run(
     engine: Engine, run_id: int, *, clock: Callable[[], float] = time.monotonic
 ) -> None:
     """The worker's whole job for one run; every outcome is recorded on the run, none raised."""
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=RUNNER) as session:
         run = RunRepository(session).lock(run_id)
         if run.status != RunStatus.QUEUED:
             return
@@ -311,15 +355,15 @@ def execute_run(
         run.started_at = utcnow()
         run.message = "读取计划"
         session.add(run)
+        record(session, "run.start", f"run:{run_id}", {"started_at": run.started_at})
     try:
         _execute(engine, run_id, clock)
     except InstanceError as exc:
-        _set(engine, run_id, status=RunStatus.FAILED, finished_at=utcnow(), message="实例无效",
-             error="\n".join(str(p) for p in exc.problems[:50]))  # fmt: skip
+        _fail(engine, run_id, message="实例无效",
+              error="\n".join(str(p) for p in exc.problems[:50]))  # fmt: skip
     except Exception as exc:
         log.exception("run %s failed", run_id)
-        _set(engine, run_id, status=RunStatus.FAILED, finished_at=utcnow(), message="运行出错",
-             error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        _fail(engine, run_id, message="运行出错", error=f"{type(exc).__name__}: {exc}")
 
 
 def _execute(engine: Engine, run_id: int, clock: Callable[[], float]) -> None:
@@ -391,7 +435,7 @@ def _store_result(
     stats = solution.stats
     dates = {plan_id_of(i): v.date for v in solution.visits for i in v.inspections}
     reasons = {plan_id_of(u.inspection): u for u in solution.unscheduled}
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=RUNNER) as session:
         runs = RunRepository(session)
         run = runs.get_or_raise(run_id)
         run.solution_gz = _gz(dump_solution(solution))
@@ -424,6 +468,23 @@ def _store_result(
                 row.draft_run_id, row.draft_date = run_id, rp.day
                 row.reason, row.detail = rp.reason, rp.detail
                 session.add(row)
+        session.flush()
+        record(
+            session,
+            "run.finish",
+            f"run:{run_id}",
+            {
+                "status": run.status,
+                "summary": run.summary,
+                "instance": _digest_blob(run.instance_gz),
+                "solution": _digest_blob(run.solution_gz),
+            },
+        )
+
+
+def _digest_blob(blob: bytes | None) -> str | None:
+    """The SHA-256 of a stored document (as JSON, not its gzip bytes): the log pins it."""
+    return hashlib.sha256(gzip.decompress(blob)).hexdigest() if blob is not None else None
 
 
 @dataclass(frozen=True)
@@ -490,11 +551,13 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
     published = _publish_visits(session, run_id, groups)
     touched = len(groups)
     unscheduled = 0
+    unscheduled_rows: list[PlanRow] = []
     for u in solution.unscheduled:
         row = usable(plan_id_of(u.inspection))
         if row is None:
             continue
         unscheduled += 1
+        unscheduled_rows.append(row)
         row.status, row.reason, row.detail = PlanStatus.UNSCHEDULED, u.reason.value, u.detail
         row.updated_at = utcnow()
         session.add(row)
@@ -504,13 +567,33 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
     session.add(run)
     session.flush()
     refresh_rollups(session, _months(run.horizon_start, run.horizon_end))
-    return PublishReport(
+    report = PublishReport(
         int(run.id or 0),
         published,
         touched,
         unscheduled,
         sorted(skipped, key=lambda s: s["plan_id"]),
     )
+    schedule = RowDigest()
+    outcome = sorted(
+        [(int(r.id or 0), {"visit_id": r.visit_id, "date": r.published_date}) for _, rs in groups for r in rs]
+        + [(int(r.id or 0), {"status": r.status, "reason": r.reason}) for r in unscheduled_rows],
+        key=lambda item: item[0],
+    )  # fmt: skip
+    schedule.add_all((pid, {"plan_id": pid, **what}) for pid, what in outcome)
+    record(
+        session,
+        "run.publish",
+        f"run:{run_id}",
+        {
+            "published": published,
+            "visits": touched,
+            "unscheduled": unscheduled,
+            "skipped": [s["plan_id"] for s in report.skipped],
+            "plans": schedule.summary(),
+        },
+    )
+    return report
 
 
 def _months(first: date, last: date) -> list[date]:
