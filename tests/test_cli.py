@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from helpers import FIXTURES, doc, insp
+from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
 from quietday.cli import app
+from quietday.persistence import make_engine
 
 runner = CliRunner()
 
@@ -114,3 +115,16 @@ def test_demo_builds_a_published_schedule_without_serving(
     r = runner.invoke(app, ["audit", "verify"])
     assert r.exit_code == 0, r.output
     assert "审计日志完好" in r.stdout
+    # The year's check-ins, judged by `quietday check`, break exactly what their flags say.
+    r = runner.invoke(app, ["audit", "actuals", "--year", "2026", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    judged = runner.invoke(
+        app,
+        ["check", str(tmp_path / "a" / "actuals-2026-instance.json"),
+         str(tmp_path / "a" / "actuals-2026-solution.json")],
+    )  # fmt: skip
+    engine = make_engine(f"sqlite:///{tmp_path / 'quietday.db'}")
+    breaches = assert_flags_agree_with_check(engine, 2026, tmp_path)
+    engine.dispose()
+    assert judged.exit_code == (1 if breaches else 0)
+    assert judged.stdout.count("违规 [") == breaches

@@ -316,6 +316,19 @@ def audit_head() -> None:
     _err("请在日志之外记下这个锚点;日后用 quietday audit verify --anchor 序号:哈希 核对。")
 
 
+@audit_app.command("actuals")
+def audit_actuals(
+    year: Annotated[int, typer.Option("--year", min=2000, max=2100, help="年份")],
+    out: Annotated[Path, typer.Option("--out", help="输出目录")] = Path("out/actuals"),
+) -> None:
+    """Write a year's check-ins as an instance and a solution, for `quietday check` to judge."""
+    from quietday.planning.checkins import write_actuals
+
+    instance, solution, entries = write_actuals(Settings().database_url, year, out)
+    print(f"{year} 年扫码入企记录 {entries:,} 条 -> {instance}、{solution}")
+    print(f"复查: quietday check {instance} {solution}")
+
+
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),

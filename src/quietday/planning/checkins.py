@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from quietday.domain.calendar import WorkingCalendar
@@ -41,7 +42,7 @@ from quietday.domain.model import (
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.formats import dump_instance, dump_solution
 from quietday.official import official_calendar, official_years
-from quietday.persistence import Session
+from quietday.persistence import Session, make_engine, session_scope
 from quietday.persistence.checkins import (
     CheckInFilter,
     CheckInRepository,
@@ -94,6 +95,7 @@ __all__ = [
     "rating_summary",
     "record_check_in",
     "record_check_ins",
+    "write_actuals",
 ]
 
 MIN_INSPECTORS = 2
@@ -421,6 +423,26 @@ def _judging_horizon(session: Session, first: date, last: date) -> Horizon:
     calendar = _calendar(session, years)
     known = [y for y in years if calendar.covers(y)] or [max(official_years("CN"))]
     return Horizon(date(min(known), 1, 1), date(max(known), 12, 31))
+
+
+def write_actuals(database_url: str, year: int, out: Path) -> tuple[Path, Path, int]:
+    """`actuals_documents` written to `out` (`quietday audit actuals`): the two paths and the
+    number of check-ins."""
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            instance_text, solution_text = actuals_documents(session, year)
+            entries = len(CheckInRepository(session).between(date(year, 1, 1), date(year, 12, 31)))
+    finally:
+        engine.dispose()
+    out.mkdir(parents=True, exist_ok=True)
+    instance, solution = (
+        out / f"actuals-{year}-instance.json",
+        out / f"actuals-{year}-solution.json",
+    )
+    instance.write_text(instance_text, encoding="utf-8")
+    solution.write_text(solution_text, encoding="utf-8")
+    return instance, solution, entries
 
 
 def judge_enterprise(session: Session, enterprise_id: str) -> list[CheckInRow]:
