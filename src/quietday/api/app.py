@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from quietday import __version__
 from quietday.api import errors
-from quietday.api.routers import feeds, keys, plans, registry, runs, visits
+from quietday.api.routers import dashboard, feeds, keys, plans, registry, runs, visits
 from quietday.config import Settings
 from quietday.persistence import Engine, make_engine, make_reader
 from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
@@ -103,6 +103,7 @@ def create_app(
         registry.router,
         keys.router,
         feeds.tokens,
+        dashboard.router,
     ):
         app.include_router(router)
 
