@@ -1035,7 +1035,8 @@ class DashboardRepository:
         return {day: int(n) for day, n in rows}
 
     def agencies_with_visits(self, first: date, last: date) -> list[tuple[AgencyRow, int]]:
-        """Every agency with the visits it takes part in between two dates (zero included)."""
+        """Every agency with the visits it takes part in between two dates (zero included),
+        the busiest first."""
         visits = (
             select(PlanRow.agency_id, sa.func.count(sa.distinct(col(VisitRow.id))).label("visits"))
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
@@ -1044,10 +1045,11 @@ class DashboardRepository:
             .group_by(col(PlanRow.agency_id))
             .subquery()
         )
+        taken = sa.func.coalesce(visits.c.visits, 0)
         rows = self.session.execute(
-            sa.select(AgencyRow, sa.func.coalesce(visits.c.visits, 0))
+            sa.select(AgencyRow, taken)
             .outerjoin(visits, visits.c.agency_id == col(AgencyRow.id))
-            .order_by(col(AgencyRow.region_code), col(AgencyRow.id))
+            .order_by(taken.desc(), col(AgencyRow.id))
         ).all()
         return [(agency, int(n)) for agency, n in rows]
 
