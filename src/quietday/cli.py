@@ -179,6 +179,7 @@ def demo(
     base = f"http://{host}:{port}"
     print(f"数据库: {report.database_url}")
     print(f"API 文档: {base}/docs")
+    print(f"监督看板: {base}/dashboard(用下面的监督密钥登录)")
     print(f"监督密钥(司法行政): {report.supervisor_key}")
     print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
     feeds_file = out / "feeds.txt"
