@@ -258,6 +258,7 @@ def test_pages_redirect_to_sign_in(dc: TestClient, world: Seeded) -> None:
         r = dc.get(path)
         assert r.status_code == 303
         assert r.headers["location"] == "/dashboard/login"
+    assert dc.get("/dashboard/caps").status_code == 401
 
 
 def test_sign_in_sets_a_strict_http_only_cookie(dc: TestClient, world: Seeded) -> None:
@@ -367,6 +368,17 @@ def test_pages_show_the_figures(dc: TestClient, world: Seeded, schedule: list[st
     data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page.text)
     assert data is not None
     assert '"perDay"' in data.group(1)
+    assert 'data-caps="/dashboard/caps?year=2026"' in page.text
+    caps = dc.get("/dashboard/caps?year=2026").json()
+    assert (caps["over"], caps["at"], caps["below"]) == (1, 1, 4)
+    assert caps["pairs"][0] == {
+        "agency_id": AGENCIES["A"][0],
+        "agency_name": AGENCIES["A"][1],
+        "enterprise_id": schedule[0],
+        "enterprise_name": "江西测试1号有限公司",
+        "used": 3,
+        "cap": 2,
+    }
     august = dc.get("/dashboard?month=2026-08")
     assert re.search(r'data-kpi="visits">1<', august.text)
     assert dc.get("/dashboard?month=2026-13").status_code == 422

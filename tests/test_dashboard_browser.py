@@ -136,10 +136,16 @@ def test_supervisor_signs_in_and_every_page_draws_its_charts(server: Server, bro
     page.fill("#key", server.supervisor_key)
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.base}/dashboard")
+    page.wait_for_selector("[data-caps] table", timeout=15_000)  # let its last request finish
 
+    started = time.monotonic()
     open_and_check(page, f"{server.base}/dashboard", "overview", timings)
+    page.wait_for_selector("[data-caps] table", timeout=15_000)
+    timings["overview_with_caps"] = round(time.monotonic() - started, 3)
     assert "2026 年 11 月" in page.inner_text("h1")
     assert int(page.inner_text("[data-kpi=visits]")) > 0
+    assert int(page.inner_text("[data-kpi=at-cap]")) >= 0
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
 
     enterprise = page.locator("a[href^='/dashboard/enterprises/']").first.get_attribute("href")
     open_and_check(page, f"{server.base}{enterprise}", "enterprise", timings)

@@ -974,22 +974,19 @@ class DashboardRepository:
             .where(cap.is_not(None), used.c.used >= cap - 1)
             .subquery()
         )
-        counts = self.session.execute(
-            sa.select(
-                sa.func.coalesce(sa.func.sum(sa.case((near.c.used > near.c.cap, 1), else_=0)), 0),
-                sa.func.coalesce(sa.func.sum(sa.case((near.c.used == near.c.cap, 1), else_=0)), 0),
-                sa.func.coalesce(sa.func.sum(sa.case((near.c.used < near.c.cap, 1), else_=0)), 0),
-            )
-        ).one()
+        # One pass: the counts are window sums over every pair, taken before the LIMIT.
         rows = self.session.execute(
-            sa.select(near)
+            sa.select(
+                near,
+                sa.func.sum(sa.case((near.c.used > near.c.cap, 1), else_=0)).over(),
+                sa.func.sum(sa.case((near.c.used == near.c.cap, 1), else_=0)).over(),
+                sa.func.sum(sa.case((near.c.used < near.c.cap, 1), else_=0)).over(),
+            )
             .order_by((near.c.used - near.c.cap).desc(), near.c.agency_id, near.c.enterprise_id)
             .limit(limit)
         ).all()
-        return (
-            CapCounts(*(int(n) for n in counts)),
-            [PairUse(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows],
-        )
+        counts = CapCounts(*(int(n) for n in rows[0][6:])) if rows else CapCounts(0, 0, 0)
+        return counts, [PairUse(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
 
     def visit_lines(self, enterprise_id: str, first: date, last: date) -> list[VisitLine]:
         """The enterprise's published visits between two dates, with their agencies."""

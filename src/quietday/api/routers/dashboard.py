@@ -17,7 +17,13 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import SessionDep, SettingsDep
@@ -274,7 +280,6 @@ def overview(
         next_month=_shift(first, 1),
         summary=summary,
         exceptions=figures.quiet_day_exceptions(session, first),
-        near_cap=figures.near_cap_pairs(session, first.year),
         top=figures.most_visited(session, *figures.month_bounds(first)),
         charts=charts,
     )
@@ -409,3 +414,33 @@ def agency(
         near_cap=figures.near_cap_pairs(session, shown, agency_id=agency_id),
         charts=charts,
     )
+
+
+@router.get("/caps")
+def caps(
+    request: Request, session: SessionDep, settings: SettingsDep, year: Year = None
+) -> Response:
+    """Agency-enterprise pairs over, at or one below the yearly cap, as JSON: the overview loads
+    it after drawing, since it aggregates a whole year of the province."""
+    if _current(request, session, settings) is None:
+        return JSONResponse({"detail": "请先登录"}, status_code=401, headers=_HEADERS)
+    shown = year or figures.local_today(_now(request)).year
+    found = figures.near_cap_pairs(session, shown)
+    body = {
+        "year": shown,
+        "over": found.over,
+        "at": found.at,
+        "below": found.below,
+        "pairs": [
+            {
+                "agency_id": n.agency_id,
+                "agency_name": n.agency_name,
+                "enterprise_id": n.enterprise_id,
+                "enterprise_name": n.enterprise_name,
+                "used": n.used,
+                "cap": n.cap,
+            }
+            for n in found.pairs
+        ],
+    }
+    return JSONResponse(body, headers=_HEADERS)

@@ -82,9 +82,93 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", draw);
-  } else {
+  function cell(row, text, className, href) {
+    var td = row.insertCell();
+    if (className) {
+      td.className = className;
+    }
+    if (href) {
+      var a = document.createElement("a");
+      a.href = href;
+      a.textContent = text;
+      td.appendChild(a);
+    } else {
+      td.textContent = text;
+    }
+  }
+
+  // The pairs near their yearly cap aggregate a whole year: fetched once the page is drawn.
+  function caps() {
+    var box = document.querySelector("[data-caps]");
+    if (!box) {
+      return;
+    }
+    fetch(box.getAttribute("data-caps"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) {
+          throw new Error(String(r.status));
+        }
+        return r.json();
+      })
+      .then(function (d) {
+        var kpi = document.querySelector("[data-caps-kpi]");
+        if (kpi) {
+          kpi.querySelector(".value").textContent = String(d.over + d.at);
+          kpi.querySelector(".sub").textContent = d.year + " 年部门-企业组合:超过 " + d.over + ",达到 " + d.at + ",差一次 " + d.below;
+          if (d.over + d.at > 0) {
+            kpi.className += " warn";
+          }
+        }
+        box.textContent = "";
+        if (!d.pairs.length) {
+          var none = document.createElement("p");
+          none.className = "muted";
+          none.textContent = "没有接近上限的部门-企业组合。";
+          box.appendChild(none);
+          return;
+        }
+        var wrap = document.createElement("div");
+        wrap.className = "scroll short";
+        var table = document.createElement("table");
+        var head = table.createTHead().insertRow();
+        ["部门", "企业", "已用/上限"].forEach(function (name, i) {
+          var th = document.createElement("th");
+          th.textContent = name;
+          if (i === 2) {
+            th.className = "num";
+          }
+          head.appendChild(th);
+        });
+        var body = table.createTBody();
+        d.pairs.forEach(function (p) {
+          var row = body.insertRow();
+          cell(row, p.agency_name, null, "/dashboard/agencies/" + encodeURIComponent(p.agency_id));
+          cell(row, p.enterprise_name, null, "/dashboard/enterprises/" + encodeURIComponent(p.enterprise_id));
+          cell(row, p.used + "/" + p.cap, "num" + (p.used > p.cap ? " bad" : p.used === p.cap ? " warn-text" : ""));
+        });
+        wrap.appendChild(table);
+        box.appendChild(wrap);
+        var total = d.over + d.at + d.below;
+        if (total > d.pairs.length) {
+          var more = document.createElement("p");
+          more.className = "muted small";
+          more.textContent = "共 " + total + " 组,显示前 " + d.pairs.length + " 组;完整清单见下方导出。";
+          box.appendChild(more);
+        }
+      })
+      .catch(function () {
+        box.textContent = "统计失败,请刷新页面重试。";
+      });
+  }
+
+  function start() {
     draw();
+    caps();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
