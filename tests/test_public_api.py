@@ -12,6 +12,8 @@ MODULES = [
     "quietday.errors",
     "quietday.formats",
     "quietday.planning",
+    "quietday.planning.dashboard",
+    "quietday.planning.signin",
     "quietday.generate",
     "quietday.official",
 ]
