@@ -54,8 +54,9 @@ imports: $(STAMP)
 
 check: lint typecheck imports test
 
-# The feed benchmark loads the server with wrk, from Debian's packages.
-bench: $(STAMP) $(WEB_STAMP)
+# The feed benchmark loads the server with wrk, from Debian's packages; the dashboard's opens
+# pages in Debian's chromium.
+bench: $(STAMP) $(WEB_STAMP) browser
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/quietday bench --out $(OUT)/bench
 

@@ -363,6 +363,7 @@ def test_pages_show_the_figures(dc: TestClient, world: Seeded, schedule: list[st
     assert re.search(r'data-kpi="exceptions">3<', page.text)
     assert "投诉举报核查" in page.text
     assert "无豁免事由" in page.text
+    assert "无事由 1 项" in page.text
     assert "/api/v1/audit/frequency?format=csv" in page.text
     assert "/api/v1/audit/frequency?format=xlsx" in page.text
     data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page.text)

@@ -20,7 +20,7 @@ from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
 from quietday.solver import Method, Progress, SolverConfig
 
-BENCHMARKS = ("county", "import", "api", "feeds")
+BENCHMARKS = ("county", "import", "api", "feeds", "dashboard")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -280,9 +280,9 @@ def keys_create(
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
-    only: Annotated[str, typer.Option(help="逗号分隔: county,import,api,feeds")] = ",".join(
-        BENCHMARKS
-    ),
+    only: Annotated[
+        str, typer.Option(help="逗号分隔: county,import,api,feeds,dashboard")
+    ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,
 ) -> None:
     """Run the benchmarks: print the figures and write them to out/bench/bench.json."""

@@ -257,6 +257,9 @@ class EnterpriseRepository(_Repository[EnterpriseRow]):
     def by_ids(self, ids: Iterable[str]) -> Sequence[EnterpriseRow]:
         return _chunked(self.session, EnterpriseRow, col(EnterpriseRow.id), sorted(set(ids)))
 
+    def count(self) -> int:
+        return int(self.session.exec(select(sa.func.count()).select_from(EnterpriseRow)).one())
+
     def existing(self, ids: Iterable[str]) -> set[str]:
         wanted = sorted(set(ids))
         found: set[str] = set()
