@@ -143,8 +143,8 @@ def test_supervisor_signs_in_and_every_page_draws_its_charts(server: Server, bro
     page.wait_for_selector("[data-caps] table", timeout=15_000)
     timings["overview_with_caps"] = round(time.monotonic() - started, 3)
     assert "2026 年 11 月" in page.inner_text("h1")
-    assert int(page.inner_text("[data-kpi=visits]")) > 0
-    assert int(page.inner_text("[data-kpi=at-cap]")) >= 0
+    assert int(page.inner_text("[data-kpi=visits]").replace(",", "")) > 0
+    assert int(page.inner_text("[data-kpi=at-cap]").replace(",", "")) >= 0
     page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
 
     enterprise = page.locator("a[href^='/dashboard/enterprises/']").first.get_attribute("href")

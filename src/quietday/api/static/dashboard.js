@@ -113,7 +113,7 @@
       .then(function (d) {
         var kpi = document.querySelector("[data-caps-kpi]");
         if (kpi) {
-          kpi.querySelector(".value").textContent = String(d.over + d.at);
+          kpi.querySelector(".value").textContent = (d.over + d.at).toLocaleString("zh-CN");
           kpi.querySelector(".sub").textContent = d.year + " 年部门-企业组合:超过 " + d.over + ",达到 " + d.at + ",差一次 " + d.below;
           if (d.over + d.at > 0) {
             kpi.className += " warn";
