@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Mozilla ical.js, an independent parser the feed tests check every calendar with (npm, lockfile).
 NODE_STAMP := tests/js/node_modules/.installed
+# Apache ECharts, which the dashboard serves itself (npm, lockfile in web/; no CDN).
+WEB_STAMP := web/node_modules/.installed
 OUT ?= out
 
-.PHONY: demo test check lint typecheck imports bench clean
+.PHONY: demo serve test browser check lint typecheck imports bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +22,24 @@ $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-demo: $(STAMP)
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+# The dashboard's browser tests drive Debian's chromium (never Playwright's own download) and
+# need a CJK font for the Chinese pages; without root they skip locally (and fail under CI).
+browser:
+	@if [ -x /usr/bin/chromium ] && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk; \
+	else echo "缺少 chromium 或中文字体(apt-get install chromium fonts-noto-cjk): 浏览器测试将跳过"; fi
+
+demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/quietday demo --out $(OUT)/demo
 
-test: $(STAMP) $(NODE_STAMP)
+serve: $(STAMP) $(WEB_STAMP)
+	$(BIN)/quietday serve
+
+test: $(STAMP) $(NODE_STAMP) $(WEB_STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -38,8 +54,9 @@ imports: $(STAMP)
 
 check: lint typecheck imports test
 
-# The feed benchmark loads the server with wrk, from Debian's packages.
-bench: $(STAMP)
+# The feed benchmark loads the server with wrk, from Debian's packages; the dashboard's opens
+# pages in Debian's chromium.
+bench: $(STAMP) $(WEB_STAMP) browser
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/quietday bench --out $(OUT)/bench
 

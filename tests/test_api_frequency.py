@@ -18,6 +18,7 @@ from quietday.planning.frequency import frequency_page, live_rows, parse_period
 from seed import AGENCIES, Seeded
 from test_api_checkins import check_in
 from test_api_feeds import published
+from test_dashboard import login
 
 A, B = AGENCIES["A"][0], AGENCIES["B"][0]
 
@@ -172,3 +173,22 @@ def test_rollups_stay_equal_to_what_they_sum(
                 subjects = [Subject(r.subject, r.name) for r in page.rows]
                 live = live_rows(s, dim, subjects, parse_period(period))
                 assert [asdict(r) for r in page.rows] == [asdict(r) for r in live], (dim, period)
+
+
+def test_the_dashboard_shows_what_happened_and_exports_the_audit(
+    fc: TestClient, audited: Seeded
+) -> None:
+    r = fc.get("/dashboard/exports/frequency.csv?period=2026-07", follow_redirects=False)
+    assert r.status_code in (302, 303, 307)
+    assert r.headers["location"].endswith("/dashboard/login")
+    assert login(fc, audited.supervisor).status_code == 200
+    page = fc.get("/dashboard?month=2026-07").text
+    assert 'data-kpi="check-ins">6<' in page
+    assert "违规 4 条(安静日 1、计划外 4、超频次 2)" in page
+    r = fc.get("/dashboard/exports/frequency.csv?by=agency&period=2026-07")
+    assert r.status_code == 200
+    table = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    line = dict(zip(table[0], next(t for t in table if t[0] == A), strict=True))
+    assert line["实际入企次数"] == "6"
+    r = fc.get("/dashboard/exports/frequency.xlsx?by=city&period=2026")
+    assert load_workbook(io.BytesIO(r.content)).active is not None

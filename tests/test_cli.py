@@ -106,6 +106,7 @@ def test_demo_builds_a_published_schedule_without_serving(
     assert "未发现违规" in r.stdout
     assert "监督密钥" in r.stdout
     assert "/docs" in r.stdout
+    assert "http://127.0.0.1:8000/dashboard" in r.stdout
     assert (tmp_path / "quietday.db").exists()
     r = runner.invoke(
         app, ["check", str(tmp_path / "instance.json"), str(tmp_path / "solution.json")]

@@ -13,6 +13,8 @@ MODULES = [
     "quietday.formats",
     "quietday.planning",
     "quietday.planning.audit",
+    "quietday.planning.dashboard",
+    "quietday.planning.signin",
     "quietday.generate",
     "quietday.official",
 ]

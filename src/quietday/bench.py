@@ -13,6 +13,9 @@
 - audit: 100,000 enterprises in PostgreSQL with a synthetic year of published visits and
   check-ins (flagged by the core checker); pages of the frequency audit over HTTP per
   enterprise, agency, county and city, timed request by request.
+- dashboard: the feeds benchmark's province copied, `quietday serve` over it, the overview opened
+  in headless Chromium (Debian's, by Playwright) until its charts are drawn, and until the pairs
+  near their cap have come; the enterprise and agency pages.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from playwright.sync_api import sync_playwright
 
 from quietday.domain.check import find_violations
 from quietday.domain.entries import flag_entries
@@ -401,7 +405,7 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
         )
         tokens = issue_enterprise_tokens(session, actor, visited, label="bench")
     publish_seconds = time.perf_counter() - t0
-    with session_scope(engine) as session:
+    with session_scope(engine, actor=CLI) as session:
         enterprises = len(EnterpriseRepository(session).existing(e for e in instance.enterprises))
     engine.dispose()
     sample = random.Random(1).sample(tokens, k=min(10_000, len(tokens)))
@@ -551,7 +555,7 @@ def _flags(
 def _load_audit_year(url: str, instance: Instance, year: _Year) -> dict[str, Any]:
     engine = make_engine(url)
     try:
-        with session_scope(engine) as session:
+        with session_scope(engine, actor=CLI) as session:
             load_province(session, replace(instance, inspections=(), history=()))
             bulk = BulkLoader(session)
             visit_ids = bulk.insert(VisitRow, year.visits)
@@ -565,7 +569,7 @@ def _load_audit_year(url: str, instance: Instance, year: _Year) -> dict[str, Any
             _, key = create_key(session, role="supervisor", label="bench")
         # Rows written past the application need their monthly rollups built once.
         t0 = time.perf_counter()
-        with session_scope(engine) as session:
+        with session_scope(engine, actor=CLI) as session:
             rebuild_rollups(session, AUDIT_YEAR.start, AUDIT_YEAR.end)
         rollup_seconds = time.perf_counter() - t0
     finally:
@@ -638,6 +642,90 @@ def audit(out: Path, *, progress: Echo) -> dict[str, Any]:
     return results
 
 
+DASHBOARD_DB = "bench_dashboard"
+_DRAWN = """() => { const els = document.querySelectorAll('[data-chart]');
+  return els.length > 0 && Array.from(els).every(el => el.querySelector('canvas')); }"""
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[len(ordered) // 2], 3)
+
+
+def dashboard(out: Path, *, progress: Echo) -> dict[str, Any]:
+    """Page times of the dashboard in Chromium over the feeds benchmark's province."""
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        raise RuntimeError("chromium 未安装: apt-get install -y chromium fonts-noto-cjk")
+    if not _postgres_reachable():
+        raise RuntimeError("PostgreSQL 不可用 (127.0.0.1:5432)")
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (FEEDS_DB,)).fetchone()
+            is None
+        ):
+            raise RuntimeError(
+                "先运行 feeds 基准(它建立 10 万家企业的省份): --only feeds,dashboard"
+            )
+        progress("复制 feeds 基准的省份数据库……")
+        conn.execute(f'DROP DATABASE IF EXISTS "{DASHBOARD_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DASHBOARD_DB}" TEMPLATE "{FEEDS_DB}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DASHBOARD_DB}"
+    engine = make_engine(url)
+    with session_scope(engine, actor=CLI) as session:
+        _, key = create_key(session, role="supervisor", label="bench dashboard")
+        enterprises = EnterpriseRepository(session).count()
+    engine.dispose()
+    _settle(DASHBOARD_DB)
+    times: dict[str, list[float]] = {
+        "overview": [],
+        "overview_with_caps": [],
+        "enterprise": [],
+        "agency": [],
+    }
+    with _server(url) as (base, _), sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium), headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 800})
+        page.goto(f"{base}/dashboard/login")
+        page.fill("#key", key)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/dashboard")
+        page.wait_for_selector("[data-caps] table", timeout=120_000)
+        progress("总览页(5 次)……")
+        for _ in range(5):
+            started = time.perf_counter()
+            page.goto(f"{base}/dashboard")
+            page.wait_for_function(_DRAWN, timeout=120_000)
+            times["overview"].append(time.perf_counter() - started)
+            page.wait_for_selector("[data-caps] table", timeout=120_000)
+            times["overview_with_caps"].append(time.perf_counter() - started)
+        links = {
+            "enterprise": page.locator("a[href^='/dashboard/enterprises/']").first.get_attribute(
+                "href"
+            ),
+            "agency": page.locator("a[href^='/dashboard/agencies/']").first.get_attribute("href"),
+        }
+        for name, link in links.items():
+            for _ in range(3):
+                started = time.perf_counter()
+                page.goto(f"{base}{link}")
+                page.wait_for_function(_DRAWN, timeout=120_000)
+                times[name].append(time.perf_counter() - started)
+        page.goto(f"{base}/dashboard")
+        page.wait_for_selector("[data-caps] table", timeout=120_000)
+        page.screenshot(path=str(out / "dashboard-overview.png"), full_page=True)
+        browser.close()
+    medians = {f"{name}_seconds": _median(values) for name, values in times.items()}
+    return {
+        "enterprises": enterprises,
+        **medians,
+        "bars": {"overview_at_most_3_s": medians["overview_seconds"] <= 3.0},
+    }
+
+
 def run_benchmarks(
     out: Path, *, which: tuple[str, ...], time_limit: float, echo: Echo, progress: Echo
 ) -> dict[str, Any]:
@@ -673,12 +761,18 @@ def run_benchmarks(
              f"标记 {au['flags']:,} 个; 最慢一页 {au['slowest_page_seconds']} 秒")  # fmt: skip
         for name, page in au["pages"].items():
             echo(f"  {name}: {page['seconds']} 秒, 下一页 {page.get('next_page_seconds', '-')} 秒")
+    if "dashboard" in which:
+        results["dashboard"] = dashboard(out, progress=progress)
+        d = results["dashboard"]
+        echo(f"监督看板(企业 {d['enterprises']:,} 家): 总览 {d['overview_seconds']} 秒(图表绘出), "
+             f"含上限统计 {d['overview_with_caps_seconds']} 秒, 企业页 {d['enterprise_seconds']} 秒, "
+             f"部门页 {d['agency_seconds']} 秒")  # fmt: skip
     if "api" in which:
         results["api"] = api_run(out, time_limit=time_limit, progress=progress)
         a = results["api"]
         echo(f"API 端到端: 入库 {a['load_seconds']} 秒, 运行 {a['run_seconds']} 秒, 发布 {a['publish_seconds']} 秒, "
              f"发布 {a['published_plans']:,} 项 / 入企 {a['visits']:,} 次, 违规 {a['violations']}")  # fmt: skip
-    for section in ("county", "import", "api", "feeds", "audit"):
+    for section in ("county", "import", "api", "feeds", "audit", "dashboard"):
         for name, ok in results.get(section, {}).get("bars", {}).items():
             echo(f"{'通过' if ok else '未通过'}  {section}.{name}")
     path = out / "bench.json"

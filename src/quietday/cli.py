@@ -20,7 +20,7 @@ from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
 from quietday.solver import Method, Progress, SolverConfig
 
-BENCHMARKS = ("county", "import", "api", "feeds", "audit")
+BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -179,6 +179,7 @@ def demo(
     base = f"http://{host}:{port}"
     print(f"数据库: {report.database_url}")
     print(f"API 文档: {base}/docs")
+    print(f"监督看板: {base}/dashboard(用下面的监督密钥登录)")
     print(f"监督密钥(司法行政): {report.supervisor_key}")
     print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
     feeds_file = out / "feeds.txt"
@@ -332,9 +333,9 @@ def audit_actuals(
 @app.command()
 def bench(
     out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
-    only: Annotated[str, typer.Option(help="逗号分隔: county,import,api,feeds,audit")] = ",".join(
-        BENCHMARKS
-    ),
+    only: Annotated[
+        str, typer.Option(help="逗号分隔: county,import,api,feeds,audit,dashboard")
+    ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,
 ) -> None:
     """Run the benchmarks: print the figures and write them to out/bench/bench.json."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+# `web/package.json` pins ECharts; `make` installs it beside the sources (an editable install).
+_ECHARTS = Path(__file__).resolve().parents[2] / "web/node_modules/echarts/dist/echarts.min.js"
 
 
 class Settings(BaseSettings):
@@ -25,3 +29,8 @@ class Settings(BaseSettings):
     # Upper limits a run request may ask for.
     max_time_limit: float = 3600.0
     max_workers: int = 8
+    # Signs dashboard session cookies; when unset, a secret generated once and kept in the
+    # database (the `setting` table) is shared by every API process.
+    session_secret: str | None = None
+    # The ECharts build the dashboard serves itself (no CDN), installed from npm by `make`.
+    echarts_path: Path = _ECHARTS

@@ -16,6 +16,7 @@ from quietday.api import errors
 from quietday.api.routers import (
     audit,
     checkins,
+    dashboard,
     feeds,
     frequency,
     keys,
@@ -117,6 +118,7 @@ def create_app(
         frequency.router,
         feeds.tokens,
         audit.router,
+        dashboard.router,
     ):
         app.include_router(router)
 

@@ -1,0 +1,484 @@
+"""The supervisors' dashboard: server-rendered Chinese pages over the published schedule.
+
+A supervisor key signs in once (`/dashboard/login`) into a signed session cookie (HttpOnly,
+SameSite=Strict, Path=/dashboard). Forms carry a CSRF token and POSTs from another origin are
+refused. Pages run no inline script: charts are drawn by ECharts and `dashboard.js`, both served
+from here, from data embedded as JSON, so every page is sent with `default-src 'self'`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from quietday.api.deps import SessionDep, SettingsDep
+from quietday.config import Settings
+from quietday.errors import AuthenticationError, ForbiddenError, NotFoundError
+from quietday.persistence import Session, session_scope
+from quietday.planning import dashboard as figures
+from quietday.planning.frequency import export_csv, export_xlsx, frequency_page
+from quietday.planning.signin import (
+    SESSION_HOURS,
+    DashboardSession,
+    open_session,
+    session_secret,
+    sign_in,
+)
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+_pages = Environment(
+    loader=PackageLoader("quietday.api", "templates/dashboard"),
+    autoescape=select_autoescape(["html"]),
+)
+_STATIC = Path(__file__).resolve().parents[1] / "static"
+_OWN_ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+COOKIE = "qd_dashboard"
+LOGIN_COOKIE = "qd_login_csrf"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+Month = Annotated[str | None, Query(pattern=_MONTH.pattern, description="月份 YYYY-MM")]
+Year = Annotated[int | None, Query(ge=2000, le=2100)]
+
+
+def _now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now
+
+
+def _secret(request: Request, settings: Settings) -> bytes:
+    """The signing secret, read once per process (it never changes once stored); a generated
+    one is committed at once, whatever becomes of the request."""
+    secret: bytes | None = getattr(request.app.state, "dashboard_secret", None)
+    if secret is None:
+        with session_scope(request.app.state.engine) as own:
+            secret = session_secret(own, settings.session_secret)
+        request.app.state.dashboard_secret = secret
+    return secret
+
+
+def _current(request: Request, session: Session, settings: Settings) -> DashboardSession | None:
+    return open_session(
+        session,
+        request.cookies.get(COOKIE),
+        secret=_secret(request, settings),
+        now=_now(request),
+    )
+
+
+def _page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    html = _pages.get_template(template).render(
+        echarts_ready=settings.echarts_path.is_file(), **context
+    )
+    return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+def _redirect(to: str) -> RedirectResponse:
+    return RedirectResponse(to, status_code=303, headers=_HEADERS)
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=age,
+        path="/dashboard",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """A POST's Origin (or else Referer), when the browser sends one, names this site."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent:
+        return True
+    parts = urlsplit(sent)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    own = {f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"}
+    if settings.public_url:
+        public = urlsplit(settings.public_url)
+        own.add(f"{public.scheme}://{public.netloc}")
+    return origin in own
+
+
+def _login_form(request: Request, *, error: str | None = None, status: int = 200) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _page(request, "login.html", status=status, csrf=token, error=error)
+    _set_cookie(request, response, LOGIN_COOKIE, token, 3600)
+    return response
+
+
+def _month(value: str | None, session: Session, request: Request) -> date:
+    if value is not None:
+        return date.fromisoformat(f"{value}-01")
+    return figures.default_month(session, figures.local_today(_now(request)))
+
+
+def _shift(month: date, months: int) -> str:
+    n = month.year * 12 + month.month - 1 + months
+    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+
+
+def _bars(counts: list[figures.Count], name: str, link: str | None = None) -> dict[str, Any]:
+    return {
+        "type": "bar",
+        "name": name,
+        "labels": [c.label for c in counts],
+        "values": [c.value for c in counts],
+        "links": [link.format(c.key) for c in counts] if link else None,
+    }
+
+
+def _not_found(request: Request, exc: NotFoundError) -> HTMLResponse:
+    return _page(request, "missing.html", status=404, message=str(exc), signed_in=True)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """The sign-in form (a supervisor key)."""
+    if _current(request, session, settings) is not None:
+        return _redirect("/dashboard")
+    return _login_form(request)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Sign in with a supervisor key: a session cookie, then the overview."""
+    held = request.cookies.get(LOGIN_COOKIE, "")
+    if not _same_origin(request, settings) or not held or not hmac.compare_digest(held, csrf):
+        return _login_form(request, error="登录表单已失效,请重新提交。", status=403)
+    try:
+        value, _ = sign_in(
+            session,
+            key.strip(),
+            secret=_secret(request, settings),
+            now=_now(request),
+        )
+    except AuthenticationError:
+        return _login_form(request, error="密钥无效或已被吊销。", status=401)
+    except ForbiddenError as exc:
+        return _login_form(request, error=str(exc), status=403)
+    response = _redirect("/dashboard")
+    _set_cookie(request, response, COOKIE, value, SESSION_HOURS * 3600)
+    response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """End the session."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    if not _same_origin(request, settings) or not hmac.compare_digest(current.csrf, csrf):
+        return _page(
+            request,
+            "missing.html",
+            status=403,
+            message="表单已失效,请刷新页面后重试。",
+            signed_in=True,
+            csrf=current.csrf,
+        )
+    response = _redirect("/dashboard/login")
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+@router.get("/static/echarts.min.js")
+def echarts(settings: SettingsDep) -> Response:
+    """Apache ECharts, installed from npm (web/package.json) and served here: no CDN."""
+    if not settings.echarts_path.is_file():
+        return Response("ECharts 未安装", status_code=404, media_type="text/plain; charset=utf-8")
+    return FileResponse(
+        settings.echarts_path,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/static/{name}")
+def asset(name: str) -> Response:
+    """The dashboard's own style sheet and script."""
+    if name not in _OWN_ASSETS:
+        return Response("没有这个文件", status_code=404, media_type="text/plain; charset=utf-8")
+    return FileResponse(
+        _STATIC / name,
+        media_type=_OWN_ASSETS[name],
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(
+    request: Request, session: SessionDep, settings: SettingsDep, month: Month = None
+) -> Response:
+    """The overview of one month (default: see `figures.default_month`)."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    first = _month(month, session, request)
+    summary = figures.month_summary(session, first)
+    per_agency = figures.visits_per_agency(session, first)
+    kinds = figures.inspections_by_kind(session, first)
+    charts = {
+        "perDay": _bars(figures.visits_per_day(session, first), "入企次数"),
+        "byKind": {
+            "type": "pie",
+            "name": "检查项数",
+            "items": [{"name": k.label, "value": k.value} for k in kinds],
+        },
+        "perAgency": {
+            **_bars(per_agency, "参与入企次数", "/dashboard/agencies/{}"),
+            "horizontal": True,
+        },
+    }
+    return _page(
+        request,
+        "overview.html",
+        signed_in=True,
+        csrf=current.csrf,
+        nav="overview",
+        month=first,
+        previous_month=_shift(first, -1),
+        next_month=_shift(first, 1),
+        summary=summary,
+        exceptions=figures.quiet_day_exceptions(session, first),
+        top=figures.most_visited(session, *figures.month_bounds(first)),
+        actual=_province_month(session, first),
+        period=first.isoformat()[:7],
+        charts=charts,
+    )
+
+
+def _province_month(session: Session, first: date) -> dict[str, int]:
+    """What happened in the month, province-wide (the audit's rollups of every city)."""
+    rows = frequency_page(session, dim="city", period=first.isoformat()[:7], limit=500).rows
+    return {
+        name: sum(getattr(r, name) for r in rows)
+        for name in ("actual_visits", "violations", "quiet_day", "unplanned", "over_cap")
+    }
+
+
+@router.get("/enterprises", response_class=HTMLResponse)
+def enterprises(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(max_length=100, description="企业名称或统一社会信用代码")] = "",
+) -> Response:
+    """Find an enterprise by name or code; without a query, this year's most visited."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    year = figures.local_today(_now(request)).year
+    return _page(
+        request,
+        "enterprises.html",
+        signed_in=True,
+        csrf=current.csrf,
+        nav="enterprises",
+        q=q,
+        found=figures.enterprise_listing(session, q) if q.strip() else [],
+        top=figures.most_visited(session, date(year, 1, 1), date(year, 12, 31), limit=30),
+        year=year,
+    )
+
+
+@router.get("/enterprises/{enterprise_id}", response_class=HTMLResponse)
+def enterprise(
+    enterprise_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    year: Year = None,
+) -> Response:
+    """One enterprise: a calendar heatmap of its visits over the year, the visits, its policy."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    shown = year or figures.default_month(session, figures.local_today(_now(request))).year
+    try:
+        listing, lines = figures.enterprise_visits(session, enterprise_id, shown)
+    except NotFoundError as exc:
+        return _not_found(request, exc)
+    per_day: dict[str, int] = {}
+    for line in lines:
+        per_day[line.day.isoformat()] = per_day.get(line.day.isoformat(), 0) + len(line.agencies)
+    charts = {
+        "heatmap": {
+            "type": "calendar",
+            "name": "入企部门数",
+            "year": shown,
+            "days": sorted(per_day.items()),
+        }
+    }
+    return _page(
+        request,
+        "enterprise.html",
+        signed_in=True,
+        csrf=current.csrf,
+        nav="enterprises",
+        listing=listing,
+        lines=lines,
+        year=shown,
+        charts=charts,
+        kind_labels=figures.KIND_LABELS,
+    )
+
+
+@router.get("/agencies", response_class=HTMLResponse)
+def agencies(
+    request: Request, session: SessionDep, settings: SettingsDep, year: Year = None
+) -> Response:
+    """Every agency with the visits it takes part in this year."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    shown = year or figures.default_month(session, figures.local_today(_now(request))).year
+    return _page(
+        request,
+        "agencies.html",
+        signed_in=True,
+        csrf=current.csrf,
+        nav="agencies",
+        year=shown,
+        rows=figures.agency_listing(session, shown),
+    )
+
+
+@router.get("/agencies/{agency_id}", response_class=HTMLResponse)
+def agency(
+    agency_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    year: Year = None,
+) -> Response:
+    """One agency: visits per month, the enterprises it visits most, capacity use, caps."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    shown = year or figures.default_month(session, figures.local_today(_now(request))).year
+    try:
+        row = figures.agency_of(session, agency_id)
+    except NotFoundError as exc:
+        return _not_found(request, exc)
+    months = figures.agency_capacity(session, agency_id, shown)
+    charts = {
+        "perMonth": {
+            "type": "bar",
+            "name": "参与入企次数",
+            "labels": [f"{m.month.month}月" for m in months],
+            "values": [m.visits for m in months],
+            "capacity": [m.capacity for m in months],
+        }
+    }
+    return _page(
+        request,
+        "agency.html",
+        signed_in=True,
+        csrf=current.csrf,
+        nav="agencies",
+        agency=row,
+        year=shown,
+        months=months,
+        top=figures.most_visited(
+            session, date(shown, 1, 1), date(shown, 12, 31), agency_id=agency_id
+        ),
+        near_cap=figures.near_cap_pairs(session, shown, agency_id=agency_id),
+        charts=charts,
+    )
+
+
+_EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", export_csv),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", export_xlsx),
+}
+
+
+@router.get("/exports/frequency.{fmt}")
+def export(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    fmt: Literal["csv", "xlsx"],
+    period: Annotated[str, Query(max_length=7, description="2026、2026-Q3 或 2026-07")],
+    by: Literal["enterprise", "agency", "county", "city"] = "agency",
+) -> Response:
+    """The frequency audit for the signed-in supervisor (the API's exports take a key)."""
+    if _current(request, session, settings) is None:
+        return _redirect("/dashboard/login")
+    media, write = _EXPORTS[fmt]
+    return Response(
+        write(session, dim=by, period=period),
+        media_type=media,
+        headers={"Content-Disposition": f"attachment; filename=frequency-{by}-{period}.{fmt}"},
+    )
+
+
+@router.get("/caps")
+def caps(
+    request: Request, session: SessionDep, settings: SettingsDep, year: Year = None
+) -> Response:
+    """Agency-enterprise pairs over, at or one below the yearly cap, as JSON: the overview loads
+    it after drawing, since it aggregates a whole year of the province."""
+    if _current(request, session, settings) is None:
+        return JSONResponse({"detail": "请先登录"}, status_code=401, headers=_HEADERS)
+    shown = year or figures.local_today(_now(request)).year
+    found = figures.near_cap_pairs(session, shown)
+    body = {
+        "year": shown,
+        "over": found.over,
+        "at": found.at,
+        "below": found.below,
+        "pairs": [
+            {
+                "agency_id": n.agency_id,
+                "agency_name": n.agency_name,
+                "enterprise_id": n.enterprise_id,
+                "enterprise_name": n.enterprise_name,
+                "used": n.used,
+                "cap": n.cap,
+            }
+            for n in found.pairs
+        ],
+    }
+    return JSONResponse(body, headers=_HEADERS)

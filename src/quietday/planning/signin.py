@@ -1,0 +1,103 @@
+"""Dashboard sessions: a supervisor key signs in once and the browser keeps a signed cookie.
+
+The cookie is `<payload>.<signature>`: the payload (base64url JSON) carries the key id, the
+expiry and a CSRF token; the signature is HMAC-SHA256 under the server secret. The secret is
+`QUIETDAY_SESSION_SECRET`, else one generated once and kept in the `setting` table so that
+every API process signs alike. Every request checks again that the key is live.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from quietday.errors import ForbiddenError
+from quietday.persistence import Session
+from quietday.persistence.repositories import ApiKeyRepository, SettingRepository
+from quietday.planning.access import authenticate
+
+__all__ = ["SESSION_HOURS", "DashboardSession", "open_session", "session_secret", "sign_in"]
+
+SESSION_HOURS = 8
+SECRET_SETTING = "dashboard_session_secret"
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSession:
+    key_id: int
+    expires: int
+    csrf: str
+
+
+def session_secret(session: Session, configured: str | None) -> bytes:
+    """The configured secret, else the one stored for every process (created on first use)."""
+    if configured:
+        return configured.encode("utf-8")
+    stored = SettingRepository(session).put_if_absent(
+        SECRET_SETTING, {"secret": secrets.token_urlsafe(48)}
+    )
+    return str(stored["secret"]).encode("utf-8")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: bytes, payload: str) -> str:
+    return _b64(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def sign_in(
+    session: Session, presented: str, *, secret: bytes, now: datetime
+) -> tuple[str, DashboardSession]:
+    """The cookie value for a supervisor key; an agency key is refused, any other key fails as
+    authentication does."""
+    actor = authenticate(session, presented)
+    if not actor.is_supervisor:
+        raise ForbiddenError("部门密钥不能登录监督看板,请使用监督(司法行政)密钥")
+    claims = DashboardSession(
+        key_id=actor.key_id,
+        expires=int((now + timedelta(hours=SESSION_HOURS)).timestamp()),
+        csrf=secrets.token_urlsafe(24),
+    )
+    payload = _b64(
+        json.dumps({"k": claims.key_id, "e": claims.expires, "c": claims.csrf}).encode("utf-8")
+    )
+    return f"{payload}.{_sign(secret, payload)}", claims
+
+
+def _claims(value: str, secret: bytes) -> DashboardSession | None:
+    payload, _, signature = value.partition(".")
+    if not payload or not hmac.compare_digest(_sign(secret, payload), signature):
+        return None
+    try:
+        data = json.loads(_unb64(payload))
+        return DashboardSession(key_id=int(data["k"]), expires=int(data["e"]), csrf=str(data["c"]))
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+
+
+def open_session(
+    session: Session, value: str | None, *, secret: bytes, now: datetime
+) -> DashboardSession | None:
+    """The session a cookie carries, if its signature holds, it has not expired and its key is
+    still a live supervisor key; else None."""
+    if not value or len(value) > 1000:
+        return None
+    claims = _claims(value, secret)
+    if claims is None or claims.expires <= now.timestamp():
+        return None
+    key = ApiKeyRepository(session).get(claims.key_id)
+    if key is None or key.revoked_at is not None or key.role != "supervisor":
+        return None
+    return claims

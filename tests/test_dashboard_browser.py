@@ -1,0 +1,180 @@
+"""The dashboard in headless Chromium (Debian's `chromium`, launched by Playwright by path): sign
+in, open the overview, an enterprise and an agency, with no console error, no failed request,
+and every chart drawn by ECharts with data. Full-page screenshots go to out/test-artifacts/, with
+the time each page took to draw its charts (measured, never asserted: `make bench` is for speed).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from conftest import require
+from quietday.api import create_app
+from quietday.config import Settings
+from quietday.planning.province import run_demo
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+
+# Every chart on the page: does it have a canvas, and how many points has its first series?
+CHARTS = """() => Array.from(document.querySelectorAll('[data-chart]')).map(el => {
+  const chart = window.echarts && window.echarts.getInstanceByDom(el);
+  const series = chart ? chart.getOption().series : [];
+  return {name: el.dataset.chart, canvas: el.querySelector('canvas') !== null,
+          points: series.length ? series[0].data.length : 0};
+})"""
+DRAWN = """() => { const els = document.querySelectorAll('[data-chart]');
+  return els.length > 0 && Array.from(els).every(el => el.querySelector('canvas')); }"""
+
+
+@dataclass
+class Server:
+    base: str
+    supervisor_key: str
+    agency_key: str
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real app under uvicorn on a free port, over a demo province with a published
+    schedule (SQLite), its clock on 28 November 2026."""
+    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
+    out = tmp_path_factory.mktemp("dashboard-demo")
+    report, engine = run_demo(out, enterprises=400, time_limit=4, on_step=lambda _: None)
+    engine.dispose()
+    app = create_app(Settings(database_url=report.database_url, runner="thread"), clock=lambda: NOW)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", report.supervisor_key, report.agency_key)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Watch:
+    """Console errors, uncaught exceptions and failed requests seen by a page."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on(
+            "console",
+            lambda m: self.problems.append(f"console: {m.text}") if m.type == "error" else None,
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        page.on(
+            "response",
+            lambda r: (
+                self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None
+            ),
+        )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_and_check(page: Any, url: str, shot: str, timings: dict[str, float]) -> None:
+    """Open a page, wait until its charts are drawn, check each has data, keep a screenshot."""
+    started = time.monotonic()
+    page.goto(url)
+    page.wait_for_function(DRAWN, timeout=15_000)
+    timings[shot] = round(time.monotonic() - started, 3)
+    charts = page.evaluate(CHARTS)
+    assert charts, url
+    for chart in charts:
+        assert chart["canvas"], (url, chart)
+        assert chart["points"] > 0, (url, chart)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{shot}.png"), full_page=True)
+
+
+def test_supervisor_signs_in_and_every_page_draws_its_charts(server: Server, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    watch = Watch()
+    watch.attach(page)
+    timings: dict[str, float] = {}
+
+    page.goto(f"{server.base}/dashboard")
+    assert page.url.endswith("/dashboard/login")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-login.png"))
+    page.fill("#key", server.supervisor_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.base}/dashboard")
+    page.wait_for_selector("[data-caps] table", timeout=15_000)  # let its last request finish
+
+    started = time.monotonic()
+    open_and_check(page, f"{server.base}/dashboard", "overview", timings)
+    page.wait_for_selector("[data-caps] table", timeout=15_000)
+    timings["overview_with_caps"] = round(time.monotonic() - started, 3)
+    assert "2026 年 11 月" in page.inner_text("h1")
+    assert int(page.inner_text("[data-kpi=visits]").replace(",", "")) > 0
+    assert int(page.inner_text("[data-kpi=at-cap]").replace(",", "")) >= 0
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+
+    enterprise = page.locator("a[href^='/dashboard/enterprises/']").first.get_attribute("href")
+    open_and_check(page, f"{server.base}{enterprise}", "enterprise", timings)
+    assert "安静日规则" in page.content()
+
+    agency = page.locator("a[href^='/dashboard/agencies/']").first.get_attribute("href")
+    open_and_check(page, f"{server.base}{agency}", "agency", timings)
+
+    page.goto(f"{server.base}/dashboard/enterprises?q=江西")
+    assert page.locator("table a[href^='/dashboard/enterprises/']").count() > 0
+    page.screenshot(path=str(ARTIFACTS / "dashboard-enterprises.png"), full_page=True)
+    page.goto(f"{server.base}/dashboard/agencies")
+    assert page.locator("table a[href^='/dashboard/agencies/']").count() > 0
+    page.screenshot(path=str(ARTIFACTS / "dashboard-agencies.png"), full_page=True)
+
+    page.click("form.logout button")
+    page.wait_for_url(f"{server.base}/dashboard/login")
+    (ARTIFACTS / "dashboard-timings.json").write_text(json.dumps(timings, indent=2), "utf-8")
+    assert watch.problems == []
+    context.close()
+
+
+def test_agency_key_is_refused_in_the_browser(server: Server, browser: Any) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{server.base}/dashboard/login")
+    page.fill("#key", server.agency_key)
+    page.click("button[type=submit]")
+    assert "部门密钥不能登录监督看板" in page.inner_text(".error")
+    page.goto(f"{server.base}/dashboard")
+    assert page.url.endswith("/dashboard/login")
+    context.close()
