@@ -42,7 +42,7 @@ def put_visit(
     status: str = "published",
 ) -> int:
     """A visit written as publishing leaves it: the visit row and its plans pointing at it."""
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         visit = VisitRow(
             enterprise_id=enterprise,
             day=day,
@@ -70,7 +70,7 @@ def put_visit(
 
 
 def put_history(engine: Engine, enterprise: str, agency: str, day: date, kind: str) -> None:
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         s.add(
             HistoryRow(enterprise_id=enterprise, agency_id=AGENCIES[agency][0], day=day, kind=kind)
         )
@@ -89,7 +89,7 @@ def schedule(engine: Engine, world: Seeded) -> list[str]:
     E5  07-24 B special; history B routine 03-02; cap override 3      -> B-E5 2/3 below
     """
     e = world.enterprises
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         update_enterprise(s, e[3], {"cap_overrides": {"agency_enterprise_per_year": None}})
         update_enterprise(s, e[4], {"blackout": [date(2026, 7, 27)]})
         update_enterprise(s, e[5], {"cap_overrides": {"agency_enterprise_per_year": 3}})
@@ -111,7 +111,7 @@ def schedule(engine: Engine, world: Seeded) -> list[str]:
 
 
 def test_month_figures_equal_hand_computed_numbers(engine: Engine, schedule: list[str]) -> None:
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         summary = figures.month_summary(s, JULY)
         per_day = {c.key: c.value for c in figures.visits_per_day(s, JULY) if c.value}
         kinds = {c.key: c.value for c in figures.inspections_by_kind(s, JULY)}
@@ -132,7 +132,7 @@ def test_month_figures_equal_hand_computed_numbers(engine: Engine, schedule: lis
 
 
 def test_quiet_day_exceptions_with_their_reasons(engine: Engine, schedule: list[str]) -> None:
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         found = figures.quiet_day_exceptions(s, JULY)
         august = figures.quiet_day_exceptions(s, date(2026, 8, 1))
     got = [(x.day.isoformat(), x.enterprise_id, x.kind, x.reason, x.blackout) for x in found]
@@ -147,7 +147,7 @@ def test_quiet_day_exceptions_with_their_reasons(engine: Engine, schedule: list[
 def test_pairs_near_their_yearly_cap(engine: Engine, schedule: list[str]) -> None:
     a, b, c = (AGENCIES[x][0] for x in "ABC")
     e = schedule
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         caps = figures.near_cap_pairs(s, 2026)
         only_b = figures.near_cap_pairs(s, 2026, agency_id=b)
         first_two = figures.near_cap_pairs(s, 2026, limit=2)
@@ -173,7 +173,7 @@ def test_pairs_near_their_yearly_cap(engine: Engine, schedule: list[str]) -> Non
 
 def test_agency_and_enterprise_figures(engine: Engine, schedule: list[str]) -> None:
     a = AGENCIES["A"][0]
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         months = figures.agency_capacity(s, a, 2026)
         listing, lines = figures.enterprise_visits(s, schedule[0], 2026)
         found = figures.enterprise_listing(s, "测试1号")
@@ -199,7 +199,7 @@ def test_agency_and_enterprise_figures(engine: Engine, schedule: list[str]) -> N
 def test_default_month_is_the_current_one_else_the_latest_published(
     engine: Engine, schedule: list[str]
 ) -> None:
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         assert figures.default_month(s, date(2026, 7, 30)) == JULY
         assert figures.default_month(s, date(2026, 10, 2)) == date(2026, 8, 1)
     # 2026-07-31 23:30 UTC is already 1 August in Shanghai.
@@ -335,7 +335,7 @@ def test_revoked_key_tampered_or_expired_cookie_ends_the_session(
     assert dc.get("/dashboard").status_code == 303
     clock.now -= timedelta(hours=8, minutes=1)
     assert dc.get("/dashboard").status_code == 200
-    with session_scope(engine) as s:
+    with session_scope(engine, actor="cli") as s:
         supervisor = next(k for k in list_keys(s) if k.role == "supervisor")
         revoke_key(s, int(supervisor.id or 0))
     assert dc.get("/dashboard").status_code == 303
@@ -364,8 +364,8 @@ def test_pages_show_the_figures(dc: TestClient, world: Seeded, schedule: list[st
     assert "投诉举报核查" in page.text
     assert "无豁免事由" in page.text
     assert "无事由 1 项" in page.text
-    assert "/api/v1/audit/frequency?format=csv" in page.text
-    assert "/api/v1/audit/frequency?format=xlsx" in page.text
+    assert "/dashboard/exports/frequency.csv?by=agency&amp;period=2026-07" in page.text
+    assert "/dashboard/exports/frequency.xlsx?by=county&amp;period=2026" in page.text
     data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page.text)
     assert data is not None
     assert '"perDay"' in data.group(1)
