@@ -315,18 +315,20 @@ ENTRY_RULES: tuple[Rule, ...] = (
 )
 
 
-def entry_violations(instance: Instance, assignment: Assignment) -> list[Violation]:
-    """The hard rules of `ENTRY_RULES` over inspections that took place on the given dates."""
+def _judged(rules: tuple[Rule, ...], instance: Instance, assignment: Assignment) -> list[Violation]:
     known = {i: d for i, d in assignment.items() if i in instance.by_id}
     placed = _Placed(instance, known)
-    return [v for rule in ENTRY_RULES for v in rule(placed)]
+    return [v for rule in rules for v in rule(placed)]
+
+
+def entry_violations(instance: Instance, assignment: Assignment) -> list[Violation]:
+    """The hard rules of `ENTRY_RULES` over inspections that took place on the given dates."""
+    return _judged(ENTRY_RULES, instance, assignment)
 
 
 def placement_violations(instance: Instance, assignment: Assignment) -> list[Violation]:
     """Every hard placement rule over `assignment` (unknown inspection ids are ignored here)."""
-    known = {i: d for i, d in assignment.items() if i in instance.by_id}
-    placed = _Placed(instance, known)
-    return [v for rule in PLACEMENT_RULES for v in rule(placed)]
+    return _judged(PLACEMENT_RULES, instance, assignment)
 
 
 def _structure_violations(instance: Instance, solution: Solution) -> Iterator[Violation]:
