@@ -140,15 +140,14 @@ class FrequencyRepository:
     def planned(self, dim: Dimension, keys: Sequence[str], first: date, last: date) -> list[Tally]:
         """Published visits and their inspections per subject, in one pass."""
         if dim == "agency":
+            # Each (agency, visit) with the number of agencies in that visit, counted by a
+            # window over the same rows: one scan, whatever the planner thinks of the sizes.
             units = (
-                "SELECT p.agency_id AS k, v.id AS door, max(n.n) AS n, "
-                f"{_COUNTS.format(t='p')} FROM plan p JOIN visit v ON v.id = p.visit_id "
-                "JOIN (SELECT p2.visit_id, count(DISTINCT p2.agency_id) AS n FROM plan p2 "
-                "JOIN visit v2 ON v2.id = p2.visit_id WHERE p2.status = 'published' "
-                "AND v2.status = 'published' AND v2.day BETWEEN :first AND :last "
-                "GROUP BY 1) n ON n.visit_id = v.id WHERE p.status = 'published' "
-                "AND v.status = 'published' AND v.day BETWEEN :first AND :last "
-                "AND p.agency_id IN :keys GROUP BY 1, 2"
+                "SELECT * FROM (SELECT k, door, count(*) OVER (PARTITION BY door) AS n, "
+                "r, s, c, q, sc FROM (SELECT p.agency_id AS k, v.id AS door, "
+                f"{_COUNTS.format(t='p')} {_PLANNED_ROWS} AND v.id IN (SELECT visit_id "
+                "FROM plan WHERE agency_id IN :keys AND status = 'published') "
+                "GROUP BY 1, 2) pa) w WHERE k IN :keys"
             )
             return self._tallies(_TOTALS.format(share="n", units=units), keys, first, last)
         key = _PLAN_KEY[dim]
@@ -163,11 +162,12 @@ class FrequencyRepository:
         door-opening."""
         if dim == "agency":
             units = (
-                "SELECT c.agency_id AS k, c.enterprise_id AS ent, c.day AS d, max(n.n) AS n, "
-                f"{_COUNTS.format(t='c')} FROM check_in c JOIN (SELECT enterprise_id, day, "
-                "count(DISTINCT agency_id) AS n FROM check_in WHERE day BETWEEN :first AND :last "
-                "GROUP BY 1, 2) n ON n.enterprise_id = c.enterprise_id AND n.day = c.day "
-                "WHERE c.day BETWEEN :first AND :last AND c.agency_id IN :keys GROUP BY 1, 2, 3"
+                "SELECT * FROM (SELECT k, ent, d, count(*) OVER (PARTITION BY ent, d) AS n, "
+                "r, s, c, q, sc FROM (SELECT c.agency_id AS k, c.enterprise_id AS ent, "
+                f"c.day AS d, {_COUNTS.format(t='c')} {_ACTUAL_ROWS} "
+                "AND (c.enterprise_id, c.day) IN (SELECT enterprise_id, day FROM check_in "
+                "WHERE agency_id IN :keys AND day BETWEEN :first AND :last) "
+                "GROUP BY 1, 2, 3) ca) w WHERE k IN :keys"
             )
             return self._tallies(_TOTALS.format(share="n", units=units), keys, first, last)
         key = _ENTRY_KEY[dim]
