@@ -96,10 +96,13 @@ class FrequencyRepository:
 
     def for_reporting(self) -> None:
         """For the rest of this transaction: sort and hash a year's rows in memory (the default
-        4 MB spills to disk) and let a scan of them use parallel workers, which PostgreSQL's
-        default costs would not start for a few hundred thousand rows."""
+        4 MB spills to disk), let a scan of them use parallel workers, which PostgreSQL's
+        default costs would not start for a few hundred thousand rows, and never nest loops:
+        inside a publication the new visits have no statistics yet, and a nested loop the
+        planner thinks cheap over them runs for minutes."""
         if self.session.get_bind().dialect.name == "postgresql":
             for setting in (
+                "enable_nestloop = off",
                 "work_mem = '64MB'",
                 "parallel_setup_cost = 10",
                 "parallel_tuple_cost = 0.001",
