@@ -44,13 +44,11 @@ import psycopg
 from playwright.sync_api import sync_playwright
 
 from quietday.domain.check import find_violations
-from quietday.domain.entries import flag_entries
 from quietday.domain.model import (
     AgencyId,
     EnterpriseId,
     Horizon,
     Inspection,
-    InspectionId,
     Instance,
     Kind,
 )
@@ -62,7 +60,7 @@ from quietday.persistence.repositories import EnterpriseRepository, VisitReposit
 from quietday.persistence.tables import CheckInFlagRow, CheckInRow, PlanRow, VisitRow
 from quietday.planning import check_files, generate_file
 from quietday.planning.access import Actor, create_key
-from quietday.planning.checkins import entry_id
+from quietday.planning.checkins import ENTRY_FLAGS, entry_id, rule_flags
 from quietday.planning.feeds import issue_enterprise_tokens
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.imports import COLUMNS
@@ -535,20 +533,18 @@ def _flags(
         enterprises=instance.enterprises, inspections=tuple(entries),
     )  # fmt: skip
     rows: list[dict[str, Any]] = []
-    by_enterprise: dict[str, dict[InspectionId, date]] = {}
+    by_enterprise: dict[str, dict[int, date]] = {}
     for cid, (index, e) in zip(entry_ids, year.entries, strict=True):
-        by_enterprise.setdefault(e["enterprise_id"], {})[entry_id(cid)] = e["day"]
+        by_enterprise.setdefault(e["enterprise_id"], {})[cid] = e["day"]
         if index < 0:
             rows.append(
-                {"check_in_id": cid, "code": "unplanned", "detail": "没有与之对应的已发布入企计划"}
+                {"check_in_id": cid, "code": "unplanned", "detail": ENTRY_FLAGS["unplanned"]}
             )
         elif visit_days[index] != e["day"]:
-            rows.append({"check_in_id": cid, "code": "different_day", "detail": "与计划日期不同"})
-    for placed in by_enterprise.values():
-        for iid, violations in flag_entries(actual, placed).items():
-            first = {v.code: v for v in reversed(violations)}
-            cid = int(iid.removeprefix("C-"))
-            rows += [{"check_in_id": cid, "code": c, "detail": v.message} for c, v in first.items()]
+            code = "different_day"
+            rows.append({"check_in_id": cid, "code": code, "detail": ENTRY_FLAGS[code]})
+    for days in by_enterprise.values():
+        rows += [flag.model_dump() for flag in rule_flags(actual, days)]
     return rows
 
 

@@ -14,7 +14,7 @@ and average of ratings; supervisors see each rating.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -95,6 +95,7 @@ __all__ = [
     "rating_summary",
     "record_check_in",
     "record_check_ins",
+    "rule_flags",
     "write_actuals",
 ]
 
@@ -455,14 +456,20 @@ def judge_enterprise(session: Session, enterprise_id: str) -> list[CheckInRow]:
     instance = actuals_instance(
         session, entries, horizon=_judging_horizon(session, entries[0].day, entries[-1].day)
     )
-    flags = flag_entries(instance, {entry_id(int(e.id or 0)): e.day for e in entries})
-    rows = [
-        CheckInFlagRow(check_in_id=int(e.id or 0), code=v.code, detail=v.message)
-        for e in entries
-        for v in _first_per_code(flags.get(entry_id(int(e.id or 0)), []))
-    ]
+    rows = rule_flags(instance, {int(e.id or 0): e.day for e in entries})
     repo.replace_flags([int(e.id or 0) for e in entries], RULE_FLAGS, rows)
     return entries
+
+
+def rule_flags(instance: Instance, days: Mapping[int, date]) -> list[CheckInFlagRow]:
+    """The core rules' flags of one enterprise's check-ins (by id, on the day each took place),
+    one per rule and check-in."""
+    found = flag_entries(instance, {entry_id(cid): day for cid, day in days.items()})
+    return [
+        CheckInFlagRow(check_in_id=cid, code=v.code, detail=v.message)
+        for cid in sorted(days)
+        for v in _first_per_code(found.get(entry_id(cid), []))
+    ]
 
 
 def _first_per_code(violations: Iterable[Violation]) -> list[Violation]:
