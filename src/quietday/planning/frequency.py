@@ -344,7 +344,7 @@ def refresh_rollups(
 
 
 def rebuild_rollups(session: Session, first: date, last: date) -> None:
-    """Every rollup of the months from `first` to `last`, from scratch."""
+    """Every rollup of the months from `first` to `last`, recomputed for all subjects."""
     months = []
     month = first.replace(day=1)
     while month <= last:

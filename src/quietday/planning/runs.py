@@ -62,7 +62,7 @@ from quietday.persistence.repositories import (
 from quietday.persistence.tables import PlanRow, RunPlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, record
-from quietday.planning.frequency import refresh_rollups
+from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.plans import PlanStatus, announceable, lead_agency
 from quietday.planning.registry import CAPS_SETTING
 from quietday.solver import Progress, SolverConfig, solve
@@ -566,7 +566,7 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
     run.message = "已发布"
     session.add(run)
     session.flush()
-    refresh_rollups(session, _months(run.horizon_start, run.horizon_end))
+    rebuild_rollups(session, run.horizon_start, run.horizon_end)
     report = PublishReport(
         int(run.id or 0),
         published,
@@ -594,14 +594,6 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
         },
     )
     return report
-
-
-def _months(first: date, last: date) -> list[date]:
-    """The first day of each month from `first` to `last`."""
-    months = [first.replace(day=1)]
-    while (nxt := (months[-1] + timedelta(days=32)).replace(day=1)) <= last:
-        months.append(nxt)
-    return months
 
 
 def _publish_visits(
