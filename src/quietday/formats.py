@@ -657,9 +657,11 @@ def _iso(days: Iterable[date]) -> list[str]:
     return sorted(d.isoformat() for d in days)
 
 
-def instance_to_dict(instance: Instance) -> dict[str, Any]:
-    """The instance as the spec's JSON object (records in their given order)."""
-    return {
+def _instance_parts(
+    instance: Instance,
+) -> tuple[dict[str, Any], dict[str, Iterable[dict[str, Any]]], dict[str, Any]]:
+    """Head, record lists (lazy: each record is made when it is written) and tail."""
+    head = {
         "format": INSTANCE_FORMAT,
         "name": instance.name,
         "horizon": {
@@ -671,12 +673,13 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
             "extra_holidays": _iso(instance.calendar.extra_holidays),
             "extra_workdays": _iso(instance.calendar.extra_workdays),
         },
-        "quiet_policies": [_policy_dict(p) for p in instance.quiet_policies.values()],
-        "caps": {k: getattr(instance.caps, k) for k in (*CAP_KEYS,)},
-        "agencies": [_agency_dict(a) for a in instance.agencies.values()],
-        "enterprises": [_enterprise_dict(e) for e in instance.enterprises.values()],
-        "inspections": [_inspection_dict(i) for i in instance.inspections],
-        "history": [
+    }
+    lists: dict[str, Iterable[dict[str, Any]]] = {
+        "quiet_policies": map(_policy_dict, instance.quiet_policies.values()),
+        "agencies": map(_agency_dict, instance.agencies.values()),
+        "enterprises": map(_enterprise_dict, instance.enterprises.values()),
+        "inspections": map(_inspection_dict, instance.inspections),
+        "history": (
             {
                 "enterprise": h.enterprise,
                 "agency": h.agency,
@@ -684,12 +687,20 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
                 "kind": h.kind.value,
             }
             for h in instance.history
-        ],
-        "pinned": [
+        ),
+        "pinned": (
             {"inspection": p.inspection, "date": p.date.isoformat()} for p in instance.pinned
-        ],
-        "previous": {k: v.isoformat() for k, v in instance.previous.items()},
+        ),
     }
+    tail = {"previous": {k: v.isoformat() for k, v in instance.previous.items()}}
+    return head, lists, tail
+
+
+def instance_to_dict(instance: Instance) -> dict[str, Any]:
+    """The instance as the spec's JSON object (records in their given order)."""
+    head, lists, tail = _instance_parts(instance)
+    caps = {"caps": {k: getattr(instance.caps, k) for k in CAP_KEYS}}
+    return {**head, **caps, **{k: list(v) for k, v in lists.items()}, **tail}
 
 
 def _policy_dict(p: QuietPolicy) -> dict[str, Any]:
@@ -739,18 +750,19 @@ def _inspection_dict(i: Inspection) -> dict[str, Any]:
     }
 
 
+def _instance_chunks(instance: Instance) -> Iterator[str]:
+    head, lists, tail = _instance_parts(instance)
+    head["caps"] = {k: getattr(instance.caps, k) for k in CAP_KEYS}
+    return _layout(head, lists, tail)
+
+
 def dump_instance(instance: Instance) -> str:
-    d = instance_to_dict(instance)
-    lists = {
-        k: d.pop(k)
-        for k in ("quiet_policies", "agencies", "enterprises", "inspections", "history", "pinned")
-    }
-    previous = d.pop("previous")
-    return "".join(_layout(d, lists, {"previous": previous}))
+    return "".join(_instance_chunks(instance))
 
 
 def write_instance(instance: Instance, path: str | Path) -> None:
-    _write_atomically(Path(path), dump_instance(instance))
+    """Streamed record by record: a province's instance is never held as one string."""
+    _write_atomically(Path(path), _instance_chunks(instance))
 
 
 def _stats_dict(stats: SolveStats) -> dict[str, Any]:
@@ -765,46 +777,56 @@ def _stats_dict(stats: SolveStats) -> dict[str, Any]:
     return out
 
 
+def _visit_dict(v: Visit) -> dict[str, Any]:
+    return {
+        "enterprise": v.enterprise,
+        "date": v.date.isoformat(),
+        "inspections": list(v.inspections),
+        "lead_agency": v.lead_agency,
+    }
+
+
+def _unscheduled_dict(u: Unscheduled) -> dict[str, Any]:
+    return {"inspection": u.inspection, "reason": u.reason.value, "detail": u.detail}
+
+
 def solution_to_dict(solution: Solution) -> dict[str, Any]:
     out: dict[str, Any] = {
         "format": SOLUTION_FORMAT,
         "instance": solution.instance,
-        "visits": [
-            {
-                "enterprise": v.enterprise,
-                "date": v.date.isoformat(),
-                "inspections": list(v.inspections),
-                "lead_agency": v.lead_agency,
-            }
-            for v in solution.visits
-        ],
-        "unscheduled": [
-            {"inspection": u.inspection, "reason": u.reason.value, "detail": u.detail}
-            for u in solution.unscheduled
-        ],
+        "visits": [_visit_dict(v) for v in solution.visits],
+        "unscheduled": [_unscheduled_dict(u) for u in solution.unscheduled],
     }
     if solution.stats is not None:
         out["stats"] = _stats_dict(solution.stats)
     return out
 
 
+def _solution_chunks(solution: Solution) -> Iterator[str]:
+    head = {"format": SOLUTION_FORMAT, "instance": solution.instance}
+    lists = {
+        "visits": map(_visit_dict, solution.visits),
+        "unscheduled": map(_unscheduled_dict, solution.unscheduled),
+    }
+    tail = {"stats": _stats_dict(solution.stats)} if solution.stats is not None else {}
+    return _layout(head, lists, tail)
+
+
 def dump_solution(solution: Solution) -> str:
-    d = solution_to_dict(solution)
-    lists = {k: d.pop(k) for k in ("visits", "unscheduled")}
-    tail = {"stats": d.pop("stats")} if "stats" in d else {}
-    return "".join(_layout(d, lists, tail))
+    return "".join(_solution_chunks(solution))
 
 
 def write_solution(solution: Solution, path: str | Path) -> None:
-    _write_atomically(Path(path), dump_solution(solution))
+    _write_atomically(Path(path), _solution_chunks(solution))
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, chunks: Iterable[str]) -> None:
     """Write beside the target, then rename: a reader never sees half a file, and a failed
     write leaves nothing behind."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as out:
+            out.writelines(chunks)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -104,6 +104,13 @@ class GeneratorConfig:
     year: int = 2026
     quarter: int = 3
     counties: int | None = None
+    # Scales every plan's chance (routine, special, case, requested) and the history: 1.0 gives
+    # about 1.8 inspections per enterprise a quarter, 0.28 about 2 a year.
+    plan_rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.plan_rate <= 1:
+            raise ValueError("plan_rate must be in (0, 1]")
 
     def horizon_dates(self) -> Horizon:
         if self.horizon == "year":
@@ -321,6 +328,7 @@ class _Builder:
             for q_start, q_end in quarters:
                 for agency in agencies:
                     chance = RISK_ROUTINE[firm.risk] * (0.2 if firm.enterprise.whitelisted else 1)
+                    chance *= self.cfg.plan_rate
                     if rnd.random() >= chance:
                         continue
                     if rnd.random() < 0.5:
@@ -340,7 +348,7 @@ class _Builder:
                     if not q_start <= c_start <= q_end or firm.sector != sector:
                         continue
                     agency = AgencyId(f"{firm.county.code}-{agency_code}")
-                    if agency in self.agencies and rnd.random() < 0.5:
+                    if agency in self.agencies and rnd.random() < 0.5 * self.cfg.plan_rate:
                         self.add(
                             agency=agency,
                             enterprise=ent,
@@ -354,7 +362,7 @@ class _Builder:
     def _cases(self, firm: _Firm, agencies: Sequence[AgencyId], q_start: date, q_end: date) -> None:
         rnd = self.rnd
         span = (q_end - q_start).days
-        if agencies and rnd.random() < 0.06:
+        if agencies and rnd.random() < 0.06 * self.cfg.plan_rate:
             start = q_start + timedelta(days=rnd.randint(0, max(0, span - 10)))
             exempt = rnd.choice(EXEMPT_CASE) if rnd.random() < 0.7 else None
             agency = rnd.choice(agencies)
@@ -366,7 +374,7 @@ class _Builder:
                 priority=rnd.randint(60, 100),
                 exempt_reason=exempt,
             )
-        if agencies and rnd.random() < 0.02:
+        if agencies and rnd.random() < 0.02 * self.cfg.plan_rate:
             start = q_start + timedelta(days=rnd.randint(0, max(0, span - 21)))
             agency = rnd.choice(agencies)
             self.add(
@@ -402,7 +410,7 @@ class _Builder:
         days = [d for d in self.calendar.working_days(start, end) if d.day > 20]
         for firm in self.firms:
             for agency in self.agencies_for(firm):
-                if rnd.random() < RISK_ROUTINE[firm.risk] * 0.8:
+                if rnd.random() < RISK_ROUTINE[firm.risk] * 0.8 * self.cfg.plan_rate:
                     kind = Kind.ROUTINE if rnd.random() < 0.85 else Kind.CASE
                     self.history.append(
                         HistoryEntry(firm.enterprise.id, agency, rnd.choice(days), kind)
