@@ -18,9 +18,11 @@ from quietday.config import Settings
 from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
-from quietday.solver import Method, Progress, SolverConfig
+from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
+# Not in the default run (they take half an hour): `make bench-scale`.
+SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -65,6 +67,12 @@ def solve(
         bool, typer.Option(help="确定性模式: 同一实例与参数得到逐字节相同的解")
     ] = False,
     method: Annotated[str, typer.Option(help="cpsat 或 greedy")] = "cpsat",
+    processes: Annotated[int, typer.Option(min=1, help="并行求解的进程数(默认: 本机核数)")] = len(
+        os.sched_getaffinity(0)
+    ),
+    part_size: Annotated[
+        int, typer.Option(min=1, help="超过此检查数的问题按联通块/县区切分求解")
+    ] = DEFAULT_PART_SIZE,
 ) -> None:
     """Schedule an instance and write its solution."""
     if method not in ("cpsat", "greedy"):
@@ -76,6 +84,8 @@ def solve(
         seed=seed,
         deterministic=deterministic,
         method=chosen,
+        processes=processes,
+        part_size=part_size,
     )
     if out.is_dir() or not out.parent.is_dir():
         raise typer.BadParameter(f"无法写入 {out}: 目录不存在或目标是一个目录", param_hint="--out")
@@ -91,6 +101,13 @@ def solve(
         g = result.greedy_metrics
         print(
             f"贪心基线: 已排 {g.scheduled:,} 项(优先级 {g.total_priority:,}), 入企 {g.visits:,} 次"
+        )
+    extra = result.solution.stats.extra if result.solution.stats else {}
+    if "decomposition" in extra:
+        d = extra["decomposition"]
+        print(
+            f"分解求解: {d['parts']} 个部分, {d['quarters']} 个季度, {d['processes']} 个进程; "
+            f"主进程峰值内存 {extra.get('peak_rss_mib')} MiB"
         )
     ratio = result.metrics.visits / result.visits_lower_bound if result.visits_lower_bound else 1.0
     print(f"入企次数下界 {result.visits_lower_bound:,}(实际/下界 = {ratio:.3f})")
@@ -130,6 +147,9 @@ def generate(
     year: Annotated[int, typer.Option(help="年份")] = 2026,
     quarter: Annotated[int, typer.Option(min=1, max=4, help="季度(horizon=quarter 时)")] = 3,
     counties: Annotated[int | None, typer.Option(min=1, max=100, help="只用前 N 个县区")] = None,
+    plan_rate: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="计划密度(1.0 约每企业每季度 1.8 项)")
+    ] = 1.0,
 ) -> None:
     """Generate a Jiangxi-like province instance."""
     if horizon not in ("quarter", "year"):
@@ -142,6 +162,7 @@ def generate(
         year=year,
         quarter=quarter,
         counties=counties,
+        plan_rate=plan_rate,
     )
     started = time.monotonic()
     inst = generate_file(
@@ -334,13 +355,17 @@ def audit_actuals(
 def bench(
     out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
     only: Annotated[
-        str, typer.Option(help="逗号分隔: county,import,api,feeds,audit,dashboard")
+        str,
+        typer.Option(
+            help="逗号分隔: county,import,api,feeds,audit,dashboard; "
+            "scale(或 scale-quarter-100k、scale-year-1m)"
+        ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,
 ) -> None:
     """Run the benchmarks: print the figures and write them to out/bench/bench.json."""
     which = tuple(w.strip() for w in only.split(",") if w.strip())
-    unknown = sorted(set(which) - set(BENCHMARKS))
+    unknown = sorted(set(which) - set(BENCHMARKS) - set(SCALE_BENCHMARKS))
     if unknown:
         raise typer.BadParameter(f"未知的基准: {', '.join(unknown)}", param_hint="--only")
     from quietday.bench import run_benchmarks

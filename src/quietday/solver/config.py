@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from quietday.domain.check import Metrics
 from quietday.domain.model import Solution, Status
 
-__all__ = ["Method", "Progress", "ProgressFn", "SolveResult", "SolverConfig"]
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "Method",
+    "Progress",
+    "ProgressFn",
+    "SolveResult",
+    "SolverConfig",
+    "config_summary",
+]
 
 Method = Literal["cpsat", "greedy"]
+# Inspections per part of a decomposed solve: a part is solved whole (greedy, local search,
+# CP-SAT neighbourhoods) in one worker process.
+DEFAULT_PART_SIZE = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +43,28 @@ class SolverConfig:
     method: Method = "cpsat"
     relative_gap: float = 0.0
     log_search: bool = False
+    # A problem of more inspections than this is cut into parts (`quietday.solver.partition`),
+    # solved side by side in `processes` worker processes.
+    part_size: int = DEFAULT_PART_SIZE
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.time_limit <= 0:
             raise ValueError("time_limit must be positive")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
+        if self.part_size < 1 or self.processes < 1:
+            raise ValueError("part_size and processes must be at least 1")
+
+
+def config_summary(config: SolverConfig) -> dict[str, Any]:
+    """The limits a solution file records (what reproduces it)."""
+    return {
+        "time_limit": config.time_limit,
+        "workers": config.workers,
+        "seed": config.seed,
+        "deterministic": config.deterministic,
+    }
 
 
 @dataclass(frozen=True, slots=True)

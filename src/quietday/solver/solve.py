@@ -1,4 +1,4 @@
-"""One solve, end to end: candidates, greedy, local search, CP-SAT, explanations, figures.
+"""One problem solved as a whole: candidates, greedy, local search, CP-SAT, explanations, figures.
 
 With `method="cpsat"` the greedy schedule is polished by local search, then CP-SAT improves it:
 one model of the whole problem when it is small enough to be searched (and possibly proved
@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -20,7 +21,13 @@ from quietday.domain.bounds import visits_lower_bound
 from quietday.domain.check import Metrics, measure
 from quietday.domain.explain import explain_unscheduled
 from quietday.domain.model import InspectionId, Instance, Solution, SolveStats, Status
-from quietday.solver.config import Progress, ProgressFn, SolverConfig, SolveResult
+from quietday.solver.config import (
+    Progress,
+    ProgressFn,
+    SolverConfig,
+    SolveResult,
+    config_summary,
+)
 from quietday.solver.cpsat import CpSatOutcome, add_hint, build, search
 from quietday.solver.greedy import greedy
 from quietday.solver.lns import improve
@@ -28,7 +35,7 @@ from quietday.solver.local import polish
 from quietday.solver.model import Subproblem
 from quietday.solver.prepare import Prepared, prepare
 
-__all__ = ["WHOLE_MODEL_CANDIDATES", "solve"]
+__all__ = ["WHOLE_MODEL_CANDIDATES", "Scheduled", "schedule", "solve_whole"]
 
 # Wall time kept back for the explanations and the solution file.
 _RESERVE_SHARE, _RESERVE_MAX = 0.1, 5.0
@@ -188,16 +195,28 @@ def _improve(
     return final, status, bound
 
 
-def solve(
+@dataclass(frozen=True)
+class Scheduled:
+    """An assignment before explanations: what a whole solve and a decomposed part both make."""
+
+    assignment: dict[InspectionId, date]
+    status: Status
+    bound: float | None
+    greedy_metrics: Metrics
+    timings: dict[str, float]
+    extra: dict[str, Any]
+    started: float
+
+
+def schedule(
     instance: Instance,
-    config: SolverConfig | None = None,
+    config: SolverConfig,
     *,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> SolveResult:
-    """Schedule `instance` within `config`'s limits; the status is in the result, never raised."""
-    config = config or SolverConfig()
+) -> Scheduled:
+    """Greedy, then (for `cpsat`) local search and CP-SAT: every placed inspection's date."""
     run = _Run(config, clock, on_progress)
     prepared = prepare(instance)
     run.phase("prepare")
@@ -213,41 +232,55 @@ def solve(
     assignment, status, bound = greedy_assignment, Status.FEASIBLE, None
     if config.method == "cpsat":
         assignment, status, bound = _improve(run, prepared, greedy_assignment, cancel)
+    return Scheduled(assignment, status, bound, greedy_metrics, run.timings, run.extra, run.started)
 
+
+def solve_whole(
+    instance: Instance,
+    config: SolverConfig,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SolveResult:
+    """Schedule `instance` as one problem, explain what is left, and measure the result."""
+    done = schedule(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
+    assignment = done.assignment
+    mark = clock()
     unscheduled = explain_unscheduled(instance, assignment)
     visits = visits_from(instance, assignment)
-    run.phase("explain")
+    done.timings["explain"] = round(clock() - mark, 3)
+    if on_progress is not None:
+        on_progress(
+            Progress(phase="explain", seconds=clock() - done.started, message="explain 完成")
+        )
     solution = Solution(instance.name, visits, tuple(unscheduled))
     metrics = measure(instance, solution)
     lower = visits_lower_bound(instance, assignment)
-    run.extra.update(
+    extra = done.extra
+    extra.update(
         total_priority=metrics.total_priority,
         possible_priority=metrics.possible_priority,
         joint_visits=metrics.joint_visits,
         moved=metrics.moved,
         visits_lower_bound=lower,
         unscheduled_by_reason=dict(metrics.unscheduled_by_reason),
-        config={
-            "time_limit": config.time_limit,
-            "workers": config.workers,
-            "seed": config.seed,
-            "deterministic": config.deterministic,
-        },
-        timings=None if config.deterministic else dict(run.timings),
+        config=config_summary(config),
+        timings=None if config.deterministic else dict(done.timings),
     )
     stats = SolveStats(
-        status=status,
+        status=done.status,
         scheduled=metrics.scheduled,
         visits=metrics.visits,
-        wall_seconds=None if config.deterministic else round(clock() - run.started, 3),
-        objective_bound=bound,
-        extra=run.extra,
+        wall_seconds=None if config.deterministic else round(clock() - done.started, 3),
+        objective_bound=done.bound,
+        extra=extra,
     )
     return SolveResult(
         solution=Solution(instance.name, visits, tuple(unscheduled), stats),
-        status=status,
+        status=done.status,
         metrics=metrics,
-        greedy_metrics=greedy_metrics,
+        greedy_metrics=done.greedy_metrics,
         visits_lower_bound=lower,
-        timings=run.timings,
+        timings=done.timings,
     )

@@ -1,0 +1,184 @@
+"""The decomposed solver: parts, capacity shares, quarters, and what the merged schedule keeps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import pytest
+
+from helpers import doc, insp, load
+from quietday.domain.check import find_violations
+from quietday.domain.model import Reason
+from quietday.formats import dump_instance, write_instance
+from quietday.generate import GeneratorConfig, generate
+from quietday.solver import SolverConfig, solve
+from quietday.solver.partition import capacity_shares, components, plan_parts, quarters
+from quietday.solver.solve import solve_whole
+
+YEAR = {"start": "2026-01-01", "end": "2026-12-31"}
+
+
+@pytest.fixture(scope="module")
+def province():
+    return generate(GeneratorConfig(enterprises=1200, seed=21, horizon="year", plan_rate=0.5))
+
+
+def test_components_never_share_an_agency_and_lie_in_one_city(province):
+    groups = components(province)
+    assert len(groups) > 1
+    seen: dict[str, int] = {}
+    of = {e: k for k, g in enumerate(groups) for e in g}
+    for i in province.inspections:
+        assert seen.setdefault(i.agency, of[i.enterprise]) == of[i.enterprise], i.agency
+    for g in groups:
+        assert len({province.enterprises[e].region[:4] for e in g}) == 1
+
+
+def test_cut_components_share_capacity_day_by_day_and_keep_pins(province):
+    plan = plan_parts(province, part_size=150)
+    assert plan.split_components, "part size 150 must cut some city"
+    pinned: dict[tuple[int, str], dict] = defaultdict(lambda: defaultdict(set))
+    part_of = {e: p.index for p in plan.parts for e in p.enterprises}
+    for iid, day in province.pins.items():
+        i = province.by_id[iid]
+        pinned[(part_of[i.enterprise], i.agency)][day].add(i.enterprise)
+    shared = {a for p in plan.parts for a in p.capacity}
+    assert shared
+    for agency in shared:
+        holders = [p for p in plan.parts if agency in p.capacity]
+        assert len(holders) > 1
+        for day in province.working_days:
+            total = sum(p.capacity[agency][day] for p in holders)
+            assert total == province.agencies[agency].capacity_on(day), (agency, day)
+            for p in holders:
+                assert p.capacity[agency][day] >= len(pinned[(p.index, agency)].get(day, ()))
+
+
+def test_capacity_shares_follow_the_weights_over_the_horizon(province):
+    agency = next(iter(province.agencies))
+    shares = capacity_shares(province, agency, [3, 1], [{}, {}])
+    days = province.working_days
+    first = sum(shares[0][d] for d in days)
+    second = sum(shares[1][d] for d in days)
+    cap = sum(province.agencies[agency].capacity_on(d) for d in days)
+    assert first + second == cap
+    assert abs(first - 3 * second) <= 4
+
+
+def test_quarters_cut_at_calendar_quarters():
+    inst = load(doc(horizon={"start": "2026-02-10", "end": "2026-07-05"}))
+    assert [(h.start.isoformat(), h.end.isoformat()) for h in quarters(inst.horizon)] == [
+        ("2026-02-10", "2026-03-31"),
+        ("2026-04-01", "2026-06-30"),
+        ("2026-07-01", "2026-07-05"),
+    ]
+
+
+def test_decomposed_schedule_keeps_every_rule_and_is_no_worse_than_the_greedy(province):
+    config = SolverConfig(time_limit=4, part_size=150, deterministic=True)
+    result = solve(province, config)
+    assert result.solution.stats.extra["decomposition"]["split_components"] > 0
+    assert find_violations(province, result.solution) == []
+    greedy = solve_whole(province, replace(config, method="greedy"))
+    m, g = result.metrics, greedy.metrics
+    assert (m.total_priority, -m.visits) >= (g.total_priority, -g.visits)
+    assert m.visits < g.visits
+    assert result.greedy_metrics is not None
+    assert result.greedy_metrics.total_priority == g.total_priority
+    assert result.greedy_metrics.visits == g.visits
+
+
+def test_the_decomposed_greedy_is_exactly_the_whole_greedy(province):
+    config = SolverConfig(time_limit=10, part_size=150, method="greedy", processes=2)
+    parts = solve(province, config)
+    whole = solve_whole(province, config)
+    assert parts.solution.assignment() == whole.solution.assignment()
+    assert parts.solution.unscheduled == whole.solution.unscheduled
+
+
+def test_same_schedule_with_one_or_two_processes(province):
+    config = SolverConfig(time_limit=2, part_size=150, deterministic=True)
+    one = solve(province, config)
+    two = solve(province, replace(config, processes=2))
+    assert one.solution.assignment() == two.solution.assignment()
+    assert one.solution.unscheduled == two.solution.unscheduled
+
+
+def _yearly_cap_instance(**changes):
+    return load(
+        doc(
+            name="rolling",
+            horizon=YEAR,
+            caps={
+                "agency_enterprise_per_year": 1,
+                "enterprise_per_month": None,
+                "enterprise_per_year": None,
+                "min_gap_days": 0,
+            },
+            inspections=[
+                insp("Q1", earliest="2026-01-01", latest="2026-03-31", priority=5),
+                insp("Q3", earliest="2026-07-01", latest="2026-09-30", priority=9),
+            ],
+            **changes,
+        )
+    )
+
+
+def test_a_yearly_cap_holds_across_quarters():
+    inst = _yearly_cap_instance()
+    result = solve(inst, SolverConfig(time_limit=2, deterministic=True))
+    assert result.solution.stats.extra["decomposition"]["quarters"] == 4
+    assert find_violations(inst, result.solution) == []
+    assert len(result.solution.assignment()) == 1
+    (left,) = result.solution.unscheduled
+    assert left.reason == Reason.CAP
+
+
+def test_a_pin_in_a_later_quarter_counts_in_the_earlier_ones():
+    inst = _yearly_cap_instance(pinned=[{"inspection": "Q3", "date": "2026-09-24"}])
+    result = solve(inst, SolverConfig(time_limit=2, deterministic=True))
+    assert find_violations(inst, result.solution) == []
+    assert {k: v.isoformat() for k, v in result.solution.assignment().items()} == {
+        "Q3": "2026-09-24"
+    }
+    assert [(u.inspection, u.reason) for u in result.solution.unscheduled] == [("Q1", Reason.CAP)]
+
+
+def test_a_window_across_quarters_is_tried_again_in_the_next():
+    # Agency A has no capacity left in March: the inspection goes to April, its window's rest.
+    inst = load(
+        doc(
+            name="carry",
+            horizon={"start": "2026-03-01", "end": "2026-04-30"},
+            agencies=[
+                {
+                    "id": "A",
+                    "name": "东湖区市场监督管理局",
+                    "region": "360102",
+                    "daily_capacity": 0,
+                    "capacity_by_date": {"2026-04-24": 1},
+                },
+            ],
+            inspections=[insp("X", earliest="2026-03-01", latest="2026-04-30")],
+        )
+    )
+    result = solve(inst, SolverConfig(time_limit=2, deterministic=True))
+    assert result.solution.stats.extra["decomposition"]["quarters"] == 2
+    assert {k: v.isoformat() for k, v in result.solution.assignment().items()} == {
+        "X": "2026-04-24"
+    }
+
+
+def test_instances_are_written_record_by_record_as_dumped(tmp_path, province):
+    path = tmp_path / "p.json"
+    write_instance(province, path)
+    assert path.read_text(encoding="utf-8") == dump_instance(province)
+
+
+def test_plan_rate_thins_the_plans():
+    full = generate(GeneratorConfig(enterprises=800, seed=3))
+    thin = generate(GeneratorConfig(enterprises=800, seed=3, plan_rate=0.3))
+    assert 0.2 * len(full.inspections) < len(thin.inspections) < 0.4 * len(full.inspections)
+    with pytest.raises(ValueError, match="plan_rate"):
+        GeneratorConfig(enterprises=1, plan_rate=0)
