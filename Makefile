@@ -10,7 +10,7 @@ NODE_STAMP := tests/js/node_modules/.installed
 WEB_STAMP := web/node_modules/.installed
 OUT ?= out
 
-.PHONY: demo serve test browser check lint typecheck imports bench clean
+.PHONY: demo serve test browser check lint typecheck imports bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ check: lint typecheck imports test
 bench: $(STAMP) $(WEB_STAMP) browser
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/quietday bench --out $(OUT)/bench
+
+# Province scale (about half an hour): 100,000 enterprises for a quarter and 1,000,000 for a
+# year, generated once into $(OUT)/bench-scale, solved, checked.
+bench-scale: $(STAMP)
+	$(BIN)/quietday bench --only scale --out $(OUT)/bench-scale
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,10 @@
 - audit: 100,000 enterprises in PostgreSQL with a synthetic year of published visits and
   check-ins (flagged by the core checker); pages of the frequency audit over HTTP per
   enterprise, agency, county and city, timed request by request.
+- scale: a province solved by the decomposed solver in one `quietday solve` process tree (its
+  worker processes included in the peak memory, sampled from /proc): 100,000 enterprises for a
+  quarter, and 1,000,000 enterprises with about 2 million inspections for a year; the greedy of
+  the same instance beside it, and `quietday check` of the answer;
 - dashboard: the feeds benchmark's province copied, `quietday serve` over it, the overview opened
   in headless Chromium (Debian's, by Playwright) until its charts are drawn, and until the pairs
   near their cap have come; the enterprise and agency pages.
@@ -130,6 +134,138 @@ def county(out: Path, *, time_limit: float, progress: Echo) -> dict[str, Any]:
         "priority_at_least_greedy": cpsat["total_priority"] >= greedy["total_priority"],
         "visits_at_most_greedy": cpsat["visits"] <= greedy["visits"],
     }
+    return rows
+
+
+SCALE = (
+    ("quarter-100k", GeneratorConfig(enterprises=100_000, seed=1, horizon="quarter"), 95.0),
+    (
+        "year-1m",
+        GeneratorConfig(enterprises=1_000_000, seed=1, horizon="year", plan_rate=0.28),
+        900.0,
+    ),
+)
+
+
+def _tree_rss_mib(root: int) -> float:
+    """Resident memory of a process and all its descendants now, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            statm = Path(entry.path, "statm").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        rss[int(entry.name)] = int(statm.split()[1]) * page
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, ()))
+    return total / 2**20
+
+
+def _measured_tree(cmd: list[str]) -> tuple[int, float, float, str]:
+    """(exit code, wall seconds, peak RSS of the whole process tree in MiB, stderr), the tree
+    sampled twice a second (a peak shorter than that can be missed)."""
+    started = time.perf_counter()
+    with subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stderr is not None
+        lines: list[str] = []
+        reader = ThreadPoolExecutor(1).submit(lambda: lines.extend(proc.stderr or ()))
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mib(proc.pid))
+            time.sleep(0.5)
+        reader.result()
+    return proc.returncode, time.perf_counter() - started, peak, "".join(lines)
+
+
+def scale(out: Path, *, sizes: tuple[str, ...], progress: Echo) -> dict[str, Any]:
+    """Generate (or reuse) each province, solve it with CP-SAT parts and with the greedy,
+    check the answer."""
+    rows: dict[str, Any] = {}
+    for name, cfg, time_limit in SCALE:
+        if name not in sizes:
+            continue
+        instance = out / f"scale-{name}-s{cfg.seed}.json"
+        row: dict[str, Any] = {"generator": asdict(cfg), "time_limit": time_limit}
+        if not instance.exists():
+            progress(f"生成 {name} ……")
+            cmd = [sys.executable, "-m", "quietday", "generate", "--out", str(instance),
+                   "--enterprises", str(cfg.enterprises), "--horizon", cfg.horizon,
+                   "--seed", str(cfg.seed), "--plan-rate", str(cfg.plan_rate)]  # fmt: skip
+            code, wall, rss, stderr = _measured_tree(cmd)
+            if code != 0:
+                raise RuntimeError(f"quietday generate failed:\n{stderr[-2000:]}")
+            row["generate"] = {"wall_seconds": round(wall, 1), "peak_rss_mib": round(rss)}
+        for method, limit in (("cpsat", time_limit), ("greedy", time_limit)):
+            progress(f"{name}: quietday solve --method {method} ……")
+            solution = out / f"scale-{name}-{method}.json"
+            cmd = [sys.executable, "-m", "quietday", "solve", str(instance), "--out",
+                   str(solution), "--method", method, "--time-limit", str(limit)]  # fmt: skip
+            code, wall, rss, stderr = _measured_tree(cmd)
+            (out / f"scale-{name}-{method}.log").write_text(stderr, encoding="utf-8")
+            if code != 0:
+                raise RuntimeError(f"quietday solve failed:\n{stderr[-2000:]}")
+            doc = json.loads(solution.read_bytes())
+            stats = doc["stats"]
+            row[method] = {
+                "wall_seconds": round(wall, 1),
+                "peak_rss_mib": round(rss),
+                "status": stats["status"],
+                "scheduled": stats["scheduled"],
+                "total_priority": stats["total_priority"],
+                "visits": stats["visits"],
+                "visits_lower_bound": stats["visits_lower_bound"],
+                "visits_over_bound": round(stats["visits"] / stats["visits_lower_bound"], 4),
+                "joint_visits": stats["joint_visits"],
+                "moved": stats["moved"],
+                "timings": stats.get("timings"),
+                "decomposition": stats.get("decomposition"),
+                "slowest_parts": sorted(
+                    stats.get("parts", []), key=lambda f: -(f.get("seconds") or 0)
+                )[:5],
+                "largest_part_rss_mib": max(
+                    (f.get("peak_rss_mib") or 0 for f in stats.get("parts", [])), default=None
+                ),
+            }
+            del doc
+        progress(f"{name}: quietday check ……")
+        code, wall, rss, stderr = _measured_tree(
+            [
+                sys.executable,
+                "-m",
+                "quietday",
+                "check",
+                str(instance),
+                str(out / f"scale-{name}-cpsat.json"),
+            ]
+        )
+        row["check"] = {
+            "exit_code": code,
+            "wall_seconds": round(wall, 1),
+            "peak_rss_mib": round(rss),
+        }
+        cp, gr = row["cpsat"], row["greedy"]
+        wall_bar = 120.0 if cfg.horizon == "quarter" else 1200.0
+        row["bars"] = {
+            f"cpsat_wall_at_most_{wall_bar:.0f}s": cp["wall_seconds"] <= wall_bar,
+            "zero_violations": code == 0,
+            "priority_at_least_greedy": cp["total_priority"] >= gr["total_priority"],
+            "visits_at_most_greedy": cp["visits"] <= gr["visits"],
+        }
+        if cfg.horizon == "year":
+            row["bars"]["peak_rss_at_most_12gb"] = cp["peak_rss_mib"] <= 12 * 1024
+        rows[name] = row
     return rows
 
 
@@ -757,6 +893,20 @@ def run_benchmarks(
              f"标记 {au['flags']:,} 个; 最慢一页 {au['slowest_page_seconds']} 秒")  # fmt: skip
         for name, page in au["pages"].items():
             echo(f"  {name}: {page['seconds']} 秒, 下一页 {page.get('next_page_seconds', '-')} 秒")
+    scale_sizes = tuple(
+        name for name, _, _ in SCALE if f"scale-{name}" in which or "scale" in which
+    )
+    if scale_sizes:
+        results["scale"] = scale(out, sizes=scale_sizes, progress=progress)
+        for name, row in results["scale"].items():
+            for method in ("cpsat", "greedy"):
+                r = row[method]
+                echo(f"{name} {method}: {r['wall_seconds']} 秒, 峰值内存 {r['peak_rss_mib']} MiB, "
+                     f"已排 {r['scheduled']:,}(优先级 {r['total_priority']:,}), 入企 {r['visits']:,} 次, "
+                     f"下界 {r['visits_lower_bound']:,}(比 {r['visits_over_bound']})")  # fmt: skip
+            echo(
+                f"{name} check: 退出码 {row['check']['exit_code']}, {row['check']['wall_seconds']} 秒"
+            )
     if "dashboard" in which:
         results["dashboard"] = dashboard(out, progress=progress)
         d = results["dashboard"]
@@ -769,6 +919,10 @@ def run_benchmarks(
         echo(f"API 端到端: 入库 {a['load_seconds']} 秒, 运行 {a['run_seconds']} 秒, 发布 {a['publish_seconds']} 秒, "
              f"发布 {a['published_plans']:,} 项 / 入企 {a['visits']:,} 次, 违规 {a['violations']}")  # fmt: skip
     for section in ("county", "import", "api", "feeds", "audit", "dashboard"):
+        for name, row in results.get("scale", {}).items():
+            if section == "county":
+                for bar, ok in row["bars"].items():
+                    echo(f"{'通过' if ok else '未通过'}  scale.{name}.{bar}")
         for name, ok in results.get(section, {}).get("bars", {}).items():
             echo(f"{'通过' if ok else '未通过'}  {section}.{name}")
     path = out / "bench.json"
