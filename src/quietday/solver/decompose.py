@@ -6,8 +6,10 @@ run side by side in worker processes, each a full solve of its own (greedy warm 
 search, CP-SAT) with a time budget in proportion to its size. The last stage takes each unit that
 no rule links to the rest (a part, or a component that was cut, with its real capacities and the
 whole horizon): a repair pass (local search: fill, relieve, merge) gives away the capacity one
-part's share left unused and joins visits across quarters, then its unscheduled inspections are
-explained. Units are independent, so their explanations hold for the whole problem.
+part's share left unused and joins visits across quarters; the unit keeps the better of that and
+its own greedy (the units' greedies together are exactly the greedy of the whole problem, so the
+result is never below it); then its unscheduled inspections are explained and its visits and
+figures made. Units are independent, so their explanations and figures hold for the whole.
 
 Determinism: parts are built, budgeted and merged in a fixed order; in deterministic mode each
 part's budget is deterministic time derived from sizes alone, so the same instance and limits
@@ -465,9 +467,8 @@ class _Decomposed:
 
     @staticmethod
     def _status(part_figures: Sequence[Mapping[str, Any]]) -> Status:
-        """Optimal only when every part was proved optimal (parts are then independent optima
-        of their shares, not of the whole: reported as feasible); a part stopped by its limit
-        makes the whole a time-limit result."""
+        """Never optimal: a part is optimal at best for its share and quarter, not for the
+        whole. A part stopped by its time limit makes the whole a time-limit result."""
         states = {f["status"] for f in part_figures}
         return Status.TIME_LIMIT if Status.TIME_LIMIT.value in states else Status.FEASIBLE
 
