@@ -56,7 +56,7 @@ from quietday.solver.greedy import greedy
 from quietday.solver.local import polish
 from quietday.solver.partition import Part, PartPlan, plan_parts, slice_of
 from quietday.solver.prepare import prepare
-from quietday.solver.solve import schedule, solve_whole
+from quietday.solver.solve import metrics_of, objective_key, schedule, solve_whole, summary
 
 __all__ = ["solve"]
 
@@ -119,7 +119,7 @@ def _solve_part(job: _PartJob) -> _PartDone:
     began = time.monotonic()
     inst = job.instance
     done = schedule(inst, job.config)
-    metrics = measure(inst, Solution(inst.name, visits_from(inst, done.assignment), ()))
+    metrics = metrics_of(inst, done.assignment)
     free = [i for i in done.assignment if i not in inst.pins]
     figures: dict[str, Any] = {
         "part": job.label,
@@ -163,10 +163,6 @@ class _UnitDone:
     figures: dict[str, Any]
 
 
-def _key(m: Metrics) -> tuple[int, int, int]:
-    return (m.total_priority, -m.visits, -m.moved)
-
-
 def _finish_unit(job: _UnitJob) -> _UnitDone:
     """In a worker process, one unit on its real capacities and whole horizon: the greedy
     (units are independent, so the greedies of all units are exactly the greedy of the whole
@@ -177,7 +173,7 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
     inst = job.instance
     prepared = prepare(inst)
     base = greedy(prepared)
-    base_metrics = _measure(inst, base)
+    base_metrics = metrics_of(inst, base)
     best, filled, relieved, merged = base, 0, 0, 0
     if job.config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
@@ -188,7 +184,7 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
             should_stop=lambda: not deterministic and time.monotonic() > stop_at,
         )
         filled, relieved, merged = report.filled, report.relieved, report.merged
-        if _key(_measure(inst, repaired)) >= _key(base_metrics):
+        if objective_key(metrics_of(inst, repaired)) >= objective_key(base_metrics):
             best = repaired
     unscheduled = explain_unscheduled(inst, best)
     visits = visits_from(inst, best)
@@ -214,10 +210,6 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
         base_metrics,
         figures,
     )
-
-
-def _measure(inst: Instance, assignment: Mapping[InspectionId, date]) -> Metrics:
-    return measure(inst, Solution(inst.name, visits_from(inst, assignment), ()))
 
 
 J = TypeVar("J")
@@ -430,12 +422,7 @@ class _Decomposed:
                 "part_size": cfg.part_size,
                 "processes": cfg.processes,
             },
-            "greedy": {
-                "scheduled": greedy_metrics.scheduled,
-                "total_priority": greedy_metrics.total_priority,
-                "visits": greedy_metrics.visits,
-                "moved": greedy_metrics.moved,
-            },
+            "greedy": summary(greedy_metrics),
             "total_priority": metrics.total_priority,
             "possible_priority": metrics.possible_priority,
             "joint_visits": metrics.joint_visits,

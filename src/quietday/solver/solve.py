@@ -35,7 +35,15 @@ from quietday.solver.local import polish
 from quietday.solver.model import Subproblem
 from quietday.solver.prepare import Prepared, prepare
 
-__all__ = ["WHOLE_MODEL_CANDIDATES", "Scheduled", "schedule", "solve_whole"]
+__all__ = [
+    "WHOLE_MODEL_CANDIDATES",
+    "Scheduled",
+    "metrics_of",
+    "objective_key",
+    "schedule",
+    "solve_whole",
+    "summary",
+]
 
 # Wall time kept back for the explanations and the solution file.
 _RESERVE_SHARE, _RESERVE_MAX = 0.1, 5.0
@@ -50,15 +58,16 @@ WHOLE_MODEL_CANDIDATES = 20_000
 _POLISH_ROUNDS = 8
 
 
-def _metrics(instance: Instance, assignment: Mapping[InspectionId, date]) -> Metrics:
+def metrics_of(instance: Instance, assignment: Mapping[InspectionId, date]) -> Metrics:
+    """The objective's figures of an assignment (no explanations needed)."""
     return measure(instance, Solution(instance.name, visits_from(instance, assignment), ()))
 
 
-def _key(m: Metrics) -> tuple[int, int, int]:
+def objective_key(m: Metrics) -> tuple[int, int, int]:
     return (m.total_priority, -m.visits, -m.moved)
 
 
-def _summary(m: Metrics) -> dict[str, int]:
+def summary(m: Metrics) -> dict[str, int]:
     return {
         "scheduled": m.scheduled,
         "total_priority": m.total_priority,
@@ -138,7 +147,7 @@ def _improve(
         "merged": report.merged,
         "rounds": report.rounds,
     }
-    m = _metrics(instance, current)
+    m = metrics_of(instance, current)
     run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
 
     status = Status.TIME_LIMIT
@@ -188,7 +197,7 @@ def _improve(
         run.timings["neighbourhood_build"] = lns.build_seconds
         run.timings["neighbourhood_search"] = lns.search_seconds
     run.phase("search")
-    if found is not None and _key(_metrics(instance, found)) >= _key(m):
+    if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
         current = found
     final, _ = polish(prepared, current, rounds=2, should_stop=stop_polish(run.deadline))
     run.phase("finish")
@@ -221,12 +230,12 @@ def schedule(
     prepared = prepare(instance)
     run.phase("prepare")
     greedy_assignment = greedy(prepared)
-    greedy_metrics = _metrics(instance, greedy_assignment)
+    greedy_metrics = metrics_of(instance, greedy_assignment)
     run.phase(
         "greedy",
         f"贪心: 已排优先级 {greedy_metrics.total_priority}, 入企 {greedy_metrics.visits} 次",
     )
-    run.extra["greedy"] = _summary(greedy_metrics)
+    run.extra["greedy"] = summary(greedy_metrics)
     run.extra["model"] = {"candidates": prepared.candidate_count, "free": len(prepared.free)}
 
     assignment, status, bound = greedy_assignment, Status.FEASIBLE, None
