@@ -207,11 +207,11 @@ def scale(out: Path, *, sizes: tuple[str, ...], progress: Echo) -> dict[str, Any
             if code != 0:
                 raise RuntimeError(f"quietday generate failed:\n{stderr[-2000:]}")
             row["generate"] = {"wall_seconds": round(wall, 1), "peak_rss_mib": round(rss)}
-        for method, limit in (("cpsat", time_limit), ("greedy", time_limit)):
+        for method in ("cpsat", "greedy"):
             progress(f"{name}: quietday solve --method {method} ……")
             solution = out / f"scale-{name}-{method}.json"
             cmd = [sys.executable, "-m", "quietday", "solve", str(instance), "--out",
-                   str(solution), "--method", method, "--time-limit", str(limit)]  # fmt: skip
+                   str(solution), "--method", method, "--time-limit", str(time_limit)]  # fmt: skip
             code, wall, rss, stderr = _measured_tree(cmd)
             (out / f"scale-{name}-{method}.log").write_text(stderr, encoding="utf-8")
             if code != 0:

@@ -173,8 +173,9 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
     inst = job.instance
     prepared = prepare(inst)
     base = greedy(prepared)
-    base_metrics = metrics_of(inst, base)
-    best, filled, relieved, merged = base, 0, 0, 0
+    base_visits = visits_from(inst, base)
+    base_metrics = measure(inst, Solution(inst.name, base_visits, ()))
+    best, visits, filled, relieved, merged = base, base_visits, 0, 0, 0
     if job.config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
         repaired, report = polish(
@@ -184,10 +185,11 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
             should_stop=lambda: not deterministic and time.monotonic() > stop_at,
         )
         filled, relieved, merged = report.filled, report.relieved, report.merged
-        if objective_key(metrics_of(inst, repaired)) >= objective_key(base_metrics):
-            best = repaired
+        repaired_visits = visits_from(inst, repaired)
+        repaired_metrics = measure(inst, Solution(inst.name, repaired_visits, ()))
+        if objective_key(repaired_metrics) >= objective_key(base_metrics):
+            best, visits = repaired, repaired_visits
     unscheduled = explain_unscheduled(inst, best)
-    visits = visits_from(inst, best)
     metrics = measure(inst, Solution(inst.name, visits, tuple(unscheduled)))
     figures: dict[str, Any] = {
         "unit": job.label,
