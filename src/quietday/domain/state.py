@@ -3,6 +3,9 @@
 Used by the greedy (placing), by the explanations (why nothing fits) and by the generator (pins
 that obey the rules). It covers the rules that depend on the rest of the schedule: agency capacity,
 the three caps and the minimum gap; window, working and quiet days are the caller's `open_days`.
+
+`closed_days` answers the same question for every working day of the horizon at once, from the
+few dates that use up caps and capacity rather than day by day (candidate days in bulk).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from quietday.domain.model import (
     AgencyId,
@@ -51,6 +54,11 @@ def _list(entries: dict[date, set[str]]) -> str:
     return "、".join(f"{d}({'、'.join(sorted(w))})" for d, w in sorted(entries.items()))
 
 
+def _span(days: tuple[date, ...], first: date, last: date) -> tuple[date, ...]:
+    """The sorted `days` from `first` to `last`."""
+    return days[bisect.bisect_left(days, first) : bisect.bisect_right(days, last)]
+
+
 class ScheduleState:
     """History and placed inspections, indexed for the capacity, cap and gap rules."""
 
@@ -67,6 +75,9 @@ class ScheduleState:
         self._month: dict[tuple[EnterpriseId, int, int], int] = defaultdict(int)
         self._year: dict[tuple[EnterpriseId, int], int] = defaultdict(int)
         self._ae_year: dict[tuple[AgencyId, EnterpriseId, int], int] = defaultdict(int)
+        # Per agency, the horizon's working days with no room for another enterprise; kept until
+        # a placement of that agency changes.
+        self._full: dict[AgencyId, list[date]] = {}
         for h in instance.history:
             if h.capped:
                 self._add_capped(h.agency, h.enterprise, h.date, HISTORY)
@@ -90,6 +101,7 @@ class ScheduleState:
         return any(w != HISTORY and InspectionId(w) not in pins for w in entries)
 
     def place(self, inspection: Inspection, day: date) -> None:
+        self._full.pop(inspection.agency, None)
         self._agency_day[(inspection.agency, day)].setdefault(inspection.enterprise, []).append(
             inspection.id
         )
@@ -112,6 +124,7 @@ class ScheduleState:
 
     def remove(self, inspection: Inspection, day: date) -> None:
         """Undo `place(inspection, day)`."""
+        self._full.pop(inspection.agency, None)
         load = self._agency_day[(inspection.agency, day)]
         load[inspection.enterprise].remove(inspection.id)
         if not load[inspection.enterprise]:
@@ -133,6 +146,70 @@ class ScheduleState:
     def allows(self, inspection: Inspection, day: date) -> bool:
         """True when no schedule-dependent rule forbids `inspection` on `day`."""
         return next(self._blocking(inspection, day), None) is None
+
+    def closed_days(self, inspection: Inspection) -> set[date]:
+        """The horizon's working days on which `allows(inspection, day)` is false: the same
+        rules as `_blocking`, worked out from the dates that use capacity and caps up."""
+        closed = {
+            d
+            for d in self._full_days(inspection.agency)
+            if inspection.enterprise not in self._agency_day.get((inspection.agency, d), ())
+        }
+        if inspection.capped:
+            closed |= self._cap_closed(inspection.agency, inspection.enterprise)
+        return closed
+
+    def _full_days(self, agency: AgencyId) -> list[date]:
+        full = self._full.get(agency)
+        if full is None:
+            a = self.instance.agencies[agency]
+            full = [
+                d
+                for d in self.instance.working_days
+                if len(self._agency_day.get((agency, d), ())) >= a.capacity_on(d)
+            ]
+            self._full[agency] = full
+        return full
+
+    def _cap_closed(self, agency: AgencyId, ent: EnterpriseId) -> set[date]:
+        """`_cap_blocking` for all the horizon's working days at once."""
+        days = self.instance.working_days
+        horizon = self.instance.horizon
+        years = range(horizon.start.year, horizon.end.year + 1)
+        caps = self.instance.caps_for(ent)
+        closed: set[date] = set()
+        limit = caps.agency_enterprise_per_year
+        if limit is not None:
+            ae = self._ae_dates.get((agency, ent), {})
+            for year in years if limit <= 0 else {d.year for d in ae}:
+                if self._ae_year.get((agency, ent, year), 0) >= limit:
+                    span = _span(days, date(year, 1, 1), date(year, 12, 31))
+                    closed.update(d for d in span if d not in ae)
+        dates = self._ent_dates.get(ent, {})
+        rest: set[date] = set()
+        month_cap = caps.enterprise_per_month
+        if month_cap is not None:
+            months = (
+                {(d.year, d.month) for d in days}
+                if month_cap <= 0
+                else {(d.year, d.month) for d in dates}
+            )
+            for year, month in months:
+                if self._month.get((ent, year, month), 0) >= month_cap:
+                    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+                    rest.update(_span(days, date(year, month, 1), last))
+        year_cap = caps.enterprise_per_year
+        if year_cap is not None:
+            for year in years if year_cap <= 0 else {d.year for d in dates}:
+                if self._year.get((ent, year), 0) >= year_cap:
+                    rest.update(_span(days, date(year, 1, 1), date(year, 12, 31)))
+        gap = caps.min_gap_days
+        if gap > 1:
+            reach = timedelta(days=gap - 1)
+            for d in dates:
+                rest.update(_span(days, d - reach, d + reach))
+        closed.update(d for d in rest if d not in dates)
+        return closed
 
     def blockers(self, inspection: Inspection, day: date) -> list[Blocker]:
         """Every schedule-dependent rule that placing `inspection` on `day` would break."""

@@ -3,6 +3,10 @@
 A candidate is an open day (working, in the window, not quiet unless exempt) on which the pins and
 the history alone break no rule (capacity left, caps not used up, gap kept). Pinned inspections
 are constants; a routine inspection of a whitelisted enterprise has no candidate.
+
+Computed in bulk: the open days are a slice of the enterprise's policy days, and the days the
+pins and history close are worked out once per agency and enterprise (`ScheduleState.closed_days`)
+from the few dates that use capacity and caps up, not by asking the rules day by day.
 """
 
 from __future__ import annotations
@@ -10,7 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from quietday.domain.model import Inspection, InspectionId, Instance, Kind
+from quietday.domain.model import (
+    AgencyId,
+    EnterpriseId,
+    Inspection,
+    InspectionId,
+    Instance,
+    Kind,
+)
 from quietday.domain.state import ScheduleState
 
 __all__ = ["Prepared", "fixed_state", "prepare"]
@@ -39,9 +50,15 @@ def prepare(instance: Instance) -> Prepared:
     state = fixed_state(instance)
     free = tuple(i for i in instance.inspections if i.id not in instance.pins)
     candidates: dict[InspectionId, tuple[date, ...]] = {}
+    closed_for: dict[tuple[AgencyId, EnterpriseId, bool], set[date]] = {}
     for insp in free:
         if insp.kind == Kind.ROUTINE and instance.enterprises[insp.enterprise].whitelisted:
             candidates[insp.id] = ()
             continue
-        candidates[insp.id] = tuple(d for d in instance.open_days(insp) if state.allows(insp, d))
+        key = (insp.agency, insp.enterprise, insp.capped)
+        closed = closed_for.get(key)
+        if closed is None:
+            closed = closed_for[key] = state.closed_days(insp)
+        days = instance.open_days(insp)
+        candidates[insp.id] = tuple(d for d in days if d not in closed) if closed else days
     return Prepared(instance=instance, pinned=dict(instance.pins), free=free, candidates=candidates)

@@ -1,0 +1,133 @@
+"""`ScheduleState.closed_days` (candidate days in bulk) agrees with asking `allows` day by day,
+whatever the caps, capacities, history and placements, across a year boundary."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import doc, insp, load
+from quietday.domain.model import Instance
+from quietday.domain.state import ScheduleState
+from quietday.solver.prepare import prepare
+
+START, END = date(2025, 12, 1), date(2026, 1, 31)
+DAYS = [START + timedelta(days=k) for k in range((END - START).days + 1)]
+# History may lie before and after the horizon: the gap and yearly caps reach into it.
+HISTORY_DAYS = [date(2025, 11, 10) + timedelta(days=k) for k in range(0, 100, 3)]
+CAP = st.none() | st.integers(0, 3)
+
+
+@st.composite
+def states(draw: st.DrawFn) -> tuple[Instance, ScheduleState]:
+    ents = [
+        {
+            "id": f"E{k}",
+            "name": f"企业{k}",
+            "region": "360102",
+            "quiet_policy": draw(st.sampled_from(["jx-1-20", "none"])),
+            "caps": draw(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "min_gap_days": st.none() | st.integers(0, 12),
+                        "agency_enterprise_per_year": CAP,
+                        "enterprise_per_month": CAP,
+                    },
+                )
+            ),
+        }
+        for k in range(3)
+    ]
+    items = [
+        insp(
+            f"P-{k}",
+            agency=draw(st.sampled_from(["A", "B"])),
+            enterprise=f"E{draw(st.integers(0, 2))}",
+            kind=draw(st.sampled_from(["routine", "special", "case", "requested"])),
+            earliest=START.isoformat(),
+            latest=END.isoformat(),
+        )
+        for k in range(draw(st.integers(1, 10)))
+    ]
+    d: dict[str, Any] = doc(
+        horizon={"start": START.isoformat(), "end": END.isoformat()},
+        enterprises=ents,
+        inspections=items,
+        caps={
+            "agency_enterprise_per_year": draw(CAP),
+            "enterprise_per_month": draw(CAP),
+            "enterprise_per_year": draw(CAP),
+            "min_gap_days": draw(st.integers(0, 15)),
+        },
+        history=[
+            {
+                "enterprise": f"E{draw(st.integers(0, 2))}",
+                "agency": draw(st.sampled_from(["A", "B"])),
+                "date": draw(st.sampled_from(HISTORY_DAYS)).isoformat(),
+                "kind": draw(st.sampled_from(["routine", "special", "case"])),
+            }
+            for _ in range(draw(st.integers(0, 6)))
+        ],
+    )
+    for agency in d["agencies"]:
+        agency["daily_capacity"] = draw(st.integers(0, 2))
+        agency["capacity_by_date"] = {
+            day.isoformat(): draw(st.integers(0, 3))
+            for day in draw(st.lists(st.sampled_from(DAYS), max_size=4, unique=True))
+        }
+    inst = load(d)
+    state = ScheduleState(inst)
+    # Placements need not obey the rules: the state only counts them (each inspection once).
+    chosen = draw(st.lists(st.sampled_from(inst.inspections), unique_by=lambda i: i.id))
+    placed = [(item, draw(st.sampled_from(DAYS))) for item in chosen]
+    for item, day in placed:
+        state.place(item, day)
+        state.closed_days(item)  # fills the per-agency cache that later changes must renew
+    for item, day in placed[: draw(st.integers(0, len(placed)))]:
+        state.remove(item, day)
+    return inst, state
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states())
+def test_closed_days_are_the_days_allows_refuses(case: tuple[Instance, ScheduleState]) -> None:
+    inst, state = case
+    for item in inst.inspections:
+        expected = {d for d in inst.working_days if not state.allows(item, d)}
+        assert state.closed_days(item) == expected, item
+
+
+def test_prepare_keeps_the_open_days_the_pins_and_history_leave() -> None:
+    """A capacity used up by a pin, a monthly cap filled by history and a gap around a pin."""
+    d = doc(
+        caps={
+            "agency_enterprise_per_year": None,
+            "enterprise_per_month": 1,
+            "enterprise_per_year": None,
+            "min_gap_days": 3,
+        },
+        inspections=[
+            insp("PIN", agency="A", enterprise="E1", earliest="2026-07-21", latest="2026-07-21"),
+            insp("X", agency="A", enterprise="E2", earliest="2026-07-21", latest="2026-08-31"),
+            insp("Y", agency="B", enterprise="E1", earliest="2026-07-21", latest="2026-08-31"),
+        ],
+        history=[{"enterprise": "E2", "agency": "B", "date": "2026-08-03", "kind": "routine"}],
+        pinned=[{"inspection": "PIN", "date": "2026-07-21"}],
+    )
+    d["agencies"][0]["daily_capacity"] = 1
+    prepared = prepare(load(d))
+    x, y = prepared.candidates["X"], prepared.candidates["Y"]
+    # X: A is full on 07-21 (the pin); August is used up by E2's history.
+    assert x == (date(2026, 7, 22), date(2026, 7, 23), date(2026, 7, 24), *_july_end())
+    # Y: joins E1's pinned visit on 07-21; the rest of July is closed by E1's monthly cap
+    # (07-22 and 07-23 by the gap as well); August is open from the 21st.
+    august = tuple(date(2026, 8, d) for d in (21, 24, 25, 26, 27, 28, 31))
+    assert y == (date(2026, 7, 21), *august)
+
+
+def _july_end() -> tuple[date, ...]:
+    return tuple(date(2026, 7, d) for d in (27, 28, 29, 30, 31))
