@@ -13,6 +13,7 @@ from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import SolverConfig, solve
+from quietday.solver.decompose import _Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters
 from quietday.solver.solve import solve_whole
 
@@ -103,6 +104,33 @@ def test_same_schedule_with_one_or_two_processes(province):
     two = solve(province, replace(config, processes=2))
     assert one.solution.assignment() == two.solution.assignment()
     assert one.solution.unscheduled == two.solution.unscheduled
+
+
+def _lpt_end(durations: list[float], processes: int) -> float:
+    """When the last job ends, handed largest first to whichever process is free first."""
+    ends = [0.0] * processes
+    for d in sorted(durations, reverse=True):
+        ends.sort()
+        ends[0] += d
+    return max(ends)
+
+
+def test_part_budgets_end_together_by_the_quarters_deadline(province):
+    """Five parts on two processes: sharing the time by size alone (2 x size / total) ran the
+    100k quarter 12 s past its deadline; the budgets must fit the order the parts run in."""
+    config = SolverConfig(time_limit=100, part_size=150, processes=2)
+    plan = plan_parts(province, config.part_size)
+    run = _Decomposed(
+        province, plan, config, on_progress=None, cancel=None, clock=lambda: 0.0, started=0.0
+    )
+    sizes = [38_900, 38_288, 37_203, 34_178, 32_511]
+    budgets = [run.part_budget(size, sizes, slices_left=1) for size in sizes]
+    deadline = run.solve_deadline
+    assert _lpt_end(budgets, 2) == pytest.approx(deadline)
+    assert budgets[0] / budgets[-1] == pytest.approx(sizes[0] / sizes[-1])
+    assert _lpt_end([run.part_budget(size, sizes, slices_left=4) for size in sizes], 2) == (
+        pytest.approx(deadline / 4)
+    )
 
 
 def _yearly_cap_instance(**changes):

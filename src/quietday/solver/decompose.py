@@ -214,6 +214,15 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
     )
 
 
+def _makespan(sizes: Sequence[int], processes: int) -> int:
+    """When the last job ends if each takes time in proportion to its size and they are
+    handed, largest first, to whichever of `processes` is free first (as `_run_jobs` does)."""
+    ends = [0] * max(1, min(processes, len(sizes)))
+    for size in sorted(sizes, reverse=True):
+        heapq.heapreplace(ends, ends[0] + size)
+    return max(ends)
+
+
 J = TypeVar("J")
 R = TypeVar("R")
 
@@ -280,17 +289,17 @@ class _Decomposed:
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
 
-    def part_budget(self, size: int, slice_size: int, slices_left: int) -> float:
+    def part_budget(self, size: int, slice_sizes: Sequence[int], slices_left: int) -> float:
         """Deterministic time in proportion to size (all parts together: `time_limit`), or
-        the wall time left, shared by size among the processes."""
+        the wall time left for this quarter, shared by size so that the parts, run largest
+        first on the processes, all end by the quarter's deadline."""
         cfg = self.config
-        per_slice = cfg.time_limit / len(self.plan.slices)
         if cfg.deterministic:
-            return max(_MIN_DETERMINISTIC, per_slice * size / max(1, slice_size))
+            per_slice = cfg.time_limit / len(self.plan.slices)
+            return max(_MIN_DETERMINISTIC, per_slice * size / max(1, sum(slice_sizes)))
         per_slice = max(0.0, self.solve_deadline - self.clock()) / slices_left
-        processes = min(cfg.processes, len(self.plan.parts))
-        share = per_slice * processes * size / max(1, slice_size)
-        return max(_MIN_PART_SECONDS, min(per_slice, share))
+        share = per_slice * size / max(1, _makespan(slice_sizes, cfg.processes))
+        return max(_MIN_PART_SECONDS, share)
 
     def solve_slice(
         self, k: int, horizon: Horizon, placed: dict[InspectionId, date]
@@ -307,7 +316,7 @@ class _Decomposed:
             for part in self.plan.parts
         ]
         subs = [(p, s) for p, s in subs if s.inspections]
-        slice_size = sum(len(s.inspections) for _, s in subs)
+        sizes = [len(s.inspections) for _, s in subs]
         # Deterministic search is interleaved on one thread: its workers do not load the cores,
         # and keeping their number makes the schedule independent of `processes`.
         workers = cfg.workers if cfg.deterministic else max(1, cfg.workers // cfg.processes)
@@ -318,7 +327,7 @@ class _Decomposed:
                 instance=sub,
                 config=replace(
                     part_config,
-                    time_limit=self.part_budget(len(sub.inspections), slice_size, len(slices) - k),
+                    time_limit=self.part_budget(len(sub.inspections), sizes, len(slices) - k),
                 ),
             )
             for _, sub in sorted(subs, key=lambda ps: (-len(ps[1].inspections), ps[0].index))
