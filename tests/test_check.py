@@ -158,3 +158,20 @@ def test_moved_counts_previous_inspections_whose_date_changed() -> None:
     inst = instance(previous={"P-1": "2026-07-21", "P-3": "2026-07-23", "GONE": "2026-07-21"})
     m = measure(inst, with_dates(inst, {k: v for k, v in GOOD.items() if k != "P-2"}))
     assert m.moved == 1
+
+
+def test_history_counts_only_with_the_dates_the_schedule_adds() -> None:
+    """E2's history overfills July on its own: no breach while the schedule leaves E2 alone,
+    one as soon as it adds a July date there; E1's dates are judged with E1's history only."""
+    caps = {"enterprise_per_month": 1, "agency_enterprise_per_year": 1, "min_gap_days": 3}
+    history = [
+        {"enterprise": "E2", "agency": "A", "date": day, "kind": "routine"}
+        for day in ("2026-07-01", "2026-07-02")
+    ]
+    inst = instance(
+        caps=caps, history=history, inspections=[insp("P-1"), insp("P-3", enterprise="E2")]
+    )
+    alone = with_dates(inst, {"P-1": "2026-07-21"})
+    assert find_violations(inst, alone) == []
+    codes = {v.code for v in find_violations(inst, with_dates(inst, {"P-3": "2026-07-21"}))}
+    assert codes == {"cap_enterprise_month", "cap_agency_enterprise_year"}

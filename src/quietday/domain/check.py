@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from quietday.domain.model import (
     AgencyId,
@@ -83,6 +84,27 @@ class _Placed:
             grouped[self.instance.by_id[iid].enterprise][day].append(iid)
         self.by_enterprise = grouped
 
+    @cached_property
+    def capped_dates(self) -> dict[EnterpriseId, dict[date, list[tuple[AgencyId, str]]]]:
+        """Per enterprise the assignment places an inspection at: each date carrying a capped
+        inspection, with (agency, who) entries; `who` is an inspection id, or `历史` for
+        history. Built once for the cap and gap rules. An enterprise with history alone is
+        left out: only a date the assignment adds can break a cap or a gap."""
+        inst = self.instance
+        out: dict[EnterpriseId, dict[date, list[tuple[AgencyId, str]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for h in inst.history:
+            if h.capped and h.enterprise in self.by_enterprise:
+                out[h.enterprise][h.date].append((h.agency, HISTORY))
+        for ent, days in self.by_enterprise.items():
+            for day, iids in days.items():
+                for iid in iids:
+                    insp = inst.by_id[iid]
+                    if insp.capped:
+                        out[ent][day].append((insp.agency, iid))
+        return out
+
 
 Rule = Callable[[_Placed], Iterator[Violation]]
 
@@ -142,27 +164,6 @@ def rule_whitelist(p: _Placed) -> Iterator[Violation]:
             )
 
 
-def _capped_dates(
-    p: _Placed,
-) -> dict[EnterpriseId, dict[date, list[tuple[AgencyId, str]]]]:
-    """Per enterprise: each date carrying a capped inspection, with (agency, who) entries;
-    `who` is an inspection id, or `历史` for history."""
-    inst = p.instance
-    out: dict[EnterpriseId, dict[date, list[tuple[AgencyId, str]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for h in inst.history:
-        if h.capped:
-            out[h.enterprise][h.date].append((h.agency, HISTORY))
-    for ent, days in p.by_enterprise.items():
-        for day, iids in days.items():
-            for iid in iids:
-                insp = inst.by_id[iid]
-                if insp.capped:
-                    out[ent][day].append((insp.agency, iid))
-    return out
-
-
 def _involved(entries: list[tuple[date, str]]) -> tuple[InspectionId, ...]:
     return tuple(InspectionId(w) for _, w in entries if w != HISTORY)
 
@@ -175,8 +176,8 @@ def _new(entries: Iterable[str]) -> bool:
 def _over_cap(
     *, code: str, what: str, cap: int, dates: dict[date, list[str]]
 ) -> Iterator[Violation]:
-    listed = [(d, "、".join(sorted(set(w)))) for d, w in sorted(dates.items())]
-    if len(listed) > cap and any(_new(w) for w in dates.values()):
+    if len(dates) > cap and any(_new(w) for w in dates.values()):
+        listed = [(d, "、".join(sorted(set(w)))) for d, w in sorted(dates.items())]
         entries = [(d, x) for d, w in sorted(dates.items()) for x in w]
         yield Violation(
             code,
@@ -188,7 +189,7 @@ def _over_cap(
 def rule_cap_agency_enterprise_year(p: _Placed) -> Iterator[Violation]:
     """同一部门对同一企业年度检查次数上限 (e.g. 嘉善、咸宁: 每年不超过 2 次); routine and special only."""
     inst = p.instance
-    for ent, days in sorted(_capped_dates(p).items()):
+    for ent, days in sorted(p.capped_dates.items()):
         cap = inst.caps_for(ent).agency_enterprise_per_year
         if cap is None:
             continue
@@ -215,7 +216,7 @@ def _enterprise_cap(
 ) -> Iterator[Violation]:
     """Distinct capped dates per enterprise and calendar bucket, all agencies together."""
     inst = p.instance
-    for ent, days in sorted(_capped_dates(p).items()):
+    for ent, days in sorted(p.capped_dates.items()):
         cap = limit_of(inst.caps_for(ent))
         if cap is None:
             continue
@@ -253,7 +254,7 @@ def rule_cap_enterprise_year(p: _Placed) -> Iterator[Violation]:
 def rule_min_gap(p: _Placed) -> Iterator[Violation]:
     """两次检查之间的最短间隔 (min_gap_days) between any two capped inspection dates of an enterprise."""
     inst = p.instance
-    for ent, days in sorted(_capped_dates(p).items()):
+    for ent, days in sorted(p.capped_dates.items()):
         gap = inst.caps_for(ent).min_gap_days
         if gap <= 1:
             continue
