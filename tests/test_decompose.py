@@ -15,7 +15,7 @@ from quietday.generate import GeneratorConfig, generate
 from quietday.solver import SolverConfig, solve
 from quietday.solver.decompose import _Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters
-from quietday.solver.solve import solve_whole
+from quietday.solver.solve import solve_whole, summary
 
 YEAR = {"start": "2026-01-01", "end": "2026-12-31"}
 
@@ -96,6 +96,38 @@ def test_the_decomposed_greedy_is_exactly_the_whole_greedy(province):
     whole = solve_whole(province, config)
     assert parts.solution.assignment() == whole.solution.assignment()
     assert parts.solution.unscheduled == whole.solution.unscheduled
+
+
+def test_a_quarters_parts_hand_their_greedy_to_the_last_stage():
+    """Over one quarter an uncut part is its own unit: the greedy its worker made is the
+    unit's, and together they are still exactly the greedy of the whole problem."""
+    quarter = generate(GeneratorConfig(enterprises=1200, seed=21, horizon="quarter"))
+    size = max(len(c) for c in components(quarter)) * 4
+    config = SolverConfig(time_limit=2, part_size=size, deterministic=True, processes=2)
+    plan = plan_parts(quarter, size)
+    assert len(plan.parts) > 1
+    assert not plan.split_components
+    assert len(plan.slices) == 1
+    result = solve(quarter, config)
+    whole = solve_whole(quarter, replace(config, method="greedy"))
+    assert result.greedy_metrics is not None
+    assert summary(result.greedy_metrics) == summary(whole.metrics)
+    assert find_violations(quarter, result.solution) == []
+
+
+def test_gaps_are_reported_per_part_and_in_total(province):
+    result = solve(province, SolverConfig(time_limit=2, part_size=150, deterministic=True))
+    extra = result.solution.stats.extra
+    lower = result.visits_lower_bound
+    assert extra["visits_gap"] == round(result.metrics.visits / lower - 1, 4)
+    assert extra["visits_gap"] >= 0
+    for part in extra["parts"]:
+        assert part["visits_gap"] == round(part["visits"] / part["visits_lower_bound"] - 1, 4)
+        if part["objective_bound"] is None:
+            assert part["objective_gap"] is None
+        else:
+            assert 0 <= part["objective_gap"] <= 1
+    assert any(p["objective_gap"] is not None for p in extra["parts"])
 
 
 def test_same_schedule_with_one_or_two_processes(province):

@@ -144,6 +144,8 @@ def test_optimal_means_optimal(d: dict[str, Any]) -> None:
     assume(size <= 20_000)
     result = solve(inst, SolverConfig(time_limit=5, deterministic=True, workers=1))
     assert result.status.value == "optimal"
+    assert result.solution.stats is not None
+    assert result.solution.stats.extra["objective_gap"] == 0
     assert key(inst, result.solution) == brute_force_best(inst)
 
 

@@ -111,6 +111,8 @@ def solve(
         )
     ratio = result.metrics.visits / result.visits_lower_bound if result.visits_lower_bound else 1.0
     print(f"入企次数下界 {result.visits_lower_bound:,}(实际/下界 = {ratio:.3f})")
+    if extra.get("objective_gap") is not None:
+        print(f"目标值与 CP-SAT 证明的界相差 {extra['objective_gap']:.2%}")
     print(f"状态 {result.status.value}, 用时 {time.monotonic() - started:.1f} 秒, 解已写入 {out}")
     if report.violations:
         for v in report.violations[:20]:

@@ -56,7 +56,14 @@ from quietday.solver.greedy import greedy
 from quietday.solver.local import polish
 from quietday.solver.partition import Part, PartPlan, plan_parts, slice_of
 from quietday.solver.prepare import prepare
-from quietday.solver.solve import metrics_of, objective_key, schedule, solve_whole, summary
+from quietday.solver.solve import (
+    gaps,
+    metrics_of,
+    objective_key,
+    schedule,
+    solve_whole,
+    summary,
+)
 
 __all__ = ["solve"]
 
@@ -111,6 +118,7 @@ class _PartJob:
 class _PartDone:
     label: str
     assignment: dict[InspectionId, date]
+    greedy: dict[InspectionId, date]
     figures: dict[str, Any]
 
 
@@ -121,6 +129,7 @@ def _solve_part(job: _PartJob) -> _PartDone:
     done = schedule(inst, job.config)
     metrics = metrics_of(inst, done.assignment)
     free = [i for i in done.assignment if i not in inst.pins]
+    lower = visits_lower_bound(inst, done.assignment)
     figures: dict[str, Any] = {
         "part": job.label,
         "inspections": len(inst.inspections),
@@ -130,7 +139,8 @@ def _solve_part(job: _PartJob) -> _PartDone:
         "scheduled": metrics.scheduled,
         "total_priority": metrics.total_priority,
         "visits": metrics.visits,
-        "visits_lower_bound": visits_lower_bound(inst, done.assignment),
+        "visits_lower_bound": lower,
+        **gaps(metrics.visits, lower, done.extra.get("objective"), done.bound),
         "new_placed": len(free),
         "status": done.status.value,
         "objective_bound": done.bound,
@@ -140,7 +150,7 @@ def _solve_part(job: _PartJob) -> _PartDone:
         "seconds": None if job.config.deterministic else round(time.monotonic() - began, 3),
         "peak_rss_mib": None if job.config.deterministic else _peak_rss_mib(),
     }
-    return _PartDone(job.label, done.assignment, figures)
+    return _PartDone(job.label, done.assignment, done.greedy, figures)
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,9 @@ class _UnitJob:
     assignment: dict[InspectionId, date]
     seconds: float
     config: SolverConfig
+    # The unit's greedy when a part already made it: the unit is that part, uncut, and the
+    # horizon one quarter, so the part's problem was the unit's.
+    greedy: dict[InspectionId, date] | None
 
 
 @dataclass(frozen=True)
@@ -172,7 +185,7 @@ def _finish_unit(job: _UnitJob) -> _UnitDone:
     deterministic = job.config.deterministic
     inst = job.instance
     prepared = prepare(inst)
-    base = greedy(prepared)
+    base = greedy(prepared) if job.greedy is None else job.greedy
     base_visits = visits_from(inst, base)
     base_metrics = measure(inst, Solution(inst.name, base_visits, ()))
     best, visits, filled, relieved, merged = base, base_visits, 0, 0, 0
@@ -271,6 +284,8 @@ class _Decomposed:
         self.clock = clock
         self.started = started
         self.timings: dict[str, float] = {}
+        # Each part's greedy by its index, kept when the horizon is one quarter (see _UnitJob).
+        self.part_greedy: dict[int, dict[InspectionId, date]] = {}
         self.mark = started
         self.solve_deadline = started + config.time_limit * (1 - _FINISH_SHARE)
 
@@ -332,11 +347,15 @@ class _Decomposed:
             )
             for _, sub in sorted(subs, key=lambda ps: (-len(ps[1].inspections), ps[0].index))
         ]
+        index_of = {sub.name: part.index for part, sub in subs}
         del subs
         figures: dict[str, dict[str, Any]] = {}
         results: dict[str, dict[InspectionId, date]] = {}
+        one_slice = len(slices) == 1
         for n, done in enumerate(_run_jobs(jobs, _solve_part, cfg.processes, self.cancel), 1):
             results[done.label] = done.assignment
+            if one_slice:
+                self.part_greedy[index_of[done.label]] = done.greedy
             figures[done.label] = done.figures
             f = done.figures
             self.say(
@@ -382,7 +401,9 @@ class _Decomposed:
             sub = slice_of(self.instance, merged, whole, placed={}, name=label)
             mine = {i.id: placed[i.id] for i in sub.inspections if i.id in placed}
             seconds = round(repair * len(sub.inspections) / total, 3)
-            jobs.append(_UnitJob(label, sub, mine, seconds, cfg))
+            uncut = parts[0].component not in self.plan.split_components
+            made = self.part_greedy.get(parts[0].index) if uncut else None
+            jobs.append(_UnitJob(label, sub, mine, seconds, cfg, made))
         jobs.sort(key=lambda j: (-len(j.instance.inspections), j.label))
         done_units: list[_UnitDone] = []
         for done in _run_jobs(jobs, _finish_unit, cfg.processes, None):
@@ -439,6 +460,7 @@ class _Decomposed:
             "joint_visits": metrics.joint_visits,
             "moved": metrics.moved,
             "visits_lower_bound": lower,
+            **gaps(metrics.visits, lower),
             "unscheduled_by_reason": dict(metrics.unscheduled_by_reason),
             "config": config_summary(cfg),
             "parts": part_figures,

@@ -38,6 +38,7 @@ from quietday.solver.prepare import Prepared, prepare
 __all__ = [
     "WHOLE_MODEL_CANDIDATES",
     "Scheduled",
+    "gaps",
     "metrics_of",
     "objective_key",
     "schedule",
@@ -73,6 +74,21 @@ def summary(m: Metrics) -> dict[str, int]:
         "total_priority": m.total_priority,
         "visits": m.visits,
         "moved": m.moved,
+    }
+
+
+def gaps(
+    visits: int, lower_bound: int, objective: float | None = None, bound: float | None = None
+) -> dict[str, float | None]:
+    """How far a schedule may be from the best: visits over their lower bound, and where
+    CP-SAT proved a bound, the objective's relative distance to it (both 0 when proved)."""
+    return {
+        "visits_gap": round(visits / lower_bound - 1, 4) if lower_bound else 0.0,
+        "objective_gap": (
+            round(abs(objective - bound) / max(1.0, abs(objective)), 6)
+            if objective is not None and bound is not None
+            else None
+        ),
     }
 
 
@@ -211,6 +227,7 @@ class Scheduled:
     assignment: dict[InspectionId, date]
     status: Status
     bound: float | None
+    greedy: dict[InspectionId, date]
     greedy_metrics: Metrics
     timings: dict[str, float]
     extra: dict[str, Any]
@@ -241,7 +258,16 @@ def schedule(
     assignment, status, bound = greedy_assignment, Status.FEASIBLE, None
     if config.method == "cpsat":
         assignment, status, bound = _improve(run, prepared, greedy_assignment, cancel)
-    return Scheduled(assignment, status, bound, greedy_metrics, run.timings, run.extra, run.started)
+    return Scheduled(
+        assignment,
+        status,
+        bound,
+        greedy_assignment,
+        greedy_metrics,
+        run.timings,
+        run.extra,
+        run.started,
+    )
 
 
 def solve_whole(
@@ -273,6 +299,7 @@ def solve_whole(
         joint_visits=metrics.joint_visits,
         moved=metrics.moved,
         visits_lower_bound=lower,
+        **gaps(metrics.visits, lower, extra.get("objective"), done.bound),
         unscheduled_by_reason=dict(metrics.unscheduled_by_reason),
         config=config_summary(config),
         timings=None if config.deterministic else dict(done.timings),
