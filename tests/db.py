@@ -64,11 +64,18 @@ def without_sqlite_triggers(conn: sa.Connection) -> Iterator[None]:
         conn.execute(sa.text(sql))
 
 
+# procrastinate's tables (migration 0007, PostgreSQL only).
+QUEUE_TABLES = [
+    "procrastinate_events", "procrastinate_periodic_defers", "procrastinate_jobs",
+    "procrastinate_workers",
+]  # fmt: skip
+
+
 def empty(engine: Engine) -> None:
-    """Every table emptied, ids restarted, the publish lock row and the audit chain's genesis
-    head back. The audit log refuses DELETE (and on PostgreSQL TRUNCATE) by triggers: here
-    they are dropped for the transaction (SQLite) or turned off by the test superuser
-    (PostgreSQL, `session_replication_role`)."""
+    """Every table emptied (on PostgreSQL the job queue's too), ids restarted, the publish
+    lock row and the audit chain's genesis head back. The audit log refuses DELETE (and on
+    PostgreSQL TRUNCATE) by triggers: here they are dropped for the transaction (SQLite) or
+    turned off by the test superuser (PostgreSQL, `session_replication_role`)."""
     tables = [t.name for t in reversed(metadata.sorted_tables)]
     with engine.begin() as conn:
         if is_sqlite(str(engine.url)):
@@ -80,7 +87,9 @@ def empty(engine: Engine) -> None:
             conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
             conn.execute(
                 sa.text(
-                    "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
+                    "TRUNCATE "
+                    + ", ".join(f'"{n}"' for n in tables + QUEUE_TABLES)
+                    + " RESTART IDENTITY CASCADE"
                 )
             )
         conn.execute(sa.text("INSERT INTO setting (key, value) VALUES ('publish', '{}')"))

@@ -12,7 +12,7 @@ from schemathesis import checks
 from conftest import url_of
 from quietday.api import create_app
 from quietday.config import Settings
-from quietday.persistence import Engine
+from quietday.persistence import Engine, Session
 from seed import Seeded
 
 CHECKS = [
@@ -30,8 +30,11 @@ class _Queue:
     def __init__(self) -> None:
         self.submitted: list[int] = []
 
-    def submit(self, run_id: int) -> None:
+    def submit(self, session: Session, run_id: int) -> None:
         self.submitted.append(run_id)
+
+    def recover(self) -> None:
+        return None
 
     def shutdown(self) -> None:
         return None

@@ -15,9 +15,15 @@ from quietday.planning.plans import PlanInput, create_plans
 from seed import AGENCIES, Seeded
 
 
+def _ours(name: str | None, type_: str, _parents: object) -> bool:
+    """The job queue's tables (migration 0007) are procrastinate's, not our metadata's."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
 def test_migrations_match_the_tables(engine: Engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": _ours})
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 

@@ -6,6 +6,7 @@ would add about 1.5 s to every `quietday solve`, whose wall time is what a plann
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -260,6 +261,35 @@ def serve(
 ) -> None:
     """Start the API alone (database from QUIETDAY_DATABASE_URL)."""
     _serve(Settings(), host=host, port=port, workers=workers)
+
+
+@app.command()
+def worker(
+    name: Annotated[
+        str, typer.Option(help="进程名(日志与任务记录中显示)")
+    ] = f"worker-{os.getpid()}",
+) -> None:
+    """Solve runs from the PostgreSQL job queue until stopped (database from QUIETDAY_DATABASE_URL)."""
+    from quietday.persistence import is_sqlite
+    from quietday.planning.province import redact
+    from quietday.planning.queue import run_worker
+
+    settings = Settings()
+    if is_sqlite(settings.database_url):
+        _err(
+            "quietday worker 需要 PostgreSQL(QUIETDAY_DATABASE_URL);SQLite 的运行在 API 进程内求解"
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_worker(
+        settings.database_url,
+        name=name,
+        heartbeat_seconds=settings.worker_heartbeat_seconds,
+        stalled_seconds=settings.worker_stalled_seconds,
+        on_ready=lambda: print(
+            f"{name} 已连接 {redact(settings.database_url)},等待排期运行", flush=True
+        ),
+    )
 
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)

@@ -20,8 +20,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUIETDAY_", extra="ignore")
 
     database_url: str = "sqlite:///quietday.db"
-    # Where solve runs execute: a child process per run (default), or a thread (tests, tools).
-    runner: Literal["process", "thread"] = "process"
+    # Where solve runs execute: a child process per run (default), a thread (tests, tools), or
+    # the PostgreSQL job queue that `quietday worker` processes take them from (`queue`).
+    runner: Literal["process", "thread", "queue"] = "process"
+    # A worker's heartbeat interval, and how long without one before its jobs are retried.
+    worker_heartbeat_seconds: float = 10.0
+    worker_stalled_seconds: float = 30.0
     # The public address of the API (for links in subscribe pages); else the request's own.
     public_url: str | None = None
     # The domain part of calendar event UIDs (visit-<id>@<domain>): stable for the deployment.

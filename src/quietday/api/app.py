@@ -26,9 +26,8 @@ from quietday.api.routers import (
     visits,
 )
 from quietday.config import Settings
-from quietday.persistence import Engine, make_engine, make_reader
-from quietday.planning.runner import ProcessRunner, Runner, ThreadRunner
-from quietday.planning.runs import recover_runs
+from quietday.persistence import Engine, is_sqlite, make_engine, make_reader
+from quietday.planning.runner import ProcessRunner, QueueRunner, Runner, ThreadRunner
 
 __all__ = ["RedactFeedTokens", "create_app", "from_environment"]
 
@@ -68,6 +67,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _runner(settings: Settings, engine: Engine) -> Runner:
+    if settings.runner == "thread":
+        return ThreadRunner(engine)
+    if settings.runner == "queue":
+        if is_sqlite(settings.database_url):
+            raise ValueError("QUIETDAY_RUNNER=queue 需要 PostgreSQL 数据库(SQLite 没有任务队列)")
+        return QueueRunner()
+    return ProcessRunner(engine, settings.database_url)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -79,17 +88,12 @@ def create_app(
     own_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     if runner is None:
-        runner = (
-            ThreadRunner(engine)
-            if settings.runner == "thread"
-            else ProcessRunner(engine, settings.database_url)
-        )
+        runner = _runner(settings, engine)
     reader = make_reader(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for run_id in recover_runs(engine):
-            runner.submit(run_id)
+        runner.recover()
         yield
         runner.shutdown()
         if reader is not engine:

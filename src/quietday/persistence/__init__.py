@@ -3,12 +3,19 @@
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from quietday.persistence.database import is_sqlite, make_engine, make_reader, session_scope
+from quietday.persistence.database import (
+    after_commit,
+    is_sqlite,
+    make_engine,
+    make_reader,
+    session_scope,
+)
 from quietday.persistence.migrations import upgrade
 
 __all__ = [
     "Engine",
     "Session",
+    "after_commit",
     "is_sqlite",
     "make_engine",
     "make_reader",

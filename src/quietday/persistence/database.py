@@ -3,15 +3,16 @@ everything below only flushes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
-__all__ = ["is_sqlite", "make_engine", "make_reader", "session_scope"]
+__all__ = ["after_commit", "is_sqlite", "make_engine", "make_reader", "session_scope"]
 
 
 def is_sqlite(url: str) -> bool:
@@ -63,3 +64,20 @@ def session_scope(engine: Engine, *, actor: str | None = None) -> Iterator[Sessi
         except BaseException:
             session.rollback()
             raise
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Do `action` once the session's transaction has committed; never if it rolls back
+    (a savepoint rolled back inside it changes nothing)."""
+
+    def committed(_session: Session) -> None:
+        sa.event.remove(session, "after_soft_rollback", rolled_back)
+        action()
+
+    def rolled_back(_session: Session, previous: SessionTransaction) -> None:
+        if previous.parent is None:
+            sa.event.remove(session, "after_soft_rollback", rolled_back)
+            sa.event.remove(session, "after_commit", committed)
+
+    sa.event.listen(session, "after_commit", committed, once=True)
+    sa.event.listen(session, "after_soft_rollback", rolled_back)

@@ -1,22 +1,36 @@
 """Where runs execute, behind one small interface: a child process per run (the embedded default;
-the CPU-bound solve never competes with the API for the interpreter), or a thread (tools and
-tests that want one process). A distributed queue runner can take the same place later."""
+the CPU-bound solve never competes with the API for the interpreter), a thread (tools and tests
+that want one process), or the PostgreSQL job queue that `quietday worker` processes on any
+machine take runs from (`quietday.planning.queue`).
+
+`submit` is called in the transaction that records the run: the in-process runners start it once
+that commits, the queue runner defers its job in that same transaction, so that no run is ever
+recorded without being started, nor started without being recorded."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
+from abc import ABC, abstractmethod
 from typing import Protocol
 
-from quietday.persistence import Engine, make_engine, session_scope
+from quietday.persistence import Engine, Session, after_commit, make_engine, session_scope
+from quietday.persistence.jobs import JobRepository
 from quietday.persistence.repositories import RunRepository
-from quietday.planning.runs import RUNNER, RunStatus, execute_run, fail_run
+from quietday.planning.runs import RUNNER, RunStatus, execute_run, fail_run, recover_runs
 
-__all__ = ["ProcessRunner", "Runner", "ThreadRunner"]
+__all__ = ["RUN_QUEUE", "RUN_TASK", "ProcessRunner", "QueueRunner", "Runner", "ThreadRunner"]
+
+RUN_QUEUE = "runs"
+RUN_TASK = "quietday.run"
 
 
 class Runner(Protocol):
-    def submit(self, run_id: int) -> None: ...
+    def submit(self, session: Session, run_id: int) -> None:
+        """Take on the run that `session` is recording, once (and only if) it commits."""
+
+    def recover(self) -> None:
+        """At start-up: take on again what a stopped API process left."""
 
     def shutdown(self) -> None: ...
 
@@ -39,16 +53,34 @@ def _mark_lost(engine: Engine, run_id: int, exitcode: int | None) -> None:
             )
 
 
-class ProcessRunner:
-    def __init__(self, engine: Engine, database_url: str) -> None:
+class _InProcess(ABC):
+    """Runs started by this API process once their record commits: after a restart, the
+    runs the old process left running are failed and the queued ones started again."""
+
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def submit(self, session: Session, run_id: int) -> None:
+        after_commit(session, lambda: self._start(run_id))
+
+    def recover(self) -> None:
+        for run_id in recover_runs(self._engine):
+            self._start(run_id)
+
+    @abstractmethod
+    def _start(self, run_id: int) -> None: ...
+
+
+class ProcessRunner(_InProcess):
+    def __init__(self, engine: Engine, database_url: str) -> None:
+        super().__init__(engine)
         self._url = database_url
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._watchers: list[threading.Thread] = []
         self._processes: list[multiprocessing.process.BaseProcess] = []
 
-    def submit(self, run_id: int) -> None:
+    def _start(self, run_id: int) -> None:
         process = self._ctx.Process(target=_child, args=(self._url, run_id), daemon=True)
         process.start()
 
@@ -74,12 +106,12 @@ class ProcessRunner:
             watcher.join()
 
 
-class ThreadRunner:
+class ThreadRunner(_InProcess):
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._threads: list[threading.Thread] = []
 
-    def submit(self, run_id: int) -> None:
+    def _start(self, run_id: int) -> None:
         thread = threading.Thread(target=execute_run, args=(self._engine, run_id), daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -87,3 +119,26 @@ class ThreadRunner:
     def shutdown(self) -> None:
         for thread in self._threads:
             thread.join()
+
+
+class QueueRunner:
+    """Runs as jobs on the PostgreSQL queue. The job's lock is the run's scope: two runs of
+    one scope never solve at once, and while one waits another is refused (queueing lock).
+    Workers own what they run: an API process that stops leaves their runs alone."""
+
+    def submit(self, session: Session, run_id: int) -> None:
+        run = RunRepository(session).get_or_raise(run_id)
+        scope = f"run-scope:{run.scope or '*'}"
+        JobRepository(session).defer(
+            queue=RUN_QUEUE,
+            task=RUN_TASK,
+            args={"run_id": run_id},
+            lock=scope,
+            queueing_lock=scope,
+        )
+
+    def recover(self) -> None:
+        """Nothing: queued runs are in the queue, and the workers retry the jobs of a dead one."""
+
+    def shutdown(self) -> None:
+        """Nothing: the runs go on in the workers."""

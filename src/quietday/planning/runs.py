@@ -344,18 +344,31 @@ def _watch_cancel(
 
 
 def execute_run(
-    engine: Engine, run_id: int, *, clock: Callable[[], float] = time.monotonic
+    engine: Engine,
+    run_id: int,
+    *,
+    retry: bool = False,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """The worker's whole job for one run; every outcome is recorded on the run, none raised."""
+    """The worker's whole job for one run; every outcome is recorded on the run, none raised.
+
+    `retry`: the queue hands the job again because the worker that had it died; a run it left
+    running starts over, on the instance that worker stored if it got that far."""
     with session_scope(engine, actor=RUNNER) as session:
         run = RunRepository(session).lock(run_id)
-        if run.status != RunStatus.QUEUED:
+        again = retry and run.status == RunStatus.RUNNING
+        if run.status != RunStatus.QUEUED and not again:
             return
         run.status = RunStatus.RUNNING
         run.started_at = utcnow()
         run.message = "读取计划"
         session.add(run)
-        record(session, "run.start", f"run:{run_id}", {"started_at": run.started_at})
+        record(
+            session,
+            "run.retry" if again else "run.start",
+            f"run:{run_id}",
+            {"started_at": run.started_at},
+        )
     try:
         _execute(engine, run_id, clock)
     except InstanceError as exc:
@@ -368,14 +381,19 @@ def execute_run(
 
 def _execute(engine: Engine, run_id: int, clock: Callable[[], float]) -> None:
     with session_scope(engine) as session:
-        run = RunRepository(session).get_or_raise(run_id)
-        text, versions = build_instance(session, run)
-        run.instance_gz = _gz(text)
+        repo = RunRepository(session)
+        run = repo.get_or_raise(run_id)
+        if run.instance_gz is None:
+            text, versions = build_instance(session, run)
+            run.instance_gz = _gz(text)
+            session.add_all(
+                RunPlanRow(run_id=run_id, plan_id=pid, version=v) for pid, v in versions.items()
+            )
+        else:
+            text = gzip.decompress(run.instance_gz).decode("utf-8")
+            versions = {rp.plan_id: rp.version for rp in repo.plans(run_id)}
         run.message = "求解中"
         session.add(run)
-        session.add_all(
-            RunPlanRow(run_id=run_id, plan_id=pid, version=v) for pid, v in versions.items()
-        )
         config = SolverConfig(
             time_limit=run.time_limit,
             workers=run.workers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep
@@ -32,7 +32,6 @@ def start(
     actor: SupervisorDep,
     settings: SettingsDep,
     runner: RunnerDep,
-    tasks: BackgroundTasks,
     key: Annotated[SafeStr | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     """Start a solve run; it is queued at once and runs outside the request."""
@@ -53,8 +52,7 @@ def start(
     answer = public(run).model_dump(mode="json")
     if key is not None and fp is not None:
         idempotency.remember(session, actor, key=key, request=fp, status_code=202, body=answer)
-    # Background tasks run after the answer, hence after the commit: the worker finds the row.
-    tasks.add_task(runner.submit, int(run.id or 0))
+    runner.submit(session, int(run.id or 0))
     return JSONResponse(answer, status_code=202, headers={"Location": f"/api/v1/runs/{run.id}"})
 
 
