@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -23,8 +22,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import require
-from db import create_postgres_database, drop_postgres_database, empty, migrated, postgres_available
+from conftest import url_of
 from quietday.api import create_app
 from quietday.cli import app
 from quietday.config import Settings
@@ -42,25 +40,8 @@ from seed import seed
 SUPERVISOR = Actor(key_id=1, role="supervisor", agency_id=None)
 
 
-@pytest.fixture(scope="module")
-def queue_db() -> Iterator[Engine]:
-    require(postgres_available(), "PostgreSQL is not reachable at 127.0.0.1:5432")
-    name = f"quietday_queue_{os.getpid()}"
-    url = create_postgres_database(name)
-    try:
-        yield from migrated(url)
-    finally:
-        drop_postgres_database(name)
-
-
-@pytest.fixture
-def qdb(queue_db: Engine) -> Engine:
-    empty(queue_db)
-    return queue_db
-
-
-def url_of(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=False)
+# The queue is PostgreSQL's: these tests take the session's PostgreSQL database only.
+on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 def jobs(engine: Engine) -> list[dict[str, Any]]:
@@ -84,13 +65,14 @@ def runs(engine: Engine) -> list[dict[str, Any]]:
 RUN = {"horizon_start": "2026-07-01", "horizon_end": "2026-09-30", "time_limit": 5}
 
 
-def test_a_run_and_its_job_commit_together_and_one_waits_per_scope(qdb: Engine) -> None:
-    world = seed(qdb)
-    app = create_app(Settings(database_url=url_of(qdb), runner="queue"), engine=qdb)
+@on_postgresql
+def test_a_run_and_its_job_commit_together_and_one_waits_per_scope(engine: Engine) -> None:
+    world = seed(engine)
+    app = create_app(Settings(database_url=url_of(engine), runner="queue"), engine=engine)
     with TestClient(app) as client:
         first = client.post("/api/v1/runs", json=RUN, headers=world.auth())
         assert first.status_code == 202, first.text
-        assert jobs(qdb) == [
+        assert jobs(engine) == [
             {
                 "id": 1,
                 "status": "todo",
@@ -105,12 +87,12 @@ def test_a_run_and_its_job_commit_together_and_one_waits_per_scope(qdb: Engine) 
         assert again.json()["code"] == "run_already_queued"
         other = client.post("/api/v1/runs", json={**RUN, "scope": "360102"}, headers=world.auth())
         assert other.status_code == 202, other.text
-    assert [r["id"] for r in runs(qdb)] == [first.json()["id"], other.json()["id"]]
-    assert [j["queueing_lock"] for j in jobs(qdb)] == ["run-scope:*", "run-scope:360102"]
+    assert [r["id"] for r in runs(engine)] == [first.json()["id"], other.json()["id"]]
+    assert [j["queueing_lock"] for j in jobs(engine)] == ["run-scope:*", "run-scope:360102"]
     with pytest.raises(RuntimeError, match="after the job"):
-        defer_then_fail(qdb)
-    assert len(runs(qdb)) == 2
-    assert len(jobs(qdb)) == 2
+        defer_then_fail(engine)
+    assert len(runs(engine)) == 2
+    assert len(jobs(engine)) == 2
 
 
 def defer_then_fail(engine: Engine) -> None:
@@ -204,42 +186,46 @@ def audit_actions(engine: Engine, subject: str) -> list[str]:
 
 
 @pytest.mark.slow
+@on_postgresql
 def test_a_worker_killed_mid_solve_loses_nothing_and_the_schedule_is_the_same(
-    qdb: Engine,
+    engine: Engine,
 ) -> None:
     province = generate(GeneratorConfig(enterprises=1500, seed=7, quarter=4, counties=2))
-    with session_scope(qdb, actor="test") as s:
+    with session_scope(engine, actor="test") as s:
         load_province(s, province)
         create_key(s, role="supervisor")
-    worker = Worker(qdb, "w1")
+    worker = Worker(engine, "w1")
     try:
-        calm = finished(qdb, start_run(qdb))
+        calm = finished(engine, start_run(engine))
         assert calm["status"] == "succeeded", calm
         instance = parse_instance(gzip.decompress(calm["instance_gz"]))
         assert find_violations(instance, parse_solution(gzip.decompress(calm["solution_gz"]))) == []
         assert len(instance.inspections) > 1000
 
-        run_id = start_run(qdb)
+        run_id = start_run(engine)
         deadline = time.monotonic() + 60
         # The worker has stored the instance it solves: the solve has begun.
-        while run_row(qdb, run_id)["instance_gz"] is None:
-            assert time.monotonic() < deadline, run_row(qdb, run_id)
+        while run_row(engine, run_id)["instance_gz"] is None:
+            assert time.monotonic() < deadline, run_row(engine, run_id)
             time.sleep(0.05)
         worker.proc.kill()
         assert worker.stop() == -signal.SIGKILL
-        left = run_row(qdb, run_id)
+        left = run_row(engine, run_id)
         assert left["status"] == "running"
-        worker = Worker(qdb, "w2")
-        disturbed = finished(qdb, run_id)
+        worker = Worker(engine, "w2")
+        disturbed = finished(engine, run_id)
         assert worker.stop() == 0, "".join(worker.lines)
     finally:
         worker.stop()
     assert disturbed["status"] == "succeeded", disturbed
-    assert audit_actions(qdb, f"run:{run_id}") == [
+    assert audit_actions(engine, f"run:{run_id}") == [
         "run.create", "run.start", "run.retry", "run.finish",
     ]  # fmt: skip
     # procrastinate counts an attempt when a job ends and when it is handed back.
-    assert [(j["status"], j["attempts"]) for j in jobs(qdb)] == [("succeeded", 1), ("succeeded", 2)]
+    assert [(j["status"], j["attempts"]) for j in jobs(engine)] == [
+        ("succeeded", 1),
+        ("succeeded", 2),
+    ]
     # The second worker solved the instance the first one stored (its plans as they were when
     # the run began), and found what an undisturbed solve of it finds.
     assert disturbed["instance_gz"] == left["instance_gz"]
