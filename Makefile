@@ -10,7 +10,7 @@ NODE_STAMP := tests/js/node_modules/.installed
 WEB_STAMP := web/node_modules/.installed
 OUT ?= out
 
-.PHONY: demo serve test browser check lint typecheck imports bench bench-scale clean
+.PHONY: demo serve test browser check lint typecheck imports bench bench-scale bench-load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ bench: $(STAMP) $(WEB_STAMP) browser
 # year, generated once into $(OUT)/bench-scale, solved, checked.
 bench-scale: $(STAMP)
 	$(BIN)/quietday bench --only scale --out $(OUT)/bench-scale
+
+# Load (about 3 minutes): 200 wrk clients polling feeds and submitting plans for a minute against
+# two API processes on PostgreSQL while a `quietday worker` solves a run.
+bench-load: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/quietday bench --only load --out $(OUT)/bench-load
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

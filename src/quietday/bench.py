@@ -286,9 +286,11 @@ def _peak_rss_mib(pid: int) -> tuple[float, float]:
 
 
 @contextmanager
-def _server(database_url: str, *, workers: int = 1) -> Iterator[tuple[str, int]]:
+def _server(
+    database_url: str, *, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     port = _port()
-    env = {**os.environ, "QUIETDAY_DATABASE_URL": database_url}
+    env = {**os.environ, **(env or {}), "QUIETDAY_DATABASE_URL": database_url}
     cmd = [
         sys.executable,
         "-m",
@@ -577,6 +579,218 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
         ),
     }
     return results
+
+
+LOAD = GeneratorConfig(enterprises=20_000, seed=5, horizon="quarter", year=2026, quarter=4)
+LOAD_DB = "bench_load"
+LOAD_SECONDS = 60
+# 200 simulated clients: most poll their calendar feed, a few agencies submit plans. Each waits
+# a random pause between requests (half to one and a half times the mean): 196 feed clients every
+# 0.5 s and 4 agencies every 0.2 s offer about 390 polls and 20 submissions a second (5 %); a
+# million subscriptions polled every 43 minutes.
+LOAD_FEED_CLIENTS, LOAD_PLAN_CLIENTS = 196, 4
+LOAD_FEED_PAUSE_MS, LOAD_PLAN_PAUSE_MS = 500, 200
+
+_WRK_FEEDS = """
+local rows = {}
+for line in io.lines(os.getenv("QD_FEEDS")) do
+  local path, etag = line:match("([^\\t]+)\\t(.*)")
+  rows[#rows + 1] = {path, etag}
+end
+local counter = 0
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+local pause = tonumber(os.getenv("QD_PAUSE_MS"))
+function init(args) math.randomseed(id * 7919 + 1) end
+function delay() return math.random(math.floor(pause / 2), math.floor(pause * 3 / 2)) end
+function request()
+  local row = rows[math.random(#rows)]
+  if math.random(3) > 1 then return wrk.format("GET", row[1], {["If-None-Match"] = row[2]}) end
+  return wrk.format("GET", row[1])
+end
+"""
+
+_WRK_PLANS = """
+local ents = {}
+for line in io.lines(os.getenv("QD_ENTERPRISES")) do ents[#ents + 1] = line end
+local key = os.getenv("QD_KEY")
+local counter, threads = 0, {}
+function setup(thread) thread:set("id", counter); counter = counter + 1; table.insert(threads, thread) end
+local pause = tonumber(os.getenv("QD_PAUSE_MS"))
+function init(args) n = 0; created = 0; math.randomseed(id * 104729 + 7) end
+function delay() return math.random(math.floor(pause / 2), math.floor(pause * 3 / 2)) end
+function request()
+  n = n + 1
+  local body = string.format('{"enterprise_id": "%s", "kind": "routine", "earliest": "2026-12-21", '
+    .. '"latest": "2026-12-31", "external_ref": "load-%d-%d"}', ents[math.random(#ents)], id, n)
+  return wrk.format("POST", "/api/v1/plans",
+    {["Authorization"] = "Bearer " .. key, ["Content-Type"] = "application/json"}, body)
+end
+function response(status, headers, body) if status == 201 then created = created + 1 end end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("created") end
+  io.write(string.format("created %d\\n", total))
+end
+"""
+
+
+def _ms(text: str) -> float | None:
+    """wrk's latency figure (`850.00us`, `12.34ms`, `1.02s`) in milliseconds."""
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if found is None:
+        return None
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[found.group(2)]
+    return round(float(found.group(1)) * scale, 2)
+
+
+def _wrk_run(
+    base: str, script: Path, *, clients: int, threads: int, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    cmd = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{LOAD_SECONDS}s", "--latency",
+           "--timeout", "10s", "-s", str(script), base]  # fmt: skip
+    return subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wrk_figures(text: str) -> dict[str, Any]:
+    def pick(pattern: str) -> str:
+        found = re.search(pattern, text)
+        return found.group(1) if found else ""
+
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    return {
+        "requests": int(pick(r"(\d+) requests in") or 0),
+        "requests_per_second": float(pick(r"Requests/sec:\s+([\d.]+)") or 0),
+        "p50_ms": _ms(pick(r"50%\s+([\d.]+\w+)")),
+        "p99_ms": _ms(pick(r"99%\s+([\d.]+\w+)")),
+        "non_2xx_3xx": int(pick(r"Non-2xx or 3xx responses: (\d+)") or 0),
+        "socket_errors": sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
+    }
+
+
+@dataclass(frozen=True)
+class _LoadWorld:
+    url: str
+    horizon: Horizon
+    tokens: list[str]
+    supervisor_key: str
+    agency_key: str
+
+
+def _load_world(out: Path) -> _LoadWorld:
+    """The province in PostgreSQL with a published quarter, a subscription per visited
+    enterprise, and the busiest agency's key with the enterprises it inspects (for wrk)."""
+    instance = generate(LOAD)
+    url = _fresh_database(out, LOAD_DB, pg=True)
+    engine = make_engine(url)
+    busiest = max(
+        instance.agencies, key=lambda a: sum(1 for i in instance.inspections if i.agency == a)
+    )
+    with session_scope(engine, actor=CLI) as session:
+        load_province(session, instance)
+        supervisor, supervisor_key = create_key(session, role="supervisor", label="bench")
+        _, agency_key = create_key(session, role="agency", agency_id=busiest, label="bench")
+        actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
+        run = create_run(session, actor, RunRequest(horizon_start=instance.horizon.start, horizon_end=instance.horizon.end,
+                         time_limit=30), max_time_limit=3600, max_workers=8)  # fmt: skip
+        run_id = int(run.id or 0)
+    execute_run(engine, run_id)
+    with session_scope(engine, actor=CLI) as session:
+        publish_run(session, run_id)
+        visited = sorted(
+            {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
+        )
+        tokens = [t for _, t in issue_enterprise_tokens(session, actor, visited, label="bench")]
+    engine.dispose()
+    ents = sorted({i.enterprise for i in instance.inspections if i.agency == busiest})
+    (out / "load-enterprises.txt").write_text("".join(f"{e}\n" for e in ents), encoding="utf-8")
+    (out / "load-feeds.lua").write_text(_WRK_FEEDS, encoding="utf-8")
+    (out / "load-plans.lua").write_text(_WRK_PLANS, encoding="utf-8")
+    _settle(LOAD_DB)
+    return _LoadWorld(url, instance.horizon, tokens, supervisor_key, agency_key)
+
+
+def _under_load(base: str, world: _LoadWorld, out: Path, progress: Echo) -> tuple[str, str, str]:
+    """Start a run (a worker solves it), put the load on, and say whether the run was still
+    solving when the load ended: (feeds wrk output, plans wrk output, the run's status)."""
+    etags = _warm(base, world.tokens)
+    rows = out / "load-feeds.tsv"
+    rows.write_text(
+        "".join(f"/feeds/{t}.ics\t{e}\n" for t, e in zip(world.tokens, etags, strict=True)),
+        encoding="utf-8",
+    )
+    auth = {"Authorization": f"Bearer {world.supervisor_key}"}
+    body = {"horizon_start": world.horizon.start.isoformat(),
+            "horizon_end": world.horizon.end.isoformat(), "time_limit": 3 * LOAD_SECONDS}  # fmt: skip
+    run = httpx.post(f"{base}/api/v1/runs", json=body, headers=auth, timeout=30).json()
+    status = f"{base}/api/v1/runs/{run['id']}"
+    deadline = time.monotonic() + 60
+    while httpx.get(status, headers=auth).json()["status"] != "running":
+        if time.monotonic() > deadline:
+            raise RuntimeError("worker did not start the run")
+        time.sleep(0.2)
+    progress(
+        f"负载 {LOAD_SECONDS} 秒: {LOAD_FEED_CLIENTS} 个订阅客户端, {LOAD_PLAN_CLIENTS} 个提交计划的部门, 同时求解……"
+    )
+    feeds_wrk = _wrk_run(base, out / "load-feeds.lua", clients=LOAD_FEED_CLIENTS, threads=2,
+                         env={"QD_FEEDS": str(rows), "QD_PAUSE_MS": str(LOAD_FEED_PAUSE_MS)})  # fmt: skip
+    plans_wrk = _wrk_run(base, out / "load-plans.lua", clients=LOAD_PLAN_CLIENTS, threads=1,
+                         env={"QD_ENTERPRISES": str(out / "load-enterprises.txt"), "QD_KEY": world.agency_key,
+                              "QD_PAUSE_MS": str(LOAD_PLAN_PAUSE_MS)})  # fmt: skip
+    feeds_out, _ = feeds_wrk.communicate(timeout=LOAD_SECONDS + 60)
+    plans_out, _ = plans_wrk.communicate(timeout=LOAD_SECONDS + 60)
+    state = str(httpx.get(status, headers=auth).json()["status"])
+    httpx.post(f"{status}/cancel", headers=auth, timeout=30)
+    return feeds_out, plans_out, state
+
+
+def load(out: Path, *, progress: Echo) -> dict[str, Any]:
+    """Feed polls (two in three with If-None-Match) and plan submissions from 200 paced clients
+    for a minute against two API processes on PostgreSQL, while a `quietday worker` solves a
+    run; then the plans the clients were told were created are counted in the database."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk 未安装: apt-get install -y wrk")
+    if not _postgres_reachable():
+        raise RuntimeError("PostgreSQL 不可用 (127.0.0.1:5432)")
+    progress(f"生成 {LOAD.enterprises:,} 家企业的省份, 求解并发布一个季度……")
+    world = _load_world(out)
+    queue = {"QUIETDAY_RUNNER": "queue"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "quietday", "worker", "--name", "bench-worker"],
+        env={**os.environ, **queue, "QUIETDAY_DATABASE_URL": world.url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with _server(world.url, workers=2, env=queue) as (base, _):
+            feeds_out, plans_out, state = _under_load(base, world, out, progress)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=120)
+    created = re.search(r"created (\d+)", plans_out)
+    told = int(created.group(1)) if created else 0
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{LOAD_DB}") as conn:
+        row = conn.execute("SELECT count(*) FROM plan WHERE external_ref LIKE 'load-%'").fetchone()
+    stored = int(row[0]) if row else 0
+    feeds_, plans = _wrk_figures(feeds_out), _wrk_figures(plans_out)
+    p99 = feeds_["p99_ms"]
+    return {
+        "enterprises": LOAD.enterprises, "subscriptions": len(world.tokens), "seconds": LOAD_SECONDS,
+        "clients": LOAD_FEED_CLIENTS + LOAD_PLAN_CLIENTS, "feed_polls": feeds_, "plan_submissions": plans,
+        "plan_share": round(plans["requests"] / max(1, feeds_["requests"] + plans["requests"]), 4),
+        "plans_created_told": told, "plans_created_stored": stored, "solve_running_throughout": state == "running",
+        "bars": {
+            "feed_p99_below_500ms": p99 is not None and p99 < 500,
+            "no_failed_requests": all(r["non_2xx_3xx"] == 0 and r["socket_errors"] == 0 for r in (feeds_, plans)),
+            # Stored beyond what was told: at most the one request each connection had in
+            # flight when wrk stopped (or timed out).
+            "every_accepted_plan_stored": 0 < told <= stored <= told + LOAD_PLAN_CLIENTS + plans["socket_errors"],
+            "solve_running_throughout": state == "running",
+        },
+    }  # fmt: skip
 
 
 AUDIT = GeneratorConfig(enterprises=100_000, seed=11, horizon="quarter", year=2026, quarter=1)
@@ -886,6 +1100,15 @@ def run_benchmarks(
             echo(
                 f"订阅 {label}: {r['requests_per_second']:.0f} 次/秒, p50 {r['p50']}, p99 {r['p99']}, 错误 {r['errors']}"
             )
+    if "load" in which:
+        results["load"] = load(out, progress=progress)
+        lo = results["load"]
+        for name, label in (("feed_polls", "订阅拉取"), ("plan_submissions", "计划提交")):
+            r = lo[name]
+            echo(f"负载 {label}: {r['requests']:,} 次, {r['requests_per_second']:.0f} 次/秒, "
+                 f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 失败 {r['non_2xx_3xx'] + r['socket_errors']}")  # fmt: skip
+        echo(f"负载 计划: 告知已创建 {lo['plans_created_told']:,}, 库中 {lo['plans_created_stored']:,}; "
+             f"计划占比 {lo['plan_share']:.1%}; 求解全程运行 {lo['solve_running_throughout']}")  # fmt: skip
     if "audit" in which:
         results["audit"] = audit(out, progress=progress)
         au = results["audit"]
@@ -918,7 +1141,7 @@ def run_benchmarks(
         a = results["api"]
         echo(f"API 端到端: 入库 {a['load_seconds']} 秒, 运行 {a['run_seconds']} 秒, 发布 {a['publish_seconds']} 秒, "
              f"发布 {a['published_plans']:,} 项 / 入企 {a['visits']:,} 次, 违规 {a['violations']}")  # fmt: skip
-    for section in ("county", "import", "api", "feeds", "audit", "dashboard"):
+    for section in ("county", "import", "api", "feeds", "load", "audit", "dashboard"):
         for name, row in results.get("scale", {}).items():
             if section == "county":
                 for bar, ok in row["bars"].items():

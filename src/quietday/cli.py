@@ -22,8 +22,10 @@ from quietday.planning import check_files, generate_file, solve_file, summary_li
 from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
-# Not in the default run (they take half an hour): `make bench-scale`.
+# Not in the default run: `make bench-scale` (half an hour), `make bench-load` (API processes, a
+# worker and wrk at once).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
+LOAD_BENCHMARKS = ("load",)
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -281,6 +283,7 @@ def worker(
         )
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.nice(settings.worker_nice)
     run_worker(
         settings.database_url,
         name=name,
@@ -390,14 +393,14 @@ def bench(
         str,
         typer.Option(
             help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m)"
+            "scale(或 scale-quarter-100k、scale-year-1m); load"
         ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,
 ) -> None:
     """Run the benchmarks: print the figures and write them to out/bench/bench.json."""
     which = tuple(w.strip() for w in only.split(",") if w.strip())
-    unknown = sorted(set(which) - set(BENCHMARKS) - set(SCALE_BENCHMARKS))
+    unknown = sorted(set(which) - set(BENCHMARKS) - set(SCALE_BENCHMARKS) - set(LOAD_BENCHMARKS))
     if unknown:
         raise typer.BadParameter(f"未知的基准: {', '.join(unknown)}", param_hint="--only")
     from quietday.bench import run_benchmarks
