@@ -478,10 +478,16 @@ local mode = os.getenv("QD_MODE")
 local counter, step = 0, 1
 function setup(thread) thread:set("id", counter); counter = counter + 1 end
 function init(args) math.randomseed(id * 7919 + 1); n = id end
+local pause = tonumber(os.getenv("QD_PAUSE_MS") or "0")
+if pause > 0 then
+  function delay() return math.random(math.floor(pause / 2), math.floor(pause * 3 / 2)) end
+end
 function request()
   local row
   if mode == "first" then n = n + 2; row = rows[(n % #rows) + 1] else row = rows[math.random(#rows)] end
-  if mode == "304" then return wrk.format("GET", row[1], {["If-None-Match"] = row[2]}) end
+  if mode == "304" or (mode == "mixed" and math.random(3) > 1) then
+    return wrk.format("GET", row[1], {["If-None-Match"] = row[2]})
+  end
   return wrk.format("GET", row[1])
 end
 """
@@ -591,24 +597,6 @@ LOAD_SECONDS = 60
 LOAD_FEED_CLIENTS, LOAD_PLAN_CLIENTS = 196, 4
 LOAD_FEED_PAUSE_MS, LOAD_PLAN_PAUSE_MS = 500, 200
 
-_WRK_FEEDS = """
-local rows = {}
-for line in io.lines(os.getenv("QD_FEEDS")) do
-  local path, etag = line:match("([^\\t]+)\\t(.*)")
-  rows[#rows + 1] = {path, etag}
-end
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
-local pause = tonumber(os.getenv("QD_PAUSE_MS"))
-function init(args) math.randomseed(id * 7919 + 1) end
-function delay() return math.random(math.floor(pause / 2), math.floor(pause * 3 / 2)) end
-function request()
-  local row = rows[math.random(#rows)]
-  if math.random(3) > 1 then return wrk.format("GET", row[1], {["If-None-Match"] = row[2]}) end
-  return wrk.format("GET", row[1])
-end
-"""
-
 _WRK_PLANS = """
 local ents = {}
 for line in io.lines(os.getenv("QD_ENTERPRISES")) do ents[#ents + 1] = line end
@@ -707,7 +695,7 @@ def _load_world(out: Path) -> _LoadWorld:
     engine.dispose()
     ents = sorted({i.enterprise for i in instance.inspections if i.agency == busiest})
     (out / "load-enterprises.txt").write_text("".join(f"{e}\n" for e in ents), encoding="utf-8")
-    (out / "load-feeds.lua").write_text(_WRK_FEEDS, encoding="utf-8")
+    (out / "load-feeds.lua").write_text(_WRK_SCRIPT, encoding="utf-8")
     (out / "load-plans.lua").write_text(_WRK_PLANS, encoding="utf-8")
     _settle(LOAD_DB)
     return _LoadWorld(url, instance.horizon, tokens, supervisor_key, agency_key)
@@ -736,7 +724,7 @@ def _under_load(base: str, world: _LoadWorld, out: Path, progress: Echo) -> tupl
         f"负载 {LOAD_SECONDS} 秒: {LOAD_FEED_CLIENTS} 个订阅客户端, {LOAD_PLAN_CLIENTS} 个提交计划的部门, 同时求解……"
     )
     feeds_wrk = _wrk_run(base, out / "load-feeds.lua", clients=LOAD_FEED_CLIENTS, threads=2,
-                         env={"QD_FEEDS": str(rows), "QD_PAUSE_MS": str(LOAD_FEED_PAUSE_MS)})  # fmt: skip
+                         env={"QD_FEEDS": str(rows), "QD_MODE": "mixed", "QD_PAUSE_MS": str(LOAD_FEED_PAUSE_MS)})  # fmt: skip
     plans_wrk = _wrk_run(base, out / "load-plans.lua", clients=LOAD_PLAN_CLIENTS, threads=1,
                          env={"QD_ENTERPRISES": str(out / "load-enterprises.txt"), "QD_KEY": world.agency_key,
                               "QD_PAUSE_MS": str(LOAD_PLAN_PAUSE_MS)})  # fmt: skip
