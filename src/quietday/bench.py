@@ -498,19 +498,20 @@ def _wrk(base: str, rows_file: Path, mode: str, seconds: int, script: Path) -> d
     cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), base]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     text = done.stdout
-
-    def pick(pattern: str) -> str:
-        found = re.search(pattern, text)
-        return found.group(1) if found else ""
-
-    non2xx = pick(r"Non-2xx or 3xx responses: (\d+)")
+    non2xx = _read(r"Non-2xx or 3xx responses: (\d+)", text)
     return {
-        "requests_per_second": float(pick(r"Requests/sec:\s+([\d.]+)") or 0),
-        "p50": pick(r"50%\s+([\d.]+\w+)"),
-        "p99": pick(r"99%\s+([\d.]+\w+)"),
-        "errors": int(non2xx or 0) + int(pick(r"Socket errors: connect (\d+)") or 0),
+        "requests_per_second": float(_read(r"Requests/sec:\s+([\d.]+)", text) or 0),
+        "p50": _read(r"50%\s+([\d.]+\w+)", text),
+        "p99": _read(r"99%\s+([\d.]+\w+)", text),
+        "errors": int(non2xx or 0) + int(_read(r"Socket errors: connect (\d+)", text) or 0),
         "seconds": seconds,
     }
+
+
+def _read(pattern: str, text: str) -> str:
+    """The first group of `pattern` in a wrk report, or "" when it is not there."""
+    found = re.search(pattern, text)
+    return found.group(1) if found else ""
 
 
 def _warm(base: str, tokens: list[str]) -> list[str]:
@@ -642,19 +643,15 @@ def _wrk_run(
 
 
 def _wrk_figures(text: str) -> dict[str, Any]:
-    def pick(pattern: str) -> str:
-        found = re.search(pattern, text)
-        return found.group(1) if found else ""
-
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
     )
     return {
-        "requests": int(pick(r"(\d+) requests in") or 0),
-        "requests_per_second": float(pick(r"Requests/sec:\s+([\d.]+)") or 0),
-        "p50_ms": _ms(pick(r"50%\s+([\d.]+\w+)")),
-        "p99_ms": _ms(pick(r"99%\s+([\d.]+\w+)")),
-        "non_2xx_3xx": int(pick(r"Non-2xx or 3xx responses: (\d+)") or 0),
+        "requests": int(_read(r"(\d+) requests in", text) or 0),
+        "requests_per_second": float(_read(r"Requests/sec:\s+([\d.]+)", text) or 0),
+        "p50_ms": _ms(_read(r"50%\s+([\d.]+\w+)", text)),
+        "p99_ms": _ms(_read(r"99%\s+([\d.]+\w+)", text)),
+        "non_2xx_3xx": int(_read(r"Non-2xx or 3xx responses: (\d+)", text) or 0),
         "socket_errors": sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
     }
 
