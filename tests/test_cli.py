@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
@@ -129,3 +132,10 @@ def test_demo_builds_a_published_schedule_without_serving(
     engine.dispose()
     assert judged.exit_code == (1 if breaches else 0)
     assert judged.stdout.count("违规 [") == breaches
+
+
+def test_worker_default_name_tells_hosts_apart() -> None:
+    """Replicas of one worker image have the same process ids: the host's name tells them apart."""
+    worker = typer.main.get_command(app).commands["worker"]
+    (default,) = [p.default for p in worker.params if p.name == "name"]
+    assert default == f"worker-{socket.gethostname()}-{os.getpid()}"

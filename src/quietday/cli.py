@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -267,9 +268,10 @@ def serve(
 
 @app.command()
 def worker(
+    # The host's name too: containers of one image (`--scale worker=4`) share their process ids.
     name: Annotated[
         str, typer.Option(help="进程名(日志与任务记录中显示)")
-    ] = f"worker-{os.getpid()}",
+    ] = f"worker-{socket.gethostname()}-{os.getpid()}",
 ) -> None:
     """Solve runs from the PostgreSQL job queue until stopped (database from QUIETDAY_DATABASE_URL)."""
     from quietday.persistence import is_sqlite
