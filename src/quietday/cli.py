@@ -289,6 +289,7 @@ def worker(
         name=name,
         heartbeat_seconds=settings.worker_heartbeat_seconds,
         stalled_seconds=settings.worker_stalled_seconds,
+        part_size=settings.part_size,
         on_ready=lambda: print(
             f"{name} 已连接 {redact(settings.database_url)},等待排期运行", flush=True
         ),
