@@ -23,9 +23,9 @@ from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # Not in the default run: `make bench-scale` (half an hour), `make bench-load` (API processes, a
-# worker and wrk at once).
+# worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
-LOAD_BENCHMARKS = ("load",)
+LOAD_BENCHMARKS = ("load", "distributed")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -394,7 +394,7 @@ def bench(
         str,
         typer.Option(
             help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m); load"
+            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed"
         ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,

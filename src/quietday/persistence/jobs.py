@@ -177,6 +177,11 @@ class PartRepository:
             raise LookupError(f"part {part_id} has no result")
         return blob
 
+    def of_run(self, run_id: int) -> Sequence[RunPartRow]:
+        return self.session.exec(
+            select(RunPartRow).where(RunPartRow.run_id == run_id).order_by(col(RunPartRow.id))
+        ).all()
+
     def give_up(self, run_id: int, part_ids: Collection[int] | None = None) -> list[int]:
         """The run's parts not yet ended (of `part_ids`, else all) marked cancelled; their
         waiting jobs' ids, for the caller to cancel."""
