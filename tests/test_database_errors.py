@@ -3,7 +3,9 @@ only connection-level failures are "database unavailable"."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from quietday.api import errors
 from quietday.persistence import make_engine
+from quietday.persistence.database import CONNECT_TIMEOUT
 from quietday.persistence.errors import is_lost_race, is_unavailable
 
 PROBLEM = "application/problem+json"
@@ -121,3 +124,22 @@ def test_deadlock_is_409_and_other_database_errors_are_500(tmp_path: Path) -> No
     r = app_raising(no_such_table(tmp_path)).get("/boom")
     assert (r.status_code, r.json()["code"]) == (500, "internal_error")
     assert "retry-after" not in r.headers
+
+
+def test_a_server_that_never_answers_fails_within_the_connect_timeout() -> None:
+    """A port that accepts the TCP connection and then stays silent (a hung server, a half-open
+    network path): connecting gives up after `CONNECT_TIMEOUT` instead of hanging the request."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(sa.exc.OperationalError) as caught, engine.connect():
+                pass
+        finally:
+            engine.dispose()
+        took = time.monotonic() - t0
+    assert is_unavailable(caught.value)
+    assert CONNECT_TIMEOUT - 1 <= took < 2 * CONNECT_TIMEOUT + 1
