@@ -250,3 +250,18 @@ def test_plans_acknowledged_during_a_postgres_outage_are_kept(
     # Every ref appears at most once (the unique constraint) and nothing unknown was stored.
     sent = {a.ref for a in every}
     assert set(stored) <= sent
+
+    # Retrying what was refused, as Retry-After asks, converges: each plan is stored once, a
+    # plan that did commit despite its 503 is answered 200 (same external_ref, same content).
+    with httpx.Client(base_url=api, headers=world_on.auth("A"), timeout=TIMEOUT) as http:
+        retried = {a.ref: http.post("/api/v1/plans", json=a.body).status_code for a in failed}
+        listed = http.get("/api/v1/plans", params={"limit": 500}).status_code
+    assert listed == 200
+    expected = {a.ref: 200 if a.ref in stored else 201 for a in failed}
+    assert retried == expected
+    with psycopg.connect(cluster.url.replace("+psycopg", "")) as conn:
+        counted = conn.execute(
+            "SELECT count(*), count(DISTINCT external_ref) FROM plan"
+            " WHERE external_ref LIKE 'fault-%'"
+        ).fetchone()
+    assert counted == (len(sent), len(sent))
