@@ -12,7 +12,7 @@ from quietday.domain.check import find_violations
 from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
-from quietday.solver import SolverConfig, solve
+from quietday.solver import LocalPool, SolverConfig, solve
 from quietday.solver.decompose import _Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters
 from quietday.solver.solve import solve_whole, summary
@@ -153,7 +153,14 @@ def test_part_budgets_end_together_by_the_quarters_deadline(province):
     config = SolverConfig(time_limit=100, part_size=150, processes=2)
     plan = plan_parts(province, config.part_size)
     run = _Decomposed(
-        province, plan, config, on_progress=None, cancel=None, clock=lambda: 0.0, started=0.0
+        province,
+        plan,
+        config,
+        LocalPool(config.processes),
+        on_progress=None,
+        cancel=None,
+        clock=lambda: 0.0,
+        started=0.0,
     )
     sizes = [38_900, 38_288, 37_203, 34_178, 32_511]
     budgets = [run.part_budget(size, sizes, slices_left=1) for size in sizes]

@@ -31,9 +31,10 @@ from quietday.formats import parse_instance, parse_solution
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
 from quietday.planning.access import Actor, create_key
+from quietday.planning.parts import PART_TASK, QueuePool
 from quietday.planning.province import load_province
 from quietday.planning.runner import RUN_TASK, QueueRunner
-from quietday.planning.runs import RunRequest, create_run
+from quietday.planning.runs import RunRequest, cancel_run, create_run
 from quietday.solver import SolverConfig, solve
 from seed import seed
 
@@ -106,12 +107,13 @@ def defer_then_fail(engine: Engine) -> None:
 class Worker:
     """A real `quietday worker` process; its output is read as it comes (and kept)."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(self, engine: Engine, name: str, part_size: int | None = None) -> None:
         env = {
             **os.environ,
             "QUIETDAY_DATABASE_URL": url_of(engine),
             "QUIETDAY_WORKER_HEARTBEAT_SECONDS": "1",
             "QUIETDAY_WORKER_STALLED_SECONDS": "4",
+            **({"QUIETDAY_PART_SIZE": str(part_size)} if part_size else {}),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "quietday", "worker", "--name", name],
@@ -150,7 +152,7 @@ def start_run(engine: Engine, **changes: Any) -> int:
     )
     with session_scope(engine, actor="test") as s:
         run = create_run(
-            s, SUPERVISOR, replace(request, **changes), max_time_limit=60, max_workers=2
+            s, SUPERVISOR, replace(request, **changes), max_time_limit=600, max_workers=2
         )
         QueueRunner().submit(s, int(run.id or 0))
         return int(run.id or 0)
@@ -235,6 +237,132 @@ def test_a_worker_killed_mid_solve_loses_nothing_and_the_schedule_is_the_same(
         i: d.isoformat() for i, d in undisturbed.solution.assignment().items()
     }
     assert disturbed["summary"]["inspections"] == len(stored.inspections)
+
+
+PART_SIZE = 400
+
+
+def parts(engine: Engine, run_id: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, kind, label, state, worker, attempts, error,"
+                " job_gz IS NULL AS job_cleared, result_gz IS NULL AS result_cleared"
+                " FROM run_part WHERE run_id = :r ORDER BY id"
+            ),
+            {"r": run_id},
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def part_jobs(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text("SELECT status FROM procrastinate_jobs WHERE task_name = :t ORDER BY id"),
+                {"t": PART_TASK},
+            ).scalars()
+        )
+
+
+def load_world(engine: Engine) -> None:
+    province = generate(GeneratorConfig(enterprises=1500, seed=7, quarter=4, counties=2))
+    with session_scope(engine, actor="test") as s:
+        load_province(s, province)
+        create_key(s, role="supervisor")
+
+
+def single_process(row: dict[str, Any]) -> dict[str, str]:
+    """What one process finds for the instance the run stored, in deterministic mode."""
+    stored = parse_instance(gzip.decompress(row["instance_gz"]))
+    config = SolverConfig(time_limit=1, workers=1, deterministic=True, part_size=PART_SIZE)
+    return {i: d.isoformat() for i, d in solve(stored, config).solution.assignment().items()}
+
+
+@pytest.mark.slow
+@on_postgresql
+def test_a_decomposed_run_spreads_its_parts_over_the_workers(engine: Engine) -> None:
+    load_world(engine)
+    workers = [Worker(engine, name, PART_SIZE) for name in ("w1", "w2")]
+    try:
+        assert QueuePool(engine, 0, stalled_seconds=4).width == 2
+        row = finished(engine, start_run(engine))
+    finally:
+        for w in workers:
+            assert w.stop() == 0, "".join(w.lines)
+    assert row["status"] == "succeeded", row
+    done = parts(engine, row["id"])
+    # Seven parts of the quarter, then the one unit (the province is one component, cut).
+    assert [(p["kind"], p["state"]) for p in done] == [("part", "done")] * 7 + [("unit", "done")]
+    assert {p["worker"] for p in done if p["kind"] == "part"} == {"w1", "w2"}
+    assert all(p["job_cleared"] and p["result_cleared"] for p in done)
+    assert set(part_jobs(engine)) == {"succeeded"}
+    assert assignment(row) == single_process(row)
+    assert row["summary"]["inspections"] > 2000
+
+
+@pytest.mark.slow
+@on_postgresql
+def test_a_worker_killed_mid_part_loses_nothing_and_the_schedule_is_the_same(
+    engine: Engine,
+) -> None:
+    load_world(engine)
+    coordinator = Worker(engine, "w1", PART_SIZE)
+    run_id = start_run(engine)
+    victim = Worker(engine, "w2", PART_SIZE)
+    deadline = time.monotonic() + 120
+    while not any(p["state"] == "running" and p["worker"] == "w2" for p in parts(engine, run_id)):
+        assert time.monotonic() < deadline, parts(engine, run_id)
+        time.sleep(0.05)
+    victim.proc.kill()
+    assert victim.stop() == -signal.SIGKILL
+    spare = Worker(engine, "w3", PART_SIZE)
+    try:
+        row = finished(engine, run_id)
+    finally:
+        for w in (coordinator, spare):
+            assert w.stop() == 0, "".join(w.lines)
+    assert row["status"] == "succeeded", row
+    done = parts(engine, run_id)
+    assert {p["state"] for p in done} == {"done"}
+    # The part w2 had was solved again, by a worker still alive.
+    again = [p for p in done if p["attempts"] == 2]
+    assert len(again) == 1, done
+    assert again[0]["worker"] in ("w1", "w3"), done
+    assert assignment(row) == single_process(row)
+    assert audit_actions(engine, f"run:{run_id}") == ["run.create", "run.start", "run.finish"]
+
+
+@pytest.mark.slow
+@on_postgresql
+def test_cancelling_a_decomposed_run_stops_its_parts(engine: Engine) -> None:
+    load_world(engine)
+    workers = [Worker(engine, name, PART_SIZE) for name in ("w1", "w2")]
+    try:
+        # Ten minutes of work if nothing stopped it.
+        run_id = start_run(engine, time_limit=600, deterministic=False)
+        deadline = time.monotonic() + 120
+        while sum(p["state"] == "running" for p in parts(engine, run_id)) < 2:
+            assert time.monotonic() < deadline, parts(engine, run_id)
+            time.sleep(0.05)
+        with session_scope(engine, actor="test") as s:
+            cancel_run(s, run_id)
+        asked = time.monotonic()
+        unfinished = {p["id"] for p in parts(engine, run_id) if p["state"] in ("todo", "running")}
+        row = finished(engine, run_id)
+        stopped_after = time.monotonic() - asked
+    finally:
+        for w in workers:
+            assert w.stop() == 0, "".join(w.lines)
+    assert row["status"] == "cancelled", row
+    ended = {p["id"]: p["state"] for p in parts(engine, run_id) if p["kind"] == "part"}
+    assert len(unfinished) >= 2
+    assert {ended[i] for i in unfinished} == {"cancelled"}, ended
+    assert "todo" not in part_jobs(engine)
+    assert stopped_after < 30
+    # What it keeps is a schedule that breaks no rule (the unit stage placed what it could).
+    instance = parse_instance(gzip.decompress(row["instance_gz"]))
+    assert find_violations(instance, parse_solution(gzip.decompress(row["solution_gz"]))) == []
 
 
 def test_the_worker_and_the_queue_runner_need_postgresql(tmp_path: Path) -> None:

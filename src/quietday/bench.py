@@ -25,6 +25,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -35,6 +37,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -58,9 +61,14 @@ from quietday.domain.model import (
 )
 from quietday.formats import parse_instance, parse_solution
 from quietday.generate import GeneratorConfig, generate
-from quietday.persistence import make_engine, session_scope, upgrade
+from quietday.persistence import Engine, make_engine, session_scope, upgrade
 from quietday.persistence.frequency import BulkLoader
-from quietday.persistence.repositories import EnterpriseRepository, VisitRepository
+from quietday.persistence.jobs import JobRepository, PartRepository
+from quietday.persistence.repositories import (
+    EnterpriseRepository,
+    RunRepository,
+    VisitRepository,
+)
 from quietday.persistence.tables import CheckInFlagRow, CheckInRow, PlanRow, VisitRow
 from quietday.planning import check_files, generate_file
 from quietday.planning.access import Actor, create_key
@@ -68,7 +76,9 @@ from quietday.planning.checkins import ENTRY_FLAGS, entry_id, rule_flags
 from quietday.planning.feeds import issue_enterprise_tokens
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.imports import COLUMNS
+from quietday.planning.parts import WORKER_QUEUES
 from quietday.planning.province import CLI, load_province
+from quietday.planning.runner import QueueRunner
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 
 __all__ = ["run_benchmarks"]
@@ -1057,6 +1067,120 @@ def dashboard(out: Path, *, progress: Echo) -> dict[str, Any]:
     }
 
 
+DISTRIBUTED = SCALE[0][1]
+DISTRIBUTED_DB = "bench_distributed"
+# Deterministic time for the whole run (as `quietday solve --deterministic --time-limit`): the
+# work is fixed, so the schedule is the same whatever the number of workers, and so is quality.
+DISTRIBUTED_LIMIT = 60.0
+
+
+@contextmanager
+def _queue_workers(url: str, count: int, engine: Engine) -> Iterator[None]:
+    """`count` real `quietday worker` processes, once each has registered its queue workers."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "quietday", "worker", "--name", f"bench-w{k + 1}"],
+            env={**os.environ, "QUIETDAY_DATABASE_URL": url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for k in range(count)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with session_scope(engine) as session:
+                live = JobRepository(session).live_workers(60)
+            if live >= count * len(WORKER_QUEUES):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} workers did not start")
+            time.sleep(0.2)
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=600)
+
+
+def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
+    """One deterministic run on the queue, from its start by a worker to its end."""
+    with session_scope(engine, actor=CLI) as session:
+        supervisor, _ = create_key(session, role="supervisor", label="bench")
+        actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
+        request = RunRequest(horizon_start=horizon.start, horizon_end=horizon.end, workers=1,
+                             time_limit=DISTRIBUTED_LIMIT, deterministic=True)  # fmt: skip
+        run = create_run(session, actor, request, max_time_limit=3600, max_workers=8)
+        run_id = int(run.id or 0)
+        QueueRunner().submit(session, run_id)
+    while True:
+        with session_scope(engine) as session:
+            row = RunRepository(session).get_or_raise(run_id)
+            if row.status not in ("queued", "running"):
+                break
+        time.sleep(0.5)
+    if row.status != "succeeded" or row.solution_gz is None or row.instance_gz is None:
+        raise RuntimeError(f"run {run_id} ended {row.status}: {row.error}")
+    if row.started_at is None or row.finished_at is None:
+        raise RuntimeError(f"run {run_id} has no start or end time")
+    solution = parse_solution(gzip.decompress(row.solution_gz))
+    instance = parse_instance(gzip.decompress(row.instance_gz))
+    with session_scope(engine) as session:
+        ran = PartRepository(session).of_run(run_id)
+    return {
+        "run_seconds": round((row.finished_at - row.started_at).total_seconds(), 1),
+        "inspections": row.summary["inspections"],
+        "scheduled": row.summary["scheduled"],
+        "total_priority": row.summary["total_priority"],
+        "visits": row.summary["visits"],
+        "violations": len(find_violations(instance, solution)),
+        "jobs": len(ran),
+        "jobs_by_worker": dict(sorted(Counter(p.worker or "-" for p in ran).items())),
+        "job_seconds": round(sum(p.seconds or 0.0 for p in ran), 1),
+        "schedule_sha256": hashlib.sha256(
+            json.dumps(
+                sorted((i, d.isoformat()) for i, d in solution.assignment().items())
+            ).encode()
+        ).hexdigest(),
+    }
+
+
+def distributed(out: Path, *, progress: Echo) -> dict[str, Any]:
+    """The 100,000-enterprise quarter in PostgreSQL, solved as a deterministic run on the queue
+    by one `quietday worker`, then by two: wall time from the run's start to its end."""
+    if not _postgres_reachable():
+        raise RuntimeError("PostgreSQL 不可用 (127.0.0.1:5432)")
+    progress(f"生成 {DISTRIBUTED.enterprises:,} 家企业的季度并写入 PostgreSQL……")
+    instance = generate(DISTRIBUTED)
+    url = _fresh_database(out, DISTRIBUTED_DB, pg=True)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine, actor=CLI) as session:
+            load_province(session, instance)
+        _settle(DISTRIBUTED_DB)
+        runs: dict[str, Any] = {}
+        for count in (1, 2):
+            progress(f"{count} 个求解进程: 确定性运行(时限 {DISTRIBUTED_LIMIT:g})……")
+            with _queue_workers(url, count, engine):
+                runs[f"workers_{count}"] = _queued_run(engine, instance.horizon)
+    finally:
+        engine.dispose()
+    one, two = runs["workers_1"], runs["workers_2"]
+    speedup = round(one["run_seconds"] / two["run_seconds"], 3)
+    return {
+        "enterprises": DISTRIBUTED.enterprises,
+        "deterministic_time_limit": DISTRIBUTED_LIMIT,
+        **runs,
+        "speedup": speedup,
+        "bars": {
+            "two_workers_at_least_1_6x": speedup >= 1.6,
+            "same_schedule": one["schedule_sha256"] == two["schedule_sha256"],
+            "zero_violations": one["violations"] == 0 and two["violations"] == 0,
+        },
+    }
+
+
 def run_benchmarks(
     out: Path, *, which: tuple[str, ...], time_limit: float, echo: Echo, progress: Echo
 ) -> dict[str, Any]:
@@ -1094,6 +1218,9 @@ def run_benchmarks(
                  f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, 失败 {r['non_2xx_3xx'] + r['socket_errors']}")  # fmt: skip
         echo(f"负载 计划: 告知已创建 {lo['plans_created_told']:,}, 库中 {lo['plans_created_stored']:,}; "
              f"计划占比 {lo['plan_share']:.1%}; 求解全程运行 {lo['solve_running_throughout']}")  # fmt: skip
+    if "distributed" in which:
+        results["distributed"] = distributed(out, progress=progress)
+        _distributed_lines(results["distributed"], echo)
     if "audit" in which:
         results["audit"] = audit(out, progress=progress)
         au = results["audit"]
@@ -1126,7 +1253,16 @@ def run_benchmarks(
         a = results["api"]
         echo(f"API 端到端: 入库 {a['load_seconds']} 秒, 运行 {a['run_seconds']} 秒, 发布 {a['publish_seconds']} 秒, "
              f"发布 {a['published_plans']:,} 项 / 入企 {a['visits']:,} 次, 违规 {a['violations']}")  # fmt: skip
-    for section in ("county", "import", "api", "feeds", "load", "audit", "dashboard"):
+    for section in (
+        "county",
+        "import",
+        "api",
+        "feeds",
+        "load",
+        "distributed",
+        "audit",
+        "dashboard",
+    ):
         for name, row in results.get("scale", {}).items():
             if section == "county":
                 for bar, ok in row["bars"].items():
@@ -1137,6 +1273,14 @@ def run_benchmarks(
     path.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     echo(f"结果已写入 {path}")
     return results
+
+
+def _distributed_lines(di: dict[str, Any], echo: Echo) -> None:
+    for count in (1, 2):
+        r = di[f"workers_{count}"]
+        echo(f"分布式 {count} 个求解进程: {r['run_seconds']} 秒, 任务 {r['jobs']} 个 {r['jobs_by_worker']}, "
+             f"已排 {r['scheduled']:,}(优先级 {r['total_priority']:,}), 入企 {r['visits']:,} 次")  # fmt: skip
+    echo(f"分布式 加速比 {di['speedup']}; 排期相同 {di['bars']['same_schedule']}")
 
 
 def _county_table(rows: dict[str, Any], echo: Echo) -> None:

@@ -24,9 +24,9 @@ from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # Not in the default run: `make bench-scale` (half an hour), `make bench-load` (API processes, a
-# worker and wrk at once).
+# worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
-LOAD_BENCHMARKS = ("load",)
+LOAD_BENCHMARKS = ("load", "distributed")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -291,6 +291,7 @@ def worker(
         name=name,
         heartbeat_seconds=settings.worker_heartbeat_seconds,
         stalled_seconds=settings.worker_stalled_seconds,
+        part_size=settings.part_size,
         on_ready=lambda: print(
             f"{name} 已连接 {redact(settings.database_url)},等待排期运行", flush=True
         ),
@@ -395,7 +396,7 @@ def bench(
         str,
         typer.Option(
             help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m); load"
+            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed"
         ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1)] = 60.0,

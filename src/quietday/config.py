@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from quietday.solver import DEFAULT_PART_SIZE
 
 __all__ = ["Settings"]
 
@@ -29,6 +32,9 @@ class Settings(BaseSettings):
     # Solving is batch work: a worker lowers its CPU priority by this much (nice), so that API
     # processes on the same machine answer first (feed p99 under load: 718 ms at 10, 416 at 19).
     worker_nice: int = 19
+    # Runs with more inspections (or longer than a quarter) are solved in parts of at most this
+    # many, side by side: on the queue, each part is a job any worker may take.
+    part_size: int = Field(default=DEFAULT_PART_SIZE, ge=1)
     # The public address of the API (for links in subscribe pages); else the request's own.
     public_url: str | None = None
     # The domain part of calendar event UIDs (visit-<id>@<domain>): stable for the deployment.

@@ -69,12 +69,12 @@ def _utcnow() -> datetime:
 
 def _runner(settings: Settings, engine: Engine) -> Runner:
     if settings.runner == "thread":
-        return ThreadRunner(engine)
+        return ThreadRunner(engine, settings.part_size)
     if settings.runner == "queue":
         if is_sqlite(settings.database_url):
             raise ValueError("QUIETDAY_RUNNER=queue 需要 PostgreSQL 数据库(SQLite 没有任务队列)")
         return QueueRunner()
-    return ProcessRunner(engine, settings.database_url)
+    return ProcessRunner(engine, settings.database_url, settings.part_size)
 
 
 def create_app(

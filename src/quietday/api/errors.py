@@ -22,7 +22,7 @@ from quietday.errors import (
     NotFoundError,
     QuietdayError,
 )
-from quietday.persistence.errors import IntegrityError, OperationalError
+from quietday.persistence.errors import DBAPIError, PoolTimeout, is_lost_race, is_unavailable
 
 __all__ = ["PROBLEM", "FieldError", "ProblemDetail", "install", "problem_responses"]
 
@@ -159,15 +159,24 @@ def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
-def _database_down(request: Request, _exc: Exception) -> JSONResponse:
-    detail = "数据库暂不可用,请稍后重试"
-    return _answer(
-        request, 503, code="database_unavailable", detail=detail, headers={"Retry-After": "5"}
-    )
+RETRY_AFTER = 5  # seconds: about how long PostgreSQL takes to restart or a failover to finish
 
 
-def _race(request: Request, _exc: Exception) -> JSONResponse:
-    return _answer(request, 409, code="concurrent_change", detail="同一记录正被并发修改,请重试")
+def _database(request: Request, exc: Exception) -> JSONResponse:
+    """Connection-level failures are a retryable 503, lost races a 409; any other database
+    error is a bug (500)."""
+    if is_unavailable(exc):
+        log.warning("database unavailable on %s: %s", request.url.path, exc)
+        return _answer(
+            request,
+            503,
+            code="database_unavailable",
+            detail="数据库暂时不可用,请稍后重试",
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
+    if is_lost_race(exc):
+        return _answer(request, 409, code="concurrent_change", detail="同一记录正被并发修改,请重试")
+    return _unexpected(request, exc)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -179,6 +188,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(QuietdayError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _database_down)
-    app.add_exception_handler(IntegrityError, _race)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(PoolTimeout, _database)
     app.add_exception_handler(Exception, _unexpected)

@@ -19,9 +19,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+CONNECT_TIMEOUT = 5  # seconds: an unreachable PostgreSQL fails a request instead of hanging it
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout so that a solve
-    process and the API can share one file."""
+    process and the API can share one file. PostgreSQL connections are pinged on checkout (a
+    restarted server leaves the pool full of dead ones) and give up connecting after
+    `CONNECT_TIMEOUT`."""
     if is_sqlite(url):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -36,7 +41,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT, **kwargs.pop("connect_args", {})}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def make_reader(engine: Engine) -> Engine:
@@ -47,7 +53,11 @@ def make_reader(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine
     return sa.create_engine(
-        engine.url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, pool_pre_ping=False
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        pool_pre_ping=False,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
     )
 
 

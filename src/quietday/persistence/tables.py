@@ -28,6 +28,7 @@ __all__ = [
     "PolicyRow",
     "RatingRow",
     "RegionRow",
+    "RunPartRow",
     "RunPlanRow",
     "RunRow",
     "SettingRow",
@@ -218,6 +219,33 @@ class RunRow(SQLModel, table=True):
         default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
     )
     solution_gz: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
+    )
+
+
+class RunPartRow(SQLModel, table=True):
+    """One job of a run solved on the queue (a part of a quarter, or a unit's last stage): the
+    job and its result as gzip pickles, which the run's own worker wrote and reads back; both
+    are cleared once the result is read, the rest stays as the record of who solved what."""
+
+    __tablename__ = "run_part"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    kind: str = Field(max_length=8)
+    label: str = Field(max_length=64)
+    inspections: int
+    # todo, running, done, failed, cancelled
+    state: str = Field(default="todo", max_length=16)
+    queue_job_id: int | None = None
+    worker: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime | None = _stamp()
+    started_at: datetime | None = _stamp(nullable=True)
+    finished_at: datetime | None = _stamp(nullable=True)
+    seconds: float | None = None
+    job_gz: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+    result_gz: bytes | None = Field(
         default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)
     )
 

@@ -35,10 +35,10 @@ class Runner(Protocol):
     def shutdown(self) -> None: ...
 
 
-def _child(database_url: str, run_id: int) -> None:
+def _child(database_url: str, run_id: int, part_size: int) -> None:
     engine = make_engine(database_url)
     try:
-        execute_run(engine, run_id)
+        execute_run(engine, run_id, part_size=part_size)
     finally:
         engine.dispose()
 
@@ -57,8 +57,9 @@ class _InProcess(ABC):
     """Runs started by this API process once their record commits: after a restart, the
     runs the old process left running are failed and the queued ones started again."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, part_size: int) -> None:
         self._engine = engine
+        self._part_size = part_size
 
     def submit(self, session: Session, run_id: int) -> None:
         after_commit(session, lambda: self._start(run_id))
@@ -72,8 +73,8 @@ class _InProcess(ABC):
 
 
 class ProcessRunner(_InProcess):
-    def __init__(self, engine: Engine, database_url: str) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Engine, database_url: str, part_size: int) -> None:
+        super().__init__(engine, part_size)
         self._url = database_url
         self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
@@ -81,7 +82,9 @@ class ProcessRunner(_InProcess):
         self._processes: list[multiprocessing.process.BaseProcess] = []
 
     def _start(self, run_id: int) -> None:
-        process = self._ctx.Process(target=_child, args=(self._url, run_id), daemon=True)
+        process = self._ctx.Process(
+            target=_child, args=(self._url, run_id, self._part_size), daemon=True
+        )
         process.start()
 
         def watch() -> None:
@@ -107,12 +110,17 @@ class ProcessRunner(_InProcess):
 
 
 class ThreadRunner(_InProcess):
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Engine, part_size: int) -> None:
+        super().__init__(engine, part_size)
         self._threads: list[threading.Thread] = []
 
     def _start(self, run_id: int) -> None:
-        thread = threading.Thread(target=execute_run, args=(self._engine, run_id), daemon=True)
+        thread = threading.Thread(
+            target=execute_run,
+            args=(self._engine, run_id),
+            kwargs={"part_size": self._part_size},
+            daemon=True,
+        )
         thread.start()
         self._threads.append(thread)
 

@@ -65,7 +65,7 @@ from quietday.planning.audit import RowDigest, diff, record
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.plans import PlanStatus, announceable, lead_agency
 from quietday.planning.registry import CAPS_SETTING
-from quietday.solver import Progress, SolverConfig, solve
+from quietday.solver import DEFAULT_PART_SIZE, JobPool, Progress, SolverConfig, solve
 
 __all__ = [
     "MAX_HORIZON_DAYS",
@@ -349,11 +349,14 @@ def execute_run(
     *,
     retry: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    pool: JobPool | None = None,
+    part_size: int = DEFAULT_PART_SIZE,
 ) -> None:
     """The worker's whole job for one run; every outcome is recorded on the run, none raised.
 
     `retry`: the queue hands the job again because the worker that had it died; a run it left
-    running starts over, on the instance that worker stored if it got that far."""
+    running starts over, on the instance that worker stored if it got that far. `pool`: where a
+    decomposed solve's parts run (default: in this process), and how large they may be."""
     with session_scope(engine, actor=RUNNER) as session:
         run = RunRepository(session).lock(run_id)
         again = retry and run.status == RunStatus.RUNNING
@@ -370,7 +373,7 @@ def execute_run(
             {"started_at": run.started_at},
         )
     try:
-        _execute(engine, run_id, clock)
+        _execute(engine, run_id, clock, pool, part_size)
     except InstanceError as exc:
         _fail(engine, run_id, message="实例无效",
               error="\n".join(str(p) for p in exc.problems[:50]))  # fmt: skip
@@ -379,7 +382,13 @@ def execute_run(
         _fail(engine, run_id, message="运行出错", error=f"{type(exc).__name__}: {exc}")
 
 
-def _execute(engine: Engine, run_id: int, clock: Callable[[], float]) -> None:
+def _execute(
+    engine: Engine,
+    run_id: int,
+    clock: Callable[[], float],
+    pool: JobPool | None,
+    part_size: int,
+) -> None:
     with session_scope(engine) as session:
         repo = RunRepository(session)
         run = repo.get_or_raise(run_id)
@@ -399,6 +408,7 @@ def _execute(engine: Engine, run_id: int, clock: Callable[[], float]) -> None:
             workers=run.workers,
             seed=run.seed,
             deterministic=run.deterministic,
+            part_size=part_size,
         )
     instance = parse_instance(text)
     last = [0.0]
@@ -421,7 +431,9 @@ def _execute(engine: Engine, run_id: int, clock: Callable[[], float]) -> None:
     )
     watcher.start()
     try:
-        result = solve(instance, config, on_progress=progress, cancel=cancel, clock=clock)
+        result = solve(
+            instance, config, on_progress=progress, cancel=cancel, clock=clock, pool=pool
+        )
     finally:
         done.set()
         watcher.join()

@@ -9,13 +9,19 @@ from quietday.solver.config import (
     SolveResult,
 )
 from quietday.solver.decompose import solve
+from quietday.solver.jobs import JobKind, run_job
+from quietday.solver.pool import JobPool, LocalPool
 
 __all__ = [
     "DEFAULT_PART_SIZE",
+    "JobKind",
+    "JobPool",
+    "LocalPool",
     "Method",
     "Progress",
     "ProgressFn",
     "SolveResult",
     "SolverConfig",
+    "run_job",
     "solve",
 ]

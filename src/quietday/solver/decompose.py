@@ -2,7 +2,8 @@
 
 A problem that fits one part and one quarter is solved whole (`quietday.solver.solve`). A larger
 one is cut (`quietday.solver.partition`) and solved quarter by quarter; in each quarter the parts
-run side by side in worker processes, each a full solve of its own (greedy warm start, local
+run side by side on a pool (`quietday.solver.pool`: processes of this machine, or queue workers
+anywhere), each a full solve of its own (greedy warm start, local
 search, CP-SAT) with a time budget in proportion to its size. The last stage takes each unit that
 no rule links to the rest (a part, or a component that was cut, with its real capacities and the
 whole horizon): a repair pass (local search: fill, relieve, merge) gives away the capacity one
@@ -19,21 +20,15 @@ give the same schedule whatever the number of processes.
 from __future__ import annotations
 
 import heapq
-import multiprocessing
-import resource
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
-from quietday.domain.assemble import visits_from
-from quietday.domain.bounds import visits_lower_bound
-from quietday.domain.check import Metrics, measure
-from quietday.domain.explain import explain_unscheduled
+from quietday.domain.check import Metrics
 from quietday.domain.model import (
     EnterpriseId,
     Horizon,
@@ -52,18 +47,10 @@ from quietday.solver.config import (
     SolveResult,
     config_summary,
 )
-from quietday.solver.greedy import greedy
-from quietday.solver.local import polish
+from quietday.solver.jobs import PartDone, PartJob, UnitDone, UnitJob, peak_rss_mib
 from quietday.solver.partition import Part, PartPlan, plan_parts, slice_of
-from quietday.solver.prepare import prepare
-from quietday.solver.solve import (
-    gaps,
-    metrics_of,
-    objective_key,
-    schedule,
-    solve_whole,
-    summary,
-)
+from quietday.solver.pool import JobPool, LocalPool
+from quietday.solver.solve import gaps, solve_whole, summary
 
 __all__ = ["solve"]
 
@@ -73,7 +60,6 @@ _FINISH_SHARE = 0.35
 _REPAIR_SHARE = 0.25
 _MIN_PART_SECONDS = 1.0
 _MIN_DETERMINISTIC = 0.05
-_REPAIR_ROUNDS = 4
 
 
 def solve(
@@ -83,10 +69,12 @@ def solve(
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    pool: JobPool | None = None,
 ) -> SolveResult:
     """Schedule `instance` within `config`'s limits; the status is in the result, never raised.
 
-    More than `config.part_size` inspections or a horizon longer than a quarter: decomposed."""
+    More than `config.part_size` inspections or a horizon longer than a quarter: decomposed,
+    the parts run on `pool` (default: `config.processes` worker processes of this machine)."""
     config = config or SolverConfig()
     started = clock()
     plan = plan_parts(instance, config.part_size)
@@ -96,6 +84,7 @@ def solve(
         instance,
         plan,
         config,
+        pool or LocalPool(config.processes),
         on_progress=on_progress,
         cancel=cancel,
         clock=clock,
@@ -103,165 +92,13 @@ def solve(
     ).run()
 
 
-def _peak_rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-@dataclass(frozen=True)
-class _PartJob:
-    label: str
-    instance: Instance
-    config: SolverConfig
-
-
-@dataclass(frozen=True)
-class _PartDone:
-    label: str
-    assignment: dict[InspectionId, date]
-    greedy: dict[InspectionId, date]
-    figures: dict[str, Any]
-
-
-def _solve_part(job: _PartJob) -> _PartDone:
-    """In a worker process: one part of one quarter, solved whole, explanations left out."""
-    began = time.monotonic()
-    inst = job.instance
-    done = schedule(inst, job.config)
-    metrics = metrics_of(inst, done.assignment)
-    free = [i for i in done.assignment if i not in inst.pins]
-    lower = visits_lower_bound(inst, done.assignment)
-    figures: dict[str, Any] = {
-        "part": job.label,
-        "inspections": len(inst.inspections),
-        "candidates": done.extra["model"]["candidates"],
-        "strategy": done.extra.get("strategy", "greedy"),
-        "greedy": done.extra["greedy"],
-        "scheduled": metrics.scheduled,
-        "total_priority": metrics.total_priority,
-        "visits": metrics.visits,
-        "visits_lower_bound": lower,
-        **gaps(metrics.visits, lower, done.extra.get("objective"), done.bound),
-        "new_placed": len(free),
-        "status": done.status.value,
-        "objective_bound": done.bound,
-        "priority_upper_bound": done.extra.get("priority_upper_bound"),
-        "time_limit": job.config.time_limit,
-        "timings": None if job.config.deterministic else done.timings,
-        "seconds": None if job.config.deterministic else round(time.monotonic() - began, 3),
-        "peak_rss_mib": None if job.config.deterministic else _peak_rss_mib(),
-    }
-    return _PartDone(job.label, done.assignment, done.greedy, figures)
-
-
-@dataclass(frozen=True)
-class _UnitJob:
-    label: str
-    instance: Instance
-    assignment: dict[InspectionId, date]
-    seconds: float
-    config: SolverConfig
-    # The unit's greedy when a part already made it: the unit is that part, uncut, and the
-    # horizon one quarter, so the part's problem was the unit's.
-    greedy: dict[InspectionId, date] | None
-
-
-@dataclass(frozen=True)
-class _UnitDone:
-    label: str
-    visits: tuple[Visit, ...]
-    unscheduled: list[Unscheduled]
-    metrics: Metrics
-    lower_bound: int
-    greedy: Metrics
-    figures: dict[str, Any]
-
-
-def _finish_unit(job: _UnitJob) -> _UnitDone:
-    """In a worker process, one unit on its real capacities and whole horizon: the greedy
-    (units are independent, so the greedies of all units are exactly the greedy of the whole
-    problem), the repair pass on the parts' schedule (`job.seconds` of it), the better of the
-    two, explanations, visits and figures (each unit's add up to the whole's)."""
-    began = time.monotonic()
-    deterministic = job.config.deterministic
-    inst = job.instance
-    prepared = prepare(inst)
-    base = greedy(prepared) if job.greedy is None else job.greedy
-    base_visits = visits_from(inst, base)
-    base_metrics = measure(inst, Solution(inst.name, base_visits, ()))
-    best, visits, filled, relieved, merged = base, base_visits, 0, 0, 0
-    if job.config.method == "cpsat":
-        stop_at = time.monotonic() + job.seconds
-        repaired, report = polish(
-            prepared,
-            job.assignment,
-            rounds=_REPAIR_ROUNDS,
-            should_stop=lambda: not deterministic and time.monotonic() > stop_at,
-        )
-        filled, relieved, merged = report.filled, report.relieved, report.merged
-        repaired_visits = visits_from(inst, repaired)
-        repaired_metrics = measure(inst, Solution(inst.name, repaired_visits, ()))
-        if objective_key(repaired_metrics) >= objective_key(base_metrics):
-            best, visits = repaired, repaired_visits
-    unscheduled = explain_unscheduled(inst, best)
-    metrics = measure(inst, Solution(inst.name, visits, tuple(unscheduled)))
-    figures: dict[str, Any] = {
-        "unit": job.label,
-        "inspections": len(inst.inspections),
-        "greedy": {"total_priority": base_metrics.total_priority, "visits": base_metrics.visits},
-        "kept": "greedy" if best is base else "parts",
-        "repair_seconds": None if deterministic else job.seconds,
-        "filled": filled,
-        "relieved": relieved,
-        "merged": merged,
-        "seconds": None if deterministic else round(time.monotonic() - began, 3),
-        "peak_rss_mib": None if deterministic else _peak_rss_mib(),
-    }
-    return _UnitDone(
-        job.label,
-        visits,
-        unscheduled,
-        metrics,
-        visits_lower_bound(inst, best),
-        base_metrics,
-        figures,
-    )
-
-
 def _makespan(sizes: Sequence[int], processes: int) -> int:
     """When the last job ends if each takes time in proportion to its size and they are
-    handed, largest first, to whichever of `processes` is free first (as `_run_jobs` does)."""
+    handed, largest first, to whichever of `processes` is free first (as the pools do)."""
     ends = [0] * max(1, min(processes, len(sizes)))
     for size in sorted(sizes, reverse=True):
         heapq.heapreplace(ends, ends[0] + size)
     return max(ends)
-
-
-J = TypeVar("J")
-R = TypeVar("R")
-
-
-def _run_jobs(
-    jobs: Sequence[J], work: Callable[[J], R], processes: int, cancel: threading.Event | None
-) -> Iterator[R]:
-    """Results as they finish (in any order), largest jobs submitted first. One
-    fresh process per job, forked from a server that has the solver loaded, so each job's
-    peak memory is its own and a crash takes only that job."""
-    if processes == 1 or len(jobs) == 1:
-        for job in jobs:
-            if cancel is not None and cancel.is_set():
-                return
-            yield work(job)
-        return
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["quietday.solver.decompose"])
-    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx, max_tasks_per_child=1) as pool:
-        pending: list[Future[R]] = [pool.submit(work, job) for job in jobs]
-        for future in as_completed(pending):
-            if cancel is not None and cancel.is_set():
-                for rest in pending:
-                    rest.cancel()
-                return
-            yield future.result()
 
 
 class _Decomposed:
@@ -270,6 +107,7 @@ class _Decomposed:
         instance: Instance,
         plan: PartPlan,
         config: SolverConfig,
+        pool: JobPool,
         *,
         on_progress: ProgressFn | None,
         cancel: threading.Event | None,
@@ -279,12 +117,13 @@ class _Decomposed:
         self.instance = instance
         self.plan = plan
         self.config = config
+        self.pool = pool
         self.on_progress = on_progress
         self.cancel = cancel
         self.clock = clock
         self.started = started
         self.timings: dict[str, float] = {}
-        # Each part's greedy by its index, kept when the horizon is one quarter (see _UnitJob).
+        # Each part's greedy by its index, kept when the horizon is one quarter (see UnitJob).
         self.part_greedy: dict[int, dict[InspectionId, date]] = {}
         self.mark = started
         self.solve_deadline = started + config.time_limit * (1 - _FINISH_SHARE)
@@ -313,7 +152,7 @@ class _Decomposed:
             per_slice = cfg.time_limit / len(self.plan.slices)
             return max(_MIN_DETERMINISTIC, per_slice * size / max(1, sum(slice_sizes)))
         per_slice = max(0.0, self.solve_deadline - self.clock()) / slices_left
-        share = per_slice * size / max(1, _makespan(slice_sizes, cfg.processes))
+        share = per_slice * size / max(1, _makespan(slice_sizes, self.pool.width))
         return max(_MIN_PART_SECONDS, share)
 
     def solve_slice(
@@ -334,10 +173,10 @@ class _Decomposed:
         sizes = [len(s.inspections) for _, s in subs]
         # Deterministic search is interleaved on one thread: its workers do not load the cores,
         # and keeping their number makes the schedule independent of `processes`.
-        workers = cfg.workers if cfg.deterministic else max(1, cfg.workers // cfg.processes)
+        workers = cfg.workers if cfg.deterministic else max(1, cfg.workers // self.pool.width)
         part_config = replace(cfg, workers=workers, processes=1)
         jobs = [
-            _PartJob(
+            PartJob(
                 label=sub.name,
                 instance=sub,
                 config=replace(
@@ -352,7 +191,8 @@ class _Decomposed:
         figures: dict[str, dict[str, Any]] = {}
         results: dict[str, dict[InspectionId, date]] = {}
         one_slice = len(slices) == 1
-        for n, done in enumerate(_run_jobs(jobs, _solve_part, cfg.processes, self.cancel), 1):
+        done: PartDone
+        for n, done in enumerate(self.pool.run("part", jobs, self.cancel), 1):
             results[done.label] = done.assignment
             if one_slice:
                 self.part_greedy[index_of[done.label]] = done.greedy
@@ -388,7 +228,7 @@ class _Decomposed:
         units = self.units()
         total = sum(sum(p.size for p in parts) for _, _, parts in units) or 1
         left = max(0.0, self.started + cfg.time_limit - self.clock())
-        repair = _REPAIR_SHARE * left * min(cfg.processes, len(units))
+        repair = _REPAIR_SHARE * left * min(self.pool.width, len(units))
         jobs = []
         for label, ents, parts in units:
             merged = Part(
@@ -403,10 +243,11 @@ class _Decomposed:
             seconds = round(repair * len(sub.inspections) / total, 3)
             uncut = parts[0].component not in self.plan.split_components
             made = self.part_greedy.get(parts[0].index) if uncut else None
-            jobs.append(_UnitJob(label, sub, mine, seconds, cfg, made))
+            jobs.append(UnitJob(label, sub, mine, seconds, cfg, made))
         jobs.sort(key=lambda j: (-len(j.instance.inspections), j.label))
-        done_units: list[_UnitDone] = []
-        for done in _run_jobs(jobs, _finish_unit, cfg.processes, None):
+        done_units: list[UnitDone] = []
+        done: UnitDone
+        for done in self.pool.run("unit", jobs, None):
             done_units.append(done)
             self.say("unit", f"单元 {done.label} 修复与解释完成")
         done_units.sort(key=lambda d: d.label)
@@ -452,7 +293,7 @@ class _Decomposed:
                 "split_components": len(plan.split_components),
                 "quarters": len(plan.slices),
                 "part_size": cfg.part_size,
-                "processes": cfg.processes,
+                "processes": self.pool.width,
             },
             "greedy": summary(greedy_metrics),
             "total_priority": metrics.total_priority,
@@ -466,7 +307,7 @@ class _Decomposed:
             "parts": part_figures,
             "units": fin.figures,
             "timings": None if cfg.deterministic else dict(self.timings),
-            "peak_rss_mib": None if cfg.deterministic else _peak_rss_mib(),
+            "peak_rss_mib": None if cfg.deterministic else peak_rss_mib(),
         }
         stats = SolveStats(
             status=status,

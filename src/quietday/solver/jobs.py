@@ -1,0 +1,172 @@
+"""The decomposed solve's units of work, each a pure function of a picklable job, so that it
+can run in this process, in a worker process of this machine, or on another machine's worker
+(`quietday.planning.parts`): a part of one quarter solved whole (`solve_part`), and a unit's
+last stage (`finish_unit`). `run_job` runs a job by its kind's name."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from quietday.domain.assemble import visits_from
+from quietday.domain.bounds import visits_lower_bound
+from quietday.domain.check import Metrics, measure
+from quietday.domain.explain import explain_unscheduled
+from quietday.domain.model import InspectionId, Instance, Solution, Unscheduled, Visit
+from quietday.solver.config import SolverConfig
+from quietday.solver.greedy import greedy
+from quietday.solver.local import polish
+from quietday.solver.prepare import prepare
+from quietday.solver.solve import gaps, metrics_of, objective_key, schedule
+
+__all__ = [
+    "JobKind",
+    "PartDone",
+    "PartJob",
+    "UnitDone",
+    "UnitJob",
+    "finish_unit",
+    "peak_rss_mib",
+    "run_job",
+    "solve_part",
+]
+
+JobKind = Literal["part", "unit"]
+
+_REPAIR_ROUNDS = 4
+
+
+def peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+@dataclass(frozen=True)
+class PartJob:
+    label: str
+    instance: Instance
+    config: SolverConfig
+
+
+@dataclass(frozen=True)
+class PartDone:
+    label: str
+    assignment: dict[InspectionId, date]
+    greedy: dict[InspectionId, date]
+    figures: dict[str, Any]
+
+
+def solve_part(job: PartJob) -> PartDone:
+    """In a worker process: one part of one quarter, solved whole, explanations left out."""
+    began = time.monotonic()
+    inst = job.instance
+    done = schedule(inst, job.config)
+    metrics = metrics_of(inst, done.assignment)
+    free = [i for i in done.assignment if i not in inst.pins]
+    lower = visits_lower_bound(inst, done.assignment)
+    figures: dict[str, Any] = {
+        "part": job.label,
+        "inspections": len(inst.inspections),
+        "candidates": done.extra["model"]["candidates"],
+        "strategy": done.extra.get("strategy", "greedy"),
+        "greedy": done.extra["greedy"],
+        "scheduled": metrics.scheduled,
+        "total_priority": metrics.total_priority,
+        "visits": metrics.visits,
+        "visits_lower_bound": lower,
+        **gaps(metrics.visits, lower, done.extra.get("objective"), done.bound),
+        "new_placed": len(free),
+        "status": done.status.value,
+        "objective_bound": done.bound,
+        "priority_upper_bound": done.extra.get("priority_upper_bound"),
+        "time_limit": job.config.time_limit,
+        "timings": None if job.config.deterministic else done.timings,
+        "seconds": None if job.config.deterministic else round(time.monotonic() - began, 3),
+        "peak_rss_mib": None if job.config.deterministic else peak_rss_mib(),
+    }
+    return PartDone(job.label, done.assignment, done.greedy, figures)
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    label: str
+    instance: Instance
+    assignment: dict[InspectionId, date]
+    seconds: float
+    config: SolverConfig
+    # The unit's greedy when a part already made it: the unit is that part, uncut, and the
+    # horizon one quarter, so the part's problem was the unit's.
+    greedy: dict[InspectionId, date] | None
+
+
+@dataclass(frozen=True)
+class UnitDone:
+    label: str
+    visits: tuple[Visit, ...]
+    unscheduled: list[Unscheduled]
+    metrics: Metrics
+    lower_bound: int
+    greedy: Metrics
+    figures: dict[str, Any]
+
+
+def finish_unit(job: UnitJob) -> UnitDone:
+    """In a worker process, one unit on its real capacities and whole horizon: the greedy
+    (units are independent, so the greedies of all units are exactly the greedy of the whole
+    problem), the repair pass on the parts' schedule (`job.seconds` of it), the better of the
+    two, explanations, visits and figures (each unit's add up to the whole's)."""
+    began = time.monotonic()
+    deterministic = job.config.deterministic
+    inst = job.instance
+    prepared = prepare(inst)
+    base = greedy(prepared) if job.greedy is None else job.greedy
+    base_visits = visits_from(inst, base)
+    base_metrics = measure(inst, Solution(inst.name, base_visits, ()))
+    best, visits, filled, relieved, merged = base, base_visits, 0, 0, 0
+    if job.config.method == "cpsat":
+        stop_at = time.monotonic() + job.seconds
+        repaired, report = polish(
+            prepared,
+            job.assignment,
+            rounds=_REPAIR_ROUNDS,
+            should_stop=lambda: not deterministic and time.monotonic() > stop_at,
+        )
+        filled, relieved, merged = report.filled, report.relieved, report.merged
+        repaired_visits = visits_from(inst, repaired)
+        repaired_metrics = measure(inst, Solution(inst.name, repaired_visits, ()))
+        if objective_key(repaired_metrics) >= objective_key(base_metrics):
+            best, visits = repaired, repaired_visits
+    unscheduled = explain_unscheduled(inst, best)
+    metrics = measure(inst, Solution(inst.name, visits, tuple(unscheduled)))
+    figures: dict[str, Any] = {
+        "unit": job.label,
+        "inspections": len(inst.inspections),
+        "greedy": {"total_priority": base_metrics.total_priority, "visits": base_metrics.visits},
+        "kept": "greedy" if best is base else "parts",
+        "repair_seconds": None if deterministic else job.seconds,
+        "filled": filled,
+        "relieved": relieved,
+        "merged": merged,
+        "seconds": None if deterministic else round(time.monotonic() - began, 3),
+        "peak_rss_mib": None if deterministic else peak_rss_mib(),
+    }
+    return UnitDone(
+        job.label,
+        visits,
+        unscheduled,
+        metrics,
+        visits_lower_bound(inst, best),
+        base_metrics,
+        figures,
+    )
+
+
+_WORK: dict[str, Callable[[Any], Any]] = {"part": solve_part, "unit": finish_unit}
+
+
+def run_job(kind: JobKind, job: Any) -> Any:
+    """Do one job of `kind` (a `PartJob` or a `UnitJob`) and give its result."""
+    return _WORK[kind](job)

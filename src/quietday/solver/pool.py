@@ -1,0 +1,62 @@
+"""Where the decomposed solve's jobs run (`JobPool`): in worker processes of this machine
+(`LocalPool`, the default), or as jobs on the PostgreSQL queue that `quietday worker` processes
+on any machine take (`quietday.planning.parts`). The solve itself does not change: it hands a
+pool the jobs of one stage, largest first, and merges their results in a fixed order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import Any, Protocol
+
+from quietday.solver.jobs import JobKind, run_job
+
+__all__ = ["JobPool", "LocalPool"]
+
+
+class JobPool(Protocol):
+    @property
+    def width(self) -> int:
+        """How many jobs run at once (wall-time budgets are shared over it)."""
+
+    def run(
+        self, kind: JobKind, jobs: Sequence[Any], cancel: threading.Event | None
+    ) -> Iterator[Any]:
+        """The jobs' results as they finish, in any order; none more once `cancel` is set."""
+
+
+class LocalPool:
+    """One fresh process per job, forked from a server that has the solver loaded, so each
+    job's peak memory is its own and a crash takes only that job; in this process when there is
+    one process or one job."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+
+    @property
+    def width(self) -> int:
+        return self.processes
+
+    def run(
+        self, kind: JobKind, jobs: Sequence[Any], cancel: threading.Event | None
+    ) -> Iterator[Any]:
+        if self.processes == 1 or len(jobs) == 1:
+            for job in jobs:
+                if cancel is not None and cancel.is_set():
+                    return
+                yield run_job(kind, job)
+            return
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["quietday.solver.jobs"])
+        with ProcessPoolExecutor(
+            max_workers=self.processes, mp_context=ctx, max_tasks_per_child=1
+        ) as pool:
+            pending: list[Future[Any]] = [pool.submit(run_job, kind, job) for job in jobs]
+            for future in as_completed(pending):
+                if cancel is not None and cancel.is_set():
+                    for rest in pending:
+                        rest.cancel()
+                    return
+                yield future.result()

@@ -1,0 +1,267 @@
+"""Fault test: a private PostgreSQL is stopped for a few seconds while clients submit plans to the
+real API (a subprocess). Nothing the API acknowledged is lost, the outage answers are retryable
+503 problems, and the API serves again once PostgreSQL is back, without a restart.
+
+The shared server at 127.0.0.1:5432 is never touched: the test starts its own cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from conftest import require
+from quietday.persistence import make_engine, upgrade
+from seed import Seeded, seed
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+CLIENTS = 4
+TIMEOUT = 15.0  # client timeout: an answer slower than this counts as a hang
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """A private PostgreSQL cluster run by the `postgres` OS user."""
+
+    directory: Path
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.directory),
+             "-l", str(self.log), *args],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
+        self._ctl("-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        self._ctl("-w", "-m", "immediate", "stop")
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    require(os.geteuid() == 0, "the private PostgreSQL is started as the postgres user: needs root")
+    require((PG_BIN / "initdb").is_file(), f"PostgreSQL binaries not found in {PG_BIN}")
+    require(shutil.which("runuser") is not None, "runuser not found")
+    root = Path(tempfile.mkdtemp(prefix="quietday-faults-"))
+    shutil.chown(root, user="postgres")
+    data = root / "data"
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust",
+         "-U", "postgres", "--no-sync"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    pg = Cluster(directory=data, port=_port(), log=root / "postgres.log")
+    pg.start()
+    try:
+        yield pg
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def world_on(cluster: Cluster) -> Seeded:
+    upgrade(cluster.url)
+    engine = make_engine(cluster.url)
+    try:
+        return seed(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def api(cluster: Cluster, world_on: Seeded, tmp_path: Path) -> Iterator[str]:
+    port = _port()
+    env = {**os.environ, "QUIETDAY_DATABASE_URL": cluster.url, "QUIETDAY_RUNNER": "thread"}
+    log = (tmp_path / "api.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quietday", "serve", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        log.close()
+
+
+@dataclass
+class Answer:
+    ref: str
+    body: dict[str, Any]
+    sent: float
+    took: float
+    status: int | None  # None: no answer (transport error or client timeout)
+    headers: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def _submit(
+    base: str, world: Seeded, client_no: int, stop: threading.Event, out: list[Answer]
+) -> None:
+    with httpx.Client(base_url=base, headers=world.auth("A"), timeout=TIMEOUT) as http:
+        n = 0
+        while not stop.is_set():
+            ref = f"fault-{client_no}-{n}"
+            body = {
+                "enterprise_id": world.enterprises[n % len(world.enterprises)],
+                "kind": "routine",
+                "earliest": "2026-07-01",
+                "latest": "2026-09-30",
+                "items": ["SCJG-0101"],
+                "priority": 1 + (n % 100),
+                "external_ref": ref,
+            }
+            t0 = time.monotonic()
+            try:
+                r = http.post("/api/v1/plans", json=body)
+            except httpx.HTTPError as exc:
+                out.append(Answer(ref, body, t0, time.monotonic() - t0, None, error=repr(exc)))
+            else:
+                js = r.json() if r.headers.get("content-type", "").endswith("json") else None
+                out.append(
+                    Answer(ref, body, t0, time.monotonic() - t0, r.status_code, dict(r.headers), js)
+                )
+                if r.status_code == 503:
+                    time.sleep(0.1)  # a real client would honour Retry-After; keep the test short
+            n += 1
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_plans_acknowledged_during_a_postgres_outage_are_kept(
+    cluster: Cluster, world_on: Seeded, api: str
+) -> None:
+    answers: list[list[Answer]] = [[] for _ in range(CLIENTS)]
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_submit, args=(api, world_on, i, stop, answers[i]), daemon=True)
+        for i in range(CLIENTS)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    down = time.monotonic()
+    cluster.stop()
+    time.sleep(3)
+    cluster.start()
+    up = time.monotonic()
+    time.sleep(3)
+    stop.set()
+    for t in threads:
+        t.join(timeout=TIMEOUT + 5)
+    assert not any(t.is_alive() for t in threads), "a client thread hung"
+    every = [a for per in answers for a in per]
+
+    ok = [a for a in every if a.status is not None and 200 <= a.status < 300]
+    failed = [a for a in every if not (a.status is not None and 200 <= a.status < 300)]
+    summary = {
+        "total": len(every),
+        "ok": len(ok),
+        "503": sum(a.status == 503 for a in every),
+        "outage_s": round(up - down, 2),
+        "ok_before": sum(a.sent + a.took < down for a in ok),
+        "ok_after": sum(a.sent > up for a in ok),
+        "slowest_s": round(max(a.took for a in every), 2),
+    }
+    print("fault summary:", summary)
+
+    assert summary["ok_before"] > 0, summary
+    assert summary["ok_after"] > 0, "the API did not serve again after PostgreSQL came back"
+    for a in failed:
+        assert a.status == 503, (a.ref, a.status, a.error, a.json)
+        assert a.headers.get("content-type") == "application/problem+json", a.headers
+        assert a.headers.get("retry-after") == "5", a.headers
+        assert a.json is not None, a.headers
+        assert a.json["code"] == "database_unavailable", a.json
+        assert _has_chinese(a.json["detail"]), a.json
+        assert a.sent + a.took >= down, f"{a.ref} failed before the outage: {a.json}"
+
+    with psycopg.connect(cluster.url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(
+            "SELECT external_ref, enterprise_id, kind, earliest, latest, items, priority, status"
+            " FROM plan WHERE external_ref LIKE 'fault-%'"
+        ).fetchall()
+    stored = {r[0]: r for r in rows}
+    for a in ok:
+        assert a.ref in stored, f"{a.ref} was acknowledged ({a.status}) but is not stored"
+        _, enterprise, kind, earliest, latest, items, priority, status = stored[a.ref]
+        assert (enterprise, kind, str(earliest), str(latest), priority) == (
+            a.body["enterprise_id"], a.body["kind"], a.body["earliest"], a.body["latest"],
+            a.body["priority"],
+        )  # fmt: skip
+        assert items == a.body["items"]
+        assert status == "submitted"
+    # A 503 may still have committed (the commit reached the server, its answer did not): such
+    # a plan is stored with the content sent, and a retry with the same external_ref returns it.
+    committed_anyway = [a.ref for a in failed if a.ref in stored]
+    print("answered 503 but stored:", committed_anyway)
+    for ref in committed_anyway:
+        a = next(x for x in failed if x.ref == ref)
+        assert stored[ref][1] == a.body["enterprise_id"]
+    # Every ref appears at most once (the unique constraint) and nothing unknown was stored.
+    sent = {a.ref for a in every}
+    assert set(stored) <= sent
+
+    # Retrying what was refused, as Retry-After asks, converges: each plan is stored once, a
+    # plan that did commit despite its 503 is answered 200 (same external_ref, same content).
+    with httpx.Client(base_url=api, headers=world_on.auth("A"), timeout=TIMEOUT) as http:
+        retried = {a.ref: http.post("/api/v1/plans", json=a.body).status_code for a in failed}
+        listed = http.get("/api/v1/plans", params={"limit": 500}).status_code
+    assert listed == 200
+    expected = {a.ref: 200 if a.ref in stored else 201 for a in failed}
+    assert retried == expected
+    with psycopg.connect(cluster.url.replace("+psycopg", "")) as conn:
+        counted = conn.execute(
+            "SELECT count(*), count(DISTINCT external_ref) FROM plan"
+            " WHERE external_ref LIKE 'fault-%'"
+        ).fetchone()
+    assert counted == (len(sent), len(sent))
