@@ -1,14 +1,20 @@
-"""Fault test: a private PostgreSQL is stopped for a few seconds while clients submit plans to the
-real API (a subprocess). Nothing the API acknowledged is lost, the outage answers are retryable
-503 problems, and the API serves again once PostgreSQL is back, without a restart.
+"""Fault tests with a real API process.
 
-The shared server at 127.0.0.1:5432 is never touched: the test starts its own cluster."""
+A private PostgreSQL is stopped for a few seconds while clients submit plans: nothing the API
+acknowledged is lost, the outage answers are retryable 503 problems, and the API serves again
+once PostgreSQL is back, without a restart. The shared server at 127.0.0.1:5432 is never stopped:
+that test starts its own cluster.
+
+The API is killed (or stopped) in the middle of a 10,000-row CSV import on the shared server:
+the import is all there or not there at all, and the client's retry with its Idempotency-Key
+stores it exactly once."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,8 +30,9 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import require
-from quietday.persistence import make_engine, upgrade
+from conftest import require, url_of
+from quietday.persistence import Engine, make_engine, upgrade
+from quietday.planning.audit import verify_database
 from seed import Seeded, seed
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -99,35 +106,47 @@ def world_on(cluster: Cluster) -> Seeded:
         engine.dispose()
 
 
-@pytest.fixture
-def api(cluster: Cluster, world_on: Seeded, tmp_path: Path) -> Iterator[str]:
-    port = _port()
-    env = {**os.environ, "QUIETDAY_DATABASE_URL": cluster.url, "QUIETDAY_RUNNER": "thread"}
-    log = (tmp_path / "api.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "quietday", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
+class Api:
+    """A real `quietday serve` process on `url`; `stop` sends it `sig` and waits for it."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.port = _port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "QUIETDAY_DATABASE_URL": url, "QUIETDAY_RUNNER": "thread"}
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "quietday", "serve", "--port", str(self.port)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
             except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop(signal.SIGKILL)
                     raise
             time.sleep(0.2)
-        yield base
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self._log.close()
+
+
+@pytest.fixture
+def api(cluster: Cluster, world_on: Seeded, tmp_path: Path) -> Iterator[str]:
+    server = Api(cluster.url, tmp_path / "api.log")
+    try:
+        yield server.base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 @dataclass
@@ -265,3 +284,138 @@ def test_plans_acknowledged_during_a_postgres_outage_are_kept(
             " WHERE external_ref LIKE 'fault-%'"
         ).fetchone()
     assert counted == (len(sent), len(sent))
+
+
+# --- The API restarted in the middle of a CSV import (the shared PostgreSQL, a fresh database) ---
+
+IMPORT_ROWS = 10_000  # the most one import takes: the transaction stays open for seconds
+IMPORT_INTO = 1.0  # seconds after its first row is written that the API is restarted
+on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+
+
+def _import_csv(world: Seeded, rows: int) -> bytes:
+    lines = ["外部编号,统一社会信用代码,检查类型,检查事项,最早日期,最晚日期,优先级"]
+    for n in range(rows):
+        eid = world.enterprises[n % len(world.enterprises)]
+        lines.append(f"imp-{n},{eid},日常检查,SCJG-0101,2026-07-01,2026-09-30,{1 + n % 100}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _writing_plans(conn: psycopg.Connection[Any]) -> list[int]:
+    """Backends of other sessions holding a write lock on `plan`: inserted, not yet committed."""
+    rows = conn.execute(
+        "SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+        " WHERE c.relname = 'plan' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _post_import(base: str, world: Seeded, body: bytes, key: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/api/v1/plans/import",
+        files={"file": ("plans.csv", body, "text/csv")},
+        headers={**world.auth("A"), "Idempotency-Key": key},
+        timeout=120,
+    )
+
+
+@on_postgresql
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_an_api_restart_in_the_middle_of_an_import_leaves_all_or_nothing(
+    engine: Engine, tmp_path: Path, sig: signal.Signals, request: pytest.FixtureRequest
+) -> None:
+    url = url_of(engine)
+    world = seed(engine)
+    raw_url = url.replace("+psycopg", "")
+    body = _import_csv(world, IMPORT_ROWS)
+    server = Api(url, tmp_path / "api.log")
+    request.addfinalizer(lambda: server.stop(signal.SIGKILL))
+    before = httpx.post(
+        f"{server.base}/api/v1/plans",
+        headers=world.auth("A"),
+        json={"enterprise_id": world.enterprises[0], "kind": "routine", "earliest": "2026-07-01",
+              "latest": "2026-09-30", "items": ["SCJG-0101"], "external_ref": "kept"},
+    )  # fmt: skip
+    assert before.status_code == 201, before.text
+    answer: list[httpx.Response | Exception] = []
+    upload = threading.Thread(
+        target=lambda: answer.append(_attempt(server.base, world, body)), daemon=True
+    )
+    with psycopg.connect(raw_url, autocommit=True) as watch:
+        upload.start()
+        started = time.monotonic()
+        deadline = time.monotonic() + 60
+        while not (writers := _writing_plans(watch)):
+            assert upload.is_alive(), f"the upload ended before it wrote: {answer}"
+            assert time.monotonic() < deadline, "the import never wrote"
+            time.sleep(0.01)
+        # Well into the import: several chunks of 500 rows written (it takes about 10 s).
+        time.sleep(IMPORT_INTO)
+        assert upload.is_alive(), "the import ended before the restart: make it longer"
+        server.stop(sig)
+        upload.join(timeout=130)
+        took = time.monotonic() - started
+        # The server's backend goes once PostgreSQL sees its connection close (killed) or the
+        # transaction end (stopped); either way nothing stays open on `plan`.
+        deadline = time.monotonic() + 30
+        while _writing_plans(watch):
+            assert time.monotonic() < deadline, f"backends {writers} still hold plan rows"
+            time.sleep(0.05)
+        stored = watch.execute(
+            "SELECT count(*), count(DISTINCT external_ref) FROM plan WHERE external_ref LIKE 'imp-%'"
+        ).fetchone()
+        imports_logged = watch.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'plan.import'"
+        ).fetchone()
+        remembered = watch.execute("SELECT count(*) FROM idempotency").fetchone()
+        kept = watch.execute("SELECT count(*) FROM plan WHERE external_ref = 'kept'").fetchone()
+    assert kept == (1,)
+    (got,) = answer
+    print("first attempt:", sig.name, got, "stored:", stored, "took", round(took, 2))
+    if isinstance(got, httpx.Response):
+        # A graceful stop lets the request in flight finish: all of it is stored and said so.
+        assert sig == signal.SIGTERM
+        assert got.status_code == 201, got.text
+        assert got.json() == {"rows": IMPORT_ROWS, "created": IMPORT_ROWS, "unchanged": 0}
+        assert stored == (IMPORT_ROWS, IMPORT_ROWS)
+        assert imports_logged == (1,)
+        assert remembered == (1,)
+    else:
+        # The client saw the connection drop (no answer): nothing of the import is stored.
+        assert isinstance(got, httpx.TransportError), repr(got)
+        assert stored == (0, 0)
+        assert imports_logged == (0,)
+        assert remembered == (0,)
+
+    again = Api(url, tmp_path / "api.log")
+    try:
+        retried = _post_import(again.base, world, body, "import-1")
+        replayed = _post_import(again.base, world, body, "import-1")
+    finally:
+        again.stop()
+    assert retried.status_code == 201, retried.text
+    assert replayed.status_code == 201, replayed.text
+    assert replayed.json() == retried.json()
+    if isinstance(got, httpx.Response):
+        assert retried.headers.get("idempotent-replayed") == "true"
+        assert retried.json() == got.json()
+    else:
+        assert "idempotent-replayed" not in retried.headers
+        assert retried.json() == {"rows": IMPORT_ROWS, "created": IMPORT_ROWS, "unchanged": 0}
+    assert replayed.headers.get("idempotent-replayed") == "true"
+    with psycopg.connect(raw_url) as conn:
+        assert conn.execute(
+            "SELECT count(*), count(DISTINCT external_ref) FROM plan WHERE external_ref LIKE 'imp-%'"
+        ).fetchone() == (IMPORT_ROWS, IMPORT_ROWS)
+        assert conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'plan.import'"
+        ).fetchone() == (1,)
+    report = verify_database(url)
+    assert report.ok, report.problems
+
+
+def _attempt(base: str, world: Seeded, body: bytes) -> httpx.Response | Exception:
+    try:
+        return _post_import(base, world, body, "import-1")
+    except httpx.HTTPError as exc:
+        return exc
