@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from quietday import __version__
 from quietday.api import errors
 from quietday.persistence import make_engine
 from quietday.persistence.database import CONNECT_TIMEOUT
@@ -143,3 +144,44 @@ def test_a_server_that_never_answers_fails_within_the_connect_timeout() -> None:
         took = time.monotonic() - t0
     assert is_unavailable(caught.value)
     assert CONNECT_TIMEOUT - 1 <= took < 2 * CONNECT_TIMEOUT + 1
+
+
+def test_readiness_answers_only_while_the_database_does(tmp_path: Path) -> None:
+    from quietday.api import create_app
+    from quietday.config import Settings
+    from quietday.persistence import upgrade
+
+    url = f"sqlite:///{tmp_path / 'ready.db'}"
+    upgrade(url)
+    with TestClient(create_app(Settings(database_url=url))) as live:
+        assert live.get("/readyz").json() == {"status": "ready", "version": __version__}
+    # No lifespan (it would recover runs from the database): the app as it is when PostgreSQL
+    # goes away under a running process. Liveness still answers; readiness does not.
+    gone = create_app(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/postgres"))
+    client = TestClient(gone, raise_server_exceptions=False)
+    assert client.get("/healthz").status_code == 200
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.headers["content-type"] == PROBLEM
+    assert r.headers["retry-after"] == "5"
+    assert r.json()["code"] == "database_unavailable"
+
+
+def test_openapi_documents_503_on_every_route_that_touches_the_database(tmp_path: Path) -> None:
+    from quietday.api import create_app
+    from quietday.config import Settings
+
+    spec = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")).openapi()
+    operations = {
+        (method.upper(), path): op
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+    }
+    assert len(operations) > 40
+    for (method, path), op in operations.items():
+        if path == "/healthz":
+            assert "503" not in op["responses"]
+            continue
+        assert "503" in op["responses"], (method, path)
+        content = op["responses"]["503"]["content"]
+        assert content[PROBLEM] == {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}

@@ -26,7 +26,7 @@ from quietday.api.routers import (
     visits,
 )
 from quietday.config import Settings
-from quietday.persistence import Engine, is_sqlite, make_engine, make_reader
+from quietday.persistence import Engine, is_sqlite, make_engine, make_reader, ping
 from quietday.planning.runner import ProcessRunner, QueueRunner, Runner, ThreadRunner
 
 __all__ = ["RedactFeedTokens", "create_app", "from_environment"]
@@ -124,12 +124,20 @@ def create_app(
         audit.router,
         dashboard.router,
     ):
-        app.include_router(router)
+        # Any route that reads or writes the database answers 503 while it is unreachable.
+        app.include_router(router, responses=errors.problem_responses(503))
 
     @app.get("/healthz", response_model=Health, tags=["meta"])
     def healthz() -> Health:
         """Liveness: the process answers."""
         return Health(status="ok", version=__version__)
+
+    @app.get("/readyz", response_model=Health, tags=["meta"],
+             responses=errors.problem_responses(503))  # fmt: skip
+    def readyz() -> Health:
+        """Readiness: the database answers (503 `database_unavailable` while it does not)."""
+        ping(app.state.reader)
+        return Health(status="ready", version=__version__)
 
     return app
 

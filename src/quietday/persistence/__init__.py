@@ -8,6 +8,7 @@ from quietday.persistence.database import (
     is_sqlite,
     make_engine,
     make_reader,
+    ping,
     session_scope,
 )
 from quietday.persistence.migrations import upgrade
@@ -19,6 +20,7 @@ __all__ = [
     "is_sqlite",
     "make_engine",
     "make_reader",
+    "ping",
     "session_scope",
     "upgrade",
 ]

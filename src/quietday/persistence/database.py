@@ -61,6 +61,12 @@ def make_reader(engine: Engine) -> Engine:
     )
 
 
+def ping(engine: Engine) -> None:
+    """One round trip to the database; raises what the driver raises when it cannot answer."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
 @contextmanager
 def session_scope(engine: Engine, *, actor: str | None = None) -> Iterator[Session]:
     """One unit of work: commit when the block ends, roll back if it raises. `actor` names who
