@@ -1,8 +1,10 @@
-"""What the load benchmark reads off wrk's report (its bars are decided from these figures)."""
+"""What the load benchmark reads off wrk's report (its bars are decided from these figures),
+and the distributed benchmark's probe of what two processes give."""
 
 from __future__ import annotations
 
-from quietday.bench import _ms, _wrk_figures
+from quietday.bench import _ms, _pair_probe, _wrk_figures
+from quietday.generate import GeneratorConfig, generate
 
 REPORT = """Running 1m test @ http://127.0.0.1:41234
   2 threads and 196 connections
@@ -38,3 +40,15 @@ def test_a_wrk_report_read_whole() -> None:
         "non_2xx_3xx": 7,
         "socket_errors": 5,
     }
+
+
+def test_the_pair_probe_times_one_part_alone_and_two_copies_at_once() -> None:
+    instance = generate(GeneratorConfig(enterprises=300, seed=5, horizon="quarter"))
+    probe = _pair_probe(instance, limit=0.5, rounds=1)
+    assert probe["inspections"] == len(instance.inspections)  # one part: the whole quarter
+    [alone] = probe["alone_seconds"]
+    [pair] = probe["pair_seconds"]
+    assert alone > 0
+    assert len(pair) == 2
+    assert 0 < pair[0] <= pair[1]
+    assert probe["two_process_throughput"] == round(2 * alone / pair[1], 3)

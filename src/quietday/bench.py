@@ -17,6 +17,9 @@
   worker processes included in the peak memory, sampled from /proc): 100,000 enterprises for a
   quarter, and 1,000,000 enterprises with about 2 million inspections for a year; the greedy of
   the same instance beside it, and `quietday check` of the answer;
+- distributed: the 100,000-enterprise quarter in PostgreSQL solved as a deterministic run by one
+  `quietday worker`, then by two (each on its own copy of the database); its largest part solved
+  alone and as two copies at once, for what the machine gives two processes;
 - dashboard: the feeds benchmark's province copied, `quietday serve` over it, the overview opened
   in headless Chromium (Debian's, by Playwright) until its charts are drawn, and until the pairs
   near their cap have come; the enterprise and agency pages.
@@ -29,6 +32,7 @@ import gzip
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -39,7 +43,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -80,6 +84,9 @@ from quietday.planning.parts import WORKER_QUEUES
 from quietday.planning.province import CLI, load_province
 from quietday.planning.runner import QueueRunner
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
+from quietday.solver import DEFAULT_PART_SIZE, SolverConfig
+from quietday.solver.jobs import PartJob, solve_part
+from quietday.solver.partition import plan_parts, slice_of
 
 __all__ = ["run_benchmarks"]
 
@@ -1129,6 +1136,7 @@ def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
     with session_scope(engine) as session:
         ran = PartRepository(session).of_run(run_id)
     return {
+        "instance_gz": row.instance_gz,
         "run_seconds": round((row.finished_at - row.started_at).total_seconds(), 1),
         "inspections": row.summary["inspections"],
         "scheduled": row.summary["scheduled"],
@@ -1146,9 +1154,61 @@ def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
     }
 
 
+def _copy_database(source: str, name: str) -> str:
+    """A copy of database `source` (no connections to it may be open) as `name`."""
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def _timed_part(job: PartJob) -> float:
+    """In a child process: the seconds `solve_part` takes on `job`."""
+    began = time.perf_counter()
+    solve_part(job)
+    return round(time.perf_counter() - began, 1)
+
+
+def _pair_probe(
+    instance: Instance, *, limit: float = DISTRIBUTED_LIMIT, rounds: int = 2
+) -> dict[str, Any]:
+    """What this machine gives two processes against one, on the work that runs in parallel:
+    the instance's largest part with its share of `limit` (as in a run), solved alone,
+    then as two copies at once in two processes, `rounds` times in turn (the host's speed
+    drifts). Each child times its own solve, so start-up is not counted."""
+    plan = plan_parts(instance, DEFAULT_PART_SIZE)
+    subs = [
+        slice_of(instance, p, plan.slices[0], placed={}, name=f"p{p.index}") for p in plan.parts
+    ]
+    sizes = [len(sub.inspections) for sub in subs]
+    sub = subs[sizes.index(max(sizes))]
+    budget = limit * max(sizes) / sum(sizes)
+    job = PartJob(sub.name, sub, SolverConfig(time_limit=budget, deterministic=True, workers=1))
+    alone: list[float] = []
+    pairs: list[list[float]] = []
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
+        list(pool.map(abs, [0, 0]))  # both children started before anything is timed
+        for _ in range(rounds):
+            alone.append(pool.submit(_timed_part, job).result())
+            pairs.append(sorted(pool.map(_timed_part, [job, job])))
+    mean_alone = sum(alone) / rounds
+    mean_pair = sum(pair[-1] for pair in pairs) / rounds
+    return {
+        "part": sub.name,
+        "inspections": len(sub.inspections),
+        "alone_seconds": alone,
+        "pair_seconds": pairs,
+        # Work done per second by two processes against one (2.0: two full cores).
+        "two_process_throughput": round(2 * mean_alone / mean_pair, 3),
+    }
+
+
 def distributed(out: Path, *, progress: Echo) -> dict[str, Any]:
     """The 100,000-enterprise quarter in PostgreSQL, solved as a deterministic run on the queue
-    by one `quietday worker`, then by two: wall time from the run's start to its end."""
+    by one `quietday worker`, then by two: wall time from the run's start to its end. Each
+    solves its own copy of the loaded database: a finished run leaves its schedule as the
+    plans' drafts, which the next run's instance would carry as `previous`."""
     if not _postgres_reachable():
         raise RuntimeError("PostgreSQL 不可用 (127.0.0.1:5432)")
     progress(f"生成 {DISTRIBUTED.enterprises:,} 家企业的季度并写入 PostgreSQL……")
@@ -1158,20 +1218,37 @@ def distributed(out: Path, *, progress: Echo) -> dict[str, Any]:
     try:
         with session_scope(engine, actor=CLI) as session:
             load_province(session, instance)
-        _settle(DISTRIBUTED_DB)
-        runs: dict[str, Any] = {}
-        for count in (1, 2):
+    finally:
+        engine.dispose()
+    _settle(DISTRIBUTED_DB)
+    runs: dict[str, Any] = {}
+    for count in (1, 2):
+        copy = f"{DISTRIBUTED_DB}_{count}"
+        url = _copy_database(DISTRIBUTED_DB, copy)
+        _settle(copy)
+        engine = make_engine(url)
+        try:
             progress(f"{count} 个求解进程: 确定性运行(时限 {DISTRIBUTED_LIMIT:g})……")
             with _queue_workers(url, count, engine):
                 runs[f"workers_{count}"] = _queued_run(engine, instance.horizon)
-    finally:
-        engine.dispose()
+        finally:
+            engine.dispose()
     one, two = runs["workers_1"], runs["workers_2"]
+    progress("同一部分: 单独求解与两个进程同时求解……")
+    probe = _pair_probe(parse_instance(gzip.decompress(one.pop("instance_gz")).decode("utf-8")))
+    two.pop("instance_gz")
     speedup = round(one["run_seconds"] / two["run_seconds"], 3)
+    # The best two workers could do: the run's serial time (all but its jobs' own seconds)
+    # unchanged, its jobs' seconds divided by the machine's two-process throughput.
+    serial = one["run_seconds"] - one["job_seconds"]
+    best = serial + one["job_seconds"] / probe["two_process_throughput"]
     return {
         "enterprises": DISTRIBUTED.enterprises,
         "deterministic_time_limit": DISTRIBUTED_LIMIT,
         **runs,
+        "pair_probe": probe,
+        "serial_seconds": round(serial, 1),
+        "speedup_ceiling": round(one["run_seconds"] / best, 3),
         "speedup": speedup,
         "bars": {
             "two_workers_at_least_1_6x": speedup >= 1.6,
@@ -1280,6 +1357,10 @@ def _distributed_lines(di: dict[str, Any], echo: Echo) -> None:
         r = di[f"workers_{count}"]
         echo(f"分布式 {count} 个求解进程: {r['run_seconds']} 秒, 任务 {r['jobs']} 个 {r['jobs_by_worker']}, "
              f"已排 {r['scheduled']:,}(优先级 {r['total_priority']:,}), 入企 {r['visits']:,} 次")  # fmt: skip
+    pr = di["pair_probe"]
+    echo(f"分布式 同一部分 {pr['part']}({pr['inspections']:,} 项): 单独 {pr['alone_seconds']} 秒, "
+         f"两个同时 {pr['pair_seconds']} 秒; 两进程吞吐 {pr['two_process_throughput']} 倍")  # fmt: skip
+    echo(f"分布式 串行 {di['serial_seconds']} 秒; 本机加速比上限 {di['speedup_ceiling']}")
     echo(f"分布式 加速比 {di['speedup']}; 排期相同 {di['bars']['same_schedule']}")
 
 
