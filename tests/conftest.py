@@ -62,6 +62,10 @@ def database(
         drop_postgres_database(name)
 
 
+# For tests that need PostgreSQL itself (its queue, its locks): its database only.
+on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+
+
 @pytest.fixture
 def engine(database: Engine) -> Engine:
     empty(database)

@@ -30,7 +30,7 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import require, url_of
+from conftest import on_postgresql, require, url_of
 from quietday.persistence import Engine, make_engine, upgrade
 from quietday.planning.audit import verify_database
 from seed import Seeded, seed
@@ -290,7 +290,6 @@ def test_plans_acknowledged_during_a_postgres_outage_are_kept(
 
 IMPORT_ROWS = 10_000  # the most one import takes: the transaction stays open for seconds
 IMPORT_INTO = 1.0  # seconds after its first row is written that the API is restarted
-on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 def _import_csv(world: Seeded, rows: int) -> bytes:

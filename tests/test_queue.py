@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import url_of
+from conftest import on_postgresql, url_of
 from quietday.api import create_app
 from quietday.cli import app
 from quietday.config import Settings
@@ -39,10 +39,6 @@ from quietday.solver import SolverConfig, solve
 from seed import seed
 
 SUPERVISOR = Actor(key_id=1, role="supervisor", agency_id=None)
-
-
-# The queue is PostgreSQL's: these tests take the session's PostgreSQL database only.
-on_postgresql = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 def jobs(engine: Engine) -> list[dict[str, Any]]:

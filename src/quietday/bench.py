@@ -1016,10 +1016,8 @@ def dashboard(out: Path, *, progress: Echo) -> dict[str, Any]:
             raise RuntimeError(
                 "先运行 feeds 基准(它建立 10 万家企业的省份): --only feeds,dashboard"
             )
-        progress("复制 feeds 基准的省份数据库……")
-        conn.execute(f'DROP DATABASE IF EXISTS "{DASHBOARD_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DASHBOARD_DB}" TEMPLATE "{FEEDS_DB}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DASHBOARD_DB}"
+    progress("复制 feeds 基准的省份数据库……")
+    url = _copy_database(FEEDS_DB, DASHBOARD_DB)
     engine = make_engine(url)
     with session_scope(engine, actor=CLI) as session:
         _, key = create_key(session, role="supervisor", label="bench dashboard")
