@@ -236,6 +236,7 @@ def test_a_worker_killed_mid_solve_loses_nothing_and_the_schedule_is_the_same(
 
 
 PART_SIZE = 400
+KILLED_RUN_LIMIT = 20
 
 
 def parts(engine: Engine, run_id: int) -> list[dict[str, Any]]:
@@ -268,10 +269,10 @@ def load_world(engine: Engine) -> None:
         create_key(s, role="supervisor")
 
 
-def single_process(row: dict[str, Any]) -> dict[str, str]:
+def single_process(row: dict[str, Any], time_limit: float = 1) -> dict[str, str]:
     """What one process finds for the instance the run stored, in deterministic mode."""
     stored = parse_instance(gzip.decompress(row["instance_gz"]))
-    config = SolverConfig(time_limit=1, workers=1, deterministic=True, part_size=PART_SIZE)
+    config = SolverConfig(time_limit=time_limit, workers=1, deterministic=True, part_size=PART_SIZE)
     return {i: d.isoformat() for i, d in solve(stored, config).solution.assignment().items()}
 
 
@@ -304,7 +305,8 @@ def test_a_worker_killed_mid_part_loses_nothing_and_the_schedule_is_the_same(
 ) -> None:
     load_world(engine)
     coordinator = Worker(engine, "w1", PART_SIZE)
-    run_id = start_run(engine)
+    # Parts long enough (seconds each) that the victim is killed while its part is solving.
+    run_id = start_run(engine, time_limit=KILLED_RUN_LIMIT)
     victim = Worker(engine, "w2", PART_SIZE)
     deadline = time.monotonic() + 120
     while not any(p["state"] == "running" and p["worker"] == "w2" for p in parts(engine, run_id)):
@@ -325,7 +327,7 @@ def test_a_worker_killed_mid_part_loses_nothing_and_the_schedule_is_the_same(
     again = [p for p in done if p["attempts"] == 2]
     assert len(again) == 1, done
     assert again[0]["worker"] in ("w1", "w3"), done
-    assert assignment(row) == single_process(row)
+    assert assignment(row) == single_process(row, KILLED_RUN_LIMIT)
     assert audit_actions(engine, f"run:{run_id}") == ["run.create", "run.start", "run.finish"]
 
 
