@@ -53,6 +53,7 @@ __all__ = [
     "load_solution",
     "parse_instance",
     "parse_solution",
+    "pin_problems",
     "solution_to_dict",
     "write_instance",
     "write_solution",
@@ -436,7 +437,7 @@ def _previous(r: _Reader, doc: Mapping[str, Any]) -> dict[InspectionId, date]:
     return out
 
 
-def _pin_problems(instance: Instance) -> list[Problem]:
+def pin_problems(instance: Instance) -> list[Problem]:
     """A pin that breaks a hard rule, alone or with the other pins and history, is refused."""
     where = {p.inspection: k for k, p in enumerate(instance.pinned)}
     problems: list[Problem] = []
@@ -528,7 +529,7 @@ def parse_instance(text: str | bytes) -> Instance:
         previous=previous,
         country=calendar.official.country,
     )
-    problems = _pin_problems(instance)
+    problems = pin_problems(instance)
     if problems:
         raise InstanceError(problems)
     return instance

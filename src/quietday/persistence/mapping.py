@@ -19,6 +19,7 @@ from quietday.domain.model import (
     Kind,
     PolicyId,
 )
+from quietday.persistence.repositories import EnterpriseFacts, HistoryFacts, PlanFacts
 from quietday.persistence.tables import (
     AgencyCapacityRow,
     AgencyRow,
@@ -75,7 +76,7 @@ def agency_from_row(row: AgencyRow, capacities: Iterable[AgencyCapacityRow]) -> 
     )
 
 
-def enterprise_from_row(row: EnterpriseRow) -> Enterprise:
+def enterprise_from_row(row: EnterpriseRow | EnterpriseFacts) -> Enterprise:
     return Enterprise(
         id=EnterpriseId(row.id),
         name=row.name,
@@ -87,7 +88,7 @@ def enterprise_from_row(row: EnterpriseRow) -> Enterprise:
     )
 
 
-def plan_to_inspection(row: PlanRow) -> Inspection:
+def plan_to_inspection(row: PlanRow | PlanFacts) -> Inspection:
     return Inspection(
         id=inspection_id(int(row.id or 0)),
         agency=AgencyId(row.agency_id),
@@ -101,13 +102,13 @@ def plan_to_inspection(row: PlanRow) -> Inspection:
     )
 
 
-def history_from_row(row: HistoryRow) -> HistoryEntry:
+def history_from_row(row: HistoryRow | HistoryFacts) -> HistoryEntry:
     return HistoryEntry(
         EnterpriseId(row.enterprise_id), AgencyId(row.agency_id), row.day, Kind(row.kind)
     )
 
 
-def history_from_plan(row: PlanRow, day: date) -> HistoryEntry:
+def history_from_plan(row: PlanRow | PlanFacts, day: date) -> HistoryEntry:
     """A plan published for `day`, before a run's horizon, is part of that run's history."""
     return HistoryEntry(
         EnterpriseId(row.enterprise_id), AgencyId(row.agency_id), day, Kind(row.kind)

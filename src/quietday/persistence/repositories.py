@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -42,15 +43,19 @@ __all__ = [
     "AuditRepository",
     "CapCounts",
     "DashboardRepository",
+    "EnterpriseFacts",
     "EnterpriseRepository",
     "FeedRenderRepository",
     "FeedTokenRepository",
+    "HistoryFacts",
     "HistoryRepository",
     "IdempotencyRepository",
     "InspectorRepository",
     "MonthTotals",
     "PairUse",
+    "PlanFacts",
     "PlanFilter",
+    "PlanOutcome",
     "PlanRepository",
     "PolicyRepository",
     "QuietCandidate",
@@ -163,7 +168,7 @@ class AgencyRepository(_Repository[AgencyRow]):
 
     def by_ids(self, ids: Iterable[str]) -> Sequence[AgencyRow]:
         wanted = sorted(set(ids))
-        return _chunked(self.session, AgencyRow, col(AgencyRow.id), wanted)
+        return _by_column(self.session, AgencyRow, col(AgencyRow.id), wanted)
 
     def capacities(
         self, agency_ids: Iterable[str], start: date, end: date
@@ -258,7 +263,17 @@ class EnterpriseRepository(_Repository[EnterpriseRow]):
         return self.session.exec(query).all()
 
     def by_ids(self, ids: Iterable[str]) -> Sequence[EnterpriseRow]:
-        return _chunked(self.session, EnterpriseRow, col(EnterpriseRow.id), sorted(set(ids)))
+        return _by_column(self.session, EnterpriseRow, col(EnterpriseRow.id), sorted(set(ids)))
+
+    def facts(self, ids: Iterable[str]) -> list[EnterpriseFacts]:
+        """What a run's instance needs of these enterprises, by id (no ORM objects: a
+        province's run reads 10^5)."""
+        query = sa.select(*_columns(EnterpriseRow, EnterpriseFacts._fields))
+        return [
+            EnterpriseFacts._make(row)
+            for where in _members(self.session, col(EnterpriseRow.id), ids)
+            for row in self.session.execute(query.where(where))
+        ]
 
     def count(self) -> int:
         return int(self.session.exec(select(sa.func.count()).select_from(EnterpriseRow)).one())
@@ -342,48 +357,49 @@ class PlanRepository(_Repository[PlanRow]):
             query = query.where(col(PlanRow.earliest) <= flt.window_to)
         return self.session.exec(query).all()
 
-    def for_run(self, *, start: date, end: date, scope: str | None) -> Sequence[PlanRow]:
-        """Live plans whose window meets the horizon, of enterprises in the scope."""
+    def for_run(self, *, start: date, end: date, scope: str | None) -> list[PlanFacts]:
+        """Live plans whose window meets the horizon, of enterprises in the scope, by id."""
         query = (
-            select(PlanRow)
+            sa.select(*_columns(PlanRow, PlanFacts._fields))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
-            .where(PlanRow.status != "cancelled")
+            .where(col(PlanRow.status) != "cancelled")
             .where(col(PlanRow.earliest) <= end, col(PlanRow.latest) >= start)
             .order_by(col(PlanRow.id))
         )
         if scope:
             query = query.where(col(EnterpriseRow.region_code).startswith(scope))
-        return self.session.exec(query).all()
+        return [PlanFacts._make(row) for row in self.session.execute(query)]
 
     def published_between(
-        self, *, start: date, end: date, agency_ids: Iterable[str] | None = None
-    ) -> Sequence[PlanRow]:
+        self, *, start: date, end: date, agency_ids: Iterable[str]
+    ) -> list[PlanFacts]:
+        """Plans of these agencies published for a day from `start` to `end`, by id."""
         query = (
-            select(PlanRow)
-            .where(PlanRow.status == "published")
+            sa.select(*_columns(PlanRow, PlanFacts._fields))
+            .where(col(PlanRow.status) == "published")
             .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
-            .order_by(col(PlanRow.id))
         )
-        if agency_ids is None:
-            return self.session.exec(query).all()
-        out: list[PlanRow] = []
-        for chunk in _chunks(sorted(set(agency_ids))):
-            out.extend(self.session.exec(query.where(col(PlanRow.agency_id).in_(chunk))).all())
-        return sorted(out, key=lambda r: r.id or 0)
+        out = [
+            PlanFacts._make(row)
+            for where in _members(self.session, col(PlanRow.agency_id), agency_ids)
+            for row in self.session.execute(query.where(where))
+        ]
+        return sorted(out, key=lambda r: r.id)
 
     def published_of(
         self, enterprise_ids: Iterable[str], *, start: date, end: date
-    ) -> Sequence[PlanRow]:
-        out: list[PlanRow] = []
-        for chunk in _chunks(sorted(set(enterprise_ids))):
-            out.extend(
-                self.session.exec(
-                    select(PlanRow)
-                    .where(PlanRow.status == "published", col(PlanRow.enterprise_id).in_(chunk))
-                    .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
-                ).all()
-            )
-        return out
+    ) -> list[PlanFacts]:
+        """Plans of these enterprises published for a day from `start` to `end`."""
+        query = (
+            sa.select(*_columns(PlanRow, PlanFacts._fields))
+            .where(col(PlanRow.status) == "published")
+            .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
+        )
+        return [
+            PlanFacts._make(row)
+            for where in _members(self.session, col(PlanRow.enterprise_id), enterprise_ids)
+            for row in self.session.execute(query.where(where))
+        ]
 
     def in_visits(self, visit_ids: Iterable[int]) -> list[PlanRow]:
         out: list[PlanRow] = []
@@ -400,8 +416,8 @@ class PlanRepository(_Repository[PlanRow]):
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, PlanRow]:
         out: dict[int, PlanRow] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            for row in self.session.exec(select(PlanRow).where(col(PlanRow.id).in_(chunk))).all():
+        for where in _members(self.session, col(PlanRow.id), ids):
+            for row in self.session.exec(select(PlanRow).where(where)).all():
                 out[int(row.id or 0)] = row
         return out
 
@@ -416,18 +432,18 @@ class HistoryRepository(_Repository[HistoryRow]):
     model = HistoryRow
     label = "历史检查"
 
-    def of(self, enterprise_ids: Iterable[str], *, start: date, end: date) -> Sequence[HistoryRow]:
-        out: list[HistoryRow] = []
-        for chunk in _chunks(sorted(set(enterprise_ids))):
-            out.extend(
-                self.session.exec(
-                    select(HistoryRow)
-                    .where(col(HistoryRow.enterprise_id).in_(chunk))
-                    .where(col(HistoryRow.day) >= start, col(HistoryRow.day) <= end)
-                    .order_by(col(HistoryRow.id))
-                ).all()
-            )
-        return out
+    def of(self, enterprise_ids: Iterable[str], *, start: date, end: date) -> list[HistoryFacts]:
+        """The imported inspections of these enterprises from `start` to `end`."""
+        query = (
+            sa.select(*_columns(HistoryRow, HistoryFacts._fields))
+            .where(col(HistoryRow.day) >= start, col(HistoryRow.day) <= end)
+            .order_by(col(HistoryRow.id))
+        )
+        return [
+            HistoryFacts._make(row)
+            for where in _members(self.session, col(HistoryRow.enterprise_id), enterprise_ids)
+            for row in self.session.execute(query.where(where))
+        ]
 
 
 class RunRepository(_Repository[RunRow]):
@@ -463,6 +479,47 @@ class RunRepository(_Repository[RunRow]):
         return self.session.exec(
             select(RunPlanRow).where(RunPlanRow.run_id == run_id).order_by(col(RunPlanRow.plan_id))
         ).all()
+
+    def plan_versions(self, run_id: int) -> dict[int, int]:
+        """The version of each plan the run saw, by plan id."""
+        rows = self.session.execute(
+            sa.select(col(RunPlanRow.plan_id), col(RunPlanRow.version))
+            .where(col(RunPlanRow.run_id) == run_id)
+            .order_by(col(RunPlanRow.plan_id))
+        )
+        return {int(plan_id): int(version) for plan_id, version in rows}
+
+    def add_plans(self, run_id: int, versions: Mapping[int, int]) -> None:
+        """The plans a run sees, at these versions (multi-row inserts, not one per plan)."""
+        self._insert_plans(
+            [{"run_id": run_id, "plan_id": p, "version": v} for p, v in versions.items()]
+        )
+
+    def store_outcomes(self, run_id: int, outcomes: Sequence[PlanOutcome]) -> None:
+        """What the run made of each plan it saw; then every plan still at the version the run
+        saw, and not published, takes that as its draft. Set-based: a province's run has 10^5."""
+        self.session.execute(sa.delete(RunPlanRow).where(col(RunPlanRow.run_id) == run_id))
+        self._insert_plans([{"run_id": run_id, **o._asdict()} for o in outcomes])
+        self.session.execute(
+            sa.update(PlanRow)
+            .where(
+                col(RunPlanRow.run_id) == run_id,
+                col(RunPlanRow.plan_id) == col(PlanRow.id),
+                col(RunPlanRow.version) == col(PlanRow.version),
+                col(PlanRow.status) != "published",
+            )
+            .values(
+                draft_run_id=run_id,
+                draft_date=RunPlanRow.day,
+                reason=RunPlanRow.reason,
+                detail=RunPlanRow.detail,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def _insert_plans(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(sa.insert(RunPlanRow), rows)
 
     def latest_draft(self, plan_id: int) -> RunPlanRow | None:
         return self.session.exec(
@@ -787,15 +844,78 @@ class AuditRepository:
 _CHUNK = 900  # below SQLite's default limit of bound parameters per statement
 
 
+class PlanFacts(NamedTuple):
+    """What a run's instance needs of a plan, read as plain columns (a quarter holds 10^5)."""
+
+    id: int
+    agency_id: str
+    enterprise_id: str
+    kind: str
+    items: list[str]
+    earliest: date
+    latest: date
+    priority: int
+    exempt_reason: str | None
+    status: str
+    version: int
+    draft_date: date | None
+    published_date: date | None
+
+
+class PlanOutcome(NamedTuple):
+    """What a run made of one plan: its day, or why it has none."""
+
+    plan_id: int
+    version: int
+    day: date | None
+    reason: str | None
+    detail: str | None
+
+
+class EnterpriseFacts(NamedTuple):
+    id: str
+    name: str
+    region_code: str
+    quiet_policy_id: str
+    blackout: list[str]
+    whitelisted: bool
+    cap_overrides: dict[str, int]
+
+
+class HistoryFacts(NamedTuple):
+    enterprise_id: str
+    agency_id: str
+    day: date
+    kind: str
+
+
+def _columns(model: type[SQLModel], names: Sequence[str]) -> list[Any]:
+    """The columns of `model` of these names, in their order (a NamedTuple's `_fields`)."""
+    return [getattr(model, name) for name in names]
+
+
+def _members(session: Session, column: Any, values: Iterable[Any]) -> Iterator[Any]:
+    """Conditions `column IN values` that together cover the distinct `values`: one array
+    parameter on PostgreSQL (a single round trip, however many), chunks elsewhere."""
+    wanted = sorted(set(values))
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == sa.any_(
+            sa.bindparam("members", wanted, type_=postgresql.ARRAY(column.type), unique=True)
+        )
+        return
+    for chunk in _chunks(wanted):
+        yield column.in_(chunk)
+
+
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
 
 
-def _chunked(session: Session, model: type[Row], column: Any, values: Sequence[Any]) -> list[Row]:
+def _by_column(session: Session, model: type[Row], column: Any, values: Sequence[Any]) -> list[Row]:
     out: list[Row] = []
-    for chunk in _chunks(values):
-        out.extend(session.exec(select(model).where(column.in_(chunk))).all())
+    for where in _members(session, column, values):
+        out.extend(session.exec(select(model).where(where)).all())
     return out
 
 
