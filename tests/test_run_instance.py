@@ -1,5 +1,6 @@
-"""The instance a run builds from the database is the one it stores: a worker that solves the
-built instance and one that retries on the stored text (parsed back) solve the same problem."""
+"""What a run reads and writes in bulk. The instance it builds from the database is the one it
+stores: a worker that solves the built instance and one that retries on the stored text (parsed
+back) solve the same problem. Its outcomes become drafts only of plans still as it saw them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from datetime import date
 from quietday.formats import dump_instance, parse_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
-from quietday.persistence.repositories import RunRepository
+from quietday.persistence.repositories import PlanOutcome, PlanRepository, RunRepository
 from quietday.planning.access import Actor, create_key
+from quietday.planning.plans import PlanInput, create_plans
 from quietday.planning.province import load_province
 from quietday.planning.registry import set_agency_capacity, update_enterprise
 from quietday.planning.runs import (
@@ -19,6 +21,7 @@ from quietday.planning.runs import (
     execute_run,
     publish_run,
 )
+from seed import AGENCIES, Seeded
 
 HORIZON = (date(2026, 7, 1), date(2026, 9, 30))
 
@@ -59,3 +62,48 @@ def test_the_built_instance_parses_back_from_its_stored_text(engine: Engine) -> 
     assert again == built
     for mapping in ("quiet_policies", "agencies", "enterprises", "previous"):
         assert list(getattr(again, mapping).items()) == list(getattr(built, mapping).items())
+
+
+def test_outcomes_become_drafts_of_the_plans_still_at_the_version_the_run_saw(
+    engine: Engine, world: Seeded
+) -> None:
+    agency = Actor(key_id=1, role="agency", agency_id=AGENCIES["A"][0])
+    supervisor = Actor(key_id=1, role="supervisor", agency_id=None)
+    with session_scope(engine, actor=agency.name) as s:
+        made = create_plans(s, agency, [
+            PlanInput(enterprise_id=e, kind="routine", earliest=HORIZON[0], latest=HORIZON[1])
+            for e in world.enterprises[:4]
+        ])  # fmt: skip
+        ids = [int(row.id or 0) for row, _ in made]
+        request = RunRequest(*HORIZON, time_limit=2, workers=1, deterministic=True)
+        run_id = int(create_run(s, supervisor, request, max_time_limit=60, max_workers=2).id or 0)
+        RunRepository(s).add_plans(run_id, dict.fromkeys(ids, 1))
+    with session_scope(engine, actor=agency.name) as s:
+        rows = PlanRepository(s).by_ids(ids)
+        rows[ids[1]].version = 2  # changed while the run solved
+        rows[ids[2]].status = "published"
+        s.add_all([rows[ids[1]], rows[ids[2]]])
+    outcomes = [
+        PlanOutcome(ids[0], 1, date(2026, 7, 21), None, None),
+        PlanOutcome(ids[1], 1, date(2026, 7, 22), None, None),
+        PlanOutcome(ids[2], 1, date(2026, 7, 23), None, None),
+        PlanOutcome(ids[3], 1, None, "capacity", "机构当日检查能力已满"),
+    ]
+    with session_scope(engine, actor="test") as s:
+        RunRepository(s).store_outcomes(run_id, outcomes)
+    with session_scope(engine) as s:
+        stored = [
+            PlanOutcome(r.plan_id, r.version, r.day, r.reason, r.detail)
+            for r in RunRepository(s).plans(run_id)
+        ]
+        drafts = {
+            pid: (row.draft_run_id, row.draft_date, row.reason, row.detail)
+            for pid, row in PlanRepository(s).by_ids(ids).items()
+        }
+    assert stored == outcomes
+    assert drafts == {
+        ids[0]: (run_id, date(2026, 7, 21), None, None),
+        ids[1]: (None, None, None, None),
+        ids[2]: (None, None, None, None),
+        ids[3]: (run_id, None, "capacity", "机构当日检查能力已满"),
+    }
