@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from quietday.domain.check import find_violations
 from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
-from quietday.solver import LocalPool, SolverConfig, solve
+from quietday.solver import LocalPool, SolverConfig, run_job, solve
 from quietday.solver.decompose import _Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters
 from quietday.solver.solve import solve_whole, summary
@@ -136,6 +137,49 @@ def test_same_schedule_with_one_or_two_processes(province):
     two = solve(province, replace(config, processes=2))
     assert one.solution.assignment() == two.solution.assignment()
     assert one.solution.unscheduled == two.solution.unscheduled
+
+
+class _EagerPool:
+    """Runs each job in this process, a finished job's follow-ups before the jobs waiting,
+    and records the order (kind, label)."""
+
+    width = 2
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, str]] = []
+
+    def run(self, kind, jobs, cancel, then=None):
+        todo = [(kind, job) for job in jobs]
+        while todo:
+            kind_, job = todo.pop(0)
+            self.ran.append((kind_, job.label))
+            result = run_job(kind_, job)
+            todo[:0] = then(result) if then is not None else []
+            yield result
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_quarters_units_start_as_their_parts_end_with_the_same_schedule(cut):
+    quarter = generate(GeneratorConfig(enterprises=1200, seed=21, horizon="quarter"))
+    largest = max(len(c) for c in components(quarter))
+    size = largest // 2 if cut else largest * 4
+    config = SolverConfig(time_limit=2, part_size=size, deterministic=True)
+    plan = plan_parts(quarter, size)
+    assert bool(plan.split_components) == cut
+    eager = _EagerPool()
+    early = solve(quarter, config, pool=eager)
+    after_all = solve(quarter, config, pool=LocalPool(1))
+    assert early.solution.assignment() == after_all.solution.assignment()
+    assert early.solution.unscheduled == after_all.solution.unscheduled
+    # Each unit ran once, right after the last of its own parts; an uncut part's unit follows it.
+    units = {u[0]: [f"q1-p{p.index}" for p in u[2]] for u in _Decomposed(
+        quarter, plan, config, eager, on_progress=None, cancel=None, clock=time.monotonic,
+        started=0.0).units()}  # fmt: skip
+    order = [label for _, label in eager.ran]
+    assert sorted(label for kind, label in eager.ran if kind == "unit") == sorted(units)
+    for unit, parts in units.items():
+        assert order.index(unit) == max(order.index(p) for p in parts) + 1
+    assert order[-1] in units
 
 
 def _lpt_end(durations: list[float], processes: int) -> float:

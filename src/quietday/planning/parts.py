@@ -31,7 +31,7 @@ from typing import Any, cast
 from quietday.persistence import Engine, make_engine, session_scope
 from quietday.persistence.jobs import JobRepository, PartRepository
 from quietday.planning.runner import RUN_QUEUE
-from quietday.solver import JobKind, run_job
+from quietday.solver import FollowUps, JobKind, run_job
 
 __all__ = [
     "PART_QUEUE",
@@ -81,9 +81,13 @@ class QueuePool:
         return max(1, live // len(WORKER_QUEUES))
 
     def run(
-        self, kind: JobKind, jobs: Sequence[Any], cancel: threading.Event | None
+        self,
+        kind: JobKind,
+        jobs: Sequence[Any],
+        cancel: threading.Event | None,
+        then: FollowUps | None = None,
     ) -> Iterator[Any]:
-        waiting = self._enqueue(kind, jobs)
+        waiting = self._enqueue([(kind, job) for job in jobs])
         try:
             while waiting:
                 if cancel is not None and cancel.is_set():
@@ -99,18 +103,23 @@ class QueuePool:
                     with session_scope(self.engine) as session:
                         blob = PartRepository(session).result(part_id)
                     waiting.discard(part_id)
-                    yield _unpack(blob)
+                    result = _unpack(blob)
+                    if then is not None:
+                        waiting |= self._enqueue(then(result))
+                    yield result
         finally:
             if waiting:
                 self._give_up(waiting)
 
-    def _enqueue(self, kind: JobKind, jobs: Sequence[Any]) -> set[int]:
+    def _enqueue(self, jobs: Sequence[tuple[JobKind, Any]]) -> set[int]:
         """Parts and their queue jobs recorded together, in the order given (largest first:
         the queue hands jobs out in that order)."""
         ids: set[int] = set()
+        if not jobs:
+            return ids
         with session_scope(self.engine) as session:
             parts, queue = PartRepository(session), JobRepository(session)
-            for job in jobs:
+            for kind, job in jobs:
                 part_id = parts.add(
                     self.run_id, kind, job.label, len(job.instance.inspections), _pack(job)
                 )

@@ -10,10 +10,11 @@ from quietday.solver.config import (
 )
 from quietday.solver.decompose import solve
 from quietday.solver.jobs import JobKind, run_job
-from quietday.solver.pool import JobPool, LocalPool
+from quietday.solver.pool import FollowUps, JobPool, LocalPool
 
 __all__ = [
     "DEFAULT_PART_SIZE",
+    "FollowUps",
     "JobKind",
     "JobPool",
     "LocalPool",

@@ -10,7 +10,9 @@ whole horizon): a repair pass (local search: fill, relieve, merge) gives away th
 part's share left unused and joins visits across quarters; the unit keeps the better of that and
 its own greedy (the units' greedies together are exactly the greedy of the whole problem, so the
 result is never below it); then its unscheduled inspections are explained and its visits and
-figures made. Units are independent, so their explanations and figures hold for the whole.
+figures made. Units are independent, so their explanations and figures hold for the whole. In
+a one-quarter solve a unit's last stage starts as soon as its own parts are done (the parts
+still solving keep the other processes busy); its job is the one it would get after all parts.
 
 Determinism: parts are built, budgeted and merged in a fixed order; in deterministic mode each
 part's budget is deterministic time derived from sizes alone, so the same instance and limits
@@ -47,9 +49,9 @@ from quietday.solver.config import (
     SolveResult,
     config_summary,
 )
-from quietday.solver.jobs import PartDone, PartJob, UnitDone, UnitJob, peak_rss_mib
+from quietday.solver.jobs import JobKind, PartDone, PartJob, UnitDone, UnitJob, peak_rss_mib
 from quietday.solver.partition import Part, PartPlan, plan_parts, slice_of
-from quietday.solver.pool import JobPool, LocalPool
+from quietday.solver.pool import FollowUps, JobPool, LocalPool
 from quietday.solver.solve import gaps, solve_whole, summary
 
 __all__ = ["solve"]
@@ -125,6 +127,9 @@ class _Decomposed:
         self.timings: dict[str, float] = {}
         # Each part's greedy by its index, kept when the horizon is one quarter (see UnitJob).
         self.part_greedy: dict[int, dict[InspectionId, date]] = {}
+        # Units finished while parts still ran (one quarter: a unit needs only its parts).
+        self.early_units: list[UnitDone] = []
+        self.plan_size = sum(p.size for p in plan.parts) or 1
         self.mark = started
         self.solve_deadline = started + config.time_limit * (1 - _FINISH_SHARE)
 
@@ -191,11 +196,15 @@ class _Decomposed:
         figures: dict[str, dict[str, Any]] = {}
         results: dict[str, dict[InspectionId, date]] = {}
         one_slice = len(slices) == 1
-        done: PartDone
-        for n, done in enumerate(self.pool.run("part", jobs, self.cancel), 1):
+        n = 0
+        then = self._ready_units(index_of) if one_slice else None
+        for done in self.pool.run("part", jobs, self.cancel, then):
+            if isinstance(done, UnitDone):
+                self.early_units.append(done)
+                self.say("unit", f"单元 {done.label} 修复与解释完成")
+                continue
+            n += 1
             results[done.label] = done.assignment
-            if one_slice:
-                self.part_greedy[index_of[done.label]] = done.greedy
             figures[done.label] = done.figures
             f = done.figures
             self.say(
@@ -222,30 +231,65 @@ class _Decomposed:
             out.append((f"c{comp}", ents, parts))
         return out
 
-    def finish(self, placed: Mapping[InspectionId, date]) -> _Finished:
-        cfg = self.config
-        whole = self.instance.horizon
+    def _ready_units(self, index_of: Mapping[str, int]) -> FollowUps:
+        """Follow-ups of the parts of a one-quarter solve: each unit's last stage as soon as
+        its parts are done, with the same job the last stage would give it after all parts
+        (a unit's repair budget: what the finish share leaves it once the parts are due)."""
+        done: dict[int, dict[InspectionId, date]] = {}
         units = self.units()
-        total = sum(sum(p.size for p in parts) for _, _, parts in units) or 1
-        left = max(0.0, self.started + cfg.time_limit - self.clock())
-        repair = _REPAIR_SHARE * left * min(self.pool.width, len(units))
-        jobs = []
-        for label, ents, parts in units:
-            merged = Part(
-                index=-1,
-                component=parts[0].component,
-                enterprises=ents,
-                inspections=tuple(i for p in parts for i in p.inspections),
-                history=tuple(h for p in parts for h in p.history),
-            )
-            sub = slice_of(self.instance, merged, whole, placed={}, name=label)
-            mine = {i.id: placed[i.id] for i in sub.inspections if i.id in placed}
-            seconds = round(repair * len(sub.inspections) / total, 3)
-            uncut = parts[0].component not in self.plan.split_components
-            made = self.part_greedy.get(parts[0].index) if uncut else None
-            jobs.append(UnitJob(label, sub, mine, seconds, cfg, made))
+        started: set[str] = set()
+
+        def then(result: Any) -> list[tuple[JobKind, Any]]:
+            if not isinstance(result, PartDone):
+                return []
+            done[index_of[result.label]] = result.assignment
+            self.part_greedy[index_of[result.label]] = result.greedy
+            ready = [u for u in units if u[0] not in started and all(p.index in done for p in u[2])]
+            started.update(label for label, _, _ in ready)
+            end = self.started + self.config.time_limit
+            left = max(0.0, end - max(self.clock(), self.solve_deadline))
+            placed = {i: d for parts in done.values() for i, d in parts.items()}
+            return [("unit", self._unit_job(u, placed, left, len(units))) for u in ready]
+
+        return then
+
+    def _unit_job(
+        self,
+        unit: tuple[str, frozenset[EnterpriseId], list[Part]],
+        placed: Mapping[InspectionId, date],
+        left: float,
+        units: int,
+    ) -> UnitJob:
+        """A unit's last stage on the parts' schedule `placed`; of the `left` seconds, the
+        repair share of all `units` in proportion to its size."""
+        label, ents, parts = unit
+        cfg = self.config
+        merged = Part(
+            index=-1,
+            component=parts[0].component,
+            enterprises=ents,
+            inspections=tuple(i for p in parts for i in p.inspections),
+            history=tuple(h for p in parts for h in p.history),
+        )
+        sub = slice_of(self.instance, merged, self.instance.horizon, placed={}, name=label)
+        mine = {i.id: placed[i.id] for i in sub.inspections if i.id in placed}
+        repair = _REPAIR_SHARE * left * min(self.pool.width, units)
+        seconds = round(repair * len(sub.inspections) / self.plan_size, 3)
+        uncut = parts[0].component not in self.plan.split_components
+        made = self.part_greedy.get(parts[0].index) if uncut else None
+        return UnitJob(label, sub, mine, seconds, cfg, made)
+
+    def finish(self, placed: Mapping[InspectionId, date]) -> _Finished:
+        units = self.units()
+        left = max(0.0, self.started + self.config.time_limit - self.clock())
+        finished = {d.label for d in self.early_units}
+        jobs = [
+            self._unit_job(unit, placed, left, len(units))
+            for unit in units
+            if unit[0] not in finished
+        ]
         jobs.sort(key=lambda j: (-len(j.instance.inspections), j.label))
-        done_units: list[UnitDone] = []
+        done_units: list[UnitDone] = list(self.early_units)
         done: UnitDone
         for done in self.pool.run("unit", jobs, None):
             done_units.append(done)

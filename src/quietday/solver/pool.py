@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
 from quietday.solver.jobs import JobKind, run_job
 
-__all__ = ["JobPool", "LocalPool"]
+__all__ = ["FollowUps", "JobPool", "LocalPool"]
+
+# Given a job's result, the jobs it makes ready (run on the same pool, after those waiting).
+FollowUps = Callable[[Any], Sequence[tuple[JobKind, Any]]]
 
 
 class JobPool(Protocol):
@@ -22,9 +25,14 @@ class JobPool(Protocol):
         """How many jobs run at once (wall-time budgets are shared over it)."""
 
     def run(
-        self, kind: JobKind, jobs: Sequence[Any], cancel: threading.Event | None
+        self,
+        kind: JobKind,
+        jobs: Sequence[Any],
+        cancel: threading.Event | None,
+        then: FollowUps | None = None,
     ) -> Iterator[Any]:
-        """The jobs' results as they finish, in any order; none more once `cancel` is set."""
+        """The results of the jobs and of their follow-ups (`then`) as they finish, in any
+        order; none more once `cancel` is set."""
 
 
 class LocalPool:
@@ -40,23 +48,35 @@ class LocalPool:
         return self.processes
 
     def run(
-        self, kind: JobKind, jobs: Sequence[Any], cancel: threading.Event | None
+        self,
+        kind: JobKind,
+        jobs: Sequence[Any],
+        cancel: threading.Event | None,
+        then: FollowUps | None = None,
     ) -> Iterator[Any]:
-        if self.processes == 1 or len(jobs) == 1:
-            for job in jobs:
+        if self.processes == 1 or (len(jobs) == 1 and then is None):
+            todo = [(kind, job) for job in jobs]
+            while todo:
                 if cancel is not None and cancel.is_set():
                     return
-                yield run_job(kind, job)
+                result = run_job(*todo.pop(0))
+                todo += then(result) if then is not None else ()
+                yield result
             return
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["quietday.solver.jobs"])
         with ProcessPoolExecutor(
             max_workers=self.processes, mp_context=ctx, max_tasks_per_child=1
         ) as pool:
-            pending: list[Future[Any]] = [pool.submit(run_job, kind, job) for job in jobs]
-            for future in as_completed(pending):
-                if cancel is not None and cancel.is_set():
-                    for rest in pending:
-                        rest.cancel()
-                    return
-                yield future.result()
+            pending: set[Future[Any]] = {pool.submit(run_job, kind, job) for job in jobs}
+            while pending:
+                ended, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    if cancel is not None and cancel.is_set():
+                        for rest in pending:
+                            rest.cancel()
+                        return
+                    result = future.result()
+                    for more in then(result) if then is not None else ():
+                        pending.add(pool.submit(run_job, *more))
+                    yield result
