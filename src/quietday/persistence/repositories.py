@@ -167,8 +167,7 @@ class AgencyRepository(_Repository[AgencyRow]):
         return self.session.exec(query).all()
 
     def by_ids(self, ids: Iterable[str]) -> Sequence[AgencyRow]:
-        wanted = sorted(set(ids))
-        return _by_column(self.session, AgencyRow, col(AgencyRow.id), wanted)
+        return _by_column(self.session, AgencyRow, col(AgencyRow.id), ids)
 
     def capacities(
         self, agency_ids: Iterable[str], start: date, end: date
@@ -263,7 +262,7 @@ class EnterpriseRepository(_Repository[EnterpriseRow]):
         return self.session.exec(query).all()
 
     def by_ids(self, ids: Iterable[str]) -> Sequence[EnterpriseRow]:
-        return _by_column(self.session, EnterpriseRow, col(EnterpriseRow.id), sorted(set(ids)))
+        return _by_column(self.session, EnterpriseRow, col(EnterpriseRow.id), ids)
 
     def facts(self, ids: Iterable[str]) -> list[EnterpriseFacts]:
         """What a run's instance needs of these enterprises, by id (no ORM objects: a
@@ -912,7 +911,7 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def _by_column(session: Session, model: type[Row], column: Any, values: Sequence[Any]) -> list[Row]:
+def _by_column(session: Session, model: type[Row], column: Any, values: Iterable[Any]) -> list[Row]:
     out: list[Row] = []
     for where in _members(session, column, values):
         out.extend(session.exec(select(model).where(where)).all())

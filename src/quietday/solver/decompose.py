@@ -25,7 +25,7 @@ import heapq
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -248,8 +248,10 @@ class _Decomposed:
             started.update(label for label, _, _ in ready)
             end = self.started + self.config.time_limit
             left = max(0.0, end - max(self.clock(), self.solve_deadline))
-            placed = {i: d for parts in done.values() for i, d in parts.items()}
-            return [("unit", self._unit_job(u, placed, left, len(units))) for u in ready]
+            return [
+                ("unit", self._unit_job(u, _merged(done[p.index] for p in u[2]), left, len(units)))
+                for u in ready
+            ]
 
         return then
 
@@ -386,6 +388,10 @@ class _Finished:
     greedy: Metrics
     lower_bound: int
     figures: list[dict[str, Any]]
+
+
+def _merged(assignments: Iterable[Mapping[InspectionId, date]]) -> dict[InspectionId, date]:
+    return {i: d for one in assignments for i, d in one.items()}
 
 
 def _summed(parts: Sequence[Metrics]) -> Metrics:
