@@ -71,12 +71,16 @@ class Schedule:
     def try_moves(self, moves: Sequence[tuple[Inspection, date | None]]) -> bool:
         """Apply all `moves` (None unschedules) or none of them: each placement must fit after
         the earlier ones."""
+        return self.misfit(moves) is None
+
+    def misfit(self, moves: Sequence[tuple[Inspection, date | None]]) -> int | None:
+        """`try_moves`, telling which move did not fit (its index), or None when all applied."""
         before = [(insp, self.at.get(insp.id)) for insp, _ in moves]
         for insp, _ in moves:
             if insp.id in self.at:
                 self.take(insp)
         done: list[Inspection] = []
-        for insp, day in moves:
+        for k, (insp, day) in enumerate(moves):
             if day is None:
                 continue
             if not self.fits(insp, day):
@@ -85,10 +89,10 @@ class Schedule:
                 for orig, old in before:
                     if old is not None:
                         self.put(orig, old)
-                return False
+                return k
             self.put(insp, day)
             done.append(insp)
-        return True
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +160,51 @@ def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list
     return sorted(e for e in s.units[(agency, day)] if e != ent)
 
 
+def _aside(s: Schedule, insp: Inspection, day: date) -> tuple[EnterpriseId | None, bool]:
+    """Place waiting `insp` on `day`, full for its agency, by moving an occupant's unit aside:
+    the occupant moved (None if none), and whether any occupant's unit fitted elsewhere (when
+    none did, none will for whatever else waits: those moves do not involve it)."""
+    fitted = False
+    for ent in _rivals(s, insp.agency, day, insp.enterprise):
+        for aside in _asides(s, insp.agency, day, ent):
+            misfit = s.misfit([*aside, (insp, day)])
+            if misfit is None:
+                return ent, True
+            fitted = fitted or misfit == len(aside)
+    return None, fitted
+
+
+def _cheapest(s: Schedule, agency: AgencyId, day: date) -> tuple[int, EnterpriseId] | None:
+    """The occupant of `agency`'s `day` whose unit has the lowest total priority (all its
+    inspections movable), with that priority."""
+    units = s.units[(agency, day)]
+    return min(
+        (
+            (sum(s.instance.by_id[i].priority for i in ids), ent)
+            for ent, ids in units.items()
+            if all(s.movable(i) for i in ids)
+        ),
+        default=None,
+    )
+
+
+Stuck = dict[tuple[AgencyId, date], tuple[int, EnterpriseId] | None]
+
+
+def _forget(stuck: Stuck, s: Schedule, agency: AgencyId, ents: set[EnterpriseId]) -> None:
+    """After a move of `agency`'s inspections of `ents`: what it may have changed (that
+    agency's loads; those enterprises' days and caps, wherever they occupy a day)."""
+    for key in [k for k in stuck if k[0] == agency or not ents.isdisjoint(s.units.get(k, ()))]:
+        del stuck[key]
+
+
 def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: False) -> int:
     """Place waiting inspections on days their agency filled: move an occupant aside, or drop
     an occupant of lower total priority."""
     placed = 0
+    # Agency days on which no occupant can be moved aside, with their cheapest occupant, as
+    # found and still true: many inspections wait for the same full days.
+    stuck: Stuck = {}
     for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
@@ -167,27 +212,24 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
             blockers = s.state.blockers(insp, day)
             if not blockers or any(b.reason != Reason.CAPACITY for b in blockers):
                 continue
-            rivals = _rivals(s, insp.agency, day, insp.enterprise)
-            if any(
-                s.try_moves([*aside, (insp, day)])
-                for ent in rivals
-                for aside in _asides(s, insp.agency, day, ent)
-            ):
-                placed += 1
-                break
-            units = s.units[(insp.agency, day)]
-            cheapest = min(
-                (
-                    (sum(s.instance.by_id[i].priority for i in units[ent]), ent)
-                    for ent in rivals
-                    if all(s.movable(i) for i in units[ent])
-                ),
-                default=None,
-            )
+            key = (insp.agency, day)
+            if key in stuck:
+                cheapest = stuck[key]
+            else:
+                moved, fitted = _aside(s, insp, day)
+                if moved is not None:
+                    placed += 1
+                    _forget(stuck, s, insp.agency, {insp.enterprise, moved})
+                    break
+                cheapest = _cheapest(s, insp.agency, day)
+                if not fitted:
+                    stuck[key] = cheapest
             if cheapest is not None and cheapest[0] < insp.priority:
+                units = s.units[key]
                 dropped: Moves = [(d, None) for d in _inspections(s, units[cheapest[1]])]
                 if s.try_moves([*dropped, (insp, day)]):
                     placed += 1
+                    _forget(stuck, s, insp.agency, {insp.enterprise, cheapest[1]})
                     break
     return placed
 
