@@ -1,6 +1,7 @@
 """The local search's relieve move on days an agency has filled (capacity 1 here): an occupant
-moved aside onto another of its visit days, an occupant of lower priority dropped, and what
-relieve remembers of a day where neither worked forgotten when a move changes it."""
+moved aside onto another of its visit days, an occupant of lower priority dropped; and a day
+relieve remembers as stuck (neither worked) tried again once a move changes it, and still
+given to what outranks its cheapest occupant."""
 
 from __future__ import annotations
 
@@ -84,3 +85,17 @@ def test_a_stuck_day_is_tried_again_once_a_move_gives_its_occupant_another_day()
     )
     assert n == 2
     assert _days(at) == {"a1": D2, "w2": D2, "w3": D1}
+
+
+def test_a_stuck_day_still_goes_to_what_outranks_its_cheapest_occupant() -> None:
+    # w1 finds A's D1 stuck (a1 cannot go aside, and outranks it); w2, after it, outranks a1.
+    n, at = _relieved(
+        [
+            insp("a1", enterprise="E1", priority=5),
+            insp("w1", enterprise="E2", priority=4, **_on(D1)),
+            insp("w2", enterprise="E3", priority=6, **_on(D1)),
+        ],
+        {"a1": D1},
+        ["w1", "w2"],
+    )
+    assert (n, _days(at)) == (1, {"w2": D1})

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
 from quietday.domain.state import ScheduleState
@@ -188,6 +188,13 @@ def _cheapest(s: Schedule, agency: AgencyId, day: date) -> tuple[int, Enterprise
     )
 
 
+def _droppable(
+    cheapest: tuple[int, EnterpriseId] | None, insp: Inspection
+) -> TypeGuard[tuple[int, EnterpriseId]]:
+    """The cheapest occupant is worth less than `insp`, which may take its place."""
+    return cheapest is not None and cheapest[0] < insp.priority
+
+
 Stuck = dict[tuple[AgencyId, date], tuple[int, EnterpriseId] | None]
 
 
@@ -209,11 +216,14 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
         if insp.id in s.at:
             continue
         for day in reversed(s.prepared.candidates[insp.id]):
+            key = (insp.agency, day)
+            known = key in stuck
+            if known and not _droppable(stuck[key], insp):
+                continue  # nothing to move aside, nothing to drop, whatever blocks `insp`
             blockers = s.state.blockers(insp, day)
             if not blockers or any(b.reason != Reason.CAPACITY for b in blockers):
                 continue
-            key = (insp.agency, day)
-            if key in stuck:
+            if known:
                 cheapest = stuck[key]
             else:
                 moved, fitted = _aside(s, insp, day)
@@ -224,7 +234,7 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
                 cheapest = _cheapest(s, insp.agency, day)
                 if not fitted:
                     stuck[key] = cheapest
-            if cheapest is not None and cheapest[0] < insp.priority:
+            if _droppable(cheapest, insp):
                 units = s.units[key]
                 dropped: Moves = [(d, None) for d in _inspections(s, units[cheapest[1]])]
                 if s.try_moves([*dropped, (insp, day)]):
