@@ -1144,12 +1144,31 @@ def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
         "jobs": len(ran),
         "jobs_by_worker": dict(sorted(Counter(p.worker or "-" for p in ran).items())),
         "job_seconds": round(sum(p.seconds or 0.0 for p in ran), 1),
+        # Seconds from the run's start: each job's queueing, start and end, and the run's end
+        # (the stretches where no job runs are the run's serial work).
+        "timeline": {
+            "jobs": [
+                {
+                    "label": p.label,
+                    "worker": p.worker,
+                    "queued": _since(row.started_at, p.created_at),
+                    "started": _since(row.started_at, p.started_at),
+                    "ended": _since(row.started_at, p.finished_at),
+                }
+                for p in ran
+            ],
+            "finished": _since(row.started_at, row.finished_at),
+        },
         "schedule_sha256": hashlib.sha256(
             json.dumps(
                 sorted((i, d.isoformat()) for i, d in solution.assignment().items())
             ).encode()
         ).hexdigest(),
     }
+
+
+def _since(start: datetime, then: datetime | None) -> float | None:
+    return None if then is None else round((then - start).total_seconds(), 1)
 
 
 def _copy_database(source: str, name: str) -> str:
@@ -1355,6 +1374,11 @@ def _distributed_lines(di: dict[str, Any], echo: Echo) -> None:
         r = di[f"workers_{count}"]
         echo(f"分布式 {count} 个求解进程: {r['run_seconds']} 秒, 任务 {r['jobs']} 个 {r['jobs_by_worker']}, "
              f"已排 {r['scheduled']:,}(优先级 {r['total_priority']:,}), 入企 {r['visits']:,} 次")  # fmt: skip
+        tl = r["timeline"]
+        spans = ", ".join(
+            f"{j['label']}@{j['worker']} {j['started']}–{j['ended']}" for j in tl["jobs"]
+        )
+        echo(f"  时间线(秒): {spans}; 结束 {tl['finished']}")
     pr = di["pair_probe"]
     echo(f"分布式 同一部分 {pr['part']}({pr['inspections']:,} 项): 单独 {pr['alone_seconds']} 秒, "
          f"两个同时 {pr['pair_seconds']} 秒; 两进程吞吐 {pr['two_process_throughput']} 倍")  # fmt: skip
