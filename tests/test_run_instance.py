@@ -1,10 +1,14 @@
 """What a run reads and writes in bulk. The instance it builds from the database is the one it
 stores: a worker that solves the built instance and one that retries on the stored text (parsed
-back) solve the same problem. Its outcomes become drafts only of plans still as it saw them."""
+back) solve the same problem. Its outcomes become drafts only of plans still as it saw them.
+Its row loads without those documents, which load when read."""
 
 from __future__ import annotations
 
+import gzip
 from datetime import date
+
+import sqlalchemy as sa
 
 from quietday.formats import dump_instance, parse_instance
 from quietday.generate import GeneratorConfig, generate
@@ -107,3 +111,23 @@ def test_outcomes_become_drafts_of_the_plans_still_at_the_version_the_run_saw(
         ids[2]: (None, None, None, None),
         ids[3]: (run_id, None, "capacity", "机构当日检查能力已满"),
     }
+
+
+def test_a_run_row_loads_without_its_documents_until_they_are_read(engine: Engine) -> None:
+    province = generate(GeneratorConfig(enterprises=60, seed=7, counties=1))
+    with session_scope(engine, actor="test") as s:
+        load_province(s, province)
+        key, _ = create_key(s, role="supervisor")
+    actor = Actor(key_id=int(key.id or 0), role="supervisor", agency_id=None)
+    run_id = _run(engine, actor, scope=None)
+    with session_scope(engine) as s:
+        runs = RunRepository(s)
+        rows = [runs.get_or_raise(run_id), runs.lock(run_id), *runs.list(limit=5, after=None)]
+        assert all(sa.inspect(r).unloaded >= {"instance_gz", "solution_gz"} for r in rows)
+        assert runs.cancel_requested(run_id) is False
+        row = rows[0]
+        assert row.status == "succeeded"
+        assert parse_instance(gzip.decompress(row.instance_gz or b"")).inspections
+        assert "instance_gz" not in sa.inspect(row).unloaded
+    with session_scope(engine) as s:
+        assert RunRepository(s).cancel_requested(run_id + 1) is None

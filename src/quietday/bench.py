@@ -1123,18 +1123,19 @@ def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
         with session_scope(engine) as session:
             row = RunRepository(session).get_or_raise(run_id)
             if row.status not in ("queued", "running"):
+                instance_gz, solution_gz = row.instance_gz, row.solution_gz
                 break
         time.sleep(0.5)
-    if row.status != "succeeded" or row.solution_gz is None or row.instance_gz is None:
+    if row.status != "succeeded" or solution_gz is None or instance_gz is None:
         raise RuntimeError(f"run {run_id} ended {row.status}: {row.error}")
     if row.started_at is None or row.finished_at is None:
         raise RuntimeError(f"run {run_id} has no start or end time")
-    solution = parse_solution(gzip.decompress(row.solution_gz))
-    instance = parse_instance(gzip.decompress(row.instance_gz))
+    solution = parse_solution(gzip.decompress(solution_gz))
+    instance = parse_instance(gzip.decompress(instance_gz))
     with session_scope(engine) as session:
         ran = PartRepository(session).of_run(run_id)
     return {
-        "instance_gz": row.instance_gz,
+        "instance_gz": instance_gz,
         "run_seconds": round((row.finished_at - row.started_at).total_seconds(), 1),
         "inspections": row.summary["inspections"],
         "scheduled": row.summary["scheduled"],

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -445,23 +446,48 @@ class HistoryRepository(_Repository[HistoryRow]):
         ]
 
 
+# A run's instance and solution (megabytes at province scale) load when first read, not with
+# the row: status polls, the run list and the cancel watch read the row many times a minute.
+# (SQLModel types a column as its value: `defer` wants the class attribute it really is.)
+_BLOBS_DEFERRED = tuple(
+    defer(cast("QueryableAttribute[bytes | None]", blob))
+    for blob in (RunRow.instance_gz, RunRow.solution_gz)
+)
+
+
 class RunRepository(_Repository[RunRow]):
     model = RunRow
     label = "排期运行"
 
+    def get(self, key: Any) -> RunRow | None:
+        return self.session.get(RunRow, key, options=_BLOBS_DEFERRED)
+
     def list(self, *, limit: int, after: int | None) -> Sequence[RunRow]:
-        query = select(RunRow).order_by(col(RunRow.id).desc()).limit(limit)
+        query = select(RunRow).options(*_BLOBS_DEFERRED).order_by(col(RunRow.id).desc())
         if after is not None:
             query = query.where(col(RunRow.id) < after)
-        return self.session.exec(query).all()
+        return self.session.exec(query.limit(limit)).all()
 
     def lock(self, run_id: int) -> RunRow:
         """The run, locked for update until the transaction ends (a no-op on SQLite, which
         serialises writers anyway)."""
-        row = self.session.exec(select(RunRow).where(RunRow.id == run_id).with_for_update()).first()
+        row = self.session.exec(
+            select(RunRow).options(*_BLOBS_DEFERRED).where(RunRow.id == run_id).with_for_update()
+        ).first()
         if row is None:
             raise NotFoundError(f"排期运行 {run_id} 不存在")
         return row
+
+    def cancel_requested(self, run_id: int) -> bool | None:
+        """Whether the run was asked to stop (None: there is no such run)."""
+        return self.session.exec(select(RunRow.cancel_requested).where(RunRow.id == run_id)).first()
+
+    def set_progress(self, run_id: int, progress: float, message: str) -> None:
+        self.session.execute(
+            sa.update(RunRow)
+            .where(col(RunRow.id) == run_id)
+            .values(progress=progress, message=message)
+        )
 
     def lock_publishing(self) -> None:
         """Serialise publishing across processes: lock the `publish` setting row."""
@@ -471,7 +497,9 @@ class RunRepository(_Repository[RunRow]):
 
     def published_since(self, moment: datetime) -> Sequence[RunRow]:
         return self.session.exec(
-            select(RunRow).where(RunRow.status == "published", col(RunRow.published_at) > moment)
+            select(RunRow)
+            .options(*_BLOBS_DEFERRED)
+            .where(RunRow.status == "published", col(RunRow.published_at) > moment)
         ).all()
 
     def plans(self, run_id: int) -> Sequence[RunPlanRow]:

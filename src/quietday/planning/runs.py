@@ -315,14 +315,10 @@ def recover_runs(engine: Engine) -> list[int]:
         return sorted(queued)
 
 
-def _set(engine: Engine, run_id: int, **values: Any) -> None:
+def _set_progress(engine: Engine, run_id: int, progress: float, message: str) -> None:
     """Progress: not a change the audit log keeps."""
     with session_scope(engine) as session:
-        repo = RunRepository(session)
-        run = repo.get_or_raise(run_id)
-        for key, value in values.items():
-            setattr(run, key, value)
-        repo.add(run)
+        RunRepository(session).set_progress(run_id, progress, message)
 
 
 def fail_run(session: Session, run_id: int, *, message: str, error: str) -> None:
@@ -345,8 +341,7 @@ def _watch_cancel(
 ) -> None:
     while not done.wait(_CANCEL_POLL):
         with session_scope(engine) as session:
-            run = RunRepository(session).get(run_id)
-            if run is None or run.cancel_requested:
+            if RunRepository(session).cancel_requested(run_id) is not False:
                 cancel.set()
                 return
 
@@ -431,11 +426,8 @@ def _execute(
         if now - last[0] < _PROGRESS_EVERY:
             return
         last[0] = now
-        _set(
-            engine,
-            run_id,
-            progress=round(min(0.99, p.seconds / config.time_limit), 3),
-            message=p.message[:200],
+        _set_progress(
+            engine, run_id, round(min(0.99, p.seconds / config.time_limit), 3), p.message[:200]
         )
 
     cancel, done = threading.Event(), threading.Event()
