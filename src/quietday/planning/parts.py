@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import select
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -148,7 +149,9 @@ def solve_part_job(engine: Engine, database_url: str, part_id: int, worker: str)
     # second a fresh interpreter takes to import it, and shares none of this process's threads.
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__])
-    child = ctx.Process(target=_child, args=(database_url, part_id), name=f"part-{part_id}")
+    child = ctx.Process(
+        target=_child, args=(database_url, part_id, os.getpid()), name=f"part-{part_id}"
+    )
     child.start()
     while True:
         child.join(_WATCH_SECONDS)
@@ -171,17 +174,21 @@ def solve_part_job(engine: Engine, database_url: str, part_id: int, worker: str)
         PartRepository(session).end(part_id, "failed", error=why)
 
 
-def _orphaned(parent: int) -> None:
-    """In the child: end when the worker that started it is gone (killed, its machine lost);
-    the queue hands the part to another worker. The child's parent is the worker's fork
-    server, which ends with the worker: then the child is handed to another parent."""
-    while os.getppid() == parent:
-        time.sleep(_WATCH_SECONDS)
+def _orphaned(worker: int) -> None:
+    """In the child: end as soon as the worker that asked for it is gone (killed, its machine
+    lost); the queue hands the part to another worker. The child's parent is the worker's fork
+    server, which can outlive a killed worker by seconds, so the child waits on the worker
+    itself (a pidfd: readable once that process has ended, whatever becomes of its pid)."""
+    try:
+        fd = os.pidfd_open(worker)
+    except ProcessLookupError:
+        os._exit(1)
+    select.select([fd], [], [])
     os._exit(1)
 
 
-def _child(database_url: str, part_id: int) -> None:
-    threading.Thread(target=_orphaned, args=(os.getppid(),), daemon=True).start()
+def _child(database_url: str, part_id: int, worker: int) -> None:
+    threading.Thread(target=_orphaned, args=(worker,), daemon=True).start()
     engine = make_engine(database_url)
     try:
         with session_scope(engine) as session:
