@@ -68,6 +68,29 @@ def test_capacity_shares_follow_the_weights_over_the_horizon(province):
     assert abs(first - 3 * second) <= 4
 
 
+def test_a_decomposed_problem_packs_only_components_under_a_quarter_part():
+    """Each component over a quarter of a part is a part of its own (none is cut), the smaller
+    ones share parts; a problem that fits one part stays one part."""
+    quarter = generate(GeneratorConfig(enterprises=1200, seed=21, horizon="quarter"))
+    sizes = sorted((len([i for i in quarter.inspections if i.enterprise in set(g)]), tuple(g))
+                   for g in components(quarter))  # fmt: skip
+    size = sizes[-1][0]
+    big = {ents for n, ents in sizes if n > size // 4}
+    small = {e for n, ents in sizes if n <= size // 4 for e in ents}
+    assert big, "the quarter must have components over a quarter part"
+    assert small, "the quarter must have components under a quarter part"
+    plan = plan_parts(quarter, size)
+    assert not plan.split_components
+    alone = {tuple(sorted(p.enterprises)) for p in plan.parts}
+    assert big <= alone
+    packed = [p for p in plan.parts if tuple(sorted(p.enterprises)) not in big]
+    assert {e for p in packed for e in p.enterprises} == small
+    assert len(packed) < len([s for s in sizes if s[0] <= size // 4])
+    whole = plan_parts(quarter, len(quarter.inspections))
+    assert len(whole.parts) == 1
+    assert not whole.decomposed
+
+
 def test_quarters_cut_at_calendar_quarters():
     inst = load(doc(horizon={"start": "2026-02-10", "end": "2026-07-05"}))
     assert [(h.start.isoformat(), h.end.isoformat()) for h in quarters(inst.horizon)] == [

@@ -5,8 +5,12 @@ couples the enterprises one agency visits on one day. So enterprises linked thro
 form **components** (in a province: a city, its county agencies and the city-level agencies that
 reach into every county), and different components never compete for anything.
 
-- Components smaller than `part_size` inspections are packed together into parts (largest first,
-  into the emptiest part), which changes nothing: each is still solved exactly as alone.
+- Components no larger than `part_size` inspections are never cut. When the problem is
+  decomposed, each one over a quarter of a part is a part of its own, and the smaller ones are
+  packed together into parts of about that quarter (largest first, into the emptiest part). That
+  changes nothing, as each is still solved exactly as alone, and it makes parts many and small
+  enough to keep several processes busy to the end: a province's cities packed into five full
+  parts kept one of two processes solving a third part while the other had none left.
 - A larger component is cut by county (regions packed the same way; a county larger than a part is
   cut by enterprise). An agency whose enterprises now lie in several parts gets a **share** of its
   capacity in each, day by day: first the enterprises the pins already hold there, then what is
@@ -49,6 +53,10 @@ __all__ = [
     "quarters",
     "slice_of",
 ]
+
+
+# Components are packed together up to this share of a part when the problem is decomposed.
+_PACK_SHARE = 4
 
 
 @dataclass(frozen=True)
@@ -215,9 +223,12 @@ def plan_parts(instance: Instance, part_size: int) -> PartPlan:
         else:
             cut.append(_cut(instance, ents, count, part_size))
     component_of = {e: k for k, ents in enumerate(groups) for e in ents}
-    members: list[list[EnterpriseId]] = []
-    if small:
-        members.extend(_pack(small, part_size))
+    # A problem that fits one part stays one part; a larger one packs only small components.
+    pack = part_size if len(instance.inspections) <= part_size else part_size // _PACK_SHARE
+    members = [ents for n, ents in small if n > pack]
+    packed = [(n, ents) for n, ents in small if n <= pack]
+    if packed:
+        members.extend(_pack(packed, max(1, pack)))
     split: set[int] = set()
     for pieces in cut:
         members.extend(pieces)
