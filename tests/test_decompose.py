@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from helpers import doc, insp, load
-from quietday.domain.check import find_violations
+from quietday.domain.check import find_violations, measure
 from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
@@ -105,6 +105,8 @@ def test_decomposed_schedule_keeps_every_rule_and_is_no_worse_than_the_greedy(pr
     result = solve(province, config)
     assert result.solution.stats.extra["decomposition"]["split_components"] > 0
     assert find_violations(province, result.solution) == []
+    # The units' figures add up to the whole's: a run stores them without measuring again.
+    assert result.metrics == measure(province, result.solution)
     greedy = solve_whole(province, replace(config, method="greedy"))
     m, g = result.metrics, greedy.metrics
     assert (m.total_priority, -m.visits) >= (g.total_priority, -g.visits)
@@ -137,6 +139,7 @@ def test_a_quarters_parts_hand_their_greedy_to_the_last_stage():
     assert result.greedy_metrics is not None
     assert summary(result.greedy_metrics) == summary(whole.metrics)
     assert find_violations(quarter, result.solution) == []
+    assert result.metrics == measure(quarter, result.solution)
 
 
 def test_gaps_are_reported_per_part_and_in_total(province):

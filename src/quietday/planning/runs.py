@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from quietday.domain.calendar import WorkingCalendar
-from quietday.domain.check import find_violations, measure
+from quietday.domain.check import Metrics, find_violations
 from quietday.domain.model import (
     AgencyId,
     EnterpriseId,
@@ -450,8 +450,8 @@ def _execute(
     _store_result(
         engine,
         run_id,
-        instance,
         result.solution,
+        result.metrics,
         versions,
         cancelled=result.status == Status.CANCELLED,
     )
@@ -460,13 +460,12 @@ def _execute(
 def _store_result(
     engine: Engine,
     run_id: int,
-    instance: Instance,
     solution: Solution,
+    m: Metrics,
     versions: dict[int, int],
     *,
     cancelled: bool,
 ) -> None:
-    m = measure(instance, solution)
     stats = solution.stats
     dates = {plan_id_of(i): v.date for v in solution.visits for i in v.inspections}
     reasons = {plan_id_of(u.inspection): u for u in solution.unscheduled}
