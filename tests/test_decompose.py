@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -9,13 +10,14 @@ from dataclasses import replace
 import pytest
 
 from helpers import doc, insp, load
+from quietday.domain.assemble import visits_from
 from quietday.domain.check import find_violations, measure
 from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import LocalPool, SolverConfig, run_job, solve
 from quietday.solver.decompose import _Decomposed
-from quietday.solver.partition import capacity_shares, components, plan_parts, quarters
+from quietday.solver.partition import capacity_shares, components, plan_parts, quarters, slice_of
 from quietday.solver.solve import solve_whole, summary
 
 YEAR = {"start": "2026-01-01", "end": "2026-12-31"}
@@ -319,3 +321,19 @@ def test_plan_rate_thins_the_plans():
     assert 0.2 * len(full.inspections) < len(thin.inspections) < 0.4 * len(full.inspections)
     with pytest.raises(ValueError, match="plan_rate"):
         GeneratorConfig(enterprises=1, plan_rate=0)
+
+
+def test_a_parts_job_pickles_back_to_the_same_problem(province):
+    """Parts go to other processes as pickles; records pickle as their fields (`model.py`)."""
+    plan = plan_parts(province, part_size=150)
+    sub = slice_of(province, plan.parts[0], plan.slices[0], placed={}, name="p0")
+    assert sub.inspections
+    assert sub.history
+    back = pickle.loads(pickle.dumps(sub, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.inspections == sub.inspections
+    assert back.history == sub.history
+    assert back.enterprises == sub.enterprises
+    assert back.agencies == sub.agencies
+    assert back.pins == sub.pins
+    visits = visits_from(sub, {sub.inspections[0].id: sub.inspections[0].earliest})
+    assert pickle.loads(pickle.dumps(visits)) == visits

@@ -7,11 +7,12 @@ in `quietday.formats`; the derived look-ups here are computed once per instance.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
-from typing import Any, NewType
+from typing import Any, NewType, TypeVar
 
 from quietday.domain.calendar import QuietPolicy, WorkingCalendar
 
@@ -67,6 +68,22 @@ CAP_KEYS = (
 )
 
 
+_Record = TypeVar("_Record")
+
+
+def _pickled_by_fields(cls: type[_Record]) -> type[_Record]:
+    """Pickle a frozen, slotted record as its class and one tuple of its fields. The dataclass
+    default looks the fields up again for every object: a province's parts, handed to worker
+    processes, spent 85 % of their pickling there."""
+    values = operator.attrgetter(*(f.name for f in fields(cls)))  # type: ignore[arg-type]
+
+    def reduce(self: _Record) -> tuple[type[_Record], tuple[Any, ...]]:
+        return cls, values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 (a method given after the class is made)
+    return cls
+
+
 class Reason(StrEnum):
     NO_ALLOWED_DAY = "no_allowed_day"
     WHITELISTED = "whitelisted"
@@ -110,6 +127,7 @@ class Caps:
         return Caps(**values)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Agency:
     id: AgencyId
@@ -122,6 +140,7 @@ class Agency:
         return self.capacity_by_date.get(day, self.daily_capacity)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Enterprise:
     id: EnterpriseId
@@ -133,6 +152,7 @@ class Enterprise:
     cap_overrides: Mapping[str, int | None] = field(default_factory=dict)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Inspection:
     id: InspectionId
@@ -154,6 +174,7 @@ class Inspection:
         return bool(self.exempt_reason)
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     enterprise: EnterpriseId
@@ -166,6 +187,7 @@ class HistoryEntry:
         return self.kind in CAPPED_KINDS
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Pin:
     inspection: InspectionId
@@ -255,6 +277,7 @@ class Instance:
         return days[lo:hi]
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Visit:
     """一次入企: all inspections of one enterprise on one date."""
@@ -265,6 +288,7 @@ class Visit:
     lead_agency: AgencyId
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Unscheduled:
     inspection: InspectionId
