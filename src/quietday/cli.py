@@ -20,7 +20,7 @@ from quietday.config import Settings
 from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
-from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig
+from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig, for_solving
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # Not in the default run: `make bench-scale` (half an hour), `make bench-load` (API processes, a
@@ -79,6 +79,7 @@ def solve(
     ] = DEFAULT_PART_SIZE,
 ) -> None:
     """Schedule an instance and write its solution."""
+    for_solving()
     if method not in ("cpsat", "greedy"):
         raise typer.BadParameter("method 应为 cpsat 或 greedy", param_hint="--method")
     chosen: Method = "cpsat" if method == "cpsat" else "greedy"

@@ -32,7 +32,7 @@ from typing import Any, cast
 from quietday.persistence import Engine, make_engine, session_scope
 from quietday.persistence.jobs import JobRepository, PartRepository
 from quietday.planning.runner import RUN_QUEUE
-from quietday.solver import FollowUps, JobKind, run_job
+from quietday.solver import FollowUps, JobKind, for_solving, run_job
 
 __all__ = [
     "PART_QUEUE",
@@ -189,6 +189,7 @@ def _orphaned(worker: int) -> None:
 
 def _child(database_url: str, part_id: int, worker: int) -> None:
     threading.Thread(target=_orphaned, args=(worker,), daemon=True).start()
+    for_solving()
     engine = make_engine(database_url)
     try:
         with session_scope(engine) as session:

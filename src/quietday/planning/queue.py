@@ -33,6 +33,7 @@ from quietday.planning.parts import (
 )
 from quietday.planning.runner import RUN_QUEUE, RUN_TASK
 from quietday.planning.runs import execute_run
+from quietday.solver import for_solving
 
 __all__ = ["run_worker"]
 
@@ -82,6 +83,7 @@ def run_worker(
     on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Work until SIGINT or SIGTERM (the jobs in hand are finished first)."""
+    for_solving()
     app = _app(database_url, name=name, stalled_seconds=stalled_seconds, part_size=part_size)
 
     async def main() -> None:

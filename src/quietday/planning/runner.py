@@ -18,6 +18,7 @@ from quietday.persistence import Engine, Session, after_commit, make_engine, ses
 from quietday.persistence.jobs import JobRepository
 from quietday.persistence.repositories import RunRepository
 from quietday.planning.runs import RUNNER, RunStatus, execute_run, fail_run, recover_runs
+from quietday.solver import for_solving
 
 __all__ = ["RUN_QUEUE", "RUN_TASK", "ProcessRunner", "QueueRunner", "Runner", "ThreadRunner"]
 
@@ -36,6 +37,7 @@ class Runner(Protocol):
 
 
 def _child(database_url: str, run_id: int, part_size: int) -> None:
+    for_solving()
     engine = make_engine(database_url)
     try:
         execute_run(engine, run_id, part_size=part_size)

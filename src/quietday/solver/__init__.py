@@ -9,7 +9,7 @@ from quietday.solver.config import (
     SolveResult,
 )
 from quietday.solver.decompose import solve
-from quietday.solver.jobs import JobKind, run_job
+from quietday.solver.jobs import JobKind, for_solving, run_job
 from quietday.solver.pool import FollowUps, JobPool, LocalPool
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "ProgressFn",
     "SolveResult",
     "SolverConfig",
+    "for_solving",
     "run_job",
     "solve",
 ]

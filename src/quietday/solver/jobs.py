@@ -5,6 +5,7 @@ last stage (`finish_unit`). `run_job` runs a job by its kind's name."""
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ __all__ = [
     "UnitDone",
     "UnitJob",
     "finish_unit",
+    "for_solving",
     "peak_rss_mib",
     "run_job",
     "solve_part",
@@ -38,6 +40,18 @@ __all__ = [
 JobKind = Literal["part", "unit"]
 
 _REPAIR_ROUNDS = 4
+
+# The cyclic collector's thresholds in a process that solves: generation 0 after 100,000 new
+# objects instead of 700, the older ones less often. Such a process holds a province's instance
+# for its whole life and frees a schedule's objects by reference counting; collecting walked the
+# instance again and again (one 26,000-inspection part 22.1 -> 19.0 s, building a run's
+# instance 5.1 -> 3.0 s, checking its schedule 4.9 -> 3.7 s).
+_GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def for_solving() -> None:
+    """Set this process's garbage collector for solving: call it where such a process starts."""
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 def peak_rss_mib() -> float:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
-from quietday.solver.jobs import JobKind, run_job
+from quietday.solver.jobs import JobKind, for_solving, run_job
 
 __all__ = ["FollowUps", "JobPool", "LocalPool"]
 
@@ -66,7 +66,10 @@ class LocalPool:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["quietday.solver.jobs"])
         with ProcessPoolExecutor(
-            max_workers=self.processes, mp_context=ctx, max_tasks_per_child=1
+            max_workers=self.processes,
+            mp_context=ctx,
+            initializer=for_solving,
+            max_tasks_per_child=1,
         ) as pool:
             pending: set[Future[Any]] = {pool.submit(run_job, kind, job) for job in jobs}
             while pending:
