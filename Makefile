@@ -60,7 +60,7 @@ bench: $(STAMP) $(WEB_STAMP) browser
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/quietday bench --out $(OUT)/bench
 
-# Province scale (about half an hour): 100,000 enterprises for a quarter and 1,000,000 for a
+# Province scale (about 25 minutes): 100,000 enterprises for a quarter and 1,000,000 for a
 # year, generated once into $(OUT)/bench-scale, solved, checked.
 bench-scale: $(STAMP)
 	$(BIN)/quietday bench --only scale --out $(OUT)/bench-scale

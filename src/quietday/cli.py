@@ -23,7 +23,7 @@ from quietday.planning import check_files, generate_file, solve_file, summary_li
 from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig, for_solving
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
-# Not in the default run: `make bench-scale` (half an hour), `make bench-load` (API processes, a
+# Not in the default run: `make bench-scale` (25 minutes), `make bench-load` (API processes, a
 # worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
 LOAD_BENCHMARKS = ("load", "distributed")
