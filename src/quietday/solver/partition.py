@@ -228,7 +228,7 @@ def plan_parts(instance: Instance, part_size: int) -> PartPlan:
     members = [ents for n, ents in small if n > pack]
     packed = [(n, ents) for n, ents in small if n <= pack]
     if packed:
-        members.extend(_pack(packed, max(1, pack)))
+        members.extend(_pack(packed, pack))
     split: set[int] = set()
     for pieces in cut:
         members.extend(pieces)
