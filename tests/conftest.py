@@ -82,21 +82,28 @@ def world(engine: Engine) -> Seeded:
     return seed(engine)
 
 
-@pytest.fixture
-def client(engine: Engine, world: Seeded) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
-    with TestClient(app) as c:
-        yield c
+# The eve of the seeded world's quarter (2026-07-01 to 09-30), in China: runs over it may start.
+EVE = datetime(2026, 6, 30, 1, 0, tzinfo=UTC)
 
 
 class Clock:
-    """A settable clock for the app (feeds and check-ins read the time from it)."""
+    """A settable clock for the app (runs, feeds and check-ins read the time from it)."""
 
-    def __init__(self) -> None:
-        self.now = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
+    def __init__(self, now: datetime = EVE) -> None:
+        self.now = now
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def client(engine: Engine, world: Seeded) -> Iterator[TestClient]:
+    """A client of an app whose clock stands on the eve of the world's quarter."""
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread"), engine=engine, clock=Clock()
+    )
+    with TestClient(app) as c:
+        yield c
 
 
 @pytest.fixture

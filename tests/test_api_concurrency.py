@@ -7,13 +7,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
-from conftest import CERTS, url_of
+from conftest import CERTS, Clock, url_of
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.persistence import Engine, Session, session_scope
@@ -34,9 +35,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(engine: Engine, world: Seeded) -> Iterator[str]:
+def server(engine: Engine, world: Seeded, clock: Clock) -> Iterator[str]:
     port = _free_port()
-    app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread"), engine=engine, clock=clock
+    )
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -138,10 +141,11 @@ def test_concurrent_submissions_during_a_run_lose_nothing(server: str, world: Se
 
 @pytest.mark.usefixtures("inspectors")
 def test_simultaneous_check_ins_at_one_enterprise_all_land_and_are_judged_once_more(
-    server: str, world: Seeded, engine: Engine
+    server: str, world: Seeded, engine: Engine, clock: Clock
 ) -> None:
     """A and B scan in at the same enterprise at the same moment, many times: every check-in is
     accepted, and the stored flags are what judging all of them afresh gives."""
+    clock.now = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
     enterprise = world.enterprises[5]
     answers: list[int] = []
 

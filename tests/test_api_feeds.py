@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from conftest import Clock, url_of
+from conftest import EVE, Clock, url_of
 from feedcheck import event_count, own_problems, parse_everywhere
 from quietday.api import RedactFeedTokens, create_app
 from quietday.config import Settings
@@ -42,10 +42,14 @@ def published(fc: TestClient, world: Seeded) -> dict[str, int]:
         "open": submit(fc, world, "C", 2, earliest="2026-07-23", latest="2026-07-23"),
         "alone": submit(fc, world, "A", 3, earliest="2026-07-24", latest="2026-07-24"),
     }
+    # Planned and published on the eve of the quarter, whatever day the test stands on.
+    clock: Clock = fc.app.state.clock  # type: ignore[attr-defined]
+    now, clock.now = clock.now, EVE
     run = wait(fc, world, start(fc, world)["id"])
     assert (
         fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()["published"] == 6
     )
+    clock.now = now
     return ids
 
 
@@ -171,11 +175,6 @@ def test_change_semantics(fc: TestClient, world: Seeded, clock: Clock) -> None:
     assert cancelled["summary"].startswith("【已取消】")
     assert cancelled["sequence"] > old["2026-07-24"]["sequence"]
     assert cancelled["uid"] == old["2026-07-24"]["uid"]
-    clock.now += timedelta(days=30)
-    later = get(fc, t)
-    assert "2026-07-24" not in {
-        e["start"] for e in parse_everywhere(later.content).icaljs["events"]
-    }
     # Moving: the plan leaves its visit (cancelled there) and a later run publishes it anew.
     assert (
         fc.patch(
@@ -189,6 +188,20 @@ def test_change_semantics(fc: TestClient, world: Seeded, clock: Clock) -> None:
     fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
     moved = parse_everywhere(get(fc, t).content).icaljs["events"]
     assert any(e["start"] >= "2026-08-21" for e in moved)
+    clock.now += timedelta(days=30)
+    later = get(fc, t)
+    assert "2026-07-24" not in {
+        e["start"] for e in parse_everywhere(later.content).icaljs["events"]
+    }
+    # Once its date has passed, a published plan is the record: it neither moves nor goes.
+    past = fc.patch(
+        f"/api/v1/plans/{ids['joint_b']}",
+        json={"earliest": "2026-08-21", "latest": "2026-08-31"},
+        headers=world.auth("B"),
+    )
+    assert (past.status_code, past.json()["code"]) == (409, "plan_in_record")
+    gone = fc.post(f"/api/v1/plans/{ids['joint_b']}/cancel", headers=world.auth("B"))
+    assert (gone.status_code, gone.json()["code"]) == (409, "plan_in_record")
 
 
 def test_inspector_feed_and_agency_tokens(fc: TestClient, world: Seeded) -> None:

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from conftest import EVE, Clock
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.frequency import Subject
 from quietday.planning.frequency import frequency_page, live_rows, parse_period
@@ -145,18 +146,20 @@ def test_pages_exports_and_access(fc: TestClient, audited: Seeded) -> None:
 
 
 def test_rollups_stay_equal_to_what_they_sum(
-    fc: TestClient, audited: Seeded, engine: Engine
+    fc: TestClient, audited: Seeded, engine: Engine, clock: Clock
 ) -> None:
     """Agency, county and city figures come from monthly rollups kept in step with every
-    change: after a published plan is cancelled (its joint visit loses an agency), an enterprise
-    moves to another county and a late check-in moves a cap flag to July's second date, they
-    equal the figures computed from the rows themselves."""
+    change: after a published plan is cancelled (its joint visit loses an agency; done before
+    its date, as the record allows), an enterprise moves to another county and a late check-in
+    moves a cap flag to July's second date, they equal the figures computed from the rows."""
     plans = fc.get(
         "/api/v1/plans", params={"status": "published"}, headers=audited.auth("B")
     ).json()["items"]
-    joint_b = next(p for p in plans if p["enterprise_id"] == audited.enterprises[0])
+    joint_b = next(p for p in plans if p["enterprise_id"] == audited.enterprises[2])
+    now, clock.now = clock.now, EVE
     r = fc.post(f"/api/v1/plans/{joint_b['id']}/cancel", headers=audited.auth("B"))
     assert r.status_code == 200
+    clock.now = now
     r = fc.patch(
         f"/api/v1/enterprises/{audited.enterprises[5]}",
         json={"region_code": "360103"},

@@ -152,9 +152,9 @@ def test_cancelling_a_published_plan_cancels_its_lonely_visit(
     assert published["status"] == "published"
     cancelled = client.post(f"/api/v1/plans/{pid}/cancel", headers=world.auth("A")).json()
     assert cancelled["published_date"] is None
-    assert (
-        cancelled["visit_id"] == published["visit_id"]
-    )  # kept: the visit's calendars show it cancelled
+    assert cancelled["visit_id"] is None  # it is in no visit now
+    # remembered: the visit's agency and inspectors still see it, cancelled
+    assert cancelled["cancelled_visit_id"] == published["visit_id"]
     (visit,) = client.get("/api/v1/visits", headers=world.auth()).json()["items"]
     assert (visit["id"], visit["status"], visit["plan_ids"]) == (
         published["visit_id"],

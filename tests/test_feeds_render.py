@@ -15,7 +15,7 @@ from feedcheck import (
     parse_everywhere,
     structure_problems,
 )
-from quietday.feeds import Feed, FeedEvent, PlanFacts, VisitFacts, compose, render
+from quietday.feeds import AgencyPart, Feed, FeedEvent, Seen, VisitFacts, compose, render
 
 STAMP = datetime(2026, 7, 1, 2, 30, tzinfo=UTC)
 HOSTILE = '逗号,分号;反斜杠\\冒号:引号"换行\n第二行\t制表'
@@ -182,50 +182,47 @@ def test_byte_checks_alone_catch_a_split_character() -> None:
     assert structure_problems(NEGATIVES["split UTF-8 fold"]) == []
 
 
-def facts(
-    n: int, day: date, *plans: PlanFacts, cancelled: bool = False, announced: bool = True
-) -> VisitFacts:
-    return VisitFacts(
-        id=n, day=day, cancelled=cancelled, announced=announced, sequence=1, created=STAMP, updated=STAMP,
-        enterprise_name="江西测试有限公司", lead_agency_name=plans[0].agency_name if plans else "甲局",
-        lead_contact="0791-12345678", plans=plans,
+def side(*agencies: str, cancelled: bool = False, sequence: int = 1) -> Seen:
+    return Seen(
+        cancelled=cancelled, sequence=sequence, created=STAMP, updated=STAMP,
+        lead_agency_name=f"东湖区{agencies[0] if agencies else '市场监督管理局'}",
+        lead_contact="0791-12345678",
+        parts=tuple(AgencyPart(f"东湖区{a}", a, ("X-1",)) for a in agencies),
     )  # fmt: skip
 
 
-def plan(
-    agency: str, kind: str = "routine", *, exempt: bool = False, unannounced: bool = False
-) -> PlanFacts:
-    return PlanFacts(
-        agency_name=f"东湖区{agency}",
-        agency_short=agency,
-        kind=kind,
-        items=("X-1",),
-        exempt=exempt,
-        unannounced=unannounced,
-    )
+def facts(n: int, day: date, whole: Seen, public: Seen | None = None) -> VisitFacts:
+    return VisitFacts(id=n, day=day, enterprise_name="江西测试有限公司", whole=whole, public=public)
 
 
-def test_enterprise_never_learns_of_case_exempt_or_unannounced_inspections_in_advance() -> None:
+def test_an_enterprise_sees_a_visits_public_side_before_its_date_and_the_whole_after() -> None:
+    """`planning.visits` makes the public side of announceable inspections alone; compose
+    shows it to the enterprise until the date, and the whole visit once it has passed."""
     today = date(2026, 7, 15)
+    market, fire = "市场监督管理局", "消防救援大队"
     visits = [
-        facts(1, date(2026, 7, 21), plan("市场监督管理局"), plan("消防救援大队")),
-        facts(2, date(2026, 7, 22), plan("生态环境分局", "case")),
-        facts(3, date(2026, 7, 23), plan("应急管理局", exempt=True)),
-        facts(4, date(2026, 7, 24), plan("税务局", unannounced=True), plan("市场监督管理局")),
-        facts(5, date(2026, 7, 10), plan("生态环境分局", "case")),
-        facts(6, date(2026, 7, 27), cancelled=True, announced=False),
-        facts(7, date(2026, 7, 28), cancelled=True, announced=True),
-        facts(8, date(2026, 7, 8), cancelled=True, announced=True),
+        facts(1, date(2026, 7, 21), side(market, fire), side(market, fire)),
+        facts(2, date(2026, 7, 22), side("生态环境分局")),
+        facts(4, date(2026, 7, 24), side("税务局", market, sequence=5), side(market, sequence=2)),
+        facts(5, date(2026, 7, 10), side("生态环境分局")),
+        facts(6, date(2026, 7, 27), side(cancelled=True)),
+        facts(7, date(2026, 7, 28), side(cancelled=True), side(market, cancelled=True)),
+        facts(8, date(2026, 7, 8), side(cancelled=True), side(market, cancelled=True)),
     ]
     ent = compose(kind="enterprise", name="企业", visits=visits, today=today, uid_domain="t")
-    assert [(e.uid, e.summary) for e in sorted(ent.events, key=lambda e: e.day)] == [
-        ("visit-5@t", "入企检查:生态环境分局"),
-        ("visit-1@t", "联合检查:市场监督管理局、消防救援大队"),
-        ("visit-4@t", "入企检查:市场监督管理局"),
-        ("visit-7@t", "【已取消】入企检查:"),
+    assert [(e.uid, e.summary, e.sequence) for e in sorted(ent.events, key=lambda e: e.day)] == [
+        ("visit-5@t", "入企检查:生态环境分局", 1),
+        ("visit-1@t", "联合检查:市场监督管理局、消防救援大队", 1),
+        ("visit-4@t", "入企检查:市场监督管理局", 2),
+        ("visit-7@t", "【已取消】入企检查:市场监督管理局", 1),
     ]
     assert "税务局" not in ent.events[2].description
     agency = compose(kind="agency", name="部门", visits=visits, today=today, uid_domain="t")
-    assert {e.uid for e in agency.events} == {f"visit-{n}@t" for n in (1, 2, 3, 4, 5, 6, 7)}
+    assert {e.uid for e in agency.events} == {f"visit-{n}@t" for n in (1, 2, 4, 5, 6, 7)}
+    assert next(e for e in agency.events if e.uid == "visit-4@t").sequence == 5
+    # A cancelled visit whose plans all left it still names an agency: its lead.
+    assert next(e for e in agency.events if e.uid == "visit-6@t").summary == (
+        "【已取消】江西测试有限公司(东湖区市场监督管理局)"
+    )
     judge(render(ent), 4)
-    judge(render(agency), 7)
+    judge(render(agency), 6)

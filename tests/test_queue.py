@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import on_postgresql, url_of
+from conftest import Clock, on_postgresql, url_of
 from quietday.api import create_app
 from quietday.cli import app
 from quietday.config import Settings
@@ -65,7 +65,9 @@ RUN = {"horizon_start": "2026-07-01", "horizon_end": "2026-09-30", "time_limit":
 @on_postgresql
 def test_a_run_and_its_job_commit_together_and_one_waits_per_scope(engine: Engine) -> None:
     world = seed(engine)
-    app = create_app(Settings(database_url=url_of(engine), runner="queue"), engine=engine)
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="queue"), engine=engine, clock=Clock()
+    )
     with TestClient(app) as client:
         first = client.post("/api/v1/runs", json=RUN, headers=world.auth())
         assert first.status_code == 202, first.text
@@ -95,7 +97,9 @@ def test_a_run_and_its_job_commit_together_and_one_waits_per_scope(engine: Engin
 def defer_then_fail(engine: Engine) -> None:
     request = RunRequest(date(2026, 10, 1), date(2026, 12, 31), scope="360103")
     with session_scope(engine, actor="test") as s:
-        run = create_run(s, SUPERVISOR, request, max_time_limit=60, max_workers=2)
+        run = create_run(
+            s, SUPERVISOR, request, today=date(2026, 9, 30), max_time_limit=60, max_workers=2
+        )
         QueueRunner().submit(s, int(run.id or 0))
         raise RuntimeError("the request fails after the job was deferred")
 
@@ -148,7 +152,12 @@ def start_run(engine: Engine, **changes: Any) -> int:
     )
     with session_scope(engine, actor="test") as s:
         run = create_run(
-            s, SUPERVISOR, replace(request, **changes), max_time_limit=600, max_workers=2
+            s,
+            SUPERVISOR,
+            replace(request, **changes),
+            today=date(2026, 9, 30),
+            max_time_limit=600,
+            max_workers=2,
         )
         QueueRunner().submit(s, int(run.id or 0))
         return int(run.id or 0)

@@ -28,12 +28,15 @@ from quietday.planning.runs import (
 from seed import AGENCIES, Seeded
 
 HORIZON = (date(2026, 7, 1), date(2026, 9, 30))
+EVE = date(2026, 6, 30)  # the day the tests plan on
 
 
 def _run(engine: Engine, actor: Actor, scope: str | None) -> int:
     with session_scope(engine, actor="test") as s:
         request = RunRequest(*HORIZON, scope=scope, time_limit=2, workers=1, deterministic=True)
-        run_id = int(create_run(s, actor, request, max_time_limit=60, max_workers=2).id or 0)
+        run_id = int(
+            create_run(s, actor, request, today=EVE, max_time_limit=60, max_workers=2).id or 0
+        )
     execute_run(engine, run_id)
     return run_id
 
@@ -51,11 +54,11 @@ def test_the_built_instance_parses_back_from_its_stored_text(engine: Engine) -> 
     # One county's schedule published (pins), then the province's left as drafts (previous).
     published = _run(engine, actor, scope=first.region)
     with session_scope(engine, actor="test") as s:
-        publish_run(s, published)
+        publish_run(s, published, today=EVE)
     _run(engine, actor, scope=None)
     with session_scope(engine, actor="test") as s:
         request = RunRequest(*HORIZON, time_limit=2, workers=1, deterministic=True)
-        run = create_run(s, actor, request, max_time_limit=60, max_workers=2)
+        run = create_run(s, actor, request, today=EVE, max_time_limit=60, max_workers=2)
         built, versions = build_instance(s, RunRepository(s).get_or_raise(run.id))
     assert built.pinned
     assert built.previous
@@ -80,7 +83,9 @@ def test_outcomes_become_drafts_of_the_plans_still_at_the_version_the_run_saw(
         ])  # fmt: skip
         ids = [int(row.id or 0) for row, _ in made]
         request = RunRequest(*HORIZON, time_limit=2, workers=1, deterministic=True)
-        run_id = int(create_run(s, supervisor, request, max_time_limit=60, max_workers=2).id or 0)
+        run_id = int(
+            create_run(s, supervisor, request, today=EVE, max_time_limit=60, max_workers=2).id or 0
+        )
         RunRepository(s).add_plans(run_id, dict.fromkeys(ids, 1))
     with session_scope(engine, actor=agency.name) as s:
         rows = PlanRepository(s).by_ids(ids)

@@ -451,9 +451,10 @@ def api_run(out: Path, *, time_limit: float, progress: Echo) -> dict[str, Any]:
         httpx.Client(base_url=base, headers=headers, timeout=600) as http,
     ):
         t0 = time.perf_counter()
+        # The county's quarter may be past by the wall clock: planned again as a correction.
         run = http.post("/api/v1/runs", json={"horizon_start": instance.horizon.start.isoformat(),
                                               "horizon_end": instance.horizon.end.isoformat(),
-                                              "time_limit": time_limit}).json()  # fmt: skip
+                                              "time_limit": time_limit, "correction": True}).json()  # fmt: skip
         while (state := http.get(f"/api/v1/runs/{run['id']}").json())["status"] in (
             "queued",
             "running",
@@ -552,14 +553,14 @@ def feeds(out: Path, *, progress: Echo) -> dict[str, Any]:
         supervisor, _ = create_key(session, role="supervisor", label="bench")
         actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
         run = create_run(session, actor, RunRequest(horizon_start=instance.horizon.start, horizon_end=instance.horizon.end,
-                         time_limit=60), max_time_limit=3600, max_workers=8)  # fmt: skip
+                         time_limit=60), today=_eve(instance.horizon), max_time_limit=3600, max_workers=8)  # fmt: skip
         run_id = int(run.id or 0)
     load_seconds = time.perf_counter() - t0
     progress("求解并发布一个季度……")
     t0 = time.perf_counter()
     execute_run(engine, run_id)
     with session_scope(engine, actor=CLI) as session:
-        report = publish_run(session, run_id)
+        report = publish_run(session, run_id, today=_eve(instance.horizon))
         visited = sorted(
             {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
         )
@@ -701,11 +702,11 @@ def _load_world(out: Path) -> _LoadWorld:
         _, agency_key = create_key(session, role="agency", agency_id=busiest, label="bench")
         actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
         run = create_run(session, actor, RunRequest(horizon_start=published.start, horizon_end=published.end,
-                         time_limit=30), max_time_limit=3600, max_workers=8)  # fmt: skip
+                         time_limit=30), today=_eve(published), max_time_limit=3600, max_workers=8)  # fmt: skip
         run_id = int(run.id or 0)
     execute_run(engine, run_id)
     with session_scope(engine, actor=CLI) as session:
-        publish_run(session, run_id)
+        publish_run(session, run_id, today=_eve(published))
         visited = sorted(
             {v.enterprise_id for v in VisitRepository(session).page(after=None, limit=10**9)}
         )
@@ -729,7 +730,8 @@ def _under_load(base: str, world: _LoadWorld, out: Path, progress: Echo) -> tupl
         encoding="utf-8",
     )
     auth = {"Authorization": f"Bearer {world.supervisor_key}"}
-    body = {"horizon_start": world.horizon.start.isoformat(),
+    # The world's quarter may be past by the wall clock: planned again as a correction.
+    body = {"horizon_start": world.horizon.start.isoformat(), "correction": True,
             "horizon_end": world.horizon.end.isoformat(), "time_limit": 3 * LOAD_SECONDS}  # fmt: skip
     run = httpx.post(f"{base}/api/v1/runs", json=body, headers=auth, timeout=30).json()
     status = f"{base}/api/v1/runs/{run['id']}"
@@ -850,7 +852,7 @@ def _audit_year(instance: Instance, rng: random.Random) -> _Year:
             crew = rng.sample(choices, min(len(choices), _pick(rng, _AGENCIES_PER_VISIT)))
             index = len(year.visits)
             year.visits.append({"enterprise_id": ent.id, "day": day, "lead_agency_id": crew[0],
-                                "status": "published", "sequence": 0, "announced": True,
+                                "status": "published", "sequence": 0,
                                 "created_at": _STAMP, "updated_at": _STAMP})  # fmt: skip
             quiet = instance.is_quiet(ent.id, day) or day in ent.blackout
             for agency in crew:
@@ -1113,6 +1115,11 @@ def _queue_workers(url: str, count: int, engine: Engine) -> Iterator[None]:
             proc.wait(timeout=600)
 
 
+def _eve(horizon: Horizon) -> date:
+    """The day before a horizon: the benchmarks plan as if on it (their quarters are fixed)."""
+    return horizon.start - timedelta(days=1)
+
+
 def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
     """One deterministic run on the queue, from its start by a worker to its end."""
     with session_scope(engine, actor=CLI) as session:
@@ -1120,7 +1127,9 @@ def _queued_run(engine: Engine, horizon: Horizon) -> dict[str, Any]:
         actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
         request = RunRequest(horizon_start=horizon.start, horizon_end=horizon.end, workers=1,
                              time_limit=DISTRIBUTED_LIMIT, deterministic=True)  # fmt: skip
-        run = create_run(session, actor, request, max_time_limit=3600, max_workers=8)
+        run = create_run(
+            session, actor, request, today=_eve(horizon), max_time_limit=3600, max_workers=8
+        )
         run_id = int(run.id or 0)
         QueueRunner().submit(session, run_id)
     while True:

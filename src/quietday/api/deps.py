@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -12,9 +13,10 @@ from quietday.config import Settings
 from quietday.errors import ForbiddenError
 from quietday.persistence import Engine, Session, session_scope
 from quietday.planning.access import Actor, authenticate
+from quietday.planning.feeds import today_in_china
 from quietday.planning.runner import Runner
 
-__all__ = ["ActorDep", "RunnerDep", "SessionDep", "SettingsDep", "SupervisorDep"]
+__all__ = ["ActorDep", "RunnerDep", "SessionDep", "SettingsDep", "SupervisorDep", "TodayDep"]
 
 _bearer = HTTPBearer(auto_error=False, description="API 密钥: `Authorization: Bearer qd_...`")
 
@@ -36,7 +38,14 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def _today(request: Request) -> date:
+    """Today in China, by the app's clock (tests set it)."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return today_in_china(clock())
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+TodayDep = Annotated[date, Depends(_today)]
 RunnerDep = Annotated[Runner, Depends(_runner)]
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 

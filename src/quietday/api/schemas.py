@@ -131,7 +131,8 @@ class PlanPublic(BaseModel):
     status: Literal["submitted", "published", "unscheduled", "cancelled"]
     version: int
     published_date: date | None
-    visit_id: int | None
+    visit_id: int | None = Field(description="所在的入企(已发布的计划)")
+    cancelled_visit_id: int | None = Field(description="取消时所在的入企(已取消的计划)")
     reason: str | None = Field(description="未排期原因(spec 的 reason)")
     detail: str | None = Field(description="未排期说明")
     draft: Draft | None = Field(description="最近一次排期运行的草稿结果")
@@ -166,6 +167,10 @@ class RunCreate(_In):
     workers: int = Field(2, ge=1, le=64)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     deterministic: bool = False
+    correction: bool = Field(
+        False,
+        description="更正历史记录: 仅此时排期范围可从今天或更早开始(已发布、已入企的安排仍不改动)",
+    )
 
 
 class RunPublic(BaseModel):
@@ -178,6 +183,7 @@ class RunPublic(BaseModel):
     workers: int
     seed: int
     deterministic: bool
+    correction: bool
     progress: float
     message: str
     summary: dict[str, Any]
@@ -195,7 +201,7 @@ class RunPage(BaseModel):
 
 class SkippedPlan(BaseModel):
     plan_id: int
-    why: Literal["cancelled", "changed"]
+    why: Literal["cancelled", "changed", "published", "checked_in"]
     detail: str
 
 

@@ -22,6 +22,7 @@ from quietday.persistence.tables import (
     ApiKeyRow,
     AuditHeadRow,
     AuditRow,
+    CheckInRow,
     EnterpriseRow,
     FeedRenderRow,
     FeedTokenRow,
@@ -359,12 +360,31 @@ class PlanRepository(_Repository[PlanRow]):
         return self.session.exec(query).all()
 
     def for_run(self, *, start: date, end: date, scope: str | None) -> list[PlanFacts]:
-        """Live plans whose window meets the horizon, of enterprises in the scope, by id."""
+        """Live plans whose window meets the horizon, of enterprises in the scope, by id; not
+        those of the record for this horizon: published for a day outside it, or carried out
+        before it (their agency checked in on their visit)."""
+        published = col(PlanRow.status) == "published"
+        done_before = (
+            sa.select(col(CheckInRow.id))
+            .where(
+                col(CheckInRow.visit_id) == col(PlanRow.visit_id),
+                col(CheckInRow.agency_id) == col(PlanRow.agency_id),
+                col(CheckInRow.day) < start,
+            )
+            .exists()
+        )
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
             .where(col(PlanRow.status) != "cancelled")
             .where(col(PlanRow.earliest) <= end, col(PlanRow.latest) >= start)
+            .where(
+                ~sa.and_(
+                    published,
+                    sa.or_(col(PlanRow.published_date) < start, col(PlanRow.published_date) > end),
+                )
+            )
+            .where(~done_before)
             .order_by(col(PlanRow.id))
         )
         if scope:
@@ -410,6 +430,23 @@ class PlanRepository(_Repository[PlanRow]):
             )
         return out
 
+    def of_visits(self, visit_ids: Iterable[int]) -> list[PlanRow]:
+        """The plans in these visits, and those cancelled out of them."""
+        ids = sorted(set(visit_ids))
+        out: list[PlanRow] = []
+        for chunk in _chunks(ids):
+            out.extend(
+                self.session.exec(
+                    select(PlanRow).where(
+                        sa.or_(
+                            col(PlanRow.visit_id).in_(chunk),
+                            col(PlanRow.cancelled_visit_id).in_(chunk),
+                        )
+                    )
+                ).all()
+            )
+        return out
+
     def in_visit(self, visit_id: int) -> Sequence[PlanRow]:
         return self.session.exec(
             select(PlanRow).where(PlanRow.visit_id == visit_id).order_by(col(PlanRow.id))
@@ -435,14 +472,31 @@ class HistoryRepository(_Repository[HistoryRow]):
 
     def of(self, enterprise_ids: Iterable[str], *, start: date, end: date) -> list[HistoryFacts]:
         """The imported inspections of these enterprises from `start` to `end`."""
+        return self._facts(HistoryRow, enterprise_ids, start=start, end=end)
+
+    def checked_in(
+        self, enterprise_ids: Iterable[str], *, start: date, end: date
+    ) -> list[HistoryFacts]:
+        """The check-ins (inspections that took place) at these enterprises from `start` to
+        `end`, planned or not."""
+        return self._facts(CheckInRow, enterprise_ids, start=start, end=end)
+
+    def _facts(
+        self,
+        model: type[HistoryRow] | type[CheckInRow],
+        enterprise_ids: Iterable[str],
+        *,
+        start: date,
+        end: date,
+    ) -> list[HistoryFacts]:
         query = (
-            sa.select(*_columns(HistoryRow, HistoryFacts._fields))
-            .where(col(HistoryRow.day) >= start, col(HistoryRow.day) <= end)
-            .order_by(col(HistoryRow.id))
+            sa.select(*_columns(model, HistoryFacts._fields))
+            .where(col(model.day) >= start, col(model.day) <= end)
+            .order_by(col(model.id))
         )
         return [
             HistoryFacts._make(row)
-            for where in _members(self.session, col(HistoryRow.enterprise_id), enterprise_ids)
+            for where in _members(self.session, col(model.enterprise_id), enterprise_ids)
             for row in self.session.execute(query.where(where))
         ]
 
@@ -569,6 +623,18 @@ class RunRepository(_Repository[RunRow]):
         ).first()
 
 
+def _visits_of_agency(agency_id: str) -> Any:
+    """The visits an agency takes part in, and those its cancelled plans left."""
+    return sa.union(
+        sa.select(col(PlanRow.visit_id)).where(
+            col(PlanRow.agency_id) == agency_id, col(PlanRow.visit_id).is_not(None)
+        ),
+        sa.select(col(PlanRow.cancelled_visit_id)).where(
+            col(PlanRow.agency_id) == agency_id, col(PlanRow.cancelled_visit_id).is_not(None)
+        ),
+    )
+
+
 class VisitRepository(_Repository[VisitRow]):
     model = VisitRow
     label = "入企"
@@ -584,10 +650,7 @@ class VisitRepository(_Repository[VisitRow]):
         if kind == "enterprise":
             return query.where(VisitRow.enterprise_id == subject)
         if kind == "agency":
-            mine = select(PlanRow.visit_id).where(
-                PlanRow.agency_id == subject, col(PlanRow.visit_id).is_not(None)
-            )
-            return query.where(col(VisitRow.id).in_(mine))
+            return query.where(col(VisitRow.id).in_(_visits_of_agency(subject)))
         sent = select(VisitInspectorRow.visit_id).where(
             VisitInspectorRow.inspector_id == int(subject)
         )
@@ -618,9 +681,16 @@ class VisitRepository(_Repository[VisitRow]):
         if enterprise_id is not None:
             query = query.where(VisitRow.enterprise_id == enterprise_id)
         if agency_id is not None:
-            mine = select(PlanRow.visit_id).where(PlanRow.agency_id == agency_id)
-            query = query.where(col(VisitRow.id).in_(mine))
+            query = query.where(col(VisitRow.id).in_(_visits_of_agency(agency_id)))
         return self.session.exec(query).all()
+
+    def checked_in(self, visit_ids: Iterable[int]) -> set[int]:
+        """Those of these visits with a check-in (they are the record: nothing joins or leaves)."""
+        return {
+            int(vid)
+            for where in _members(self.session, col(CheckInRow.visit_id), visit_ids)
+            for (vid,) in self.session.execute(sa.select(col(CheckInRow.visit_id)).where(where))
+        }
 
     def at_many(self, doors: Iterable[tuple[str, date]]) -> dict[tuple[str, date], VisitRow]:
         """The visits there are at these (enterprise, date) doors."""
@@ -678,7 +748,9 @@ _POLL = sa.text(
           (SELECT {_STAMP} FROM visit v WHERE v.enterprise_id = t.subject_id AND {_WINDOW})
         WHEN t.kind = 'agency' THEN
           (SELECT {_STAMP} FROM visit v WHERE {_WINDOW}
-             AND v.id IN (SELECT p.visit_id FROM plan p WHERE p.agency_id = t.subject_id))
+             AND v.id IN (SELECT p.visit_id FROM plan p WHERE p.agency_id = t.subject_id
+                          UNION SELECT p.cancelled_visit_id FROM plan p
+                          WHERE p.agency_id = t.subject_id))
         ELSE
           (SELECT {_STAMP} FROM visit v JOIN visit_inspector vi ON vi.visit_id = v.id
              WHERE CAST(vi.inspector_id AS VARCHAR(20)) = t.subject_id AND {_WINDOW})

@@ -176,7 +176,11 @@ class PlanRow(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=32)
     detail: str | None = None
     published_date: date | None = None
+    # The visit the plan is in (published plans only).
     visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    # The visit a cancelled plan was taken out of: its agency and inspectors still see that
+    # visit, marked cancelled, until its date.
+    cancelled_visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     created_at: datetime | None = _stamp()
     updated_at: datetime | None = _stamp()
 
@@ -205,6 +209,8 @@ class RunRow(SQLModel, table=True):
     workers: int
     seed: int
     deterministic: bool = False
+    # A correction of the record: its horizon may start before tomorrow.
+    correction: bool = False
     progress: float = 0.0
     message: str = ""
     cancel_requested: bool = False
@@ -273,9 +279,15 @@ class VisitRow(SQLModel, table=True):
     lead_agency_id: str = Field(foreign_key="agency.id", max_length=64)
     status: str = Field(default="published", max_length=16)
     sequence: int = 0
-    # Whether the visit holds an inspection that may be told to the enterprise in advance
-    # (kept when the visit is cancelled, so that only an announced visit shows as cancelled).
-    announced: bool = True
+    # What the enterprise may see of the visit before its date, made of its announceable plans
+    # alone (`planning.visits.public_view`): null until one is published in it; its own
+    # sequence and stamps move only when that view changes.
+    public_view: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True)
+    )
+    public_sequence: int = 0
+    public_created_at: datetime | None = _stamp(nullable=True)
+    public_updated_at: datetime | None = _stamp(nullable=True)
     run_id: int | None = Field(default=None, foreign_key="run.id")
     created_at: datetime | None = _stamp()
     updated_at: datetime | None = _stamp()

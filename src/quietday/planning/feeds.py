@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from time import monotonic
@@ -19,7 +19,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
-from quietday.feeds import FeedKind, PlanFacts, VisitFacts, compose, render
+from quietday.feeds import AgencyPart, FeedKind, Seen, VisitFacts, compose, render, seen_by
 from quietday.feeds.compose import window
 from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.repositories import (
@@ -38,6 +38,7 @@ from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, Vi
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.plans import PlanStatus
+from quietday.planning.visits import VisitStatus
 
 __all__ = [
     "CHINA",
@@ -272,7 +273,7 @@ class RenderedFeed:
     body: bytes
     etag: str
     last_modified: datetime
-    upcoming: list[VisitFacts]
+    upcoming: list[tuple[date, Seen]]
 
 
 def _short(name: str, regions: dict[str, str], region_code: str) -> str:
@@ -290,19 +291,35 @@ def _facts(
     only_agency: str | None,
     regions: dict[str, str],
 ) -> list[VisitFacts]:
+    """Each visit whole (the plans published in it; a cancelled visit's: those cancelled out of
+    it) and its public side (`VisitRow.public_view`, made of announceable plans alone)."""
     plans: dict[int, list[PlanRow]] = defaultdict(list)
-    for p in PlanRepository(session).in_visits(int(v.id or 0) for v in visits):
-        plans[int(p.visit_id or 0)].append(p)
-    agency_ids = {p.agency_id for ps in plans.values() for p in ps} | {
-        v.lead_agency_id for v in visits
-    }
+    for p in PlanRepository(session).of_visits(int(v.id or 0) for v in visits):
+        plans[int(p.visit_id or p.cancelled_visit_id or 0)].append(p)
+    agency_ids = {p.agency_id for ps in plans.values() for p in ps}
+    for v in visits:
+        agency_ids.add(v.lead_agency_id)
+        if v.public_view is not None:
+            agency_ids.add(v.public_view["lead"])
+            agency_ids.update(p["agency"] for p in v.public_view["plans"])
     agencies = {a.id: a for a in AgencyRepository(session).by_ids(agency_ids)}
     enterprises = {
         e.id: e for e in EnterpriseRepository(session).by_ids(v.enterprise_id for v in visits)
     }
+
+    def part(agency_id: str, items: Iterable[str]) -> AgencyPart:
+        agency = agencies[agency_id]
+        return AgencyPart(
+            agency.name, _short(agency.name, regions, agency.region_code), tuple(items)
+        )
+
+    def lead(agency_id: str) -> tuple[str, str]:
+        agency = agencies.get(agency_id)
+        return (agency.name, agency.contact) if agency else (agency_id, "")
+
     out: list[VisitFacts] = []
     for v in sorted(visits, key=lambda v: (v.day, v.id or 0)):
-        cancelled = v.status != "published"
+        cancelled = v.status != VisitStatus.PUBLISHED
         members = [
             p
             for p in plans[int(v.id or 0)]
@@ -310,32 +327,38 @@ def _facts(
         ]
         if only_agency is not None and all(p.agency_id != only_agency for p in members):
             continue
-        lead = agencies.get(v.lead_agency_id)
+        lead_name, lead_contact = lead(v.lead_agency_id)
+        whole = Seen(
+            cancelled=cancelled,
+            sequence=v.sequence,
+            created=v.created_at or utcnow(),
+            updated=v.updated_at or utcnow(),
+            lead_agency_name=lead_name,
+            lead_contact=lead_contact,
+            parts=tuple(
+                part(p.agency_id, p.items) for p in sorted(members, key=lambda p: p.id or 0)
+            ),
+        )
+        public = None
+        view = v.public_view
+        if view is not None:
+            public_lead, public_contact = lead(view["lead"])
+            public = Seen(
+                cancelled=view["status"] != VisitStatus.PUBLISHED,
+                sequence=v.public_sequence,
+                created=v.public_created_at or utcnow(),
+                updated=v.public_updated_at or utcnow(),
+                lead_agency_name=public_lead,
+                lead_contact=public_contact,
+                parts=tuple(part(p["agency"], p["items"]) for p in view["plans"]),
+            )
         out.append(
             VisitFacts(
                 id=int(v.id or 0),
                 day=v.day,
-                cancelled=cancelled,
-                announced=v.announced,
-                sequence=v.sequence,
-                created=v.created_at or utcnow(),
-                updated=v.updated_at or utcnow(),
                 enterprise_name=enterprises[v.enterprise_id].name,
-                lead_agency_name=lead.name if lead else v.lead_agency_id,
-                lead_contact=lead.contact if lead else "",
-                plans=tuple(
-                    PlanFacts(
-                        agency_name=agencies[p.agency_id].name,
-                        agency_short=_short(
-                            agencies[p.agency_id].name, regions, agencies[p.agency_id].region_code
-                        ),
-                        kind=p.kind,
-                        items=tuple(p.items),
-                        exempt=bool(p.exempt_reason),
-                        unannounced=p.unannounced,
-                    )
-                    for p in sorted(members, key=lambda p: p.id or 0)
-                ),
+                whole=whole,
+                public=public,
             )
         )
     return out
@@ -421,16 +444,20 @@ def build(session: Session, lookup: FeedLookup, *, uid_domain: str) -> RenderedF
     facts = _facts(session, visits, only_agency=only, regions=_regions(session))
     feed = compose(kind=kind, name=name, visits=facts, today=today, uid_domain=uid_domain)
     body = render(feed)
+    # Last-Modified: the newest event the subscriber sees, or the start of its day.
     day_start = datetime.combine(today, time(0), tzinfo=CHINA).astimezone(UTC)
-    newest = max([f.updated for f in facts] + [day_start])
-    shown = {e.uid for e in feed.events}
+    newest = max([e.updated for e in feed.events] + [day_start])
     rendered = RenderedFeed(
         kind=kind,
         name=name,
         body=body,
         etag='"' + hashlib.sha256(body).hexdigest() + '"',
         last_modified=newest.astimezone(UTC).replace(microsecond=0),
-        upcoming=[f for f in facts if f.day >= today and f"visit-{f.id}@{uid_domain}" in shown],
+        upcoming=[
+            (f.day, side)
+            for f in facts
+            if f.day >= today and (side := seen_by(kind, f, today)) is not None
+        ],
     )
     FeedRenderRepository(session).store(
         FeedRenderRow(

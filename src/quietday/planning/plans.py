@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -28,6 +28,7 @@ from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, plain, record
 from quietday.planning.frequency import refresh_rollups
+from quietday.planning.visits import settle
 
 __all__ = [
     "KINDS",
@@ -318,62 +319,58 @@ def list_plans(
     return PlanPage(rows, encode_cursor(int(rows[-1].id or 0)) if more and rows else None)
 
 
-def announceable(plan: PlanRow) -> bool:
-    """May an enterprise be told of this inspection in advance? Not a case inspection, not an
-    exempt one, not one marked unannounced (暗访)."""
-    return plan.kind != "case" and not plan.exempt_reason and not plan.unannounced
-
-
 def refresh_visit(session: Session, visit: VisitRow) -> None:
-    """A visit changed: recompute its lead agency and whether it is announced from the plans
-    published in it (none left: cancelled), and let calendar clients see the change."""
+    """Plans left a visit or changed in it: settle its state from the plans still published in
+    it (none left: cancelled), and recount the audit of its date."""
     members = [
         p
         for p in PlanRepository(session).in_visit(int(visit.id or 0))
         if p.status == PlanStatus.PUBLISHED
     ]
-    if members:
-        visit.lead_agency_id = lead_agency(members)
-        visit.announced = any(announceable(p) for p in members)
-    else:
-        visit.status = "cancelled"
-    visit.sequence += 1
-    visit.updated_at = utcnow()
+    settle(visit, members, now=utcnow(), changed=True)
     VisitRepository(session).add(visit)
     county = EnterpriseRepository(session).get_or_raise(visit.enterprise_id).region_code
     refresh_rollups(session, [visit.day], counties=[county])
 
 
-def _leave_visit(session: Session, row: PlanRow, *, keep_link: bool) -> None:
-    """Take a published plan out of its visit. A cancelled plan keeps its link, so that the
-    agencies and inspectors of a cancelled visit still see it as cancelled; a plan to be
-    scheduled again loses it."""
+def _leave_visit(session: Session, row: PlanRow) -> None:
+    """Take a published plan out of its visit. A cancelled plan remembers the visit it left
+    (`cancelled_visit_id`), so that its agency and inspectors still see that visit, cancelled;
+    a plan to be scheduled again does not."""
     if row.visit_id is None:
         return
     visit = VisitRepository(session).get_or_raise(row.visit_id)
-    if not keep_link:
-        row.visit_id = None
+    if row.status == PlanStatus.CANCELLED:
+        row.cancelled_visit_id = row.visit_id
+    row.visit_id = None
     row.published_date = None
     session.add(row)
     session.flush()
     refresh_visit(session, visit)
 
 
-def lead_agency(plans: Iterable[PlanRow]) -> str:
-    """牵头部门: most plans, then most priority, then the smallest id (as in the solver)."""
-    count: dict[str, list[int]] = {}
-    for p in plans:
-        c = count.setdefault(p.agency_id, [0, 0])
-        c[0] += 1
-        c[1] += p.priority
-    return min(count, key=lambda a: (-count[a][0], -count[a][1], a))
+def _keep_record(session: Session, row: PlanRow, *, today: date) -> None:
+    """A plan published for a day before today, or in a visit someone checked in on, is the
+    record: it is neither changed nor cancelled."""
+    if row.status != PlanStatus.PUBLISHED or row.visit_id is None:
+        return
+    day = row.published_date
+    if day is not None and day < today:
+        why = "日期已过"
+    elif VisitRepository(session).checked_in([row.visit_id]):
+        why = "已有入企记录"
+    else:
+        return
+    raise ConflictError(
+        f"检查计划 {row.id} 安排在 {day},{why},属于历史记录,不能修改或取消", code="plan_in_record"
+    )
 
 
 def update_plan(
-    session: Session, actor: Actor, plan_id: int, changes: Mapping[str, Any]
+    session: Session, actor: Actor, plan_id: int, changes: Mapping[str, Any], *, today: date
 ) -> PlanRow:
     """Change a plan; its version grows. A published plan whose window, kind or exemption
-    changes leaves its visit and waits for the next run."""
+    changes leaves its visit and waits for the next run; one of the record stays as it is."""
     repo = PlanRepository(session)
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
@@ -404,6 +401,7 @@ def update_plan(
         raise InputError(problems)
     if updated == current:
         return row
+    _keep_record(session, row, today=today)
     before = row.model_dump()
     moves = any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
     visible = any(getattr(updated, f) != getattr(current, f) for f in _VISIBLE_FIELDS)
@@ -412,7 +410,7 @@ def update_plan(
         setattr(row, key, list(value) if key == "items" else value)
     if row.status == PlanStatus.PUBLISHED and moves:
         row.status = PlanStatus.SUBMITTED
-        _leave_visit(session, row, keep_link=False)
+        _leave_visit(session, row)
     elif row.status == PlanStatus.PUBLISHED and visible and row.visit_id is not None:
         session.add(row)
         session.flush()
@@ -431,15 +429,16 @@ def _changes(before: dict[str, Any], row: PlanRow) -> dict[str, Any]:
     return diff(before, after)
 
 
-def cancel_plan(session: Session, actor: Actor, plan_id: int) -> PlanRow:
-    """Cancel a plan (idempotent); a published one leaves its visit."""
+def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) -> PlanRow:
+    """Cancel a plan (idempotent); a published one leaves its visit, unless it is the record."""
     repo = PlanRepository(session)
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
         return row
+    _keep_record(session, row, today=today)
     before = row.model_dump()
     row.status = PlanStatus.CANCELLED
-    _leave_visit(session, row, keep_link=True)
+    _leave_visit(session, row)
     row.version += 1
     row.updated_at = utcnow()
     repo.add(row)

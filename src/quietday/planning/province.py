@@ -220,7 +220,9 @@ def run_demo(
                 horizon_start=instance.horizon.start,
                 horizon_end=instance.horizon.end,
                 time_limit=time_limit,
+                correction=True,
             ),
+            today=today_in_china(utcnow()),
             max_time_limit=3600,
             max_workers=8,
         )
@@ -228,7 +230,7 @@ def run_demo(
     on_step(f"排期运行 {run_id} 求解中(时限 {time_limit:.0f} 秒)……")
     execute_run(engine, run_id)
     with session_scope(engine, actor=CLI) as session:
-        report = publish_run(session, run_id)
+        report = publish_run(session, run_id, today=today_in_china(utcnow()))
         summary = dict(RunRepository(session).get_or_raise(run_id).summary)
     with session_scope(engine, actor=CLI) as session:
         supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)

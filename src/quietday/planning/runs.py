@@ -31,6 +31,7 @@ from quietday.domain.model import (
     PolicyId,
     Solution,
     Status,
+    Unscheduled,
     Visit,
 )
 from quietday.errors import ConflictError, InputError, InstanceError, Problem
@@ -71,8 +72,9 @@ from quietday.persistence.tables import PlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, record
 from quietday.planning.frequency import rebuild_rollups
-from quietday.planning.plans import PlanStatus, announceable, lead_agency
+from quietday.planning.plans import PlanStatus
 from quietday.planning.registry import CAPS_SETTING
+from quietday.planning.visits import VisitStatus, lead_agency, settle
 from quietday.solver import DEFAULT_PART_SIZE, JobPool, Progress, SolverConfig, solve
 
 __all__ = [
@@ -116,12 +118,30 @@ class RunRequest:
     workers: int = 2
     seed: int = 0
     deterministic: bool = False
+    correction: bool = False
 
 
 def create_run(
-    session: Session, actor: Actor, request: RunRequest, *, max_time_limit: float, max_workers: int
+    session: Session,
+    actor: Actor,
+    request: RunRequest,
+    *,
+    today: date,
+    max_time_limit: float,
+    max_workers: int,
 ) -> RunRow:
+    """A queued run. Its horizon starts tomorrow or later: what is dated today or earlier is the
+    record, which only a run marked `correction` may plan over (and even then published plans
+    are pins and checked-in visits stay as they are)."""
     problems: list[Problem] = []
+    if request.horizon_start <= today and not request.correction:
+        problems.append(
+            Problem(
+                "horizon_in_past",
+                "horizon_start",
+                f"排期范围应从明天({today + timedelta(days=1)})或以后开始;更正历史记录请设 correction",
+            )
+        )
     if request.horizon_end < request.horizon_start:
         problems.append(
             Problem("horizon_inverted", "horizon_end", "horizon_end 早于 horizon_start")
@@ -154,6 +174,7 @@ def create_run(
             workers=request.workers,
             seed=request.seed,
             deterministic=request.deterministic,
+            correction=request.correction,
             requested_by=actor.key_id,
             message="排队等待",
         )
@@ -165,7 +186,7 @@ def create_run(
         run.model_dump(
             include={
                 "scope", "horizon_start", "horizon_end", "time_limit", "workers", "seed",
-                "deterministic",
+                "deterministic", "correction",
             }
         ),
     )  # fmt: skip
@@ -181,10 +202,13 @@ class _Gathered:
 def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, int]]:
     """The instance a run solves, and the version of each in-scope plan it saw.
 
-    In scope: live plans whose window meets the horizon, of enterprises in the scope. Pinned:
-    published plans dated in the horizon, out-of-scope ones of the same agencies included (they
-    use the agencies' capacity). History: imported past inspections and published plans dated
-    within a year of the horizon (caps are per calendar year, gaps reach across).
+    In scope: live plans whose window meets the horizon, of enterprises in the scope, but not
+    the record: a plan published for a day outside the horizon, or carried out before it (its
+    agency checked in on its visit), is history, never an inspection to place, whatever its
+    window. Pinned: published plans dated in the horizon, out-of-scope ones of the same agencies
+    included (they use the agencies' capacity). History, within a year of the horizon (caps
+    are per calendar year, gaps reach across): imported past inspections, published plans
+    dated outside the horizon, and check-ins before it.
     """
     start, end = run.horizon_start, run.horizon_end
     plans_repo = PlanRepository(session)
@@ -197,19 +221,24 @@ def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, i
         got.plans.setdefault(row.id, row)
     ent_ids = {row.enterprise_id for row in got.plans.values()}
     reach_back, reach_on = start - timedelta(days=366), end + timedelta(days=366)
-    history = [
+    past = HistoryRepository(session)
+    before = start - timedelta(days=1)
+    history = {
         history_from_row(h)
-        for h in HistoryRepository(session).of(
-            ent_ids, start=reach_back, end=start - timedelta(days=1)
-        )
-    ]
+        for h in [
+            *past.of(ent_ids, start=reach_back, end=before),
+            *past.checked_in(ent_ids, start=reach_back, end=before),
+        ]
+    }
     for row in plans_repo.published_of(ent_ids, start=reach_back, end=reach_on):
         day = row.published_date
         if day is not None and not start <= day <= end:
-            history.append(history_from_plan(row, day))
-    history.sort(key=lambda h: (h.date, h.enterprise, h.agency, h.kind.value))
+            history.add(history_from_plan(row, day))
+    ordered_history = sorted(history, key=lambda h: (h.date, h.enterprise, h.agency, h.kind.value))
     agency_ids = (
-        agencies | {row.agency_id for row in got.plans.values()} | {h.agency for h in history}
+        agencies
+        | {row.agency_id for row in got.plans.values()}
+        | {h.agency for h in ordered_history}
     )
     agency_rows = AgencyRepository(session).by_ids(agency_ids)
     capacity = defaultdict(list)
@@ -240,7 +269,7 @@ def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, i
         },
         enterprises={EnterpriseId(k): v for k, v in sorted(enterprises.items())},
         inspections=tuple(plan_to_inspection(p) for p in ordered),
-        history=tuple(history),
+        history=tuple(ordered_history),
         pinned=tuple(
             Pin(inspection_id(p.id), p.published_date)
             for p in ordered
@@ -316,7 +345,6 @@ def recover_runs(engine: Engine) -> list[int]:
 
 
 def _set_progress(engine: Engine, run_id: int, progress: float, message: str) -> None:
-    """Progress: not a change the audit log keeps."""
     with session_scope(engine) as session:
         RunRepository(session).set_progress(run_id, progress, message)
 
@@ -537,15 +565,18 @@ def _overlaps(a: RunRow, b: RunRow) -> bool:
     return same_area and a.horizon_start <= b.horizon_end and b.horizon_start <= a.horizon_end
 
 
-def publish_run(session: Session, run_id: int) -> PublishReport:
-    """Make a finished run's visits the published schedule, in the caller's one transaction."""
-    runs = RunRepository(session)
-    runs.lock_publishing()
-    run = runs.lock(run_id)
+def _publishable(runs: RunRepository, run: RunRow, *, today: date) -> None:
+    """Refuse a run that is not finished, whose horizon has begun (unless it is a correction),
+    or over which an overlapping run was published since it started."""
     if run.status != RunStatus.SUCCEEDED or run.solution_gz is None:
         raise ConflictError(
-            f"排期运行 {run_id} 状态为 {run.status},只有已完成的运行可以发布",
+            f"排期运行 {run.id} 状态为 {run.status},只有已完成的运行可以发布",
             code="run_not_publishable",
+        )
+    if run.horizon_start <= today and not run.correction:
+        raise ConflictError(
+            f"排期运行 {run.id} 的排期范围从 {run.horizon_start} 开始,已不在今天之后;请重新运行后再发布",
+            code="horizon_started",
         )
     newer = [
         r
@@ -557,45 +588,99 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
             f"排期运行 {newer[0].id} 在本次运行开始后已发布了重叠范围的排期;请重新运行后再发布",
             code="stale_run",
         )
-    solution = parse_solution(gzip.decompress(run.solution_gz))
-    seen = {rp.plan_id: rp for rp in runs.plans(run_id)}
-    plans = PlanRepository(session).by_ids(seen)
-    skipped: list[dict[str, Any]] = []
 
-    def usable(pid: int | None) -> PlanRow | None:
+
+@dataclass
+class _Sorted:
+    """A run's solution against the plans as they are now: what to publish, what becomes
+    unscheduled, and what is skipped (and why)."""
+
+    groups: list[tuple[Visit, list[PlanRow]]] = field(default_factory=list)
+    unscheduled: list[tuple[PlanRow, Unscheduled]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _sort(
+    solution: Solution,
+    seen: dict[int, int],
+    plans: dict[int, PlanRow],
+    existing: dict[tuple[str, date], VisitRow],
+    checked_in: set[int],
+) -> _Sorted:
+    """`seen`: the version of each plan the run saw. A published plan stays where it is (the
+    run pinned those in its horizon; the rest are history), and a visit with a check-in stays
+    as it is."""
+    out = _Sorted()
+
+    def skip(pid: int, why: str, detail: str) -> None:
+        out.skipped.append({"plan_id": pid, "why": why, "detail": detail})
+
+    def usable(pid: int | None, door: tuple[str, date] | None) -> PlanRow | None:
         if pid is None or pid not in seen:
             return None  # not this run's to publish (a pinned plan of another scope)
         row = plans[pid]
         if row.status == PlanStatus.CANCELLED:
-            skipped.append({"plan_id": pid, "why": "cancelled", "detail": "运行开始后已取消"})
-            return None
-        if row.version != seen[pid].version:
-            skipped.append(
-                {"plan_id": pid, "why": "changed", "detail": "运行开始后已修改,等待下次排期"}
-            )
-            return None
-        return row
+            skip(pid, "cancelled", "运行开始后已取消")
+        elif row.version != seen[pid]:
+            skip(pid, "changed", "运行开始后已修改,等待下次排期")
+        elif row.status == PlanStatus.PUBLISHED and door != (
+            row.enterprise_id,
+            row.published_date,
+        ):
+            skip(pid, "published", f"已发布于 {row.published_date},保持不变")
+        else:
+            return row
+        return None
 
-    groups = [
-        (visit, rows)
-        for visit in solution.visits
-        if (
-            rows := [r for r in (usable(plan_id_of(i)) for i in visit.inspections) if r is not None]
-        )
-    ]
-    published = _publish_visits(session, run_id, groups)
-    touched = len(groups)
-    unscheduled = 0
-    unscheduled_rows: list[PlanRow] = []
+    for visit in solution.visits:
+        door = (visit.enterprise, visit.date)
+        rows = [r for r in (usable(plan_id_of(i), door) for i in visit.inspections) if r]
+        sealed = existing.get(door)
+        if sealed is not None and sealed.id in checked_in:
+            for r in rows:
+                if r.visit_id != sealed.id:
+                    skip(
+                        int(r.id or 0),
+                        "checked_in",
+                        f"{visit.date} 的入企已有入企记录,不再加入检查",
+                    )
+        elif rows:
+            out.groups.append((visit, rows))
     for u in solution.unscheduled:
-        row = usable(plan_id_of(u.inspection))
-        if row is None:
-            continue
-        unscheduled += 1
+        row = usable(plan_id_of(u.inspection), None)
+        if row is not None:
+            out.unscheduled.append((row, u))
+    return out
+
+
+def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
+    """Make a finished run's visits the published schedule, in the caller's one transaction.
+
+    The record stays as it is: a run whose horizon has begun is published only if it is a
+    correction; a published plan is never moved or unscheduled, and no plan joins a visit with
+    a check-in."""
+    runs = RunRepository(session)
+    runs.lock_publishing()
+    run = runs.lock(run_id)
+    _publishable(runs, run, today=today)
+    solution = parse_solution(gzip.decompress(run.solution_gz or b""))
+    seen = {rp.plan_id: rp.version for rp in runs.plans(run_id)}
+    visits = VisitRepository(session)
+    existing = visits.at_many({(v.enterprise, v.date) for v in solution.visits})
+    checked_in = visits.checked_in(int(v.id or 0) for v in existing.values())
+    sorted_ = _sort(solution, seen, PlanRepository(session).by_ids(seen), existing, checked_in)
+    groups = sorted_.groups
+    published = _publish_visits(session, run_id, groups, existing)
+    touched = len(groups)
+    unscheduled_rows: list[PlanRow] = []
+    for row, u in sorted_.unscheduled:
         unscheduled_rows.append(row)
         row.status, row.reason, row.detail = PlanStatus.UNSCHEDULED, u.reason.value, u.detail
+        row.draft_run_id, row.draft_date = run_id, None
         row.updated_at = utcnow()
         session.add(row)
+    unscheduled = len(unscheduled_rows)
+    skipped = sorted_.skipped
     run.status = RunStatus.PUBLISHED
     run.published_at = utcnow()
     run.message = "已发布"
@@ -632,13 +717,15 @@ def publish_run(session: Session, run_id: int) -> PublishReport:
 
 
 def _publish_visits(
-    session: Session, run_id: int, groups: list[tuple[Visit, list[PlanRow]]]
+    session: Session,
+    run_id: int,
+    groups: list[tuple[Visit, list[PlanRow]]],
+    existing: dict[tuple[str, date], VisitRow],
 ) -> int:
     """Put each group of plans into the published visit of its enterprise and date (reusing a
     visit that exists, reviving a cancelled one); a visit that changes gets a higher sequence.
-    Queries are batched: one for the visits there are, one for their members."""
-    visits = VisitRepository(session)
-    existing = visits.at_many({(v.enterprise, v.date) for v, _ in groups})
+    No plan leaves a visit here (`publish_run` never moves a published plan). Queries are
+    batched: the visits there are (`existing`) were read with the solution, then their members."""
     members: dict[int, list[PlanRow]] = defaultdict(list)
     for row in PlanRepository(session).in_visits(int(v.id or 0) for v in existing.values()):
         if row.status == PlanStatus.PUBLISHED:
@@ -660,27 +747,21 @@ def _publish_visits(
     moved = 0
     for visit, rows in rows_by_visit:
         vid = int(visit.id or 0)
-        changed = visit.status != "published"
-        visit.status = "published"
+        changed = visit.status != VisitStatus.PUBLISHED
         for row in rows:
             if row.visit_id == vid and row.status == PlanStatus.PUBLISHED:
                 continue
             row.visit_id, row.published_date, row.status = vid, visit.day, PlanStatus.PUBLISHED
+            row.draft_run_id, row.draft_date = run_id, visit.day
             row.reason = row.detail = None
             row.updated_at = now
             session.add(row)
             moved += 1
             changed = True
         together = {r.id: r for r in [*members[vid], *rows]}
-        lead = lead_agency(together.values())
-        announced = any(announceable(r) for r in together.values())
-        if (lead, announced) != (visit.lead_agency_id, visit.announced):
-            visit.lead_agency_id, visit.announced = lead, announced
-            changed = True
+        settle(visit, list(together.values()), now=now, changed=changed)
         if changed:
-            visit.sequence += 1
             visit.run_id = run_id
-            visit.updated_at = now
         session.add(visit)
     session.flush()
     return moved

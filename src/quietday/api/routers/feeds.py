@@ -157,12 +157,12 @@ def subscribe_page(
     )
     upcoming: list[dict[str, Any]] = [
         {
-            "day": v.day,
-            "cancelled": v.cancelled,
-            "agencies": "、".join(sorted({p.agency_name for p in v.plans})) or "(不提前告知)",
-            "lead": v.lead_agency_name,
+            "day": day,
+            "cancelled": side.cancelled,
+            "agencies": "、".join(sorted({p.agency_name for p in side.parts})),
+            "lead": side.lead_agency_name,
         }
-        for v in rendered.upcoming[:10]
+        for day, side in rendered.upcoming[:10]
     ]
     entries = list_for_token(session, token, limit=20) if rendered.kind == "enterprise" else []
     names = agency_names(session, {e.row.agency_id for e in entries})

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from quietday.api.deps import ActorDep, SessionDep
+from quietday.api.deps import ActorDep, SessionDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import (
     BatchResult,
@@ -223,12 +223,15 @@ def read(plan_id: PlanId, session: SessionDep, actor: ActorDep) -> PlanPublic:
 
 
 @router.patch("/{plan_id}", response_model=PlanPublic, responses=problem_responses(404, 409))
-def update(plan_id: PlanId, body: PlanUpdate, session: SessionDep, actor: ActorDep) -> PlanPublic:
+def update(
+    plan_id: PlanId, body: PlanUpdate, session: SessionDep, actor: ActorDep, today: TodayDep
+) -> PlanPublic:
     """Change a plan; a published one whose window, kind or exemption changes waits for the next run."""
-    return public(update_plan(session, actor, plan_id, body.model_dump(exclude_unset=True)))
+    changes = body.model_dump(exclude_unset=True)
+    return public(update_plan(session, actor, plan_id, changes, today=today))
 
 
-@router.post("/{plan_id}/cancel", response_model=PlanPublic, responses=problem_responses(404))
-def cancel(plan_id: PlanId, session: SessionDep, actor: ActorDep) -> PlanPublic:
-    """Cancel a plan; a published one leaves its visit."""
-    return public(cancel_plan(session, actor, plan_id))
+@router.post("/{plan_id}/cancel", response_model=PlanPublic, responses=problem_responses(404, 409))
+def cancel(plan_id: PlanId, session: SessionDep, actor: ActorDep, today: TodayDep) -> PlanPublic:
+    """Cancel a plan; a published one leaves its visit (not one of the record: dated before today)."""
+    return public(cancel_plan(session, actor, plan_id, today=today))

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep
+from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import PublishResult, RunCreate, RunPage, RunPublic, SafeStr
 from quietday.persistence.repositories import RunRepository
@@ -32,6 +32,7 @@ def start(
     actor: SupervisorDep,
     settings: SettingsDep,
     runner: RunnerDep,
+    today: TodayDep,
     key: Annotated[SafeStr | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     """Start a solve run; it is queued at once and runs outside the request."""
@@ -46,6 +47,7 @@ def start(
         session,
         actor,
         RunRequest(**body.model_dump()),
+        today=today,
         max_time_limit=settings.max_time_limit,
         max_workers=settings.max_workers,
     )
@@ -113,9 +115,11 @@ def solution(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> Respon
 @router.post(
     "/{run_id}/publish", response_model=PublishResult, responses=problem_responses(404, 409)
 )
-def publish(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> PublishResult:
+def publish(
+    run_id: RunId, session: SessionDep, actor: SupervisorDep, today: TodayDep
+) -> PublishResult:
     """Make the run's visits the published schedule, in one transaction."""
-    report = publish_run(session, run_id)
+    report = publish_run(session, run_id, today=today)
     return PublishResult.model_validate(asdict(report))
 
 
