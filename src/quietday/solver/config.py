@@ -76,6 +76,8 @@ class Progress:
     scheduled: int | None = None
     visits: int | None = None
     message: str = ""
+    # The share of the solve done (0 to 1), where the solver can tell.
+    done: float | None = None
 
 
 ProgressFn = Callable[[Progress], None]

@@ -130,6 +130,11 @@ class _Decomposed:
         # Units finished while parts still ran (one quarter: a unit needs only its parts).
         self.early_units: list[UnitDone] = []
         self.plan_size = sum(p.size for p in plan.parts) or 1
+        # Progress: jobs done of those expected (every part in every quarter, then the units).
+        self.jobs_done = 0
+        units = {p.component if p.component in plan.split_components else -1 - p.index
+                 for p in plan.parts}  # fmt: skip
+        self.jobs_expected = len(plan.parts) * len(plan.slices) + len(units) or 1
         self.mark = started
         self.solve_deadline = started + config.time_limit * (1 - _FINISH_SHARE)
 
@@ -142,7 +147,12 @@ class _Decomposed:
     def say(self, phase: str, message: str) -> None:
         if self.on_progress is not None:
             self.on_progress(
-                Progress(phase=phase, seconds=self.clock() - self.started, message=message)
+                Progress(
+                    phase=phase,
+                    seconds=self.clock() - self.started,
+                    message=message,
+                    done=min(1.0, self.jobs_done / self.jobs_expected),
+                )
             )
 
     def cancelled(self) -> bool:
@@ -199,6 +209,7 @@ class _Decomposed:
         n = 0
         then = self._ready_units(index_of) if one_slice else None
         for done in self.pool.run("part", jobs, self.cancel, then):
+            self.jobs_done += 1
             if isinstance(done, UnitDone):
                 self.early_units.append(done)
                 self.say("unit", f"单元 {done.label} 修复与解释完成")
@@ -294,6 +305,7 @@ class _Decomposed:
         done_units: list[UnitDone] = list(self.early_units)
         done: UnitDone
         for done in self.pool.run("unit", jobs, None):
+            self.jobs_done += 1
             done_units.append(done)
             self.say("unit", f"单元 {done.label} 修复与解释完成")
         done_units.sort(key=lambda d: d.label)
@@ -329,6 +341,7 @@ class _Decomposed:
             self.phase(f"slice_{k + 1}", f"第 {k + 1} 季度完成: 累计已排 {len(placed):,} 项")
         status = Status.CANCELLED if self.cancelled() else self._status(part_figures)
         fin = self.finish(placed)
+        self.jobs_done = self.jobs_expected
         self.phase("repair_explain", "修复与解释完成")
         metrics, lower, greedy_metrics = fin.metrics, fin.lower_bound, fin.greedy
         extra: dict[str, Any] = {

@@ -109,6 +109,19 @@ def _whole_status(outcome: CpSatOutcome, config: SolverConfig) -> Status:
     return Status.FEASIBLE if gap_reached else Status.TIME_LIMIT
 
 
+# Each phase of one solve: the share of the solve done at its end (the search takes most of
+# the time limit) and what a person is told of it.
+_PHASES = {
+    "prepare": (0.02, "候选日期已算出"),
+    "greedy": (0.05, "贪心初排完成"),
+    "polish": (0.2, "局部搜索完成"),
+    "build": (0.25, "模型已建好,开始求解"),
+    "search": (0.9, "求解完成"),
+    "finish": (0.97, "收尾完成"),
+    "explain": (1.0, "未排原因已说明"),
+}
+
+
 class _Run:
     """The figures and clock of one solve."""
 
@@ -130,8 +143,9 @@ class _Run:
         self.timings[name] = round(now - self.mark, 3)
         self.mark = now
         if self.on_progress is not None:
+            done, said = _PHASES[name]
             self.on_progress(
-                Progress(phase=name, seconds=now - self.started, message=message or f"{name} 完成")
+                Progress(phase=name, seconds=now - self.started, message=message or said, done=done)
             )
 
     def left(self) -> float:
@@ -286,8 +300,9 @@ def solve_whole(
     visits = visits_from(instance, assignment)
     done.timings["explain"] = round(clock() - mark, 3)
     if on_progress is not None:
+        said_done, said = _PHASES["explain"]
         on_progress(
-            Progress(phase="explain", seconds=clock() - done.started, message="explain 完成")
+            Progress(phase="explain", seconds=clock() - done.started, message=said, done=said_done)
         )
     solution = Solution(instance.name, visits, tuple(unscheduled))
     metrics = measure(instance, solution)
