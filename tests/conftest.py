@@ -82,15 +82,8 @@ def world(engine: Engine) -> Seeded:
     return seed(engine)
 
 
-@pytest.fixture
-def client(engine: Engine, world: Seeded) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
-    with TestClient(app) as c:
-        yield c
-
-
 class Clock:
-    """A settable clock for the app (feeds and check-ins read the time from it)."""
+    """A settable clock for the app (plans, feeds and check-ins read the time from it)."""
 
     def __init__(self) -> None:
         self.now = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
@@ -102,6 +95,16 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def client(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
+    """A client of the app on 2026-07-01 (China), when the tests' plans are still ahead."""
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread"), engine=engine, clock=clock
+    )
+    with TestClient(app) as c:
+        yield c
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import CERTS, url_of
+from conftest import CERTS, Clock, url_of
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.persistence import Engine, Session, session_scope
@@ -34,9 +34,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(engine: Engine, world: Seeded) -> Iterator[str]:
+def server(engine: Engine, world: Seeded, clock: Clock) -> Iterator[str]:
     port = _free_port()
-    app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread"), engine=engine, clock=clock
+    )
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

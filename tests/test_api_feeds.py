@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,10 @@ from test_api_runs import start, submit, wait
 
 def published(fc: TestClient, world: Seeded) -> dict[str, int]:
     """E0: a joint visit of A and B on 07-21; E1: A's complaint case on 07-22; E2: B routine but
-    unannounced on 07-23 together with C's announceable one; E3: A routine on 07-24."""
+    unannounced on 07-23 together with C's announceable one; E3: A routine on 07-24. The plans
+    are submitted on 2026-07-01, in time, whatever the test's clock says afterwards."""
+    clock = fc.app.state.clock  # type: ignore[attr-defined]
+    later, clock.now = clock.now, min(clock.now, datetime(2026, 7, 1, 1, 0, tzinfo=UTC))
     ids = {
         "joint_a": submit(fc, world, "A", 0, earliest="2026-07-21", latest="2026-07-21"),
         "joint_b": submit(fc, world, "B", 0, earliest="2026-07-21", latest="2026-07-21"),
@@ -42,6 +45,7 @@ def published(fc: TestClient, world: Seeded) -> dict[str, int]:
         "open": submit(fc, world, "C", 2, earliest="2026-07-23", latest="2026-07-23"),
         "alone": submit(fc, world, "A", 3, earliest="2026-07-24", latest="2026-07-24"),
     }
+    clock.now = later
     run = wait(fc, world, start(fc, world)["id"])
     assert (
         fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()["published"] == 6
