@@ -361,3 +361,33 @@ def test_a_sheet_past_its_row_cap_is_refused(fc: TestClient, world: Seeded) -> N
     rows = "\n".join([",".join(HEADERS)] + [""] * 20_001).encode()
     r = upload(fc, world, "plans.csv", rows)
     assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "too_many_rows")
+
+
+def test_parts_parsed_whole_are_capped_by_what_they_are(fc: TestClient, world: Seeded) -> None:
+    """openpyxl parses the styles whole into objects (1 MB of `<xf/>`: +126 MB and 10 s), and
+    finds the shared strings by their declared content type, wherever they lie: both are capped
+    by what openpyxl makes of them, not by their names."""
+    plain = io.BytesIO(as_xlsx([sheet_row(world)]))
+    for target, part in (
+        (
+            "xl/styles.xml",
+            b"<styleSheet><cellXfs>" + b"<xf/>" * 400_000 + b"</cellXfs></styleSheet>",
+        ),
+        ("xl/worksheets/strings.xml", _strings_part(1_100_000)),
+    ):
+        out = io.BytesIO()
+        with zipfile.ZipFile(plain) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for member in source.infolist():
+                data = source.read(member)
+                if member.filename == "[Content_Types].xml":
+                    override = _STRINGS_OVERRIDE.replace(
+                        b"/xl/sharedStrings.xml", b"/" + target.encode()
+                    )
+                    data = data.replace(b"</Types>", override + b"</Types>")
+                if member.filename != target:
+                    z.writestr(member, data)
+            z.writestr(target, part)
+        r = upload(fc, world, "plans.xlsx", out.getvalue())
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["code"] == "xlsx_too_large", r.text
+        assert target in r.json()["errors"][0]["message"]
