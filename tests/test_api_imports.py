@@ -159,7 +159,7 @@ def test_every_problem_of_every_row_in_one_answer(client: TestClient, world: See
     assert found == [
         ("rows[0].enterprise_id", "unknown_enterprise",
          "第 2 行「统一社会信用代码」企业 91360102MA0000009X 不在企业名录中"),
-        ("rows[0].earliest", "bad_cell", "第 2 行「最早日期」不是日期(应为 2026-07-01): 2026-7-32"),
+        ("rows[0].earliest", "bad_cell", "第 2 行「最早日期」不是日期(应为 YYYY-MM-DD): 2026-7-32"),
         ("rows[0].priority", "bad_cell", "第 2 行「优先级」应为 1 至 100 的整数: ²"),
         ("rows[2].latest", "window_past",
          "第 4 行「最晚日期」2026-06-30 已经过去(今天是 2026-07-01),检查窗口已结束,无法排期"),

@@ -170,7 +170,7 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
     for name in ("earliest", "latest"):
         day = _day(values.get(name)) if name not in row.unread else None
         if day is None and name not in row.unread:
-            row.bad(name, f"不是日期(应为 2026-07-01): {text[name]}")
+            row.bad(name, f"不是日期(应为 YYYY-MM-DD): {text[name]}")
         days[name] = day or today
     priority = ascii_int(text["priority"] or "1", maximum=100)
     if priority is None and "priority" not in row.unread:
