@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import IllegalCharacterError
 
 from conftest import CERTS
@@ -276,6 +276,15 @@ def test_fuzzed_spreadsheets_never_5xx(
         assert r.headers["content-type"] == PROBLEM
         for e in r.json()["errors"]:
             assert e["path"] == "file" or e["message"].startswith("第 "), e
+        # The same sheet marked: a workbook that opens, listing every problem.
+        r = client.post(
+            "/api/v1/plans/import?marked=true",
+            files={"file": (f"plans.{kind}", data)},
+            headers=world.auth("A"),
+        )
+        assert r.status_code == 422, r.text
+        listing = load_workbook(io.BytesIO(r.content)).worksheets[-1]
+        assert listing.max_row >= 2
 
 
 @_fuzz

@@ -425,15 +425,19 @@ _BAD_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FF
 _BAD_FONT = Font(color="FF9C0006")
 
 
+def _xml(text: str) -> str:
+    """XML 1.0 cannot hold these: shown as escapes, so that the person can find them."""
+    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _cell(sheet: WriteOnlyWorksheet, value: Any, messages: Sequence[str]) -> WriteOnlyCell:
     if isinstance(value, str):
-        # XML 1.0 cannot hold these: shown as escapes, so that the person can find them.
-        value = _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", value[:MAX_CELL])
+        value = _xml(value[:MAX_CELL])
     cell = WriteOnlyCell(sheet, value=value)
     if messages:
         cell.fill = _BAD_FILL
         cell.font = _BAD_FONT
-        cell.comment = Comment("\n".join(messages), "quietday", width=320, height=120)
+        cell.comment = Comment(_xml("\n".join(messages)), "quietday", width=320, height=120)
     return cell
 
 
@@ -468,7 +472,7 @@ def marked_sheet(stream: IO[bytes], *, filename: str, problems: Sequence[Problem
     listing = book.create_sheet("问题清单")
     listing.append(["位置", "代码", "说明"])
     for p in problems:
-        listing.append([p.path, p.code, p.message])
+        listing.append([_xml(p.path), p.code, _xml(p.message)])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
