@@ -87,7 +87,7 @@ EVE = datetime(2026, 6, 30, 1, 0, tzinfo=UTC)
 
 
 class Clock:
-    """A settable clock for the app (runs, feeds and check-ins read the time from it)."""
+    """A settable clock for the app (plans, runs, feeds and check-ins read the time from it)."""
 
     def __init__(self, now: datetime = EVE) -> None:
         self.now = now
@@ -97,18 +97,18 @@ class Clock:
 
 
 @pytest.fixture
-def client(engine: Engine, world: Seeded) -> Iterator[TestClient]:
-    """A client of an app whose clock stands on the eve of the world's quarter."""
-    app = create_app(
-        Settings(database_url=url_of(engine), runner="thread"), engine=engine, clock=Clock()
-    )
-    with TestClient(app) as c:
-        yield c
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def client(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
+    """A client of the app on the eve of the world's quarter (`clock`, which tests may set)."""
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread"), engine=engine, clock=clock
+    )
+    with TestClient(app) as c:
+        yield c
 
 
 @pytest.fixture

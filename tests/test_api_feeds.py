@@ -22,7 +22,11 @@ from test_api_runs import start, submit, wait
 
 def published(fc: TestClient, world: Seeded) -> dict[str, int]:
     """E0: a joint visit of A and B on 07-21; E1: A's complaint case on 07-22; E2: B routine but
-    unannounced on 07-23 together with C's announceable one; E3: A routine on 07-24."""
+    unannounced on 07-23 together with C's announceable one; E3: A routine on 07-24. They are
+    submitted, planned and published on the eve of the quarter, whatever day the test stands on
+    afterwards."""
+    clock: Clock = fc.app.state.clock  # type: ignore[attr-defined]
+    later, clock.now = clock.now, EVE
     ids = {
         "joint_a": submit(fc, world, "A", 0, earliest="2026-07-21", latest="2026-07-21"),
         "joint_b": submit(fc, world, "B", 0, earliest="2026-07-21", latest="2026-07-21"),
@@ -42,14 +46,11 @@ def published(fc: TestClient, world: Seeded) -> dict[str, int]:
         "open": submit(fc, world, "C", 2, earliest="2026-07-23", latest="2026-07-23"),
         "alone": submit(fc, world, "A", 3, earliest="2026-07-24", latest="2026-07-24"),
     }
-    # Planned and published on the eve of the quarter, whatever day the test stands on.
-    clock: Clock = fc.app.state.clock  # type: ignore[attr-defined]
-    now, clock.now = clock.now, EVE
     run = wait(fc, world, start(fc, world)["id"])
     assert (
         fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()["published"] == 6
     )
-    clock.now = now
+    clock.now = later
     return ids
 
 

@@ -229,3 +229,26 @@ def test_update_and_cancel(client: TestClient, world: Seeded) -> None:
     r = client.patch(f"/api/v1/plans/{pid}", json={"priority": 2}, headers=world.auth("A"))
     assert r.status_code == 409
     assert r.json()["code"] == "plan_cancelled"
+
+
+PAST = "2026-06-29 已经过去(今天是 2026-06-30),检查窗口已结束,无法排期"
+
+
+def test_a_window_already_past_is_refused_on_every_path(client: TestClient, world: Seeded) -> None:
+    """The app's clock says 2026-06-30 in China: a window that ended before it could never be
+    scheduled, so it is refused rather than kept `submitted` for ever."""
+    past = plan(world, earliest="2026-06-01", latest="2026-06-29")
+    r = client.post("/api/v1/plans", json=past, headers=world.auth("A"))
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"path": "latest", "code": "window_past", "message": f"latest {PAST}"}
+    ]
+    r = client.post("/api/v1/plans/batch", json=[plan(world), past], headers=world.auth("A"))
+    assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [
+        ("plans[1].latest", "window_past")
+    ]
+    assert count(client, world) == 0
+    today = plan(world, earliest="2026-06-01", latest="2026-06-30")
+    pid = client.post("/api/v1/plans", json=today, headers=world.auth("A")).json()["id"]
+    r = client.patch(f"/api/v1/plans/{pid}", json={"latest": "2026-06-29"}, headers=world.auth("A"))
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "window_past")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import Clock
 from quietday.domain import find_violations
 from quietday.formats import parse_instance, parse_solution
 from seed import AGENCIES, Seeded
@@ -219,3 +221,21 @@ def test_the_published_schedule_as_visits(client: TestClient, world: Seeded) -> 
         ).json()["items"]
         == []
     )
+
+
+def test_a_plan_left_behind_by_the_clock_cannot_be_changed_to_wait(
+    client: TestClient, world: Seeded, clock: Clock
+) -> None:
+    """A submitted plan whose window has passed refuses changes (it would wait for ever); a
+    published one whose date has passed is the record: neither corrected nor moved."""
+    alone = submit(client, world, "A", 3, earliest="2026-07-24", latest="2026-07-24")
+    run = wait(client, world, start(client, world)["id"])
+    assert client.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).status_code == 200
+    waiting = submit(client, world, "A", 2, latest="2026-07-31")
+    clock.now = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
+    auth = world.auth("A")
+    r = client.patch(f"/api/v1/plans/{waiting}", json={"priority": 7}, headers=auth)
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "window_past")
+    for change in ({"items": ["SCJG-0109"]}, {"kind": "special"}):
+        r = client.patch(f"/api/v1/plans/{alone}", json=change, headers=auth)
+        assert (r.status_code, r.json()["code"]) == (409, "plan_in_record")

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,16 @@ import pytest
 from conftest import on_postgresql, require, url_of
 from quietday.persistence import Engine, make_engine, upgrade
 from quietday.planning.audit import verify_database
+from quietday.planning.feeds import today_in_china
+from quietday.planning.imports import next_quarter
 from seed import Seeded, seed
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CLIENTS = 4
 TIMEOUT = 15.0  # client timeout: an answer slower than this counts as a hang
+# The servers here run on the wall clock: their plans are for the quarter after today (a window
+# already past is refused).
+EARLIEST, LATEST = (d.isoformat() for d in next_quarter(today_in_china(datetime.now(UTC))))
 
 
 def _port() -> int:
@@ -171,8 +177,8 @@ def _submit(
             body = {
                 "enterprise_id": world.enterprises[n % len(world.enterprises)],
                 "kind": "routine",
-                "earliest": "2026-07-01",
-                "latest": "2026-09-30",
+                "earliest": EARLIEST,
+                "latest": LATEST,
                 "items": ["SCJG-0101"],
                 "priority": 1 + (n % 100),
                 "external_ref": ref,
@@ -296,7 +302,7 @@ def _import_csv(world: Seeded, rows: int) -> bytes:
     lines = ["外部编号,统一社会信用代码,检查类型,检查事项,最早日期,最晚日期,优先级"]
     for n in range(rows):
         eid = world.enterprises[n % len(world.enterprises)]
-        lines.append(f"imp-{n},{eid},日常检查,SCJG-0101,2026-07-01,2026-09-30,{1 + n % 100}")
+        lines.append(f"imp-{n},{eid},日常检查,SCJG-0101,{EARLIEST},{LATEST},{1 + n % 100}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -332,8 +338,8 @@ def test_an_api_restart_in_the_middle_of_an_import_leaves_all_or_nothing(
     before = httpx.post(
         f"{server.base}/api/v1/plans",
         headers=world.auth("A"),
-        json={"enterprise_id": world.enterprises[0], "kind": "routine", "earliest": "2026-07-01",
-              "latest": "2026-09-30", "items": ["SCJG-0101"], "external_ref": "kept"},
+        json={"enterprise_id": world.enterprises[0], "kind": "routine", "earliest": EARLIEST,
+              "latest": LATEST, "items": ["SCJG-0101"], "external_ref": "kept"},
     )  # fmt: skip
     assert before.status_code == 201, before.text
     answer: list[httpx.Response | Exception] = []

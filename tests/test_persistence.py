@@ -43,7 +43,7 @@ def test_a_failed_unit_of_work_leaves_nothing(engine: Engine, world: Seeded) -> 
     )
     try:
         with session_scope(engine, actor=actor.name) as session:
-            create_plans(session, actor, [plan])
+            create_plans(session, actor, [plan], today=date(2026, 7, 1))
             raise RuntimeError("the request failed after the plans were flushed")
     except RuntimeError:
         pass

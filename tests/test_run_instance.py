@@ -80,7 +80,7 @@ def test_outcomes_become_drafts_of_the_plans_still_at_the_version_the_run_saw(
         made = create_plans(s, agency, [
             PlanInput(enterprise_id=e, kind="routine", earliest=HORIZON[0], latest=HORIZON[1])
             for e in world.enterprises[:4]
-        ])  # fmt: skip
+        ], today=HORIZON[0])  # fmt: skip
         ids = [int(row.id or 0) for row, _ in made]
         request = RunRequest(*HORIZON, time_limit=2, workers=1, deterministic=True)
         run_id = int(

@@ -77,9 +77,9 @@ from quietday.persistence.tables import CheckInFlagRow, CheckInRow, PlanRow, Vis
 from quietday.planning import check_files, generate_file
 from quietday.planning.access import Actor, create_key
 from quietday.planning.checkins import ENTRY_FLAGS, entry_id, rule_flags
-from quietday.planning.feeds import issue_enterprise_tokens
+from quietday.planning.feeds import issue_enterprise_tokens, today_in_china
 from quietday.planning.frequency import rebuild_rollups
-from quietday.planning.imports import COLUMNS
+from quietday.planning.imports import COLUMNS, next_quarter
 from quietday.planning.parts import WORKER_QUEUES
 from quietday.planning.province import CLI, load_province
 from quietday.planning.runner import QueueRunner
@@ -403,7 +403,9 @@ def _csv(instance: Instance, rows: int, prefix: str) -> bytes:
 
 
 def imports(out: Path, *, progress: Echo) -> dict[str, Any]:
-    instance = generate(COUNTY)
+    # The county's plans, in the quarter after today: a window already past is refused.
+    start, _ = next_quarter(today_in_china(datetime.now(UTC)))
+    instance = generate(replace(COUNTY, year=start.year, quarter=(start.month + 2) // 3))
     results: dict[str, Any] = {}
     backends = ["sqlite", *(["postgresql"] if _postgres_reachable() else [])]
     for backend in backends:

@@ -45,5 +45,10 @@ class Settings(BaseSettings):
     # Signs dashboard session cookies; when unset, a secret generated once and kept in the
     # database (the `setting` table) is shared by every API process.
     session_secret: str | None = None
+    # The largest request body (bytes) on every route, and on the spreadsheet upload: refused
+    # with 413 before it is parsed. A batch of 10,000 plans is about 2.5 MB of JSON, its CSV
+    # about 1.5 MB, its XLSX under 1 MB.
+    max_body_bytes: int = Field(default=4 << 20, ge=1024)
+    max_upload_bytes: int = Field(default=8 << 20, ge=1024)
     # The ECharts build the dashboard serves itself (no CDN), installed from npm by `make`.
     echarts_path: Path = _ECHARTS

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from quietday import __version__
 from quietday.api import errors
+from quietday.api.limits import BodyLimit
 from quietday.api.routers import (
     audit,
     checkins,
@@ -108,11 +109,17 @@ def create_app(
     app.state.runner = runner
     app.state.clock = clock
     errors.install(app)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        larger={"/api/v1/plans/import": settings.max_upload_bytes},
+    )
     _redact_access_log()
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (
         feeds.router,
         checkins.feed_router,
+        plans.uploads,
         plans.router,
         visits.router,
         runs.router,

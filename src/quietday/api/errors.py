@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quietday.domain.text import readable
 from quietday.errors import (
     AuthenticationError,
     CalendarError,
@@ -24,7 +25,14 @@ from quietday.errors import (
 )
 from quietday.persistence.errors import DBAPIError, PoolTimeout, is_lost_race, is_unavailable
 
-__all__ = ["PROBLEM", "FieldError", "ProblemDetail", "install", "problem_responses"]
+__all__ = [
+    "PROBLEM",
+    "FieldError",
+    "ProblemDetail",
+    "http_problem",
+    "install",
+    "problem_responses",
+]
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -81,14 +89,21 @@ def _answer(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    # The answer echoes paths and values from the request: a lone surrogate in them could not
+    # be sent as UTF-8.
     body = ProblemDetail(
         type=f"urn:quietday:problem:{code}",
         title=_TITLES.get(status, "错误"),
         status=status,
-        detail=detail,
+        detail=readable(detail),
         code=code,
-        instance=request.url.path,
-        errors=errors,
+        instance=readable(request.url.path),
+        errors=[
+            e.model_copy(update={"path": readable(e.path), "message": readable(e.message)})
+            for e in errors
+        ]
+        if errors is not None
+        else None,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM, headers=headers
@@ -145,14 +160,18 @@ def _chinese(error: dict[str, Any]) -> str:
     return _MESSAGES.get(str(error.get("type")), "取值无效") + f"({error.get('msg', '')})"
 
 
-def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTP-level refusal (no such route, a body too large to read, ...) as problem+json."""
     codes = {
         404: "not_found",
         405: "method_not_allowed",
         401: "unauthenticated",
         400: "bad_request",
+        413: "body_too_large",
     }
-    detail = {404: "没有这个地址", 405: "该地址不支持此方法"}.get(exc.status_code, str(exc.detail))
+    detail = {404: "没有这个地址", 405: "该地址不支持此方法", 400: "请求体无法解析"}.get(
+        exc.status_code, str(exc.detail)
+    )
     code = codes.get(exc.status_code, "http_error")
     return _answer(
         request, exc.status_code, code=code, detail=detail, headers=dict(exc.headers or {})
@@ -187,7 +206,7 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(QuietdayError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_problem)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(PoolTimeout, _database)
     app.add_exception_handler(Exception, _unexpected)

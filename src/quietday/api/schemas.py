@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from quietday.domain.text import text_problem
+
 __all__ = [
     "AgencyCreate",
     "AgencyPublic",
@@ -20,6 +22,7 @@ __all__ = [
     "CheckInFlag",
     "CheckInPage",
     "CheckInPublic",
+    "Day",
     "Draft",
     "EnterpriseCreate",
     "EnterprisePage",
@@ -52,26 +55,46 @@ __all__ = [
     "RunPage",
     "RunPublic",
     "SafeStr",
+    "SafeText",
     "SkippedPlan",
     "VisitPage",
     "VisitPublic",
 ]
 
 
-def _printable(value: str) -> str:
-    """No NUL or other control characters: PostgreSQL refuses NUL, and none belongs in a name."""
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value) or "\x7f" in value:
-        raise ValueError("含有控制字符")
+def _line(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
-SafeStr = Annotated[str, AfterValidator(_printable)]
+def _lines(value: str) -> str:
+    problem = text_problem(value, multiline=True)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# Every string from outside passes the one text rule (`domain.text`): SafeStr is one line,
+# SafeText free text that keeps line breaks (a rating's comment, an exemption's reason).
+SafeStr = Annotated[str, AfterValidator(_line)]
+SafeText = Annotated[str, AfterValidator(_lines)]
 Id64 = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
 Item = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Kind = Literal["routine", "special", "case", "requested"]
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
-RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\d{2}){0,2}$")]
+
+
+def _in_years(value: datetime) -> datetime:
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("超出 2000-2100 年")
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_in_years)]
+RegionCode = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$")]
 
 
 class _In(BaseModel):
@@ -89,7 +112,7 @@ class PlanCreate(_In):
     latest: Day
     items: list[Item] = Field(default_factory=list, max_length=50, description="检查事项")
     priority: int = Field(1, ge=1, le=100)
-    exempt_reason: Annotated[SafeStr, Field(max_length=200)] | None = Field(
+    exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = Field(
         None, description="豁免事由: 可在安静日检查"
     )
     unannounced: bool = Field(False, description="不提前告知(暗访等): 不出现在企业日历中")
@@ -105,7 +128,7 @@ class PlanUpdate(_In):
     latest: Day | None = None
     items: list[Item] | None = Field(None, max_length=50)
     priority: int | None = Field(None, ge=1, le=100)
-    exempt_reason: Annotated[SafeStr, Field(max_length=200)] | None = None
+    exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
     unannounced: bool | None = None
 
 
@@ -394,12 +417,12 @@ class CheckInCreate(_In):
     certificates: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=20, description="入企执法人员的执法证号(至少两名)"
     )
-    at: datetime = Field(description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
+    at: Moment = Field(description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
     visit_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         default=None, description="对应的已发布入企;不填时按企业、部门和日期匹配"
     )
     kind: Kind | None = Field(default=None, description="不填时取所执行计划的检查类型")
-    exempt_reason: Annotated[SafeStr, Field(max_length=200)] | None = None
+    exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
 
 
 class CheckInFlag(BaseModel):
@@ -436,7 +459,7 @@ class CheckInPage(BaseModel):
 
 class RatingPut(_In):
     score: int = Field(ge=1, le=5, description="1 至 5 分")
-    comment: Annotated[SafeStr, Field(max_length=500)] = ""
+    comment: Annotated[SafeText, Field(max_length=500)] = ""
 
 
 class RatingSummaryPublic(BaseModel):

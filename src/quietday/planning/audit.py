@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from quietday.domain.text import ascii_int
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session, make_engine, session_scope
 from quietday.persistence.repositories import AuditRepository
@@ -223,7 +224,7 @@ def parse_anchor(text: str) -> tuple[int, str]:
     digest = digest.lower()
     if (
         not sep
-        or not seq.isdigit()
+        or ascii_int(seq, maximum=2**63 - 1) is None
         or len(digest) != 64
         or any(c not in "0123456789abcdef" for c in digest)
     ):

@@ -39,6 +39,7 @@ from quietday.domain.model import (
     Status,
     Visit,
 )
+from quietday.domain.text import text_problem
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.formats import dump_instance, dump_solution
 from quietday.official import official_calendar, official_years
@@ -551,6 +552,9 @@ def rate_check_in(
         problems.append(Problem("score_range", "score", "评分应为 1 至 5"))
     if len(comment) > 500:
         problems.append(Problem("too_long", "comment", "评价内容不超过 500 个字符"))
+    bad_text = text_problem(comment, multiline=True)
+    if bad_text is not None:
+        problems.append(Problem("bad_text", "comment", f"评价内容{bad_text}"))
     if problems:
         raise InputError(problems)
     entry = CheckInRepository(session).get(check_in_id)

@@ -18,6 +18,7 @@ from time import monotonic
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.feeds import AgencyPart, FeedKind, Seen, VisitFacts, compose, render, seen_by
 from quietday.feeds.compose import window
@@ -78,9 +79,10 @@ def _subject_agency(session: Session, kind: str, subject_id: str) -> str | None:
         return None
     if kind == "agency":
         return AgencyRepository(session).get_or_raise(subject_id).id
-    if not subject_id.isdigit():
+    inspector_id = ascii_int(subject_id, maximum=MAX_ID)
+    if inspector_id is None:
         raise NotFoundError(f"执法人员 {subject_id} 不存在")
-    return InspectorRepository(session).get_or_raise(int(subject_id)).agency_id
+    return InspectorRepository(session).get_or_raise(inspector_id).agency_id
 
 
 def _may_manage(session: Session, actor: Actor, kind: str, subject_id: str) -> None:
@@ -371,7 +373,8 @@ def _name(session: Session, kind: str, subject: str) -> str:
     if kind == "agency":
         agency = AgencyRepository(session).get(subject)
         return f"{agency.name} 检查安排" if agency else ""
-    inspector = InspectorRepository(session).get(int(subject)) if subject.isdigit() else None
+    inspector_id = ascii_int(subject, maximum=MAX_ID)
+    inspector = InspectorRepository(session).get(inspector_id) if inspector_id else None
     return f"{inspector.name} 检查安排" if inspector else ""
 
 

@@ -59,7 +59,7 @@ __all__ = [
 
 DIMENSIONS: tuple[Dimension, ...] = ("enterprise", "agency", "county", "city")
 OVER_CAP = ("cap_agency_enterprise_year", "cap_enterprise_month", "cap_enterprise_year")
-_PERIOD = re.compile(r"^(\d{4})(?:-(?:Q([1-4])|(\d{2})))?$")
+_PERIOD = re.compile(r"^(\d{4})(?:-(?:Q([1-4])|(\d{2})))?$", re.ASCII)
 EXPORT_PAGE = 1000
 
 

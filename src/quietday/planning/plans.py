@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from quietday.domain.model import Kind
+from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.repositories import (
@@ -104,12 +105,39 @@ def _row_content(row: PlanRow) -> dict[str, Any]:
     }
 
 
-def validate_plan(plan: PlanInput, *, path: str, record: str | None = None) -> list[Problem]:
-    """Problems of one plan on its own (references are checked against the registry later)."""
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How a message names fields: by the API's field names, or, for a spreadsheet, by its
+    Chinese headers (`headers`, field -> header). A spreadsheet's messages are then prefixed
+    with the row and the field's own header (`第 3 行「最晚日期」…`), so they leave it out."""
+
+    headers: Mapping[str, str] | None = None
+
+    def own(self, name: str) -> str:
+        return "" if self.headers else f"{name} "
+
+    def other(self, name: str) -> str:
+        return f"「{self.headers[name]}」" if self.headers else name
+
+
+def validate_plan(
+    plan: PlanInput,
+    *,
+    path: str,
+    today: date,
+    record: str | None = None,
+    wording: Wording = Wording(),
+    unread: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """Problems of one plan on its own (references are checked against the registry later).
+    `unread` names fields whose value could not be read (already reported): not judged again.
+    A window that ended before `today` (in China) can never be scheduled: refused."""
     out: list[Problem] = []
+    own, other = wording.own, wording.other
 
     def bad(code: str, name: str, message: str) -> None:
-        out.append(Problem(code, f"{path}.{name}" if path else name, message, record))
+        if name not in unread:
+            out.append(Problem(code, f"{path}.{name}" if path else name, message, record))
 
     if plan.kind not in KINDS:
         bad(
@@ -117,13 +145,24 @@ def validate_plan(plan: PlanInput, *, path: str, record: str | None = None) -> l
         )
     for name, day in (("earliest", plan.earliest), ("latest", plan.latest)):
         if not YEARS[0] <= day.year <= YEARS[1]:
-            bad("bad_date", name, f"{name} {day} 超出 {YEARS[0]}-{YEARS[1]} 年")
-    if plan.latest < plan.earliest:
-        bad("window_inverted", "latest", f"latest {plan.latest} 早于 earliest {plan.earliest}")
-    elif (plan.latest - plan.earliest).days >= MAX_WINDOW_DAYS:
+            bad("bad_date", name, f"{own(name)}{day} 超出 {YEARS[0]}-{YEARS[1]} 年")
+    window = {"earliest", "latest"}.isdisjoint(unread)
+    if window and plan.latest < plan.earliest:
+        bad(
+            "window_inverted",
+            "latest",
+            f"{own('latest')}{plan.latest} 早于 {other('earliest')} {plan.earliest}",
+        )
+    elif window and (plan.latest - plan.earliest).days >= MAX_WINDOW_DAYS:
         bad("window_too_long", "latest", f"检查窗口超过 {MAX_WINDOW_DAYS} 天")
+    elif YEARS[0] <= plan.latest.year and plan.latest < today:
+        bad(
+            "window_past",
+            "latest",
+            f"{own('latest')}{plan.latest} 已经过去(今天是 {today}),检查窗口已结束,无法排期",
+        )
     if not 1 <= plan.priority <= 100:
-        bad("priority_range", "priority", f"priority {plan.priority} 超出 1 至 100")
+        bad("priority_range", "priority", f"{own('priority')}{plan.priority} 超出 1 至 100")
     if len(plan.items) > MAX_ITEMS:
         bad("too_many_items", "items", f"检查事项最多 {MAX_ITEMS} 项")
     if any(not item.strip() or len(item) > 64 for item in plan.items):
@@ -131,15 +170,18 @@ def validate_plan(plan: PlanInput, *, path: str, record: str | None = None) -> l
     if plan.exempt_reason is not None and len(plan.exempt_reason) > 200:
         bad("too_long", "exempt_reason", "豁免事由不超过 200 个字符")
     if plan.external_ref is not None and not 1 <= len(plan.external_ref) <= 100:
-        bad("too_long", "external_ref", "external_ref 应为 1 至 100 个字符")
+        bad("too_long", "external_ref", f"{own('external_ref')}应为 1 至 100 个字符")
     return out
 
 
-def _owner(actor: Actor, plan: PlanInput, path: str) -> tuple[str | None, list[Problem]]:
+def _owner(
+    actor: Actor, plan: PlanInput, path: str, wording: Wording
+) -> tuple[str | None, list[Problem]]:
     where = f"{path}.agency_id" if path else "agency_id"
     if actor.is_supervisor:
         if not plan.agency_id:
-            return None, [Problem("missing_key", where, "监督密钥提交计划须指定 agency_id")]
+            message = f"监督密钥提交计划须指定 {wording.other('agency_id')}"
+            return None, [Problem("missing_key", where, message)]
         return plan.agency_id, []
     if plan.agency_id and plan.agency_id != actor.agency_id:
         return None, [Problem("foreign_agency", where, "只能为本部门提交检查计划")]
@@ -164,12 +206,29 @@ def _new_row(plan: PlanInput, agency_id: str) -> PlanRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Owned:
+    """A submitted plan at `path`, its owning agency (None: not allowed) and unread fields."""
+
+    path: str
+    plan: PlanInput
+    agency_id: str | None
+    skip: frozenset[str]
+
+    def where(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+
 @dataclass
 class Intake:
-    """Plans being accepted in one transaction, checked against the registry in bulk."""
+    """Plans being accepted in one transaction, checked against the registry in bulk. Every
+    problem of every plan is found in one pass: a plan with a bad field is still checked against
+    the registry (its enterprise, its agency, its reference)."""
 
     session: Session
     actor: Actor
+    today: date
+    wording: Wording = Wording()
     problems: list[Problem] = field(default_factory=list)
     created: int = 0
     unchanged: int = 0
@@ -178,96 +237,125 @@ class Intake:
     digest: RowDigest = field(default_factory=RowDigest)
     _refs: set[tuple[str, str]] = field(default_factory=set)
 
-    def check_and_add(self, plans: Sequence[tuple[str, PlanInput]]) -> None:
+    def check_and_add(
+        self,
+        plans: Sequence[tuple[str, PlanInput]],
+        *,
+        unread: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         """Validate `plans` (path, plan) and add the good ones while no problem has been seen
-        anywhere; after the first problem only validation continues."""
-        owned: list[tuple[str, PlanInput, str]] = []
+        anywhere; after the first problem only validation continues. `unread` (path -> fields)
+        names fields whose value could not be read, reported already: not judged again."""
+        unread = unread or {}
+        owned: list[_Owned] = []
         for path, plan in plans:
-            problems = validate_plan(plan, path=path)
-            agency_id, owner_problems = _owner(self.actor, plan, path)
-            problems += owner_problems
-            if problems or agency_id is None:
-                self.problems.extend(problems)
-                continue
-            owned.append((path, plan, agency_id))
-        ents = EnterpriseRepository(self.session).existing(p.enterprise_id for _, p, _ in owned)
-        agencies = {a.id for a in AgencyRepository(self.session).by_ids(a for _, _, a in owned)}
-        plans_repo = PlanRepository(self.session)
-        by_agency: dict[str, list[str]] = {}
-        for _, plan, agency_id in owned:
-            if plan.external_ref:
-                by_agency.setdefault(agency_id, []).append(plan.external_ref)
-        known = {
-            (agency_id, ref): row
-            for agency_id, refs in by_agency.items()
-            for ref, row in plans_repo.by_external_refs(agency_id, refs).items()
+            skip = unread.get(path, frozenset())
+            problems = validate_plan(
+                plan, path=path, today=self.today, wording=self.wording, unread=skip
+            )
+            agency_id, owner_problems = _owner(self.actor, plan, path, self.wording)
+            self.problems.extend(problems + [p for p in owner_problems if "agency_id" not in skip])
+            owned.append(_Owned(path, plan, agency_id, skip))
+        ents = EnterpriseRepository(self.session).existing(
+            o.plan.enterprise_id for o in owned if "enterprise_id" not in o.skip
+        )
+        agencies = {
+            a.id
+            for a in AgencyRepository(self.session).by_ids(
+                o.agency_id for o in owned if o.agency_id is not None and "agency_id" not in o.skip
+            )
         }
+        known = self._stored(owned)
+        # Plans with a problem already: a stored plan of the same reference is not compared.
+        flawed = {p.path.split(".", 1)[0] for p in self.problems} | (
+            {""} if self.problems else set()
+        )
         fresh: list[PlanRow] = []
-        for path, plan, agency_id in owned:
-
-            def where(name: str, p: str = path) -> str:
-                return f"{p}.{name}" if p else name
-
-            if plan.enterprise_id not in ents:
+        for o in owned:
+            found = len(self.problems)
+            if "enterprise_id" not in o.skip and o.plan.enterprise_id not in ents:
+                message = f"企业 {o.plan.enterprise_id} 不在企业名录中"
                 self.problems.append(
-                    Problem(
-                        "unknown_enterprise",
-                        where("enterprise_id"),
-                        f"企业 {plan.enterprise_id} 不在企业名录中",
-                    )
+                    Problem("unknown_enterprise", o.where("enterprise_id"), message)
                 )
+            if (
+                o.agency_id is not None
+                and "agency_id" not in o.skip
+                and o.agency_id not in agencies
+            ):
+                message = f"执法部门 {o.agency_id} 不存在"
+                self.problems.append(Problem("unknown_agency", o.where("agency_id"), message))
+            if o.agency_id is None or len(self.problems) > found:
                 continue
-            if agency_id not in agencies:
-                self.problems.append(
-                    Problem("unknown_agency", where("agency_id"), f"执法部门 {agency_id} 不存在")
-                )
+            referenced = o.plan.external_ref and "external_ref" not in o.skip
+            if referenced and not self._reference(o, o.agency_id, known, flawed=o.path in flawed):
                 continue
-            if plan.external_ref:
-                key = (agency_id, plan.external_ref)
-                if key in self._refs:
-                    self.problems.append(
-                        Problem(
-                            "duplicate_external_ref",
-                            where("external_ref"),
-                            f"external_ref {plan.external_ref} 在本次提交中重复",
-                        )
-                    )
-                    continue
-                self._refs.add(key)
-                existing = known.get(key)
-                if existing is not None:
-                    if _row_content(existing) == replace(plan, agency_id=agency_id).content():
-                        self.unchanged += 1
-                        if self.keep_rows:
-                            self.rows.append((existing, False))
-                    else:
-                        self.problems.append(
-                            Problem(
-                                "external_ref_conflict",
-                                where("external_ref"),
-                                f"external_ref {plan.external_ref} 已用于内容不同的计划 {existing.id};如需修改请用更新接口",
-                            )
-                        )
-                    continue
-            row = _new_row(plan, agency_id)
-            fresh.append(row)
+            fresh.append(_new_row(o.plan, o.agency_id))
         if self.problems:
             return
-        plans_repo.add_all(fresh)
+        PlanRepository(self.session).add_all(fresh)
         self.digest.add_all((row.id, row.model_dump()) for row in fresh)
         self.created += len(fresh)
         if self.keep_rows:
             self.rows.extend((row, True) for row in fresh)
 
+    def _stored(self, owned: Sequence[_Owned]) -> dict[tuple[str, str], PlanRow]:
+        """The stored plans that the submitted references name, by (agency, reference)."""
+        by_agency: dict[str, list[str]] = {}
+        for o in owned:
+            if o.plan.external_ref and o.agency_id is not None and "external_ref" not in o.skip:
+                by_agency.setdefault(o.agency_id, []).append(o.plan.external_ref)
+        plans_repo = PlanRepository(self.session)
+        return {
+            (agency_id, ref): row
+            for agency_id, refs in by_agency.items()
+            for ref, row in plans_repo.by_external_refs(agency_id, refs).items()
+        }
+
+    def _reference(
+        self,
+        o: _Owned,
+        agency_id: str,
+        known: Mapping[tuple[str, str], PlanRow],
+        *,
+        flawed: bool,
+    ) -> bool:
+        """Is the plan new by its reference? A reference seen before in this submission is a
+        problem; a stored plan of the same content is counted unchanged, of another content a
+        conflict."""
+        ref = str(o.plan.external_ref)
+        key = (agency_id, ref)
+        own = self.wording.own("external_ref")
+        if key in self._refs:
+            message = f"{own}{ref} 在本次提交中重复"
+            self.problems.append(
+                Problem("duplicate_external_ref", o.where("external_ref"), message)
+            )
+            return False
+        self._refs.add(key)
+        existing = known.get(key)
+        if existing is None:
+            return True
+        if flawed:
+            return False
+        if _row_content(existing) == replace(o.plan, agency_id=agency_id).content():
+            self.unchanged += 1
+            if self.keep_rows:
+                self.rows.append((existing, False))
+        else:
+            message = f"{own}{ref} 已用于内容不同的计划 {existing.id};如需修改请用更新接口"
+            self.problems.append(Problem("external_ref_conflict", o.where("external_ref"), message))
+        return False
+
 
 def create_plans(
-    session: Session, actor: Actor, plans: Sequence[PlanInput], *, path: str = ""
+    session: Session, actor: Actor, plans: Sequence[PlanInput], *, today: date, path: str = ""
 ) -> list[tuple[PlanRow, bool]]:
     """Accept every plan or none: (row, created) per plan, or InputError listing every problem
     with its index (`[3].enterprise_id`), or `path` itself for a single plan."""
     if len(plans) > MAX_BATCH:
         raise InputError([Problem("batch_too_large", path, f"一次最多提交 {MAX_BATCH} 条计划")])
-    intake = Intake(session, actor)
+    intake = Intake(session, actor, today)
     single = path == "" and len(plans) == 1
     intake.check_and_add([("" if single else f"{path}[{k}]", p) for k, p in enumerate(plans)])
     if intake.problems:
@@ -303,9 +391,10 @@ def decode_cursor(cursor: str | None) -> int | None:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
-    if not text.startswith("p:") or not text[2:].isdigit() or len(text) > 24:
+    last_id = ascii_int(text[2:], maximum=MAX_ID) if text.startswith("p:") else None
+    if last_id is None:
         raise InputError([Problem("bad_cursor", "cursor", "无效的分页游标")])
-    return int(text[2:])
+    return last_id
 
 
 def list_plans(
@@ -370,7 +459,9 @@ def update_plan(
     session: Session, actor: Actor, plan_id: int, changes: Mapping[str, Any], *, today: date
 ) -> PlanRow:
     """Change a plan; its version grows. A published plan whose window, kind or exemption
-    changes leaves its visit and waits for the next run; one of the record stays as it is."""
+    changes leaves its visit and waits for the next run; one of the record stays as it is. A
+    change that would leave a plan waiting for a run with a window already past is refused (no
+    run could schedule it)."""
     repo = PlanRepository(session)
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
@@ -396,14 +487,16 @@ def update_plan(
         raise InputError([Problem("null_value", name, f"{name} 不能为 null") for name in nulls])
     values: dict[str, Any] = {k: (tuple(v) if k == "items" else v) for k, v in changes.items()}
     updated = replace(current, **values)
-    problems = validate_plan(updated, path="")
-    if problems:
-        raise InputError(problems)
     if updated == current:
         return row
     _keep_record(session, row, today=today)
-    before = row.model_dump()
     moves = any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
+    # A published plan that stays in its visit may be corrected after its window.
+    waits = row.status != PlanStatus.PUBLISHED or moves
+    problems = validate_plan(updated, path="", today=today if waits else date.min)
+    if problems:
+        raise InputError(problems)
+    before = row.model_dump()
     visible = any(getattr(updated, f) != getattr(current, f) for f in _VISIBLE_FIELDS)
     for key in allowed:
         value = getattr(updated, key)

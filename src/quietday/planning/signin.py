@@ -92,7 +92,8 @@ def open_session(
 ) -> DashboardSession | None:
     """The session a cookie carries, if its signature holds, it has not expired and its key is
     still a live supervisor key; else None."""
-    if not value or len(value) > 1000:
+    # A cookie is whatever the browser sends: one that is not printable ASCII was never ours.
+    if not value or len(value) > 1000 or not (value.isascii() and value.isprintable()):
         return None
     claims = _claims(value, secret)
     if claims is None or claims.expires <= now.timestamp():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
@@ -14,6 +13,7 @@ from quietday.api.schemas import (
     CheckInFlag,
     CheckInPage,
     CheckInPublic,
+    Day,
     RatingPublic,
     RatingPut,
     RatingSummaryPublic,
@@ -100,9 +100,11 @@ def list_(
     actor: ActorDep,
     enterprise_id: Annotated[SafeStr | None, Query(max_length=18)] = None,
     agency_id: Annotated[SafeStr | None, Query(max_length=64)] = None,
-    date_from: Annotated[date | None, Query(description="起始日期(含)")] = None,
-    date_to: Annotated[date | None, Query(description="截止日期(含)")] = None,
-    flag: Annotated[str | None, Query(description=f"只列带此标记的: {', '.join(FLAGS)}")] = None,
+    date_from: Annotated[Day | None, Query(description="起始日期(含)")] = None,
+    date_to: Annotated[Day | None, Query(description="截止日期(含)")] = None,
+    flag: Annotated[
+        SafeStr | None, Query(description=f"只列带此标记的: {', '.join(FLAGS)}")
+    ] = None,
     after: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="上一页最后一条入企记录的编号")
     ] = None,

@@ -27,6 +27,7 @@ from fastapi.responses import (
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import SessionDep, SettingsDep
+from quietday.api.schemas import SafeStr
 from quietday.config import Settings
 from quietday.errors import AuthenticationError, ForbiddenError, NotFoundError
 from quietday.persistence import Session, session_scope
@@ -60,7 +61,7 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")
 Month = Annotated[str | None, Query(pattern=_MONTH.pattern, description="月份 YYYY-MM")]
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
 
@@ -173,8 +174,8 @@ def login(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    key: Annotated[str, Form(max_length=200)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    key: Annotated[SafeStr, Form(max_length=200)] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Sign in with a supervisor key: a session cookie, then the overview."""
     held = request.cookies.get(LOGIN_COOKIE, "")
@@ -202,7 +203,7 @@ def logout(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """End the session."""
     current = _current(request, session, settings)
@@ -302,7 +303,7 @@ def enterprises(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    q: Annotated[str, Query(max_length=100, description="企业名称或统一社会信用代码")] = "",
+    q: Annotated[SafeStr, Query(max_length=100, description="企业名称或统一社会信用代码")] = "",
 ) -> Response:
     """Find an enterprise by name or code; without a query, this year's most visited."""
     current = _current(request, session, settings)
@@ -440,7 +441,7 @@ def export(
     session: SessionDep,
     settings: SettingsDep,
     fmt: Literal["csv", "xlsx"],
-    period: Annotated[str, Query(max_length=7, description="2026、2026-Q3 或 2026-07")],
+    period: Annotated[SafeStr, Query(max_length=7, description="2026、2026-Q3 或 2026-07")],
     by: Literal["enterprise", "agency", "county", "city"] = "agency",
 ) -> Response:
     """The frequency audit for the signed-in supervisor (the API's exports take a key)."""

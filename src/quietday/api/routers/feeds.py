@@ -16,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
-from quietday.api.schemas import FeedTokenCreate, FeedTokenCreated, FeedTokenPublic, InspectorsPut
+from quietday.api.schemas import (
+    FeedTokenCreate,
+    FeedTokenCreated,
+    FeedTokenPublic,
+    InspectorsPut,
+    SafeText,
+)
 from quietday.planning.checkins import agency_names, list_for_token, rate_check_in
 from quietday.planning.feeds import (
     RenderedFeed,
@@ -34,6 +40,7 @@ router = APIRouter(tags=["feeds"])
 _pages = Environment(
     loader=PackageLoader("quietday.api", "templates"), autoescape=select_autoescape(["html"])
 )
+# A token is only ever hashed: text outside the text rule matches no token (404, as feeds say).
 Token = Annotated[str, Path(min_length=1, max_length=100, description="订阅令牌")]
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ICS = "text/calendar; charset=utf-8"
@@ -202,7 +209,7 @@ def rate_form(
     session: SessionDep,
     check_in_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     score: Annotated[int, Form(ge=1, le=5)],
-    comment: Annotated[str, Form(max_length=500)] = "",
+    comment: Annotated[SafeText, Form(max_length=500)] = "",
 ) -> RedirectResponse:
     """The subscribe page's rating form (the token is the credential: no cookie, no CSRF)."""
     rate_check_in(session, token, check_in_id, score=score, comment=comment)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from quietday.api.deps import SessionDep, SupervisorDep
 from quietday.api.errors import problem_responses
-from quietday.api.schemas import FrequencyPagePublic, FrequencyRowPublic
+from quietday.api.schemas import FrequencyPagePublic, FrequencyRowPublic, SafeStr
 from quietday.planning.frequency import export_csv, export_xlsx, frequency_page
 
 router = APIRouter(
@@ -20,9 +20,9 @@ By = Annotated[
     Literal["enterprise", "agency", "county", "city"],
     Query(description="按企业、部门、县(区)或市汇总"),
 ]
-PeriodQ = Annotated[str, Query(max_length=7, description="期间: 2026、2026-Q3 或 2026-07")]
+PeriodQ = Annotated[SafeStr, Query(max_length=7, description="期间: 2026、2026-Q3 或 2026-07")]
 RegionQ = Annotated[
-    str | None, Query(pattern=r"^\d{2,6}$", description="只看这个行政区划(代码前缀)")
+    str | None, Query(pattern=r"^[0-9]{2,6}$", description="只看这个行政区划(代码前缀)")
 ]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -34,7 +34,9 @@ def page(
     period: PeriodQ,
     by: By = "enterprise",
     region: RegionQ = None,
-    after: Annotated[str | None, Query(max_length=64, description="上一页的 next_cursor")] = None,
+    after: Annotated[
+        SafeStr | None, Query(max_length=64, description="上一页的 next_cursor")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FrequencyPagePublic:
     """Planned and actual visits, inspections by kind, joint-visit rate, saved door-openings,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -13,6 +13,7 @@ from quietday.api.deps import ActorDep, SessionDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import (
     BatchResult,
+    Day,
     Draft,
     ImportResult,
     PlanCreate,
@@ -21,11 +22,18 @@ from quietday.api.schemas import (
     PlanUpdate,
     SafeStr,
 )
+from quietday.errors import InputError
 from quietday.persistence.repositories import PlanFilter
 from quietday.persistence.tables import PlanRow
 from quietday.planning import idempotency
 from quietday.planning.access import Actor
-from quietday.planning.imports import import_plans, template_csv, template_xlsx
+from quietday.planning.imports import (
+    example_row,
+    import_plans,
+    marked_sheet,
+    template_csv,
+    template_xlsx,
+)
 from quietday.planning.plans import (
     KINDS,
     PlanInput,
@@ -37,6 +45,8 @@ from quietday.planning.plans import (
 )
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"], responses=problem_responses(401, 422))
+# The upload route, apart: the app includes it with the larger body limit of uploads.
+uploads = APIRouter(prefix="/api/v1/plans", tags=["plans"], responses=problem_responses(401))
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="检查计划编号")]
 IdemKey = Annotated[
     SafeStr | None,
@@ -106,13 +116,18 @@ def _answer(
     },
 )
 def create_plan(
-    request: Request, body: PlanCreate, session: SessionDep, actor: ActorDep, key: IdemKey = None
+    request: Request,
+    body: PlanCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    today: TodayDep,
+    key: IdemKey = None,
 ) -> JSONResponse:
     """Submit one planned inspection."""
     fp, replay = _idempotent(request, session, actor, key, body.model_dump_json().encode())
     if replay is not None:
         return replay
-    ((row, created),) = create_plans(session, actor, [_input(body)])
+    ((row, created),) = create_plans(session, actor, [_input(body)], today=today)
     status = 201 if created else 200
     return _answer(
         session, actor, key=key, fp=fp, status=status, body=public(row).model_dump(mode="json")
@@ -127,6 +142,7 @@ def create_batch(
     body: list[PlanCreate],
     session: SessionDep,
     actor: ActorDep,
+    today: TodayDep,
     key: IdemKey = None,
 ) -> JSONResponse:
     """Submit many plans at once: all are accepted, or none and every bad one is listed."""
@@ -134,7 +150,7 @@ def create_batch(
     fp, replay = _idempotent(request, session, actor, key, payload)
     if replay is not None:
         return replay
-    rows = create_plans(session, actor, [_input(b) for b in body], path="plans")
+    rows = create_plans(session, actor, [_input(b) for b in body], today=today, path="plans")
     result = BatchResult(
         created=sum(1 for _, c in rows if c),
         unchanged=sum(1 for _, c in rows if not c),
@@ -143,21 +159,63 @@ def create_batch(
     return _answer(session, actor, key=key, fp=fp, status=201, body=result.model_dump(mode="json"))
 
 
-@router.post(
-    "/import", status_code=201, response_model=ImportResult, responses=problem_responses(409)
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_IMPORT_422: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "输入无效: 一次列出每一行的每一处错误(第 N 行「列名」…);"
+        "marked=true 时返回标注了错误单元格的 XLSX",
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}},
+            _XLSX: {},
+        },
+    }
+}
+
+
+@uploads.post(
+    "/import",
+    status_code=201,
+    response_model=ImportResult,
+    responses={**problem_responses(409, 413), **_IMPORT_422},
 )
 def import_file(
     request: Request,
     session: SessionDep,
     actor: ActorDep,
+    today: TodayDep,
     file: Annotated[UploadFile, File(description="CSV(UTF-8 或 GB18030)或 XLSX,列名见模板")],
+    marked: Annotated[
+        bool,
+        Query(
+            description="有错误时返回上传的表格(XLSX):错误单元格标红并附批注,另附问题清单;"
+            "CSV 也以 XLSX 返回"
+        ),
+    ] = False,
     key: IdemKey = None,
-) -> JSONResponse:
+) -> Response:
     """Import a CSV or XLSX of plans with Chinese column headers, all or nothing."""
     fp, replay = _idempotent(request, session, actor, key, _digest_file(file))
     if replay is not None:
         return replay
-    report = import_plans(session, actor, file.file, filename=file.filename or "")
+    name = file.filename or ""
+    try:
+        report = import_plans(session, actor, file.file, filename=name, today=today)
+    except InputError as exc:
+        if not marked:
+            raise
+        # Nothing of a refused import is kept: the rows checked so far are rolled back.
+        session.rollback()
+        file.file.seek(0)
+        stem = name.rsplit(".", 1)[0] or "plans"
+        return Response(
+            marked_sheet(file.file, filename=name, problems=exc.problems),
+            status_code=422,
+            media_type=_XLSX,
+            headers={
+                "Content-Disposition": "attachment; filename=plans-marked.xlsx; "
+                f"filename*=UTF-8''{quote(stem + '-标注.xlsx')}"
+            },
+        )
     body = ImportResult(rows=report.rows, created=report.created, unchanged=report.unchanged)
     return _answer(session, actor, key=key, fp=fp, status=201, body=body.model_dump(mode="json"))
 
@@ -165,23 +223,21 @@ def import_file(
 @router.get(
     "/template.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
 )
-def csv_template(actor: ActorDep) -> Response:
-    """The import template as CSV (UTF-8 with BOM, so Excel opens it right)."""
+def csv_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Response:
+    """The import template as CSV (UTF-8 with BOM, so Excel opens it right); its example row
+    imports as it is: an enterprise of the registry, in the quarter after today."""
     return Response(
-        template_csv(),
+        template_csv(example_row(session, actor, today=today)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": "attachment; filename=plans-template.csv"},
     )
 
 
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
 @router.get("/template.xlsx", response_class=Response, responses={200: {"content": {_XLSX: {}}}})
-def xlsx_template(actor: ActorDep) -> Response:
-    """The import template as XLSX."""
+def xlsx_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Response:
+    """The import template as XLSX (the same example row)."""
     return Response(
-        template_xlsx(),
+        template_xlsx(example_row(session, actor, today=today)),
         media_type=_XLSX,
         headers={"Content-Disposition": "attachment; filename=plans-template.xlsx"},
     )
@@ -197,8 +253,8 @@ def list_(
     ] = None,
     enterprise_id: Annotated[SafeStr | None, Query(max_length=18)] = None,
     kind: Annotated[str | None, Query(pattern=f"^({'|'.join(KINDS)})$")] = None,
-    window_from: Annotated[date | None, Query(description="窗口与此日期之后有交集")] = None,
-    window_to: Annotated[date | None, Query(description="窗口与此日期之前有交集")] = None,
+    window_from: Annotated[Day | None, Query(description="窗口与此日期之后有交集")] = None,
+    window_to: Annotated[Day | None, Query(description="窗口与此日期之前有交集")] = None,
     agency_id: Annotated[SafeStr | None, Query(max_length=64, description="仅监督密钥可用")] = None,
     cursor: Annotated[SafeStr | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -16,6 +15,7 @@ from quietday.api.schemas import (
     AgencyUpdate,
     CapacityPut,
     CapsPublic,
+    Day,
     EnterpriseCreate,
     EnterprisePage,
     EnterprisePublic,
@@ -95,7 +95,9 @@ def _agency(session: SessionDep, row: AgencyRow) -> AgencyPublic:
 def agencies(
     session: SessionDep,
     actor: ActorDep,
-    region: Annotated[str | None, Query(pattern=r"^\d{2,6}$", description="行政区划码前缀")] = None,
+    region: Annotated[
+        str | None, Query(pattern=r"^[0-9]{2,6}$", description="行政区划码前缀")
+    ] = None,
 ) -> list[AgencyPublic]:
     """Enforcement agencies (执法部门)."""
     return [
@@ -144,7 +146,7 @@ def update_agency(
 )
 def put_capacity(
     agency_id: AgencyId,
-    day: Annotated[date, Path(description="日期 YYYY-MM-DD")],
+    day: Annotated[Day, Path(description="日期 YYYY-MM-DD")],
     body: CapacityPut,
     session: SessionDep,
     actor: SupervisorDep,
@@ -190,7 +192,7 @@ def add_inspector(
 def enterprises(
     session: SessionDep,
     actor: ActorDep,
-    region: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{2,6}$")] = None,
     cursor: Annotated[
         SafeStr | None, Query(max_length=18, description="上一页最后一个企业代码")
     ] = None,

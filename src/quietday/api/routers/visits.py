@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from quietday.api.deps import ActorDep, SessionDep
 from quietday.api.errors import problem_responses
-from quietday.api.schemas import SafeStr, VisitPage, VisitPublic
+from quietday.api.schemas import Day, SafeStr, VisitPage, VisitPublic
 from quietday.planning.plans import list_visits
 
 router = APIRouter(prefix="/api/v1/visits", tags=["visits"], responses=problem_responses(401, 422))
@@ -19,8 +18,8 @@ router = APIRouter(prefix="/api/v1/visits", tags=["visits"], responses=problem_r
 def list_(
     session: SessionDep,
     actor: ActorDep,
-    date_from: Annotated[date | None, Query(description="起始日期(含)")] = None,
-    date_to: Annotated[date | None, Query(description="截止日期(含)")] = None,
+    date_from: Annotated[Day | None, Query(description="起始日期(含)")] = None,
+    date_to: Annotated[Day | None, Query(description="截止日期(含)")] = None,
     enterprise_id: Annotated[SafeStr | None, Query(max_length=18)] = None,
     after: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="上一页最后一个入企编号")
