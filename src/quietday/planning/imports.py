@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
 from quietday.planning.access import Actor
 from quietday.planning.audit import record
 from quietday.planning.plans import MAX_BATCH, Intake, PlanInput
+from quietday.planning.spreadsheets import csv_bytes, xlsx_bytes
 
 __all__ = ["COLUMNS", "ImportReport", "import_plans", "template_csv", "template_xlsx"]
 
@@ -235,19 +235,8 @@ def import_plans(
 
 
 def template_csv() -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([h for h, _, _ in COLUMNS])
-    writer.writerow(EXAMPLE)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return csv_bytes([h for h, _, _ in COLUMNS], [EXAMPLE])
 
 
 def template_xlsx() -> bytes:
-    book = Workbook()
-    sheet = book.worksheets[0]
-    sheet.title = "检查计划"
-    sheet.append([h for h, _, _ in COLUMNS])
-    sheet.append(list(EXAMPLE))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(title="检查计划", header=[h for h, _, _ in COLUMNS], rows=[EXAMPLE])
