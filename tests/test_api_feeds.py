@@ -323,3 +323,20 @@ def test_polls_survive_connections_the_server_dropped(
     assert dropped >= 1
     again = get(fc, t, **{"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_another_agencys_token_answers_as_a_missing_one(fc: TestClient, world: Seeded) -> None:
+    """An agency key revoking or rotating a token it does not manage learns nothing: the same
+    404 text whether the token is another agency's, an enterprise's or no token at all."""
+    others = [
+        token(fc, world, "agency", AGENCIES["B"][0])["id"],
+        token(fc, world, "enterprise", world.enterprises[0])["id"],
+        10_000,
+    ]
+    for action in ("revoke", "rotate"):
+        answers = [
+            fc.post(f"/api/v1/feed-tokens/{n}/{action}", headers=world.auth("A")) for n in others
+        ]
+        assert [a.status_code for a in answers] == [404, 404, 404]
+        details = [a.json()["detail"] for a in answers]
+        assert details == [f"订阅 {n} 不存在" for n in others], action
