@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from quietday.planning.registry import AGENCY_ID_PATTERN
+
 __all__ = [
     "AgencyCreate",
     "AgencyPublic",
@@ -283,7 +285,7 @@ class CapsPublic(_In):
 
 
 class AgencyCreate(_In):
-    id: Id64
+    id: Annotated[Id64, Field(pattern=AGENCY_ID_PATTERN, description="如 360102-SCJG")]
     name: Name
     region_code: RegionCode
     daily_capacity: int = Field(ge=0, le=10_000)

@@ -37,9 +37,10 @@ from quietday.persistence.repositories import (
 )
 from quietday.persistence.tables import AgencyRow
 from quietday.planning import registry
+from quietday.planning.plans import YEARS
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], responses=problem_responses(401, 403, 422))
-AgencyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")]
+AgencyId = Annotated[str, Path(min_length=1, max_length=64, pattern=registry.AGENCY_ID_PATTERN)]
 EnterpriseId = Annotated[str, Path(min_length=1, max_length=18, pattern=r"^[0-9A-Z]+$")]
 PolicyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")]
 
@@ -144,7 +145,10 @@ def update_agency(
 )
 def put_capacity(
     agency_id: AgencyId,
-    day: Annotated[date, Path(description="日期 YYYY-MM-DD")],
+    day: Annotated[
+        date,
+        Path(ge=date(YEARS[0], 1, 1), le=date(YEARS[1], 12, 31), description="日期 YYYY-MM-DD"),
+    ],
     body: CapacityPut,
     session: SessionDep,
     actor: SupervisorDep,
