@@ -197,3 +197,34 @@ def test_capacity_dates_stay_within_2000_to_2100(
         assert caught.value.problems[0].path == "day"
     r = client.get(f"/api/v1/agencies/{agency}", headers=world.auth())
     assert r.json()["capacity_by_date"] == {}
+
+
+def test_registry_values_of_the_wrong_json_type_are_refused(
+    client: TestClient, world: Seeded
+) -> None:
+    agency, eid = AGENCIES["A"][0], world.enterprises[0]
+    new = {"id": "360104-SCJG", "name": "新部门", "region_code": "360102", "daily_capacity": 3}
+    for method, path, body, field in [
+        ("post", "/api/v1/agencies", {**new, "daily_capacity": "3"}, "daily_capacity"),
+        ("patch", f"/api/v1/agencies/{agency}", {"active": "false"}, "active"),
+        ("patch", f"/api/v1/agencies/{agency}", {"daily_capacity": True}, "daily_capacity"),
+        ("put", f"/api/v1/agencies/{agency}/capacity/2026-07-24", {"capacity": "0"}, "capacity"),
+        ("put", "/api/v1/caps", {"enterprise_per_month": "2"}, "enterprise_per_month"),
+        ("patch", f"/api/v1/enterprises/{eid}", {"whitelisted": 1}, "whitelisted"),
+        (
+            "patch",
+            f"/api/v1/enterprises/{eid}",
+            {"cap_overrides": {"enterprise_per_year": True}},
+            "cap_overrides.enterprise_per_year",
+        ),
+        ("put", "/api/v1/quiet-policies/x", {"weekdays": ["1"]}, "weekdays[0]"),
+    ]:
+        r = client.request(method, path, json=body, headers=world.auth())
+        assert r.status_code == 422, (path, body, r.text)
+        assert [e["path"] for e in r.json()["errors"]] == [field]
+    # Dates are JSON strings, and stay accepted.
+    r = client.patch(
+        f"/api/v1/enterprises/{eid}", json={"blackout": ["2026-07-24"]}, headers=world.auth()
+    )
+    assert (r.status_code, r.json()["blackout"]) == (200, ["2026-07-24"])
+    assert client.get(f"/api/v1/agencies/{agency}", headers=world.auth()).json()["active"] is True

@@ -72,12 +72,16 @@ Id64 = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
 Item = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Kind = Literal["routine", "special", "case", "requested"]
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+# JSON has no dates: a date (or time) is a string, parsed as such in strict bodies.
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31), strict=False)]
 RegionCode = Annotated[str, Field(pattern=r"^\d{2}(\d{2}){0,2}$")]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and strict JSON types (`priority: true` or `"5"` is
+    refused, not read as 1 or 5)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PlanCreate(_In):
@@ -390,7 +394,7 @@ class CheckInCreate(_In):
     certificates: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=20, description="入企执法人员的执法证号(至少两名)"
     )
-    at: datetime = Field(description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
+    at: datetime = Field(strict=False, description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
     visit_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         default=None, description="对应的已发布入企;不填时按企业、部门和日期匹配"
     )
