@@ -8,13 +8,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from conftest import Clock, url_of
 from feedcheck import event_count, own_problems, parse_everywhere
 from quietday.api import RedactFeedTokens, create_app
-from quietday.config import Settings
+from quietday.config import LOCAL_URL, Settings
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
 from test_api_runs import start, submit, wait
@@ -244,8 +245,8 @@ def test_subscribe_page(fc: TestClient, world: Seeded) -> None:
     page = fc.get(f"/feeds/{t['token']}")
     assert page.status_code == 200
     html = page.text
-    assert f"webcal://testserver/feeds/{t['token']}.ics" in html
-    assert f"http://testserver/feeds/{t['token']}.ics" in html
+    assert f"webcal://127.0.0.1:8000/feeds/{t['token']}.ics" in html
+    assert f"http://127.0.0.1:8000/feeds/{t['token']}.ics" in html
     assert "<svg" in html
     assert "2026-07-21" in html
     assert "东湖区消防救援大队" in html
@@ -340,3 +341,35 @@ def test_another_agencys_token_answers_as_a_missing_one(fc: TestClient, world: S
         assert [a.status_code for a in answers] == [404, 404, 404]
         details = [a.json()["detail"] for a in answers]
         assert details == [f"订阅 {n} 不存在" for n in others], action
+
+
+@pytest.mark.parametrize("public_url", [None, "https://quietday.example.gov.cn"])
+def test_feed_links_never_follow_the_host_header(
+    engine: Engine, world: Seeded, public_url: str | None
+) -> None:
+    """Subscribe links in API answers and on the subscribe page are the configured public
+    address, else (development) the fixed local one, whatever Host a request forges."""
+    base = public_url or LOCAL_URL
+    settings = Settings(database_url=url_of(engine), runner="thread", public_url=public_url)
+    forged = {"Host": "evil.test", "X-Forwarded-Host": "evil.test"}
+    with TestClient(create_app(settings, engine=engine)) as c:
+        r = c.post(
+            "/api/v1/feed-tokens",
+            json={"kind": "enterprise", "subject_id": world.enterprises[0]},
+            headers={**world.auth(), **forged},
+        )
+        assert r.status_code == 201, r.text
+        t = r.json()["token"]
+        assert (r.json()["feed_url"], r.json()["page_url"]) == (
+            f"{base}/feeds/{t}.ics",
+            f"{base}/feeds/{t}",
+        )
+        rotated = c.post(f"/api/v1/feed-tokens/{r.json()['id']}/rotate", headers={
+            **world.auth(), **forged})  # fmt: skip
+        assert rotated.json()["feed_url"].startswith(f"{base}/feeds/")
+        t = rotated.json()["token"]
+        page = c.get(f"/feeds/{t}", headers=forged)
+        assert page.status_code == 200
+        assert "evil.test" not in page.text
+        assert f"{base}/feeds/{t}.ics" in page.text
+        assert f"webcal://{base.split('://')[1]}/feeds/{t}.ics" in page.text

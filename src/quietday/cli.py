@@ -240,6 +240,14 @@ def demo(
 def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    problem = settings.serving_problem()
+    if problem is not None:
+        _err(problem)
+        raise typer.Exit(2)
+    # Development: links point at this server itself (never at a request's Host header).
+    settings = settings.model_copy(
+        update={"public_url": settings.base_url(f"http://{host}:{port}")}
+    )
     if workers == 1:
         from quietday.api import create_app
 
@@ -247,6 +255,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
         return
     # Several processes need the app by import path; each builds it from the environment.
     os.environ["QUIETDAY_DATABASE_URL"] = settings.database_url
+    os.environ["QUIETDAY_PUBLIC_URL"] = settings.base_url()
     uvicorn.run(
         "quietday.api.app:from_environment",
         factory=True,

@@ -144,4 +144,8 @@ def create_app(
 
 def from_environment() -> FastAPI:
     """The app configured from the environment, for `uvicorn --factory` with several workers."""
-    return create_app(Settings())
+    settings = Settings()
+    problem = settings.serving_problem()
+    if problem is not None:
+        raise ValueError(problem)
+    return create_app(settings)
