@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -373,3 +374,28 @@ def test_feed_links_never_follow_the_host_header(
         assert "evil.test" not in page.text
         assert f"{base}/feeds/{t}.ics" in page.text
         assert f"webcal://{base.split('://')[1]}/feeds/{t}.ics" in page.text
+
+
+def test_feed_tokens_never_reach_the_error_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A feed request that fails (the database unreachable: 503; a broken database: 500) is
+    logged with its path as /feeds/***, as the access log has it."""
+    secret = "icsf_" + "S3CRET" * 8
+    broken = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    gone = create_app(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/x"))
+    with caplog.at_level(logging.INFO):
+        for app, status in ((broken, 500), (gone, 503)):
+            c = TestClient(app, raise_server_exceptions=False)  # no lifespan: no startup query
+            for r in (
+                c.get(f"/feeds/{secret}.ics"),
+                c.get(f"/feeds/{secret}"),
+                c.post(f"/feeds/{secret}/rate", data={"check_in_id": 1, "score": 3}),
+            ):
+                assert r.status_code == status, r.text
+    # The server's records (the test client's own, httpx's, name the URL it asked for).
+    logged = [r for r in caplog.records if r.name.startswith(("quietday", "uvicorn"))]
+    assert len(logged) == 6
+    text = "\n".join(logging.Formatter().format(r) for r in logged)
+    assert text.count("/feeds/***") == 6
+    assert "S3CRET" not in text

@@ -45,7 +45,7 @@ _FEED_PATH = re.compile(r"/feeds/[^/?\s]+")
 
 
 class RedactFeedTokens(logging.Filter):
-    """Access logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`."""
+    """Logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
@@ -57,10 +57,16 @@ class RedactFeedTokens(logging.Filter):
         return True
 
 
-def _redact_access_log() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactFeedTokens) for f in access.filters):
-        access.addFilter(RedactFeedTokens())
+# The loggers that name a request's path: uvicorn's access log and ours of failed requests (a
+# logger's filter sees only what is logged on it, not on its children).
+_REDACTED_LOGGERS = ("uvicorn.access", errors.log.name)
+
+
+def _redact_logs() -> None:
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactFeedTokens) for f in logger.filters):
+            logger.addFilter(RedactFeedTokens())
 
 
 def _utcnow() -> datetime:
@@ -108,7 +114,7 @@ def create_app(
     app.state.runner = runner
     app.state.clock = clock
     errors.install(app)
-    _redact_access_log()
+    _redact_logs()
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (
         feeds.router,
