@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -213,3 +214,26 @@ def test_a_development_server_links_to_itself(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_solve_and_check_read_gzipped_files(tmp_path: Path) -> None:
+    """A run's documents saved as downloaded with gzip (.json.gz, or gzip bytes under .json)
+    are read as the JSON they hold; a broken gzip is bad input, not a crash."""
+    inst = tmp_path / "instance.json.gz"
+    inst.write_bytes(gzip.compress((FIXTURES / "spec-example-valid.json").read_bytes()))
+    plain = tmp_path / "solution.json"
+    r = runner.invoke(app, ["solve", str(inst), "--out", str(plain), "--time-limit", "2"])
+    assert r.exit_code == 0, r.output
+    sol = tmp_path / "solution.json.gz"
+    sol.write_bytes(gzip.compress(plain.read_bytes()))
+    misnamed = tmp_path / "gzip-bytes.json"
+    misnamed.write_bytes(sol.read_bytes())
+    for pair in ((inst, sol), (inst, plain), (FIXTURES / "spec-example-valid.json", misnamed)):
+        r = runner.invoke(app, ["check", *map(str, pair)])
+        assert r.exit_code == 0, r.output
+        assert "未发现违规" in r.stdout
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(sol.read_bytes()[:40])
+    r = runner.invoke(app, ["check", str(inst), str(broken)])
+    assert r.exit_code == 2, r.output
+    assert "gzip" in r.stderr

@@ -56,7 +56,10 @@ def _bad_input(exc: InputError) -> typer.Exit:
 @app.command()
 def solve(
     instance: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="quietday.instance/1 文件")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="quietday.instance/1 文件(.json 或 .json.gz)"
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="写出 quietday.solution/1 的路径")],
     time_limit: Annotated[
@@ -127,8 +130,12 @@ def solve(
 
 @app.command()
 def check(
-    instance: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    solution: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    instance: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="quietday.instance/1(可为 .json.gz)")
+    ],
+    solution: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="quietday.solution/1(可为 .json.gz)")
+    ],
 ) -> None:
     """Check a solution against every hard rule; exit 1 on any violation."""
     try:
