@@ -16,6 +16,8 @@ __all__ = ["LOCAL_URL", "Settings"]
 # Where links point in development, when no public address is set (`quietday serve`: its own).
 LOCAL_URL = "http://127.0.0.1:8000"
 _ECHARTS = Path(__file__).resolve().parents[2] / "web/node_modules/echarts/dist/echarts.min.js"
+# Swagger UI and ReDoc for /docs and /redoc, pinned in `web/package.json` as well.
+_DOCS_ASSETS = Path(__file__).resolve().parents[2] / "web/node_modules"
 
 
 class Settings(BaseSettings):
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     session_secret: str | None = None
     # The ECharts build the dashboard serves itself (no CDN), installed from npm by `make`.
     echarts_path: Path = _ECHARTS
+    # Where the npm packages swagger-ui-dist and redoc are (the docs pages serve their builds).
+    docs_assets_path: Path = _DOCS_ASSETS
 
     def base_url(self, local: str = LOCAL_URL) -> str:
         """Where links point: the public address, else (development) the local server."""

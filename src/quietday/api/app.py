@@ -17,6 +17,7 @@ from quietday.api.routers import (
     audit,
     checkins,
     dashboard,
+    docs,
     feeds,
     frequency,
     keys,
@@ -107,7 +108,15 @@ def create_app(
         if own_engine:
             engine.dispose()
 
-    app = FastAPI(title="quietday", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served with their assets from here (routers/docs.py), not a CDN.
+    app = FastAPI(
+        title="quietday",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.reader = reader
@@ -132,6 +141,8 @@ def create_app(
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))
+
+    app.include_router(docs.router)
 
     @app.get("/healthz", response_model=Health, tags=["meta"])
     def healthz() -> Health:
