@@ -12,9 +12,9 @@ from quietday.solver import DEFAULT_PART_SIZE
 
 __all__ = ["LOCAL_URL", "Settings"]
 
-# `web/package.json` pins ECharts; `make` installs it beside the sources (an editable install).
 # Where links point in development, when no public address is set (`quietday serve`: its own).
 LOCAL_URL = "http://127.0.0.1:8000"
+# `web/package.json` pins ECharts; `make` installs it beside the sources (an editable install).
 _ECHARTS = Path(__file__).resolve().parents[2] / "web/node_modules/echarts/dist/echarts.min.js"
 # Swagger UI and ReDoc for /docs and /redoc, pinned in `web/package.json` as well.
 _DOCS_ASSETS = Path(__file__).resolve().parents[2] / "web/node_modules"
