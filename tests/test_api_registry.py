@@ -3,8 +3,19 @@ agencies and their capacity by date, inspectors, policies, caps, keys."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
+import pytest
 from fastapi.testclient import TestClient
 
+from helpers import FIXTURES
+from quietday.domain.model import Agency, AgencyId
+from quietday.errors import InputError
+from quietday.formats import parse_instance
+from quietday.persistence import session_scope
+from quietday.planning.province import load_province
+from quietday.planning.registry import create_agency, set_agency_capacity
 from seed import AGENCIES, Seeded, uscc
 
 
@@ -130,3 +141,90 @@ def test_keys_are_shown_once_and_work(client: TestClient, world: Seeded) -> None
     assert all("key" not in k for k in client.get("/api/v1/keys", headers=world.auth()).json())
     r = client.post("/api/v1/keys", json={"role": "agency"}, headers=world.auth())
     assert r.json()["errors"][0]["code"] == "missing_key"
+
+
+UNADDRESSABLE = ["a/b", "部门", "a b", "..", ".", "-SCJG", "a?b", "a%2Fb", "x" * 65]
+
+
+@pytest.mark.parametrize("agency_id", UNADDRESSABLE)
+def test_an_agency_id_is_one_url_path_segment(
+    client: TestClient, world: Seeded, agency_id: str
+) -> None:
+    """Every agency created can be addressed again at /api/v1/agencies/{id}: ids outside the one
+    pattern are refused at creation, through the API and through the demo loader."""
+    body = {"id": agency_id, "name": "新部门", "region_code": "360102", "daily_capacity": 3}
+    r = client.post("/api/v1/agencies", json=body, headers=world.auth())
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["path"] == "id"
+    with session_scope(client.app.state.engine, actor="cli") as s:  # type: ignore[attr-defined]
+        with pytest.raises(InputError) as caught:
+            create_agency(
+                s, agency_id=agency_id, name="新部门", region_code="360102", daily_capacity=3
+            )
+        assert caught.value.problems[0].path == "id"
+    instance = parse_instance((FIXTURES / "spec-example-valid.json").read_bytes())
+    bad = Agency(AgencyId(agency_id), "新部门", "360102", 3)
+    instance = replace(instance, agencies={**instance.agencies, bad.id: bad})
+    with session_scope(client.app.state.engine, actor="cli") as s:  # type: ignore[attr-defined]
+        with pytest.raises(InputError) as caught:
+            load_province(s, instance)
+        assert [(p.path, p.record) for p in caught.value.problems] == [("id", agency_id)]
+    ids = [a["id"] for a in client.get("/api/v1/agencies", headers=world.auth()).json()]
+    assert ids == sorted(a for a, _, _ in AGENCIES.values())
+
+
+def test_every_valid_agency_id_is_addressable(client: TestClient, world: Seeded) -> None:
+    for agency_id in ("360104-SCJG", "3601.GA_1", "a..b", "Z" * 64):
+        body = {"id": agency_id, "name": "新部门", "region_code": "360102", "daily_capacity": 3}
+        assert client.post("/api/v1/agencies", json=body, headers=world.auth()).status_code == 201
+        r = client.get(f"/api/v1/agencies/{agency_id}", headers=world.auth())
+        assert (r.status_code, r.json()["id"]) == (200, agency_id)
+
+
+@pytest.mark.parametrize("day", ["1999-12-31", "2101-01-01", "0001-01-01", "9999-12-31"])
+def test_capacity_dates_stay_within_2000_to_2100(
+    client: TestClient, world: Seeded, day: str
+) -> None:
+    agency = AGENCIES["A"][0]
+    r = client.put(
+        f"/api/v1/agencies/{agency}/capacity/{day}", json={"capacity": 0}, headers=world.auth()
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["path"] == "day"
+    with session_scope(client.app.state.engine, actor="cli") as s:  # type: ignore[attr-defined]
+        with pytest.raises(InputError) as caught:
+            set_agency_capacity(s, agency, date.fromisoformat(day), 0)
+        assert caught.value.problems[0].path == "day"
+    r = client.get(f"/api/v1/agencies/{agency}", headers=world.auth())
+    assert r.json()["capacity_by_date"] == {}
+
+
+def test_registry_values_of_the_wrong_json_type_are_refused(
+    client: TestClient, world: Seeded
+) -> None:
+    agency, eid = AGENCIES["A"][0], world.enterprises[0]
+    new = {"id": "360104-SCJG", "name": "新部门", "region_code": "360102", "daily_capacity": 3}
+    for method, path, body, field in [
+        ("post", "/api/v1/agencies", {**new, "daily_capacity": "3"}, "daily_capacity"),
+        ("patch", f"/api/v1/agencies/{agency}", {"active": "false"}, "active"),
+        ("patch", f"/api/v1/agencies/{agency}", {"daily_capacity": True}, "daily_capacity"),
+        ("put", f"/api/v1/agencies/{agency}/capacity/2026-07-24", {"capacity": "0"}, "capacity"),
+        ("put", "/api/v1/caps", {"enterprise_per_month": "2"}, "enterprise_per_month"),
+        ("patch", f"/api/v1/enterprises/{eid}", {"whitelisted": 1}, "whitelisted"),
+        (
+            "patch",
+            f"/api/v1/enterprises/{eid}",
+            {"cap_overrides": {"enterprise_per_year": True}},
+            "cap_overrides.enterprise_per_year",
+        ),
+        ("put", "/api/v1/quiet-policies/x", {"weekdays": ["1"]}, "weekdays[0]"),
+    ]:
+        r = client.request(method, path, json=body, headers=world.auth())
+        assert r.status_code == 422, (path, body, r.text)
+        assert [e["path"] for e in r.json()["errors"]] == [field]
+    # Dates are JSON strings, and stay accepted.
+    r = client.patch(
+        f"/api/v1/enterprises/{eid}", json={"blackout": ["2026-07-24"]}, headers=world.auth()
+    )
+    assert (r.status_code, r.json()["blackout"]) == (200, ["2026-07-24"])
+    assert client.get(f"/api/v1/agencies/{agency}", headers=world.auth()).json()["active"] is True

@@ -239,3 +239,65 @@ def test_a_plan_left_behind_by_the_clock_cannot_be_changed_to_wait(
     for change in ({"items": ["SCJG-0109"]}, {"kind": "special"}):
         r = client.patch(f"/api/v1/plans/{alone}", json=change, headers=auth)
         assert (r.status_code, r.json()["code"]) == (409, "plan_in_record")
+
+
+def raw(client: TestClient, url: str, headers: dict[str, str], *, drop: str = "") -> Any:
+    """The answer as sent (not decoded by the client), optionally without one default header."""
+    request = client.build_request("GET", url, headers=headers)
+    if drop:
+        del request.headers[drop]
+    r = client.send(request, stream=True)
+    r.raw_body = b"".join(r.iter_raw())
+    r.close()
+    return r
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("deflate, gzip;q=0.5", True),
+        ("*", True),
+        ("identity", False),
+        ("br", False),
+        ("gzip;q=0", False),
+        ("gzip;q=0.000", False),
+        (None, False),
+    ],
+)
+def test_run_documents_follow_accept_encoding(
+    client: TestClient, world: Seeded, accept: str | None, gzipped: bool
+) -> None:
+    """gzip on the wire only for a client that accepts it; others (curl -OJ, a browser's plain
+    download) get the JSON itself, so the saved .json is JSON."""
+    submit(client, world, "C", 0)
+    run = wait(client, world, start(client, world)["id"])
+    for which in ("instance", "solution"):
+        url = f"/api/v1/runs/{run['id']}/{which}"
+        headers = {**world.auth(), **({"Accept-Encoding": accept} if accept else {})}
+        r = raw(client, url, headers, drop="" if accept else "accept-encoding")
+        assert r.status_code == 200
+        assert "accept-encoding" in r.headers["vary"].lower()
+        assert (
+            r.headers["content-disposition"] == f"attachment; filename=run-{run['id']}-{which}.json"
+        )
+        if gzipped:
+            assert r.headers["content-encoding"] == "gzip"
+            assert int(r.headers["content-length"]) == len(r.raw_body)
+            body = gzip.decompress(r.raw_body)
+        else:
+            assert "content-encoding" not in r.headers
+            body = r.raw_body
+        assert json.loads(body)["format"] == f"quietday.{which}/1"
+
+
+def test_plain_downloads_inflate_a_megabyte_at_a_time() -> None:
+    """A province's document is inflated in chunks, not whole in memory, and comes out exact."""
+    from quietday.api.routers.runs import _gunzipped
+
+    text = json.dumps([{"inspection": f"P-{k:07d}", "date": "2026-07-21"} for k in range(60_000)])
+    chunks = list(_gunzipped(gzip.compress(text.encode(), mtime=0)))
+    assert len(chunks) > 3
+    assert max(len(c) for c in chunks) <= 1 << 20
+    assert b"".join(chunks).decode() == text

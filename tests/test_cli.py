@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import typer
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
+from quietday.api.app import from_environment
 from quietday.cli import app
-from quietday.persistence import make_engine
+from quietday.persistence import make_engine, upgrade
+from seed import seed
 
 runner = CliRunner()
 
@@ -139,3 +147,93 @@ def test_worker_default_name_tells_hosts_apart() -> None:
     worker = typer.main.get_command(app).commands["worker"]
     (default,) = [p.default for p in worker.params if p.name == "name"]
     assert default == f"worker-{socket.gethostname()}-{os.getpid()}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_production_server_will_not_start_without_its_public_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL (production), `quietday serve` and the uvicorn factory refuse to start
+    until QUIETDAY_PUBLIC_URL says where links point."""
+    monkeypatch.delenv("QUIETDAY_PUBLIC_URL", raising=False)
+    monkeypatch.setenv("QUIETDAY_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/x")
+    r = subprocess.run(
+        [sys.executable, "-m", "quietday", "serve", "--port", str(_free_port())],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "QUIETDAY_PUBLIC_URL" in r.stderr
+    with pytest.raises(ValueError, match="QUIETDAY_PUBLIC_URL"):
+        from_environment()
+    # An address, not a host name alone (links would be relative).
+    monkeypatch.setenv("QUIETDAY_PUBLIC_URL", "quietday.example.gov.cn")
+    with pytest.raises(ValidationError, match="public_url"):
+        from_environment()
+
+
+def test_a_development_server_links_to_itself(tmp_path: Path) -> None:
+    """On SQLite with no public address, `quietday serve` links to its own host and port,
+    whatever Host a request forges."""
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        world = seed(engine)
+    finally:
+        engine.dispose()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "QUIETDAY_PUBLIC_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quietday", "serve", "--port", str(port)],
+        env={**env, "QUIETDAY_DATABASE_URL": url, "QUIETDAY_RUNNER": "thread"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                assert proc.poll() is None
+                time.sleep(0.2)
+        r = httpx.post(
+            f"{base}/api/v1/feed-tokens",
+            json={"kind": "enterprise", "subject_id": world.enterprises[0]},
+            headers={**world.auth(), "Host": "evil.test"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["feed_url"] == f"{base}/feeds/{r.json()['token']}.ics"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_solve_and_check_read_gzipped_files(tmp_path: Path) -> None:
+    """A run's documents saved as downloaded with gzip (.json.gz, or gzip bytes under .json)
+    are read as the JSON they hold; a broken gzip is bad input, not a crash."""
+    inst = tmp_path / "instance.json.gz"
+    inst.write_bytes(gzip.compress((FIXTURES / "spec-example-valid.json").read_bytes()))
+    plain = tmp_path / "solution.json"
+    r = runner.invoke(app, ["solve", str(inst), "--out", str(plain), "--time-limit", "2"])
+    assert r.exit_code == 0, r.output
+    sol = tmp_path / "solution.json.gz"
+    sol.write_bytes(gzip.compress(plain.read_bytes()))
+    misnamed = tmp_path / "gzip-bytes.json"
+    misnamed.write_bytes(sol.read_bytes())
+    for pair in ((inst, sol), (inst, plain), (FIXTURES / "spec-example-valid.json", misnamed)):
+        r = runner.invoke(app, ["check", *map(str, pair)])
+        assert r.exit_code == 0, r.output
+        assert "未发现违规" in r.stdout
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(sol.read_bytes()[:40])
+    r = runner.invoke(app, ["check", str(inst), str(broken)])
+    assert r.exit_code == 2, r.output
+    assert "gzip" in r.stderr

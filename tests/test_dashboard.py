@@ -321,6 +321,31 @@ def test_logout_needs_the_session_csrf_token(dc: TestClient, world: Seeded) -> N
     assert dc.get("/dashboard").status_code == 303
 
 
+def test_logout_ends_the_session_on_the_server(
+    engine: Engine, dc: TestClient, world: Seeded, clock: Clock
+) -> None:
+    """A copy of the cookie taken before logout (another browser, a stolen one) stops working
+    at logout, in every process; another sign-in of the same key keeps its own session."""
+    login(dc, world.supervisor)
+    copied = dc.cookies["qd_dashboard"]
+    with dashboard_app(engine, clock) as elsewhere:
+        login(elsewhere, world.supervisor)
+        assert elsewhere.get("/dashboard").status_code == 200
+        token = CSRF.search(dc.get("/dashboard").text)
+        assert token is not None
+        assert dc.post("/dashboard/logout", data={"csrf": token.group(1)}).status_code == 303
+        present(dc, copied)
+        assert dc.get("/dashboard").status_code == 303
+        assert dc.get("/dashboard/caps").status_code == 401
+        assert dc.get("/dashboard/exports/frequency.csv?period=2026").status_code == 303
+        assert elsewhere.get("/dashboard").status_code == 200
+        with dashboard_app(engine, clock) as other_process:
+            present(other_process, copied)
+            assert other_process.get("/dashboard").status_code == 303
+    # Logging out twice, or with the ended cookie, is harmless.
+    assert dc.post("/dashboard/logout", data={"csrf": token.group(1)}).status_code == 303
+
+
 def test_revoked_key_tampered_or_expired_cookie_ends_the_session(
     engine: Engine, dc: TestClient, world: Seeded, clock: Clock
 ) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from quietday import config
 from quietday.api import create_app
+from quietday.api.routers import docs
 from quietday.cli import app as cli
 from quietday.config import Settings
 from quietday.planning.runner import QueueRunner
@@ -447,6 +448,18 @@ def test_the_api_image_serves_its_echarts_build() -> None:
     workdir = next(rest for word, rest in image.instructions[start:] if word == "WORKDIR")
     relative = config._ECHARTS.relative_to(ROOT / "web")
     assert source == f"{workdir}/{relative}"
+
+
+def test_the_api_image_serves_the_docs_assets() -> None:
+    """/docs and /redoc read their builds under QUIETDAY_DOCS_ASSETS_PATH: the image copies
+    each from the npm stage to the same place under it as web/node_modules holds it."""
+    image = dockerfile("api")
+    target = image.env()["QUIETDAY_DOCS_ASSETS_PATH"]
+    copies = {d: s for f, s, d in image.copies() if f.get("from") == "web"}
+    for relative, _ in docs.ASSETS.values():
+        assert copies[f"{target}/{relative}"] == [f"/web/node_modules/{relative}"]
+    assert config._DOCS_ASSETS == ROOT / "web/node_modules"
+    assert "web/.npmrc" in image.all("COPY")[0]
 
 
 def test_plain_install_carries_every_file_the_package_needs() -> None:

@@ -118,7 +118,8 @@ class Api:
     def __init__(self, url: str, log: Path) -> None:
         self.port = _port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "QUIETDAY_DATABASE_URL": url, "QUIETDAY_RUNNER": "thread"}
+        env = {**os.environ, "QUIETDAY_DATABASE_URL": url, "QUIETDAY_RUNNER": "thread",
+               "QUIETDAY_PUBLIC_URL": self.base}  # fmt: skip
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "quietday", "serve", "--port", str(self.port)],

@@ -307,7 +307,13 @@ def _server(
     database_url: str, *, workers: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, int]]:
     port = _port()
-    env = {**os.environ, **(env or {}), "QUIETDAY_DATABASE_URL": database_url}
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **(env or {}),
+        "QUIETDAY_DATABASE_URL": database_url,
+        "QUIETDAY_PUBLIC_URL": base,
+    }
     cmd = [
         sys.executable,
         "-m",
@@ -319,7 +325,6 @@ def _server(
         str(workers),
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:

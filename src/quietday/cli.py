@@ -56,7 +56,10 @@ def _bad_input(exc: InputError) -> typer.Exit:
 @app.command()
 def solve(
     instance: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="quietday.instance/1 文件")
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="quietday.instance/1 文件(.json 或 .json.gz)"
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="写出 quietday.solution/1 的路径")],
     time_limit: Annotated[
@@ -127,8 +130,12 @@ def solve(
 
 @app.command()
 def check(
-    instance: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    solution: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    instance: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="quietday.instance/1(可为 .json.gz)")
+    ],
+    solution: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="quietday.solution/1(可为 .json.gz)")
+    ],
 ) -> None:
     """Check a solution against every hard rule; exit 1 on any violation."""
     try:
@@ -240,6 +247,14 @@ def demo(
 def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    problem = settings.serving_problem()
+    if problem is not None:
+        _err(problem)
+        raise typer.Exit(2)
+    # Development: links point at this server itself (never at a request's Host header).
+    settings = settings.model_copy(
+        update={"public_url": settings.base_url(f"http://{host}:{port}")}
+    )
     if workers == 1:
         from quietday.api import create_app
 
@@ -247,6 +262,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
         return
     # Several processes need the app by import path; each builds it from the environment.
     os.environ["QUIETDAY_DATABASE_URL"] = settings.database_url
+    os.environ["QUIETDAY_PUBLIC_URL"] = settings.base_url()
     uvicorn.run(
         "quietday.api.app:from_environment",
         factory=True,

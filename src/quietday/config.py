@@ -10,10 +10,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from quietday.solver import DEFAULT_PART_SIZE
 
-__all__ = ["Settings"]
+__all__ = ["LOCAL_URL", "Settings"]
 
+# Where links point in development, when no public address is set (`quietday serve`: its own).
+LOCAL_URL = "http://127.0.0.1:8000"
 # `web/package.json` pins ECharts; `make` installs it beside the sources (an editable install).
 _ECHARTS = Path(__file__).resolve().parents[2] / "web/node_modules/echarts/dist/echarts.min.js"
+# Swagger UI and ReDoc for /docs and /redoc, pinned in `web/package.json` as well.
+_DOCS_ASSETS = Path(__file__).resolve().parents[2] / "web/node_modules"
 
 
 class Settings(BaseSettings):
@@ -35,8 +39,10 @@ class Settings(BaseSettings):
     # Runs with more inspections (or longer than a quarter) are solved in parts of at most this
     # many, side by side: on the queue, each part is a job any worker may take.
     part_size: int = Field(default=DEFAULT_PART_SIZE, ge=1)
-    # The public address of the API (for links in subscribe pages); else the request's own.
-    public_url: str | None = None
+    # The public address of the API, for links in pages and API answers (subscribe URLs); they
+    # never follow a request's Host header. Required in production (on PostgreSQL); unset in
+    # development, links point at LOCAL_URL (`quietday serve` at its own host and port).
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
     # The domain part of calendar event UIDs (visit-<id>@<domain>): stable for the deployment.
     feed_uid_domain: str = "quietday.local"
     # Upper limits a run request may ask for.
@@ -52,3 +58,18 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=8 << 20, ge=1024)
     # The ECharts build the dashboard serves itself (no CDN), installed from npm by `make`.
     echarts_path: Path = _ECHARTS
+    # Where the npm packages swagger-ui-dist and redoc are (the docs pages serve their builds).
+    docs_assets_path: Path = _DOCS_ASSETS
+
+    def base_url(self, local: str = LOCAL_URL) -> str:
+        """Where links point: the public address, else (development) the local server."""
+        return (self.public_url or local).rstrip("/")
+
+    def serving_problem(self) -> str | None:
+        """Why a server with these settings must not start, if it must not."""
+        if self.public_url is None and not self.database_url.startswith("sqlite"):
+            return (
+                "生产环境(PostgreSQL 数据库)必须设置 QUIETDAY_PUBLIC_URL(对外的 https 地址,"
+                "如 https://quietday.example.gov.cn):订阅链接不能取自请求的 Host 头"
+            )
+        return None

@@ -8,9 +8,11 @@ deterministic: one record per line, keys in a fixed order.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
@@ -535,8 +537,23 @@ def parse_instance(text: str | bytes) -> Instance:
     return instance
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _file_bytes(path: str | Path, error: type[InstanceError] | type[SolutionError]) -> bytes:
+    """A document file as JSON bytes: gzip-compressed ones (`.json.gz`, or a download saved
+    with its transfer coding) are read through gzip, whatever their name."""
+    raw = Path(path).read_bytes()
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise error([Problem("bad_gzip", "", f"gzip 文件已损坏或不完整: {exc}")]) from None
+
+
 def load_instance(path: str | Path) -> Instance:
-    return parse_instance(Path(path).read_bytes())
+    return parse_instance(_file_bytes(path, InstanceError))
 
 
 def _visits(r: _Reader, doc: Mapping[str, Any]) -> list[Visit]:
@@ -622,7 +639,7 @@ def parse_solution(text: str | bytes) -> Solution:
 
 
 def load_solution(path: str | Path) -> Solution:
-    return parse_solution(Path(path).read_bytes())
+    return parse_solution(_file_bytes(path, SolutionError))
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from quietday.api.routers import (
     audit,
     checkins,
     dashboard,
+    docs,
     feeds,
     frequency,
     keys,
@@ -46,7 +47,7 @@ _FEED_PATH = re.compile(r"/feeds/[^/?\s]+")
 
 
 class RedactFeedTokens(logging.Filter):
-    """Access logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`."""
+    """Logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
@@ -58,10 +59,16 @@ class RedactFeedTokens(logging.Filter):
         return True
 
 
-def _redact_access_log() -> None:
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactFeedTokens) for f in access.filters):
-        access.addFilter(RedactFeedTokens())
+# The loggers that name a request's path: uvicorn's access log and ours of failed requests (a
+# logger's filter sees only what is logged on it, not on its children).
+_REDACTED_LOGGERS = ("uvicorn.access", errors.log.name)
+
+
+def _redact_logs() -> None:
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactFeedTokens) for f in logger.filters):
+            logger.addFilter(RedactFeedTokens())
 
 
 def _utcnow() -> datetime:
@@ -102,7 +109,15 @@ def create_app(
         if own_engine:
             engine.dispose()
 
-    app = FastAPI(title="quietday", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served with their assets from here (routers/docs.py), not a CDN.
+    app = FastAPI(
+        title="quietday",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.reader = reader
@@ -114,7 +129,7 @@ def create_app(
         limit=settings.max_body_bytes,
         larger={"/api/v1/plans/import": settings.max_upload_bytes},
     )
-    _redact_access_log()
+    _redact_logs()
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (
         feeds.router,
@@ -134,6 +149,8 @@ def create_app(
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))
 
+    app.include_router(docs.router)
+
     @app.get("/healthz", response_model=Health, tags=["meta"])
     def healthz() -> Health:
         """Liveness: the process answers."""
@@ -151,4 +168,8 @@ def create_app(
 
 def from_environment() -> FastAPI:
     """The app configured from the environment, for `uvicorn --factory` with several workers."""
-    return create_app(Settings())
+    settings = Settings()
+    problem = settings.serving_problem()
+    if problem is not None:
+        raise ValueError(problem)
+    return create_app(settings)

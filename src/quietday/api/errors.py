@@ -147,7 +147,8 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
 _MESSAGES = {
     "missing": "缺少必填字段", "string_too_short": "太短", "string_too_long": "太长",
     "greater_than_equal": "太小", "less_than_equal": "太大", "greater_than": "太小", "less_than": "太大",
-    "int_parsing": "应为整数", "int_type": "应为整数", "float_parsing": "应为数字", "bool_parsing": "应为布尔值",
+    "int_parsing": "应为整数", "int_type": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字",
+    "bool_parsing": "应为布尔值", "bool_type": "应为 true 或 false",
     "date_from_datetime_parsing": "应为 YYYY-MM-DD 日期", "date_parsing": "应为 YYYY-MM-DD 日期",
     "date_type": "应为 YYYY-MM-DD 日期", "literal_error": "取值不在允许范围内", "extra_forbidden": "不允许的字段",
     "string_type": "应为字符串", "list_type": "应为数组", "model_type": "应为对象", "dict_type": "应为对象",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from quietday.domain.text import text_problem
+from quietday.planning.registry import AGENCY_ID_PATTERN
 
 __all__ = [
     "AgencyCreate",
@@ -84,7 +85,8 @@ Id64 = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
 Item = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Kind = Literal["routine", "special", "case", "requested"]
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+# JSON has no dates: a date (or time) is a string, parsed as such in strict bodies.
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31), strict=False)]
 
 
 def _in_years(value: datetime) -> datetime:
@@ -98,7 +100,10 @@ RegionCode = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$")]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no unknown fields, and strict JSON types (`priority: true` or `"5"` is
+    refused, not read as 1 or 5)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PlanCreate(_In):
@@ -312,7 +317,7 @@ class CapsPublic(_In):
 
 
 class AgencyCreate(_In):
-    id: Id64
+    id: Annotated[Id64, Field(pattern=AGENCY_ID_PATTERN, description="如 360102-SCJG")]
     name: Name
     region_code: RegionCode
     daily_capacity: int = Field(ge=0, le=10_000)
@@ -417,7 +422,7 @@ class CheckInCreate(_In):
     certificates: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=20, description="入企执法人员的执法证号(至少两名)"
     )
-    at: Moment = Field(description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
+    at: Moment = Field(strict=False, description="入企时间,须带时区,如 2026-07-24T09:30:00+08:00")
     visit_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         default=None, description="对应的已发布入企;不填时按企业、部门和日期匹配"
     )

@@ -18,6 +18,7 @@ __all__ = [
     "AuditRow",
     "CheckInFlagRow",
     "CheckInRow",
+    "DashboardSessionRow",
     "EnterpriseRow",
     "FeedRenderRow",
     "FeedTokenRow",
@@ -411,6 +412,17 @@ class ApiKeyRow(SQLModel, table=True):
     label: str = Field(default="", max_length=200)
     created_at: datetime | None = _stamp()
     revoked_at: datetime | None = _stamp(nullable=True)
+
+
+class DashboardSessionRow(SQLModel, table=True):
+    """A live dashboard sign-in: its signed cookie names `id`; signing out deletes the row, so
+    a copy of the cookie stops working everywhere."""
+
+    __tablename__ = "dashboard_session"
+    id: str = Field(primary_key=True, max_length=64)
+    key_id: int = Field(foreign_key="api_key.id", index=True)
+    created_at: datetime | None = _stamp()
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -166,7 +166,8 @@ def _managed(session: Session, actor: Actor, token_id: int) -> FeedTokenRow:
         raise NotFoundError(f"订阅 {token_id} 不存在")
     try:
         _may_manage(session, actor, row.kind, row.subject_id)
-    except ForbiddenError:
+    except (ForbiddenError, NotFoundError):
+        # One answer whoever holds it: a key learns nothing of tokens it does not manage.
         raise NotFoundError(f"订阅 {token_id} 不存在") from None
     return row
 

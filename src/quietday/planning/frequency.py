@@ -16,16 +16,11 @@ Figures, each for the plan and for what happened:
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
-from typing import Any
-
-from openpyxl import Workbook
 
 from quietday.domain.model import Caps
 from quietday.errors import InputError, Problem
@@ -40,6 +35,7 @@ from quietday.persistence.frequency import (
 from quietday.persistence.mapping import CAPS_SETTING, caps_from_setting, enterprise_from_row
 from quietday.persistence.repositories import EnterpriseRepository, SettingRepository
 from quietday.persistence.tables import AuditRollupRow
+from quietday.planning.spreadsheets import Cell, csv_bytes, xlsx_bytes
 
 __all__ = [
     "DIMENSIONS",
@@ -387,13 +383,13 @@ def _all_rows(
         after = page.next_cursor
 
 
-def _cells(row: FrequencyRow) -> list[Any]:
-    out: list[Any] = []
+def _cells(row: FrequencyRow) -> list[Cell]:
+    out: list[Cell] = []
     for f in fields(row):
         value = getattr(row, f.name)
         if f.name == "flags":
             value = ";".join(f"{k}={v}" for k, v in value.items())
-        out.append("" if value is None else value)
+        out.append(value)
     return out
 
 
@@ -402,24 +398,16 @@ def export_csv(
 ) -> bytes:
     """The whole audit as CSV (UTF-8 with BOM, so that Excel reads the Chinese headers)."""
     parse_period(period)
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(HEADERS[f.name] for f in fields(FrequencyRow))
-    for row in _all_rows(session, dim, period, region):
-        writer.writerow(_cells(row))
-    return buffer.getvalue().encode("utf-8")
+    header = [HEADERS[f.name] for f in fields(FrequencyRow)]
+    return csv_bytes(header, (_cells(r) for r in _all_rows(session, dim, period, region)))
 
 
 def export_xlsx(
     session: Session, *, dim: Dimension, period: str, region: str | None = None
 ) -> bytes:
     parse_period(period)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title=f"频次监督 {period}")
-    sheet.append([HEADERS[f.name] for f in fields(FrequencyRow)])
-    for row in _all_rows(session, dim, period, region):
-        sheet.append(_cells(row))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(
+        title=f"频次监督 {period}",
+        header=[HEADERS[f.name] for f in fields(FrequencyRow)],
+        rows=(_cells(r) for r in _all_rows(session, dim, period, region)),
+    )

@@ -37,6 +37,7 @@ from quietday.persistence.repositories import AgencyRepository, EnterpriseReposi
 from quietday.planning.access import Actor
 from quietday.planning.audit import record
 from quietday.planning.plans import MAX_BATCH, Intake, PlanInput, Wording
+from quietday.planning.spreadsheets import csv_bytes, inert_cell, xlsx_bytes
 
 __all__ = [
     "COLUMNS",
@@ -433,7 +434,7 @@ def _xml(text: str) -> str:
 def _cell(sheet: WriteOnlyWorksheet, value: Any, messages: Sequence[str]) -> WriteOnlyCell:
     if isinstance(value, str):
         value = _xml(value[:MAX_CELL])
-    cell = WriteOnlyCell(sheet, value=value)
+    cell = inert_cell(sheet, value)
     if messages:
         cell.fill = _BAD_FILL
         cell.font = _BAD_FONT
@@ -501,19 +502,8 @@ def example_row(session: Session, actor: Actor, *, today: date) -> tuple[str, ..
 
 
 def template_csv(example: Sequence[str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([h for h, _, _ in COLUMNS])
-    writer.writerow(example)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return csv_bytes([h for h, _, _ in COLUMNS], [example])
 
 
 def template_xlsx(example: Sequence[str]) -> bytes:
-    book = Workbook()
-    sheet = book.worksheets[0]
-    sheet.title = "检查计划"
-    sheet.append([h for h, _, _ in COLUMNS])
-    sheet.append(list(example))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(title="检查计划", header=[h for h, _, _ in COLUMNS], rows=[example])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from quietday.domain.model import Instance
+from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, generate, regions
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
 from quietday.persistence.repositories import (
@@ -39,7 +40,7 @@ from quietday.planning.access import Actor, Role, create_key
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.checkins import CheckInInput, record_check_ins
 from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token, today_in_china
-from quietday.planning.registry import CAPS_SETTING, create_inspector
+from quietday.planning.registry import CAPS_SETTING, agency_id_problem, create_inspector
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
 
 __all__ = [
@@ -62,6 +63,9 @@ def load_province(session: Session, instance: Instance, *, counties: int | None 
     `external_ref` is the generated id) and history of a generated instance, into a database
     that has none of them yet, recorded as one audit entry. Its pins and previous draft are not
     loaded: in the database, publishing makes those."""
+    bad = [p for a in instance.agencies.values() if (p := agency_id_problem(a.id)) is not None]
+    if bad:
+        raise InputError(bad)
     loaded: dict[str, RowDigest] = defaultdict(RowDigest)
 
     def add(name: str, repo: Any, rows: Iterable[Any], key: Callable[[Any], Any]) -> None:

@@ -3,6 +3,7 @@ capacity, inspectors, enterprises (统一社会信用代码 checked per GB 32100
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -30,9 +31,12 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.audit import diff, plain, record
 from quietday.planning.frequency import refresh_rollups
+from quietday.planning.plans import YEARS
 
 __all__ = [
+    "AGENCY_ID_PATTERN",
     "CAPS_SETTING",
+    "agency_id_problem",
     "create_agency",
     "create_enterprise",
     "create_inspector",
@@ -47,10 +51,24 @@ __all__ = [
 
 # Names and contacts appear in calendar feeds: changing them makes every stored feed stale.
 FEED_GENERATION = "feed_generation"
+# An agency id is one segment of its URLs (/api/v1/agencies/360102-SCJG): ASCII letters, digits
+# and . _ -, starting with a letter or digit (so never `.` or `..`), at most 64 characters.
+AGENCY_ID_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$"
 
 
 def _fail(code: str, path: str, message: str, record: str | None = None) -> InputError:
     return InputError([Problem(code, path, message, record)])
+
+
+def agency_id_problem(agency_id: str) -> Problem | None:
+    if re.fullmatch(AGENCY_ID_PATTERN, agency_id):
+        return None
+    return Problem(
+        "bad_agency_id",
+        "id",
+        "部门编码只能由字母、数字和 . _ - 组成,以字母或数字开头,最多 64 个字符",
+        agency_id,
+    )
 
 
 def ensure_region(
@@ -149,6 +167,9 @@ def create_agency(
     daily_capacity: int,
     contact: str = "",
 ) -> AgencyRow:
+    problem = agency_id_problem(agency_id)
+    if problem is not None:
+        raise InputError([problem])
     repo = AgencyRepository(session)
     if repo.get(agency_id) is not None:
         raise ConflictError(f"执法部门 {agency_id} 已存在", code="duplicate_id")
@@ -186,6 +207,8 @@ def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) 
 
 def set_agency_capacity(session: Session, agency_id: str, day: date, capacity: int | None) -> None:
     """Capacity on one date (None removes the override)."""
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise _fail("bad_date", "day", f"日期 {day} 超出 {YEARS[0]}-{YEARS[1]} 年")
     repo = AgencyRepository(session)
     repo.get_or_raise(agency_id)
     before = {c.day: c.capacity for c in repo.capacities([agency_id], day, day)}.get(day)

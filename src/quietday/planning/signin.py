@@ -1,9 +1,10 @@
 """Dashboard sessions: a supervisor key signs in once and the browser keeps a signed cookie.
 
-The cookie is `<payload>.<signature>`: the payload (base64url JSON) carries the key id, the
-expiry and a CSRF token; the signature is HMAC-SHA256 under the server secret. The secret is
-`QUIETDAY_SESSION_SECRET`, else one generated once and kept in the `setting` table so that
-every API process signs alike. Every request checks again that the key is live.
+The cookie is `<payload>.<signature>`: the payload (base64url JSON) carries the session id, the
+key id, the expiry and a CSRF token; the signature is HMAC-SHA256 under the server secret. The
+secret is `QUIETDAY_SESSION_SECRET`, else one generated once and kept in the `setting` table so
+that every API process signs alike. Every request checks again that the key is live and that
+the session still is: signing out deletes its row, so a copy of the cookie stops working too.
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ from datetime import datetime, timedelta
 from quietday.errors import ForbiddenError
 from quietday.persistence import Session
 from quietday.persistence.repositories import ApiKeyRepository, SettingRepository
+from quietday.persistence.signin import DashboardSessionRepository
+from quietday.persistence.tables import DashboardSessionRow
 from quietday.planning.access import authenticate
 
-__all__ = ["SESSION_HOURS", "DashboardSession", "open_session", "session_secret", "sign_in"]
+__all__ = [
+    "SESSION_HOURS",
+    "DashboardSession",
+    "open_session",
+    "session_secret",
+    "sign_in",
+    "sign_out",
+]
 
 SESSION_HOURS = 8
 SECRET_SETTING = "dashboard_session_secret"
@@ -30,6 +40,7 @@ SECRET_SETTING = "dashboard_session_secret"
 
 @dataclass(frozen=True, slots=True)
 class DashboardSession:
+    session_id: str
     key_id: int
     expires: int
     csrf: str
@@ -65,14 +76,18 @@ def sign_in(
     actor = authenticate(session, presented)
     if not actor.is_supervisor:
         raise ForbiddenError("部门密钥不能登录监督看板,请使用监督(司法行政)密钥")
+    expires = now + timedelta(hours=SESSION_HOURS)
     claims = DashboardSession(
+        session_id=secrets.token_urlsafe(24),
         key_id=actor.key_id,
-        expires=int((now + timedelta(hours=SESSION_HOURS)).timestamp()),
+        expires=int(expires.timestamp()),
         csrf=secrets.token_urlsafe(24),
     )
-    payload = _b64(
-        json.dumps({"k": claims.key_id, "e": claims.expires, "c": claims.csrf}).encode("utf-8")
-    )
+    sessions = DashboardSessionRepository(session)
+    sessions.end_expired(now)
+    sessions.add(DashboardSessionRow(id=claims.session_id, key_id=actor.key_id, expires_at=expires))
+    data = {"s": claims.session_id, "k": claims.key_id, "e": claims.expires, "c": claims.csrf}
+    payload = _b64(json.dumps(data).encode("utf-8"))
     return f"{payload}.{_sign(secret, payload)}", claims
 
 
@@ -82,7 +97,12 @@ def _claims(value: str, secret: bytes) -> DashboardSession | None:
         return None
     try:
         data = json.loads(_unb64(payload))
-        return DashboardSession(key_id=int(data["k"]), expires=int(data["e"]), csrf=str(data["c"]))
+        return DashboardSession(
+            session_id=str(data["s"]),
+            key_id=int(data["k"]),
+            expires=int(data["e"]),
+            csrf=str(data["c"]),
+        )
     except (binascii.Error, ValueError, KeyError, TypeError):
         return None
 
@@ -90,15 +110,23 @@ def _claims(value: str, secret: bytes) -> DashboardSession | None:
 def open_session(
     session: Session, value: str | None, *, secret: bytes, now: datetime
 ) -> DashboardSession | None:
-    """The session a cookie carries, if its signature holds, it has not expired and its key is
-    still a live supervisor key; else None."""
+    """The session a cookie carries, if its signature holds, it has not expired or been signed
+    out, and its key is still a live supervisor key; else None."""
     # A cookie is whatever the browser sends: one that is not printable ASCII was never ours.
     if not value or len(value) > 1000 or not (value.isascii() and value.isprintable()):
         return None
     claims = _claims(value, secret)
     if claims is None or claims.expires <= now.timestamp():
         return None
+    live = DashboardSessionRepository(session).get(claims.session_id)
+    if live is None or live.key_id != claims.key_id:
+        return None
     key = ApiKeyRepository(session).get(claims.key_id)
     if key is None or key.revoked_at is not None or key.role != "supervisor":
         return None
     return claims
+
+
+def sign_out(session: Session, claims: DashboardSession) -> None:
+    """End the session on the server: its cookie, and every copy of it, stops working."""
+    DashboardSessionRepository(session).end(claims.session_id)

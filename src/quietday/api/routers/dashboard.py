@@ -39,6 +39,7 @@ from quietday.planning.signin import (
     open_session,
     session_secret,
     sign_in,
+    sign_out,
 )
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -218,6 +219,7 @@ def logout(
             signed_in=True,
             csrf=current.csrf,
         )
+    sign_out(session, current)
     response = _redirect("/dashboard/login")
     response.delete_cookie(COOKIE, path="/dashboard")
     return response

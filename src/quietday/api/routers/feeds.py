@@ -146,17 +146,13 @@ async def feed_head(token: Token, request: Request) -> Response:
     return await _feed(token, request, head=True)
 
 
-def _base(request: Request, settings: SettingsDep) -> str:
-    return (settings.public_url or str(request.base_url)).rstrip("/")
-
-
 @router.get("/feeds/{token}", response_class=HTMLResponse, responses=problem_responses(404))
 def subscribe_page(
     token: Token, request: Request, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """The subscribe page: links for calendar apps, a QR code for phones, the next visits."""
     rendered = _rendered(request, session, settings, token)
-    https_url = f"{_base(request, settings)}/feeds/{token}.ics"
+    https_url = f"{settings.base_url()}/feeds/{token}.ics"
     webcal_url = "webcal://" + https_url.split("://", 1)[1]
     svg = io.BytesIO()
     segno.make(https_url, error="m").save(
@@ -225,8 +221,8 @@ def _public(row: Any) -> FeedTokenPublic:
     return FeedTokenPublic.model_validate(row.model_dump())
 
 
-def _created(request: Request, settings: SettingsDep, row: Any, token: str) -> FeedTokenCreated:
-    base = _base(request, settings)
+def _created(settings: SettingsDep, row: Any, token: str) -> FeedTokenCreated:
+    base = settings.base_url()
     return FeedTokenCreated.model_validate(
         {
             **row.model_dump(),
@@ -239,18 +235,14 @@ def _created(request: Request, settings: SettingsDep, row: Any, token: str) -> F
 
 @tokens.post("", status_code=201, response_model=FeedTokenCreated, responses=problem_responses(404))
 def issue(
-    body: FeedTokenCreate,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    actor: ActorDep,
+    body: FeedTokenCreate, session: SessionDep, settings: SettingsDep, actor: ActorDep
 ) -> FeedTokenCreated:
     """Issue a subscription URL for one feed (shown once): an enterprise's (supervisor), an
     agency's or an inspector's (supervisor, or that agency)."""
     row, token = issue_token(
         session, actor, kind=body.kind, subject_id=body.subject_id, label=body.label
     )
-    return _created(request, settings, row, token)
+    return _created(settings, row, token)
 
 
 @tokens.get("", response_model=list[FeedTokenPublic])
@@ -266,11 +258,11 @@ def list_(session: SessionDep, actor: ActorDep) -> list[FeedTokenPublic]:
     responses=problem_responses(404),
 )
 def rotate(
-    token_id: TokenId, request: Request, session: SessionDep, settings: SettingsDep, actor: ActorDep
+    token_id: TokenId, session: SessionDep, settings: SettingsDep, actor: ActorDep
 ) -> FeedTokenCreated:
     """A new URL for the same subscription; the old one stops working at once."""
     row, token = rotate_token(session, actor, token_id)
-    return _created(request, settings, row, token)
+    return _created(settings, row, token)
 
 
 @tokens.post("/{token_id}/revoke", response_model=FeedTokenPublic, responses=problem_responses(404))

@@ -39,7 +39,7 @@ from quietday.persistence.tables import AgencyRow
 from quietday.planning import registry
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], responses=problem_responses(401, 403, 422))
-AgencyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")]
+AgencyId = Annotated[str, Path(min_length=1, max_length=64, pattern=registry.AGENCY_ID_PATTERN)]
 EnterpriseId = Annotated[str, Path(min_length=1, max_length=18, pattern=r"^[0-9A-Z]+$")]
 PolicyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep, TodayDep
 from quietday.api.errors import problem_responses
@@ -83,33 +85,72 @@ def read(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> RunPublic:
     return public(RunRepository(session).get_or_raise(run_id))
 
 
-def _document(session: SessionDep, run_id: int, which: str) -> Response:
-    return Response(
-        run_document(session, run_id, which),
-        media_type="application/json",
-        headers={
-            "Content-Encoding": "gzip",
-            "Content-Disposition": f"attachment; filename=run-{run_id}-{which}.json",
-        },
-    )
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """RFC 9110: the client lists gzip (or else `*`) with a weight above 0. No header at all
+    (curl without --compressed) counts as no: a saved download must be the JSON itself."""
+    weights: dict[str, float] = {}
+    for item in (accept_encoding or "").split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[coding.lower()] = weight
+    for coding in ("gzip", "x-gzip", "*"):
+        if coding in weights:
+            return weights[coding] > 0
+    return False
+
+
+def _gunzipped(blob: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The JSON inside a stored document, a megabyte at a time (a province's is large)."""
+    inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    data = blob
+    while data:
+        yield inflate.decompress(data, chunk)
+        data = inflate.unconsumed_tail
+    yield inflate.flush()
+
+
+def _document(request: Request, session: SessionDep, run_id: int, which: str) -> Response:
+    blob = run_document(session, run_id, which)
+    headers = {
+        "Content-Disposition": f"attachment; filename=run-{run_id}-{which}.json",
+        "Vary": "Accept-Encoding",
+    }
+    if _accepts_gzip(request.headers.get("accept-encoding")):
+        return Response(blob, media_type="application/json", headers={
+            **headers, "Content-Encoding": "gzip"})  # fmt: skip
+    return StreamingResponse(_gunzipped(blob), media_type="application/json", headers=headers)
 
 
 _DOC = {
-    200: {"content": {"application/json": {}}, "description": "gzip 压缩的 JSON"},
+    200: {
+        "content": {"application/json": {}},
+        "description": "JSON;客户端接受 gzip(Accept-Encoding)时以 gzip 压缩传输",
+    },
     **problem_responses(404, 409),
 }
 
 
 @router.get("/{run_id}/instance", response_class=Response, responses=_DOC)
-def instance(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> Response:
+def instance(
+    run_id: RunId, request: Request, session: SessionDep, actor: SupervisorDep
+) -> Response:
     """The exact quietday.instance/1 the run solved (re-check with `quietday check`)."""
-    return _document(session, run_id, "instance")
+    return _document(request, session, run_id, "instance")
 
 
 @router.get("/{run_id}/solution", response_class=Response, responses=_DOC)
-def solution(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> Response:
+def solution(
+    run_id: RunId, request: Request, session: SessionDep, actor: SupervisorDep
+) -> Response:
     """The run's quietday.solution/1."""
-    return _document(session, run_id, "solution")
+    return _document(request, session, run_id, "solution")
 
 
 @router.post(

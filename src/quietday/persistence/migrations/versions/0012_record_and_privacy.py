@@ -3,7 +3,7 @@ its enterprise may see (its announceable plans) with its own sequence and stamps
 corrections of the record
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
