@@ -11,7 +11,13 @@ import pytest
 from helpers import doc, load
 from quietday.domain.calendar import QuietPolicy, WorkingCalendar, days_between
 from quietday.errors import CalendarError, InstanceError
-from quietday.official import official_calendar, official_years
+from quietday.official import (
+    as_instance_calendar,
+    official_calendar,
+    official_years,
+    provisional_calendar,
+    with_provisional,
+)
 
 
 def cn(*years: int) -> WorkingCalendar:
@@ -115,3 +121,52 @@ def test_enterprise_quiet_days_include_its_blackout() -> None:
     assert inst.is_quiet("E1", date(2026, 7, 27))  # type: ignore[arg-type]
     assert not inst.is_quiet("E2", date(2026, 7, 27))  # type: ignore[arg-type]
     assert inst.is_quiet("E2", date(2026, 7, 20))  # type: ignore[arg-type]
+
+
+def test_provisional_2027_has_the_statutory_days_and_their_make_up_days() -> None:
+    """《全国年节及纪念日放假办法》(2024): 除夕 and 初一 to 初三, one day each for 清明, 端午 and
+    中秋, 1-2 May, 1-3 October, 1 January; a holiday on a weekend is made up on the next free
+    weekday (补假). 2027: 春节 (初一) is Saturday 6 February."""
+    cal = provisional_calendar([2027])
+    assert cal.names[date(2027, 2, 5)] == "农历除夕"
+    assert {d for d, n in cal.names.items() if n == "春节"} == {
+        date(2027, 2, 6), date(2027, 2, 7), date(2027, 2, 8),
+    }  # fmt: skip
+    assert cal.names[date(2027, 4, 5)] == "清明节"
+    assert cal.names[date(2027, 6, 9)] == "端午节"
+    assert cal.names[date(2027, 9, 15)] == "中秋节"
+    made_up = {d for d, n in cal.names.items() if n.endswith("（补假）")}
+    assert made_up == {
+        date(2027, 2, 9), date(2027, 2, 10),  # for Sat 6 and Sun 7 February
+        date(2027, 5, 3), date(2027, 5, 4),  # for 1-2 May, a weekend
+        date(2027, 10, 4), date(2027, 10, 5),  # for 2-3 October
+    }  # fmt: skip
+    assert len(cal.holidays) == 13 + len(made_up)
+    assert cal.workdays == frozenset()  # 调休 comes only with a notice
+    working = WorkingCalendar(cal)
+    assert working.is_working_day(date(2027, 2, 11))
+    assert not working.is_working_day(date(2027, 2, 13))  # an ordinary Saturday
+
+
+@pytest.mark.parametrize("year", [2025, 2026])
+def test_provisional_days_off_were_days_off_in_the_notice(shared: Path, year: int) -> None:
+    """The lunar dates and 补假 computed for 2025 and 2026 (the 2024 revision in force) are all
+    days off in those years' published notices (holiday-cn); the notices add more, with 调休."""
+    listed = json.loads((shared / "data" / "cn_holidays" / f"{year}.json").read_text("utf-8"))
+    off = {date.fromisoformat(x["date"]) for x in listed["days"] if x["isOffDay"]}
+    computed = provisional_calendar([year]).holidays
+    assert computed <= off, sorted(computed - off)
+    assert len(computed) >= 13
+
+
+def test_instance_terms_carry_a_calendar_the_package_lacks() -> None:
+    """As extras over the package's calendar, a provisional year reads back as the same days,
+    and a year the package holds gives no extras."""
+    cal, missing = with_provisional([2026, 2027])
+    assert missing == {2027}
+    terms = as_instance_calendar(cal)
+    assert terms.official == official_calendar("CN", [2026, 2027])
+    assert all(d.year == 2027 for d in terms.extra_holidays | terms.extra_workdays)
+    wanted = WorkingCalendar(cal)
+    for day in days_between(date(2026, 1, 1), date(2027, 12, 31)):
+        assert terms.is_working_day(day) == wanted.is_working_day(day), day

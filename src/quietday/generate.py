@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from quietday.domain.calendar import QuietPolicy, WorkingCalendar
+from quietday.domain.calendar import QuietPolicy
 from quietday.domain.model import (
     Agency,
     AgencyId,
@@ -36,7 +36,7 @@ from quietday.domain.model import (
 )
 from quietday.domain.state import ScheduleState
 from quietday.domain.uscc import ALPHABET, check_character, organisation_check
-from quietday.official import official_calendar
+from quietday.official import as_instance_calendar, with_provisional
 
 __all__ = ["CITIES", "GeneratorConfig", "HorizonKind", "generate", "regions"]
 
@@ -104,6 +104,8 @@ class GeneratorConfig:
     year: int = 2026
     quarter: int = 3
     counties: int | None = None
+    # How many quarters, from `quarter` on (across the year's end if need be).
+    quarters: int = 1
     # Scales every plan's chance (routine, special, case, requested) and the history: 1.0 gives
     # about 1.8 inspections per enterprise a quarter, 0.28 about 2 a year.
     plan_rate: float = 1.0
@@ -111,13 +113,15 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if not 0 < self.plan_rate <= 1:
             raise ValueError("plan_rate must be in (0, 1]")
+        if self.quarters < 1:
+            raise ValueError("quarters must be at least 1")
 
     def horizon_dates(self) -> Horizon:
         if self.horizon == "year":
             return Horizon(date(self.year, 1, 1), date(self.year, 12, 31))
         first = date(self.year, 3 * self.quarter - 2, 1)
-        last_month = 3 * self.quarter
-        end = date(self.year + (last_month == 12), last_month % 12 + 1, 1) - timedelta(days=1)
+        after = self.year * 12 + 3 * (self.quarter + self.quarters - 1)  # the next month's index
+        end = date(after // 12, after % 12 + 1, 1) - timedelta(days=1)
         return Horizon(first, end)
 
 
@@ -199,7 +203,8 @@ class _Builder:
         self.rnd = random.Random(cfg.seed)
         self.horizon = cfg.horizon_dates()
         years = range(self.horizon.start.year - 1, self.horizon.end.year + 1)
-        self.calendar = WorkingCalendar(official_calendar("CN", years))
+        # A year without a notice in the package is planned provisionally, as the service does.
+        self.calendar = as_instance_calendar(with_provisional(years)[0])
         self.counties = _counties()[: cfg.counties] if cfg.counties else _counties()
         self.agencies: dict[AgencyId, Agency] = {}
         self.agency_sectors: dict[AgencyId, tuple[str, ...]] = {}
@@ -445,6 +450,8 @@ class _Builder:
     ) -> Instance:
         cfg = self.cfg
         span = f"{cfg.year}" if cfg.horizon == "year" else f"{cfg.year}q{cfg.quarter}"
+        if cfg.horizon == "quarter" and cfg.quarters > 1:
+            span += f"-{cfg.quarters}q"
         return Instance(
             name=f"jx-{span}-{cfg.enterprises}-s{cfg.seed}",
             horizon=self.horizon,

@@ -1,7 +1,8 @@
 """Working days (statutory holidays and 调休 make-up days) and quiet days (企业安静日).
 
-Pure: the official calendar arrives as data (`OfficialCalendar`); `quietday.official` fills it
-from the `holidays` package so that this module needs nothing but the standard library.
+Pure: the official calendar arrives as data (`OfficialCalendar`); `quietday.official` and
+`planning.calendar` fill it (the `holidays` package, the notices kept in the database) so that
+this module needs nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date, timedelta
 from quietday.errors import CalendarError
 
 __all__ = [
+    "SATURDAY",
     "OfficialCalendar",
     "QuietPolicy",
     "WorkingCalendar",
@@ -34,7 +36,8 @@ class OfficialCalendar:
     """A country's published calendar for the years it covers.
 
     `holidays` are statutory days off (weekends included or not), `workdays` the weekend days
-    that are working days by adjustment (调休), `years` the years whose notice is known.
+    that are working days by adjustment (调休), `years` the years whose notice is known, `names`
+    the name the notice gives each of those days.
     """
 
     country: str
