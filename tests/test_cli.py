@@ -6,9 +6,11 @@ import gzip
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,9 @@ from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
 from quietday.api.app import from_environment
 from quietday.cli import app
 from quietday.persistence import make_engine, upgrade
+from quietday.planning.feeds import today_in_china
 from seed import seed
+from test_api_calendar import HYPOTHETICAL_2027
 
 runner = CliRunner()
 
@@ -105,25 +109,80 @@ def test_db_upgrade_and_keys_create(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert r.exit_code == 2
 
 
+def test_calendar_commands_import_list_and_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: Path
+) -> None:
+    monkeypatch.setenv("QUIETDAY_DATABASE_URL", f"sqlite:///{tmp_path / 'q.db'}")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    r = runner.invoke(app, ["calendar", "list"])
+    assert r.exit_code == 0, r.output
+    assert "2026 正式 来源 holidays-" in r.stdout
+    assert f"{today_in_china(datetime.now(UTC)).year + 1} 暂定" in r.stdout
+    notices = shared / "data" / "cn_holidays"
+    r = runner.invoke(app, ["calendar", "import", "2027", str(notices / "2027.json")])
+    assert r.exit_code == 2
+    assert "[no_holidays]" in r.stderr
+    assert "未做任何处理" in r.stderr
+    r = runner.invoke(app, ["calendar", "import", "2026", str(notices / "2026.json")])
+    assert r.exit_code == 0, r.output
+    assert "来源 holiday-cn" in r.stdout
+    assert "工作日有变" not in r.stdout  # the notice agrees with the package day by day
+    csv_file = tmp_path / "2027.csv"
+    csv_file.write_text(HYPOTHETICAL_2027, "utf-8")
+    r = runner.invoke(app, ["calendar", "import", "2027", str(csv_file)])
+    assert r.exit_code == 0, r.output
+    assert "放假 26 天, 调休上班 2 天" in r.stdout
+    assert "落在非工作日的已发布入企 0 次" in r.stdout
+    r = runner.invoke(app, ["calendar", "show", "2027"])
+    assert "2027-02-20 周六 班 春节" in r.stdout
+    assert "2027 正式 来源 csv" in runner.invoke(app, ["calendar", "list"]).stdout
+    r = runner.invoke(app, ["audit", "verify"])
+    assert r.exit_code == 0, r.output
+
+
 def test_demo_builds_a_published_schedule_without_serving(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = runner.invoke(
         app,
-        ["demo", "--out", str(tmp_path), "--enterprises", "300", "--time-limit", "3", "--no-serve"],
-    )
+        ["demo", "--out", str(tmp_path), "--enterprises", "300", "--time-limit", "3", "--no-serve",
+         "--today", "2026-11-28"],
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert "已发布" in r.stdout
-    assert "未发现违规" in r.stdout
+    # This quarter (its first two months past, checked into), and the next one, planned now
+    # while 2027 has no State Council notice: provisionally.
+    assert "2026-10-01 至 2026-12-31, 正式日历" in r.stdout
+    assert "2027-01-01 至 2027-03-31, 暂定日历(2027 年尚无国务院节假日安排)" in r.stdout
+    assert "quietday calendar import 2027" in r.stdout
+    assert r.stdout.count("已发布: ") == 2
+    assert r.stdout.count("未发现违规") == 2
     assert "监督密钥" in r.stdout
     assert "/docs" in r.stdout
     assert "http://127.0.0.1:8000/dashboard" in r.stdout
     assert (tmp_path / "quietday.db").exists()
-    r = runner.invoke(
-        app, ["check", str(tmp_path / "instance.json"), str(tmp_path / "solution.json")]
-    )
-    assert r.exit_code == 0
+    for prefix in ("current-", ""):
+        r = runner.invoke(
+            app,
+            ["check", str(tmp_path / f"{prefix}instance.json"),
+             str(tmp_path / f"{prefix}solution.json")],
+        )  # fmt: skip
+        assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "instance.json").read_text("utf-8"))["horizon"] == {
+        "start": "2027-01-01", "end": "2027-03-31",
+    }  # fmt: skip
     monkeypatch.setenv("QUIETDAY_DATABASE_URL", f"sqlite:///{tmp_path / 'quietday.db'}")
+    # The bar of the calendar item: the 2027 notice imported lists every visit it disturbs.
+    csv_file = tmp_path / "2027.csv"
+    csv_file.write_text(HYPOTHETICAL_2027, "utf-8")
+    r = runner.invoke(app, ["calendar", "import", "2027", str(csv_file)])
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect(tmp_path / "quietday.db") as db:
+        (on_new_days_off,) = db.execute(
+            "SELECT count(*) FROM visit WHERE status = 'published' "
+            "AND day IN ('2027-02-11', '2027-02-12')"
+        ).fetchone()
+    assert f"落在非工作日的已发布入企 {on_new_days_off} 次" in r.stdout
+    assert r.stdout.count("  入企 ") == on_new_days_off
     r = runner.invoke(app, ["audit", "verify"])
     assert r.exit_code == 0, r.output
     assert "审计日志完好" in r.stdout

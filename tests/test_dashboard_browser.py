@@ -52,7 +52,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     schedule (SQLite), its clock on 28 November 2026."""
     require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
     out = tmp_path_factory.mktemp("dashboard-demo")
-    report, engine = run_demo(out, enterprises=400, time_limit=4, on_step=lambda _: None)
+    report, engine = run_demo(
+        out, enterprises=400, time_limit=4, on_step=lambda _: None, today=NOW.date()
+    )
     engine.dispose()
     app = create_app(Settings(database_url=report.database_url, runner="thread"), clock=lambda: NOW)
     with socket.socket() as s:

@@ -13,7 +13,10 @@ import sqlalchemy as sa
 
 from conftest import require
 from db import create_postgres_database, drop_postgres_database, postgres_available, sqlite_url
-from quietday.persistence import make_engine, upgrade
+from quietday.official import PACKAGE_SOURCE, official_calendar, official_years
+from quietday.persistence import make_engine, session_scope, upgrade
+from quietday.persistence.calendar import OfficialYearRepository
+from quietday.persistence.repositories import RunRepository
 
 A, B = "360102-SCJG", "360102-XFJY"
 ENT = "91360102MA00000231"
@@ -102,3 +105,27 @@ def test_0012_moves_cancelled_plans_out_and_gives_each_visit_its_public_side(url
     assert [visits[v].public_sequence for v in (1, 2)] == [2, 3]
     assert visits[1].public_updated_at is not None
     assert plans == {1: (1, None), 2: (1, None), 3: (None, 2), 4: (3, None)}
+
+
+def test_0009_seeds_the_calendar_from_the_package_and_keeps_runs(url: str) -> None:
+    """A database at 0008 with a run: after 0009 the run planned no year provisionally, and
+    every notice year of the pinned `holidays` package is stored as the package gives it."""
+    upgrade(url, "0008")
+    engine = make_engine(url)
+    with engine.begin() as db:
+        _insert(
+            db, "run", id=1, status="published", horizon_start="2026-07-01",
+            horizon_end="2026-09-30", time_limit=5, workers=1, seed=0, deterministic=False,
+            progress=1, message="", cancel_requested=False, created_at=STAMP, summary="{}",
+        )  # fmt: skip
+    upgrade(url)
+    with session_scope(engine) as s:
+        assert RunRepository(s).get_or_raise(1).provisional_years == []
+        stored = {r.year: r for r in OfficialYearRepository(s).list()}
+    engine.dispose()
+    assert set(stored) == set(official_years("CN"))
+    notice = official_calendar("CN", [2026])
+    assert stored[2026].holidays == {d.isoformat(): notice.names[d] for d in notice.holidays}
+    assert set(stored[2026].workdays) == {d.isoformat() for d in notice.workdays}
+    assert stored[2026].source == PACKAGE_SOURCE
+    assert stored[2026].imported_by == "migration 0009"

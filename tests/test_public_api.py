@@ -13,6 +13,7 @@ MODULES = [
     "quietday.formats",
     "quietday.planning",
     "quietday.planning.audit",
+    "quietday.planning.calendar",
     "quietday.planning.dashboard",
     "quietday.planning.signin",
     "quietday.generate",

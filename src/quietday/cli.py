@@ -1,4 +1,5 @@
-"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit and bench (typer).
+"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit, calendar and bench
+(typer).
 
 The web, database and benchmark stacks are imported inside the commands that use them: they
 would add about 1.5 s to every `quietday solve`, whose wall time is what a planner waits for.
@@ -11,8 +12,11 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +25,10 @@ from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
 from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig, for_solving
+
+if TYPE_CHECKING:
+    from quietday.persistence import Session
+    from quietday.planning.calendar import DisturbedVisit
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # Not in the default run: `make bench-scale` (25 minutes), `make bench-load` (API processes, a
@@ -191,30 +199,57 @@ def generate(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="演示文件目录")] = Path("out/demo"),
     enterprises: Annotated[int, typer.Option(min=1)] = 5_000,
-    time_limit: Annotated[float, typer.Option(min=1)] = 30.0,
+    time_limit: Annotated[float, typer.Option(min=1, help="每次排期运行的时限(秒)")] = 30.0,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     serve: Annotated[bool, typer.Option(help="最后启动 API")] = True,
+    today: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="以此日期为今天(默认: 北京时间今天)"),
+    ] = None,
 ) -> None:
-    """Demo: a SQLite database with a province, one run solved and published, then the API."""
+    """Demo: a SQLite database with a province, this quarter and the next solved and published,
+    then the API."""
     _err(f"建立演示数据库 {out / 'quietday.db'} ……")
+    from quietday.planning.feeds import today_in_china
     from quietday.planning.province import run_demo, write_run_files
 
-    report, engine = run_demo(out, enterprises=enterprises, time_limit=time_limit, on_step=_err)
-    inst_path, sol_path = out / "instance.json", out / "solution.json"
-    write_run_files(engine, report.run_id, instance=inst_path, solution=sol_path)
-    checked = check_files(inst_path, sol_path)
+    day = today.date() if today is not None else today_in_china(datetime.now(UTC))
+    report, engine = run_demo(
+        out, enterprises=enterprises, time_limit=time_limit, on_step=_err, today=day
+    )
     print("== quietday 演示 ==")
-    for line in summary_lines(checked.instance, checked.metrics):
-        print(line)
-    verdict = "未发现违规" if not checked.violations else f"发现 {len(checked.violations)} 处违规"
-    print(f"排期运行 {report.run_id} 已发布: {report.published:,} 项检查进入已发布的入企")
-    print(f"独立检查(quietday check): {verdict}")
-    print(f"复查: quietday check {inst_path} {sol_path}")
     base = f"http://{host}:{port}"
+    violations = 0
+    for run, prefix in zip(report.runs, ("current-", ""), strict=True):
+        inst_path, sol_path = out / f"{prefix}instance.json", out / f"{prefix}solution.json"
+        write_run_files(engine, run.run_id, instance=inst_path, solution=sol_path)
+        checked = check_files(inst_path, sol_path)
+        violations += len(checked.violations)
+        calendar = (
+            f"暂定日历({'、'.join(map(str, run.provisional_years))} 年尚无国务院节假日安排)"
+            if run.provisional_years
+            else "正式日历"
+        )
+        print(f"-- 排期运行 {run.run_id}: {run.start} 至 {run.end}, {calendar}")
+        for line in summary_lines(checked.instance, checked.metrics):
+            print(line)
+        verdict = (
+            "未发现违规" if not checked.violations else f"发现 {len(checked.violations)} 处违规"
+        )
+        print(f"已发布: {run.published:,} 项检查进入已发布的入企")
+        print(f"独立检查(quietday check): {verdict}")
+        print(f"复查: quietday check {inst_path} {sol_path}")
+    ahead = report.runs[-1]
+    if ahead.provisional_years:
+        print(
+            f"导入 {ahead.provisional_years[0]} 年的国务院节假日安排(holiday-cn JSON 或 CSV)后,"
+            f"落在非工作日的已发布入企会列出: quietday calendar import {ahead.provisional_years[0]} 文件"
+        )
     print(f"数据库: {report.database_url}")
     print(f"API 文档: {base}/docs")
     print(f"监督看板: {base}/dashboard(用下面的监督密钥登录)")
+    print(f"节假日安排: {base}/dashboard/calendar")
     print(f"监督密钥(司法行政): {report.supervisor_key}")
     print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
     feeds_file = out / "feeds.txt"
@@ -235,10 +270,10 @@ def demo(
         f'  curl -H "Authorization: Bearer {report.agency_key}" "{base}/api/v1/plans?status=published&limit=5"'
     )
     print(
-        f'  curl -H "Authorization: Bearer {report.supervisor_key}" "{base}/api/v1/runs/{report.run_id}"'
+        f'  curl -H "Authorization: Bearer {report.supervisor_key}" "{base}/api/v1/runs/{ahead.run_id}"'
     )
     engine.dispose()
-    if checked.violations:
+    if violations:
         raise typer.Exit(EXIT_VIOLATIONS)
     if serve:
         _serve(Settings(database_url=report.database_url), host=host, port=port)
@@ -404,6 +439,112 @@ def audit_actuals(
     instance, solution, entries = write_actuals(Settings().database_url, year, out)
     print(f"{year} 年扫码入企记录 {entries:,} 条 -> {instance}、{solution}")
     print(f"复查: quietday check {instance} {solution}")
+
+
+calendar_app = typer.Typer(
+    help="节假日安排(国务院通知): 导入、查看、受影响的入企", no_args_is_help=True
+)
+app.add_typer(calendar_app, name="calendar")
+
+
+@contextmanager
+def _database(actor: str | None = None) -> Iterator[Session]:
+    """One unit of work on QUIETDAY_DATABASE_URL, committed when the block ends."""
+    from quietday.persistence import make_engine, session_scope
+
+    engine = make_engine(Settings().database_url)
+    try:
+        with session_scope(engine, actor=actor) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _print_disturbed(visits: Iterable[DisturbedVisit]) -> int:
+    count = 0
+    for d in visits:
+        v = d.visit
+        print(
+            f"  入企 {v.visit_id}  {v.day} {d.why}  {v.enterprise_name}({v.enterprise_id})"
+            f"  牵头 {v.lead_agency_name}({v.lead_agency_id})  检查 {v.plans} 项"
+        )
+        count += 1
+    return count
+
+
+@calendar_app.command("list")
+def calendar_list() -> None:
+    """列出各年的节假日安排: 正式(已导入国务院通知)或暂定(按放假办法推算),来源,受影响的入企。"""
+    from quietday.planning.calendar import list_years
+    from quietday.planning.feeds import today_in_china
+
+    with _database() as session:
+        years = list_years(session, today=today_in_china(datetime.now(UTC)))
+    for y in years:
+        status = "暂定" if y.provisional else "正式"
+        when = f" {y.imported_at:%Y-%m-%d} {y.imported_by}" if y.imported_at else ""
+        print(
+            f"{y.year} {status} 来源 {y.source}{when}: 放假 {y.holidays} 天, "
+            f"调休上班 {y.workdays} 天, 落在非工作日的已发布入企 {y.disturbed} 次"
+        )
+
+
+@calendar_app.command("show")
+def calendar_show(year: Annotated[int, typer.Argument(min=2000, max=2100, help="年份")]) -> None:
+    """列出一年的放假日与调休上班日。"""
+    from quietday.planning.calendar import year_days
+
+    with _database() as session:
+        listing, lines = year_days(session, year)
+    print(f"{year} 年 {'暂定' if listing.provisional else '正式'}(来源 {listing.source})")
+    for line in lines:
+        print(f"{line.day} {line.weekday} {'休' if line.off else '班'} {line.name}")
+
+
+@calendar_app.command("import")
+def calendar_import(
+    year: Annotated[int, typer.Argument(min=2000, max=2100, help="年份")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="holiday-cn 格式的 JSON,或 CSV(表头 date,kind,name;kind 为 休 或 班)",
+        ),
+    ],
+) -> None:
+    """导入一年的国务院节假日安排(替换该年原有的安排),记入审计日志;列出工作日有变的日期,
+    以及每一次现在落在非工作日的已发布入企(下一次排期运行会改排)。"""
+    from quietday.planning.calendar import every_disturbed, import_notice
+    from quietday.planning.province import CLI
+
+    try:
+        with _database(actor=CLI) as session:
+            report = import_notice(session, year=year, data=file.read_bytes())
+            disturbed = list(every_disturbed(session, year=year))
+    except InputError as exc:
+        raise _bad_input(exc) from None
+    replaced = f",替换了原来的安排(来源 {report.replaced})" if report.replaced else ""
+    print(
+        f"已导入 {year} 年节假日安排(来源 {report.source}): 放假 {report.holidays} 天, "
+        f"调休上班 {report.workdays} 天{replaced}"
+    )
+    if report.changed:
+        print(f"工作日有变的日期 {len(report.changed)} 天: " + "、".join(map(str, report.changed)))
+    print(f"落在非工作日的已发布入企 {len(disturbed):,} 次(下一次覆盖这些日期的排期运行会改排)")
+    _print_disturbed(disturbed)
+
+
+@calendar_app.command("disturbed")
+def calendar_disturbed(
+    year: Annotated[int, typer.Option("--year", min=2000, max=2100, help="年份")],
+) -> None:
+    """列出一年中每一次落在非工作日的已发布入企。"""
+    from quietday.planning.calendar import every_disturbed
+
+    with _database() as session:
+        count = _print_disturbed(every_disturbed(session, year=year))
+    print(f"{year} 年落在非工作日的已发布入企 {count:,} 次。")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from quietday.api import errors
 from quietday.api.limits import BodyLimit
 from quietday.api.routers import (
     audit,
+    calendar,
     checkins,
     dashboard,
     docs,
@@ -138,6 +139,7 @@ def create_app(
         plans.router,
         visits.router,
         runs.router,
+        calendar.router,
         registry.router,
         keys.router,
         checkins.router,

@@ -17,6 +17,10 @@ __all__ = [
     "AuditEntryPublic",
     "AuditPage",
     "BatchResult",
+    "CalendarDay",
+    "CalendarImportResult",
+    "CalendarYearDetail",
+    "CalendarYearPublic",
     "CapacityPut",
     "CapsPublic",
     "CheckInCreate",
@@ -24,6 +28,8 @@ __all__ = [
     "CheckInPage",
     "CheckInPublic",
     "Day",
+    "DisturbedPage",
+    "DisturbedVisitPublic",
     "Draft",
     "EnterpriseCreate",
     "EnterprisePage",
@@ -215,6 +221,9 @@ class RunPublic(BaseModel):
     progress: float
     message: str
     summary: dict[str, Any]
+    provisional_years: list[int] = Field(
+        description="按暂定日历排期的年份(该年尚无国务院节假日安排;不含调休),空为正式日历"
+    )
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -537,3 +546,57 @@ class AuditEntryPublic(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEntryPublic]
     next_cursor: int | None = Field(description="下一页的 after 值")
+
+
+class CalendarYearPublic(BaseModel):
+    year: int
+    provisional: bool = Field(
+        description="true: 尚无国务院节假日安排,按《全国年节及纪念日放假办法》推算(不含调休)"
+    )
+    source: str = Field(description="holidays-<版本>(初始数据)、holiday-cn、csv 或 推算")
+    holidays: int = Field(description="放假日数(含周末)")
+    workdays: int = Field(description="调休上班日数")
+    imported_at: datetime | None
+    imported_by: str | None
+    papers: list[str] = Field(description="国务院文件网址")
+    disturbed: int = Field(description="落在非工作日的已发布入企次数")
+
+
+class CalendarDay(BaseModel):
+    date: date
+    kind: Literal["休", "班"]
+    name: str
+
+
+class CalendarYearDetail(CalendarYearPublic):
+    days: list[CalendarDay]
+
+
+class DisturbedVisitPublic(BaseModel):
+    visit_id: int
+    date: date
+    why: str = Field(description="该日为何不是工作日: 节日名称或周六、周日")
+    enterprise_id: str
+    enterprise_name: str
+    lead_agency_id: str
+    lead_agency_name: str
+    plans: int = Field(description="本次入企已发布的检查计划数")
+
+
+class DisturbedPage(BaseModel):
+    year: int
+    total: int
+    items: list[DisturbedVisitPublic]
+    next_cursor: int | None = Field(description="下一页的 after")
+
+
+class CalendarImportResult(BaseModel):
+    year: int
+    source: Literal["holiday-cn", "csv"]
+    holidays: int
+    workdays: int
+    replaced: str | None = Field(description="被替换的原安排的来源")
+    changed_days: list[date] = Field(description="工作日与否发生变化的日期")
+    disturbed: DisturbedPage = Field(
+        description="现在落在非工作日的已发布入企(前 200 次;其余见 /api/v1/calendar/disturbed)"
+    )

@@ -25,6 +25,7 @@ __all__ = [
     "HistoryRow",
     "IdempotencyRow",
     "InspectorRow",
+    "OfficialYearRow",
     "PlanRow",
     "PolicyRow",
     "RatingRow",
@@ -106,6 +107,21 @@ class SettingRow(SQLModel, table=True):
     __tablename__ = "setting"
     key: str = Field(primary_key=True, max_length=64)
     value: dict[str, Any] = _json()
+
+
+class OfficialYearRow(SQLModel, table=True):
+    """A year's official calendar (the State Council's notice): its days off and its weekend
+    working days (调休), each by ISO date with the notice's name, and where it came from
+    (`holidays-<version>` for the package's seed, `holiday-cn` or `csv` for an import)."""
+
+    __tablename__ = "official_year"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    holidays: dict[str, str] = _json()
+    workdays: dict[str, str] = _json()
+    papers: list[str] = _json_list()
+    source: str = Field(max_length=32)
+    imported_at: datetime | None = _stamp()
+    imported_by: str = Field(max_length=200)
 
 
 class AgencyRow(SQLModel, table=True):
@@ -221,6 +237,8 @@ class RunRow(SQLModel, table=True):
     finished_at: datetime | None = _stamp(nullable=True)
     published_at: datetime | None = _stamp(nullable=True)
     summary: dict[str, Any] = _json()
+    # The years the run planned on the provisional calendar (no notice yet), empty when none.
+    provisional_years: list[int] = _json_list()
     error: str | None = None
     instance_gz: bytes | None = Field(
         default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)

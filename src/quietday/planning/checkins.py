@@ -42,7 +42,6 @@ from quietday.domain.model import (
 from quietday.domain.text import text_problem
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.formats import dump_instance, dump_solution
-from quietday.official import official_calendar, official_years
 from quietday.persistence import Session, make_engine, session_scope
 from quietday.persistence.checkins import (
     CheckInFilter,
@@ -74,6 +73,7 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, feed_actor, record
+from quietday.planning.calendar import stored_years, working_calendar
 from quietday.planning.feeds import CHINA, live_token
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.plans import KINDS
@@ -325,12 +325,8 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
 
 
 def _calendar(session: Session, years: Iterable[int]) -> WorkingCalendar:
-    cal = SettingRepository(session).value("calendar")
-    return WorkingCalendar(
-        official_calendar("CN", years),
-        frozenset(date.fromisoformat(d) for d in cal.get("extra_holidays", [])),
-        frozenset(date.fromisoformat(d) for d in cal.get("extra_workdays", [])),
-    )
+    """The stored notices only: an entry is a fact, judged on the provisional calendar never."""
+    return working_calendar(session, years, provisional=False)[0]
 
 
 def actuals_instance(
@@ -423,7 +419,7 @@ def _judging_horizon(session: Session, first: date, last: date) -> Horizon:
     of the entries is known, the latest official year carries the instance."""
     years = range(first.year, last.year + 1)
     calendar = _calendar(session, years)
-    known = [y for y in years if calendar.covers(y)] or [max(official_years("CN"))]
+    known = [y for y in years if calendar.covers(y)] or [max(stored_years(session))]
     return Horizon(date(min(known), 1, 1), date(max(known), 12, 31))
 
 

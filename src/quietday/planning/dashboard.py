@@ -1,7 +1,8 @@
 """Figures of the published schedule for the supervisors' dashboard, as plain dataclasses.
 
 Each figure is one small function over a session and a period; a page composes the ones it shows.
-Quiet days come from the domain's `QuietPolicy`, working days from the official calendar.
+Quiet days come from the domain's `QuietPolicy`, working days from the official calendar the
+supervisor keeps (`planning.calendar`: a year without a notice is provisional).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from quietday.domain.calendar import QuietPolicy, WorkingCalendar, days_between
+from quietday.domain.calendar import QuietPolicy, days_between
 from quietday.domain.model import Kind
-from quietday.official import official_calendar
 from quietday.persistence import Session
 from quietday.persistence.mapping import caps_from_setting, policy_from_row
 from quietday.persistence.repositories import (
@@ -25,10 +25,12 @@ from quietday.persistence.repositories import (
     VisitLine,
 )
 from quietday.persistence.tables import AgencyRow, EnterpriseRow
+from quietday.planning.calendar import working_calendar
 from quietday.planning.registry import CAPS_SETTING
 
 __all__ = [
     "KIND_LABELS",
+    "SHANGHAI",
     "AgencyCapacity",
     "AgencyListing",
     "Count",
@@ -281,15 +283,6 @@ def near_cap_pairs(
     )
 
 
-def _working_calendar(session: Session, year: int) -> WorkingCalendar:
-    overrides = SettingRepository(session).value("calendar")
-    return WorkingCalendar(
-        official_calendar("CN", [year]),
-        frozenset(date.fromisoformat(d) for d in overrides.get("extra_holidays", [])),
-        frozenset(date.fromisoformat(d) for d in overrides.get("extra_workdays", [])),
-    )
-
-
 def agency_capacity(session: Session, agency_id: str, year: int) -> list[AgencyCapacity]:
     """Per month of `year`: the agency's visits, its capacity (enterprises a day over the
     working days, dated overrides included) and the days it was fully booked."""
@@ -297,7 +290,7 @@ def agency_capacity(session: Session, agency_id: str, year: int) -> list[AgencyC
     first, last = date(year, 1, 1), date(year, 12, 31)
     per_day = DashboardRepository(session).agency_days(agency_id, first, last)
     overrides = {c.day: c.capacity for c in AgencyRepository(session).capacity_overrides(agency_id)}
-    calendar = _working_calendar(session, year)
+    calendar, _ = working_calendar(session, [year])
     known = calendar.covers(year)
     out: list[AgencyCapacity] = []
     for m in range(1, 13):

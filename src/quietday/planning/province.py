@@ -34,19 +34,20 @@ from quietday.persistence.tables import (
     PlanRow,
     PolicyRow,
     RegionRow,
-    utcnow,
 )
 from quietday.planning.access import Actor, Role, create_key
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.checkins import CheckInInput, record_check_ins
-from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token, today_in_china
+from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token
 from quietday.planning.registry import CAPS_SETTING, agency_id_problem, create_inspector
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
 
 __all__ = [
     "CLI",
     "DemoReport",
+    "DemoRun",
     "create_key_now",
+    "demo_quarters",
     "load_province",
     "redact",
     "run_demo",
@@ -180,11 +181,21 @@ def load_province(session: Session, instance: Instance, *, counties: int | None 
 
 
 @dataclass(frozen=True)
+class DemoRun:
+    """One of the demo's runs, solved and published."""
+
+    run_id: int
+    start: date
+    end: date
+    provisional_years: list[int]
+    published: int
+    summary: dict[str, object]
+
+
+@dataclass(frozen=True)
 class DemoReport:
     database_url: str
-    run_id: int
-    summary: dict[str, object]
-    published: int
+    runs: list[DemoRun]
     supervisor_key: str
     agency_key: str
     agency_id: str
@@ -193,10 +204,28 @@ class DemoReport:
     check_ins: int
 
 
+def demo_quarters(today: date) -> tuple[tuple[date, date], tuple[date, date]]:
+    """The quarter of `today` (a date in China) and the quarter after it."""
+
+    def bounds(n: int) -> tuple[date, date]:  # the n-th quarter counted from year 0
+        after = date((n + 1) // 4, (n + 1) % 4 * 3 + 1, 1)
+        return date(n // 4, n % 4 * 3 + 1, 1), after - timedelta(days=1)
+
+    n = today.year * 4 + (today.month - 1) // 3
+    return bounds(n), bounds(n + 1)
+
+
 def run_demo(
-    out: Path, *, enterprises: int, time_limit: float, on_step: Callable[[str], None]
+    out: Path,
+    *,
+    enterprises: int,
+    time_limit: float,
+    on_step: Callable[[str], None],
+    today: date,
 ) -> tuple[DemoReport, Engine]:
-    """A fresh SQLite database with a demo province, one run solved and published, two keys."""
+    """A fresh SQLite database with a demo province over the quarter of `today` and the quarter
+    after it, each solved and published by a run of its own (the quarter ahead provisionally
+    while its year has no notice), the current one's past visits checked into, two keys."""
     out.mkdir(parents=True, exist_ok=True)
     db = out / "quietday.db"
     for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
@@ -204,8 +233,16 @@ def run_demo(
     url = f"sqlite:///{db}"
     upgrade(url)
     engine = make_engine(url)
-    # The last quarter of 2026: some visits already past, December's ahead (feeds show both).
-    config = GeneratorConfig(enterprises=enterprises, seed=2026, quarter=4)
+    # The current quarter has visits already past (check-ins, feeds show both); the one after
+    # is what agencies plan now.
+    quarters = demo_quarters(today)
+    config = GeneratorConfig(
+        enterprises=enterprises,
+        seed=2026,
+        year=today.year,
+        quarter=(today.month - 1) // 3 + 1,
+        quarters=2,
+    )
     instance = generate(config)
     on_step(
         f"演示省份: 企业 {len(instance.enterprises):,} 家, 检查计划 {len(instance.inspections):,} 项"
@@ -217,37 +254,28 @@ def run_demo(
             instance.agencies, key=lambda a: sum(1 for i in instance.inspections if i.agency == a)
         )
         _, agency_key = create_key(session, role="agency", agency_id=busiest, label="演示部门密钥")
-        run = create_run(
-            session,
-            Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None),
-            RunRequest(
-                horizon_start=instance.horizon.start,
-                horizon_end=instance.horizon.end,
-                time_limit=time_limit,
-                correction=True,
-            ),
-            today=today_in_china(utcnow()),
-            max_time_limit=3600,
-            max_workers=8,
+    supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
+    runs = [
+        _demo_run(
+            engine,
+            supervisor_actor,
+            start,
+            end,
+            today=today,
+            time_limit=time_limit,
+            on_step=on_step,
         )
-        run_id = int(run.id or 0)
-    on_step(f"排期运行 {run_id} 求解中(时限 {time_limit:.0f} 秒)……")
-    execute_run(engine, run_id)
+        for start, end in quarters
+    ]
     with session_scope(engine, actor=CLI) as session:
-        report = publish_run(session, run_id, today=today_in_china(utcnow()))
-        summary = dict(RunRepository(session).get_or_raise(run_id).summary)
-    with session_scope(engine, actor=CLI) as session:
-        supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
         feeds = _demo_feeds(session, supervisor_actor, busiest)
     with session_scope(engine, actor=CLI) as session:
-        check_ins = simulate_check_ins(session, today=today_in_china(utcnow()))
+        check_ins = simulate_check_ins(session, today=today)
     on_step(f"模拟扫码入企记录 {check_ins:,} 条")
     return (
         DemoReport(
             database_url=url,
-            run_id=run_id,
-            summary=summary,
-            published=report.published,
+            runs=runs,
             supervisor_key=supervisor_key,
             agency_key=agency_key,
             agency_id=busiest,
@@ -257,6 +285,42 @@ def run_demo(
         ),
         engine,
     )
+
+
+def _demo_run(
+    engine: Engine,
+    actor: Actor,
+    start: date,
+    end: date,
+    *,
+    today: date,
+    time_limit: float,
+    on_step: Callable[[str], None],
+) -> DemoRun:
+    """One quarter solved and published; the current one, begun already, as a correction."""
+    with session_scope(engine, actor=CLI) as session:
+        run = create_run(
+            session,
+            actor,
+            RunRequest(
+                horizon_start=start,
+                horizon_end=end,
+                time_limit=time_limit,
+                correction=start <= today,
+            ),
+            today=today,
+            max_time_limit=3600,
+            max_workers=8,
+        )
+        run_id = int(run.id or 0)
+    on_step(f"排期运行 {run_id}({start} 至 {end})求解中(时限 {time_limit:.0f} 秒)……")
+    execute_run(engine, run_id)
+    with session_scope(engine, actor=CLI) as session:
+        report = publish_run(session, run_id, today=today)
+        row = RunRepository(session).get_or_raise(run_id)
+        return DemoRun(
+            run_id, start, end, list(row.provisional_years), report.published, dict(row.summary)
+        )
 
 
 def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[str, str, str]]:

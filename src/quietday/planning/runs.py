@@ -15,10 +15,10 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from quietday.domain.calendar import WorkingCalendar
 from quietday.domain.check import Metrics, find_violations
@@ -42,7 +42,6 @@ from quietday.formats import (
     parse_solution,
     pin_problems,
 )
-from quietday.official import official_calendar
 from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.mapping import (
     agency_from_row,
@@ -71,8 +70,9 @@ from quietday.persistence.repositories import (
 from quietday.persistence.tables import PlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, record
+from quietday.planning.calendar import provisional_years, working_calendar
 from quietday.planning.frequency import rebuild_rollups
-from quietday.planning.plans import PlanStatus
+from quietday.planning.plans import PlanStatus, refresh_visit
 from quietday.planning.registry import CAPS_SETTING
 from quietday.planning.visits import VisitStatus, lead_agency, settle
 from quietday.solver import DEFAULT_PART_SIZE, JobPool, Progress, SolverConfig, solve
@@ -80,6 +80,7 @@ from quietday.solver import DEFAULT_PART_SIZE, JobPool, Progress, SolverConfig, 
 __all__ = [
     "MAX_HORIZON_DAYS",
     "RUNNER",
+    "Built",
     "PublishReport",
     "RunRequest",
     "RunStatus",
@@ -166,6 +167,7 @@ def create_run(
         )
     if problems:
         raise InputError(problems)
+    years = range(request.horizon_start.year, request.horizon_end.year + 1)
     run = RunRepository(session).add(
         RunRow(
             status=RunStatus.QUEUED,
@@ -179,6 +181,7 @@ def create_run(
             correction=request.correction,
             requested_by=actor.key_id,
             message="排队等待",
+            provisional_years=provisional_years(session, years),
         )
     )
     record(
@@ -188,7 +191,7 @@ def create_run(
         run.model_dump(
             include={
                 "scope", "horizon_start", "horizon_end", "time_limit", "workers", "seed",
-                "deterministic", "correction",
+                "deterministic", "correction", "provisional_years",
             }
         ),
     )  # fmt: skip
@@ -201,15 +204,24 @@ class _Gathered:
     in_scope: set[int] = field(default_factory=set)
 
 
-def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, int]]:
-    """The instance a run solves, and the version of each in-scope plan it saw.
+class Built(NamedTuple):
+    instance: Instance
+    versions: dict[int, int]
+    provisional_years: list[int]
+
+
+def build_instance(session: Session, run: RunRow) -> Built:
+    """The instance a run solves, the version of each in-scope plan it saw, and the years it
+    plans on the provisional calendar (no State Council notice stored for them yet).
 
     In scope: live plans whose window meets the horizon, of enterprises in the scope, but not
     the record: a plan published for a day outside the horizon, or carried out before it (its
     agency checked in on its visit), is history, never an inspection to place, whatever its
     window. Pinned: published plans dated in the horizon, out-of-scope ones of the same agencies
-    included (they use the agencies' capacity). History, within a year of the horizon (caps
-    are per calendar year, gaps reach across): imported past inspections, published plans
+    included (they use the agencies' capacity), except those on a day the calendar now says is
+    off (a notice imported since they were published): in scope they are free again, for this
+    run to place anew; out of scope they are left out. History, within a year of the horizon
+    (caps are per calendar year, gaps reach across): imported past inspections, published plans
     dated outside the horizon, and check-ins before it.
     """
     start, end = run.horizon_start, run.horizon_end
@@ -254,15 +266,23 @@ def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, i
         for p in PolicyRepository(session).by_ids(e.quiet_policy for e in enterprises.values())
     }
     settings = SettingRepository(session)
-    cal = settings.value("calendar")
-    extra_h = frozenset(date.fromisoformat(d) for d in cal.get("extra_holidays", []))
-    extra_w = frozenset(date.fromisoformat(d) for d in cal.get("extra_workdays", []))
-    years = range(start.year, end.year + 1)
-    ordered = [got.plans[k] for k in sorted(got.plans)]
+    calendar, provisional = working_calendar(session, range(start.year, end.year + 1))
+
+    def pinned(p: PlanFacts) -> bool:
+        return (
+            p.status == PlanStatus.PUBLISHED
+            and p.published_date is not None
+            and start <= p.published_date <= end
+            and calendar.is_working_day(p.published_date)
+        )
+
+    ordered = [
+        p for p in (got.plans[k] for k in sorted(got.plans)) if p.id in got.in_scope or pinned(p)
+    ]
     instance = Instance(
         name=f"run-{run.id}",
         horizon=Horizon(start, end),
-        calendar=WorkingCalendar(official_calendar("CN", years), extra_h, extra_w),
+        calendar=calendar,
         quiet_policies=dict(sorted(policies.items())),
         caps=caps_from_setting(settings.value(CAPS_SETTING)),
         agencies={
@@ -275,9 +295,7 @@ def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, i
         pinned=tuple(
             Pin(inspection_id(p.id), p.published_date)
             for p in ordered
-            if p.status == PlanStatus.PUBLISHED
-            and p.published_date is not None
-            and start <= p.published_date <= end
+            if pinned(p) and p.published_date is not None
         ),
         previous={
             inspection_id(p.id): p.draft_date
@@ -288,7 +306,7 @@ def build_instance(session: Session, run: RunRow) -> tuple[Instance, dict[int, i
         },
     )
     versions = {pid: got.plans[pid].version for pid in sorted(got.in_scope)}
-    return instance, versions
+    return Built(instance, versions, sorted(provisional))
 
 
 def _gz(text: str) -> bytes:
@@ -468,7 +486,7 @@ def _execute(
         stored = run.instance_gz
         built = stored is None
         if stored is None:
-            instance, versions = build_instance(session, run)
+            instance, versions, run.provisional_years = build_instance(session, run)
             run.instance_gz = _gz(dump_instance(instance))
             repo.add_plans(run_id, versions)
         else:
@@ -617,6 +635,43 @@ def _publishable(runs: RunRepository, run: RunRow, *, today: date) -> None:
         )
 
 
+def _calendar_unchanged(session: Session, run: RunRow, solution: Solution) -> WorkingCalendar:
+    """The calendar of the run's years as it is now; refuse the run if a notice imported since
+    made a day off of a day it placed visits on (it must run again)."""
+    calendar, _ = working_calendar(session, range(run.horizon_start.year, run.horizon_end.year + 1))
+    off = sorted({v.date for v in solution.visits if not calendar.is_working_day(v.date)})
+    if off:
+        raise ConflictError(
+            f"排期运行 {run.id} 之后节假日安排有变: 它排在 {off[0]} 等 {len(off)} 天的入企"
+            "现在是非工作日;请重新运行后再发布",
+            code="calendar_changed",
+        )
+    return calendar
+
+
+def _displaced(
+    visits: VisitRepository,
+    run: RunRow,
+    plans: Iterable[PlanRow],
+    calendar: WorkingCalendar,
+    *,
+    today: date,
+) -> set[int]:
+    """Published plans of the horizon, not yet the record (after today, no check-in), on a day
+    the calendar now says is off: the run placed them anew, publishing moves them."""
+    off = {
+        int(p.id or 0): p
+        for p in plans
+        if p.status == PlanStatus.PUBLISHED
+        and p.published_date is not None
+        and today < p.published_date
+        and run.horizon_start <= p.published_date <= run.horizon_end
+        and not calendar.is_working_day(p.published_date)
+    }
+    sealed = visits.checked_in(p.visit_id for p in off.values() if p.visit_id is not None)
+    return {pid for pid, p in off.items() if p.visit_id not in sealed}
+
+
 @dataclass
 class _Sorted:
     """A run's solution against the plans as they are now: what to publish, what becomes
@@ -629,14 +684,16 @@ class _Sorted:
 
 def _sort(
     solution: Solution,
+    *,
     seen: dict[int, int],
     plans: dict[int, PlanRow],
     existing: dict[tuple[str, date], VisitRow],
     checked_in: set[int],
+    displaced: set[int],
 ) -> _Sorted:
     """`seen`: the version of each plan the run saw. A published plan stays where it is (the
-    run pinned those in its horizon; the rest are history), and a visit with a check-in stays
-    as it is."""
+    run pinned those in its horizon; the rest are history) unless it is `displaced` (its day
+    became a day off), and a visit with a check-in stays as it is."""
     out = _Sorted()
 
     def skip(pid: int, why: str, detail: str) -> None:
@@ -650,9 +707,10 @@ def _sort(
             skip(pid, "cancelled", "运行开始后已取消")
         elif row.version != seen[pid]:
             skip(pid, "changed", "运行开始后已修改,等待下次排期")
-        elif row.status == PlanStatus.PUBLISHED and door != (
-            row.enterprise_id,
-            row.published_date,
+        elif (
+            row.status == PlanStatus.PUBLISHED
+            and door != (row.enterprise_id, row.published_date)
+            and pid not in displaced
         ):
             skip(pid, "published", f"已发布于 {row.published_date},保持不变")
         else:
@@ -684,28 +742,45 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
     """Make a finished run's visits the published schedule, in the caller's one transaction.
 
     The record stays as it is: a run whose horizon has begun is published only if it is a
-    correction; a published plan is never moved or unscheduled, and no plan joins a visit with
-    a check-in."""
+    correction; a published plan is never moved or unscheduled, unless a notice imported since
+    made its day (after today, without a check-in) a day off; no plan joins a visit with a
+    check-in. A run solved before such a notice, with visits on its days off, is refused."""
     runs = RunRepository(session)
     runs.lock_publishing()
     run = runs.lock(run_id)
     _publishable(runs, run, today=today)
     solution = parse_solution(gzip.decompress(run.solution_gz or b""))
+    calendar = _calendar_unchanged(session, run, solution)
     seen = {rp.plan_id: rp.version for rp in runs.plans(run_id)}
     visits = VisitRepository(session)
     existing = visits.at_many({(v.enterprise, v.date) for v in solution.visits})
     checked_in = visits.checked_in(int(v.id or 0) for v in existing.values())
-    sorted_ = _sort(solution, seen, PlanRepository(session).by_ids(seen), existing, checked_in)
+    plans = PlanRepository(session).by_ids(seen)
+    displaced = _displaced(visits, run, plans.values(), calendar, today=today)
+    sorted_ = _sort(
+        solution,
+        seen=seen,
+        plans=plans,
+        existing=existing,
+        checked_in=checked_in,
+        displaced=displaced,
+    )
     groups = sorted_.groups
-    published = _publish_visits(session, run_id, groups, existing)
+    published, vacated = _publish_visits(session, run_id, groups, existing)
     touched = len(groups)
     unscheduled_rows: list[PlanRow] = []
     for row, u in sorted_.unscheduled:
         unscheduled_rows.append(row)
+        if row.visit_id is not None:  # displaced, and no working day left for it
+            vacated.add(row.visit_id)
+            row.visit_id = row.published_date = None
         row.status, row.reason, row.detail = PlanStatus.UNSCHEDULED, u.reason.value, u.detail
         row.draft_run_id, row.draft_date = run_id, None
         row.updated_at = utcnow()
         session.add(row)
+    session.flush()
+    for visit_id in sorted(vacated):
+        refresh_visit(session, visits.get_or_raise(visit_id))
     unscheduled = len(unscheduled_rows)
     skipped = sorted_.skipped
     run.status = RunStatus.PUBLISHED
@@ -738,6 +813,7 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
             "unscheduled": unscheduled,
             "skipped": [s["plan_id"] for s in report.skipped],
             "plans": schedule.summary(),
+            **({"vacated_visits": sorted(vacated)} if vacated else {}),
         },
     )
     return report
@@ -748,11 +824,12 @@ def _publish_visits(
     run_id: int,
     groups: list[tuple[Visit, list[PlanRow]]],
     existing: dict[tuple[str, date], VisitRow],
-) -> int:
+) -> tuple[int, set[int]]:
     """Put each group of plans into the published visit of its enterprise and date (reusing a
     visit that exists, reviving a cancelled one); a visit that changes gets a higher sequence.
-    No plan leaves a visit here (`publish_run` never moves a published plan). Queries are
-    batched: the visits there are (`existing`) were read with the solution, then their members."""
+    A plan leaves a visit here only when its day became a day off (`_displaced`). Queries are
+    batched: the visits there are (`existing`) were read with the solution, then their members.
+    The number of plans placed, and the visits that plans left."""
     members: dict[int, list[PlanRow]] = defaultdict(list)
     for row in PlanRepository(session).in_visits(int(v.id or 0) for v in existing.values()):
         if row.status == PlanStatus.PUBLISHED:
@@ -772,12 +849,15 @@ def _publish_visits(
         rows_by_visit.append((visit, rows))
     session.flush()
     moved = 0
+    vacated: set[int] = set()
     for visit, rows in rows_by_visit:
         vid = int(visit.id or 0)
         changed = visit.status != VisitStatus.PUBLISHED
         for row in rows:
             if row.visit_id == vid and row.status == PlanStatus.PUBLISHED:
                 continue
+            if row.visit_id is not None:
+                vacated.add(row.visit_id)
             row.visit_id, row.published_date, row.status = vid, visit.day, PlanStatus.PUBLISHED
             row.draft_run_id, row.draft_date = run_id, visit.day
             row.reason = row.detail = None
@@ -791,4 +871,4 @@ def _publish_visits(
             visit.run_id = run_id
         session.add(visit)
     session.flush()
-    return moved
+    return moved, vacated
