@@ -20,8 +20,10 @@ from quietday.persistence import Engine, session_scope
 from quietday.persistence.tables import HistoryRow, PlanRow, VisitRow
 from quietday.planning import dashboard as figures
 from quietday.planning.access import list_keys, revoke_key
+from quietday.planning.calendar import import_notice
 from quietday.planning.registry import update_enterprise
 from seed import AGENCIES, Seeded
+from test_api_calendar import HYPOTHETICAL_2027
 
 JULY = date(2026, 7, 1)
 
@@ -436,3 +438,42 @@ def test_assets_are_served_and_a_missing_echarts_is_said(
         page = c.get("/dashboard")
         assert "ECharts 未安装" in page.text
         assert "echarts.min.js" not in page.text
+
+
+def _row(page: str, year: int) -> str:
+    found = re.search(rf'<tr data-year="{year}">(.*?)</tr>', page, re.S)
+    assert found is not None, year
+    return found.group(1)
+
+
+def test_calendar_page_shows_years_provisional_runs_and_disturbed_visits(
+    dc: TestClient, engine: Engine, world: Seeded
+) -> None:
+    assert dc.get("/dashboard/calendar").headers["location"] == "/dashboard/login"
+    login(dc, world.supervisor)
+    put_visit(engine, world.enterprises[1], date(2027, 2, 11), [Insp("A", "case", "投诉")])
+    page = dc.get("/dashboard/calendar").text  # the clock says 25 July 2026
+    assert 'href="/dashboard/calendar" aria-current="page"' in page
+    assert "2027 年尚无国务院节假日安排" in page
+    assert "暂定" in _row(page, 2027)
+    assert "正式" in _row(page, 2026)
+    assert "holidays-" in _row(page, 2026)
+    assert "2027 年放假与调休" in page  # the year without a notice, shown by default
+    assert '2027-02-09</td><td class="nowrap">周二</td><td>休</td><td>春节（补假）' in page
+    assert "没有已发布的入企落在 2027 年的非工作日" in page
+
+    with session_scope(engine, actor="cli") as s:
+        import_notice(s, year=2027, data=HYPOTHETICAL_2027.encode())
+    page = dc.get("/dashboard/calendar").text
+    assert "尚无国务院节假日安排" not in page
+    assert "csv" in _row(page, 2027)
+    assert "正式" in _row(page, 2027)
+    assert re.search(r'class="num bad">1<', _row(page, 2027))
+    disturbed = re.search(r"<table data-disturbed>(.*?)</table>", page, re.S)
+    assert disturbed is not None
+    assert "2027-02-11" in disturbed.group(1)
+    assert "春节" in disturbed.group(1)
+    assert "江西测试2号有限公司" in disturbed.group(1)
+    assert f"/dashboard/enterprises/{world.enterprises[1]}" in disturbed.group(1)
+    assert "2026 年放假与调休" in dc.get("/dashboard/calendar?year=2026").text
+    assert dc.get("/dashboard/calendar?year=1999").status_code == 422

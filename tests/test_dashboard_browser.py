@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -23,6 +24,7 @@ from conftest import require
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.planning.province import run_demo
+from test_api_calendar import HYPOTHETICAL_2027
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
@@ -179,4 +181,55 @@ def test_agency_key_is_refused_in_the_browser(server: Server, browser: Any) -> N
     assert "部门密钥不能登录监督看板" in page.inner_text(".error")
     page.goto(f"{server.base}/dashboard")
     assert page.url.endswith("/dashboard/login")
+    context.close()
+
+
+def test_calendar_page_shows_the_provisional_year_then_the_imported_notice(
+    server: Server, browser: Any
+) -> None:
+    """The demo plans 2027 Q1 before the 2027 notice: the page says so at desktop and phone
+    width; after the notice is imported, its row and the visits it disturbs are listed."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, viewport in (("desktop", {"width": 1366, "height": 800}),
+                           ("phone", {"width": 390, "height": 844})):  # fmt: skip
+        context = browser.new_context(viewport=viewport, locale="zh-CN")
+        page = context.new_page()
+        watch = Watch()
+        watch.attach(page)
+        page.goto(f"{server.base}/dashboard/login")
+        page.fill("#key", server.supervisor_key)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.base}/dashboard")
+        page.goto(f"{server.base}/dashboard/calendar")
+        assert "暂定" in page.inner_text("tr[data-year='2027']")
+        assert "2027 年尚无国务院节假日安排" in page.inner_text("[data-provisional]")
+        assert "2027 年尚无通知" in page.inner_text("table[data-runs]")
+        assert page.locator("table[data-days] tbody tr").count() >= 19
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], (name, width)  # nothing sticks out sideways
+        page.screenshot(path=str(ARTIFACTS / f"calendar-provisional-{name}.png"), full_page=True)
+        assert watch.problems == []
+        context.close()
+
+    answer = httpx.post(
+        f"{server.base}/api/v1/calendar/years/2027/import",
+        files={"file": ("2027.csv", HYPOTHETICAL_2027.encode())},
+        headers={"Authorization": f"Bearer {server.supervisor_key}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    total = answer.json()["disturbed"]["total"]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{server.base}/dashboard/login")
+    page.fill("#key", server.supervisor_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.base}/dashboard")
+    page.goto(f"{server.base}/dashboard/calendar?year=2027")
+    row = page.inner_text("tr[data-year='2027']")
+    assert "正式" in row
+    assert "csv" in row
+    assert page.locator("[data-provisional]").count() == 0
+    assert page.locator("table[data-disturbed] tbody tr").count() == min(total, 200)
+    page.screenshot(path=str(ARTIFACTS / "calendar-imported-phone.png"), full_page=True)
     context.close()

@@ -31,6 +31,8 @@ from quietday.api.schemas import SafeStr
 from quietday.config import Settings
 from quietday.errors import AuthenticationError, ForbiddenError, NotFoundError
 from quietday.persistence import Session, session_scope
+from quietday.persistence.repositories import RunRepository
+from quietday.planning import calendar
 from quietday.planning import dashboard as figures
 from quietday.planning.frequency import export_csv, export_xlsx, frequency_page
 from quietday.planning.signin import (
@@ -428,6 +430,45 @@ def agency(
         ),
         near_cap=figures.near_cap_pairs(session, shown, agency_id=agency_id),
         charts=charts,
+    )
+
+
+_RUN_STATUSES = {
+    "queued": "排队", "running": "运行中", "succeeded": "已完成", "failed": "失败",
+    "cancelled": "已取消", "published": "已发布",
+}  # fmt: skip
+
+
+@router.get("/calendar", response_class=HTMLResponse)
+def official_calendar(
+    request: Request, session: SessionDep, settings: SettingsDep, year: Year = None
+) -> Response:
+    """The official calendar by year (official or provisional, its source), one year's days and
+    the published visits on its days off, and which recent runs were provisional."""
+    current = _current(request, session, settings)
+    if current is None:
+        return _redirect("/dashboard/login")
+    today = figures.local_today(_now(request))
+    years = calendar.list_years(session, today=today)
+    # By default the year that needs attention: visits on days off, else no notice yet.
+    near = [y for y in reversed(years) if y.year >= today.year]
+    pick = next((y for y in near if y.disturbed), None) or next(
+        (y for y in near if y.provisional), None
+    )
+    shown, days = calendar.year_days(session, year or (pick.year if pick else today.year))
+    return _page(
+        request,
+        "calendar.html",
+        signed_in=True,
+        csrf=current.csrf,
+        nav="calendar",
+        years=years,
+        shown=shown,
+        days=days,
+        disturbed=calendar.disturbed_visits(session, year=shown.year, limit=200),
+        runs=RunRepository(session).list(limit=20, after=None),
+        statuses=_RUN_STATUSES,
+        local=lambda moment: moment.astimezone(figures.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
     )
 
 
