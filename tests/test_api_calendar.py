@@ -6,11 +6,13 @@ run made on the old days, and the next run moves those visits."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from conftest import Clock
 from quietday.formats import parse_instance
 from seed import AGENCIES, Seeded
 from test_api_runs import RUN, start, submit, wait
@@ -95,12 +97,11 @@ def test_a_run_over_2027_q1_succeeds_provisionally(client: TestClient, world: Se
     assert listed[2026]["source"].startswith("holidays-")
 
 
-def test_importing_the_notice_lists_disturbed_visits_and_the_next_run_moves_them(
-    client: TestClient, world: Seeded
-) -> None:
+def published_on_the_11th_or_12th(client: TestClient, world: Seeded) -> tuple[int, Any]:
+    """A complaint case (it may fall on quiet days) whose agency is closed on every weekday of
+    its window after 12 February: provisionally it can only go on the 11th or the 12th. Its
+    id and the plan once a run over 2027 Q1 is published."""
     agency, _, _ = AGENCIES["A"]
-    # A complaint case (it may fall on quiet days) whose agency is closed on every weekday of
-    # its window after 12 February: provisionally it can only go on the 11th or the 12th.
     pid = submit(
         client, world, "A", 1, kind="case", exempt_reason="投诉举报",
         earliest="2027-02-11", latest="2027-02-26",
@@ -117,6 +118,14 @@ def test_importing_the_notice_lists_disturbed_visits_and_the_next_run_moves_them
     client.post(f"/api/v1/runs/{first['id']}/publish", headers=world.auth()).raise_for_status()
     plan = client.get(f"/api/v1/plans/{pid}", headers=world.auth()).json()
     assert plan["published_date"] in ("2027-02-11", "2027-02-12")
+    return pid, plan
+
+
+def test_importing_the_notice_lists_disturbed_visits_and_the_next_run_moves_them(
+    client: TestClient, world: Seeded
+) -> None:
+    agency, _, _ = AGENCIES["A"]
+    pid, plan = published_on_the_11th_or_12th(client, world)
     second = wait(client, world, start(client, world, **Q1_2027)["id"])  # made on the old days
 
     r = upload(client, world, 2027, HYPOTHETICAL_2027.encode())
@@ -262,3 +271,24 @@ def test_a_run_in_a_year_with_a_notice_is_not_provisional(
     run = wait(client, world, start(client, world)["id"])
     assert run["horizon_start"] == RUN["horizon_start"]
     assert run["provisional_years"] == []
+
+
+def test_a_disturbed_visit_already_in_the_past_stays_as_the_record(
+    fc: TestClient, world: Seeded, clock: Clock
+) -> None:
+    """Moving a visit the notice put on a day off is for the future: once its date has passed
+    it is the record, and a correction run over it leaves it where it was."""
+    pid, plan = published_on_the_11th_or_12th(fc, world)
+    assert upload(fc, world, 2027, HYPOTHETICAL_2027.encode()).status_code == 200
+    clock.now = datetime(2027, 2, 15, 1, 0, tzinfo=UTC)
+    run = wait(fc, world, start(fc, world, **Q1_2027, correction=True)["id"])
+    assert run["status"] == "succeeded", run
+    report = fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    assert report.status_code == 200, report.text
+    assert {"plan_id": pid, "why": "published"} in [
+        {k: s[k] for k in ("plan_id", "why")} for s in report.json()["skipped"]
+    ]
+    kept = fc.get(f"/api/v1/plans/{pid}", headers=world.auth()).json()
+    assert (kept["status"], kept["published_date"], kept["visit_id"]) == (
+        "published", plan["published_date"], plan["visit_id"],
+    )  # fmt: skip
