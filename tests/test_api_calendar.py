@@ -250,6 +250,17 @@ def test_an_unpublished_notice_and_bad_files_are_refused_by_field_and_row(
         ("rows[5]", "csv_row"),
     }
     assert "第 3 行" in r.json()["detail"]
+    nasty = {"year": 2027, "papers": ["https://www.gov.cn/a b"], "days": [
+        {"name": "春\u0000节", "date": "2027-01-01", "isOffDay": True},
+        {"name": "元旦", "date": "\ud800", "isOffDay": True},
+    ]}  # fmt: skip
+    r = upload(client, world, 2027, json.dumps(nasty).encode())  # \ud800 stays escaped
+    assert r.status_code == 422
+    assert {(e["path"], e["code"]) for e in r.json()["errors"]} == {
+        ("papers[0]", "bad_paper"), ("days[0].name", "bad_name"), ("days[1].date", "bad_date"),
+    }  # fmt: skip
+    assert "U+0000" in r.text
+    assert "\ufffd" in r.json()["errors"][2]["message"]  # the lone surrogate, made readable
     header = upload(client, world, 2027, "日期,类型,名称\n".encode())
     assert [e["code"] for e in header.json()["errors"]] == ["csv_header"]
     assert upload(client, world, 2027, b"\xff\xfe").json()["errors"][0]["code"] == "encoding"

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from quietday.domain.calendar import SATURDAY, OfficialCalendar, WorkingCalendar, days_between
+from quietday.domain.text import readable, text_problem
 from quietday.errors import InputError, Problem
 from quietday.official import as_instance_calendar, combine, provisional_calendar
 from quietday.persistence import Session
@@ -122,10 +123,11 @@ class _Days:
         if not isinstance(name, str) or not name.strip():
             self.bad("bad_name", f"{where}.name", f"{label}的名称应为非空文字")
             name = None
-        elif len(name.strip()) > MAX_NAME or not name.strip().isprintable():
-            self.bad(
-                "bad_name", f"{where}.name", f"{label}的名称应为不超过 {MAX_NAME} 字的可打印文字"
-            )
+        elif len(name.strip()) > MAX_NAME:
+            self.bad("bad_name", f"{where}.name", f"{label}的名称不能超过 {MAX_NAME} 字")
+            name = None
+        elif (why := text_problem(name)) is not None:
+            self.bad("bad_name", f"{where}.name", f"{label}的名称{why}")
             name = None
         if day is None or name is None or not isinstance(off, bool):
             return
@@ -170,8 +172,9 @@ def _iso_day(value: Any) -> date | None:
 
 
 def _show(value: Any) -> str:
+    """A value from the file, short and safe to echo in an answer."""
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    return text[:40]
+    return readable(text[:40])
 
 
 def parse_notice(data: bytes, *, year: int) -> Notice:
@@ -214,8 +217,12 @@ def _parse_json(text: str, year: int) -> Notice:
     for k, paper in enumerate(papers):
         if not isinstance(paper, str) or not paper.startswith(("https://", "http://")):
             days.bad("bad_paper", f"papers[{k}]", "应为 http(s) 网址")
-        elif len(paper) > MAX_PAPER or not paper.isprintable():
-            days.bad("bad_paper", f"papers[{k}]", f"网址应为不超过 {MAX_PAPER} 个可打印字符")
+        elif len(paper) > MAX_PAPER or text_problem(paper) is not None or " " in paper:
+            days.bad(
+                "bad_paper",
+                f"papers[{k}]",
+                f"网址应为不超过 {MAX_PAPER} 个字符、不含空白与控制字符",
+            )
     listed = doc.get("days")
     if not isinstance(listed, list):
         days.bad("bad_days", "days", "days 应为数组")
@@ -259,7 +266,7 @@ def _parse_csv(text: str, year: int) -> Notice:
             raw_date, kind, name = (c.strip() for c in cells)
             if kind not in (OFF, ON):
                 days.bad(
-                    "bad_kind", f"{where}.kind", f"{label}的 kind 应为 {OFF} 或 {ON}: {kind[:20]}"
+                    "bad_kind", f"{where}.kind", f"{label}的 kind 应为 {OFF} 或 {ON}: {_show(kind)}"
                 )
             days.add(
                 where=where,
