@@ -2,7 +2,7 @@
 provisionally
 
 Revision ID: 0009
-Revises: 0012 (main holds 0012 after 0008; the lead re-chains the revisions of issue 18)
+Revises: 0012 (main's head when this branch was rebased on it; the lead re-chains issue 18's)
 Create Date: 2026-12-06
 
 The table is seeded here with the notices the pinned `holidays` package holds (2001 to 2026 in
