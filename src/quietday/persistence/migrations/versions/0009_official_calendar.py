@@ -2,7 +2,7 @@
 provisionally
 
 Revision ID: 0009
-Revises: 0012 (main's head when this branch was rebased on it; the lead re-chains issue 18's)
+Revises: 0008
 Create Date: 2026-12-06
 
 The table is seeded here with the notices the pinned `holidays` package holds (2001 to 2026 in
@@ -19,7 +19,7 @@ from quietday.persistence.calendar import package_seed
 from quietday.persistence.tables import utcnow
 
 revision = "0009"
-down_revision = "0012"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -37,10 +37,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("year"),
     )
     op.bulk_insert(table, package_seed(utcnow()))
-    with op.batch_alter_table("run", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("provisional_years", sa.JSON(), nullable=False, server_default="[]")
-        )
+    # In place, not SQLite's batch mode, which would rebuild `run` under the rows referencing it.
+    op.add_column(
+        "run", sa.Column("provisional_years", sa.JSON(), nullable=False, server_default="[]")
+    )
 
 
 def downgrade() -> None:
