@@ -172,17 +172,6 @@ def test_bad_run_requests(client: TestClient, world: Seeded) -> None:
     assert r.json()["errors"][0]["code"] == "horizon_inverted"
     r = client.post("/api/v1/runs", json={**RUN, "scope": "3699"}, headers=world.auth())
     assert r.json()["errors"][0]["code"] == "unknown_region"
-    # A published day the enterprise has since blacked out: the pin breaks a rule, the run fails.
-    pid = submit(client, world, "C", 0)
-    client.post(f"/api/v1/runs/{wait(client, world, start(client, world)['id'])['id']}/publish",
-                headers=world.auth())  # fmt: skip
-    day = client.get(f"/api/v1/plans/{pid}", headers=world.auth()).json()["published_date"]
-    client.patch(f"/api/v1/enterprises/{world.enterprises[0]}", json={"blackout": [day]},
-                 headers=world.auth())  # fmt: skip
-    run = wait(client, world, start(client, world)["id"])
-    assert run["status"] == "failed"
-    assert day in run["error"]
-    assert client.get(f"/api/v1/runs/{run['id']}/solution", headers=world.auth()).status_code == 409
     assert client.get("/api/v1/runs/424242", headers=world.auth()).status_code == 404
 
 

@@ -166,3 +166,50 @@ def test_a_correction_never_changes_a_visit_with_a_check_in(
     assert {(s["plan_id"], s["why"]) for s in report["skipped"]} == {(late, "checked_in")}
     assert visits(fc, world) == {sealed["id"]: sealed}
     assert plan_row(fc, world, late)["status"] == "submitted"
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_a_plan_carried_out_early_is_history_not_a_pin(
+    fc: TestClient, world: Seeded, clock: Clock
+) -> None:
+    """A checks in at E1 on 07-10, early for its visit published later in July, and may inspect
+    E1 once a year: a run from 07-11 counts 07-10, leaves the July visit as it is, and does not
+    fail on it (before, the plan was both history and a pin breaking the cap)."""
+    clock.now = EVE
+    mine = submit(fc, world, "A", 1, earliest="2026-07-01", latest="2026-07-31")
+    publish(fc, world)
+    before = plan_row(fc, world, mine)
+    r = fc.patch(f"/api/v1/enterprises/{world.enterprises[1]}",
+                 json={"cap_overrides": {"agency_enterprise_per_year": 1}}, headers=world.auth())  # fmt: skip
+    assert r.status_code == 200, r.text
+    clock.now = china(date(2026, 7, 10))
+    early = check_in(fc, world, "A", 1, "2026-07-10T10:00:00+08:00")
+    assert early["visit_id"] == before["visit_id"]
+    later = submit(fc, world, "A", 1, earliest="2026-08-21", latest="2026-08-31")
+    run, _ = publish(fc, world, horizon_start="2026-07-11")
+    instance, _ = documents(fc, world, run["id"])
+    assert f"P-{mine}" not in {i.id for i in instance.inspections}
+    assert date(2026, 7, 10) in {h.date for h in instance.history}
+    assert plan_row(fc, world, mine) == before
+    assert plan_row(fc, world, later)["reason"] == "cap"
+
+
+def test_a_published_plan_the_rules_no_longer_allow_is_placed_anew(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    """A blackout date set on a published visit's day: the next run frees that plan (it does not
+    fail on an invalid pin), publishing moves it and cancels the visit it left."""
+    mine = submit(fc, world, "A", 2)
+    publish(fc, world)
+    first = plan_row(fc, world, mine)
+    r = fc.patch(f"/api/v1/enterprises/{world.enterprises[2]}",
+                 json={"blackout": [first["published_date"]]}, headers=world.auth())  # fmt: skip
+    assert r.status_code == 200, r.text
+    run, report = publish(fc, world)
+    assert run["freed_plans"] == [mine]
+    moved = plan_row(fc, world, mine)
+    assert moved["status"] == "published"
+    assert moved["published_date"] != first["published_date"]
+    assert visits(fc, world)[first["visit_id"]]["status"] == "cancelled"
+    assert report["skipped"] == []
+    assert_consistent(engine)

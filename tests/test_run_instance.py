@@ -59,8 +59,10 @@ def test_the_built_instance_parses_back_from_its_stored_text(engine: Engine) -> 
     with session_scope(engine, actor="test") as s:
         request = RunRequest(*HORIZON, time_limit=2, workers=1, deterministic=True)
         run = create_run(s, actor, request, today=EVE, max_time_limit=60, max_workers=2)
-        built, versions, provisional = build_instance(s, RunRepository(s).get_or_raise(run.id))
-    assert provisional == []
+        built, versions, provisional, freed = build_instance(
+            s, RunRepository(s).get_or_raise(run.id)
+        )
+    assert (provisional, freed) == ([], [])
     assert built.pinned
     assert built.previous
     assert built.history

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from quietday.domain.text import text_problem
 from quietday.planning.registry import AGENCY_ID_PATTERN
@@ -91,8 +92,22 @@ Id64 = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
 Item = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 Kind = Literal["routine", "special", "case", "requested"]
+
+
 # JSON has no dates: a date (or time) is a string, parsed as such in strict bodies.
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31), strict=False)]
+def _date_text(value: object) -> object:
+    """A date is written YYYY-MM-DD (not a number of seconds, which pydantic would read)."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("应为 YYYY-MM-DD 格式的日期")
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+Day = Annotated[
+    date,
+    BeforeValidator(_date_text),
+    Field(ge=date(2000, 1, 1), le=date(2100, 12, 31), strict=False),
+]
 
 
 def _in_years(value: datetime) -> datetime:
@@ -101,7 +116,14 @@ def _in_years(value: datetime) -> datetime:
     return value
 
 
-Moment = Annotated[datetime, AfterValidator(_in_years)]
+def _moment_text(value: object) -> object:
+    """A time is written as ISO 8601 text (not a number of seconds, which pydantic would read)."""
+    if isinstance(value, datetime | str) and not str(value).strip().lstrip("-").isdigit():
+        return value
+    raise ValueError("应为带时区的 ISO 8601 时间,如 2026-07-24T09:30:00+08:00")
+
+
+Moment = Annotated[datetime, BeforeValidator(_moment_text), AfterValidator(_in_years)]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$")]
 
 
@@ -224,6 +246,9 @@ class RunPublic(BaseModel):
     provisional_years: list[int] = Field(
         description="按暂定日历排期的年份(该年尚无国务院节假日安排;不含调休),空为正式日历"
     )
+    freed_plans: list[int] = Field(
+        description="本次运行重新安排的已发布计划(所在日期已不合规则,如新设的停检日或新的节假日安排);发布时会移到新的日期"
+    )
     error: str | None
     created_at: datetime
     started_at: datetime | None
@@ -299,6 +324,12 @@ class RegionPublic(BaseModel):
     name: str
     parent_code: str | None
     level: str
+
+
+class RegionPut(_In):
+    name: Annotated[SafeStr, Field(min_length=1, max_length=100)] = Field(
+        description="名称,如 东湖区"
+    )
 
 
 class PolicyPut(_In):

@@ -313,6 +313,19 @@ class PlanFilter:
         self.window_to = window_to
 
 
+def _done(by: date) -> Any:
+    """A plan carried out by `by`: its agency checked in on its visit on or before that day."""
+    return (
+        sa.select(col(CheckInRow.id))
+        .where(
+            col(CheckInRow.visit_id) == col(PlanRow.visit_id),
+            col(CheckInRow.agency_id) == col(PlanRow.agency_id),
+            col(CheckInRow.day) <= by,
+        )
+        .exists()
+    )
+
+
 class PlanRepository(_Repository[PlanRow]):
     model = PlanRow
     label = "检查计划"
@@ -359,20 +372,13 @@ class PlanRepository(_Repository[PlanRow]):
             query = query.where(col(PlanRow.earliest) <= flt.window_to)
         return self.session.exec(query).all()
 
-    def for_run(self, *, start: date, end: date, scope: str | None) -> list[PlanFacts]:
+    def for_run(
+        self, *, start: date, end: date, scope: str | None, done_by: date
+    ) -> list[PlanFacts]:
         """Live plans whose window meets the horizon, of enterprises in the scope, by id; not
         those of the record for this horizon: published for a day outside it, or carried out
-        before it (their agency checked in on their visit)."""
+        by `done_by` (their agency checked in on their visit)."""
         published = col(PlanRow.status) == "published"
-        done_before = (
-            sa.select(col(CheckInRow.id))
-            .where(
-                col(CheckInRow.visit_id) == col(PlanRow.visit_id),
-                col(CheckInRow.agency_id) == col(PlanRow.agency_id),
-                col(CheckInRow.day) < start,
-            )
-            .exists()
-        )
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
@@ -384,7 +390,7 @@ class PlanRepository(_Repository[PlanRow]):
                     sa.or_(col(PlanRow.published_date) < start, col(PlanRow.published_date) > end),
                 )
             )
-            .where(~done_before)
+            .where(~_done(done_by))
             .order_by(col(PlanRow.id))
         )
         if scope:
@@ -392,13 +398,15 @@ class PlanRepository(_Repository[PlanRow]):
         return [PlanFacts._make(row) for row in self.session.execute(query)]
 
     def published_between(
-        self, *, start: date, end: date, agency_ids: Iterable[str]
+        self, *, start: date, end: date, agency_ids: Iterable[str], done_by: date
     ) -> list[PlanFacts]:
-        """Plans of these agencies published for a day from `start` to `end`, by id."""
+        """Plans of these agencies published for a day from `start` to `end`, by id; not those
+        carried out by `done_by` (their check-ins are what happened)."""
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
             .where(col(PlanRow.status) == "published")
             .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
+            .where(~_done(done_by))
         )
         out = [
             PlanFacts._make(row)
@@ -408,13 +416,15 @@ class PlanRepository(_Repository[PlanRow]):
         return sorted(out, key=lambda r: r.id)
 
     def published_of(
-        self, enterprise_ids: Iterable[str], *, start: date, end: date
+        self, enterprise_ids: Iterable[str], *, start: date, end: date, done_by: date
     ) -> list[PlanFacts]:
-        """Plans of these enterprises published for a day from `start` to `end`."""
+        """Plans of these enterprises published for a day from `start` to `end`; not those
+        carried out by `done_by` (their check-ins are what happened)."""
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
             .where(col(PlanRow.status) == "published")
             .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
+            .where(~_done(done_by))
         )
         return [
             PlanFacts._make(row)
@@ -972,6 +982,7 @@ class PlanFacts(NamedTuple):
     version: int
     draft_date: date | None
     published_date: date | None
+    visit_id: int | None
 
 
 class PlanOutcome(NamedTuple):

@@ -228,6 +228,8 @@ class RunRow(SQLModel, table=True):
     deterministic: bool = False
     # A correction of the record: its horizon may start before tomorrow.
     correction: bool = False
+    # The day in China the run was asked for: what is dated on or before it is the record.
+    asked_on: date | None = None
     progress: float = 0.0
     message: str = ""
     cancel_requested: bool = False
@@ -239,6 +241,9 @@ class RunRow(SQLModel, table=True):
     summary: dict[str, Any] = _json()
     # The years the run planned on the provisional calendar (no notice yet), empty when none.
     provisional_years: list[int] = _json_list()
+    # Published plans of its horizon the rules no longer allowed on their day: the run placed
+    # them anew, and publishing may move them (those still after today, without a check-in).
+    freed_plans: list[int] = _json_list()
     error: str | None = None
     instance_gz: bytes | None = Field(
         default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True)

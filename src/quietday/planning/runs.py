@@ -15,17 +15,18 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-from quietday.domain.calendar import WorkingCalendar
 from quietday.domain.check import Metrics, find_violations
 from quietday.domain.model import (
     AgencyId,
     EnterpriseId,
+    HistoryEntry,
     Horizon,
+    InspectionId,
     Instance,
     Pin,
     PolicyId,
@@ -71,6 +72,7 @@ from quietday.persistence.tables import PlanRow, RunRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, record
 from quietday.planning.calendar import provisional_years, working_calendar
+from quietday.planning.feeds import today_in_china
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.plans import PlanStatus, refresh_visit
 from quietday.planning.registry import CAPS_SETTING
@@ -179,6 +181,7 @@ def create_run(
             seed=request.seed,
             deterministic=request.deterministic,
             correction=request.correction,
+            asked_on=today,
             requested_by=actor.key_id,
             message="排队等待",
             provisional_years=provisional_years(session, years),
@@ -208,6 +211,7 @@ class Built(NamedTuple):
     instance: Instance
     versions: dict[int, int]
     provisional_years: list[int]
+    freed_plans: list[int]
 
 
 def build_instance(session: Session, run: RunRow) -> Built:
@@ -225,26 +229,30 @@ def build_instance(session: Session, run: RunRow) -> Built:
     dated outside the horizon, and check-ins before it.
     """
     start, end = run.horizon_start, run.horizon_end
+    # What happened by the day the run was asked for is the record (a run asked today plans
+    # from tomorrow on, unless it corrects the record).
+    asked_on = run.asked_on or today_in_china(run.created_at or utcnow())
     plans_repo = PlanRepository(session)
     got = _Gathered()
-    for row in plans_repo.for_run(start=start, end=end, scope=run.scope):
+    for row in plans_repo.for_run(start=start, end=end, scope=run.scope, done_by=asked_on):
         got.plans[row.id] = row
         got.in_scope.add(row.id)
     agencies = {row.agency_id for row in got.plans.values()}
-    for row in plans_repo.published_between(start=start, end=end, agency_ids=agencies):
+    for row in plans_repo.published_between(
+        start=start, end=end, agency_ids=agencies, done_by=asked_on
+    ):
         got.plans.setdefault(row.id, row)
     ent_ids = {row.enterprise_id for row in got.plans.values()}
     reach_back, reach_on = start - timedelta(days=366), end + timedelta(days=366)
     past = HistoryRepository(session)
-    before = start - timedelta(days=1)
     history = {
         history_from_row(h)
         for h in [
-            *past.of(ent_ids, start=reach_back, end=before),
-            *past.checked_in(ent_ids, start=reach_back, end=before),
+            *past.of(ent_ids, start=reach_back, end=start - timedelta(days=1)),
+            *past.checked_in(ent_ids, start=reach_back, end=asked_on),
         ]
     }
-    for row in plans_repo.published_of(ent_ids, start=reach_back, end=reach_on):
+    for row in plans_repo.published_of(ent_ids, start=reach_back, end=reach_on, done_by=asked_on):
         day = row.published_date
         if day is not None and not start <= day <= end:
             history.add(history_from_plan(row, day))
@@ -268,16 +276,17 @@ def build_instance(session: Session, run: RunRow) -> Built:
     settings = SettingRepository(session)
     calendar, provisional = working_calendar(session, range(start.year, end.year + 1))
 
-    def pinned(p: PlanFacts) -> bool:
+    def published_here(p: PlanFacts) -> bool:
         return (
             p.status == PlanStatus.PUBLISHED
             and p.published_date is not None
             and start <= p.published_date <= end
-            and calendar.is_working_day(p.published_date)
         )
 
     ordered = [
-        p for p in (got.plans[k] for k in sorted(got.plans)) if p.id in got.in_scope or pinned(p)
+        p
+        for p in (got.plans[k] for k in sorted(got.plans))
+        if p.id in got.in_scope or published_here(p)
     ]
     instance = Instance(
         name=f"run-{run.id}",
@@ -295,7 +304,7 @@ def build_instance(session: Session, run: RunRow) -> Built:
         pinned=tuple(
             Pin(inspection_id(p.id), p.published_date)
             for p in ordered
-            if pinned(p) and p.published_date is not None
+            if published_here(p) and p.published_date is not None
         ),
         previous={
             inspection_id(p.id): p.draft_date
@@ -305,8 +314,66 @@ def build_instance(session: Session, run: RunRow) -> Built:
             and start <= p.draft_date <= end
         },
     )
-    versions = {pid: got.plans[pid].version for pid in sorted(got.in_scope)}
-    return Built(instance, versions, sorted(provisional))
+    sealed = VisitRepository(session).checked_in(
+        p.visit_id for p in ordered if published_here(p) and p.visit_id is not None
+    )
+    record = {
+        inspection_id(p.id)
+        for p in ordered
+        if published_here(p)
+        and (
+            (p.published_date is not None and p.published_date <= asked_on) or p.visit_id in sealed
+        )
+    }
+    in_scope = {inspection_id(pid) for pid in got.in_scope}
+    instance, freed, kept = _settle_pins(instance, record=record, in_scope=in_scope)
+    versions = {
+        pid: got.plans[pid].version
+        for pid in sorted(got.in_scope)
+        if inspection_id(pid) not in kept
+    }
+    return Built(
+        instance, versions, sorted(provisional), sorted(p for i in freed if (p := plan_id_of(i)))
+    )
+
+
+def _settle_pins(
+    instance: Instance, *, record: set[InspectionId], in_scope: set[InspectionId]
+) -> tuple[Instance, set[InspectionId], set[InspectionId]]:
+    """Published plans the rules no longer allow where they are (a notice made their day off,
+    a blackout date or a check-in came since): a plan of the record (dated on or before the
+    day the run was asked for, or in a visit with a check-in) becomes history as it stands; any
+    other is no longer pinned: in scope it is free for this run to place anew (`freed`, which
+    publishing may move), out of scope it is left out. Returns the settled instance, the freed
+    and the kept-as-history inspections."""
+    freed: set[InspectionId] = set()
+    kept: set[InspectionId] = set()
+    while problems := pin_problems(instance):
+        bad = {InspectionId(str(p.record)) for p in problems}
+        of = {i.id: i for i in instance.inspections if i.id in bad}
+        as_history = {i for i in bad if i in record}
+        dropped = as_history | {i for i in bad - record if i not in in_scope}
+        kept |= as_history
+        freed |= bad - record - dropped
+        day = {p.inspection: p.date for p in instance.pinned}
+        instance = replace(
+            instance,
+            pinned=tuple(p for p in instance.pinned if p.inspection not in bad),
+            inspections=tuple(i for i in instance.inspections if i.id not in dropped),
+            history=tuple(
+                sorted(
+                    [
+                        *instance.history,
+                        *(
+                            HistoryEntry(of[i].enterprise, of[i].agency, day[i], of[i].kind)
+                            for i in sorted(as_history)
+                        ),
+                    ],
+                    key=lambda h: (h.date, h.enterprise, h.agency, h.kind.value),
+                )
+            ),
+        )
+    return instance, freed, kept
 
 
 def _gz(text: str) -> bytes:
@@ -484,9 +551,10 @@ def _execute(
         repo = RunRepository(session)
         run = repo.get_or_raise(run_id)
         stored = run.instance_gz
-        built = stored is None
         if stored is None:
-            instance, versions, run.provisional_years = build_instance(session, run)
+            instance, versions, run.provisional_years, run.freed_plans = build_instance(
+                session, run
+            )
             run.instance_gz = _gz(dump_instance(instance))
             repo.add_plans(run_id, versions)
         else:
@@ -501,12 +569,6 @@ def _execute(
             deterministic=run.deterministic,
             part_size=part_size,
         )
-    # The stored instance parses back to this one (tests check it); of what parsing checks,
-    # only the pins can be wrong in rows the intake validated: published days the rules,
-    # changed since, no longer allow.
-    problems = pin_problems(instance) if built else []
-    if problems:
-        raise InstanceError(problems)
     watch = _Watch(
         engine, run_id, budget=None if config.deterministic else config.time_limit, clock=clock
     )
@@ -635,9 +697,9 @@ def _publishable(runs: RunRepository, run: RunRow, *, today: date) -> None:
         )
 
 
-def _calendar_unchanged(session: Session, run: RunRow, solution: Solution) -> WorkingCalendar:
-    """The calendar of the run's years as it is now; refuse the run if a notice imported since
-    made a day off of a day it placed visits on (it must run again)."""
+def _calendar_unchanged(session: Session, run: RunRow, solution: Solution) -> None:
+    """Refuse the run if a notice imported since made a day off of a day it placed visits on
+    (it must run again)."""
     calendar, _ = working_calendar(session, range(run.horizon_start.year, run.horizon_end.year + 1))
     off = sorted({v.date for v in solution.visits if not calendar.is_working_day(v.date)})
     if off:
@@ -646,27 +708,21 @@ def _calendar_unchanged(session: Session, run: RunRow, solution: Solution) -> Wo
             "现在是非工作日;请重新运行后再发布",
             code="calendar_changed",
         )
-    return calendar
 
 
 def _displaced(
-    visits: VisitRepository,
-    run: RunRow,
-    plans: Iterable[PlanRow],
-    calendar: WorkingCalendar,
-    *,
-    today: date,
+    visits: VisitRepository, run: RunRow, plans: dict[int, PlanRow], *, today: date
 ) -> set[int]:
-    """Published plans of the horizon, not yet the record (after today, no check-in), on a day
-    the calendar now says is off: the run placed them anew, publishing moves them."""
+    """The published plans the run freed (the rules no longer allowed them where they were:
+    `_settle_pins`) and still not the record (after today, no check-in): the run placed them
+    anew, publishing moves them."""
     off = {
-        int(p.id or 0): p
-        for p in plans
-        if p.status == PlanStatus.PUBLISHED
+        pid: p
+        for pid in run.freed_plans
+        if (p := plans.get(pid)) is not None
+        and p.status == PlanStatus.PUBLISHED
         and p.published_date is not None
         and today < p.published_date
-        and run.horizon_start <= p.published_date <= run.horizon_end
-        and not calendar.is_working_day(p.published_date)
     }
     sealed = visits.checked_in(p.visit_id for p in off.values() if p.visit_id is not None)
     return {pid for pid, p in off.items() if p.visit_id not in sealed}
@@ -742,21 +798,22 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
     """Make a finished run's visits the published schedule, in the caller's one transaction.
 
     The record stays as it is: a run whose horizon has begun is published only if it is a
-    correction; a published plan is never moved or unscheduled, unless a notice imported since
-    made its day (after today, without a check-in) a day off; no plan joins a visit with a
-    check-in. A run solved before such a notice, with visits on its days off, is refused."""
+    correction; a published plan is never moved or unscheduled, unless the run freed it (the
+    rules no longer allowed its day: a notice made it a day off, a blackout date came since)
+    and it is still after today without a check-in; no plan joins a visit with a check-in. A
+    run solved before a notice that makes one of its visits' days off is refused."""
     runs = RunRepository(session)
     runs.lock_publishing()
     run = runs.lock(run_id)
     _publishable(runs, run, today=today)
     solution = parse_solution(gzip.decompress(run.solution_gz or b""))
-    calendar = _calendar_unchanged(session, run, solution)
+    _calendar_unchanged(session, run, solution)
     seen = {rp.plan_id: rp.version for rp in runs.plans(run_id)}
     visits = VisitRepository(session)
     existing = visits.at_many({(v.enterprise, v.date) for v in solution.visits})
     checked_in = visits.checked_in(int(v.id or 0) for v in existing.values())
     plans = PlanRepository(session).by_ids(seen)
-    displaced = _displaced(visits, run, plans.values(), calendar, today=today)
+    displaced = _displaced(visits, run, plans, today=today)
     sorted_ = _sort(
         solution,
         seen=seen,

@@ -1,6 +1,7 @@
 """the record and the enterprise's view: cancelled plans leave their visits, a visit keeps what
 its enterprise may see (its announceable plans) with its own sequence and stamps, runs may be
-corrections of the record
+corrections of the record and
+remember the published plans they freed
 
 Revision ID: 0012
 Revises: 0010
@@ -122,6 +123,8 @@ def upgrade() -> None:
     op.add_column(
         "run", sa.Column("correction", sa.Boolean(), nullable=False, server_default=sa.false())
     )
+    op.add_column("run", sa.Column("freed_plans", sa.JSON(), nullable=False, server_default="[]"))
+    op.add_column("run", sa.Column("asked_on", sa.Date(), nullable=True))
     conn.execute(
         _plan.update()
         .where(_plan.c.status == "cancelled", _plan.c.visit_id.is_not(None))
@@ -142,6 +145,8 @@ def downgrade() -> None:
         .where(_plan.c.status == "cancelled", _plan.c.cancelled_visit_id.is_not(None))
         .values(visit_id=_plan.c.cancelled_visit_id)
     )
+    op.drop_column("run", "asked_on")
+    op.drop_column("run", "freed_plans")
     op.drop_column("run", "correction")
     for column in ("public_updated_at", "public_created_at", "public_sequence", "public_view"):
         op.drop_column("visit", column)
