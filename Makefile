@@ -37,8 +37,9 @@ browser:
 demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/quietday demo --out $(OUT)/demo
 
+# Serve the demo's database again (after `make demo`), unless QUIETDAY_DATABASE_URL says otherwise.
 serve: $(STAMP) $(WEB_STAMP)
-	$(BIN)/quietday serve
+	QUIETDAY_DATABASE_URL="$${QUIETDAY_DATABASE_URL:-sqlite:///$(OUT)/demo/quietday.db}" $(BIN)/quietday serve
 
 test: $(STAMP) $(NODE_STAMP) $(WEB_STAMP) browser
 	$(BIN)/pytest

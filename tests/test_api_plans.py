@@ -261,6 +261,8 @@ SURPRISES = [
     ("unannounced", "yes"),
     ("unannounced", 1),
     ("items", "SCJG-0101"),
+    ("earliest", 1798761600),  # seconds since 1970: pydantic alone reads 2027-01-01
+    ("latest", "1798761600"),
 ]
 
 

@@ -9,11 +9,15 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import url_of
 from helpers import FIXTURES
+from quietday.api import create_app
+from quietday.config import Settings
 from quietday.domain.model import Agency, AgencyId
 from quietday.errors import InputError
 from quietday.formats import parse_instance
-from quietday.persistence import session_scope
+from quietday.persistence import Engine, session_scope
+from quietday.planning.access import create_key
 from quietday.planning.province import load_province
 from quietday.planning.registry import create_agency, set_agency_capacity
 from seed import AGENCIES, Seeded, uscc
@@ -199,6 +203,16 @@ def test_capacity_dates_stay_within_2000_to_2100(
     assert r.json()["capacity_by_date"] == {}
 
 
+def test_a_capacity_date_is_written_as_a_date(client: TestClient, world: Seeded) -> None:
+    """A number in the path is not a date (pydantic alone reads 1798761600 as 2027-01-01)."""
+    agency = AGENCIES["A"][0]
+    for day in ("1798761600", "20270101"):
+        r = client.put(
+            f"/api/v1/agencies/{agency}/capacity/{day}", json={"capacity": 0}, headers=world.auth()
+        )
+        assert (r.status_code, r.json()["errors"][0]["path"]) == (422, "day"), r.text
+
+
 def test_registry_values_of_the_wrong_json_type_are_refused(
     client: TestClient, world: Seeded
 ) -> None:
@@ -228,3 +242,35 @@ def test_registry_values_of_the_wrong_json_type_are_refused(
     )
     assert (r.status_code, r.json()["blackout"]) == (200, ["2026-07-24"])
     assert client.get(f"/api/v1/agencies/{agency}", headers=world.auth()).json()["active"] is True
+
+
+def test_a_fresh_database_is_filled_through_the_api(engine: Engine) -> None:
+    """Only a supervisor key exists: regions (province, city, county, each after its parent),
+    a policy, an agency and an enterprise are created over HTTP, and the agency's key after."""
+    with session_scope(engine, actor="cli") as s:
+        _, key = create_key(s, role="supervisor")
+    auth = {"Authorization": f"Bearer {key}"}
+    app = create_app(Settings(database_url=url_of(engine), runner="thread"), engine=engine)
+    with TestClient(app) as c:
+        r = c.put("/api/v1/regions/360102", json={"name": "东湖区"}, headers=auth)
+        assert (r.status_code, r.json()["errors"][0]["code"]) == (422, "unknown_region")
+        for code, name in (("36", "江西省"), ("3601", "南昌市"), ("360102", "东湖区")):
+            r = c.put(f"/api/v1/regions/{code}", json={"name": name}, headers=auth)
+            assert r.status_code == 200, r.text
+        assert r.json() == {"code": "360102", "name": "东湖区", "parent_code": "3601",
+                            "level": "county"}  # fmt: skip
+        assert c.put("/api/v1/regions/3601", json={"name": "南昌"}, headers=auth).status_code == 200
+        assert {g["code"]: g["name"] for g in c.get("/api/v1/regions", headers=auth).json()} == {
+            "36": "江西省", "3601": "南昌", "360102": "东湖区"
+        }  # fmt: skip
+        assert c.put("/api/v1/regions/361", json={"name": "x"}, headers=auth).status_code == 422
+        r = c.put("/api/v1/quiet-policies/jx-1-20", json={"month_days": [[1, 20]]}, headers=auth)
+        assert r.status_code == 200, r.text
+        agency = {"id": "360102-SCJG", "name": "东湖区市场监督管理局", "region_code": "360102",
+                  "daily_capacity": 3}  # fmt: skip
+        assert c.post("/api/v1/agencies", json=agency, headers=auth).status_code == 201
+        firm = {"id": uscc("360102", 1), "name": "江西新企业有限公司", "region_code": "360102",
+                "quiet_policy_id": "jx-1-20"}  # fmt: skip
+        assert c.post("/api/v1/enterprises", json=firm, headers=auth).status_code == 201
+    with session_scope(engine, actor="cli") as s:
+        create_key(s, role="agency", agency_id="360102-SCJG")

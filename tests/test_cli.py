@@ -97,6 +97,14 @@ def test_spec_example_pin_is_refused(tmp_path: Path) -> None:
 def test_db_upgrade_and_keys_create(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     monkeypatch.setenv("QUIETDAY_DATABASE_URL", url)
+    # Before `db upgrade`: a clear word and exit 2, and no empty database file left behind.
+    for command in (["keys", "create", "--supervisor"], ["serve"], ["calendar", "list"],
+                    ["audit", "head"]):  # fmt: skip
+        r = runner.invoke(app, command)
+        assert r.exit_code == 2, (command, r.output)
+        assert "quietday db upgrade" in r.stderr
+        assert "Traceback" not in r.output
+    assert not (tmp_path / "q.db").exists()
     r = runner.invoke(app, ["db", "upgrade"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["keys", "create", "--supervisor", "--label", "shell"])

@@ -305,6 +305,13 @@ def test_login_without_its_csrf_token_or_from_elsewhere_is_refused(
     dc.get("/dashboard/login")
     r = dc.post("/dashboard/login", data={"key": world.supervisor, "csrf": "forged"})
     assert r.status_code == 403
+    # Non-ASCII in the form or the cookie is no match either (it was a 500).
+    assert dc.post("/dashboard/login", data={"key": "x", "csrf": "中"}).status_code == 403
+    held = dc.cookies["qd_login_csrf"]
+    dc.cookies.clear()
+    cookie = {"Cookie": "qd_login_csrf=中".encode()}
+    r = dc.post("/dashboard/login", data={"key": "x", "csrf": held}, headers=cookie)  # type: ignore[arg-type]
+    assert r.status_code == 403
     r = login(dc, world.supervisor, origin="https://evil.example")
     assert r.status_code == 403
     assert dc.get("/dashboard").status_code == 303
@@ -316,6 +323,7 @@ def test_logout_needs_the_session_csrf_token(dc: TestClient, world: Seeded) -> N
     token = CSRF.search(page.text)
     assert token is not None
     assert dc.post("/dashboard/logout", data={"csrf": "forged"}).status_code == 403
+    assert dc.post("/dashboard/logout", data={"csrf": "中"}).status_code == 403
     assert dc.get("/dashboard").status_code == 200
     r = dc.post("/dashboard/logout", data={"csrf": token.group(1)})
     assert r.status_code == 303

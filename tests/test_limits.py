@@ -224,3 +224,89 @@ def test_an_xlsx_zip_bomb_is_refused_with_flat_memory(server: Server, tmp_path: 
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["errors"][0]["code"] == "xlsx_too_large"
     assert grown < GROWTH
+
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG = "http://schemas.openxmlformats.org/package/2006"
+_SHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+_BOOK_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+
+
+def _rels(*targets: tuple[str, str]) -> str:
+    links = "".join(
+        f'<Relationship Id="r{k}" Type="{kind}" Target="{target}"/>'
+        for k, (kind, target) in enumerate(targets)
+    )
+    return f'<Relationships xmlns="{_PKG}/relationships">{links}</Relationships>'
+
+
+def wide_sheet(path: Path, rows: int) -> None:
+    """A legal-size XLSX (every part within its cap, a 16:1 sheet) whose every cell is the one
+    shared string, of the longest length a cell may have: cheap to send, dear to echo."""
+    strings = ["字" * 4000, *(header for header, _, _ in COLUMNS)]
+    types = {
+        "/xl/workbook.xml": _BOOK_TYPE,
+        "/xl/worksheets/sheet1.xml": _SHEET_TYPE,
+        "/xl/sharedStrings.xml": _STRINGS_TYPE,
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            f'<Types xmlns="{_PKG}/content-types"><Default Extension="rels" ContentType='
+            '"application/vnd.openxmlformats-package.relationships+xml"/>'
+            + "".join(f'<Override PartName="{n}" ContentType="{t}"/>' for n, t in types.items())
+            + "</Types>",
+        )
+        z.writestr("_rels/.rels", _rels((f"{_REL}/officeDocument", "xl/workbook.xml")))
+        z.writestr(
+            "xl/workbook.xml",
+            f'<workbook xmlns="{_MAIN}" xmlns:r="{_REL}">'
+            '<sheets><sheet name="检查计划" sheetId="1" r:id="r0"/></sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            _rels(
+                (f"{_REL}/worksheet", "worksheets/sheet1.xml"), (_STRINGS_REL, "sharedStrings.xml")
+            ),
+        )
+        z.writestr(
+            "xl/sharedStrings.xml",
+            f'<sst xmlns="{_MAIN}">' + "".join(f"<si><t>{t}</t></si>" for t in strings) + "</sst>",
+        )
+        with z.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(f'<worksheet xmlns="{_MAIN}"><sheetData>'.encode())
+            for r in range(1, rows + 2):
+                cells = "".join(
+                    f'<c r="{c}{r}" t="s"><v>{0 if r > 1 else k + 1}</v></c>'
+                    for k, c in enumerate("ABCDEFGHIJ")
+                )
+                sheet.write(f'<row r="{r}">{cells}</row>'.encode())
+            sheet.write(b"</sheetData></worksheet>")
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_a_sheet_of_long_cells_costs_the_server_little(
+    server: Server, tmp_path: Path, marked: bool
+) -> None:
+    """Each long cell is refused unread, never quoted in a message (a sheet like this once
+    held 400 MB of messages quoting it), and the marked copy cuts it short."""
+    path = tmp_path / "wide.xlsx"
+    wide_sheet(path, 20_000)
+    assert path.stat().st_size < 8 * MB  # under the upload limit
+    before = peak_rss(server.proc.pid)
+    started = time.monotonic()
+    with path.open("rb") as f:
+        r = httpx.post(
+            f"{server.base}/api/v1/plans/import",
+            params={"marked": "true"} if marked else None,
+            files={"file": ("wide.xlsx", f)},
+            headers=server.world.auth("A"),
+            timeout=120,
+        )
+    elapsed = time.monotonic() - started
+    grown = peak_rss(server.proc.pid) - before
+    print(f"wide sheet ({path.stat().st_size / MB:.2f} MB, marked={marked}): {r.status_code} "
+          f"in {elapsed:.1f} s, peak RSS +{grown / MB:.1f} MB")  # fmt: skip
+    assert r.status_code == 422
+    assert grown < GROWTH

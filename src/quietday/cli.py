@@ -279,6 +279,16 @@ def demo(
         _serve(Settings(database_url=report.database_url), host=host, port=port)
 
 
+def _ready(url: str) -> None:
+    """Stop with a clear word, before anything else, if the database is not migrated."""
+    from quietday.persistence import schema_behind
+
+    behind = schema_behind(url)
+    if behind is not None:
+        _err(behind)
+        raise typer.Exit(2)
+
+
 def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
@@ -286,6 +296,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
     if problem is not None:
         _err(problem)
         raise typer.Exit(2)
+    _ready(settings.database_url)
     # Development: links point at this server itself (never at a request's Host header).
     settings = settings.model_copy(
         update={"public_url": settings.base_url(f"http://{host}:{port}")}
@@ -336,6 +347,7 @@ def worker(
             "quietday worker 需要 PostgreSQL(QUIETDAY_DATABASE_URL);SQLite 的运行在 API 进程内求解"
         )
         raise typer.Exit(2)
+    _ready(settings.database_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     os.nice(settings.worker_nice)
     run_worker(
@@ -380,8 +392,10 @@ def keys_create(
         raise typer.BadParameter("请指定 --supervisor 或 --agency ID 之一")
     from quietday.planning.province import create_key_now
 
+    url = Settings().database_url
+    _ready(url)
     try:
-        key = create_key_now(Settings().database_url, agency=agency, label=label)
+        key = create_key_now(url, agency=agency, label=label)
     except InputError as exc:
         raise _bad_input(exc) from None
     print(key)
@@ -402,8 +416,10 @@ def audit_verify(
     """Check the audit chain: every entry, every link, the head and the anchor; exit 1 on a problem."""
     from quietday.planning.audit import verify_database
 
+    url = Settings().database_url
+    _ready(url)
     try:
-        report = verify_database(Settings().database_url, anchor)
+        report = verify_database(url, anchor)
     except InputError as exc:
         raise _bad_input(exc) from None
     for problem in report.problems:
@@ -423,7 +439,9 @@ def audit_head() -> None:
     """Print the chain head as SEQ:HASH, to write down as an anchor for later checks."""
     from quietday.planning.audit import head_of
 
-    seq, digest = head_of(Settings().database_url)
+    url = Settings().database_url
+    _ready(url)
+    seq, digest = head_of(url)
     print(f"{seq}:{digest}")
     _err("请在日志之外记下这个锚点;日后用 quietday audit verify --anchor 序号:哈希 核对。")
 
@@ -436,7 +454,9 @@ def audit_actuals(
     """Write a year's check-ins as an instance and a solution, for `quietday check` to judge."""
     from quietday.planning.checkins import write_actuals
 
-    instance, solution, entries = write_actuals(Settings().database_url, year, out)
+    url = Settings().database_url
+    _ready(url)
+    instance, solution, entries = write_actuals(url, year, out)
     print(f"{year} 年扫码入企记录 {entries:,} 条 -> {instance}、{solution}")
     print(f"复查: quietday check {instance} {solution}")
 
@@ -452,7 +472,9 @@ def _database(actor: str | None = None) -> Iterator[Session]:
     """One unit of work on QUIETDAY_DATABASE_URL, committed when the block ends."""
     from quietday.persistence import make_engine, session_scope
 
-    engine = make_engine(Settings().database_url)
+    url = Settings().database_url
+    _ready(url)
+    engine = make_engine(url)
     try:
         with session_scope(engine, actor=actor) as session:
             yield session

@@ -44,19 +44,25 @@ class Health(BaseModel):
     version: str
 
 
-_FEED_PATH = re.compile(r"/feeds/[^/?\s]+")
+# A feed path however it is spelt (`//feeds/`, `/FEEDS/`), and a token wherever it stands (a
+# query value, another route's parameter).
+_FEED_PATH = re.compile(r"/+feeds/+[^/?\s\"]+", re.IGNORECASE)
+_TOKEN = re.compile(r"icsf_[^/?&\s\"]+", re.IGNORECASE)
+
+
+def _redacted(text: str) -> str:
+    return _TOKEN.sub("icsf_***", _FEED_PATH.sub("/feeds/***", text))
 
 
 class RedactFeedTokens(logging.Filter):
-    """Logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`."""
+    """Logs never carry a feed token: `/feeds/<token>` is logged as `/feeds/***`, and a token
+    anywhere else as `icsf_***`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _FEED_PATH.sub("/feeds/***", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(_redacted(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _FEED_PATH.sub("/feeds/***", record.msg)
+            record.msg = _redacted(record.msg)
         return True
 
 

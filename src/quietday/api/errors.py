@@ -110,15 +110,32 @@ def _answer(
     )
 
 
+# The most problems one answer lists (a sheet may have tens of thousands; `detail` gives the
+# count, and `?marked=true` on an import marks every one in the sheet).
+MAX_LISTED = 1000
+
+
+def _count(total: int, first: list[str]) -> str:
+    """`detail` of a 422: how many problems, the first three, and whether the list is cut."""
+    listed = f"(下列 errors 只列出前 {MAX_LISTED} 处)" if total > MAX_LISTED else ""
+    more = " …" if total > len(first) else ""
+    return f"共 {total} 处错误{listed}: " + "; ".join(first) + more
+
+
 def _domain(request: Request, exc: QuietdayError) -> JSONResponse:
     status = next((s for cls, s, _ in _STATUS if isinstance(exc, cls)), 500)
     if isinstance(exc, InputError):
         errors = [
             FieldError(path=p.path, code=p.code, message=p.message, record=p.record)
-            for p in exc.problems
+            for p in exc.problems[:MAX_LISTED]
         ]
-        detail = f"共 {len(errors)} 处错误: " + "; ".join(str(p) for p in exc.problems[:3])
-        return _answer(request, 422, code=exc.code, detail=detail, errors=errors)
+        return _answer(
+            request,
+            422,
+            code=exc.code,
+            detail=_count(len(exc.problems), [str(p) for p in exc.problems[:3]]),
+            errors=errors,
+        )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return _answer(request, status, code=exc.code, detail=str(exc), headers=headers)
 
@@ -140,7 +157,7 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         )
         for e in exc.errors()
     ]
-    detail = f"共 {len(errors)} 处错误: " + "; ".join(f"{e.path}: {e.message}" for e in errors[:3])
+    detail = _count(len(errors), [f"{e.path}: {e.message}" for e in errors[:3]])
     return _answer(request, 422, code="invalid_request", detail=detail, errors=errors)
 
 
@@ -158,6 +175,8 @@ _MESSAGES = {
 
 
 def _chinese(error: dict[str, Any]) -> str:
+    if error.get("type") == "value_error":  # our own validators: their message is Chinese
+        return str(error.get("msg", "")).removeprefix("Value error, ")
     return _MESSAGES.get(str(error.get("type")), "取值无效") + f"({error.get('msg', '')})"
 
 

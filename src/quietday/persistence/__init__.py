@@ -11,7 +11,7 @@ from quietday.persistence.database import (
     ping,
     session_scope,
 )
-from quietday.persistence.migrations import upgrade
+from quietday.persistence.migrations import schema_behind, upgrade
 
 __all__ = [
     "Engine",
@@ -21,6 +21,7 @@ __all__ = [
     "make_engine",
     "make_reader",
     "ping",
+    "schema_behind",
     "session_scope",
     "upgrade",
 ]

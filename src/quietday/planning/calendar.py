@@ -61,7 +61,6 @@ MAX_DAYS = 366
 MAX_NAME = 50
 MAX_PAPERS = 20
 MAX_PAPER = 500
-_MAX_PROBLEMS = 100
 CSV_HEADER = ("date", "kind", "name")
 OFF, ON = "休", "班"
 PROVISIONAL_SOURCE = "推算(全国年节及纪念日放假办法)"
@@ -152,7 +151,7 @@ class _Days:
                 f"没有任何放假日期: {self.year} 年的国务院节假日安排可能尚未发布",
             )
         if self.problems:
-            raise InputError(self.problems[:_MAX_PROBLEMS])
+            raise InputError(self.problems)
         return Notice(
             self.year,
             dict(sorted(self.holidays.items())),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,8 @@ from quietday.planning.access import Actor
 from quietday.planning.audit import record
 from quietday.planning.plans import MAX_BATCH, Intake, PlanInput, Wording
 from quietday.planning.spreadsheets import csv_bytes, inert_cell, xlsx_bytes
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "COLUMNS",
@@ -73,12 +76,17 @@ KIND_WORDS = {
 YES = {"是", "y", "yes", "true", "1"}
 NO = {"否", "n", "no", "false", "0", ""}
 _CHUNK = 500
-_MAX_PROBLEMS = 1000
 # Caps on what a sheet may hold: far above any real plan sheet (10,000 rows of ten columns are
 # about 3 MB of sheet XML and a few hundred KB of shared strings), far below what hurts.
 MAX_ROWS = 2 * MAX_BATCH  # physical rows, blank ones included
 MAX_COLUMNS = 50
 MAX_CELL = 4000  # characters: 50 items of 64 characters and their separators fit
+# The most characters a cell of each column may hold; a longer one is refused unread, never
+# echoed (a sheet of long strings in every cell once held 400 MB of messages quoting them).
+_CELL_LIMITS = {
+    "external_ref": 100, "agency_id": 64, "enterprise_id": 64, "kind": 20, "items": MAX_CELL,
+    "earliest": 40, "latest": 40, "priority": 20, "exempt_reason": 200, "unannounced": 10,
+}  # fmt: skip
 # An XLSX's parts, inflated, by their declared content type: openpyxl streams a worksheet in
 # read-only mode (10,000 rows are about 6 MB), holds the shared strings whole, and parses every
 # other XML part whole into objects (512 KB of `<xf/>` styles: +63 MB and 6 s, measured).
@@ -153,8 +161,8 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
     text: dict[str, str] = {}
     for _, name, required in COLUMNS:
         raw = values.get(name)
-        if isinstance(raw, str) and len(raw) > MAX_CELL:
-            row.bad(name, f"超过 {MAX_CELL} 个字符")
+        if isinstance(raw, str) and len(raw) > _CELL_LIMITS[name]:
+            row.bad(name, f"超过 {_CELL_LIMITS[name]} 个字符")
             text[name] = ""
             continue
         text[name] = _text(raw)
@@ -232,7 +240,16 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
 
 
 def _unreadable(exc: Exception) -> InputError:
-    return InputError([Problem("bad_file", "file", f"无法读取 XLSX 文件({type(exc).__name__})")])
+    log.info("unreadable XLSX: %s: %s", type(exc).__name__, exc)
+    return InputError(
+        [
+            Problem(
+                "bad_file",
+                "file",
+                "无法读取 XLSX 文件: 文件已损坏,或不是 Excel 2007 及以后的 .xlsx 格式",
+            )
+        ]
+    )
 
 
 def _too_large(message: str) -> InputError:
@@ -411,8 +428,8 @@ def import_plans(
     except csv.Error as exc:
         raise InputError([Problem("bad_file", "file", f"CSV 格式错误: {exc}")]) from None
     if intake.problems:
-        # At most about a dozen problems a row: all of them are sorted, the first are told.
-        found = sorted(intake.problems, key=_line_and_column)[:_MAX_PROBLEMS]
+        # All of them, in sheet order (the answer lists the first; the marked sheet marks all).
+        found = sorted(intake.problems, key=_line_and_column)
         raise InputError([_placed(p) for p in found])
     if count == 0:
         raise InputError([Problem("empty_file", "file", "文件中没有数据行")])
@@ -431,9 +448,11 @@ def _xml(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _cell(sheet: WriteOnlyWorksheet, value: Any, messages: Sequence[str]) -> WriteOnlyCell:
+def _cell(
+    sheet: WriteOnlyWorksheet, value: Any, messages: Sequence[str], *, limit: int
+) -> WriteOnlyCell:
     if isinstance(value, str):
-        value = _xml(value[:MAX_CELL])
+        value = _xml(value if len(value) <= limit else value[:limit] + "…(已截断)")
     cell = inert_cell(sheet, value)
     if messages:
         cell.fill = _BAD_FILL
@@ -448,6 +467,7 @@ def marked_sheet(stream: IO[bytes], *, filename: str, problems: Sequence[Problem
     (a missing column, an unreadable file) is a comment on the first cell."""
     by_cell: dict[tuple[int, int], list[str]] = {}
     widest: dict[int, int] = {}
+    limits: dict[int, int] = {}  # a column's longest cell (longer ones are cut in the copy)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("检查计划(已标注)")
     try:
@@ -455,6 +475,7 @@ def marked_sheet(stream: IO[bytes], *, filename: str, problems: Sequence[Problem
             line = k + 1
             if line == 1:
                 columns = {name: i for i, name in _header_map(raw)[0].items()}
+                limits = {i: _CELL_LIMITS[name] for name, i in columns.items()}
                 for p in problems:
                     m = _ROW_PATH.match(p.path)
                     if m is None:
@@ -466,7 +487,12 @@ def marked_sheet(stream: IO[bytes], *, filename: str, problems: Sequence[Problem
                     widest[r] = max(widest.get(r, 0), c + 1)
             width = max(len(raw), widest.get(line, 0))
             cells = [raw[i] if i < len(raw) else None for i in range(width)]
-            sheet.append([_cell(sheet, v, by_cell.get((line, i), [])) for i, v in enumerate(cells)])
+            sheet.append(
+                [
+                    _cell(sheet, v, by_cell.get((line, i), []), limit=limits.get(i, MAX_CELL))
+                    for i, v in enumerate(cells)
+                ]
+            )
     except InputError:
         # The file itself could not be read (the problems say why): the list below remains.
         pass

@@ -43,6 +43,7 @@ __all__ = [
     "ensure_region",
     "get_caps",
     "put_policy",
+    "put_region",
     "set_agency_capacity",
     "set_caps",
     "update_agency",
@@ -79,6 +80,33 @@ def ensure_region(
     if row is None:
         row = repo.add(RegionRow(code=code, name=name, level=level, parent_code=parent_code))
         record(session, "region.create", f"region:{code}", row.model_dump())
+    return row
+
+
+REGION_LEVELS = {2: "province", 4: "city", 6: "county"}
+
+
+def put_region(session: Session, *, code: str, name: str) -> RegionRow:
+    """Create or rename a region (行政区划): a province (2 digits), a city (4) or a county (6),
+    whose parent is the code without its last two digits and must exist first."""
+    level = REGION_LEVELS.get(len(code)) if code.isascii() and code.isdigit() else None
+    if level is None:
+        raise InputError([Problem("bad_region_code", "code", "行政区划码应为 2、4 或 6 位数字")])
+    parent = code[:-2] or None
+    repo = RegionRepository(session)
+    if parent is not None and repo.get(parent) is None:
+        raise InputError(
+            [Problem("unknown_region", "code", f"上级行政区划 {parent} 不存在,请先建立")]
+        )
+    row = repo.get(code)
+    if row is None:
+        return ensure_region(session, code=code, name=name, level=level, parent_code=parent)
+    if row.name != name:
+        before = row.model_dump()
+        row.name = name
+        repo.add(row)
+        SettingRepository(session).bump(FEED_GENERATION)  # feeds shorten agency names by it
+        record(session, "region.update", f"region:{code}", diff(before, row.model_dump()))
     return row
 
 

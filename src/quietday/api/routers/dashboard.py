@@ -132,6 +132,12 @@ def _same_origin(request: Request, settings: Settings) -> bool:
     return origin in own
 
 
+def _matches(held: str, sent: str) -> bool:
+    """A CSRF token is ASCII: anything else sent (or held in a cookie) is no match, in constant
+    time for the rest (`hmac.compare_digest` refuses non-ASCII text)."""
+    return held.isascii() and sent.isascii() and hmac.compare_digest(held, sent)
+
+
 def _login_form(request: Request, *, error: str | None = None, status: int = 200) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = _page(request, "login.html", status=status, csrf=token, error=error)
@@ -182,7 +188,7 @@ def login(
 ) -> Response:
     """Sign in with a supervisor key: a session cookie, then the overview."""
     held = request.cookies.get(LOGIN_COOKIE, "")
-    if not _same_origin(request, settings) or not held or not hmac.compare_digest(held, csrf):
+    if not _same_origin(request, settings) or not held or not _matches(held, csrf):
         return _login_form(request, error="登录表单已失效,请重新提交。", status=403)
     try:
         value, _ = sign_in(
@@ -212,7 +218,7 @@ def logout(
     current = _current(request, session, settings)
     if current is None:
         return _redirect("/dashboard/login")
-    if not _same_origin(request, settings) or not hmac.compare_digest(current.csrf, csrf):
+    if not _same_origin(request, settings) or not _matches(current.csrf, csrf):
         return _page(
             request,
             "missing.html",

@@ -25,6 +25,7 @@ from quietday.api.schemas import (
     PolicyPublic,
     PolicyPut,
     RegionPublic,
+    RegionPut,
     SafeStr,
 )
 from quietday.errors import NotFoundError
@@ -48,6 +49,18 @@ PolicyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-
 def regions(session: SessionDep, actor: ActorDep) -> list[RegionPublic]:
     """行政区划 (province, cities, counties)."""
     return [RegionPublic.model_validate(r.model_dump()) for r in RegionRepository(session).list()]
+
+
+@router.put("/regions/{code}", response_model=RegionPublic)
+def put_region(
+    code: Annotated[str, Path(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$", description="行政区划码")],
+    body: RegionPut,
+    session: SessionDep,
+    actor: SupervisorDep,
+) -> RegionPublic:
+    """Create or rename a region: a province, then its cities, then their counties."""
+    row = registry.put_region(session, code=code, name=body.name)
+    return RegionPublic.model_validate(row.model_dump())
 
 
 @router.get("/quiet-policies", response_model=list[PolicyPublic])
