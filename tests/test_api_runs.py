@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import Clock
+from conftest import Clock, url_of
+from quietday.api import create_app
+from quietday.config import Settings
 from quietday.domain import find_violations
 from quietday.formats import parse_instance, parse_solution
+from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
 from test_api_plans import plan
 
@@ -292,3 +295,20 @@ def test_plain_downloads_inflate_a_megabyte_at_a_time() -> None:
     assert len(chunks) > 3
     assert max(len(c) for c in chunks) <= 1 << 20
     assert b"".join(chunks).decode() == text
+
+
+def test_the_servers_limits_are_the_apis(engine: Engine, world: Seeded) -> None:
+    """A run may ask for up to QUIETDAY_MAX_TIME_LIMIT seconds and QUIETDAY_MAX_WORKERS threads,
+    whatever they are set to (the schema once capped them at 3600 and 64 on its own)."""
+    settings = Settings(database_url=url_of(engine), runner="thread", max_time_limit=7200,
+                        max_workers=96)  # fmt: skip
+    app = create_app(settings, engine=engine, clock=Clock())
+    with TestClient(app) as c:
+        body = {**RUN, "time_limit": 5000, "workers": 80, "deterministic": False}
+        r = c.post("/api/v1/runs", json=body, headers=world.auth())
+        assert r.status_code == 202, r.text
+        c.post(f"/api/v1/runs/{r.json()['id']}/cancel", headers=world.auth())
+        r = c.post("/api/v1/runs", json={**body, "time_limit": 7201}, headers=world.auth())
+        assert (r.status_code, r.json()["errors"][0]["path"]) == (422, "time_limit")
+        r = c.post("/api/v1/runs", json={**body, "workers": 97}, headers=world.auth())
+        assert (r.status_code, r.json()["errors"][0]["path"]) == (422, "workers")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from helpers import FIXTURES, doc, insp, load
 from quietday.domain import Reason, Solution, SolveStats, Status, Unscheduled, Visit
+from quietday.domain.model import Kind, KindName
 from quietday.errors import InstanceError, Problem, SolutionError
 from quietday.formats import (
     dump_instance,
@@ -210,3 +211,7 @@ def test_bad_solution_is_refused_with_paths() -> None:
         ("bad_date", "visits[0]"),
         ("unknown_reason", "unscheduled[0]"),
     ]
+
+
+def test_the_kind_names_people_type_are_the_kinds() -> None:
+    assert get_args(KindName) == tuple(k.value for k in Kind)

@@ -8,6 +8,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from quietday.domain.limits import (
+    FIRST_DAY,
+    LAST_DAY,
+    MAX_AGENCY_ID,
+    MAX_ENTERPRISE_ID,
+    MAX_EXEMPT_REASON,
+    MAX_EXTERNAL_REF,
+    MAX_ITEM,
+    MAX_ITEMS,
+    MAX_PRIORITY,
+    YEARS,
+)
+from quietday.domain.model import KindName
+from quietday.domain.status import PlanStatus, RunStatus, VisitStatus
 from quietday.domain.text import text_problem
 from quietday.planning.registry import AGENCY_ID_PATTERN
 
@@ -88,10 +102,9 @@ def _lines(value: str) -> str:
 # SafeText free text that keeps line breaks (a rating's comment, an exemption's reason).
 SafeStr = Annotated[str, AfterValidator(_line)]
 SafeText = Annotated[str, AfterValidator(_lines)]
-Id64 = Annotated[SafeStr, Field(min_length=1, max_length=64)]
+Id64 = Annotated[SafeStr, Field(min_length=1, max_length=MAX_AGENCY_ID)]
 Name = Annotated[SafeStr, Field(min_length=1, max_length=200)]
-Item = Annotated[SafeStr, Field(min_length=1, max_length=64)]
-Kind = Literal["routine", "special", "case", "requested"]
+Item = Annotated[SafeStr, Field(min_length=1, max_length=MAX_ITEM)]
 
 
 # JSON has no dates: a date (or time) is a string, parsed as such in strict bodies.
@@ -106,13 +119,13 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 Day = Annotated[
     date,
     BeforeValidator(_date_text),
-    Field(ge=date(2000, 1, 1), le=date(2100, 12, 31), strict=False),
+    Field(ge=FIRST_DAY, le=LAST_DAY, strict=False),
 ]
 
 
 def _in_years(value: datetime) -> datetime:
-    if not 2000 <= value.year <= 2100:
-        raise ValueError("超出 2000-2100 年")
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"超出 {YEARS[0]}-{YEARS[1]} 年")
     return value
 
 
@@ -136,31 +149,31 @@ class _In(BaseModel):
 
 class PlanCreate(_In):
     enterprise_id: Annotated[
-        SafeStr, Field(min_length=1, max_length=18, description="统一社会信用代码")
+        SafeStr, Field(min_length=1, max_length=MAX_ENTERPRISE_ID, description="统一社会信用代码")
     ]
-    kind: Kind = Field(
+    kind: KindName = Field(
         description="routine 日常检查, special 专项检查, case 个案检查, requested 应企业申请"
     )
     earliest: Day
     latest: Day
-    items: list[Item] = Field(default_factory=list, max_length=50, description="检查事项")
-    priority: int = Field(1, ge=1, le=100)
-    exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = Field(
+    items: list[Item] = Field(default_factory=list, max_length=MAX_ITEMS, description="检查事项")
+    priority: int = Field(1, ge=1, le=MAX_PRIORITY)
+    exempt_reason: Annotated[SafeText, Field(max_length=MAX_EXEMPT_REASON)] | None = Field(
         None, description="豁免事由: 可在安静日检查"
     )
     unannounced: bool = Field(False, description="不提前告知(暗访等): 不出现在企业日历中")
-    external_ref: Annotated[SafeStr, Field(min_length=1, max_length=100)] | None = Field(
-        None, description="部门系统中的编号;同一部门内唯一,重复提交不产生重复计划"
+    external_ref: Annotated[SafeStr, Field(min_length=1, max_length=MAX_EXTERNAL_REF)] | None = (
+        Field(None, description="部门系统中的编号;同一部门内唯一,重复提交不产生重复计划")
     )
     agency_id: Id64 | None = Field(None, description="监督密钥提交时必填;部门密钥默认为本部门")
 
 
 class PlanUpdate(_In):
-    kind: Kind | None = None
+    kind: KindName | None = None
     earliest: Day | None = None
     latest: Day | None = None
-    items: list[Item] | None = Field(None, max_length=50)
-    priority: int | None = Field(None, ge=1, le=100)
+    items: list[Item] | None = Field(None, max_length=MAX_ITEMS)
+    priority: int | None = Field(None, ge=1, le=MAX_PRIORITY)
     exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
     unannounced: bool | None = None
 
@@ -184,7 +197,7 @@ class PlanPublic(BaseModel):
     exempt_reason: str | None
     unannounced: bool
     external_ref: str | None
-    status: Literal["submitted", "published", "unscheduled", "cancelled"]
+    status: PlanStatus
     version: int
     published_date: date | None
     visit_id: int | None = Field(description="所在的入企(已发布的计划)")
@@ -219,8 +232,10 @@ class RunCreate(_In):
     scope: RegionCode | None = Field(
         None, description="行政区划码前缀(省 2 位、市 4 位、县 6 位);空为全部"
     )
-    time_limit: float = Field(60.0, gt=0, le=3600, description="求解时限(秒)")
-    workers: int = Field(2, ge=1, le=64)
+    # The most a run may ask for is the server's (QUIETDAY_MAX_TIME_LIMIT, QUIETDAY_MAX_WORKERS):
+    # `create_run` holds it, so that raising the setting raises what the API takes.
+    time_limit: float = Field(60.0, gt=0, description="求解时限(秒),不超过服务器设定的上限")
+    workers: int = Field(2, ge=1, description="CP-SAT 线程数,不超过服务器设定的上限")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     deterministic: bool = False
     correction: bool = Field(
@@ -231,7 +246,7 @@ class RunCreate(_In):
 
 class RunPublic(BaseModel):
     id: int
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "published"]
+    status: RunStatus
     scope: str | None
     horizon_start: date
     horizon_end: date
@@ -280,7 +295,7 @@ class VisitPublic(BaseModel):
     enterprise_id: str
     date: date
     lead_agency_id: str
-    status: Literal["published", "cancelled"]
+    status: VisitStatus
     sequence: int
     agencies: list[str] = Field(description="参加的执法部门(联合检查时多于一个)")
     plan_ids: list[int] = Field(description="本次入企的检查计划(部门密钥只见本部门的)")
@@ -466,7 +481,7 @@ class CheckInCreate(_In):
     visit_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
         default=None, description="对应的已发布入企;不填时按企业、部门和日期匹配"
     )
-    kind: Kind | None = Field(default=None, description="不填时取所执行计划的检查类型")
+    kind: KindName | None = Field(default=None, description="不填时取所执行计划的检查类型")
     exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
 
 

@@ -18,6 +18,7 @@ from quietday.domain.model import (
     Agency,
     AgencyId,
     Caps,
+    Door,
     Enterprise,
     EnterpriseId,
     HistoryEntry,
@@ -36,6 +37,7 @@ from quietday.domain.model import (
     Visit,
 )
 from quietday.domain.state import Blocker, ScheduleState
+from quietday.domain.status import PartState, PlanStatus, RunStatus, VisitStatus
 
 __all__ = [
     "CAPPED_KINDS",
@@ -43,6 +45,7 @@ __all__ = [
     "AgencyId",
     "Blocker",
     "Caps",
+    "Door",
     "Enterprise",
     "EnterpriseId",
     "HistoryEntry",
@@ -53,10 +56,13 @@ __all__ = [
     "Kind",
     "Metrics",
     "OfficialCalendar",
+    "PartState",
     "Pin",
+    "PlanStatus",
     "PolicyId",
     "QuietPolicy",
     "Reason",
+    "RunStatus",
     "ScheduleState",
     "Solution",
     "SolveStats",
@@ -64,6 +70,7 @@ __all__ = [
     "Unscheduled",
     "Violation",
     "Visit",
+    "VisitStatus",
     "WorkingCalendar",
     "entry_violations",
     "explain_unscheduled",

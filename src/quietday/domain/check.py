@@ -19,6 +19,7 @@ from functools import cached_property
 from quietday.domain.model import (
     AgencyId,
     Caps,
+    Door,
     EnterpriseId,
     InspectionId,
     Instance,
@@ -335,7 +336,7 @@ def placement_violations(instance: Instance, assignment: Assignment) -> list[Vio
 def _structure_violations(instance: Instance, solution: Solution) -> Iterator[Violation]:
     """Every inspection exactly once; one visit per enterprise and date; a visit is one door."""
     seen: Counter[InspectionId] = Counter()
-    doors: Counter[tuple[EnterpriseId, date]] = Counter()
+    doors: Counter[Door] = Counter()
     for v in solution.visits:
         doors[(v.enterprise, v.date)] += 1
         if not v.inspections:
@@ -398,7 +399,7 @@ def measure(instance: Instance, solution: Solution) -> Metrics:
     whose date changed, an unscheduled one included)."""
     assignment = {i: d for i, d in solution.assignment().items() if i in instance.by_id}
     doors = {(instance.by_id[i].enterprise, d) for i, d in assignment.items()}
-    agencies: dict[tuple[EnterpriseId, date], set[AgencyId]] = defaultdict(set)
+    agencies: dict[Door, set[AgencyId]] = defaultdict(set)
     for iid, day in assignment.items():
         agencies[(instance.by_id[iid].enterprise, day)].add(instance.by_id[iid].agency)
     moved = sum(

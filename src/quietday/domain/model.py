@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
-from typing import Any, NewType, TypeVar
+from typing import Any, Literal, NewType, TypeVar
 
 from quietday.domain.calendar import QuietPolicy, WorkingCalendar
 
@@ -22,6 +22,7 @@ __all__ = [
     "Agency",
     "AgencyId",
     "Caps",
+    "Door",
     "Enterprise",
     "EnterpriseId",
     "HistoryEntry",
@@ -30,6 +31,7 @@ __all__ = [
     "InspectionId",
     "Instance",
     "Kind",
+    "KindName",
     "Pin",
     "PolicyId",
     "Reason",
@@ -44,6 +46,9 @@ AgencyId = NewType("AgencyId", str)
 EnterpriseId = NewType("EnterpriseId", str)
 InspectionId = NewType("InspectionId", str)
 PolicyId = NewType("PolicyId", str)
+# An enterprise on a date: one visit, one door-opening (综合查一次). A plain tuple, not a
+# NamedTuple: the solver builds millions of them.
+Door = tuple[EnterpriseId, date]
 
 
 class Kind(StrEnum):
@@ -57,6 +62,10 @@ class Kind(StrEnum):
         return {"routine": "日常检查", "special": "专项检查", "case": "个案检查"}.get(
             self.value, "应企业申请"
         )
+
+
+# The kinds as text, for what reads them from people (a strict schema takes text, not enums).
+KindName = Literal["routine", "special", "case", "requested"]
 
 
 CAPPED_KINDS = frozenset({Kind.ROUTINE, Kind.SPECIAL})

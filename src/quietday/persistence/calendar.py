@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.official import PACKAGE_SOURCE, official_calendar, official_years
 from quietday.persistence.repositories import _members, _Repository
 from quietday.persistence.tables import (
@@ -96,7 +97,10 @@ class OfficialYearRepository(_Repository[OfficialYearRow]):
         """Published visits on `days`, by id, after the id `after`."""
         plans = (
             sa.select(sa.func.count())
-            .where(col(PlanRow.visit_id) == col(VisitRow.id), col(PlanRow.status) == "published")
+            .where(
+                col(PlanRow.visit_id) == col(VisitRow.id),
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+            )
             .scalar_subquery()
         )
         query = (
@@ -111,7 +115,7 @@ class OfficialYearRepository(_Repository[OfficialYearRow]):
             )
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(VisitRow.enterprise_id))
             .join(AgencyRow, col(AgencyRow.id) == col(VisitRow.lead_agency_id))
-            .where(col(VisitRow.status) == "published")
+            .where(col(VisitRow.status) == VisitStatus.PUBLISHED)
             .order_by(col(VisitRow.id))
             .limit(limit)
         )
@@ -123,7 +127,7 @@ class OfficialYearRepository(_Repository[OfficialYearRow]):
         return sorted(out, key=lambda v: v.visit_id)[:limit]
 
     def count_on(self, days: Iterable[date]) -> int:
-        query = sa.select(sa.func.count()).where(col(VisitRow.status) == "published")
+        query = sa.select(sa.func.count()).where(col(VisitRow.status) == VisitStatus.PUBLISHED)
         return sum(
             int(self.session.execute(query.where(where)).scalar_one())
             for where in _members(self.session, col(VisitRow.day), days)

@@ -11,6 +11,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.persistence.repositories import _Repository
 from quietday.persistence.tables import (
     CheckInFlagRow,
@@ -100,9 +101,9 @@ class CheckInRepository(_Repository[CheckInRow]):
             .join(PlanRow, col(PlanRow.visit_id) == col(VisitRow.id))
             .where(
                 VisitRow.enterprise_id == enterprise_id,
-                VisitRow.status == "published",
+                VisitRow.status == VisitStatus.PUBLISHED,
                 PlanRow.agency_id == agency_id,
-                PlanRow.status == "published",
+                PlanRow.status == PlanStatus.PUBLISHED,
             )
             .order_by(col(VisitRow.day), col(PlanRow.id))
         ).all()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
+from quietday.domain.status import PartState
 from quietday.errors import ConflictError
 from quietday.persistence.tables import RunPartRow, utcnow
 
@@ -113,9 +114,9 @@ class PartRepository:
         row = self.session.exec(
             select(RunPartRow).where(RunPartRow.id == part_id).with_for_update()
         ).first()
-        if row is None or row.state not in ("todo", "running"):
+        if row is None or row.state not in (PartState.TODO, PartState.RUNNING):
             return None
-        row.state, row.worker, row.started_at = "running", worker[:64], utcnow()
+        row.state, row.worker, row.started_at = PartState.RUNNING, worker[:64], utcnow()
         row.attempts += 1
         self.session.add(row)
         return row
@@ -123,7 +124,7 @@ class PartRepository:
     def still_wanted(self, part_id: int) -> bool:
         """The part runs, and its run has not given it up (cancelled, or failed elsewhere)."""
         state = self.session.exec(select(RunPartRow.state).where(RunPartRow.id == part_id)).first()
-        return state == "running"
+        return state == PartState.RUNNING
 
     def job(self, part_id: int) -> tuple[str, bytes] | None:
         """The part's kind and job, while it has one."""
@@ -146,7 +147,7 @@ class PartRepository:
         """Record how a running part ended; False if it no longer runs (its run gave it up)."""
         done = self.session.execute(
             update(RunPartRow)
-            .where(col(RunPartRow.id) == part_id, col(RunPartRow.state) == "running")
+            .where(col(RunPartRow.id) == part_id, col(RunPartRow.state) == PartState.RUNNING)
             .values(
                 state=state,
                 result_gz=result_gz,
@@ -161,7 +162,8 @@ class PartRepository:
         """(id, state, label, error) of those of `part_ids` that are done or failed."""
         return self.session.exec(
             select(RunPartRow.id, RunPartRow.state, RunPartRow.label, RunPartRow.error).where(
-                col(RunPartRow.id).in_(part_ids), col(RunPartRow.state).in_(("done", "failed"))
+                col(RunPartRow.id).in_(part_ids),
+                col(RunPartRow.state).in_((PartState.DONE, PartState.FAILED)),
             )
         ).all()  # type: ignore[return-value]
 
@@ -185,11 +187,14 @@ class PartRepository:
     def give_up(self, run_id: int, part_ids: Collection[int] | None = None) -> list[int]:
         """The run's parts not yet ended (of `part_ids`, else all) marked cancelled; their
         waiting jobs' ids, for the caller to cancel."""
-        where = [col(RunPartRow.run_id) == run_id, col(RunPartRow.state).in_(("todo", "running"))]
+        where = [
+            col(RunPartRow.run_id) == run_id,
+            col(RunPartRow.state).in_((PartState.TODO, PartState.RUNNING)),
+        ]
         if part_ids is not None:
             where.append(col(RunPartRow.id).in_(part_ids))
         rows = self.session.exec(select(RunPartRow.queue_job_id).where(*where)).all()
         self.session.execute(
-            update(RunPartRow).where(*where).values(state="cancelled", finished_at=utcnow())
+            update(RunPartRow).where(*where).values(state=PartState.CANCELLED, finished_at=utcnow())
         )
         return [job for job in rows if job is not None]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from quietday.domain.status import PlanStatus, RunStatus, VisitStatus
 from quietday.errors import NotFoundError
 from quietday.persistence.tables import (
     AgencyCapacityRow,
@@ -378,11 +379,11 @@ class PlanRepository(_Repository[PlanRow]):
         """Live plans whose window meets the horizon, of enterprises in the scope, by id; not
         those of the record for this horizon: published for a day outside it, or carried out
         by `done_by` (their agency checked in on their visit)."""
-        published = col(PlanRow.status) == "published"
+        published = col(PlanRow.status) == PlanStatus.PUBLISHED
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
-            .where(col(PlanRow.status) != "cancelled")
+            .where(col(PlanRow.status) != PlanStatus.CANCELLED)
             .where(col(PlanRow.earliest) <= end, col(PlanRow.latest) >= start)
             .where(
                 ~sa.and_(
@@ -404,7 +405,7 @@ class PlanRepository(_Repository[PlanRow]):
         carried out by `done_by` (their check-ins are what happened)."""
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
-            .where(col(PlanRow.status) == "published")
+            .where(col(PlanRow.status) == PlanStatus.PUBLISHED)
             .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
             .where(~_done(done_by))
         )
@@ -422,7 +423,7 @@ class PlanRepository(_Repository[PlanRow]):
         carried out by `done_by` (their check-ins are what happened)."""
         query = (
             sa.select(*_columns(PlanRow, PlanFacts._fields))
-            .where(col(PlanRow.status) == "published")
+            .where(col(PlanRow.status) == PlanStatus.PUBLISHED)
             .where(col(PlanRow.published_date) >= start, col(PlanRow.published_date) <= end)
             .where(~_done(done_by))
         )
@@ -564,7 +565,7 @@ class RunRepository(_Repository[RunRow]):
         return self.session.exec(
             select(RunRow)
             .options(*_BLOBS_DEFERRED)
-            .where(RunRow.status == "published", col(RunRow.published_at) > moment)
+            .where(RunRow.status == RunStatus.PUBLISHED, col(RunRow.published_at) > moment)
         ).all()
 
     def plans(self, run_id: int) -> Sequence[RunPlanRow]:
@@ -598,7 +599,7 @@ class RunRepository(_Repository[RunRow]):
                 col(RunPlanRow.run_id) == run_id,
                 col(RunPlanRow.plan_id) == col(PlanRow.id),
                 col(RunPlanRow.version) == col(PlanRow.version),
-                col(PlanRow.status) != "published",
+                col(PlanRow.status) != PlanStatus.PUBLISHED,
             )
             .values(
                 draft_run_id=run_id,
@@ -1115,7 +1116,9 @@ class DashboardRepository:
 
     def latest_visit_day(self) -> date | None:
         latest: date | None = self.session.execute(
-            sa.select(sa.func.max(col(VisitRow.day))).where(col(VisitRow.status) == "published")
+            sa.select(sa.func.max(col(VisitRow.day))).where(
+                col(VisitRow.status) == VisitStatus.PUBLISHED
+            )
         ).scalar_one()
         return latest
 
@@ -1127,7 +1130,10 @@ class DashboardRepository:
                 sa.func.count(sa.distinct(col(PlanRow.agency_id))).label("agencies"),
             )
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
-            .where(col(PlanRow.status) == "published", col(VisitRow.status) == "published")
+            .where(
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
+            )
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(VisitRow.id))
             .subquery()
@@ -1149,7 +1155,7 @@ class DashboardRepository:
     def visits_per_day(self, first: date, last: date) -> dict[date, int]:
         rows = self.session.execute(
             sa.select(col(VisitRow.day), sa.func.count())
-            .where(col(VisitRow.status) == "published")
+            .where(col(VisitRow.status) == VisitStatus.PUBLISHED)
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(VisitRow.day))
         ).all()
@@ -1159,7 +1165,10 @@ class DashboardRepository:
         rows = self.session.execute(
             sa.select(col(PlanRow.kind), sa.func.count())
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
-            .where(col(PlanRow.status) == "published", col(VisitRow.status) == "published")
+            .where(
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
+            )
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(PlanRow.kind))
         ).all()
@@ -1172,7 +1181,10 @@ class DashboardRepository:
             sa.select(col(AgencyRow.id), col(AgencyRow.name), visits)
             .join(PlanRow, col(PlanRow.agency_id) == col(AgencyRow.id))
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
-            .where(col(PlanRow.status) == "published", col(VisitRow.status) == "published")
+            .where(
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
+            )
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(AgencyRow.id), col(AgencyRow.name))
             .order_by(visits.desc(), col(AgencyRow.id))
@@ -1187,7 +1199,7 @@ class DashboardRepository:
         query = (
             sa.select(col(EnterpriseRow.id), col(EnterpriseRow.name), visits)
             .join(VisitRow, col(VisitRow.enterprise_id) == col(EnterpriseRow.id))
-            .where(col(VisitRow.status) == "published")
+            .where(col(VisitRow.status) == VisitStatus.PUBLISHED)
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(EnterpriseRow.id), col(EnterpriseRow.name))
             .order_by(visits.desc(), col(EnterpriseRow.id))
@@ -1195,7 +1207,7 @@ class DashboardRepository:
         )
         if agency_id is not None:
             query = query.join(PlanRow, col(PlanRow.visit_id) == col(VisitRow.id)).where(
-                col(PlanRow.agency_id) == agency_id, col(PlanRow.status) == "published"
+                col(PlanRow.agency_id) == agency_id, col(PlanRow.status) == PlanStatus.PUBLISHED
             )
         return [(e, name, int(n)) for e, name, n in self.session.execute(query).all()]
 
@@ -1228,7 +1240,10 @@ class DashboardRepository:
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(VisitRow.enterprise_id))
             .join(AgencyRow, col(AgencyRow.id) == col(PlanRow.agency_id))
-            .where(col(PlanRow.status) == "published", col(VisitRow.status) == "published")
+            .where(
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
+            )
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .where(sa.or_(*on_quiet, on_blackout))
             .order_by(col(VisitRow.day), col(PlanRow.id))
@@ -1270,7 +1285,10 @@ class DashboardRepository:
         planned = (
             sa.select(col(PlanRow.agency_id), col(PlanRow.enterprise_id), col(VisitRow.day))
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
-            .where(col(PlanRow.status) == "published", col(VisitRow.status) == "published")
+            .where(
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
+            )
             .where(col(PlanRow.kind).in_(_CAPPED))
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
         )
@@ -1332,9 +1350,10 @@ class DashboardRepository:
             .join(PlanRow, col(PlanRow.visit_id) == col(VisitRow.id))
             .join(AgencyRow, col(AgencyRow.id) == col(PlanRow.agency_id))
             .where(
-                col(VisitRow.enterprise_id) == enterprise_id, col(VisitRow.status) == "published"
+                col(VisitRow.enterprise_id) == enterprise_id,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
             )
-            .where(col(PlanRow.status) == "published")
+            .where(col(PlanRow.status) == PlanStatus.PUBLISHED)
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .order_by(col(VisitRow.day), col(AgencyRow.id), col(PlanRow.id))
         ).all()
@@ -1353,8 +1372,8 @@ class DashboardRepository:
         rows = self.session.execute(
             sa.select(col(VisitRow.day), sa.func.count(sa.distinct(col(VisitRow.id))))
             .join(PlanRow, col(PlanRow.visit_id) == col(VisitRow.id))
-            .where(col(PlanRow.agency_id) == agency_id, col(PlanRow.status) == "published")
-            .where(col(VisitRow.status) == "published")
+            .where(col(PlanRow.agency_id) == agency_id, col(PlanRow.status) == PlanStatus.PUBLISHED)
+            .where(col(VisitRow.status) == VisitStatus.PUBLISHED)
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(VisitRow.day))
         ).all()
@@ -1366,7 +1385,10 @@ class DashboardRepository:
         visits = (
             select(PlanRow.agency_id, sa.func.count(sa.distinct(col(VisitRow.id))).label("visits"))
             .join(VisitRow, col(VisitRow.id) == col(PlanRow.visit_id))
-            .where(col(PlanRow.status) == "published", col(VisitRow.status) == "published")
+            .where(
+                col(PlanRow.status) == PlanStatus.PUBLISHED,
+                col(VisitRow.status) == VisitStatus.PUBLISHED,
+            )
             .where(col(VisitRow.day) >= first, col(VisitRow.day) <= last)
             .group_by(col(PlanRow.agency_id))
             .subquery()

@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from quietday.domain.status import PartState, PlanStatus, RunStatus, VisitStatus
+
 __all__ = [
     "AgencyCapacityRow",
     "AgencyRow",
@@ -186,7 +188,7 @@ class PlanRow(SQLModel, table=True):
     exempt_reason: str | None = Field(default=None, max_length=200)
     unannounced: bool = False
     external_ref: str | None = Field(default=None, max_length=100)
-    status: str = Field(default="submitted", max_length=16, index=True)
+    status: str = Field(default=PlanStatus.SUBMITTED, max_length=16, index=True)
     version: int = 1
     draft_run_id: int | None = Field(default=None, foreign_key="run.id")
     draft_date: date | None = None
@@ -218,7 +220,7 @@ class RunRow(SQLModel, table=True):
 
     __tablename__ = "run"
     id: int | None = Field(default=None, primary_key=True)
-    status: str = Field(default="queued", max_length=16, index=True)
+    status: str = Field(default=RunStatus.QUEUED, max_length=16, index=True)
     scope: str | None = Field(default=None, max_length=12)
     horizon_start: date
     horizon_end: date
@@ -264,8 +266,7 @@ class RunPartRow(SQLModel, table=True):
     kind: str = Field(max_length=8)
     label: str = Field(max_length=64)
     inspections: int
-    # todo, running, done, failed, cancelled
-    state: str = Field(default="todo", max_length=16)
+    state: str = Field(default=PartState.TODO, max_length=16)
     queue_job_id: int | None = None
     worker: str | None = Field(default=None, max_length=64)
     attempts: int = 0
@@ -301,7 +302,7 @@ class VisitRow(SQLModel, table=True):
     enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
     day: date = Field(index=True)
     lead_agency_id: str = Field(foreign_key="agency.id", max_length=64)
-    status: str = Field(default="published", max_length=16)
+    status: str = Field(default=VisitStatus.PUBLISHED, max_length=16)
     sequence: int = 0
     # What the enterprise may see of the visit before its date, made of its announceable plans
     # alone (`planning.visits.public_view`): null until one is published in it; its own

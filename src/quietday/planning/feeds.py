@@ -18,6 +18,7 @@ from time import monotonic
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.feeds import AgencyPart, FeedKind, Seen, VisitFacts, compose, render, seen_by
@@ -38,8 +39,6 @@ from quietday.persistence.repositories import (
 from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, record
-from quietday.planning.plans import PlanStatus
-from quietday.planning.visits import VisitStatus
 
 __all__ = [
     "CHINA",

@@ -31,13 +31,14 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from quietday.domain.limits import MAX_AGENCY_ID, MAX_BATCH, MAX_EXEMPT_REASON, MAX_EXTERNAL_REF
 from quietday.domain.text import ascii_int, text_problem
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.repositories import AgencyRepository, EnterpriseRepository
 from quietday.planning.access import Actor
 from quietday.planning.audit import record
-from quietday.planning.plans import MAX_BATCH, Intake, PlanInput, Wording
+from quietday.planning.plans import Intake, PlanInput, Wording
 from quietday.planning.spreadsheets import csv_bytes, inert_cell, xlsx_bytes
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,13 @@ _CHUNK = 500
 # about 3 MB of sheet XML and a few hundred KB of shared strings), far below what hurts.
 MAX_ROWS = 2 * MAX_BATCH  # physical rows, blank ones included
 MAX_COLUMNS = 50
-MAX_CELL = 4000  # characters: 50 items of 64 characters and their separators fit
+MAX_CELL = 4000  # characters: MAX_ITEMS items of MAX_ITEM characters and separators fit
 # The most characters a cell of each column may hold; a longer one is refused unread, never
 # echoed (a sheet of long strings in every cell once held 400 MB of messages quoting them).
 _CELL_LIMITS = {
-    "external_ref": 100, "agency_id": 64, "enterprise_id": 64, "kind": 20, "items": MAX_CELL,
-    "earliest": 40, "latest": 40, "priority": 20, "exempt_reason": 200, "unannounced": 10,
+    "external_ref": MAX_EXTERNAL_REF, "agency_id": MAX_AGENCY_ID, "enterprise_id": MAX_AGENCY_ID,
+    "kind": 20, "items": MAX_CELL, "earliest": 40, "latest": 40, "priority": 20,
+    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10,
 }  # fmt: skip
 # An XLSX's parts, inflated, by their declared content type: openpyxl streams a worksheet in
 # read-only mode (10,000 rows are about 6 MB), holds the shared strings whole, and parses every

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
+from quietday.domain.status import PartState
 from quietday.persistence import Engine, make_engine, session_scope
 from quietday.persistence.jobs import JobRepository, PartRepository
 from quietday.planning.runner import RUN_QUEUE
@@ -99,7 +100,7 @@ class QueuePool:
                     time.sleep(_POLL_SECONDS)
                     continue
                 for part_id, state, label, error in ended:
-                    if state == "failed":
+                    if state == PartState.FAILED:
                         raise PartFailedError(f"部分 {label} 求解失败: {error}")
                     with session_scope(self.engine) as session:
                         blob = PartRepository(session).result(part_id)
@@ -171,7 +172,7 @@ def solve_part_job(engine: Engine, database_url: str, part_id: int, worker: str)
         else f"求解进程意外退出(退出码 {child.exitcode})"
     )
     with session_scope(engine) as session:
-        PartRepository(session).end(part_id, "failed", error=why)
+        PartRepository(session).end(part_id, PartState.FAILED, error=why)
 
 
 def _orphaned(worker: int) -> None:
@@ -203,12 +204,14 @@ def _child(database_url: str, part_id: int, worker: int) -> None:
         except Exception as exc:
             log.exception("part %s failed", part_id)
             with session_scope(engine) as session:
-                PartRepository(session).end(part_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                PartRepository(session).end(
+                    part_id, PartState.FAILED, error=f"{type(exc).__name__}: {exc}"
+                )
             return
         with session_scope(engine) as session:
             PartRepository(session).end(
                 part_id,
-                "done",
+                PartState.DONE,
                 result_gz=_pack(result),
                 seconds=round(time.monotonic() - began, 3),
             )

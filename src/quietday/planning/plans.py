@@ -14,7 +14,18 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from quietday.domain.limits import (
+    MAX_BATCH,
+    MAX_EXEMPT_REASON,
+    MAX_EXTERNAL_REF,
+    MAX_ITEM,
+    MAX_ITEMS,
+    MAX_PRIORITY,
+    MAX_WINDOW_DAYS,
+    YEARS,
+)
 from quietday.domain.model import Kind
+from quietday.domain.status import PlanStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
@@ -33,10 +44,8 @@ from quietday.planning.visits import settle
 
 __all__ = [
     "KINDS",
-    "MAX_BATCH",
     "PlanInput",
     "PlanPage",
-    "PlanStatus",
     "VisitView",
     "cancel_plan",
     "create_plans",
@@ -50,21 +59,10 @@ __all__ = [
 ]
 
 KINDS = tuple(k.value for k in Kind)
-MAX_BATCH = 10_000
-MAX_ITEMS = 50
-MAX_WINDOW_DAYS = 366
-YEARS = (2000, 2100)
 # Changing any of these moves a published plan out of its visit: it must be scheduled again.
 _SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason")
 # Changing these alters what calendars show of the visit.
 _VISIBLE_FIELDS = ("items", "unannounced")
-
-
-class PlanStatus:
-    SUBMITTED = "submitted"
-    PUBLISHED = "published"
-    UNSCHEDULED = "unscheduled"
-    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +159,20 @@ def validate_plan(
             "latest",
             f"{own('latest')}{plan.latest} 已经过去(今天是 {today}),检查窗口已结束,无法排期",
         )
-    if not 1 <= plan.priority <= 100:
-        bad("priority_range", "priority", f"{own('priority')}{plan.priority} 超出 1 至 100")
+    if not 1 <= plan.priority <= MAX_PRIORITY:
+        bad(
+            "priority_range",
+            "priority",
+            f"{own('priority')}{plan.priority} 超出 1 至 {MAX_PRIORITY}",
+        )
     if len(plan.items) > MAX_ITEMS:
         bad("too_many_items", "items", f"检查事项最多 {MAX_ITEMS} 项")
-    if any(not item.strip() or len(item) > 64 for item in plan.items):
-        bad("bad_item", "items", "检查事项不能为空,且每项不超过 64 个字符")
-    if plan.exempt_reason is not None and len(plan.exempt_reason) > 200:
-        bad("too_long", "exempt_reason", "豁免事由不超过 200 个字符")
-    if plan.external_ref is not None and not 1 <= len(plan.external_ref) <= 100:
-        bad("too_long", "external_ref", f"{own('external_ref')}应为 1 至 100 个字符")
+    if any(not item.strip() or len(item) > MAX_ITEM for item in plan.items):
+        bad("bad_item", "items", f"检查事项不能为空,且每项不超过 {MAX_ITEM} 个字符")
+    if plan.exempt_reason is not None and len(plan.exempt_reason) > MAX_EXEMPT_REASON:
+        bad("too_long", "exempt_reason", f"豁免事由不超过 {MAX_EXEMPT_REASON} 个字符")
+    if plan.external_ref is not None and not 1 <= len(plan.external_ref) <= MAX_EXTERNAL_REF:
+        bad("too_long", "external_ref", f"{own('external_ref')}应为 1 至 {MAX_EXTERNAL_REF} 个字符")
     return out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from quietday.domain.model import Instance
+from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, generate, regions
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
@@ -372,11 +373,11 @@ def simulate_check_ins(session: Session, *, today: date, seed: int = 2026) -> in
     visits = [
         v
         for v in VisitRepository(session).page(after=None, limit=10**9)
-        if v.status == "published" and v.day < today
+        if v.status == VisitStatus.PUBLISHED and v.day < today
     ]
     agencies_of: dict[int, set[str]] = defaultdict(set)
     for plan in PlanRepository(session).in_visits(int(v.id or 0) for v in visits):
-        if plan.status == "published" and plan.visit_id is not None:
+        if plan.status == PlanStatus.PUBLISHED and plan.visit_id is not None:
             agencies_of[plan.visit_id].add(plan.agency_id)
     agencies = sorted(a.id for a in AgencyRepository(session).list())
     crews = {a: _crew(session, a) for a in agencies}

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from quietday.domain.limits import YEARS
 from quietday.domain.model import CAP_KEYS
 from quietday.domain.uscc import uscc_problem
 from quietday.errors import ConflictError, InputError, Problem
@@ -31,7 +32,6 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.audit import diff, plain, record
 from quietday.planning.frequency import refresh_rollups
-from quietday.planning.plans import YEARS
 
 __all__ = [
     "AGENCY_ID_PATTERN",

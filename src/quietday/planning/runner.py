@@ -14,10 +14,11 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+from quietday.domain.status import RunStatus
 from quietday.persistence import Engine, Session, after_commit, make_engine, session_scope
 from quietday.persistence.jobs import JobRepository
 from quietday.persistence.repositories import RunRepository
-from quietday.planning.runs import RUNNER, RunStatus, execute_run, fail_run, recover_runs
+from quietday.planning.runs import RUNNER, execute_run, fail_run, recover_runs
 from quietday.solver import for_solving
 
 __all__ = ["RUN_QUEUE", "RUN_TASK", "ProcessRunner", "QueueRunner", "Runner", "ThreadRunner"]

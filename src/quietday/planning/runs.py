@@ -21,8 +21,10 @@ from datetime import date, timedelta
 from typing import Any, NamedTuple
 
 from quietday.domain.check import Metrics, find_violations
+from quietday.domain.limits import MAX_HORIZON_DAYS
 from quietday.domain.model import (
     AgencyId,
+    Door,
     EnterpriseId,
     HistoryEntry,
     Horizon,
@@ -35,6 +37,7 @@ from quietday.domain.model import (
     Unscheduled,
     Visit,
 )
+from quietday.domain.status import PlanStatus, RunStatus, VisitStatus
 from quietday.errors import ConflictError, InputError, InstanceError, Problem
 from quietday.formats import (
     dump_instance,
@@ -74,18 +77,16 @@ from quietday.planning.audit import RowDigest, diff, record
 from quietday.planning.calendar import provisional_years, working_calendar
 from quietday.planning.feeds import today_in_china
 from quietday.planning.frequency import rebuild_rollups
-from quietday.planning.plans import PlanStatus, refresh_visit
+from quietday.planning.plans import refresh_visit
 from quietday.planning.registry import CAPS_SETTING
-from quietday.planning.visits import VisitStatus, lead_agency, settle
+from quietday.planning.visits import lead_agency, settle
 from quietday.solver import DEFAULT_PART_SIZE, JobPool, Progress, SolverConfig, solve
 
 __all__ = [
-    "MAX_HORIZON_DAYS",
     "RUNNER",
     "Built",
     "PublishReport",
     "RunRequest",
-    "RunStatus",
     "build_instance",
     "cancel_run",
     "create_run",
@@ -98,20 +99,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 RUNNER = "runner"  # the actor of what the worker records in the audit log
-MAX_HORIZON_DAYS = 366
 _POLL = 1.0  # how often a solving run reads its cancel flag and writes its progress
 # Progress while solving: the share of a wall-clock time limit spent counts up to 95 %; the
 # solver's own word up to 99 % (checking and storing the result come after).
 _TIME_SHARE_CAP, _SOLVING_CAP = 0.95, 0.99
-
-
-class RunStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PUBLISHED = "published"
 
 
 @dataclass(frozen=True, slots=True)
@@ -755,7 +746,7 @@ def _sort(
     def skip(pid: int, why: str, detail: str) -> None:
         out.skipped.append({"plan_id": pid, "why": why, "detail": detail})
 
-    def usable(pid: int | None, door: tuple[str, date] | None) -> PlanRow | None:
+    def usable(pid: int | None, door: Door | None) -> PlanRow | None:
         if pid is None or pid not in seen:
             return None  # not this run's to publish (a pinned plan of another scope)
         row = plans[pid]
@@ -774,7 +765,7 @@ def _sort(
         return None
 
     for visit in solution.visits:
-        door = (visit.enterprise, visit.date)
+        door: Door = (visit.enterprise, visit.date)
         rows = [r for r in (usable(plan_id_of(i), door) for i in visit.inspections) if r]
         sealed = existing.get(door)
         if sealed is not None and sealed.id in checked_in:

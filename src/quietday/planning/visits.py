@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
+from quietday.domain.status import VisitStatus
 from quietday.persistence.tables import PlanRow, VisitRow
 
-__all__ = ["VisitStatus", "announceable", "lead_agency", "public_view", "settle"]
-
-
-class VisitStatus(StrEnum):
-    PUBLISHED = "published"
-    CANCELLED = "cancelled"
+__all__ = ["announceable", "lead_agency", "public_view", "settle"]
 
 
 def announceable(plan: PlanRow) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId
+from quietday.domain.model import AgencyId, Door, EnterpriseId, Inspection, InspectionId
 from quietday.solver.config import Progress, ProgressFn, SolverConfig
 from quietday.solver.cpsat import add_hint, build, search
 from quietday.solver.model import Subproblem
@@ -69,7 +69,7 @@ class _Search:
         """The objective restricted to `ents`: (priority placed, -visits, -moved)."""
         inst = self.instance
         priority = 0
-        doors: set[tuple[EnterpriseId, date]] = set()
+        doors: set[Door] = set()
         moved = 0
         for ent in ents:
             for iid in self.all_of[ent]:

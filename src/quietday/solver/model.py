@@ -17,7 +17,7 @@ from datetime import date
 
 from ortools.sat.python import cp_model
 
-from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId
+from quietday.domain.model import AgencyId, Door, EnterpriseId, Inspection, InspectionId
 from quietday.solver.prepare import Prepared
 
 __all__ = ["Grid", "Lit", "Subproblem", "Variables", "build_grid"]
@@ -44,7 +44,7 @@ class Variables:
     def __init__(self, model: cp_model.CpModel) -> None:
         self.model = model
         self.x: dict[InspectionId, list[tuple[date, Lit]]] = {}
-        self.visit: dict[tuple[EnterpriseId, date], Lit] = {}
+        self.visit: dict[Door, Lit] = {}
         self.derived: list[tuple[Lit, Sequence[Lit]]] = []
         self._or: dict[tuple[int, ...], Lit] = {}
 
@@ -78,10 +78,10 @@ class Grid:
 
     sub: Subproblem
     vars: Variables
-    at_door: dict[tuple[EnterpriseId, date], list[tuple[Inspection, Lit]]] = field(
+    at_door: dict[Door, list[tuple[Inspection, Lit]]] = field(
         default_factory=lambda: defaultdict(list)
     )
-    fixed_doors: set[tuple[EnterpriseId, date]] = field(default_factory=set)
+    fixed_doors: set[Door] = field(default_factory=set)
     fixed_agency_day: dict[tuple[AgencyId, date], set[EnterpriseId]] = field(
         default_factory=lambda: defaultdict(set)
     )

@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from quietday.api.deps import SessionDep, SettingsDep
 from quietday.api.schemas import SafeStr
 from quietday.config import Settings
+from quietday.domain.status import RunStatus
 from quietday.errors import AuthenticationError, ForbiddenError, NotFoundError
 from quietday.persistence import Session, session_scope
 from quietday.persistence.repositories import RunRepository
@@ -440,9 +441,13 @@ def agency(
 
 
 _RUN_STATUSES = {
-    "queued": "排队", "running": "运行中", "succeeded": "已完成", "failed": "失败",
-    "cancelled": "已取消", "published": "已发布",
-}  # fmt: skip
+    RunStatus.QUEUED: "排队",
+    RunStatus.RUNNING: "运行中",
+    RunStatus.SUCCEEDED: "已完成",
+    RunStatus.FAILED: "失败",
+    RunStatus.CANCELLED: "已取消",
+    RunStatus.PUBLISHED: "已发布",
+}
 
 
 @router.get("/calendar", response_class=HTMLResponse)
