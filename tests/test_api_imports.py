@@ -17,7 +17,7 @@ from quietday.api import create_app
 from quietday.config import Settings
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
-from quietday.persistence.repositories import AgencyRepository
+from quietday.persistence.registry import AgencyRepository
 from quietday.planning.access import create_key
 from quietday.planning.imports import COLUMNS
 from quietday.planning.province import CLI, load_province

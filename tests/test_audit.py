@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from db import without_sqlite_triggers
 from quietday.cli import app
 from quietday.persistence import Engine, session_scope
-from quietday.persistence.repositories import PlanRepository
+from quietday.persistence.plans import PlanRepository
 from quietday.persistence.tables import AuditRow
 from quietday.planning.audit import (
     ActorMissingError,

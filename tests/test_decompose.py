@@ -16,9 +16,9 @@ from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import LocalPool, SolverConfig, run_job, solve
-from quietday.solver.decompose import _Decomposed
+from quietday.solver.decompose import Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters, slice_of
-from quietday.solver.solve import solve_whole, summary
+from quietday.solver.whole import solve_whole, summary
 
 YEAR = {"start": "2026-01-01", "end": "2026-12-31"}
 
@@ -200,7 +200,7 @@ def test_a_quarters_units_start_as_their_parts_end_with_the_same_schedule(cut):
     assert early.solution.assignment() == after_all.solution.assignment()
     assert early.solution.unscheduled == after_all.solution.unscheduled
     # Each unit ran once, right after the last of its own parts; an uncut part's unit follows it.
-    units = {u[0]: [f"q1-p{p.index}" for p in u[2]] for u in _Decomposed(
+    units = {u[0]: [f"q1-p{p.index}" for p in u[2]] for u in Decomposed(
         quarter, plan, config, eager, on_progress=None, cancel=None, clock=time.monotonic,
         started=0.0).units()}  # fmt: skip
     order = [label for _, label in eager.ran]
@@ -224,7 +224,7 @@ def test_part_budgets_end_together_by_the_quarters_deadline(province):
     100k quarter 12 s past its deadline; the budgets must fit the order the parts run in."""
     config = SolverConfig(time_limit=100, part_size=150, processes=2)
     plan = plan_parts(province, config.part_size)
-    run = _Decomposed(
+    run = Decomposed(
         province,
         plan,
         config,

@@ -15,7 +15,7 @@ from feedcheck import (
     parse_everywhere,
     structure_problems,
 )
-from quietday.feeds import AgencyPart, Feed, FeedEvent, Seen, VisitFacts, compose, render
+from quietday.ics import AgencyPart, Feed, FeedEvent, Seen, VisitFacts, compose, render
 
 STAMP = datetime(2026, 7, 1, 2, 30, tzinfo=UTC)
 HOSTILE = '逗号,分号;反斜杠\\冒号:引号"换行\n第二行\t制表'

@@ -16,7 +16,7 @@ from db import create_postgres_database, drop_postgres_database, postgres_availa
 from quietday.official import PACKAGE_SOURCE, official_calendar, official_years
 from quietday.persistence import make_engine, session_scope, upgrade
 from quietday.persistence.calendar import OfficialYearRepository
-from quietday.persistence.repositories import RunRepository
+from quietday.persistence.runs import RunRepository
 
 A, B = "360102-SCJG", "360102-XFJY"
 ENT = "91360102MA00000231"

@@ -8,7 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from quietday.persistence import Engine, session_scope
-from quietday.persistence.repositories import PlanRepository, RunRepository, SettingRepository
+from quietday.persistence.plans import PlanRepository
+from quietday.persistence.runs import RunRepository
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import metadata
 from quietday.planning.access import Actor
 from quietday.planning.plans import PlanInput, create_plans

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from quietday.formats import dump_instance, parse_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
-from quietday.persistence.repositories import PlanOutcome, PlanRepository, RunRepository
+from quietday.persistence.plans import PlanRepository
+from quietday.persistence.runs import PlanOutcome, RunRepository
 from quietday.planning.access import Actor, create_key
 from quietday.planning.plans import PlanInput, create_plans
 from quietday.planning.province import load_province

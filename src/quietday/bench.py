@@ -68,12 +68,10 @@ from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, make_engine, session_scope, upgrade
 from quietday.persistence.frequency import BulkLoader
 from quietday.persistence.jobs import JobRepository, PartRepository
-from quietday.persistence.repositories import (
-    EnterpriseRepository,
-    RunRepository,
-    VisitRepository,
-)
+from quietday.persistence.registry import EnterpriseRepository
+from quietday.persistence.runs import RunRepository
 from quietday.persistence.tables import CheckInFlagRow, CheckInRow, PlanRow, VisitRow
+from quietday.persistence.visits import VisitRepository
 from quietday.planning import check_files, generate_file
 from quietday.planning.access import Actor, create_key
 from quietday.planning.checkins import ENTRY_FLAGS, entry_id, rule_flags

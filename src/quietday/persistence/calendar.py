@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.official import PACKAGE_SOURCE, official_calendar, official_years
-from quietday.persistence.repositories import _members, _Repository
+from quietday.persistence.base import Repository, in_conditions
 from quietday.persistence.tables import (
     AgencyRow,
     EnterpriseRow,
@@ -77,7 +77,7 @@ class VisitOnDay:
     plans: int
 
 
-class OfficialYearRepository(_Repository[OfficialYearRow]):
+class OfficialYearRepository(Repository[OfficialYearRow]):
     model = OfficialYearRow
     label = "节假日安排"
 
@@ -122,7 +122,7 @@ class OfficialYearRepository(_Repository[OfficialYearRow]):
         if after is not None:
             query = query.where(col(VisitRow.id) > after)
         out: list[VisitOnDay] = []
-        for where in _members(self.session, col(VisitRow.day), days):
+        for where in in_conditions(self.session, col(VisitRow.day), days):
             out.extend(VisitOnDay(*row) for row in self.session.execute(query.where(where)))
         return sorted(out, key=lambda v: v.visit_id)[:limit]
 
@@ -130,5 +130,5 @@ class OfficialYearRepository(_Repository[OfficialYearRow]):
         query = sa.select(sa.func.count()).where(col(VisitRow.status) == VisitStatus.PUBLISHED)
         return sum(
             int(self.session.execute(query.where(where)).scalar_one())
-            for where in _members(self.session, col(VisitRow.day), days)
+            for where in in_conditions(self.session, col(VisitRow.day), days)
         )

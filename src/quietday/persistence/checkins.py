@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from quietday.domain.status import PlanStatus, VisitStatus
-from quietday.persistence.repositories import _Repository
+from quietday.persistence.base import Repository
 from quietday.persistence.tables import (
     CheckInFlagRow,
     CheckInRow,
@@ -35,7 +35,7 @@ class CheckInFilter:
     flag: str | None = None
 
 
-class CheckInRepository(_Repository[CheckInRow]):
+class CheckInRepository(Repository[CheckInRow]):
     model = CheckInRow
     label = "入企记录"
 
@@ -146,7 +146,7 @@ class RatingSummary:
     average: float | None
 
 
-class RatingRepository(_Repository[RatingRow]):
+class RatingRepository(Repository[RatingRow]):
     model = RatingRow
     label = "评价"
 

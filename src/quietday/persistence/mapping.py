@@ -19,7 +19,8 @@ from quietday.domain.model import (
     Kind,
     PolicyId,
 )
-from quietday.persistence.repositories import EnterpriseFacts, HistoryFacts, PlanFacts
+from quietday.persistence.plans import HistoryFacts, PlanFacts
+from quietday.persistence.registry import EnterpriseFacts
 from quietday.persistence.tables import (
     AgencyCapacityRow,
     AgencyRow,

@@ -8,13 +8,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import col
 
-from quietday.persistence.repositories import _Repository
+from quietday.persistence.base import Repository
 from quietday.persistence.tables import DashboardSessionRow
 
 __all__ = ["DashboardSessionRepository"]
 
 
-class DashboardSessionRepository(_Repository[DashboardSessionRow]):
+class DashboardSessionRepository(Repository[DashboardSessionRow]):
     model = DashboardSessionRow
     label = "看板会话"
 

@@ -14,7 +14,8 @@ from typing import Literal
 
 from quietday.errors import AuthenticationError, InputError, NotFoundError, Problem
 from quietday.persistence import Session
-from quietday.persistence.repositories import AgencyRepository, ApiKeyRepository
+from quietday.persistence.keys import ApiKeyRepository
+from quietday.persistence.registry import AgencyRepository
 from quietday.persistence.tables import ApiKeyRow, utcnow
 from quietday.planning.audit import record
 

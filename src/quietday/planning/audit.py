@@ -20,7 +20,7 @@ from typing import Any
 from quietday.domain.text import ascii_int
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session, make_engine, session_scope
-from quietday.persistence.repositories import AuditRepository
+from quietday.persistence.audit import AuditRepository
 from quietday.persistence.tables import AuditRow, utcnow
 
 __all__ = [

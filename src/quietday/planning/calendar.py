@@ -26,7 +26,7 @@ from quietday.errors import InputError, Problem
 from quietday.official import as_instance_calendar, combine, provisional_calendar
 from quietday.persistence import Session
 from quietday.persistence.calendar import OfficialYearRepository, VisitOnDay
-from quietday.persistence.repositories import SettingRepository
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import OfficialYearRow, utcnow
 from quietday.planning.audit import plain, record
 

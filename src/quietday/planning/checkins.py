@@ -56,13 +56,13 @@ from quietday.persistence.mapping import (
     history_from_row,
     policy_from_row,
 )
-from quietday.persistence.repositories import (
+from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
     InspectorRepository,
     PolicyRepository,
-    SettingRepository,
 )
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import (
     CheckInFlagRow,
     CheckInRow,

@@ -15,15 +15,10 @@ from zoneinfo import ZoneInfo
 from quietday.domain.calendar import QuietPolicy, days_between
 from quietday.domain.model import Kind
 from quietday.persistence import Session
+from quietday.persistence.dashboard import DashboardRepository, VisitLine
 from quietday.persistence.mapping import caps_from_setting, policy_from_row
-from quietday.persistence.repositories import (
-    AgencyRepository,
-    DashboardRepository,
-    EnterpriseRepository,
-    PolicyRepository,
-    SettingRepository,
-    VisitLine,
-)
+from quietday.persistence.registry import AgencyRepository, EnterpriseRepository, PolicyRepository
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import AgencyRow, EnterpriseRow
 from quietday.planning.calendar import working_calendar
 from quietday.planning.registry import CAPS_SETTING

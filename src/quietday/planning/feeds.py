@@ -21,22 +21,24 @@ from zoneinfo import ZoneInfo
 from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
-from quietday.feeds import AgencyPart, FeedKind, Seen, VisitFacts, compose, render, seen_by
-from quietday.feeds.compose import window
+from quietday.ics import AgencyPart, FeedKind, Seen, VisitFacts, compose, render, seen_by
+from quietday.ics.compose import window
 from quietday.persistence import Engine, Session, session_scope
-from quietday.persistence.repositories import (
-    AgencyRepository,
-    EnterpriseRepository,
+from quietday.persistence.feeds import (
     FeedPoll,
     FeedRenderRepository,
     FeedTokenRepository,
-    InspectorRepository,
-    PlanRepository,
-    RegionRepository,
-    VisitRepository,
     poll_feed,
 )
+from quietday.persistence.plans import PlanRepository
+from quietday.persistence.registry import (
+    AgencyRepository,
+    EnterpriseRepository,
+    InspectorRepository,
+    RegionRepository,
+)
 from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
+from quietday.persistence.visits import VisitRepository
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, record
 

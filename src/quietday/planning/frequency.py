@@ -33,7 +33,8 @@ from quietday.persistence.frequency import (
     Tally,
 )
 from quietday.persistence.mapping import CAPS_SETTING, caps_from_setting, enterprise_from_row
-from quietday.persistence.repositories import EnterpriseRepository, SettingRepository
+from quietday.persistence.registry import EnterpriseRepository
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import AuditRollupRow
 from quietday.planning.spreadsheets import Cell, csv_bytes, xlsx_bytes
 

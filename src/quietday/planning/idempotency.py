@@ -7,7 +7,7 @@ from typing import Any
 
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
-from quietday.persistence.repositories import IdempotencyRepository
+from quietday.persistence.keys import IdempotencyRepository
 from quietday.persistence.tables import IdempotencyRow
 from quietday.planning.access import Actor
 

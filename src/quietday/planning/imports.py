@@ -35,7 +35,7 @@ from quietday.domain.limits import MAX_AGENCY_ID, MAX_BATCH, MAX_EXEMPT_REASON, 
 from quietday.domain.text import ascii_int, text_problem
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
-from quietday.persistence.repositories import AgencyRepository, EnterpriseRepository
+from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
 from quietday.planning.access import Actor
 from quietday.planning.audit import record
 from quietday.planning.plans import Intake, PlanInput, Wording

@@ -29,14 +29,10 @@ from quietday.domain.status import PlanStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
-from quietday.persistence.repositories import (
-    AgencyRepository,
-    EnterpriseRepository,
-    PlanFilter,
-    PlanRepository,
-    VisitRepository,
-)
+from quietday.persistence.plans import PlanFilter, PlanRepository
+from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
+from quietday.persistence.visits import VisitRepository
 from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, plain, record
 from quietday.planning.frequency import refresh_rollups

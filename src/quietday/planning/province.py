@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -16,18 +15,16 @@ from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.errors import InputError
 from quietday.generate import GeneratorConfig, generate, regions
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
-from quietday.persistence.repositories import (
+from quietday.persistence.plans import HistoryRepository, PlanRepository
+from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
-    HistoryRepository,
     InspectorRepository,
-    PlanRepository,
     PolicyRepository,
     RegionRepository,
-    RunRepository,
-    SettingRepository,
-    VisitRepository,
 )
+from quietday.persistence.runs import RunRepository
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import (
     AgencyRow,
     EnterpriseRow,
@@ -36,24 +33,22 @@ from quietday.persistence.tables import (
     PolicyRow,
     RegionRow,
 )
-from quietday.planning.access import Actor, Role, create_key
+from quietday.persistence.visits import VisitRepository
+from quietday.planning.access import Actor, create_key
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.checkins import CheckInInput, record_check_ins
 from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token
 from quietday.planning.registry import CAPS_SETTING, agency_id_problem, create_inspector
-from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run, run_document
+from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 
 __all__ = [
     "CLI",
     "DemoReport",
     "DemoRun",
-    "create_key_now",
     "demo_quarters",
     "load_province",
-    "redact",
     "run_demo",
     "simulate_check_ins",
-    "write_run_files",
 ]
 
 
@@ -427,32 +422,3 @@ def _crew(session: Session, agency_id: str) -> tuple[str, ...]:
         create_inspector(session, agency_id=agency_id, name=f"执法员{k + 1}", certificate_no=number)
         have.append(number)
     return tuple(have[:2])
-
-
-def write_run_files(engine: Engine, run_id: int, *, instance: Path, solution: Path) -> None:
-    """Save a run's stored instance and solution as plain JSON files."""
-    with session_scope(engine) as session:
-        for which, path in (("instance", instance), ("solution", solution)):
-            path.write_bytes(gzip.decompress(run_document(session, run_id, which)))
-
-
-def create_key_now(database_url: str, *, agency: str | None, label: str) -> str:
-    """Create a key from the shell (`quietday keys create`): supervisor unless `agency`."""
-    engine = make_engine(database_url)
-    try:
-        with session_scope(engine, actor=CLI) as session:
-            role: Role = "agency" if agency else "supervisor"
-            _, key = create_key(session, role=role, agency_id=agency, label=label)
-        return key
-    finally:
-        engine.dispose()
-
-
-def redact(url: str) -> str:
-    """A database URL without its password, fit for a terminal or a log."""
-    head, sep, tail = url.partition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, _, credentials = head.partition("//")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}//{user}:***@{tail}"

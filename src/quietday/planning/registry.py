@@ -15,14 +15,14 @@ from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.frequency import FrequencyRepository
 from quietday.persistence.mapping import CAPS_SETTING
-from quietday.persistence.repositories import (
+from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
     InspectorRepository,
     PolicyRepository,
     RegionRepository,
-    SettingRepository,
 )
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import (
     AgencyRow,
     EnterpriseRow,

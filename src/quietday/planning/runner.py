@@ -17,7 +17,7 @@ from typing import Protocol
 from quietday.domain.status import RunStatus
 from quietday.persistence import Engine, Session, after_commit, make_engine, session_scope
 from quietday.persistence.jobs import JobRepository
-from quietday.persistence.repositories import RunRepository
+from quietday.persistence.runs import RunRepository
 from quietday.planning.runs import RUNNER, execute_run, fail_run, recover_runs
 from quietday.solver import for_solving
 

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 from quietday.errors import ForbiddenError
 from quietday.persistence import Session
-from quietday.persistence.repositories import ApiKeyRepository, SettingRepository
+from quietday.persistence.keys import ApiKeyRepository
+from quietday.persistence.settings import SettingRepository
 from quietday.persistence.signin import DashboardSessionRepository
 from quietday.persistence.tables import DashboardSessionRow
 from quietday.planning.access import authenticate

@@ -8,9 +8,9 @@ from quietday.solver.config import (
     SolverConfig,
     SolveResult,
 )
-from quietday.solver.decompose import solve
 from quietday.solver.jobs import JobKind, for_solving, run_job
 from quietday.solver.pool import FollowUps, JobPool, LocalPool
+from quietday.solver.solve import solve
 
 __all__ = [
     "DEFAULT_PART_SIZE",

@@ -1,6 +1,6 @@
-"""The solver's entry point, and the decomposed solve of problems too large for one model.
+"""The decomposed solve of problems too large for one model (`quietday.solver.solve` decides).
 
-A problem that fits one part and one quarter is solved whole (`quietday.solver.solve`). A larger
+A problem that fits one part and one quarter is solved whole (`quietday.solver.whole`). A larger
 one is cut (`quietday.solver.partition`) and solved quarter by quarter; in each quarter the parts
 run side by side on a pool (`quietday.solver.pool`: processes of this machine, or queue workers
 anywhere), each a full solve of its own (greedy warm start, local
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import heapq
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,11 +49,11 @@ from quietday.solver.config import (
     config_summary,
 )
 from quietday.solver.jobs import JobKind, PartDone, PartJob, UnitDone, UnitJob, peak_rss_mib
-from quietday.solver.partition import Part, PartPlan, plan_parts, slice_of
-from quietday.solver.pool import FollowUps, JobPool, LocalPool
-from quietday.solver.solve import gaps, solve_whole, summary
+from quietday.solver.partition import Part, PartPlan, slice_of
+from quietday.solver.pool import FollowUps, JobPool
+from quietday.solver.whole import gaps, summary
 
-__all__ = ["solve"]
+__all__ = ["Decomposed"]
 
 # Share of the wall budget kept for the repair pass, the explanations and the figures.
 _FINISH_SHARE = 0.35
@@ -62,36 +61,6 @@ _FINISH_SHARE = 0.35
 _REPAIR_SHARE = 0.25
 _MIN_PART_SECONDS = 1.0
 _MIN_DETERMINISTIC = 0.05
-
-
-def solve(
-    instance: Instance,
-    config: SolverConfig | None = None,
-    *,
-    on_progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    pool: JobPool | None = None,
-) -> SolveResult:
-    """Schedule `instance` within `config`'s limits; the status is in the result, never raised.
-
-    More than `config.part_size` inspections or a horizon longer than a quarter: decomposed,
-    the parts run on `pool` (default: `config.processes` worker processes of this machine)."""
-    config = config or SolverConfig()
-    started = clock()
-    plan = plan_parts(instance, config.part_size)
-    if not plan.decomposed:
-        return solve_whole(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
-    return _Decomposed(
-        instance,
-        plan,
-        config,
-        pool or LocalPool(config.processes),
-        on_progress=on_progress,
-        cancel=cancel,
-        clock=clock,
-        started=started,
-    ).run()
 
 
 def _makespan(sizes: Sequence[int], processes: int) -> int:
@@ -103,7 +72,7 @@ def _makespan(sizes: Sequence[int], processes: int) -> int:
     return max(ends)
 
 
-class _Decomposed:
+class Decomposed:
     def __init__(
         self,
         instance: Instance,

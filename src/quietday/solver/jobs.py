@@ -22,7 +22,7 @@ from quietday.solver.config import SolverConfig
 from quietday.solver.greedy import greedy
 from quietday.solver.local import polish
 from quietday.solver.prepare import prepare
-from quietday.solver.solve import gaps, metrics_of, objective_key, schedule
+from quietday.solver.whole import gaps, metrics_of, objective_key, schedule
 
 __all__ = [
     "JobKind",

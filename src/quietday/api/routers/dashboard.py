@@ -32,7 +32,7 @@ from quietday.config import Settings
 from quietday.domain.status import RunStatus
 from quietday.errors import AuthenticationError, ForbiddenError, NotFoundError
 from quietday.persistence import Session, session_scope
-from quietday.persistence.repositories import RunRepository
+from quietday.persistence.runs import RunRepository
 from quietday.planning import calendar
 from quietday.planning import dashboard as figures
 from quietday.planning.frequency import export_csv, export_xlsx, frequency_page

@@ -23,7 +23,7 @@ from quietday.api.schemas import (
     SafeStr,
 )
 from quietday.errors import InputError
-from quietday.persistence.repositories import PlanFilter
+from quietday.persistence.plans import PlanFilter
 from quietday.persistence.tables import PlanRow
 from quietday.planning import idempotency
 from quietday.planning.access import Actor

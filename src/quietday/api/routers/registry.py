@@ -29,7 +29,7 @@ from quietday.api.schemas import (
     SafeStr,
 )
 from quietday.errors import NotFoundError
-from quietday.persistence.repositories import (
+from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
     InspectorRepository,

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import PublishResult, RunCreate, RunPage, RunPublic, SafeStr
-from quietday.persistence.repositories import RunRepository
+from quietday.persistence.runs import RunRepository
 from quietday.persistence.tables import RunRow
 from quietday.planning import idempotency
 from quietday.planning.runs import RunRequest, cancel_run, create_run, publish_run, run_document

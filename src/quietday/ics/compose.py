@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from quietday.feeds.render import Feed, FeedEvent
+from quietday.ics.render import Feed, FeedEvent
 
 __all__ = ["AgencyPart", "FeedKind", "Seen", "VisitFacts", "compose", "seen_by", "window"]
 

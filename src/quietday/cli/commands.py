@@ -211,8 +211,9 @@ def demo(
     """Demo: a SQLite database with a province, this quarter and the next solved and published,
     then the API."""
     _err(f"建立演示数据库 {out / 'quietday.db'} ……")
+    from quietday.cli.support import write_run_files
     from quietday.planning.feeds import today_in_china
-    from quietday.planning.province import run_demo, write_run_files
+    from quietday.planning.province import run_demo
 
     day = today.date() if today is not None else today_in_china(datetime.now(UTC))
     report, engine = run_demo(
@@ -337,8 +338,8 @@ def worker(
     ] = f"worker-{socket.gethostname()}-{os.getpid()}",
 ) -> None:
     """Solve runs from the PostgreSQL job queue until stopped (database from QUIETDAY_DATABASE_URL)."""
+    from quietday.cli.support import redact
     from quietday.persistence import is_sqlite
-    from quietday.planning.province import redact
     from quietday.planning.queue import run_worker
 
     settings = Settings()
@@ -369,8 +370,8 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema (QUIETDAY_DATABASE_URL)."""
+    from quietday.cli.support import redact
     from quietday.persistence import upgrade
-    from quietday.planning.province import redact
 
     settings = Settings()
     upgrade(settings.database_url)
@@ -390,7 +391,7 @@ def keys_create(
     """Create an API key; it is shown once."""
     if supervisor == (agency is not None):
         raise typer.BadParameter("请指定 --supervisor 或 --agency ID 之一")
-    from quietday.planning.province import create_key_now
+    from quietday.cli.support import create_key_now
 
     url = Settings().database_url
     _ready(url)

@@ -1,7 +1,7 @@
 """iCalendar feeds of published visits: what each subscriber may see, rendered to RFC 5545 bytes."""
 
-from quietday.feeds.compose import AgencyPart, FeedKind, Seen, VisitFacts, compose, seen_by
-from quietday.feeds.render import Feed, FeedEvent, render
+from quietday.ics.compose import AgencyPart, FeedKind, Seen, VisitFacts, compose, seen_by
+from quietday.ics.render import Feed, FeedEvent, render
 
 __all__ = [
     "AgencyPart",

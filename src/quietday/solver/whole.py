@@ -1,0 +1,337 @@
+"""One problem solved as a whole: candidates, greedy, local search, CP-SAT, explanations, figures.
+
+With `method="cpsat"` the greedy schedule is polished by local search, then CP-SAT improves it:
+one model of the whole problem when it is small enough to be searched (and possibly proved
+optimal), otherwise neighbourhoods of a few enterprises at a time; a last local-search pass
+places anything the search left free. Every stage starts from the previous schedule and keeps
+it unless it finds a lexicographically better one, so a solve never ends below its greedy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from quietday.domain.assemble import visits_from
+from quietday.domain.bounds import visits_lower_bound
+from quietday.domain.check import Metrics, measure
+from quietday.domain.explain import explain_unscheduled
+from quietday.domain.model import InspectionId, Instance, Solution, SolveStats, Status
+from quietday.solver.config import (
+    Progress,
+    ProgressFn,
+    SolverConfig,
+    SolveResult,
+    config_summary,
+)
+from quietday.solver.cpsat import CpSatOutcome, add_hint, build, search
+from quietday.solver.greedy import greedy
+from quietday.solver.lns import improve
+from quietday.solver.local import polish
+from quietday.solver.model import Subproblem
+from quietday.solver.prepare import Prepared, prepare
+
+__all__ = [
+    "WHOLE_MODEL_CANDIDATES",
+    "Scheduled",
+    "gaps",
+    "metrics_of",
+    "objective_key",
+    "schedule",
+    "solve_whole",
+    "summary",
+]
+
+# Wall time kept back for the explanations and the solution file.
+_RESERVE_SHARE, _RESERVE_MAX = 0.1, 5.0
+# Share of the budget the first local search may use before CP-SAT starts.
+_POLISH_SHARE = 0.4
+# Up to this many candidate (inspection, day) pairs one CP-SAT model holds the whole problem.
+# Above it, CP-SAT's tree search over thousands of nearly independent enterprises stalls
+# (measured: 20 random enterprises already not proved optimal in 5 s) and presolve alone eats
+# the budget (260k pairs: 43 s on 2 cores), so neighbourhoods of a few enterprises are solved.
+WHOLE_MODEL_CANDIDATES = 20_000
+# Polishing stops when a round changes nothing; this bounds it in deterministic mode.
+_POLISH_ROUNDS = 8
+
+
+def metrics_of(instance: Instance, assignment: Mapping[InspectionId, date]) -> Metrics:
+    """The objective's figures of an assignment (no explanations needed)."""
+    return measure(instance, Solution(instance.name, visits_from(instance, assignment), ()))
+
+
+def objective_key(m: Metrics) -> tuple[int, int, int]:
+    return (m.total_priority, -m.visits, -m.moved)
+
+
+def summary(m: Metrics) -> dict[str, int]:
+    return {
+        "scheduled": m.scheduled,
+        "total_priority": m.total_priority,
+        "visits": m.visits,
+        "moved": m.moved,
+    }
+
+
+def gaps(
+    visits: int, lower_bound: int, objective: float | None = None, bound: float | None = None
+) -> dict[str, float | None]:
+    """How far a schedule may be from the best: visits over their lower bound, and where
+    CP-SAT proved a bound, the objective's relative distance to it (both 0 when proved)."""
+    return {
+        "visits_gap": round(visits / lower_bound - 1, 4) if lower_bound else 0.0,
+        "objective_gap": (
+            round(abs(objective - bound) / max(1.0, abs(objective)), 6)
+            if objective is not None and bound is not None
+            else None
+        ),
+    }
+
+
+def _whole_status(outcome: CpSatOutcome, config: SolverConfig) -> Status:
+    if outcome.stopped_by_cancel:
+        return Status.CANCELLED
+    if outcome.proven_optimal:
+        return Status.OPTIMAL
+    if outcome.status not in ("FEASIBLE", "UNKNOWN"):
+        raise RuntimeError(f"CP-SAT answered {outcome.status} on a model that is always feasible")
+    gap_reached = (
+        config.relative_gap > 0
+        and outcome.objective is not None
+        and outcome.bound is not None
+        and abs(outcome.objective - outcome.bound)
+        <= config.relative_gap * max(1.0, abs(outcome.objective))
+    )
+    return Status.FEASIBLE if gap_reached else Status.TIME_LIMIT
+
+
+# Each phase of one solve: the share of the solve done at its end (the search takes most of
+# the time limit) and what a person is told of it.
+_PHASES = {
+    "prepare": (0.02, "候选日期已算出"),
+    "greedy": (0.05, "贪心初排完成"),
+    "polish": (0.2, "局部搜索完成"),
+    "build": (0.25, "模型已建好,开始求解"),
+    "search": (0.9, "求解完成"),
+    "finish": (0.97, "收尾完成"),
+    "explain": (1.0, "未排原因已说明"),
+}
+
+
+class _Run:
+    """The figures and clock of one solve."""
+
+    def __init__(
+        self, config: SolverConfig, clock: Callable[[], float], on_progress: ProgressFn | None
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.on_progress = on_progress
+        self.started = clock()
+        self.mark = self.started
+        self.timings: dict[str, float] = {}
+        self.extra: dict[str, Any] = {"method": config.method}
+        reserve = min(_RESERVE_MAX, _RESERVE_SHARE * config.time_limit)
+        self.deadline = self.started + config.time_limit - reserve
+
+    def phase(self, name: str, message: str = "") -> None:
+        now = self.clock()
+        self.timings[name] = round(now - self.mark, 3)
+        self.mark = now
+        if self.on_progress is not None:
+            done, said = _PHASES[name]
+            self.on_progress(
+                Progress(phase=name, seconds=now - self.started, message=message or said, done=done)
+            )
+
+    def left(self) -> float:
+        return self.deadline - self.clock()
+
+
+def _improve(
+    run: _Run,
+    prepared: Prepared,
+    start: dict[InspectionId, date],
+    cancel: threading.Event | None,
+) -> tuple[dict[InspectionId, date], Status, float | None]:
+    """Local search, then CP-SAT (whole model or neighbourhoods), then a last local search."""
+    config = run.config
+    instance = prepared.instance
+
+    def stop_polish(limit: float) -> Callable[[], bool]:
+        if config.deterministic:
+            return lambda: cancel is not None and cancel.is_set()
+        return lambda: run.clock() > limit or (cancel is not None and cancel.is_set())
+
+    polish_until = run.clock() + _POLISH_SHARE * run.left()
+    current, report = polish(
+        prepared, start, rounds=_POLISH_ROUNDS, should_stop=stop_polish(polish_until)
+    )
+    run.extra["local_search"] = {
+        "filled": report.filled,
+        "relieved": report.relieved,
+        "merged": report.merged,
+        "rounds": report.rounds,
+    }
+    m = metrics_of(instance, current)
+    run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
+
+    status = Status.TIME_LIMIT
+    bound: float | None = None
+    found: dict[InspectionId, date] | None
+    if prepared.candidate_count <= WHOLE_MODEL_CANDIDATES:
+        run.extra["strategy"] = "whole"
+        built = build(Subproblem.whole(prepared))
+        add_hint(built, current)
+        run.phase("build")
+        outcome = search(
+            built, config, seconds=run.left(), on_progress=run.on_progress, cancel=cancel
+        )
+        status = _whole_status(outcome, config)
+        bound = outcome.bound
+        found = outcome.assignment
+        run.extra.update(
+            objective=outcome.objective,
+            objective_weights={
+                "priority": built.objective.w_priority,
+                "visits": built.objective.w_visits,
+                "moved": 1,
+            },
+            priority_upper_bound=outcome.priority_bound,
+            cpsat_status=outcome.status,
+        )
+    else:
+        run.extra["strategy"] = "neighbourhoods"
+        # Deterministic mode spends deterministic time, never what the wall clock left over.
+        budget = config.time_limit if config.deterministic else max(0.0, run.left() * 0.8)
+        found, lns = improve(
+            prepared,
+            current,
+            config,
+            seconds=budget,
+            on_progress=run.on_progress,
+            cancel=cancel,
+            clock=run.clock,
+        )
+        if cancel is not None and cancel.is_set():
+            status = Status.CANCELLED
+        run.extra["neighbourhoods"] = {
+            "iterations": lns.iterations,
+            "accepted": lns.accepted,
+            "improved": lns.improved,
+        }
+        run.timings["neighbourhood_build"] = lns.build_seconds
+        run.timings["neighbourhood_search"] = lns.search_seconds
+    run.phase("search")
+    if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
+        current = found
+    final, _ = polish(prepared, current, rounds=2, should_stop=stop_polish(run.deadline))
+    run.phase("finish")
+    return final, status, bound
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """An assignment before explanations: what a whole solve and a decomposed part both make."""
+
+    assignment: dict[InspectionId, date]
+    status: Status
+    bound: float | None
+    greedy: dict[InspectionId, date]
+    greedy_metrics: Metrics
+    timings: dict[str, float]
+    extra: dict[str, Any]
+    started: float
+
+
+def schedule(
+    instance: Instance,
+    config: SolverConfig,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Scheduled:
+    """Greedy, then (for `cpsat`) local search and CP-SAT: every placed inspection's date."""
+    run = _Run(config, clock, on_progress)
+    prepared = prepare(instance)
+    run.phase("prepare")
+    greedy_assignment = greedy(prepared)
+    greedy_metrics = metrics_of(instance, greedy_assignment)
+    run.phase(
+        "greedy",
+        f"贪心: 已排优先级 {greedy_metrics.total_priority}, 入企 {greedy_metrics.visits} 次",
+    )
+    run.extra["greedy"] = summary(greedy_metrics)
+    run.extra["model"] = {"candidates": prepared.candidate_count, "free": len(prepared.free)}
+
+    assignment, status, bound = greedy_assignment, Status.FEASIBLE, None
+    if config.method == "cpsat":
+        assignment, status, bound = _improve(run, prepared, greedy_assignment, cancel)
+    return Scheduled(
+        assignment,
+        status,
+        bound,
+        greedy_assignment,
+        greedy_metrics,
+        run.timings,
+        run.extra,
+        run.started,
+    )
+
+
+def solve_whole(
+    instance: Instance,
+    config: SolverConfig,
+    *,
+    on_progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SolveResult:
+    """Schedule `instance` as one problem, explain what is left, and measure the result."""
+    done = schedule(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
+    assignment = done.assignment
+    mark = clock()
+    unscheduled = explain_unscheduled(instance, assignment)
+    visits = visits_from(instance, assignment)
+    done.timings["explain"] = round(clock() - mark, 3)
+    if on_progress is not None:
+        said_done, said = _PHASES["explain"]
+        on_progress(
+            Progress(phase="explain", seconds=clock() - done.started, message=said, done=said_done)
+        )
+    solution = Solution(instance.name, visits, tuple(unscheduled))
+    metrics = measure(instance, solution)
+    lower = visits_lower_bound(instance, assignment)
+    extra = done.extra
+    extra.update(
+        total_priority=metrics.total_priority,
+        possible_priority=metrics.possible_priority,
+        joint_visits=metrics.joint_visits,
+        moved=metrics.moved,
+        visits_lower_bound=lower,
+        **gaps(metrics.visits, lower, extra.get("objective"), done.bound),
+        unscheduled_by_reason=dict(metrics.unscheduled_by_reason),
+        config=config_summary(config),
+        timings=None if config.deterministic else dict(done.timings),
+    )
+    stats = SolveStats(
+        status=done.status,
+        scheduled=metrics.scheduled,
+        visits=metrics.visits,
+        wall_seconds=None if config.deterministic else round(clock() - done.started, 3),
+        objective_bound=done.bound,
+        extra=extra,
+    )
+    return SolveResult(
+        solution=Solution(instance.name, visits, tuple(unscheduled), stats),
+        status=done.status,
+        metrics=metrics,
+        greedy_metrics=done.greedy_metrics,
+        visits_lower_bound=lower,
+        timings=done.timings,
+    )
