@@ -158,6 +158,7 @@ def create_app(
         app.include_router(router, responses=errors.problem_responses(503))
 
     app.include_router(docs.router)
+    app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_page)
 
     @app.get("/healthz", response_model=Health, tags=["meta"])
     def healthz() -> Health:

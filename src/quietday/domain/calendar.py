@@ -86,9 +86,6 @@ class WorkingCalendar:
     def working_days(self, start: date, end: date) -> list[date]:
         return [d for d in days_between(start, end) if self.is_working_day(d)]
 
-    def holiday_name(self, day: date) -> str | None:
-        return self.official.names.get(day)
-
 
 @dataclass(frozen=True, slots=True)
 class QuietPolicy:

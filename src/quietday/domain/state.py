@@ -136,9 +136,6 @@ class ScheduleState:
         for iid, day in sorted(assignment.items()):
             self.place(self.instance.by_id[iid], day)
 
-    def visits_of(self, agency: AgencyId, day: date) -> int:
-        return len(self._agency_day.get((agency, day), ()))
-
     def joins(self, inspection: Inspection, day: date) -> bool:
         """True when the agency already visits this enterprise on `day` (no new capacity unit)."""
         return inspection.enterprise in self._agency_day.get((inspection.agency, day), ())

@@ -24,15 +24,6 @@ class FeedTokenRepository(Repository[FeedTokenRow]):
     model = FeedTokenRow
     label = "日历订阅"
 
-    def subject_of(self, token_hash: str) -> tuple[str, str] | None:
-        """(kind, subject) of a live token; None for an unknown or revoked one."""
-        row = self.session.exec(
-            select(FeedTokenRow.kind, FeedTokenRow.subject_id).where(
-                FeedTokenRow.token_hash == token_hash, col(FeedTokenRow.revoked_at).is_(None)
-            )
-        ).first()
-        return (row[0], row[1]) if row is not None else None
-
     def live(self, token_hash: str) -> FeedTokenRow | None:
         """The row of a live token; None for an unknown or revoked one."""
         return self.session.exec(

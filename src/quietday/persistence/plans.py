@@ -68,11 +68,6 @@ class PlanRepository(Repository[PlanRow]):
             raise NotFoundError(f"检查计划 {plan_id} 不存在")
         return row
 
-    def by_external_ref(self, agency_id: str, ref: str) -> PlanRow | None:
-        return self.session.exec(
-            select(PlanRow).where(PlanRow.agency_id == agency_id, PlanRow.external_ref == ref)
-        ).first()
-
     def by_external_refs(self, agency_id: str, refs: Iterable[str]) -> dict[str, PlanRow]:
         found: dict[str, PlanRow] = {}
         for chunk in chunked(sorted(set(refs))):

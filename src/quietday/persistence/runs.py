@@ -137,13 +137,6 @@ class RunRepository(Repository[RunRow]):
             for row in rows:
                 copy.write_row(row)
 
-    def latest_draft(self, plan_id: int) -> RunPlanRow | None:
-        return self.session.exec(
-            select(RunPlanRow)
-            .where(RunPlanRow.plan_id == plan_id)
-            .order_by(col(RunPlanRow.run_id).desc())
-        ).first()
-
 
 class PlanOutcome(NamedTuple):
     """What a run made of one plan: its day, or why it has none."""

@@ -537,10 +537,6 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) ->
     return row
 
 
-def visit_of(session: Session, row: PlanRow) -> VisitRow | None:
-    return VisitRepository(session).get(row.visit_id) if row.visit_id is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class VisitView:
     visit: VisitRow

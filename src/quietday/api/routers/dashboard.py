@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -93,6 +93,31 @@ def _current(request: Request, session: Session, settings: Settings) -> Dashboar
         secret=_secret(request, settings),
         now=_now(request),
     )
+
+
+class SignInRequired(Exception):  # noqa: N818 - it answers with a redirect, not an error
+    """A dashboard page asked for without a live session: the app sends the sign-in page."""
+
+
+def _signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> DashboardSession:
+    current = _current(request, session, settings)
+    if current is None:
+        raise SignInRequired
+    return current
+
+
+# The signed-in supervisor's session; without one, the sign-in page (`SignInRequired`).
+SignedIn = Annotated[DashboardSession, Depends(_signed_in)]
+
+
+def sign_in_page(request: Request, exc: Exception) -> Response:
+    """What `SignInRequired` answers: the sign-in page."""
+    return _redirect("/dashboard/login")
+
+
+def _year(year: int | None, session: Session, request: Request) -> int:
+    """The year asked for, else that of the month the overview would show."""
+    return year or figures.default_month(session, figures.local_today(_now(request))).year
 
 
 def _page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -213,12 +238,10 @@ def logout(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    current: SignedIn,
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """End the session."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
     if not _same_origin(request, settings) or not _matches(current.csrf, csrf):
         return _page(
             request,
@@ -260,12 +283,12 @@ def asset(name: str) -> Response:
 
 @router.get("", response_class=HTMLResponse)
 def overview(
-    request: Request, session: SessionDep, settings: SettingsDep, month: Month = None
+    request: Request,
+    session: SessionDep,
+    current: SignedIn,
+    month: Month = None,
 ) -> Response:
     """The overview of one month (default: see `figures.default_month`)."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
     first = _month(month, session, request)
     summary = figures.month_summary(session, first)
     per_agency = figures.visits_per_agency(session, first)
@@ -313,13 +336,10 @@ def _province_month(session: Session, first: date) -> dict[str, int]:
 def enterprises(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    current: SignedIn,
     q: Annotated[SafeStr, Query(max_length=100, description="企业名称或统一社会信用代码")] = "",
 ) -> Response:
     """Find an enterprise by name or code; without a query, this year's most visited."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
     year = figures.local_today(_now(request)).year
     return _page(
         request,
@@ -339,14 +359,11 @@ def enterprise(
     enterprise_id: str,
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    current: SignedIn,
     year: Year = None,
 ) -> Response:
     """One enterprise: a calendar heatmap of its visits over the year, the visits, its policy."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
-    shown = year or figures.default_month(session, figures.local_today(_now(request))).year
+    shown = _year(year, session, request)
     try:
         listing, lines = figures.enterprise_visits(session, enterprise_id, shown)
     except NotFoundError as exc:
@@ -378,13 +395,13 @@ def enterprise(
 
 @router.get("/agencies", response_class=HTMLResponse)
 def agencies(
-    request: Request, session: SessionDep, settings: SettingsDep, year: Year = None
+    request: Request,
+    session: SessionDep,
+    current: SignedIn,
+    year: Year = None,
 ) -> Response:
     """Every agency with the visits it takes part in this year."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
-    shown = year or figures.default_month(session, figures.local_today(_now(request))).year
+    shown = _year(year, session, request)
     return _page(
         request,
         "agencies.html",
@@ -401,14 +418,11 @@ def agency(
     agency_id: str,
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    current: SignedIn,
     year: Year = None,
 ) -> Response:
     """One agency: visits per month, the enterprises it visits most, capacity use, caps."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
-    shown = year or figures.default_month(session, figures.local_today(_now(request))).year
+    shown = _year(year, session, request)
     try:
         row = figures.agency_of(session, agency_id)
     except NotFoundError as exc:
@@ -452,13 +466,13 @@ _RUN_STATUSES = {
 
 @router.get("/calendar", response_class=HTMLResponse)
 def official_calendar(
-    request: Request, session: SessionDep, settings: SettingsDep, year: Year = None
+    request: Request,
+    session: SessionDep,
+    current: SignedIn,
+    year: Year = None,
 ) -> Response:
     """The official calendar by year (official or provisional, its source), one year's days and
     the published visits on its days off, and which recent runs were provisional."""
-    current = _current(request, session, settings)
-    if current is None:
-        return _redirect("/dashboard/login")
     today = figures.local_today(_now(request))
     years = calendar.list_years(session, today=today)
     # By default the year that needs attention: visits on days off, else no notice yet.
@@ -491,16 +505,13 @@ _EXPORTS = {
 
 @router.get("/exports/frequency.{fmt}")
 def export(
-    request: Request,
     session: SessionDep,
-    settings: SettingsDep,
+    _: SignedIn,
     fmt: Literal["csv", "xlsx"],
     period: Annotated[SafeStr, Query(max_length=7, description="2026、2026-Q3 或 2026-07")],
     by: Literal["enterprise", "agency", "county", "city"] = "agency",
 ) -> Response:
     """The frequency audit for the signed-in supervisor (the API's exports take a key)."""
-    if _current(request, session, settings) is None:
-        return _redirect("/dashboard/login")
     media, write = _EXPORTS[fmt]
     return Response(
         write(session, dim=by, period=period),

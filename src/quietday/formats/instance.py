@@ -1,0 +1,469 @@
+"""`quietday.instance/1`: read (every problem collected; pins checked against the rules) and
+written (one record per line, keys in a fixed order)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from quietday.domain.calendar import QuietPolicy, WorkingCalendar
+from quietday.domain.check import placement_violations
+from quietday.domain.limits import MAX_PRIORITY
+from quietday.domain.model import (
+    CAP_KEYS,
+    Agency,
+    AgencyId,
+    Caps,
+    Enterprise,
+    EnterpriseId,
+    HistoryEntry,
+    Horizon,
+    Inspection,
+    InspectionId,
+    Instance,
+    Kind,
+    Pin,
+    PolicyId,
+)
+from quietday.errors import InstanceError, Problem
+from quietday.formats.reader import (
+    MISSING,
+    Reader,
+    file_bytes,
+    iso_days,
+    layout,
+    read_document,
+    write_atomically,
+)
+from quietday.official import SUPPORTED_COUNTRIES, official_calendar
+
+__all__ = [
+    "INSTANCE_FORMAT",
+    "dump_instance",
+    "instance_to_dict",
+    "load_instance",
+    "parse_instance",
+    "pin_problems",
+    "write_instance",
+]
+
+INSTANCE_FORMAT = "quietday.instance/1"
+
+
+def _caps(
+    r: Reader, obj: Mapping[str, Any], *, path: str, record: str | None
+) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for key, value in obj.items():
+        if key not in CAP_KEYS:
+            r.add("unknown_cap", path, f"未知的频次上限 {key}(可用: {', '.join(CAP_KEYS)})", record)
+            continue
+        if value is None:
+            out[key] = None
+            continue
+        n = r.count(obj, key, path=path, record=record)
+        if n is not None:
+            out[key] = n
+    return out
+
+
+def _policy(r: Reader, item: Mapping[str, Any], *, path: str, pid: str) -> QuietPolicy:
+    ranges: list[tuple[int, int]] = []
+    raw = r.get(item, "month_days", list, path=path, record=pid, default=[])
+    for k, rng in enumerate(raw if raw is not MISSING else []):
+        ok = (
+            isinstance(rng, list)
+            and len(rng) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in rng)
+        )
+        if not ok or not 1 <= rng[0] <= rng[1] <= 31:
+            r.add(
+                "bad_policy_rule",
+                path,
+                f"month_days[{k}] 应为 [起, 止],1 ≤ 起 ≤ 止 ≤ 31: {rng}",
+                pid,
+            )
+            continue
+        ranges.append((rng[0], rng[1]))
+    weekdays: set[int] = set()
+    raw = r.get(item, "weekdays", list, path=path, record=pid, default=[])
+    for k, w in enumerate(raw if raw is not MISSING else []):
+        if not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= 7:
+            r.add("bad_policy_rule", path, f"weekdays[{k}] 应为 1(周一)到 7(周日): {w!r}", pid)
+            continue
+        weekdays.add(w)
+    dates = r.days(item, "dates", path=path, record=pid)
+    return QuietPolicy(id=pid, month_days=tuple(ranges), weekdays=frozenset(weekdays), dates=dates)
+
+
+def _horizon(r: Reader, doc: Mapping[str, Any]) -> Horizon | None:
+    obj = r.get(doc, "horizon", dict, path="horizon")
+    if obj is MISSING:
+        return None
+    start = r.get_day(obj, "start", path="horizon")
+    end = r.get_day(obj, "end", path="horizon")
+    if start is None or end is None:
+        return None
+    if end < start:
+        r.add("horizon_inverted", "horizon", f"end {end} 早于 start {start}")
+        return None
+    return Horizon(start, end)
+
+
+def _calendar(r: Reader, doc: Mapping[str, Any], horizon: Horizon | None) -> WorkingCalendar | None:
+    obj = r.get(doc, "calendar", dict, path="calendar", default={})
+    if obj is MISSING:
+        return None
+    country = r.get(obj, "country", str, path="calendar", default="CN")
+    extra_h = r.days(obj, "extra_holidays", path="calendar")
+    extra_w = r.days(obj, "extra_workdays", path="calendar")
+    if country is MISSING:
+        return None
+    if country not in SUPPORTED_COUNTRIES:
+        r.add("calendar_country_unsupported", "calendar", f"不支持的国家日历 {country}(支持: CN)")
+        return None
+    if horizon is None:
+        return None
+    years = range(horizon.start.year, horizon.end.year + 1)
+    cal = WorkingCalendar(official_calendar(country, years), frozenset(extra_h), frozenset(extra_w))
+    for year in years:
+        if not cal.covers(year):
+            r.add(
+                "calendar_year_unknown",
+                "calendar",
+                f"排期范围含 {year} 年,但该年官方节假日安排尚未公布;"
+                f"请在 extra_holidays/extra_workdays 中给出 {year} 年的节假日与调休",
+            )
+    return cal
+
+
+def _agencies(r: Reader, doc: Mapping[str, Any]) -> dict[AgencyId, Agency]:
+    out: dict[AgencyId, Agency] = {}
+    seen: dict[str, str] = {}
+    for path, item in r.records(doc, "agencies", required=True):
+        aid = r.record_id(item, path)
+        if aid is None or not r.unique(seen, aid, path):
+            continue
+        r.ids["agencies"].add(aid)
+        name = r.get(item, "name", str, path=path, record=aid, default=aid)
+        region = r.get(item, "region", str, path=path, record=aid, default="")
+        capacity = r.count(item, "daily_capacity", path=path, record=aid)
+        by_date: dict[date, int] = {}
+        raw = r.get(item, "capacity_by_date", dict, path=path, record=aid, default={})
+        for key, _value in (raw if raw is not MISSING else {}).items():
+            day = r.day(key, field=f"capacity_by_date 的键 {key!r}", path=path, record=aid)
+            n = r.count(raw, key, path=path, record=aid)
+            if day is not None and n is not None:
+                by_date[day] = n
+        if capacity is None or name is MISSING or region is MISSING:
+            continue
+        out[AgencyId(aid)] = Agency(AgencyId(aid), name, region, capacity, by_date)
+    return out
+
+
+def _enterprises(
+    r: Reader, doc: Mapping[str, Any], policies: Mapping[PolicyId, QuietPolicy]
+) -> dict[EnterpriseId, Enterprise]:
+    out: dict[EnterpriseId, Enterprise] = {}
+    seen: dict[str, str] = {}
+    for path, item in r.records(doc, "enterprises", required=True):
+        eid = r.record_id(item, path)
+        if eid is None or not r.unique(seen, eid, path):
+            continue
+        r.ids["enterprises"].add(eid)
+        name = r.get(item, "name", str, path=path, record=eid, default=eid)
+        region = r.get(item, "region", str, path=path, record=eid, default="")
+        policy = r.get(item, "quiet_policy", str, path=path, record=eid)
+        if policy is not MISSING and policy not in policies:
+            r.add("unknown_policy", path, f"quiet_policy {policy} 未在 quiet_policies 中定义", eid)
+            policy = MISSING
+        blackout = r.days(item, "blackout", path=path, record=eid)
+        white = r.get(item, "whitelisted", bool, path=path, record=eid, default=False)
+        raw_caps = r.get(item, "caps", dict, path=path, record=eid, default={})
+        caps = _caps(r, raw_caps, path=path, record=eid) if raw_caps is not MISSING else {}
+        if MISSING in (name, region, policy, white):
+            continue
+        out[EnterpriseId(eid)] = Enterprise(
+            EnterpriseId(eid), name, region, PolicyId(policy), blackout, white, caps
+        )
+    return out
+
+
+_KINDS = frozenset(k.value for k in Kind)
+
+
+def _references(
+    r: Reader, item: Mapping[str, Any], *, path: str, record: str | None
+) -> tuple[Any, Any, Any]:
+    """The `agency`, `enterprise` and `kind` of a record, each checked against what exists."""
+    agency = r.get(item, "agency", str, path=path, record=record)
+    if agency is not MISSING and agency not in r.ids["agencies"]:
+        r.add("unknown_agency", path, f"agency {agency} 不在 agencies 中", record)
+    ent = r.get(item, "enterprise", str, path=path, record=record)
+    if ent is not MISSING and ent not in r.ids["enterprises"]:
+        r.add("unknown_enterprise", path, f"enterprise {ent} 不在 enterprises 中", record)
+    kind = r.get(item, "kind", str, path=path, record=record)
+    if kind is not MISSING and kind not in _KINDS:
+        r.add("unknown_kind", path, f"kind {kind} 应为 routine、special、case 或 requested", record)
+    return agency, ent, kind
+
+
+def _inspections(r: Reader, doc: Mapping[str, Any], *, horizon: Horizon | None) -> list[Inspection]:
+    out: list[Inspection] = []
+    seen: dict[str, str] = {}
+    for path, item in r.records(doc, "inspections", required=True):
+        iid = r.record_id(item, path)
+        if iid is None or not r.unique(seen, iid, path):
+            continue
+        before = len(r.problems)
+        agency, ent, kind = _references(r, item, path=path, record=iid)
+        items = r.get(item, "items", list, path=path, record=iid, default=[])
+        if items is not MISSING and not all(isinstance(x, str) for x in items):
+            r.add("wrong_type", path, "items 应为字符串数组", iid)
+        priority = r.get(item, "priority", int, path=path, record=iid, default=1)
+        if priority is not MISSING and not 1 <= priority <= MAX_PRIORITY:
+            r.add("priority_range", path, f"priority {priority} 超出 1 至 {MAX_PRIORITY}", iid)
+        exempt = r.get(
+            item, "exempt_reason", str, path=path, record=iid, default=None, nullable=True
+        )
+        earliest = r.get_day(item, "earliest", path=path, record=iid)
+        latest = r.get_day(item, "latest", path=path, record=iid)
+        if earliest and latest:
+            if latest < earliest:
+                r.add("window_inverted", path, f"latest {latest} 早于 earliest {earliest}", iid)
+            elif horizon and (latest < horizon.start or earliest > horizon.end):
+                r.add(
+                    "window_outside_horizon",
+                    path,
+                    f"窗口 {earliest} 至 {latest} 在排期范围 {horizon.start} 至 {horizon.end} 之外",
+                    iid,
+                )
+        if len(r.problems) > before or earliest is None or latest is None:
+            continue
+        out.append(
+            Inspection(
+                id=InspectionId(iid),
+                agency=AgencyId(agency),
+                enterprise=EnterpriseId(ent),
+                kind=Kind(kind),
+                earliest=earliest,
+                latest=latest,
+                items=tuple(items),
+                priority=priority,
+                exempt_reason=exempt or None,
+            )
+        )
+    return out
+
+
+def _history(r: Reader, doc: Mapping[str, Any]) -> list[HistoryEntry]:
+    out: list[HistoryEntry] = []
+    for path, item in r.records(doc, "history", required=False):
+        before = len(r.problems)
+        agency, ent, kind = _references(r, item, path=path, record=None)
+        day = r.get_day(item, "date", path=path)
+        if len(r.problems) == before and day is not None:
+            out.append(HistoryEntry(EnterpriseId(ent), AgencyId(agency), day, Kind(kind)))
+    return out
+
+
+def _pins(r: Reader, doc: Mapping[str, Any]) -> list[Pin]:
+    out: list[Pin] = []
+    seen: dict[str, str] = {}
+    for path, item in r.records(doc, "pinned", required=False):
+        iid = r.record_id(item, path, key="inspection")
+        day = r.get_day(item, "date", path=path, record=iid)
+        if iid is None or day is None:
+            continue
+        if iid in seen:
+            r.add("pin_duplicate", path, f"与 {seen[iid]} 重复固定同一检查", iid)
+            continue
+        seen[iid] = path
+        out.append(Pin(InspectionId(iid), day))
+    return out
+
+
+def _previous(r: Reader, doc: Mapping[str, Any]) -> dict[InspectionId, date]:
+    raw = r.get(doc, "previous", dict, path="previous", default={})
+    out: dict[InspectionId, date] = {}
+    for key, value in (raw if raw is not MISSING else {}).items():
+        day = r.day(value, field="日期", path=f"previous[{key!r}]", record=key)
+        if day is not None:
+            out[InspectionId(key)] = day
+    return out
+
+
+def pin_problems(instance: Instance) -> list[Problem]:
+    """A pin that breaks a hard rule, alone or with the other pins and history, is refused."""
+    where = {p.inspection: k for k, p in enumerate(instance.pinned)}
+    problems: list[Problem] = []
+    for v in placement_violations(instance, instance.pins):
+        for iid in v.inspections or ():
+            if iid in where:
+                problems.append(
+                    Problem(
+                        f"pin_{v.code}",
+                        f"pinned[{where[iid]}]",
+                        f"已发布的排期违反规则: {v.message}",
+                        iid,
+                    )
+                )
+                break
+    return problems
+
+
+def parse_instance(text: str | bytes) -> Instance:
+    """A validated `Instance` from JSON text, or `InstanceError` listing every problem."""
+    doc = read_document(text, InstanceError, INSTANCE_FORMAT)
+    r = Reader()
+    name = r.get(doc, "name", str, path="name", default="")
+    horizon = _horizon(r, doc)
+    calendar = _calendar(r, doc, horizon)
+    policies: dict[PolicyId, QuietPolicy] = {}
+    seen: dict[str, str] = {}
+    for path, item in r.records(doc, "quiet_policies", required=False):
+        pid = r.record_id(item, path)
+        if pid is not None and r.unique(seen, pid, path):
+            policies[PolicyId(pid)] = _policy(r, item, path=path, pid=pid)
+    raw_caps = r.get(doc, "caps", dict, path="caps", default={})
+    caps = _caps(r, raw_caps, path="caps", record=None) if raw_caps is not MISSING else {}
+    agencies = _agencies(r, doc)
+    enterprises = _enterprises(r, doc, policies)
+    inspections = _inspections(r, doc, horizon=horizon)
+    history = _history(r, doc)
+    pins = _pins(r, doc)
+    previous = _previous(r, doc)
+    if r.problems or horizon is None or calendar is None:
+        raise InstanceError(r.problems or [Problem("invalid", "", "实例无效")])
+    instance = Instance(
+        name=name,
+        horizon=horizon,
+        calendar=calendar,
+        quiet_policies=policies,
+        caps=Caps().overridden(caps),
+        agencies=agencies,
+        enterprises=enterprises,
+        inspections=tuple(inspections),
+        history=tuple(history),
+        pinned=tuple(pins),
+        previous=previous,
+        country=calendar.official.country,
+    )
+    problems = pin_problems(instance)
+    if problems:
+        raise InstanceError(problems)
+    return instance
+
+
+def load_instance(path: str | Path) -> Instance:
+    return parse_instance(file_bytes(path, InstanceError))
+
+
+def _instance_parts(
+    instance: Instance,
+) -> tuple[dict[str, Any], dict[str, Iterable[dict[str, Any]]], dict[str, Any]]:
+    """Head, record lists (lazy: each record is made when it is written) and tail."""
+    head = {
+        "format": INSTANCE_FORMAT,
+        "name": instance.name,
+        "horizon": {
+            "start": instance.horizon.start.isoformat(),
+            "end": instance.horizon.end.isoformat(),
+        },
+        "calendar": {
+            "country": instance.country,
+            "extra_holidays": iso_days(instance.calendar.extra_holidays),
+            "extra_workdays": iso_days(instance.calendar.extra_workdays),
+        },
+    }
+    lists: dict[str, Iterable[dict[str, Any]]] = {
+        "quiet_policies": map(_policy_dict, instance.quiet_policies.values()),
+        "agencies": map(_agency_dict, instance.agencies.values()),
+        "enterprises": map(_enterprise_dict, instance.enterprises.values()),
+        "inspections": map(_inspection_dict, instance.inspections),
+        "history": (
+            {
+                "enterprise": h.enterprise,
+                "agency": h.agency,
+                "date": h.date.isoformat(),
+                "kind": h.kind.value,
+            }
+            for h in instance.history
+        ),
+        "pinned": (
+            {"inspection": p.inspection, "date": p.date.isoformat()} for p in instance.pinned
+        ),
+    }
+    tail = {"previous": {k: v.isoformat() for k, v in instance.previous.items()}}
+    return head, lists, tail
+
+
+def instance_to_dict(instance: Instance) -> dict[str, Any]:
+    """The instance as the spec's JSON object (records in their given order)."""
+    head, lists, tail = _instance_parts(instance)
+    caps = {"caps": {k: getattr(instance.caps, k) for k in CAP_KEYS}}
+    return {**head, **caps, **{k: list(v) for k, v in lists.items()}, **tail}
+
+
+def _policy_dict(p: QuietPolicy) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": p.id}
+    if p.month_days:
+        out["month_days"] = [list(r) for r in p.month_days]
+    if p.weekdays:
+        out["weekdays"] = sorted(p.weekdays)
+    if p.dates:
+        out["dates"] = iso_days(p.dates)
+    return out
+
+
+def _agency_dict(a: Agency) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "region": a.region,
+        "daily_capacity": a.daily_capacity,
+        "capacity_by_date": {d.isoformat(): n for d, n in sorted(a.capacity_by_date.items())},
+    }
+
+
+def _enterprise_dict(e: Enterprise) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "name": e.name,
+        "region": e.region,
+        "quiet_policy": e.quiet_policy,
+        "blackout": iso_days(e.blackout),
+        "whitelisted": e.whitelisted,
+        "caps": dict(e.cap_overrides),
+    }
+
+
+def _inspection_dict(i: Inspection) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "agency": i.agency,
+        "enterprise": i.enterprise,
+        "kind": i.kind.value,
+        "items": list(i.items),
+        "earliest": i.earliest.isoformat(),
+        "latest": i.latest.isoformat(),
+        "priority": i.priority,
+        "exempt_reason": i.exempt_reason,
+    }
+
+
+def _instance_chunks(instance: Instance) -> Iterator[str]:
+    head, lists, tail = _instance_parts(instance)
+    head["caps"] = {k: getattr(instance.caps, k) for k in CAP_KEYS}
+    return layout(head, lists, tail)
+
+
+def dump_instance(instance: Instance) -> str:
+    return "".join(_instance_chunks(instance))
+
+
+def write_instance(instance: Instance, path: str | Path) -> None:
+    """Streamed record by record: a province's instance is never held as one string."""
+    write_atomically(Path(path), _instance_chunks(instance))
