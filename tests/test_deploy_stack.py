@@ -41,6 +41,7 @@ from quietday.planning.imports import COLUMNS
 ROOT = Path(__file__).resolve().parents[1]
 STANDINS = ROOT / "tests/standins/build.sh"
 PROJECT = "quietday-stacktest"
+PROJECT_LABEL = f"com.docker.compose.project={PROJECT}"
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
 VOLUME = COMPOSE["volumes"]["pgdata"]["name"]
 PLANS = 10_000
@@ -150,11 +151,12 @@ def _create_secrets(folder: Path) -> None:
         (box / name).chmod(0o644)
 
 
-def _clear_leftovers() -> None:
+def _clear_leftovers(empty: Path) -> None:
     """A volume of this test's project left by an interrupted run is removed; one of any other
     project (a real deployment's data) stops the test instead of being touched."""
     subprocess.run(
-        ["docker", "compose", "-p", PROJECT, "down", "-v", "--remove-orphans"],
+        ["docker", "compose", "-p", PROJECT, "down", "-v", "--remove-orphans", "-t", "10"],
+        cwd=empty,
         capture_output=True,
         check=False,
         timeout=120,
@@ -206,7 +208,7 @@ def stack(
     }
     s = Stack(folder=folder, port=int(env["HTTP_PORT"]), env=env, report=report)
     s.step("stand-in images (tests/standins/build.sh)", lambda: _build_standins(report))
-    _clear_leftovers()
+    _clear_leftovers(folder)
     _copy_project(folder)
     _create_secrets(folder)
     try:
@@ -215,7 +217,15 @@ def stack(
         if "down -v" not in dict(s.times):
             logs = s.compose("logs", "--no-color", "--tail", "40", check=False, timeout=60)
             report(f"[deploy] the stack's logs as it was left:\n{logs[-12000:]}")
-            s.compose("down", "-v", "--remove-orphans", check=False, timeout=180)
+            # A worker still solving would hold `down` for its stop_grace_period (5 minutes).
+            s.compose("down", "-v", "--remove-orphans", "-t", "10", check=False, timeout=180)
+        # The images this test built before, replaced since: no disk kept for them.
+        subprocess.run(
+            ["docker", "image", "prune", "--force", "--filter", f"label={PROJECT_LABEL}"],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
 
 
 def _build_standins(report: Callable[[str], None]) -> None:
