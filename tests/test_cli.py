@@ -117,6 +117,46 @@ def test_db_upgrade_and_keys_create(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert r.exit_code == 2
 
 
+def test_db_load_registry_loads_a_generated_province_without_its_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new deployment's registry (regions, policies, caps, agencies, enterprises) has no API
+    for regions: `db load-registry` loads an instance's, and plans then come through the API."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    monkeypatch.setenv("QUIETDAY_DATABASE_URL", url)
+    inst = tmp_path / "i.json"
+    args = [
+        "generate",
+        "--enterprises",
+        "40",
+        "--counties",
+        "1",
+        "--year",
+        "2027",
+        "--quarter",
+        "1",
+    ]
+    assert runner.invoke(app, [*args, "--out", str(inst)]).exit_code == 0
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    r = runner.invoke(app, ["db", "load-registry", str(inst)])
+    assert r.exit_code == 0, r.output
+    assert "企业 40 家" in r.stdout
+    with sqlite3.connect(tmp_path / "q.db") as db:
+        counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    assert counts["enterprise"] == 40
+    assert min(counts["agency"], counts["region"], counts["quiet_policy"]) > 0
+    assert counts["plan"] == counts["history"] == 0
+    r = runner.invoke(app, ["db", "load-registry", str(inst)])
+    assert r.exit_code == 2
+    assert "[registry_not_empty]" in r.stderr
+    with sqlite3.connect(tmp_path / "q.db") as db:
+        again = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    assert again == counts
+
+
+TABLES = ("region", "quiet_policy", "agency", "enterprise", "plan", "history")
+
+
 def test_calendar_commands_import_list_and_refuse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: Path
 ) -> None:

@@ -4,12 +4,14 @@ settings, commands, start-up order, secrets, scaling, health checks and image bu
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -290,7 +292,9 @@ def test_api_replicas_are_reached_through_the_proxy() -> None:
     assert re.findall(r"http://([\w-]+):(\d+)", nginx) == [("api", str(port))]
     assert "proxy_set_header Host $http_host" in nginx
     assert "proxy_set_header X-Forwarded-Proto" in nginx
-    assert len(proxy["ports"]) == 1
+    (published,) = proxy["ports"]
+    # Plain HTTP on the loopback only, for the machine's HTTPS front, unless asked otherwise.
+    assert published.startswith("${HTTP_ADDRESS:-127.0.0.1}:"), published
 
 
 def _free_port() -> int:
@@ -390,6 +394,47 @@ def test_entrypoints_pass_the_command_and_its_exit_status(tmp_path: Path) -> Non
                 ["sh", str(script), "env"], check=False, capture_output=True, text=True
             )
             assert "PGPASSWORD=" not in env.stdout
+
+
+def test_an_unreadable_secret_stops_the_entrypoint_with_what_to_do() -> None:
+    """Compose mounts a secret file with the host file's mode: left at 600 (umask 077), the
+    quietday user (uid 10001) cannot read it. Seen for real: `migrate` then failed with
+    PostgreSQL's "fe_sendauth: no password supplied". The entrypoint must stop and say why."""
+    as_root = os.geteuid() == 0
+    for service in OURS:
+        script = entrypoint(service).read_text("utf-8")
+        box = Path(tempfile.mkdtemp(prefix="secrets-", dir="/tmp"))
+        try:
+            box.chmod(0o755)
+            secret = box / "db_password"
+            secret.write_text("pw\n", "utf-8")
+            secret.chmod(0o600 if as_root else 0o000)
+            local = script.replace("/run/secrets/", f"{box}/")
+            # As root, the user of the image (uid 10001) runs it; else this user, mode 000.
+            drop = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"]
+            done = subprocess.run(
+                [*(drop if as_root else []), "sh", "-s", "echo", "started"],
+                input=local,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={"PATH": "/usr/bin:/bin"},
+            )
+        finally:
+            shutil.rmtree(box)
+        assert done.returncode != 0, service
+        assert "started" not in done.stdout, service
+        assert str(secret) in done.stderr, done.stderr
+        assert "chmod 644 secrets/*" in done.stderr, done.stderr
+
+
+def test_images_build_with_the_engines_own_dockerfile_frontend() -> None:
+    """`# syntax=docker/dockerfile:1` makes BuildKit fetch its frontend from Docker Hub: with no
+    registry reachable (CI here; a network that blocks Docker Hub) the real build failed before
+    its first step. The engine's built-in frontend reads these files."""
+    for service in OURS:
+        text = dockerfile(service).path.read_text("utf-8")
+        assert not re.search(r"^#\s*syntax\s*=", text, re.I | re.M), service
 
 
 def test_images_are_pinned() -> None:

@@ -378,6 +378,29 @@ def db_upgrade() -> None:
     print(f"数据库已升级到最新版本: {redact(settings.database_url)}")
 
 
+@db_app.command("load-registry")
+def db_load_registry(
+    instance: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="quietday generate 写出的实例文件"),
+    ],
+) -> None:
+    """载入实例中的行政区划、安静日政策、频次上限、执法部门与企业(不含检查计划与历史),
+    用于新部署;检查计划之后经 API 提交。"""
+    from quietday.formats import load_instance
+    from quietday.planning.province import CLI, load_registry
+
+    inst = load_instance(instance)
+    try:
+        with _database(actor=CLI) as session:
+            load_registry(session, inst)
+    except InputError as exc:
+        raise _bad_input(exc) from None
+    print(
+        f"已载入 {inst.name}: 执法部门 {len(inst.agencies):,} 个, 企业 {len(inst.enterprises):,} 家"
+    )
+
+
 keys_app = typer.Typer(help="API 密钥", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

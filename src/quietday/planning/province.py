@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from quietday.domain.model import Instance
 from quietday.domain.status import PlanStatus, VisitStatus
-from quietday.errors import InputError
+from quietday.errors import InputError, Problem
 from quietday.generate import GeneratorConfig, generate, regions
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
 from quietday.persistence.plans import HistoryRepository, PlanRepository
@@ -47,6 +47,7 @@ __all__ = [
     "DemoRun",
     "demo_quarters",
     "load_province",
+    "load_registry",
     "run_demo",
     "simulate_check_ins",
 ]
@@ -174,6 +175,17 @@ def load_province(session: Session, instance: Instance, *, counties: int | None 
         f"province:{instance.name}",
         {"caps": caps, **{name: digest.summary() for name, digest in sorted(loaded.items())}},
     )
+
+
+def load_registry(session: Session, instance: Instance) -> None:
+    """A new deployment's registry from a generated instance (`quietday db load-registry`):
+    what `load_province` loads but the plans and history, which then come through the API.
+    Refused while any agency or enterprise is registered (loading adds, never merges)."""
+    if AgencyRepository(session).list() or EnterpriseRepository(session).count():
+        raise InputError(
+            [Problem("registry_not_empty", "registry", "数据库中已有执法部门或企业,不能再次载入")]
+        )
+    load_province(session, replace(instance, inspections=(), history=()))
 
 
 @dataclass(frozen=True)
