@@ -159,6 +159,17 @@ def test_odd_cookies_months_cursors_and_periods_are_not_5xx(fc: TestClient, worl
         r = fc.get("/dashboard", headers={"Cookie": raw}, follow_redirects=False)  # type: ignore[dict-item]
         assert r.status_code == 303, r.text
         assert r.headers["location"] == "/dashboard/login"
+    # A stranger's odd month gets the sign-in page, a supervisor's a problem naming the month.
+    odd = fc.get("/dashboard", params={"month": "2026-13"}, follow_redirects=False)
+    assert (odd.status_code, odd.headers["location"]) == (303, "/dashboard/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', fc.get("/dashboard/login").text)
+    assert token is not None
+    signed = fc.post(
+        "/dashboard/login",
+        data={"key": world.supervisor, "csrf": token.group(1)},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303, signed.text
     for month in ("0000-01", "9999-12", "٢٠٢٦-01", "2026-13"):
         problem(fc.get("/dashboard", params={"month": month}), "month")
     for cursor in ("cDrCsg", "cDo5OTk5OTk5OTk5OTk5OTk5OTk5", "\x00"):
