@@ -73,11 +73,11 @@ from quietday.persistence.runs import RunRepository
 from quietday.persistence.tables import CheckInFlagRow, CheckInRow, PlanRow, VisitRow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning import check_files, generate_file
-from quietday.planning.access import Actor, create_key
 from quietday.planning.checkins import ENTRY_FLAGS, entry_id, rule_flags
 from quietday.planning.feeds import issue_enterprise_tokens, today_in_china
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.imports import COLUMNS, next_quarter
+from quietday.planning.keys import Actor, create_key
 from quietday.planning.parts import WORKER_QUEUES
 from quietday.planning.province import CLI, load_province
 from quietday.planning.runner import QueueRunner
