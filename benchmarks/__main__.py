@@ -11,17 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmarks import (
-    api,
-    audit,
-    county,
-    dashboard,
-    distributed,
-    feeds,
-    imports,
-    load,
-    scale,
-)
+from benchmarks import api, audit, county, dashboard, distributed, feeds, imports, load, scale
 from benchmarks.harness import COUNTY, Echo, write_results
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
