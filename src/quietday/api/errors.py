@@ -57,7 +57,7 @@ class FieldError(BaseModel):
 
 
 class ProblemDetail(BaseModel):
-    """RFC 9457 problem details, with quietday's `code` and, on 422, `errors`."""
+    """RFC 9457 错误详情,附 quietday 的错误代码 `code`;422 时附逐项错误 `errors`。"""
 
     type: str
     title: str
