@@ -11,7 +11,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from quietday.api.app import create_app
+from quietday.api.errors import _chinese
 from quietday.config import Settings
+from seed import Seeded
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 # Code spans, URLs and dotted or snake_case identifiers are names, not English prose.
@@ -142,3 +144,98 @@ def test_the_openapi_check_finds_fastapi_defaults() -> None:
         "/paths//x/get/summary",
         "/paths//x/get/responses/200/description",
     ]
+
+
+# --- validation answers -----------------------------------------------------------------------
+
+
+def _plan(world: Seeded, **changes: Any) -> dict[str, Any]:
+    return {
+        "enterprise_id": world.enterprises[0],
+        "kind": "routine",
+        "earliest": "2026-07-01",
+        "latest": "2026-09-30",
+        **changes,
+    }
+
+
+def _errors(r: Any) -> list[tuple[str, str, str]]:
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert foreign(body["detail"]) is None, body["detail"]
+    return [(e["path"], e["code"], e["message"]) for e in body["errors"]]
+
+
+def test_validation_messages_are_chinese_on_every_entry_path(
+    client: TestClient, world: Seeded
+) -> None:
+    agency = world.auth("A")
+
+    def body(**changes: Any) -> list[tuple[str, str, str]]:
+        return _errors(client.post("/api/v1/plans", json=_plan(world, **changes), headers=agency))
+
+    assert body(kind="x") == [
+        ("kind", "literal_error", "应为以下之一:'routine'、'special'、'case'、'requested'")
+    ]
+    assert body(priority="a") == [("priority", "int_type", "应为整数")]
+    assert body(priority=0) == [("priority", "greater_than_equal", "不能小于 1")]
+    assert body(external_ref="x" * 300) == [("external_ref", "too_long", "太长,最多 100 个字符")]
+    assert body(items=["x"] * 300) == [("items", "too_long", "最多 50 项")]
+    assert body(items=[""]) == [("items[0]", "too_short", "太短,至少 1 个字符")]
+    assert body(enterprise_id=5) == [("enterprise_id", "string_type", "应为字符串")]
+    assert body(bogus=1) == [("bogus", "extra_forbidden", "不允许的字段")]
+    del_kind = {k: v for k, v in _plan(world).items() if k != "kind"}
+    assert _errors(client.post("/api/v1/plans", json=del_kind, headers=agency)) == [
+        ("kind", "missing", "缺少必填字段")
+    ]
+    broken = client.post(
+        "/api/v1/plans", content=b"{", headers={**agency, "Content-Type": "application/json"}
+    )
+    assert [e[1:] for e in _errors(broken)] == [("json_invalid", "不是有效的 JSON")]
+    # The query, the path and a form.
+    assert _errors(client.get("/api/v1/plans?limit=abc", headers=agency)) == [
+        ("limit", "int_parsing", "应为整数")
+    ]
+    assert _errors(client.get("/api/v1/plans/0", headers=agency)) == [
+        ("plan_id", "greater_than_equal", "不能小于 1")
+    ]
+    assert _errors(client.get("/api/v1/visits?date_from=2026-07-01T09:00", headers=agency)) == [
+        ("date_from", "value_error", "应为 YYYY-MM-DD 格式的日期")
+    ]
+    assert _errors(client.post("/feeds/x/rate", data={"check_in_id": "x", "score": "9"})) == [
+        ("check_in_id", "int_parsing", "应为整数"),
+        ("score", "less_than_equal", "不能大于 5"),
+    ]
+
+
+def test_no_english_from_pydantic_in_any_message(client: TestClient, world: Seeded) -> None:
+    """Whatever the error, the answer a user reads is Chinese and names the field."""
+    agency = world.auth("A")
+    odd: list[Any] = [None, True, -1, 1.5, "", "x" * 5000, [], ["x"], {}, {"a": 1}, "2026-13-45"]
+    fields = ["enterprise_id", "kind", "earliest", "latest", "items", "priority", "exempt_reason",
+              "unannounced", "external_ref", "agency_id"]  # fmt: skip
+    seen: set[str] = set()
+    for field in fields:
+        for value in odd:
+            r = client.post("/api/v1/plans", json=_plan(world, **{field: value}), headers=agency)
+            if r.status_code != 422:
+                continue
+            for _, code, message in _errors(r):
+                seen.add(code)
+                assert foreign(message) is None, (field, value, message)
+    assert len(seen) >= 8, seen
+
+
+def test_an_unknown_error_type_still_names_the_field() -> None:
+    error = {"type": "uuid_parsing", "loc": ("body", "items", 0, "ref"), "msg": "Input should be"}
+    assert _chinese(error) == "ref 的取值无效"
+
+
+def test_a_body_that_cannot_be_parsed_is_a_chinese_400(client: TestClient) -> None:
+    r = client.post(
+        "/feeds/x/rate", content=b"--b\r\nbad", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "bad_request")
+    assert foreign(r.json()["detail"]) is None
+    assert foreign(r.json()["title"]) is None
