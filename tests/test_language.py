@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import typer
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from quietday.api.app import create_app
 from quietday.api.errors import _chinese
+from quietday.cli import app as cli
 from quietday.config import Settings
 from seed import Seeded
 
@@ -239,3 +242,34 @@ def test_a_body_that_cannot_be_parsed_is_a_chinese_400(client: TestClient) -> No
     assert (r.status_code, r.json()["code"]) == (400, "bad_request")
     assert foreign(r.json()["detail"]) is None
     assert foreign(r.json()["title"]) is None
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_command_helps_in_chinese() -> None:
+    root = typer.main.get_command(cli)
+    commands = list(_commands(root))
+    assert len(commands) >= 20
+    problems = []
+    for path, command in commands:
+        texts = [("help", command.help or "")] + [
+            (p.name, p.help) for p in command.params if getattr(p, "help", None)
+        ]
+        for name, text in texts:
+            if foreign(text):
+                problems.append(f"{' '.join(path)} {name}: {text!r} ({foreign(text)})")
+        shown = CliRunner().invoke(cli, [*path, "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        # The usage line is syntax (`Usage: root db upgrade [OPTIONS]`), not prose.
+        text = "\n".join(line for line in shown.output.splitlines() if "Usage:" not in line)
+        run = english_run(text)
+        if run or foreign(text):
+            problems.append(f"quietday {' '.join(path)} --help: {run!r}")
+    assert not problems, "\n".join(problems)
