@@ -17,6 +17,7 @@ from quietday.api.errors import _chinese
 from quietday.cli import app as cli
 from quietday.config import Settings
 from seed import Seeded
+from test_dashboard_browser import ARTIFACTS, Server, browser, server  # noqa: F401 (fixtures)
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 # Code spans, URLs and dotted or snake_case identifiers are names, not English prose.
@@ -273,3 +274,37 @@ def test_every_command_helps_in_chinese() -> None:
         if run or foreign(text):
             problems.append(f"quietday {' '.join(path)} --help: {run!r}")
     assert not problems, "\n".join(problems)
+
+
+# --- the dashboard ----------------------------------------------------------------------------
+
+
+def test_the_month_picker_reads_chinese_in_any_browser_language(
+    server: Server,  # noqa: F811 (the fixture imported above)
+    browser: Any,  # noqa: F811
+) -> None:
+    """An `<input type=month>` speaks the browser's language ("December 2026" in an English
+    one): the picker is the server's own list, at desktop and phone width."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, viewport in (("desktop", {"width": 1366, "height": 800}),
+                           ("phone", {"width": 390, "height": 844})):  # fmt: skip
+        context = browser.new_context(viewport=viewport, locale="en-US")
+        page = context.new_page()
+        page.goto(f"{server.base}/dashboard/login")
+        page.fill("#key", server.supervisor_key)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.base}/dashboard")
+        page.goto(f"{server.base}/dashboard?month=2026-12")
+        assert page.locator("input[type=month]").count() == 0
+        picker = page.locator("select[name=month]")
+        assert picker.evaluate("s => s.options[s.selectedIndex].text") == "2026年12月"
+        box = picker.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= viewport["width"], (name, box)
+        page.screenshot(path=str(ARTIFACTS / f"language-month-{name}.png"))
+        picker.select_option("2027-01")
+        page.click(".month-nav button[type=submit]")
+        page.wait_for_url(f"{server.base}/dashboard?month=2027-01")
+        assert "2027 年 1 月" in page.inner_text("h1")
+        context.close()
