@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -37,6 +38,26 @@ __all__ = ["RedactFeedTokens", "create_app", "from_environment"]
 DESCRIPTION = """企业安静日检查排期服务。执法部门提交检查计划(单条、批量或表格导入),
 监督部门(司法行政)运行排期、发布联合检查。所有错误以 `application/problem+json` 返回,
 `detail` 为中文说明,`code` 为稳定的错误代码。认证: `Authorization: Bearer <API 密钥>`。"""
+
+
+# The groups of /docs, in the order a reader meets them.
+TAGS = [
+    {
+        "name": "plans",
+        "description": "检查计划: 执法部门提交(单条、批量或表格导入)、查询、修改与撤销",
+    },
+    {"name": "runs", "description": "排期运行: 监督部门启动、查看、发布或取消"},
+    {"name": "visits", "description": "入企: 已发布的联合检查安排"},
+    {"name": "check-ins", "description": "入企登记: 执法部门扫码登记,企业评价"},
+    {"name": "feeds", "description": "日历订阅: 企业、执法部门与执法人员的 iCalendar 订阅地址"},
+    {"name": "calendar", "description": "节假日安排: 国务院通知与暂定日历"},
+    {"name": "registry", "description": "登记册: 行政区划、安静日政策、频次上限、执法部门与企业"},
+    {"name": "audit", "description": "审计: 检查频次统计与审计日志"},
+    {"name": "keys", "description": "API 密钥: 签发、查看与吊销"},
+    {"name": "meta", "description": "服务状态: 存活与就绪检查"},
+]
+# FastAPI's own wording for a route's success answer, in the language of the rest of /docs.
+_SUCCESS = {"Successful Response": "成功"}
 
 
 class Health(BaseModel):
@@ -118,9 +139,10 @@ def create_app(
 
     # /docs and /redoc are served with their assets from here (routers/docs.py), not a CDN.
     app = FastAPI(
-        title="quietday",
+        title="quietday 企业安静日检查排期",
         version=__version__,
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -160,19 +182,38 @@ def create_app(
     app.include_router(docs.router)
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_page)
 
-    @app.get("/healthz", response_model=Health, tags=["meta"])
+    @app.get("/healthz", summary="存活检查", response_model=Health, tags=["meta"])
     def healthz() -> Health:
-        """Liveness: the process answers."""
+        """存活检查: 进程能应答。"""
         return Health(status="ok", version=__version__)
 
-    @app.get("/readyz", response_model=Health, tags=["meta"],
+    @app.get("/readyz", summary="就绪检查", response_model=Health, tags=["meta"],
              responses=errors.problem_responses(503))  # fmt: skip
     def readyz() -> Health:
-        """Readiness: the database answers (503 `database_unavailable` while it does not)."""
+        """就绪检查: 数据库能应答(不能应答时返回 503 `database_unavailable`)。"""
         ping(app.state.reader)
         return Health(status="ready", version=__version__)
 
+    app.openapi = _chinese_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _chinese_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """`app.openapi` with FastAPI's default English response descriptions put in Chinese."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        spec = build()  # FastAPI keeps it in app.openapi_schema: translated once
+        if fresh:
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    for answer in operation.get("responses", {}).values():
+                        text = answer.get("description")
+                        answer["description"] = _SUCCESS.get(text, text)
+        return spec
+
+    return openapi
 
 
 def from_environment() -> FastAPI:

@@ -5,6 +5,7 @@ the class-to-status map lives here, once."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,7 +58,7 @@ class FieldError(BaseModel):
 
 
 class ProblemDetail(BaseModel):
-    """RFC 9457 problem details, with quietday's `code` and, on 422, `errors`."""
+    """RFC 9457 错误详情,附 quietday 的错误代码 `code`;422 时附逐项错误 `errors`。"""
 
     type: str
     title: str
@@ -161,23 +162,57 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     return _answer(request, 422, code="invalid_request", detail=detail, errors=errors)
 
 
+# What pydantic found, by error `type`, in words a user reads; `{name}` is filled from the
+# error's `ctx`. pydantic's own `msg` is English and never shown.
 _MESSAGES = {
-    "missing": "缺少必填字段", "string_too_short": "太短", "string_too_long": "太长",
-    "greater_than_equal": "太小", "less_than_equal": "太大", "greater_than": "太小", "less_than": "太大",
-    "int_parsing": "应为整数", "int_type": "应为整数", "float_parsing": "应为数字", "float_type": "应为数字",
-    "bool_parsing": "应为布尔值", "bool_type": "应为 true 或 false",
-    "date_from_datetime_parsing": "应为 YYYY-MM-DD 日期", "date_parsing": "应为 YYYY-MM-DD 日期",
-    "date_type": "应为 YYYY-MM-DD 日期", "literal_error": "取值不在允许范围内", "extra_forbidden": "不允许的字段",
-    "string_type": "应为字符串", "list_type": "应为数组", "model_type": "应为对象", "dict_type": "应为对象",
-    "too_long": "元素太多", "json_invalid": "不是有效的 JSON", "string_pattern_mismatch": "格式不对",
-    "value_error": "取值无效",
+    "missing": "缺少必填字段", "extra_forbidden": "不允许的字段",
+    "string_too_short": "太短,至少 {min_length} 个字符", "string_too_long": "太长,最多 {max_length} 个字符",
+    "greater_than_equal": "不能小于 {ge}", "less_than_equal": "不能大于 {le}",
+    "greater_than": "应大于 {gt}", "less_than": "应小于 {lt}", "multiple_of": "应为 {multiple_of} 的倍数",
+    "finite_number": "应为有限的数字",
+    "int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
+    "float_parsing": "应为数字", "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
+    "date_from_datetime_parsing": "应为 YYYY-MM-DD 日期", "date_from_datetime_inexact": "应为 YYYY-MM-DD 日期",
+    "date_parsing": "应为 YYYY-MM-DD 日期", "date_type": "应为 YYYY-MM-DD 日期",
+    "datetime_parsing": "应为带时区的 ISO 8601 时间", "datetime_from_date_parsing": "应为带时区的 ISO 8601 时间",
+    "datetime_type": "应为带时区的 ISO 8601 时间", "timezone_aware": "应带时区,如 +08:00",
+    "string_type": "应为字符串", "string_unicode": "应为有效的 Unicode 字符串",
+    "string_pattern_mismatch": "格式不对,应匹配 {pattern}",
+    "list_type": "应为数组", "tuple_type": "应为数组", "set_type": "应为数组",
+    "model_type": "应为对象", "model_attributes_type": "应为对象", "dict_type": "应为对象",
+    "json_invalid": "不是有效的 JSON", "json_type": "应为 JSON 字符串",
+    "none_required": "应为 null", "url_parsing": "应为网址", "url_type": "应为网址",
+}  # fmt: skip
+# A length limit on a string counts characters; on a list, items.
+_LENGTH = {
+    ("too_short", True): "太短,至少 {min_length} 个字符", ("too_short", False): "至少 {min_length} 项",
+    ("too_long", True): "太长,最多 {max_length} 个字符", ("too_long", False): "最多 {max_length} 项",
 }  # fmt: skip
 
 
+def _choices(expected: str) -> str:
+    """pydantic's English list of allowed values (`'a', 'b' or 'c'`) as a Chinese one."""
+    return "、".join(v for v in re.split(r",\s*|\s+or\s+", expected) if v)
+
+
 def _chinese(error: dict[str, Any]) -> str:
-    if error.get("type") == "value_error":  # our own validators: their message is Chinese
+    kind = str(error.get("type"))
+    ctx = error.get("ctx") or {}
+    if kind == "value_error":  # our own validators: their message is Chinese
         return str(error.get("msg", "")).removeprefix("Value error, ")
-    return _MESSAGES.get(str(error.get("type")), "取值无效") + f"({error.get('msg', '')})"
+    if kind in ("literal_error", "enum"):
+        return f"应为以下之一:{_choices(str(ctx.get('expected', '')))}"
+    template = _LENGTH.get((kind, isinstance(error.get("input"), str))) or _MESSAGES.get(kind)
+    if template is None:
+        field = next((str(p) for p in reversed(error.get("loc", ())) if isinstance(p, str)), "")
+        return f"{field} 的取值无效" if field else "取值无效"
+    return template.format_map({k: _number(v) for k, v in ctx.items()})
+
+
+def _number(value: Any) -> Any:
+    """A bound as people write it: 1, not 1.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:

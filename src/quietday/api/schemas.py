@@ -577,7 +577,7 @@ class FrequencyPagePublic(BaseModel):
 
 
 class AuditEntryPublic(BaseModel):
-    """One audit log entry: `hash` is SHA-256 over the canonical JSON of the other fields."""
+    """一条审计日志: `hash` 为其余字段规范 JSON 的 SHA-256。"""
 
     seq: int
     at: datetime

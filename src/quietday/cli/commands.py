@@ -16,9 +16,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from quietday.config import Settings
 from quietday.errors import InputError
@@ -30,7 +31,27 @@ if TYPE_CHECKING:
     from quietday.persistence import Session
     from quietday.planning.calendar import DisturbedVisit
 
+
+class _ChineseHelp:
+    """`--help` says what it does in Chinese (typer's own words for it are English)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.help = "显示本帮助并退出"
+        return option
+
+
+class ChineseCommand(_ChineseHelp, TyperCommand):
+    pass
+
+
+class ChineseGroup(_ChineseHelp, TyperGroup):
+    pass
+
+
 app = typer.Typer(
+    cls=ChineseGroup,
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
     no_args_is_help=True,
     add_completion=False,
@@ -55,7 +76,7 @@ def _bad_input(exc: InputError) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def solve(
     instance: Annotated[
         Path,
@@ -83,7 +104,7 @@ def solve(
         int, typer.Option(min=1, help="超过此检查数的问题按联通块/县区切分求解")
     ] = DEFAULT_PART_SIZE,
 ) -> None:
-    """Schedule an instance and write its solution."""
+    """为一个实例排期,写出其解。"""
     for_solving()
     if method not in ("cpsat", "greedy"):
         raise typer.BadParameter("method 应为 cpsat 或 greedy", param_hint="--method")
@@ -130,7 +151,7 @@ def solve(
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def check(
     instance: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="quietday.instance/1(可为 .json.gz)")
@@ -139,7 +160,7 @@ def check(
         Path, typer.Argument(exists=True, dir_okay=False, help="quietday.solution/1(可为 .json.gz)")
     ],
 ) -> None:
-    """Check a solution against every hard rule; exit 1 on any violation."""
+    """按每一条硬性规则检查一个解;有任何违规时退出码为 1。"""
     try:
         report = check_files(instance, solution)
     except InputError as exc:
@@ -154,7 +175,7 @@ def check(
     print("未发现违规。")
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def generate(
     out: Annotated[Path, typer.Option("--out", help="写出实例的路径")],
     enterprises: Annotated[int, typer.Option(min=1, help="企业数")] = 10_000,
@@ -167,7 +188,7 @@ def generate(
         float, typer.Option(min=0.01, max=1.0, help="计划密度(1.0 约每企业每季度 1.8 项)")
     ] = 1.0,
 ) -> None:
-    """Generate a Jiangxi-like province instance."""
+    """生成一个类似江西省的全省实例。"""
     if horizon not in ("quarter", "year"):
         raise typer.BadParameter("horizon 应为 quarter 或 year", param_hint="--horizon")
     kind: HorizonKind = "year" if horizon == "year" else "quarter"
@@ -189,21 +210,20 @@ def generate(
     )
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def demo(
     out: Annotated[Path, typer.Option("--out", help="演示文件目录")] = Path("out/demo"),
-    enterprises: Annotated[int, typer.Option(min=1)] = 5_000,
+    enterprises: Annotated[int, typer.Option(min=1, help="企业数")] = 5_000,
     time_limit: Annotated[float, typer.Option(min=1, help="每次排期运行的时限(秒)")] = 30.0,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="监听端口")] = 8000,
     serve: Annotated[bool, typer.Option(help="最后启动 API")] = True,
     today: Annotated[
         datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="以此日期为今天(默认: 北京时间今天)"),
     ] = None,
 ) -> None:
-    """Demo: a SQLite database with a province, this quarter and the next solved and published,
-    then the API."""
+    """演示: 建一个 SQLite 数据库,含一个省,本季度与下季度已排期并发布,然后启动 API。"""
     _err(f"建立演示数据库 {out / 'quietday.db'} ……")
     from quietday.cli.support import write_run_files
     from quietday.planning.feeds import today_in_china
@@ -314,24 +334,24 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
     )
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="监听端口")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="进程数(每核一个)")] = 1,
 ) -> None:
-    """Start the API alone (database from QUIETDAY_DATABASE_URL)."""
+    """只启动 API(数据库取自 QUIETDAY_DATABASE_URL)。"""
     _serve(Settings(), host=host, port=port, workers=workers)
 
 
-@app.command()
+@app.command(cls=ChineseCommand)
 def worker(
     # The host's name too: containers of one image (`--scale worker=4`) share their process ids.
     name: Annotated[
         str, typer.Option(help="进程名(日志与任务记录中显示)")
     ] = f"worker-{socket.gethostname()}-{os.getpid()}",
 ) -> None:
-    """Solve runs from the PostgreSQL job queue until stopped (database from QUIETDAY_DATABASE_URL)."""
+    """从 PostgreSQL 任务队列取排期运行求解,直到被停止(数据库取自 QUIETDAY_DATABASE_URL)。"""
     from quietday.cli.support import redact
     from quietday.persistence import is_sqlite
     from quietday.planning.queue import run_worker
@@ -357,13 +377,13 @@ def worker(
     )
 
 
-db_app = typer.Typer(help="数据库", no_args_is_help=True)
+db_app = typer.Typer(cls=ChineseGroup, help="数据库", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=ChineseCommand)
 def db_upgrade() -> None:
-    """Create or migrate the database schema (QUIETDAY_DATABASE_URL)."""
+    """创建或迁移数据库结构(数据库取自 QUIETDAY_DATABASE_URL)。"""
     from quietday.cli.support import redact
     from quietday.persistence import upgrade
 
@@ -372,7 +392,7 @@ def db_upgrade() -> None:
     print(f"数据库已升级到最新版本: {redact(settings.database_url)}")
 
 
-@db_app.command("load-registry")
+@db_app.command("load-registry", cls=ChineseCommand)
 def db_load_registry(
     instance: Annotated[
         Path,
@@ -395,17 +415,17 @@ def db_load_registry(
     )
 
 
-keys_app = typer.Typer(help="API 密钥", no_args_is_help=True)
+keys_app = typer.Typer(cls=ChineseGroup, help="API 密钥", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
-@keys_app.command("create")
+@keys_app.command("create", cls=ChineseCommand)
 def keys_create(
     supervisor: Annotated[bool, typer.Option("--supervisor", help="监督(司法行政)密钥")] = False,
     agency: Annotated[str | None, typer.Option("--agency", help="部门密钥: 部门编码")] = None,
     label: Annotated[str, typer.Option(help="备注")] = "",
 ) -> None:
-    """Create an API key; it is shown once."""
+    """创建一个 API 密钥;密钥只显示这一次。"""
     if supervisor == (agency is not None):
         raise typer.BadParameter("请指定 --supervisor 或 --agency ID 之一")
     from quietday.cli.support import create_key_now
@@ -420,18 +440,18 @@ def keys_create(
     _err("密钥只显示这一次,请妥善保存。")
 
 
-audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+audit_app = typer.Typer(cls=ChineseGroup, help="审计日志", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", cls=ChineseCommand)
 def audit_verify(
     anchor: Annotated[
         str | None,
         typer.Option("--anchor", help="此前记下的锚点 序号:哈希(quietday audit head 的输出)"),
     ] = None,
 ) -> None:
-    """Check the audit chain: every entry, every link, the head and the anchor; exit 1 on a problem."""
+    """检查审计链: 每一条、每一环、链头与锚点;有问题时退出码为 1。"""
     from quietday.planning.audit import verify_database
 
     url = Settings().database_url
@@ -452,9 +472,9 @@ def audit_verify(
     )
 
 
-@audit_app.command("head")
+@audit_app.command("head", cls=ChineseCommand)
 def audit_head() -> None:
-    """Print the chain head as SEQ:HASH, to write down as an anchor for later checks."""
+    """打印链头(序号:哈希),记下作为以后检查用的锚点。"""
     from quietday.planning.audit import head_of
 
     url = Settings().database_url
@@ -464,12 +484,12 @@ def audit_head() -> None:
     _err("请在日志之外记下这个锚点;日后用 quietday audit verify --anchor 序号:哈希 核对。")
 
 
-@audit_app.command("actuals")
+@audit_app.command("actuals", cls=ChineseCommand)
 def audit_actuals(
     year: Annotated[int, typer.Option("--year", min=2000, max=2100, help="年份")],
     out: Annotated[Path, typer.Option("--out", help="输出目录")] = Path("out/actuals"),
 ) -> None:
-    """Write a year's check-ins as an instance and a solution, for `quietday check` to judge."""
+    """把一年的入企登记写成一个实例与一个解,供 `quietday check` 判定。"""
     from quietday.planning.checkins import write_actuals
 
     url = Settings().database_url
@@ -480,7 +500,7 @@ def audit_actuals(
 
 
 calendar_app = typer.Typer(
-    help="节假日安排(国务院通知): 导入、查看、受影响的入企", no_args_is_help=True
+    cls=ChineseGroup, help="节假日安排(国务院通知): 导入、查看、受影响的入企", no_args_is_help=True
 )
 app.add_typer(calendar_app, name="calendar")
 
@@ -512,7 +532,7 @@ def _print_disturbed(visits: Iterable[DisturbedVisit]) -> int:
     return count
 
 
-@calendar_app.command("list")
+@calendar_app.command("list", cls=ChineseCommand)
 def calendar_list() -> None:
     """列出各年的节假日安排: 正式(已导入国务院通知)或暂定(按放假办法推算),来源,受影响的入企。"""
     from quietday.planning.calendar import list_years
@@ -529,7 +549,7 @@ def calendar_list() -> None:
         )
 
 
-@calendar_app.command("show")
+@calendar_app.command("show", cls=ChineseCommand)
 def calendar_show(year: Annotated[int, typer.Argument(min=2000, max=2100, help="年份")]) -> None:
     """列出一年的放假日与调休上班日。"""
     from quietday.planning.calendar import year_days
@@ -541,7 +561,7 @@ def calendar_show(year: Annotated[int, typer.Argument(min=2000, max=2100, help="
         print(f"{line.day} {line.weekday} {'休' if line.off else '班'} {line.name}")
 
 
-@calendar_app.command("import")
+@calendar_app.command("import", cls=ChineseCommand)
 def calendar_import(
     year: Annotated[int, typer.Argument(min=2000, max=2100, help="年份")],
     file: Annotated[
@@ -575,7 +595,7 @@ def calendar_import(
     _print_disturbed(disturbed)
 
 
-@calendar_app.command("disturbed")
+@calendar_app.command("disturbed", cls=ChineseCommand)
 def calendar_disturbed(
     year: Annotated[int, typer.Option("--year", min=2000, max=2100, help="年份")],
 ) -> None:

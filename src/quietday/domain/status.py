@@ -8,7 +8,8 @@ __all__ = ["PartState", "PlanStatus", "RunStatus", "VisitStatus"]
 
 
 class PlanStatus(StrEnum):
-    """A planned inspection: waiting for a run, published in a visit, left out, or cancelled."""
+    """检查计划的状态: submitted 待排期、published 已发布(在一次入企中)、unscheduled 未排上、
+    cancelled 已撤销。"""
 
     SUBMITTED = "submitted"
     PUBLISHED = "published"
@@ -17,7 +18,8 @@ class PlanStatus(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """A solve run, from the queue to its publication."""
+    """排期运行的状态: queued 排队中、running 运行中、succeeded 已完成、failed 失败、cancelled 已取消、
+    published 已发布。"""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -28,7 +30,7 @@ class RunStatus(StrEnum):
 
 
 class VisitStatus(StrEnum):
-    """A visit (一次入企): published, or cancelled (no plan left in it)."""
+    """入企(一次入企)的状态: published 已发布、cancelled 已取消(其中已没有检查计划)。"""
 
     PUBLISHED = "published"
     CANCELLED = "cancelled"

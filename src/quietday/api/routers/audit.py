@@ -16,7 +16,7 @@ router = APIRouter(
 )
 
 
-@router.get("/log", response_model=AuditPage)
+@router.get("/log", summary="审计日志", response_model=AuditPage)
 def log(
     session: SessionDep,
     actor: SupervisorDep,
@@ -29,7 +29,7 @@ def log(
         SafeStr | None, Query(max_length=200, description="按对象筛选,如 plan:123")
     ] = None,
 ) -> AuditPage:
-    """Audit log entries in order (supervisor only), a page at a time."""
+    """按顺序列出审计日志条目(仅监督部门),分页返回。"""
     rows, cursor = page(session, after=after, limit=limit, action=action, subject=subject)
     return AuditPage(
         items=[AuditEntryPublic.model_validate(r.model_dump()) for r in rows], next_cursor=cursor

@@ -51,14 +51,14 @@ def _page(page: calendar.DisturbedPage) -> DisturbedPage:
     )
 
 
-@router.get("/years", response_model=list[CalendarYearPublic])
+@router.get("/years", summary="节假日安排年份", response_model=list[CalendarYearPublic])
 def years(request: Request, session: SessionDep, actor: ActorDep) -> list[CalendarYearPublic]:
     """每年的节假日安排: 正式(国务院通知)或暂定(尚无通知),来源与受影响的入企数,新年份在前。"""
     today = today_in_china(request.app.state.clock())
     return [_year(y) for y in calendar.list_years(session, today=today)]
 
 
-@router.get("/years/{year}", response_model=CalendarYearDetail)
+@router.get("/years/{year}", summary="一年的节假日安排", response_model=CalendarYearDetail)
 def year(year: Year, session: SessionDep, actor: ActorDep) -> CalendarYearDetail:
     """一年的放假日与调休上班日。"""
     listing, lines = calendar.year_days(session, year)
@@ -73,6 +73,7 @@ def year(year: Year, session: SessionDep, actor: ActorDep) -> CalendarYearDetail
 
 @router.post(
     "/years/{year}/import",
+    summary="导入节假日安排",
     response_model=CalendarImportResult,
     responses=problem_responses(403, 409),
 )
@@ -100,7 +101,7 @@ def import_notice(
     )
 
 
-@router.get("/disturbed", response_model=DisturbedPage)
+@router.get("/disturbed", summary="受节假日影响的入企", response_model=DisturbedPage)
 def disturbed(
     session: SessionDep,
     actor: SupervisorDep,

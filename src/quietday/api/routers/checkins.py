@@ -37,7 +37,9 @@ from quietday.planning.checkins import (
 router = APIRouter(
     prefix="/api/v1/check-ins", tags=["check-ins"], responses=problem_responses(401, 422)
 )
-feed_router = APIRouter(prefix="/feeds/{token}/check-ins", tags=["check-ins"])
+feed_router = APIRouter(
+    prefix="/feeds/{token}/check-ins", tags=["check-ins"], responses=problem_responses(422)
+)
 CheckInId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Token = Annotated[str, Path(min_length=1, max_length=100, description="企业的订阅令牌")]
 FLAGS = tuple(sorted(set(ENTRY_FLAGS) | RULE_FLAGS))
@@ -70,6 +72,7 @@ def public(view: CheckInView) -> CheckInPublic:
 
 @router.post(
     "",
+    summary="登记入企",
     status_code=status.HTTP_201_CREATED,
     response_model=CheckInPublic,
     responses=problem_responses(403, 422),
@@ -77,7 +80,7 @@ def public(view: CheckInView) -> CheckInPublic:
 def create(
     request: Request, session: SessionDep, actor: ActorDep, body: CheckInCreate
 ) -> CheckInPublic:
-    """Record an entry (agency keys): matched to a published visit or flagged, judged by the rules."""
+    """登记一次入企(执法部门密钥):与已发布的入企匹配或标记异常,并按规则判定。"""
     view = record_check_in(
         session,
         actor,
@@ -94,7 +97,7 @@ def create(
     return public(view)
 
 
-@router.get("", response_model=CheckInPage)
+@router.get("", summary="入企登记列表", response_model=CheckInPage)
 def list_(
     session: SessionDep,
     actor: ActorDep,
@@ -110,7 +113,7 @@ def list_(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> CheckInPage:
-    """Check-ins by id; an agency sees its own (without ratings)."""
+    """按编号列出入企登记;执法部门只看到自己的(不含评价)。"""
     views = list_check_ins(
         session,
         actor,
@@ -128,35 +131,52 @@ def list_(
     return CheckInPage(items=items, next_cursor=items[-1].id if len(items) == limit else None)
 
 
-@router.get("/ratings", response_model=RatingSummaryPublic, responses=problem_responses(403))
+@router.get(
+    "/ratings",
+    summary="部门评价汇总",
+    response_model=RatingSummaryPublic,
+    responses=problem_responses(403),
+)
 def ratings(session: SessionDep, actor: ActorDep) -> RatingSummaryPublic:
-    """An agency's ratings in total: how many and their average, never who gave which."""
+    """一个执法部门收到的评价汇总:条数与平均分,不显示谁给了哪一条。"""
     summary = rating_summary(session, actor)
     return RatingSummaryPublic(
         agency_id=actor.agency_id or "", count=summary.count, average=summary.average
     )
 
 
-@router.get("/{check_in_id}", response_model=CheckInPublic, responses=problem_responses(404))
+@router.get(
+    "/{check_in_id}",
+    summary="一条入企登记",
+    response_model=CheckInPublic,
+    responses=problem_responses(404),
+)
 def read(session: SessionDep, actor: ActorDep, check_in_id: CheckInId) -> CheckInPublic:
+    """一条入企登记及其判定。"""
     return public(get_check_in(session, actor, check_in_id))
 
 
-@feed_router.get("", response_model=list[CheckInPublic], responses=problem_responses(404))
+@feed_router.get(
+    "",
+    summary="企业的入企登记",
+    response_model=list[CheckInPublic],
+    responses=problem_responses(404),
+)
 def of_token(session: SessionDep, token: Token) -> list[CheckInPublic]:
-    """The enterprise's latest check-ins and its own ratings (enterprise feed tokens only)."""
+    """企业最近的入企登记及其自己的评价(仅限企业的订阅令牌)。"""
     return [public(v) for v in list_for_token(session, token)]
 
 
 @feed_router.put(
     "/{check_in_id}/rating",
+    summary="评价入企",
     response_model=RatingPublic,
     responses=problem_responses(404, 422),
 )
 def rate(
     session: SessionDep, token: Token, check_in_id: CheckInId, body: RatingPut
 ) -> RatingPublic:
-    """The enterprise rates one of its check-ins, 1–5 with a comment (again: replaces it)."""
+    """企业为自己的一次入企打分(1–5 分)并可留言;再次提交即替换。"""
     return _rating(
         rate_check_in(session, token, check_in_id, score=body.score, comment=body.comment)
     )

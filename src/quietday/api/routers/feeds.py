@@ -36,7 +36,7 @@ from quietday.planning.feeds import (
     rotate_token,
 )
 
-router = APIRouter(tags=["feeds"])
+router = APIRouter(tags=["feeds"], responses=problem_responses(422))
 _pages = Environment(
     loader=PackageLoader("quietday.api", "templates"), autoescape=select_autoescape(["html"])
 )
@@ -74,7 +74,7 @@ def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
 
 
 _FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {ICS: {}}, "description": "iCalendar"},
+    200: {"content": {ICS: {}}, "description": "iCalendar 日历"},
     304: {"description": "未修改"},
     **problem_responses(404),
 }
@@ -134,23 +134,35 @@ async def _feed(token: str, request: Request, *, head: bool) -> Response:
     )
 
 
-@router.get("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
+@router.get(
+    "/feeds/{token}.ics", summary="日历订阅", response_class=Response, responses=_FEED_RESPONSES
+)
 async def feed(token: Token, request: Request) -> Response:
-    """A calendar feed (no key needed: the token in the URL is the key)."""
+    """日历订阅(iCalendar,无需密钥:URL 中的令牌即凭证)。"""
     return await _feed(token, request, head=False)
 
 
-@router.head("/feeds/{token}.ics", response_class=Response, responses=_FEED_RESPONSES)
+@router.head(
+    "/feeds/{token}.ics",
+    summary="日历订阅(仅头部)",
+    response_class=Response,
+    responses=_FEED_RESPONSES,
+)
 async def feed_head(token: Token, request: Request) -> Response:
-    """The feed's headers only (validators and length)."""
+    """只返回订阅的响应头(校验值与长度)。"""
     return await _feed(token, request, head=True)
 
 
-@router.get("/feeds/{token}", response_class=HTMLResponse, responses=problem_responses(404))
+@router.get(
+    "/feeds/{token}",
+    summary="订阅页面",
+    response_class=HTMLResponse,
+    responses=problem_responses(404),
+)
 def subscribe_page(
     token: Token, request: Request, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
-    """The subscribe page: links for calendar apps, a QR code for phones, the next visits."""
+    """订阅页面:日历应用的订阅链接、手机扫码用的二维码、接下来的入企。"""
     rendered = _rendered(request, session, settings, token)
     https_url = f"{settings.base_url()}/feeds/{token}.ics"
     webcal_url = "webcal://" + https_url.split("://", 1)[1]
@@ -198,8 +210,8 @@ def subscribe_page(
     )
 
 
-@router.post("/feeds/{token}/rate", response_class=RedirectResponse, status_code=303,
-             responses=problem_responses(404, 422))  # fmt: skip
+@router.post("/feeds/{token}/rate", summary="订阅页面的评价表单", response_class=RedirectResponse,
+             status_code=303, responses=problem_responses(404, 422))  # fmt: skip
 def rate_form(
     token: Token,
     session: SessionDep,
@@ -207,7 +219,7 @@ def rate_form(
     score: Annotated[int, Form(ge=1, le=5)],
     comment: Annotated[SafeText, Form(max_length=500)] = "",
 ) -> RedirectResponse:
-    """The subscribe page's rating form (the token is the credential: no cookie, no CSRF)."""
+    """订阅页面上的评价表单(令牌即凭证:不用 cookie,也不需 CSRF 令牌)。"""
     rate_check_in(session, token, check_in_id, score=score, comment=comment)
     return RedirectResponse(f"/feeds/{token}?rated={check_in_id}", status_code=303)
 
@@ -233,26 +245,32 @@ def _created(settings: SettingsDep, row: Any, token: str) -> FeedTokenCreated:
     )
 
 
-@tokens.post("", status_code=201, response_model=FeedTokenCreated, responses=problem_responses(404))
+@tokens.post(
+    "",
+    summary="签发订阅地址",
+    status_code=201,
+    response_model=FeedTokenCreated,
+    responses=problem_responses(404),
+)
 def issue(
     body: FeedTokenCreate, session: SessionDep, settings: SettingsDep, actor: ActorDep
 ) -> FeedTokenCreated:
-    """Issue a subscription URL for one feed (shown once): an enterprise's (supervisor), an
-    agency's or an inspector's (supervisor, or that agency)."""
+    """为一个订阅签发地址(只显示这一次):企业的(监督部门签发)、执法部门的或执法人员的(监督部门或该部门签发)。"""
     row, token = issue_token(
         session, actor, kind=body.kind, subject_id=body.subject_id, label=body.label
     )
     return _created(settings, row, token)
 
 
-@tokens.get("", response_model=list[FeedTokenPublic])
+@tokens.get("", summary="订阅列表", response_model=list[FeedTokenPublic])
 def list_(session: SessionDep, actor: ActorDep) -> list[FeedTokenPublic]:
-    """Subscriptions this key manages (never the tokens themselves)."""
+    """本密钥管理的订阅(从不返回令牌本身)。"""
     return [_public(r) for r in list_tokens(session, actor)]
 
 
 @tokens.post(
     "/{token_id}/rotate",
+    summary="更换订阅地址",
     status_code=201,
     response_model=FeedTokenCreated,
     responses=problem_responses(404),
@@ -260,19 +278,25 @@ def list_(session: SessionDep, actor: ActorDep) -> list[FeedTokenPublic]:
 def rotate(
     token_id: TokenId, session: SessionDep, settings: SettingsDep, actor: ActorDep
 ) -> FeedTokenCreated:
-    """A new URL for the same subscription; the old one stops working at once."""
+    """为同一订阅换一个新地址;旧地址立即失效。"""
     row, token = rotate_token(session, actor, token_id)
     return _created(settings, row, token)
 
 
-@tokens.post("/{token_id}/revoke", response_model=FeedTokenPublic, responses=problem_responses(404))
+@tokens.post(
+    "/{token_id}/revoke",
+    summary="吊销订阅地址",
+    response_model=FeedTokenPublic,
+    responses=problem_responses(404),
+)
 def revoke(token_id: TokenId, session: SessionDep, actor: ActorDep) -> FeedTokenPublic:
-    """Revoke a subscription URL at once."""
+    """立即吊销一个订阅地址。"""
     return _public(revoke_token(session, actor, token_id))
 
 
 @router.put(
     "/api/v1/visits/{visit_id}/inspectors",
+    summary="指派执法人员",
     response_model=list[int],
     tags=["visits"],
     responses=problem_responses(401, 404, 422),
@@ -283,5 +307,5 @@ def put_inspectors(
     session: SessionDep,
     actor: ActorDep,
 ) -> list[int]:
-    """Set which of the agency's certified inspectors go on a visit (their feeds show it)."""
+    """指定本部门哪些持证执法人员参加一次入企(他们的订阅会显示)。"""
     return assign_inspectors(session, actor, visit_id, body.inspector_ids)

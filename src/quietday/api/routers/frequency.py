@@ -27,7 +27,7 @@ RegionQ = Annotated[
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@router.get("", response_model=FrequencyPagePublic)
+@router.get("", summary="检查频次审计", response_model=FrequencyPagePublic)
 def page(
     session: SessionDep,
     actor: SupervisorDep,
@@ -39,8 +39,7 @@ def page(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FrequencyPagePublic:
-    """Planned and actual visits, inspections by kind, joint-visit rate, saved door-openings,
-    violations and cap headroom, one row per subject, in pages."""
+    """计划与实际入企次数、按类型的检查数、联合检查率、少开的门、违规与频次上限余量;每个对象一行,分页返回。"""
     result = frequency_page(session, dim=by, period=period, after=after, limit=limit, region=region)
     return FrequencyPagePublic(
         dimension=result.dimension,
@@ -56,7 +55,12 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f"attachment; filename={name}"}
 
 
-@router.get(".csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    ".csv",
+    summary="导出审计(CSV)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def csv_export(
     session: SessionDep,
     actor: SupervisorDep,
@@ -64,7 +68,7 @@ def csv_export(
     by: By = "enterprise",
     region: RegionQ = None,
 ) -> Response:
-    """The whole audit as CSV with Chinese headers (UTF-8 with BOM)."""
+    """整份审计导出为 CSV,中文表头(UTF-8 带 BOM)。"""
     return Response(
         export_csv(session, dim=by, period=period, region=region),
         media_type="text/csv; charset=utf-8",
@@ -72,7 +76,12 @@ def csv_export(
     )
 
 
-@router.get(".xlsx", response_class=Response, responses={200: {"content": {_XLSX: {}}}})
+@router.get(
+    ".xlsx",
+    summary="导出审计(XLSX)",
+    response_class=Response,
+    responses={200: {"content": {_XLSX: {}}}},
+)
 def xlsx_export(
     session: SessionDep,
     actor: SupervisorDep,
@@ -80,7 +89,7 @@ def xlsx_export(
     by: By = "enterprise",
     region: RegionQ = None,
 ) -> Response:
-    """The whole audit as XLSX with Chinese headers."""
+    """整份审计导出为 XLSX,中文表头。"""
     return Response(
         export_xlsx(session, dim=by, period=period, region=region),
         media_type=_XLSX,

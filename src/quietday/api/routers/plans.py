@@ -108,6 +108,7 @@ def _answer(
 
 @router.post(
     "",
+    summary="提交检查计划",
     status_code=201,
     response_model=PlanPublic,
     responses={
@@ -123,7 +124,7 @@ def create_plan(
     today: TodayDep,
     key: IdemKey = None,
 ) -> JSONResponse:
-    """Submit one planned inspection."""
+    """提交一条检查计划。"""
     fp, replay = _idempotent(request, session, actor, key, body.model_dump_json().encode())
     if replay is not None:
         return replay
@@ -135,7 +136,11 @@ def create_plan(
 
 
 @router.post(
-    "/batch", status_code=201, response_model=BatchResult, responses=problem_responses(409)
+    "/batch",
+    summary="批量提交检查计划",
+    status_code=201,
+    response_model=BatchResult,
+    responses=problem_responses(409),
 )
 def create_batch(
     request: Request,
@@ -145,7 +150,7 @@ def create_batch(
     today: TodayDep,
     key: IdemKey = None,
 ) -> JSONResponse:
-    """Submit many plans at once: all are accepted, or none and every bad one is listed."""
+    """一次提交多条检查计划:要么全部接受,要么全部不接受并列出每一条错误。"""
     payload = b"\n".join(b.model_dump_json().encode() for b in body)
     fp, replay = _idempotent(request, session, actor, key, payload)
     if replay is not None:
@@ -174,6 +179,7 @@ _IMPORT_422: dict[int | str, dict[str, Any]] = {
 
 @uploads.post(
     "/import",
+    summary="导入检查计划表格",
     status_code=201,
     response_model=ImportResult,
     responses={**problem_responses(409, 413), **_IMPORT_422},
@@ -193,7 +199,7 @@ def import_file(
     ] = False,
     key: IdemKey = None,
 ) -> Response:
-    """Import a CSV or XLSX of plans with Chinese column headers, all or nothing."""
+    """导入中文表头的 CSV 或 XLSX 检查计划表格,要么全部导入,要么全部不导入。"""
     fp, replay = _idempotent(request, session, actor, key, _digest_file(file))
     if replay is not None:
         return replay
@@ -221,11 +227,13 @@ def import_file(
 
 
 @router.get(
-    "/template.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+    "/template.csv",
+    summary="导入模板(CSV)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
 )
 def csv_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Response:
-    """The import template as CSV (UTF-8 with BOM, so Excel opens it right); its example row
-    imports as it is: an enterprise of the registry, in the quarter after today."""
+    """CSV 格式的导入模板(UTF-8 带 BOM,Excel 可直接打开);示例行可原样导入:登记册中的企业,今天之后的下一个季度。"""
     return Response(
         template_csv(example_row(session, actor, today=today)),
         media_type="text/csv; charset=utf-8",
@@ -233,9 +241,14 @@ def csv_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Respo
     )
 
 
-@router.get("/template.xlsx", response_class=Response, responses={200: {"content": {_XLSX: {}}}})
+@router.get(
+    "/template.xlsx",
+    summary="导入模板(XLSX)",
+    response_class=Response,
+    responses={200: {"content": {_XLSX: {}}}},
+)
 def xlsx_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Response:
-    """The import template as XLSX (the same example row)."""
+    """XLSX 格式的导入模板(示例行相同)。"""
     return Response(
         template_xlsx(example_row(session, actor, today=today)),
         media_type=_XLSX,
@@ -243,7 +256,7 @@ def xlsx_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Resp
     )
 
 
-@router.get("", response_model=PlanPage)
+@router.get("", summary="检查计划列表", response_model=PlanPage)
 def list_(
     session: SessionDep,
     actor: ActorDep,
@@ -259,7 +272,7 @@ def list_(
     cursor: Annotated[SafeStr | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PlanPage:
-    """List plans (an agency sees only its own), newest last, with a cursor for the next page."""
+    """列出检查计划(执法部门只看到自己的),按提交先后排列,附下一页的游标。"""
     flt = PlanFilter(
         agency_id=agency_id if actor.is_supervisor else None,
         status=status,
@@ -272,22 +285,37 @@ def list_(
     return PlanPage(items=[public(r) for r in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/{plan_id}", response_model=PlanPublic, responses=problem_responses(404))
+@router.get(
+    "/{plan_id}",
+    summary="一条检查计划",
+    response_model=PlanPublic,
+    responses=problem_responses(404),
+)
 def read(plan_id: PlanId, session: SessionDep, actor: ActorDep) -> PlanPublic:
-    """One plan with its scheduling state and, when unscheduled, the reason."""
+    """一条检查计划及其排期状态;未排上时附原因。"""
     return public(get_plan(session, actor, plan_id))
 
 
-@router.patch("/{plan_id}", response_model=PlanPublic, responses=problem_responses(404, 409))
+@router.patch(
+    "/{plan_id}",
+    summary="修改检查计划",
+    response_model=PlanPublic,
+    responses=problem_responses(404, 409),
+)
 def update(
     plan_id: PlanId, body: PlanUpdate, session: SessionDep, actor: ActorDep, today: TodayDep
 ) -> PlanPublic:
-    """Change a plan; a published one whose window, kind or exemption changes waits for the next run."""
+    """修改检查计划;已发布的计划若改了窗口、类型或豁免,等下一次排期运行再排。"""
     changes = body.model_dump(exclude_unset=True)
     return public(update_plan(session, actor, plan_id, changes, today=today))
 
 
-@router.post("/{plan_id}/cancel", response_model=PlanPublic, responses=problem_responses(404, 409))
+@router.post(
+    "/{plan_id}/cancel",
+    summary="撤销检查计划",
+    response_model=PlanPublic,
+    responses=problem_responses(404, 409),
+)
 def cancel(plan_id: PlanId, session: SessionDep, actor: ActorDep, today: TodayDep) -> PlanPublic:
-    """Cancel a plan; a published one leaves its visit (not one of the record: dated before today)."""
+    """撤销检查计划;已发布的计划退出其入企(今天以前的已成记录,不退出)。"""
     return public(cancel_plan(session, actor, plan_id, today=today))

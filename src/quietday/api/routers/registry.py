@@ -45,35 +45,37 @@ EnterpriseId = Annotated[str, Path(min_length=1, max_length=18, pattern=r"^[0-9A
 PolicyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")]
 
 
-@router.get("/regions", response_model=list[RegionPublic])
+@router.get("/regions", summary="行政区划列表", response_model=list[RegionPublic])
 def regions(session: SessionDep, actor: ActorDep) -> list[RegionPublic]:
-    """行政区划 (province, cities, counties)."""
+    """行政区划(省、市、县)。"""
     return [RegionPublic.model_validate(r.model_dump()) for r in RegionRepository(session).list()]
 
 
-@router.put("/regions/{code}", response_model=RegionPublic)
+@router.put("/regions/{code}", summary="新建或改名行政区划", response_model=RegionPublic)
 def put_region(
     code: Annotated[str, Path(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$", description="行政区划码")],
     body: RegionPut,
     session: SessionDep,
     actor: SupervisorDep,
 ) -> RegionPublic:
-    """Create or rename a region: a province, then its cities, then their counties."""
+    """新建或改名一个行政区划:先省,再市,再县。"""
     row = registry.put_region(session, code=code, name=body.name)
     return RegionPublic.model_validate(row.model_dump())
 
 
-@router.get("/quiet-policies", response_model=list[PolicyPublic])
+@router.get("/quiet-policies", summary="企业安静日政策列表", response_model=list[PolicyPublic])
 def policies(session: SessionDep, actor: ActorDep) -> list[PolicyPublic]:
-    """企业安静日 policies."""
+    """企业安静日政策。"""
     return [PolicyPublic.model_validate(p.model_dump()) for p in PolicyRepository(session).list()]
 
 
-@router.put("/quiet-policies/{policy_id}", response_model=PolicyPublic)
+@router.put(
+    "/quiet-policies/{policy_id}", summary="新建或替换安静日政策", response_model=PolicyPublic
+)
 def put_policy(
     policy_id: PolicyId, body: PolicyPut, session: SessionDep, actor: SupervisorDep
 ) -> PolicyPublic:
-    """Create or replace a quiet-day policy."""
+    """新建或替换一项企业安静日政策。"""
     row = registry.put_policy(
         session,
         policy_id=policy_id,
@@ -85,15 +87,15 @@ def put_policy(
     return PolicyPublic.model_validate(row.model_dump())
 
 
-@router.get("/caps", response_model=CapsPublic)
+@router.get("/caps", summary="默认频次上限", response_model=CapsPublic)
 def get_caps(session: SessionDep, actor: ActorDep) -> CapsPublic:
-    """Default frequency caps (频次上限); null means no cap."""
+    """默认的频次上限;null 表示不设上限。"""
     return CapsPublic.model_validate(registry.get_caps(session))
 
 
-@router.put("/caps", response_model=CapsPublic)
+@router.put("/caps", summary="替换默认频次上限", response_model=CapsPublic)
 def put_caps(body: CapsPublic, session: SessionDep, actor: SupervisorDep) -> CapsPublic:
-    """Replace the default frequency caps."""
+    """替换默认的频次上限。"""
     return CapsPublic.model_validate(registry.set_caps(session, body.model_dump()))
 
 
@@ -104,7 +106,7 @@ def _agency(session: SessionDep, row: AgencyRow) -> AgencyPublic:
     return AgencyPublic.model_validate({**row.model_dump(), "capacity_by_date": overrides})
 
 
-@router.get("/agencies", response_model=list[AgencyPublic])
+@router.get("/agencies", summary="执法部门列表", response_model=list[AgencyPublic])
 def agencies(
     session: SessionDep,
     actor: ActorDep,
@@ -112,7 +114,7 @@ def agencies(
         str | None, Query(pattern=r"^[0-9]{2,6}$", description="行政区划码前缀")
     ] = None,
 ) -> list[AgencyPublic]:
-    """Enforcement agencies (执法部门)."""
+    """执法部门。"""
     return [
         AgencyPublic.model_validate(a.model_dump())
         for a in AgencyRepository(session).list(region_prefix=region)
@@ -120,10 +122,14 @@ def agencies(
 
 
 @router.post(
-    "/agencies", status_code=201, response_model=AgencyPublic, responses=problem_responses(409)
+    "/agencies",
+    summary="登记执法部门",
+    status_code=201,
+    response_model=AgencyPublic,
+    responses=problem_responses(409),
 )
 def create_agency(body: AgencyCreate, session: SessionDep, actor: SupervisorDep) -> AgencyPublic:
-    """Register an agency with its daily capacity (enterprises per working day)."""
+    """登记一个执法部门及其每日承载量(每个工作日可入企数)。"""
     row = registry.create_agency(
         session,
         agency_id=body.id,
@@ -135,25 +141,34 @@ def create_agency(body: AgencyCreate, session: SessionDep, actor: SupervisorDep)
     return _agency(session, row)
 
 
-@router.get("/agencies/{agency_id}", response_model=AgencyPublic, responses=problem_responses(404))
+@router.get(
+    "/agencies/{agency_id}",
+    summary="一个执法部门",
+    response_model=AgencyPublic,
+    responses=problem_responses(404),
+)
 def agency(agency_id: AgencyId, session: SessionDep, actor: ActorDep) -> AgencyPublic:
-    """One agency with its capacity overrides by date."""
+    """一个执法部门及其按日期调整的承载量。"""
     return _agency(session, AgencyRepository(session).get_or_raise(agency_id))
 
 
 @router.patch(
-    "/agencies/{agency_id}", response_model=AgencyPublic, responses=problem_responses(404)
+    "/agencies/{agency_id}",
+    summary="修改执法部门",
+    response_model=AgencyPublic,
+    responses=problem_responses(404),
 )
 def update_agency(
     agency_id: AgencyId, body: AgencyUpdate, session: SessionDep, actor: SupervisorDep
 ) -> AgencyPublic:
-    """Change an agency."""
+    """修改一个执法部门。"""
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     return _agency(session, registry.update_agency(session, agency_id, changes))
 
 
 @router.put(
     "/agencies/{agency_id}/capacity/{day}",
+    summary="设置某日承载量",
     response_model=AgencyPublic,
     responses=problem_responses(404),
 )
@@ -164,18 +179,19 @@ def put_capacity(
     session: SessionDep,
     actor: SupervisorDep,
 ) -> AgencyPublic:
-    """Capacity on one date (0 closes the day; null restores the usual capacity)."""
+    """设置某一天的承载量(0 表示当天不安排;null 恢复平常的承载量)。"""
     registry.set_agency_capacity(session, agency_id, day, body.capacity)
     return _agency(session, AgencyRepository(session).get_or_raise(agency_id))
 
 
 @router.get(
     "/agencies/{agency_id}/inspectors",
+    summary="执法人员列表",
     response_model=list[InspectorPublic],
     responses=problem_responses(404),
 )
 def inspectors(agency_id: AgencyId, session: SessionDep, actor: ActorDep) -> list[InspectorPublic]:
-    """An agency's certified inspectors (an agency key sees only its own)."""
+    """一个执法部门的持证执法人员(执法部门密钥只能看自己的)。"""
     if not actor.is_supervisor and actor.agency_id != agency_id:
         raise NotFoundError(f"执法部门 {agency_id} 不存在")
     AgencyRepository(session).get_or_raise(agency_id)
@@ -187,6 +203,7 @@ def inspectors(agency_id: AgencyId, session: SessionDep, actor: ActorDep) -> lis
 
 @router.post(
     "/agencies/{agency_id}/inspectors",
+    summary="登记执法人员",
     status_code=201,
     response_model=InspectorPublic,
     responses=problem_responses(404, 409),
@@ -194,14 +211,14 @@ def inspectors(agency_id: AgencyId, session: SessionDep, actor: ActorDep) -> lis
 def add_inspector(
     agency_id: AgencyId, body: InspectorCreate, session: SessionDep, actor: SupervisorDep
 ) -> InspectorPublic:
-    """Register an inspector and the enforcement certificate (执法证号)."""
+    """登记一名执法人员及其执法证号。"""
     row = registry.create_inspector(
         session, agency_id=agency_id, name=body.name, certificate_no=body.certificate_no
     )
     return InspectorPublic.model_validate(row.model_dump())
 
 
-@router.get("/enterprises", response_model=EnterprisePage)
+@router.get("/enterprises", summary="企业列表", response_model=EnterprisePage)
 def enterprises(
     session: SessionDep,
     actor: ActorDep,
@@ -211,7 +228,7 @@ def enterprises(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EnterprisePage:
-    """Enterprises by code, a page at a time."""
+    """按代码排列的企业,分页返回。"""
     rows = list(
         EnterpriseRepository(session).page(after=cursor, limit=limit + 1, region_prefix=region)
     )
@@ -225,6 +242,7 @@ def enterprises(
 
 @router.post(
     "/enterprises",
+    summary="登记企业",
     status_code=201,
     response_model=EnterprisePublic,
     responses=problem_responses(409),
@@ -232,7 +250,7 @@ def enterprises(
 def create_enterprise(
     body: EnterpriseCreate, session: SessionDep, actor: SupervisorDep
 ) -> EnterprisePublic:
-    """Register an enterprise; its 统一社会信用代码 must pass GB 32100-2015."""
+    """登记一家企业;其统一社会信用代码须符合 GB 32100-2015。"""
     row = registry.create_enterprise(
         session,
         enterprise_id=body.id,
@@ -250,13 +268,14 @@ def create_enterprise(
 
 @router.get(
     "/enterprises/{enterprise_id}",
+    summary="一家企业",
     response_model=EnterprisePublic,
     responses=problem_responses(404),
 )
 def enterprise(
     enterprise_id: EnterpriseId, session: SessionDep, actor: ActorDep
 ) -> EnterprisePublic:
-    """One enterprise."""
+    """一家企业。"""
     return EnterprisePublic.model_validate(
         EnterpriseRepository(session).get_or_raise(enterprise_id).model_dump()
     )
@@ -264,13 +283,14 @@ def enterprise(
 
 @router.patch(
     "/enterprises/{enterprise_id}",
+    summary="修改企业",
     response_model=EnterprisePublic,
     responses=problem_responses(404),
 )
 def update_enterprise(
     enterprise_id: EnterpriseId, body: EnterpriseUpdate, session: SessionDep, actor: SupervisorDep
 ) -> EnterprisePublic:
-    """Change an enterprise: policy, whitelist (白名单), blackout dates, caps."""
+    """修改一家企业:安静日政策、白名单、不可入企日期、频次上限。"""
     changes = body.model_dump(exclude_unset=True)
     if body.cap_overrides is not None:
         changes["cap_overrides"] = body.cap_overrides.model_dump(exclude_unset=True)

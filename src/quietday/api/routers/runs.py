@@ -26,7 +26,13 @@ def public(row: RunRow) -> RunPublic:
     return RunPublic.model_validate(row.model_dump(exclude={"instance_gz", "solution_gz"}))
 
 
-@router.post("", status_code=202, response_model=RunPublic, responses=problem_responses(409))
+@router.post(
+    "",
+    summary="开始排期运行",
+    status_code=202,
+    response_model=RunPublic,
+    responses=problem_responses(409),
+)
 def start(
     request: Request,
     body: RunCreate,
@@ -37,7 +43,7 @@ def start(
     today: TodayDep,
     key: Annotated[SafeStr | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
-    """Start a solve run; it is queued at once and runs outside the request."""
+    """开始一次排期运行;立即排队,在请求之外运行。"""
     fp = idempotency.fingerprint(request.url.path, body.model_dump_json()) if key else None
     if key is not None and fp is not None:
         hit = idempotency.recall(session, actor, key, fp)
@@ -60,7 +66,7 @@ def start(
     return JSONResponse(answer, status_code=202, headers={"Location": f"/api/v1/runs/{run.id}"})
 
 
-@router.get("", response_model=RunPage)
+@router.get("", summary="排期运行列表", response_model=RunPage)
 def list_(
     session: SessionDep,
     actor: SupervisorDep,
@@ -69,7 +75,7 @@ def list_(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RunPage:
-    """Runs, newest first."""
+    """排期运行,新的在前。"""
     rows = list(RunRepository(session).list(limit=limit + 1, after=before))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -79,9 +85,11 @@ def list_(
     )
 
 
-@router.get("/{run_id}", response_model=RunPublic, responses=problem_responses(404))
+@router.get(
+    "/{run_id}", summary="一次排期运行", response_model=RunPublic, responses=problem_responses(404)
+)
 def read(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> RunPublic:
-    """A run's status, progress and summary."""
+    """一次排期运行的状态、进度与摘要。"""
     return public(RunRepository(session).get_or_raise(run_id))
 
 
@@ -137,34 +145,42 @@ _DOC = {
 }
 
 
-@router.get("/{run_id}/instance", response_class=Response, responses=_DOC)
+@router.get("/{run_id}/instance", summary="运行的排期实例", response_class=Response, responses=_DOC)
 def instance(
     run_id: RunId, request: Request, session: SessionDep, actor: SupervisorDep
 ) -> Response:
-    """The exact quietday.instance/1 the run solved (re-check with `quietday check`)."""
+    """该运行求解的 quietday.instance/1 实例原样返回(可用 `quietday check` 复核)。"""
     return _document(request, session, run_id, "instance")
 
 
-@router.get("/{run_id}/solution", response_class=Response, responses=_DOC)
+@router.get("/{run_id}/solution", summary="运行的排期结果", response_class=Response, responses=_DOC)
 def solution(
     run_id: RunId, request: Request, session: SessionDep, actor: SupervisorDep
 ) -> Response:
-    """The run's quietday.solution/1."""
+    """该运行的 quietday.solution/1 结果。"""
     return _document(request, session, run_id, "solution")
 
 
 @router.post(
-    "/{run_id}/publish", response_model=PublishResult, responses=problem_responses(404, 409)
+    "/{run_id}/publish",
+    summary="发布排期",
+    response_model=PublishResult,
+    responses=problem_responses(404, 409),
 )
 def publish(
     run_id: RunId, session: SessionDep, actor: SupervisorDep, today: TodayDep
 ) -> PublishResult:
-    """Make the run's visits the published schedule, in one transaction."""
+    """把该运行的入企发布为正式排期,在一个事务中完成。"""
     report = publish_run(session, run_id, today=today)
     return PublishResult.model_validate(asdict(report))
 
 
-@router.post("/{run_id}/cancel", response_model=RunPublic, responses=problem_responses(404))
+@router.post(
+    "/{run_id}/cancel",
+    summary="取消排期运行",
+    response_model=RunPublic,
+    responses=problem_responses(404),
+)
 def cancel(run_id: RunId, session: SessionDep, actor: SupervisorDep) -> RunPublic:
-    """Cancel a queued or running run (a running one keeps what it found so far)."""
+    """取消排队中或运行中的排期运行(运行中的保留已找到的结果)。"""
     return public(cancel_run(session, run_id))

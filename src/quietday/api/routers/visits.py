@@ -14,7 +14,7 @@ from quietday.planning.plans import list_visits
 router = APIRouter(prefix="/api/v1/visits", tags=["visits"], responses=problem_responses(401, 422))
 
 
-@router.get("", response_model=VisitPage)
+@router.get("", summary="入企列表", response_model=VisitPage)
 def list_(
     session: SessionDep,
     actor: ActorDep,
@@ -26,7 +26,7 @@ def list_(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> VisitPage:
-    """Published visits; an agency sees those it takes part in."""
+    """已发布的入企;执法部门看到自己参加的。"""
     views, cursor = list_visits(
         session,
         actor,
