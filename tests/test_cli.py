@@ -19,13 +19,13 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from flows import HYPOTHETICAL_2027
 from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
 from quietday.api.app import from_environment
 from quietday.cli import app
 from quietday.persistence import make_engine, upgrade
 from quietday.planning.feeds import today_in_china
 from seed import seed
-from test_api_calendar import HYPOTHETICAL_2027
 
 runner = CliRunner()
 

@@ -21,10 +21,10 @@ import pytest
 import uvicorn
 
 from conftest import require
+from flows import HYPOTHETICAL_2027
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.planning.province import run_demo
-from test_api_calendar import HYPOTHETICAL_2027
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
