@@ -27,7 +27,7 @@ from quietday.config import Settings
 from quietday.planning.province import run_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 
 # Every chart on the page: does it have a canvas, and how many points has its first series?
