@@ -57,8 +57,8 @@ test: $(STAMP) $(NODE_STAMP) $(WEB_STAMP) browser docker
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -72,23 +72,23 @@ check: lint typecheck imports test
 # pages in Debian's chromium.
 bench: $(STAMP) $(WEB_STAMP) browser
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/quietday bench --out $(OUT)/bench
+	$(BIN)/python -m benchmarks --out $(OUT)/bench
 
 # Province scale (about 25 minutes): 100,000 enterprises for a quarter and 1,000,000 for a
 # year, generated once into $(OUT)/bench-scale, solved, checked.
 bench-scale: $(STAMP)
-	$(BIN)/quietday bench --only scale --out $(OUT)/bench-scale
+	$(BIN)/python -m benchmarks --only scale --out $(OUT)/bench-scale
 
 # Load (about 3 minutes): 200 wrk clients polling feeds and submitting plans for a minute against
 # two API processes on PostgreSQL while a `quietday worker` solves a run.
 bench-load: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/quietday bench --only load --out $(OUT)/bench-load
+	$(BIN)/python -m benchmarks --only load --out $(OUT)/bench-load
 
 # The 100,000-enterprise quarter in PostgreSQL, one deterministic run on the queue solved by one
 # quietday worker, then by two: the speed-up and whether the schedules are the same.
 bench-distributed: $(STAMP)
-	$(BIN)/quietday bench --only distributed --out $(OUT)/bench-distributed
+	$(BIN)/python -m benchmarks --only distributed --out $(OUT)/bench-distributed
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from quietday.domain.uscc import check_character, organisation_check
 from quietday.persistence import Engine, session_scope
-from quietday.planning.access import create_key
+from quietday.planning.keys import create_key
 from quietday.planning.registry import (
     create_agency,
     create_enterprise,

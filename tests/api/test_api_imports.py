@@ -18,7 +18,7 @@ from quietday.config import Settings
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.registry import AgencyRepository
-from quietday.planning.access import create_key
+from quietday.planning.keys import create_key
 from quietday.planning.province import CLI, load_province
 from seed import Seeded
 

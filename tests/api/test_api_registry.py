@@ -17,7 +17,7 @@ from quietday.domain.model import Agency, AgencyId
 from quietday.errors import InputError
 from quietday.formats import parse_instance
 from quietday.persistence import Engine, session_scope
-from quietday.planning.access import create_key
+from quietday.planning.keys import create_key
 from quietday.planning.province import load_province
 from quietday.planning.registry import create_agency, set_agency_capacity
 from seed import AGENCIES, Seeded, uscc

@@ -19,8 +19,8 @@ from quietday.config import Settings
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.tables import HistoryRow, PlanRow, VisitRow
 from quietday.planning import dashboard as figures
-from quietday.planning.access import list_keys, revoke_key
 from quietday.planning.calendar import import_notice
+from quietday.planning.keys import list_keys, revoke_key
 from quietday.planning.registry import update_enterprise
 from seed import AGENCIES, Seeded
 

@@ -12,7 +12,7 @@ from quietday.persistence.plans import PlanRepository
 from quietday.persistence.runs import RunRepository
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import metadata
-from quietday.planning.access import Actor
+from quietday.planning.keys import Actor
 from quietday.planning.plans import PlanInput, create_plans
 from seed import AGENCIES, Seeded
 

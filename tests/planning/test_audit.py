@@ -308,7 +308,7 @@ def test_the_database_refuses_update_and_delete(engine: Engine, world: Seeded) -
 
 
 def test_a_rolled_back_change_leaves_no_gap(engine: Engine, world: Seeded) -> None:
-    from quietday.planning.access import create_key
+    from quietday.planning.keys import create_key
 
     before, _ = _head(engine)
 

@@ -30,7 +30,7 @@ from quietday.domain import find_violations
 from quietday.formats import parse_instance, parse_solution
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
-from quietday.planning.access import Actor, create_key
+from quietday.planning.keys import Actor, create_key
 from quietday.planning.parts import PART_TASK, QueuePool
 from quietday.planning.province import load_province
 from quietday.planning.runner import RUN_TASK, QueueRunner

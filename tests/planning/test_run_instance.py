@@ -15,7 +15,7 @@ from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.plans import PlanRepository
 from quietday.persistence.runs import PlanOutcome, RunRepository
-from quietday.planning.access import Actor, create_key
+from quietday.planning.keys import Actor, create_key
 from quietday.planning.plans import PlanInput, create_plans
 from quietday.planning.province import load_province
 from quietday.planning.registry import set_agency_capacity, update_enterprise

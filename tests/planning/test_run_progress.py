@@ -10,7 +10,7 @@ from datetime import timedelta
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.runs import RunRepository
-from quietday.planning.access import Actor, create_key
+from quietday.planning.keys import Actor, create_key
 from quietday.planning.province import load_province
 from quietday.planning.runs import RunRequest, create_run, execute_run
 

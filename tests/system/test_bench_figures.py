@@ -3,7 +3,8 @@ and the distributed benchmark's probe of what two processes give."""
 
 from __future__ import annotations
 
-from quietday.bench import _ms, _pair_probe, _wrk_figures
+from benchmarks.distributed import _pair_probe
+from benchmarks.load import _ms, _wrk_figures
 from quietday.generate import GeneratorConfig, generate
 
 REPORT = """Running 1m test @ http://127.0.0.1:41234

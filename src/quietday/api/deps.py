@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from quietday.config import Settings
 from quietday.errors import ForbiddenError
 from quietday.persistence import Engine, Session, session_scope
-from quietday.planning.access import Actor, authenticate
 from quietday.planning.feeds import today_in_china
+from quietday.planning.keys import Actor, authenticate
 from quietday.planning.runner import Runner
 
 __all__ = ["ActorDep", "RunnerDep", "SessionDep", "SettingsDep", "SupervisorDep", "TodayDep"]

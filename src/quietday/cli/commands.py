@@ -1,8 +1,8 @@
-"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit, calendar and bench
+"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit and calendar
 (typer).
 
-The web, database and benchmark stacks are imported inside the commands that use them: they
-would add about 1.5 s to every `quietday solve`, whose wall time is what a planner waits for.
+The web and database stacks are imported inside the commands that use them: they would add
+about 1.5 s to every `quietday solve`, whose wall time is what a planner waits for.
 """
 
 from __future__ import annotations
@@ -29,12 +29,6 @@ from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig, f
 if TYPE_CHECKING:
     from quietday.persistence import Session
     from quietday.planning.calendar import DisturbedVisit
-
-BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
-# Not in the default run: `make bench-scale` (25 minutes), `make bench-load` (API processes, a
-# worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
-SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
-LOAD_BENCHMARKS = ("load", "distributed")
 
 app = typer.Typer(
     help="quietday: 企业安静日检查排期(合并联合检查、避开安静日、遵守频次上限)",
@@ -591,25 +585,3 @@ def calendar_disturbed(
     with _database() as session:
         count = _print_disturbed(every_disturbed(session, year=year))
     print(f"{year} 年落在非工作日的已发布入企 {count:,} 次。")
-
-
-@app.command()
-def bench(
-    out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
-    only: Annotated[
-        str,
-        typer.Option(
-            help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed"
-        ),
-    ] = ",".join(BENCHMARKS),
-    time_limit: Annotated[float, typer.Option(min=1)] = 60.0,
-) -> None:
-    """Run the benchmarks: print the figures and write them to out/bench/bench.json."""
-    which = tuple(w.strip() for w in only.split(",") if w.strip())
-    unknown = sorted(set(which) - set(BENCHMARKS) - set(SCALE_BENCHMARKS) - set(LOAD_BENCHMARKS))
-    if unknown:
-        raise typer.BadParameter(f"未知的基准: {', '.join(unknown)}", param_hint="--only")
-    from quietday.bench import run_benchmarks
-
-    run_benchmarks(out, which=which, time_limit=time_limit, echo=print, progress=_err)

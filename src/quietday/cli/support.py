@@ -7,7 +7,7 @@ import gzip
 from pathlib import Path
 
 from quietday.persistence import Engine, make_engine, session_scope
-from quietday.planning.access import Role, create_key
+from quietday.planning.keys import Role, create_key
 from quietday.planning.province import CLI
 from quietday.planning.runs import run_document
 

@@ -71,11 +71,11 @@ from quietday.persistence.tables import (
     VisitRow,
     utcnow,
 )
-from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, feed_actor, record
 from quietday.planning.calendar import stored_years, working_calendar
 from quietday.planning.feeds import CHINA, live_token
 from quietday.planning.frequency import refresh_rollups
+from quietday.planning.keys import Actor
 from quietday.planning.plans import KINDS
 
 __all__ = [

@@ -39,8 +39,8 @@ from quietday.persistence.registry import (
 )
 from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
 from quietday.persistence.visits import VisitRepository
-from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, record
+from quietday.planning.keys import Actor
 
 __all__ = [
     "CHINA",

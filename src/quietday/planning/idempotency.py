@@ -9,7 +9,7 @@ from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.keys import IdempotencyRepository
 from quietday.persistence.tables import IdempotencyRow
-from quietday.planning.access import Actor
+from quietday.planning.keys import Actor
 
 __all__ = ["fingerprint", "recall", "remember"]
 

@@ -36,8 +36,8 @@ from quietday.domain.text import ascii_int, text_problem
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
-from quietday.planning.access import Actor
 from quietday.planning.audit import record
+from quietday.planning.keys import Actor
 from quietday.planning.plans import Intake, PlanInput, Wording
 from quietday.planning.spreadsheets import csv_bytes, inert_cell, xlsx_bytes
 

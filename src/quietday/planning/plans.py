@@ -33,9 +33,9 @@ from quietday.persistence.plans import PlanFilter, PlanRepository
 from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.persistence.visits import VisitRepository
-from quietday.planning.access import Actor
 from quietday.planning.audit import RowDigest, diff, plain, record
 from quietday.planning.frequency import refresh_rollups
+from quietday.planning.keys import Actor
 from quietday.planning.visits import settle
 
 __all__ = [

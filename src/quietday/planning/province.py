@@ -34,10 +34,10 @@ from quietday.persistence.tables import (
     RegionRow,
 )
 from quietday.persistence.visits import VisitRepository
-from quietday.planning.access import Actor, create_key
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.checkins import CheckInInput, record_check_ins
 from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token
+from quietday.planning.keys import Actor, create_key
 from quietday.planning.registry import CAPS_SETTING, agency_id_problem, create_inspector
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 

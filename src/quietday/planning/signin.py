@@ -24,7 +24,7 @@ from quietday.persistence.keys import ApiKeyRepository
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.signin import DashboardSessionRepository
 from quietday.persistence.tables import DashboardSessionRow
-from quietday.planning.access import authenticate
+from quietday.planning.keys import authenticate
 
 __all__ = [
     "SESSION_HOURS",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from quietday.api.deps import SessionDep, SupervisorDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import KeyCreate, KeyCreated, KeyPublic
-from quietday.planning.access import create_key, list_keys, revoke_key
+from quietday.planning.keys import create_key, list_keys, revoke_key
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=problem_responses(401, 403, 422))
 

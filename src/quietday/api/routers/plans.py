@@ -26,7 +26,6 @@ from quietday.errors import InputError
 from quietday.persistence.plans import PlanFilter
 from quietday.persistence.tables import PlanRow
 from quietday.planning import idempotency
-from quietday.planning.access import Actor
 from quietday.planning.imports import (
     example_row,
     import_plans,
@@ -34,6 +33,7 @@ from quietday.planning.imports import (
     template_csv,
     template_xlsx,
 )
+from quietday.planning.keys import Actor
 from quietday.planning.plans import (
     KINDS,
     PlanInput,

@@ -16,9 +16,9 @@ from quietday.persistence.registry import (
 )
 from quietday.persistence.runs import RunRepository
 from quietday.persistence.tables import RunRow, utcnow
-from quietday.planning.access import Actor
 from quietday.planning.audit import diff, record
 from quietday.planning.calendar import provisional_years
+from quietday.planning.keys import Actor
 
 __all__ = [
     "RUNNER",

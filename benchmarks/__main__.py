@@ -1,0 +1,94 @@
+"""`python -m benchmarks`: the chosen benchmarks run in a fixed order (feeds before dashboard,
+which reads its province), their figures printed and written to <out>/bench.json."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from benchmarks import api, audit, county, dashboard, distributed, feeds, imports, load, scale
+from benchmarks.harness import COUNTY, Echo, write_results
+
+BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
+# Not in the default run: `make bench-scale` (25 minutes), `make bench-load` (API processes, a
+# worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
+SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
+LOAD_BENCHMARKS = ("load", "distributed")
+
+app = typer.Typer(add_completion=False)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_benchmarks(
+    out: Path, *, which: tuple[str, ...], time_limit: float, echo: Echo, progress: Echo
+) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "machine": {"cpus": len(os.sched_getaffinity(0))},
+        "time_limit": time_limit,
+        "county_generator": asdict(COUNTY),
+    }
+    if "county" in which:
+        results["county"] = county.measure(out, time_limit=time_limit, progress=progress)
+        county.print_figures(results["county"], echo)
+    if "import" in which:
+        results["import"] = imports.measure(out, progress=progress)
+        imports.print_figures(results["import"], echo)
+    if "feeds" in which:
+        results["feeds"] = feeds.measure(out, progress=progress)
+        feeds.print_figures(results["feeds"], echo)
+    if "load" in which:
+        results["load"] = load.measure(out, progress=progress)
+        load.print_figures(results["load"], echo)
+    if "distributed" in which:
+        results["distributed"] = distributed.measure(out, progress=progress)
+        distributed.print_figures(results["distributed"], echo)
+    if "audit" in which:
+        results["audit"] = audit.measure(out, progress=progress)
+        audit.print_figures(results["audit"], echo)
+    sizes = tuple(
+        name for name, _, _ in scale.SCALE if f"scale-{name}" in which or "scale" in which
+    )
+    if sizes:
+        results["scale"] = scale.measure(out, sizes=sizes, progress=progress)
+        scale.print_figures(results["scale"], echo)
+    if "dashboard" in which:
+        results["dashboard"] = dashboard.measure(out, progress=progress)
+        dashboard.print_figures(results["dashboard"], echo)
+    if "api" in which:
+        results["api"] = api.measure(out, time_limit=time_limit, progress=progress)
+        api.print_figures(results["api"], echo)
+    write_results(out, results, echo)
+    return results
+
+
+@app.command()
+def main(
+    out: Annotated[Path, typer.Option("--out", help="基准结果目录")] = Path("out/bench"),
+    only: Annotated[
+        str,
+        typer.Option(
+            help="逗号分隔: county,import,api,feeds,audit,dashboard; "
+            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed"
+        ),
+    ] = ",".join(BENCHMARKS),
+    time_limit: Annotated[float, typer.Option(min=1, help="county 与 api 的求解时限(秒)")] = 60.0,
+) -> None:
+    """运行基准: 打印各项数字, 并写入 <out>/bench.json。"""
+    which = tuple(w.strip() for w in only.split(",") if w.strip())
+    unknown = sorted(set(which) - set(BENCHMARKS) - set(SCALE_BENCHMARKS) - set(LOAD_BENCHMARKS))
+    if unknown:
+        raise typer.BadParameter(f"未知的基准: {', '.join(unknown)}", param_hint="--only")
+    run_benchmarks(out, which=which, time_limit=time_limit, echo=print, progress=_err)
+
+
+if __name__ == "__main__":
+    app()
