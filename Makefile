@@ -41,10 +41,10 @@ docker:
 	else echo "不是 root: 不安装 Docker; 没有 Docker 引擎时部署测试将跳过"; fi
 
 # The deployment test alone (about 5 minutes): compose.yaml's whole stack built, started, broken
-# and torn down (tests/test_deploy_stack.py); upstream images that no registry gives are built
-# from Debian's packages first (tests/standins/build.sh). `make test` runs it too.
+# and torn down (tests/system/test_deploy_stack.py); upstream images that no registry gives are
+# built from Debian's packages first (tests/standins/build.sh). `make test` runs it too.
 deploy-test: $(STAMP) docker
-	$(BIN)/pytest tests/test_deploy_stack.py
+	$(BIN)/pytest tests/system/test_deploy_stack.py
 
 demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/quietday demo --out $(OUT)/demo

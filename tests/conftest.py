@@ -3,6 +3,12 @@
 A test that needs something outside the project (the shared data sets, the PostgreSQL server)
 skips with a clear reason on a developer's machine, and fails under CI (CI=true), where a skip
 would hide that the thing was never tested.
+
+The tests sit in folders by the layer they exercise: domain (with formats, ics, the official
+calendar and the generator: pure code), solver, persistence, planning, api (over HTTP in the
+process) and system (real processes, browsers, the CLI, the deployment). Beside this file:
+seed, db, helpers (tiny instances), flows (the API flows tests share) and feedcheck; no test
+module imports another. The folders are not packages: every test file's name is unique.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from db import without_sqlite_triggers
+from flows import as_csv, plan, row, start, submit, wait
 from quietday.cli import app
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.plans import PlanRepository
@@ -33,9 +34,6 @@ from quietday.planning.audit import (
     verify,
 )
 from seed import AGENCIES, SEEDER, Seeded
-from test_api_imports import as_csv, row
-from test_api_plans import plan
-from test_api_runs import start, submit, wait
 
 
 def _head(engine: Engine) -> tuple[int, str]:

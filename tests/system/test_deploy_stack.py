@@ -38,7 +38,7 @@ from conftest import require
 from quietday.planning.feeds import today_in_china
 from quietday.planning.imports import COLUMNS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STANDINS = ROOT / "tests/standins/build.sh"
 PROJECT = "quietday-stacktest"
 PROJECT_LABEL = f"com.docker.compose.project={PROJECT}"

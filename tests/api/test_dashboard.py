@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from conftest import url_of
+from flows import CSRF, HYPOTHETICAL_2027, login
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.persistence import Engine, session_scope
@@ -23,7 +23,6 @@ from quietday.planning.calendar import import_notice
 from quietday.planning.keys import list_keys, revoke_key
 from quietday.planning.registry import update_enterprise
 from seed import AGENCIES, Seeded
-from test_api_calendar import HYPOTHETICAL_2027
 
 JULY = date(2026, 7, 1)
 
@@ -236,23 +235,10 @@ def dc(engine: Engine, world: Seeded, clock: Clock) -> Iterator[TestClient]:
         yield c
 
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
 def present(client: TestClient, cookie: str) -> None:
     """The client holds only this session cookie."""
     client.cookies.clear()
     client.cookies.set("qd_dashboard", cookie, path="/dashboard")
-
-
-def login(client: TestClient, key: str, **headers: str) -> Response:
-    form = client.get("/dashboard/login")
-    assert form.status_code == 200
-    token = CSRF.search(form.text)
-    assert token is not None
-    return client.post(
-        "/dashboard/login", data={"key": key, "csrf": token.group(1)}, headers=headers
-    )
 
 
 def test_pages_redirect_to_sign_in(dc: TestClient, world: Seeded) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -13,43 +12,15 @@ from openpyxl import Workbook, load_workbook
 
 from conftest import Clock, url_of
 from db import empty
+from flows import HEADERS, as_csv, count, row
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.registry import AgencyRepository
-from quietday.planning.imports import COLUMNS
 from quietday.planning.keys import create_key
 from quietday.planning.province import CLI, load_province
 from seed import Seeded
-from test_api_plans import count
-
-HEADERS = [h for h, _, _ in COLUMNS]
-
-
-def row(world: Seeded, k: int, **changes: str) -> list[str]:
-    values = {
-        "外部编号": f"X-{k}",
-        "部门编码": "",
-        "统一社会信用代码": world.enterprises[k % len(world.enterprises)],
-        "检查类型": "日常检查" if k % 2 else "专项检查",
-        "检查事项": "SCJG-0101、SCJG-0102",
-        "最早日期": "2026-07-01",
-        "最晚日期": "2026-09-30",
-        "优先级": str(1 + k % 5),
-        "豁免事由": "",
-        "不提前告知": "否",
-    }
-    values.update(changes)
-    return [values[h] for h in HEADERS]
-
-
-def as_csv(rows: list[list[str]], encoding: str = "utf-8-sig") -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADERS)
-    writer.writerows(rows)
-    return out.getvalue().encode(encoding)
 
 
 def as_xlsx(rows: list[list[str]]) -> bytes:

@@ -215,3 +215,55 @@ def test_bad_solution_is_refused_with_paths() -> None:
 
 def test_the_kind_names_people_type_are_the_kinds() -> None:
     assert get_args(KindName) == tuple(k.value for k in Kind)
+
+
+@pytest.mark.parametrize(
+    ("agency_change", "code"),
+    [
+        ({"daily_capacity": None}, "wrong_type"),
+        ({"capacity_by_date": {"2026-07-24": None}}, "wrong_type"),
+    ],
+)
+def test_null_capacity_is_a_named_error(agency_change: dict[str, object], code: str) -> None:
+    d = doc(inspections=[insp("P1")])
+    d["agencies"][0].update(agency_change)
+    with pytest.raises(InstanceError) as err:
+        load(d)
+    (p,) = err.value.problems
+    assert (p.code, p.path, p.record) == (code, "agencies[0]", "A")
+
+
+@pytest.mark.parametrize(
+    "stats",
+    [
+        {"status": "optimal", "scheduled": "abc"},
+        {"status": "optimal", "scheduled": {"a": 1}},
+        {"status": [], "scheduled": 1},
+        {"status": "optimal", "wall_seconds": "fast"},
+    ],
+)
+def test_malformed_stats_are_refused_cleanly(stats: dict[str, object]) -> None:
+    text = json.dumps(
+        {
+            "format": "quietday.solution/1",
+            "instance": "x",
+            "visits": [],
+            "unscheduled": [],
+            "stats": stats,
+        }
+    )
+    with pytest.raises(SolutionError):
+        parse_solution(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"format": "quietday.instance/1", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"format": "quietday.instance/1", "x": ' + "1" * 5000 + "}",
+        '{"format": "quietday.instance/1", "name": "P\\ud800"}',
+    ],
+)
+def test_hostile_json_is_refused_cleanly(text: str) -> None:
+    with pytest.raises(InstanceError):
+        parse_instance(text)

@@ -6,33 +6,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from flows import count, plan
 from seed import AGENCIES, Seeded
 
 PROBLEM = "application/problem+json"
-
-
-def plan(world: Seeded, n: int = 0, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "enterprise_id": world.enterprises[n % len(world.enterprises)],
-        "kind": "routine",
-        "earliest": "2026-07-01",
-        "latest": "2026-09-30",
-        "items": ["SCJG-0101"],
-        "priority": 3,
-    }
-    body.update(changes)
-    return body
-
-
-def count(client: TestClient, world: Seeded, **query: Any) -> int:
-    total, cursor = 0, None
-    while True:
-        params = {"limit": 500, **query, **({"cursor": cursor} if cursor else {})}
-        page = client.get("/api/v1/plans", params=params, headers=world.auth()).json()
-        total += len(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return total
 
 
 def test_missing_wrong_and_revoked_keys_are_401(client: TestClient, world: Seeded) -> None:

@@ -33,7 +33,7 @@ from quietday.cli import app as cli
 from quietday.config import Settings
 from quietday.planning.runner import QueueRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Our images run quietday; the others (postgres, nginx) are pulled.

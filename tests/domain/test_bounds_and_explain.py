@@ -5,7 +5,21 @@ from __future__ import annotations
 from datetime import date
 
 from helpers import doc, insp, load
-from quietday.domain import Reason, explain_unscheduled, visits_lower_bound
+from quietday.domain import (
+    Agency,
+    Caps,
+    Enterprise,
+    Horizon,
+    Inspection,
+    Instance,
+    Kind,
+    QuietPolicy,
+    Reason,
+    WorkingCalendar,
+    explain_unscheduled,
+    visits_lower_bound,
+)
+from quietday.official import official_calendar
 
 
 def test_lower_bound_stabs_overlapping_windows_once() -> None:
@@ -59,3 +73,22 @@ def test_capacity_detail_names_agency_days_and_load() -> None:
     assert u.detail.startswith(
         "东湖区市场监督管理局 在窗口内可用的 2026-07-21、2026-07-22 检查能力均已用满"
     )
+
+
+def test_window_outside_the_horizon_explained_when_built_directly() -> None:
+    """The reader refuses such windows; an instance built in code still gets a clear reason."""
+    inst = Instance(
+        name="x",
+        horizon=Horizon(date(2026, 7, 1), date(2026, 7, 31)),
+        calendar=WorkingCalendar(official_calendar("CN", [2026])),
+        quiet_policies={"none": QuietPolicy("none")},  # type: ignore[dict-item]
+        caps=Caps(),
+        agencies={"A": Agency("A", "甲局", "r", 1)},  # type: ignore[arg-type,dict-item]
+        enterprises={"E1": Enterprise("E1", "e", "r", "none")},  # type: ignore[arg-type,dict-item]
+        inspections=(
+            Inspection("P1", "A", "E1", Kind.ROUTINE, date(2026, 10, 5), date(2026, 10, 9)),
+        ),  # type: ignore[arg-type]
+    )
+    (u,) = explain_unscheduled(inst, {})
+    assert u.reason.value == "no_allowed_day"
+    assert "没有交集" in u.detail

@@ -21,13 +21,13 @@ import pytest
 import uvicorn
 
 from conftest import require
+from flows import HYPOTHETICAL_2027
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.planning.province import run_demo
-from test_api_calendar import HYPOTHETICAL_2027
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 
 # Every chart on the page: does it have a canvas, and how many points has its first series?

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,51 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import Clock, url_of
+from flows import RUN, documents, start, submit, wait
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.domain import find_violations
-from quietday.formats import parse_instance, parse_solution
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
-from test_api_plans import plan
-
-RUN = {
-    "horizon_start": "2026-07-01",
-    "horizon_end": "2026-09-30",
-    "time_limit": 5,
-    "deterministic": True,
-    "workers": 1,
-}
-
-
-def start(client: TestClient, world: Seeded, **changes: Any) -> dict[str, Any]:
-    r = client.post("/api/v1/runs", json={**RUN, **changes}, headers=world.auth())
-    assert r.status_code == 202, r.text
-    assert r.headers["location"] == f"/api/v1/runs/{r.json()['id']}"
-    return dict(r.json())
-
-
-def wait(client: TestClient, world: Seeded, run_id: int, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = client.get(f"/api/v1/runs/{run_id}", headers=world.auth()).json()
-        if run["status"] not in ("queued", "running"):
-            return dict(run)
-        time.sleep(0.1)
-    pytest.fail(f"run {run_id} did not finish in {timeout} s")
-
-
-def documents(client: TestClient, world: Seeded, run_id: int) -> tuple[Any, Any]:
-    inst = client.get(f"/api/v1/runs/{run_id}/instance", headers=world.auth())
-    sol = client.get(f"/api/v1/runs/{run_id}/solution", headers=world.auth())
-    assert inst.headers["content-encoding"] == "gzip"
-    return parse_instance(inst.content), parse_solution(sol.content)
-
-
-def submit(client: TestClient, world: Seeded, who: str, n: int, **changes: Any) -> int:
-    r = client.post("/api/v1/plans", json=plan(world, n, **changes), headers=world.auth(who))
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
 
 
 def test_run_solve_download_check_publish(client: TestClient, world: Seeded) -> None:

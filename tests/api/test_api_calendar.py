@@ -13,45 +13,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from conftest import Clock
+from flows import HYPOTHETICAL_2027, RUN, start, submit, wait
 from quietday.formats import parse_instance
 from seed import AGENCIES, Seeded
-from test_api_runs import RUN, start, submit, wait
 
 Q1_2027 = {"horizon_start": "2027-01-01", "horizon_end": "2027-03-31"}
-
-# NOT the State Council's 2027 notice (../shared/data/cn_holidays/2027.json has no days yet): a
-# made-up one in its shape, whose 春节 runs from 除夕 (Fri 5 February) to Fri 12 February and
-# is made up on two weekend days (调休).
-HYPOTHETICAL_2027 = """date,kind,name
-2027-01-01,休,元旦
-2027-01-02,休,元旦
-2027-01-03,休,元旦
-2027-01-31,班,春节
-2027-02-05,休,春节
-2027-02-06,休,春节
-2027-02-07,休,春节
-2027-02-08,休,春节
-2027-02-09,休,春节
-2027-02-10,休,春节
-2027-02-11,休,春节
-2027-02-12,休,春节
-2027-02-20,班,春节
-2027-04-05,休,清明节
-2027-05-01,休,劳动节
-2027-05-02,休,劳动节
-2027-05-03,休,劳动节
-2027-05-04,休,劳动节
-2027-05-05,休,劳动节
-2027-06-09,休,端午节
-2027-09-15,休,中秋节
-2027-10-01,休,国庆节
-2027-10-02,休,国庆节
-2027-10-03,休,国庆节
-2027-10-04,休,国庆节
-2027-10-05,休,国庆节
-2027-10-06,休,国庆节
-2027-10-07,休,国庆节
-"""
 
 
 def upload(

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from conftest import CERTS, Clock, url_of
+from flows import plan
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.persistence import Engine, Session, session_scope
@@ -22,7 +23,6 @@ from quietday.persistence.checkins import CheckInRepository
 from quietday.persistence.tables import CheckInFlagRow
 from quietday.planning.checkins import judge_enterprise
 from seed import Seeded
-from test_api_plans import plan
 
 AGENTS = ("A", "B", "C")
 ROUNDS = 12

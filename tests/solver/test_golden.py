@@ -1,7 +1,7 @@
 """Golden files: a generated county and its deterministic schedule, byte for byte.
 
-After an intended change, refresh them with `QUIETDAY_UPDATE_GOLDEN=1 pytest tests/test_golden.py`
-and review the diff like code.
+After an intended change, refresh them with
+`QUIETDAY_UPDATE_GOLDEN=1 pytest tests/solver/test_golden.py` and review the diff like code.
 """
 
 from __future__ import annotations

@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from conftest import EVE, Clock
+from flows import check_in, documents, start, submit, wait
 from quietday.domain import find_violations
 from quietday.domain.model import AgencyId, EnterpriseId
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
-from test_api_checkins import check_in
-from test_api_runs import documents, start, submit, wait
 
 A = AGENCIES["A"][0]
 Q4 = {"horizon_start": "2026-10-02", "horizon_end": "2026-12-31"}

@@ -12,31 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import CERTS, Clock
+from flows import check_in, published, token
 from helpers import assert_flags_agree_with_check
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
-from test_api_feeds import published, token
-
-
-def check_in(
-    fc: TestClient,
-    world: Seeded,
-    who: str,
-    enterprise: int,
-    at: str,
-    *,
-    expect: int = 201,
-    **extra: Any,
-) -> dict[str, Any]:
-    body = {
-        "enterprise_id": world.enterprises[enterprise],
-        "certificates": CERTS.get(who, []),
-        "at": at,
-        **extra,
-    }
-    r = fc.post("/api/v1/check-ins", json=body, headers=world.auth(who))
-    assert r.status_code == expect, r.text
-    return dict(r.json())
 
 
 def codes(entry: dict[str, Any]) -> set[str]:

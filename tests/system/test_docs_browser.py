@@ -21,7 +21,7 @@ from quietday.config import Settings
 from quietday.persistence import upgrade
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 # What each page shows once drawn, and how many of it at least (the API has over 40 operations).
 DRAWN = {"/docs": (".opblock", 40), "/redoc": ("[data-section-id^='operation/']", 40)}
 

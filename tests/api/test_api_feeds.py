@@ -13,62 +13,13 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from conftest import EVE, Clock, url_of
+from conftest import Clock, url_of
 from feedcheck import event_count, own_problems, parse_everywhere
+from flows import published, start, submit, token, wait
 from quietday.api import RedactFeedTokens, create_app
 from quietday.config import LOCAL_URL, Settings
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
-from test_api_runs import start, submit, wait
-
-
-def published(fc: TestClient, world: Seeded) -> dict[str, int]:
-    """E0: a joint visit of A and B on 07-21; E1: A's complaint case on 07-22; E2: B routine but
-    unannounced on 07-23 together with C's announceable one; E3: A routine on 07-24. They are
-    submitted, planned and published on the eve of the quarter, whatever day the test stands on
-    afterwards."""
-    clock: Clock = fc.app.state.clock  # type: ignore[attr-defined]
-    later, clock.now = clock.now, EVE
-    ids = {
-        "joint_a": submit(fc, world, "A", 0, earliest="2026-07-21", latest="2026-07-21"),
-        "joint_b": submit(fc, world, "B", 0, earliest="2026-07-21", latest="2026-07-21"),
-        "case": submit(
-            fc,
-            world,
-            "A",
-            1,
-            kind="case",
-            exempt_reason="投诉举报",
-            earliest="2026-07-22",
-            latest="2026-07-22",
-        ),
-        "secret": submit(
-            fc, world, "B", 2, unannounced=True, earliest="2026-07-23", latest="2026-07-23"
-        ),
-        "open": submit(fc, world, "C", 2, earliest="2026-07-23", latest="2026-07-23"),
-        "alone": submit(fc, world, "A", 3, earliest="2026-07-24", latest="2026-07-24"),
-    }
-    run = wait(fc, world, start(fc, world)["id"])
-    assert (
-        fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth()).json()["published"] == 6
-    )
-    clock.now = later
-    return ids
-
-
-def token(
-    fc: TestClient, world: Seeded, kind: str, subject: str, who: str = "supervisor"
-) -> dict[str, Any]:
-    r = fc.post(
-        "/api/v1/feed-tokens",
-        json={"kind": kind, "subject_id": subject, "label": "测试"},
-        headers=world.auth(who),
-    )
-    assert r.status_code == 201, r.text
-    body = dict(r.json())
-    assert body["token"].startswith("icsf_")
-    assert len(body["token"]) >= 5 + 43  # 256 bits in base64url
-    return body
 
 
 def get(fc: TestClient, t: dict[str, Any], **headers: str) -> Any:

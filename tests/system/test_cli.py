@@ -19,13 +19,13 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from flows import HYPOTHETICAL_2027
 from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
 from quietday.api.app import from_environment
 from quietday.cli import app
 from quietday.persistence import make_engine, upgrade
 from quietday.planning.feeds import today_in_china
 from seed import seed
-from test_api_calendar import HYPOTHETICAL_2027
 
 runner = CliRunner()
 
@@ -344,3 +344,12 @@ def test_solve_and_check_read_gzipped_files(tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", str(inst), str(broken)])
     assert r.exit_code == 2, r.output
     assert "gzip" in r.stderr
+
+
+def test_unwritable_out_is_refused_before_solving(tmp_path: Path) -> None:
+    instance = str(FIXTURES / "spec-example-valid.json")
+    for out in (tmp_path / "missing" / "s.json", tmp_path):
+        r = runner.invoke(app, ["solve", instance, "--out", str(out)])
+        assert r.exit_code == 2
+        assert "无法写入" in r.output
+    assert list(tmp_path.iterdir()) == []

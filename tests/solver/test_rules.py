@@ -3,6 +3,7 @@ decides, and the reason given for what is left out names the rule."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -303,3 +304,54 @@ def test_caps_count_per_calendar_year_across_a_new_year(method: str) -> None:
     r = solve_doc(d, method)
     assert reasons_of(r) == {"P-1": "cap"}
     assert "P-2" in assignment_of(r)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_joining_a_history_date_adds_no_date(method: str) -> None:
+    """History alone overfills July (two dates, cap one): joining one of its dates is allowed,
+    by the solver and the checker alike."""
+    d = doc(
+        enterprises=[{"id": "E1", "name": "e", "region": "r", "quiet_policy": "none"}],
+        caps={"enterprise_per_month": 1},
+        inspections=[insp("P1", earliest="2026-07-21", latest="2026-07-31")],
+        history=[
+            {"enterprise": "E1", "agency": "B", "date": "2026-07-21", "kind": "routine"},
+            {"enterprise": "E1", "agency": "B", "date": "2026-07-22", "kind": "routine"},
+        ],
+    )
+    r = solve_doc(d, method)  # solve_doc asserts the checker agrees
+    assert [v.date.isoformat() for v in r.solution.visits] in (["2026-07-21"], ["2026-07-22"])
+
+
+def test_min_gap_counts_only_added_dates() -> None:
+    d = doc(
+        enterprises=[
+            {
+                "id": "E1",
+                "name": "e",
+                "region": "r",
+                "quiet_policy": "none",
+                "caps": {"min_gap_days": 5},
+            }
+        ],
+        inspections=[insp("P1", earliest="2026-07-21", latest="2026-07-23")],
+        history=[
+            {"enterprise": "E1", "agency": "B", "date": "2026-07-21", "kind": "routine"},
+            {"enterprise": "E1", "agency": "B", "date": "2026-07-22", "kind": "routine"},
+        ],
+    )
+    r = solve_doc(d, "cpsat")
+    assert r.solution.visits[0].date in (date(2026, 7, 21), date(2026, 7, 22))
+
+
+def test_blocked_by_what_cannot_move_is_not_priority() -> None:
+    d = doc(
+        enterprises=[{"id": "E1", "name": "e", "region": "r", "quiet_policy": "none"}],
+        caps={"enterprise_per_month": 1},
+        inspections=[insp("P1", earliest="2026-07-31", latest="2026-08-03", priority=100)],
+        history=[{"enterprise": "E1", "agency": "B", "date": "2026-07-02", "kind": "routine"}],
+    )
+    d["agencies"][0]["capacity_by_date"] = {"2026-08-03": 0}
+    r = solve_doc(d, "cpsat")
+    assert reasons_of(r) == {"P1": "cap"}
+    assert "不能调整" in r.solution.unscheduled[0].detail

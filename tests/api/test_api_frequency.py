@@ -14,14 +14,12 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from conftest import EVE, Clock
+from flows import check_in, login, published
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.frequency import Subject
 from quietday.persistence.tables import EnterpriseRow, RegionRow
 from quietday.planning.frequency import frequency_page, live_rows, parse_period
 from seed import AGENCIES, Seeded
-from test_api_checkins import check_in
-from test_api_feeds import published
-from test_dashboard import login
 
 A, B = AGENCIES["A"][0], AGENCIES["B"][0]
 

@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 from conftest import EVE, Clock
 from db import empty
 from feedcheck import parse_everywhere
+from flows import start, submit, token, wait
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded, seed
-from test_api_feeds import token
-from test_api_runs import start, submit, wait
 
 # E0 (western county): A's announced routine inspection on 07-21; hidden ones come and go.
 DAY, ALONE, MOVED = "2026-07-21", "2026-08-21", "2026-09-21"
