@@ -10,8 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from typer.testing import CliRunner
 
 from flows import HYPOTHETICAL_2027
 from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
+from language import english_run, foreign
 from quietday.api.app import from_environment
 from quietday.cli import app
 from quietday.persistence import make_engine, upgrade
@@ -353,3 +356,31 @@ def test_unwritable_out_is_refused_before_solving(tmp_path: Path) -> None:
         assert r.exit_code == 2
         assert "无法写入" in r.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_command_helps_in_chinese() -> None:
+    root = typer.main.get_command(app)
+    commands = list(_commands(root))
+    assert len(commands) >= 20
+    problems = []
+    for path, command in commands:
+        texts = [("help", command.help or "")] + [
+            (p.name, p.help) for p in command.params if getattr(p, "help", None)
+        ]
+        for name, text in texts:
+            if foreign(text):
+                problems.append(f"{' '.join(path)} {name}: {text!r} ({foreign(text)})")
+        shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        # The usage line is syntax (`Usage: root db upgrade [OPTIONS]`), not prose.
+        text = "\n".join(line for line in shown.output.splitlines() if "Usage:" not in line)
+        run = english_run(text)
+        if run or foreign(text):
+            problems.append(f"quietday {' '.join(path)} --help: {run!r}")
+    assert not problems, "\n".join(problems)

@@ -233,3 +233,34 @@ def test_calendar_page_shows_the_provisional_year_then_the_imported_notice(
     assert page.locator("table[data-disturbed] tbody tr").count() == min(total, 200)
     page.screenshot(path=str(ARTIFACTS / "calendar-imported-phone.png"), full_page=True)
     context.close()
+
+
+def test_the_month_picker_reads_chinese_in_any_browser_language(
+    server: Server,
+    browser: Any,
+) -> None:
+    """An `<input type=month>` speaks the browser's language ("December 2026" in an English
+    one): the picker is the server's own list, at desktop and phone width."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, viewport in (("desktop", {"width": 1366, "height": 800}),
+                           ("phone", {"width": 390, "height": 844})):  # fmt: skip
+        context = browser.new_context(viewport=viewport, locale="en-US")
+        page = context.new_page()
+        page.goto(f"{server.base}/dashboard/login")
+        page.fill("#key", server.supervisor_key)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.base}/dashboard")
+        page.goto(f"{server.base}/dashboard?month=2026-12")
+        assert page.locator("input[type=month]").count() == 0
+        picker = page.locator("select[name=month]")
+        assert picker.evaluate("s => s.options[s.selectedIndex].text") == "2026年12月"
+        box = picker.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= viewport["width"], (name, box)
+        page.screenshot(path=str(ARTIFACTS / f"language-month-{name}.png"))
+        picker.select_option("2027-01")
+        page.click(".month-nav button[type=submit]")
+        page.wait_for_url(f"{server.base}/dashboard?month=2027-01")
+        assert "2027 年 1 月" in page.inner_text("h1")
+        context.close()

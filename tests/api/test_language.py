@@ -1,5 +1,5 @@
-"""One language per audience: what a user reads (the API documentation, CLI help, validation
-answers, the dashboard) is Chinese; codes, field names and enum values stay as they are."""
+"""One language per audience, the API's side: its documentation (/openapi.json) and every
+validation answer are Chinese; codes, field names and enum values stay as they are."""
 
 from __future__ import annotations
 
@@ -8,54 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import typer
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
+from language import english_run, foreign
 from quietday.api.app import create_app
 from quietday.api.errors import _chinese
-from quietday.cli import app as cli
 from quietday.config import Settings
 from seed import Seeded
-from test_dashboard_browser import ARTIFACTS, Server, browser, server  # noqa: F401 (fixtures)
-
-CJK = re.compile(r"[\u3400-\u9fff]")
-# Code spans, URLs and dotted or snake_case identifiers are names, not English prose.
-_CODE = re.compile(r"`[^`]*`|https?://\S+|\b\w+(?:[._/:-]\w+)+\b|\b[a-z]+_[a-z_]+\b")
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
-# Names a Chinese sentence uses as they are.
-NAMES = {
-    "api", "http", "https", "icalendar", "csv", "xlsx", "json", "uid", "id", "url", "utf", "bom",
-    "excel", "gzip", "sha", "rfc", "iso", "cp", "sat", "null", "true", "false", "bearer",
-    "authorization", "quietday", "webcal", "csrf", "cookie", "yyyy", "mm", "dd", "gb", "qr",
-    "postgresql", "sqlite", "cli", "key", "agency", "supervisor", "runner", "holiday", "cn",
-    "holidays", "plan", "run", "publish", "update", "date", "kind", "name", "q",
-}  # fmt: skip
-
-
-def english_run(text: str) -> str | None:
-    """The first run of three or more English words that are not code names, if any."""
-    prose = _CODE.sub(" | ", text)
-    run: list[str] = []
-    for token in re.split(r"(\s+)", prose):
-        if token.isspace() or not token:
-            continue
-        word = _WORD.fullmatch(token.strip(",.;:()!?\"'"))
-        if word and word.group(0).lower() not in NAMES and not word.group(0).isupper():
-            run.append(word.group(0))
-            if len(run) >= 3:
-                return " ".join(run)
-        else:
-            run = []
-    return None
-
-
-def foreign(text: str) -> str | None:
-    """Why `text` is not Chinese for a reader, or None when it is."""
-    if not CJK.search(text):
-        return "no Chinese"
-    run = english_run(text)
-    return f"English words: {run!r}" if run else None
 
 
 def test_the_checker_can_fail() -> None:
@@ -242,69 +201,3 @@ def test_a_body_that_cannot_be_parsed_is_a_chinese_400(client: TestClient) -> No
     )
     assert (r.status_code, r.json()["code"]) == (400, "bad_request")
     assert foreign(r.json()["detail"]) is None
-    assert foreign(r.json()["title"]) is None
-
-
-# --- the command line ------------------------------------------------------------------------
-
-
-def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    yield path, command
-    for name, sub in sorted(getattr(command, "commands", {}).items()):
-        yield from _commands(sub, (*path, name))
-
-
-def test_every_command_helps_in_chinese() -> None:
-    root = typer.main.get_command(cli)
-    commands = list(_commands(root))
-    assert len(commands) >= 20
-    problems = []
-    for path, command in commands:
-        texts = [("help", command.help or "")] + [
-            (p.name, p.help) for p in command.params if getattr(p, "help", None)
-        ]
-        for name, text in texts:
-            if foreign(text):
-                problems.append(f"{' '.join(path)} {name}: {text!r} ({foreign(text)})")
-        shown = CliRunner().invoke(cli, [*path, "--help"], env={"COLUMNS": "200"})
-        assert shown.exit_code == 0, shown.output
-        # The usage line is syntax (`Usage: root db upgrade [OPTIONS]`), not prose.
-        text = "\n".join(line for line in shown.output.splitlines() if "Usage:" not in line)
-        run = english_run(text)
-        if run or foreign(text):
-            problems.append(f"quietday {' '.join(path)} --help: {run!r}")
-    assert not problems, "\n".join(problems)
-
-
-# --- the dashboard ----------------------------------------------------------------------------
-
-
-def test_the_month_picker_reads_chinese_in_any_browser_language(
-    server: Server,  # noqa: F811 (the fixture imported above)
-    browser: Any,  # noqa: F811
-) -> None:
-    """An `<input type=month>` speaks the browser's language ("December 2026" in an English
-    one): the picker is the server's own list, at desktop and phone width."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for name, viewport in (("desktop", {"width": 1366, "height": 800}),
-                           ("phone", {"width": 390, "height": 844})):  # fmt: skip
-        context = browser.new_context(viewport=viewport, locale="en-US")
-        page = context.new_page()
-        page.goto(f"{server.base}/dashboard/login")
-        page.fill("#key", server.supervisor_key)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{server.base}/dashboard")
-        page.goto(f"{server.base}/dashboard?month=2026-12")
-        assert page.locator("input[type=month]").count() == 0
-        picker = page.locator("select[name=month]")
-        assert picker.evaluate("s => s.options[s.selectedIndex].text") == "2026年12月"
-        box = picker.bounding_box()
-        assert box is not None
-        assert box["x"] >= 0
-        assert box["x"] + box["width"] <= viewport["width"], (name, box)
-        page.screenshot(path=str(ARTIFACTS / f"language-month-{name}.png"))
-        picker.select_option("2027-01")
-        page.click(".month-nav button[type=submit]")
-        page.wait_for_url(f"{server.base}/dashboard?month=2027-01")
-        assert "2027 年 1 月" in page.inner_text("h1")
-        context.close()
