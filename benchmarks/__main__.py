@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 import typer
@@ -36,36 +37,24 @@ def run_benchmarks(
         "time_limit": time_limit,
         "county_generator": asdict(COUNTY),
     }
-    if "county" in which:
-        results["county"] = county.measure(out, time_limit=time_limit, progress=progress)
-        county.print_figures(results["county"], echo)
-    if "import" in which:
-        results["import"] = imports.measure(out, progress=progress)
-        imports.print_figures(results["import"], echo)
-    if "feeds" in which:
-        results["feeds"] = feeds.measure(out, progress=progress)
-        feeds.print_figures(results["feeds"], echo)
-    if "load" in which:
-        results["load"] = load.measure(out, progress=progress)
-        load.print_figures(results["load"], echo)
-    if "distributed" in which:
-        results["distributed"] = distributed.measure(out, progress=progress)
-        distributed.print_figures(results["distributed"], echo)
-    if "audit" in which:
-        results["audit"] = audit.measure(out, progress=progress)
-        audit.print_figures(results["audit"], echo)
     sizes = tuple(
         name for name, _, _ in scale.SCALE if f"scale-{name}" in which or "scale" in which
     )
-    if sizes:
-        results["scale"] = scale.measure(out, sizes=sizes, progress=progress)
-        scale.print_figures(results["scale"], echo)
-    if "dashboard" in which:
-        results["dashboard"] = dashboard.measure(out, progress=progress)
-        dashboard.print_figures(results["dashboard"], echo)
-    if "api" in which:
-        results["api"] = api.measure(out, time_limit=time_limit, progress=progress)
-        api.print_figures(results["api"], echo)
+    steps: tuple[tuple[str, ModuleType, dict[str, Any]], ...] = (
+        ("county", county, {"time_limit": time_limit}),
+        ("import", imports, {}),
+        ("feeds", feeds, {}),
+        ("load", load, {}),
+        ("distributed", distributed, {}),
+        ("audit", audit, {}),
+        ("scale", scale, {"sizes": sizes}),
+        ("dashboard", dashboard, {}),
+        ("api", api, {"time_limit": time_limit}),
+    )
+    for name, module, options in steps:
+        if bool(sizes) if name == "scale" else name in which:
+            results[name] = module.measure(out, progress=progress, **options)
+            module.print_figures(results[name], echo)
     write_results(out, results, echo)
     return results
 
