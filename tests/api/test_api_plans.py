@@ -270,3 +270,25 @@ def test_values_of_the_wrong_json_type_are_refused(client: TestClient, world: Se
             assert field in r.json()["detail"]
             assert "取值无效" not in r.json()["detail"], r.json()["detail"]
     assert client.get(f"/api/v1/plans/{plan_id}", headers=agency).json()["priority"] == 3
+
+
+def test_the_list_filters_take_the_vocabulary_of_statuses_and_kinds(
+    client: TestClient, world: Seeded
+) -> None:
+    """The status and kind filters are the domain's words: a value outside them is a 422 that
+    lists them (not a regular expression), a value inside them filters."""
+    for name, value, words in (
+        ("status", "draft", ("submitted", "published", "unscheduled", "cancelled")),
+        ("kind", "audit", ("routine", "special", "case", "requested")),
+    ):
+        r = client.get("/api/v1/plans", params={name: value}, headers=world.auth())
+        assert r.status_code == 422, r.text
+        [error] = r.json()["errors"]
+        assert error["path"] == name
+        assert error["message"].startswith("应为以下之一")
+        assert all(f"'{w}'" in error["message"] for w in words), error["message"]
+    created = client.post("/api/v1/plans", json=plan(world), headers=world.auth("A"))
+    assert created.status_code == 201, created.text
+    for params, listed in (({"status": "submitted", "kind": "routine"}, 1), ({"kind": "case"}, 0)):
+        r = client.get("/api/v1/plans", params=params, headers=world.auth())
+        assert len(r.json()["items"]) == listed, (params, r.json())

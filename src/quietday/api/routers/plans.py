@@ -22,6 +22,8 @@ from quietday.api.schemas import (
     PlanUpdate,
     SafeStr,
 )
+from quietday.domain.model import KindName
+from quietday.domain.status import PlanStatus
 from quietday.errors import InputError
 from quietday.persistence.plans import PlanFilter
 from quietday.persistence.tables import PlanRow
@@ -35,7 +37,6 @@ from quietday.planning.imports import (
 )
 from quietday.planning.keys import Actor
 from quietday.planning.plans import (
-    KINDS,
     PlanInput,
     cancel_plan,
     create_plans,
@@ -260,12 +261,9 @@ def xlsx_template(session: SessionDep, actor: ActorDep, today: TodayDep) -> Resp
 def list_(
     session: SessionDep,
     actor: ActorDep,
-    status: Annotated[
-        str | None,
-        Query(pattern="^(submitted|published|unscheduled|cancelled)$", description="按状态筛选"),
-    ] = None,
+    status: Annotated[PlanStatus | None, Query(description="按状态筛选")] = None,
     enterprise_id: Annotated[SafeStr | None, Query(max_length=18)] = None,
-    kind: Annotated[str | None, Query(pattern=f"^({'|'.join(KINDS)})$")] = None,
+    kind: Annotated[KindName | None, Query(description="按检查类型筛选")] = None,
     window_from: Annotated[Day | None, Query(description="窗口与此日期之后有交集")] = None,
     window_to: Annotated[Day | None, Query(description="窗口与此日期之前有交集")] = None,
     agency_id: Annotated[SafeStr | None, Query(max_length=64, description="仅监督密钥可用")] = None,
