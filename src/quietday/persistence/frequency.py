@@ -12,6 +12,8 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, select
 
+from quietday.domain.model import CAPPED_KINDS, Kind
+from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.persistence.tables import AuditRollupRow
 
 __all__ = [
@@ -65,20 +67,23 @@ class Tally:
 
 
 _COUNTS = (
-    "sum(CASE WHEN {t}.kind = 'routine' THEN 1 ELSE 0 END) AS r, "
-    "sum(CASE WHEN {t}.kind = 'special' THEN 1 ELSE 0 END) AS s, "
-    "sum(CASE WHEN {t}.kind = 'case' THEN 1 ELSE 0 END) AS c, "
-    "sum(CASE WHEN {t}.kind = 'requested' THEN 1 ELSE 0 END) AS q, "
+    f"sum(CASE WHEN {{t}}.kind = '{Kind.ROUTINE}' THEN 1 ELSE 0 END) AS r, "
+    f"sum(CASE WHEN {{t}}.kind = '{Kind.SPECIAL}' THEN 1 ELSE 0 END) AS s, "
+    f"sum(CASE WHEN {{t}}.kind = '{Kind.CASE}' THEN 1 ELSE 0 END) AS c, "
+    f"sum(CASE WHEN {{t}}.kind = '{Kind.REQUESTED}' THEN 1 ELSE 0 END) AS q, "
     "sum(CASE WHEN coalesce({t}.exempt_reason, '') <> '' THEN 1 ELSE 0 END) AS sc"
 )
 _TOTALS = (
     "SELECT k, count(*), sum(CASE WHEN n > 1 THEN 1 ELSE 0 END), sum((n - 1) * 1.0 / {share}), "
     "sum(r), sum(s), sum(c), sum(q), sum(sc) FROM ({units}) u GROUP BY k"
 )
+# The kinds that caps count, as an SQL list.
+_CAPPED = "(" + ", ".join(f"'{k}'" for k in sorted(CAPPED_KINDS)) + ")"
 # A door of the plan is a published visit; a door that happened is an enterprise on a day.
 _PLANNED_ROWS = (
     "FROM plan p JOIN visit v ON v.id = p.visit_id JOIN enterprise e ON e.id = v.enterprise_id "
-    "WHERE p.status = 'published' AND v.status = 'published' AND v.day BETWEEN :first AND :last"
+    f"WHERE p.status = '{PlanStatus.PUBLISHED}' AND v.status = '{VisitStatus.PUBLISHED}' "
+    "AND v.day BETWEEN :first AND :last"
 )
 _ACTUAL_ROWS = (
     "FROM check_in c JOIN enterprise e ON e.id = c.enterprise_id "
@@ -149,7 +154,7 @@ class FrequencyRepository:
                 "SELECT * FROM (SELECT k, door, count(*) OVER (PARTITION BY door) AS n, "
                 "r, s, c, q, sc FROM (SELECT p.agency_id AS k, v.id AS door, "
                 f"{_COUNTS.format(t='p')} {_PLANNED_ROWS} AND v.id IN (SELECT visit_id "
-                "FROM plan WHERE agency_id IN :keys AND status = 'published') "
+                f"FROM plan WHERE agency_id IN :keys AND status = '{PlanStatus.PUBLISHED}') "
                 "GROUP BY 1, 2) pa) w WHERE k IN :keys"
             )
             return self._tallies(_TOTALS.format(share="n", units=units), keys, first, last)
@@ -225,7 +230,7 @@ class FrequencyRepository:
         """(enterprise, agency, distinct dates with a capped check-in) in [first, last]."""
         query = sa.text(
             "SELECT c.enterprise_id, c.agency_id, count(DISTINCT c.day) FROM check_in c "
-            "WHERE c.kind IN ('routine', 'special') AND c.day BETWEEN :first AND :last "
+            f"WHERE c.kind IN {_CAPPED} AND c.day BETWEEN :first AND :last "
             "AND c.enterprise_id IN :keys GROUP BY 1, 2"
         ).bindparams(_keys())
         rows = self.session.execute(
@@ -239,7 +244,7 @@ class FrequencyRepository:
         """Distinct dates with a capped check-in per enterprise, all agencies together."""
         query = sa.text(
             "SELECT c.enterprise_id, count(DISTINCT c.day) FROM check_in c "
-            "WHERE c.kind IN ('routine', 'special') AND c.day BETWEEN :first AND :last "
+            f"WHERE c.kind IN {_CAPPED} AND c.day BETWEEN :first AND :last "
             "AND c.enterprise_id IN :keys GROUP BY 1"
         ).bindparams(_keys())
         rows = self.session.execute(
