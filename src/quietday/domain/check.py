@@ -23,6 +23,7 @@ from quietday.domain.model import (
     EnterpriseId,
     InspectionId,
     Instance,
+    Kind,
     Solution,
 )
 
@@ -159,7 +160,7 @@ def rule_whitelist(p: _Placed) -> Iterator[Violation]:
     inst = p.instance
     for iid in p.assignment:
         insp = inst.by_id[iid]
-        if insp.kind == "routine" and inst.enterprises[insp.enterprise].whitelisted:
+        if insp.kind == Kind.ROUTINE and inst.enterprises[insp.enterprise].whitelisted:
             yield Violation(
                 "whitelisted", f"{iid}: 企业 {insp.enterprise} 在白名单内,不安排日常检查", (iid,)
             )

@@ -19,6 +19,7 @@ from quietday.domain.calendar import QuietPolicy, WorkingCalendar
 __all__ = [
     "CAPPED_KINDS",
     "CAP_KEYS",
+    "KINDS",
     "Agency",
     "AgencyId",
     "Caps",
@@ -66,6 +67,7 @@ class Kind(StrEnum):
 
 # The kinds as text, for what reads them from people (a strict schema takes text, not enums).
 KindName = Literal["routine", "special", "case", "requested"]
+KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
 
 
 CAPPED_KINDS = frozenset({Kind.ROUTINE, Kind.SPECIAL})

@@ -24,6 +24,7 @@ from quietday.domain.calendar import WorkingCalendar
 from quietday.domain.check import Violation
 from quietday.domain.entries import flag_entries
 from quietday.domain.model import (
+    KINDS,
     Agency,
     AgencyId,
     EnterpriseId,
@@ -76,7 +77,6 @@ from quietday.planning.calendar import stored_years, working_calendar
 from quietday.planning.feeds import CHINA, live_token
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
-from quietday.planning.plans import KINDS
 
 __all__ = [
     "ENTRY_FLAGS",

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 
-from quietday.domain.model import Caps
+from quietday.domain.model import KINDS, Caps
 from quietday.errors import InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.frequency import (
@@ -167,9 +167,6 @@ HEADERS: dict[str, str] = {
     "headroom_agency_year": "单部门年度余量",
     "flags": "各类标记",
 }
-# Flags that make a check-in a violation (a check-in with several counts once); the others say
-# how an entry departed from its plan or its crew.
-KINDS = ("routine", "special", "case", "requested")
 # The figures a rollup keeps (the others follow from them).
 ROLLED_FIELDS = (
     *(
@@ -179,6 +176,8 @@ ROLLED_FIELDS = (
     ),
     "violations",
 )
+# Flags that make a check-in a violation (a check-in with several counts once); the others say
+# how an entry departed from its plan or its crew.
 VIOLATIONS = frozenset(
     {"not_working_day", "quiet_day", "whitelisted", "min_gap", "unplanned", *OVER_CAP}
 )

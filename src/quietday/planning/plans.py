@@ -24,7 +24,7 @@ from quietday.domain.limits import (
     MAX_WINDOW_DAYS,
     YEARS,
 )
-from quietday.domain.model import Kind
+from quietday.domain.model import KINDS
 from quietday.domain.status import PlanStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ConflictError, InputError, Problem
@@ -39,7 +39,6 @@ from quietday.planning.keys import Actor
 from quietday.planning.visits import settle
 
 __all__ = [
-    "KINDS",
     "PlanInput",
     "PlanPage",
     "VisitView",
@@ -54,7 +53,6 @@ __all__ = [
     "validate_plan",
 ]
 
-KINDS = tuple(k.value for k in Kind)
 # Changing any of these moves a published plan out of its visit: it must be scheduled again.
 _SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason")
 # Changing these alters what calendars show of the visit.

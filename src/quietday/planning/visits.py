@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from quietday.domain.model import Kind
 from quietday.domain.status import VisitStatus
 from quietday.persistence.tables import PlanRow, VisitRow
 
@@ -23,7 +24,7 @@ __all__ = ["announceable", "lead_agency", "public_view", "settle"]
 def announceable(plan: PlanRow) -> bool:
     """May an enterprise be told of this inspection in advance? Not a case inspection, not an
     exempt one, not one marked unannounced (暗访)."""
-    return plan.kind != "case" and not plan.exempt_reason and not plan.unannounced
+    return plan.kind != Kind.CASE and not plan.exempt_reason and not plan.unannounced
 
 
 def lead_agency(plans: Iterable[PlanRow]) -> str:
