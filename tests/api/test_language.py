@@ -195,6 +195,11 @@ def test_an_unknown_error_type_still_names_the_field() -> None:
     assert _chinese(error) == "ref 的取值无效"
 
 
+def test_a_bound_missing_from_the_error_leaves_the_words_not_a_500() -> None:
+    error = {"type": "string_too_long", "loc": ("body", "name"), "msg": "x", "ctx": {}}
+    assert _chinese(error) == "太长,最多 ? 个字符"
+
+
 def test_a_body_that_cannot_be_parsed_is_a_chinese_400(client: TestClient) -> None:
     r = client.post(
         "/feeds/x/rate", content=b"--b\r\nbad", headers={"Content-Type": "multipart/form-data"}

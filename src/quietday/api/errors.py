@@ -207,7 +207,14 @@ def _chinese(error: dict[str, Any]) -> str:
     if template is None:
         field = next((str(p) for p in reversed(error.get("loc", ())) if isinstance(p, str)), "")
         return f"{field} 的取值无效" if field else "取值无效"
-    return template.format_map({k: _number(v) for k, v in ctx.items()})
+    return template.format_map(_Bounds({k: _number(v) for k, v in ctx.items()}))
+
+
+class _Bounds(dict[str, Any]):
+    """An error's `ctx` for a template: a bound pydantic did not give reads as "?"."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
 def _number(value: Any) -> Any:
