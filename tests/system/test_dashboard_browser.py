@@ -258,6 +258,14 @@ def test_the_month_picker_reads_chinese_in_any_browser_language(
         assert box is not None
         assert box["x"] >= 0
         assert box["x"] + box["width"] <= viewport["width"], (name, box)
+        # Each section's name stays on one line (on a phone they once wrapped a character a line).
+        lines = page.eval_on_selector_all(
+            ".top nav a",
+            "as => as.map(a => a.getBoundingClientRect().height"
+            " / parseFloat(getComputedStyle(a).fontSize))",
+        )
+        assert len(lines) == 4
+        assert all(h < 2.5 for h in lines), (name, lines)
         page.screenshot(path=str(ARTIFACTS / f"language-month-{name}.png"))
         picker.select_option("2027-01")
         page.click(".month-nav button[type=submit]")
