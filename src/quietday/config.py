@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # Signs dashboard session cookies; when unset, a secret generated once and kept in the
     # database (the `setting` table) is shared by every API process.
     session_secret: str | None = None
+    # The Ed25519 key that signs inspection codes (检查码) and enterprise codes (监督码), as PKCS#8
+    # PEM text or a file holding it (a secret file); the public keys of retired keys whose codes
+    # are still honoured, as PEM text (one after another). When no key is set, one is generated
+    # once and kept in the database (`quietday codes rotate-key` replaces it, keeping the old
+    # public key trusted).
+    code_signing_key: str | None = None
+    code_signing_key_file: Path | None = None
+    code_retired_public_keys: str = ""
     # The largest request body (bytes) on every route, and on the spreadsheet upload: refused
     # with 413 before it is parsed. A batch of 10,000 plans is about 2.5 MB of JSON, its CSV
     # about 1.5 MB, its XLSX under 1 MB.
@@ -60,6 +68,14 @@ class Settings(BaseSettings):
     echarts_path: Path = _ECHARTS
     # Where the npm packages swagger-ui-dist and redoc are (the docs pages serve their builds).
     docs_assets_path: Path = _DOCS_ASSETS
+
+    def code_key_pem(self) -> str | None:
+        """The configured signing key's PEM text (from the setting or its file), if any."""
+        if self.code_signing_key:
+            return self.code_signing_key
+        if self.code_signing_key_file is not None:
+            return self.code_signing_key_file.read_text(encoding="ascii")
+        return None
 
     def base_url(self, local: str = LOCAL_URL) -> str:
         """Where links point: the public address, else (development) the local server."""

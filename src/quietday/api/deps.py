@@ -12,11 +12,21 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from quietday.config import Settings
 from quietday.errors import ForbiddenError
 from quietday.persistence import Engine, Session, session_scope
+from quietday.planning.codes import keyring
 from quietday.planning.feeds import today_in_china
 from quietday.planning.keys import Actor, authenticate
 from quietday.planning.runner import Runner
+from quietday.signing import Keyring
 
-__all__ = ["ActorDep", "RunnerDep", "SessionDep", "SettingsDep", "SupervisorDep", "TodayDep"]
+__all__ = [
+    "ActorDep",
+    "KeyringDep",
+    "RunnerDep",
+    "SessionDep",
+    "SettingsDep",
+    "SupervisorDep",
+    "TodayDep",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="API 密钥: `Authorization: Bearer qd_...`")
 
@@ -45,6 +55,16 @@ def _today(request: Request) -> date:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _keyring(request: Request, settings: SettingsDep) -> Keyring:
+    """The keys that sign and verify codes; a key stored in the database is read each time
+    (another process may have rotated it)."""
+    with session_scope(request.app.state.engine) as own:
+        return keyring(own, settings.code_key_pem(), settings.code_retired_public_keys)
+
+
+KeyringDep = Annotated[Keyring, Depends(_keyring)]
 TodayDep = Annotated[date, Depends(_today)]
 RunnerDep = Annotated[Runner, Depends(_runner)]
 SessionDep = Annotated[Session, Depends(_session, scope="function")]

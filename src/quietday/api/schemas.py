@@ -666,3 +666,38 @@ class CalendarImportResult(BaseModel):
     disturbed: DisturbedPage = Field(
         description="现在落在非工作日的已发布入企(前 200 次;其余见 /api/v1/calendar/disturbed)"
     )
+
+
+# Codes at the door (检查码、监督码)
+
+
+class InspectionCodePublic(BaseModel):
+    id: int
+    visit_id: int
+    agency_id: str
+    enterprise_id: str
+    date: date
+    short_code: str = Field(description="手工输入用的短码,仅在入企当天、对该企业有效")
+    token: str = Field(description="签名的检查码(JWS,EdDSA),可用公钥离线验证")
+    url: str = Field(description="检查码二维码中的核验地址")
+    triggered: bool = Field(description="触发式检查(投诉举报等),否则为计划检查")
+    issued_at: datetime
+
+
+class EnterpriseCodePublic(BaseModel):
+    enterprise_id: str
+    token: str = Field(description="签名的企业监督码")
+    url: str = Field(description="监督码二维码中的企业页面地址")
+
+
+class PublicKey(BaseModel):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str = Field(description="公钥(base64url)")
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["EdDSA"]
+
+
+class PublicKeySet(BaseModel):
+    keys: list[PublicKey] = Field(description="验证检查码与监督码签名的公钥,第一个为当前签名密钥")

@@ -26,6 +26,7 @@ __all__ = [
     "FeedTokenRow",
     "HistoryRow",
     "IdempotencyRow",
+    "InspectionCodeRow",
     "InspectorRow",
     "OfficialYearRow",
     "PlanRow",
@@ -495,3 +496,28 @@ class AuditHeadRow(SQLModel, table=True):
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     seq: int
     hash: str = Field(max_length=64)
+
+
+class InspectionCodeRow(SQLModel, table=True):
+    """检查码: the signed code of one agency's plans in one published visit, shown at the door.
+    `digest` names those plans (ids and versions) and the day: a code whose digest is no longer
+    the visit's is revoked. `short_code` is what a person types (8 characters); `token` the JWS
+    the QR carries."""
+
+    __tablename__ = "inspection_code"
+    __table_args__ = (
+        sa.Index("ix_inspection_code_visit_agency", "visit_id", "agency_id"),
+        sa.Index("ix_inspection_code_enterprise_day", "enterprise_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    visit_id: int = Field(foreign_key="visit.id")
+    agency_id: str = Field(foreign_key="agency.id", max_length=64)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
+    day: date
+    short_code: str = Field(max_length=16, unique=True)
+    digest: str = Field(max_length=64)
+    triggered: bool = False
+    token: str = Field(default="", max_length=1024)
+    issued_at: datetime | None = _stamp()
+    revoked_at: datetime | None = _stamp(nullable=True)
+    revoked_reason: str | None = Field(default=None, max_length=200)

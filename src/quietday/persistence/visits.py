@@ -82,6 +82,12 @@ class VisitRepository(Repository[VisitRow]):
             query = query.where(col(VisitRow.id).in_(_visits_of_agency(agency_id)))
         return self.session.exec(query).all()
 
+    def by_ids(self, ids: Iterable[int]) -> list[VisitRow]:
+        out: list[VisitRow] = []
+        for where in in_conditions(self.session, col(VisitRow.id), ids):
+            out.extend(self.session.exec(select(VisitRow).where(where)).all())
+        return out
+
     def checked_in(self, visit_ids: Iterable[int]) -> set[int]:
         """Those of these visits with a check-in (they are the record: nothing joins or leaves)."""
         return {

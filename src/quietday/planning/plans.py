@@ -34,6 +34,7 @@ from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, diff, plain, record
+from quietday.planning.codes import revoke_stale
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
 from quietday.planning.visits import settle
@@ -414,6 +415,7 @@ def refresh_visit(session: Session, visit: VisitRow) -> None:
     ]
     settle(visit, members, now=utcnow(), changed=True)
     VisitRepository(session).add(visit)
+    revoke_stale(session, [int(visit.id or 0)])
     county = EnterpriseRepository(session).get_or_raise(visit.enterprise_id).region_code
     refresh_rollups(session, [visit.day], counties=[county])
 
@@ -509,6 +511,8 @@ def update_plan(
     row.version += 1
     row.updated_at = utcnow()
     repo.add(row)
+    if row.status == PlanStatus.PUBLISHED and row.visit_id is not None:
+        revoke_stale(session, [row.visit_id])
     record(session, "plan.update", f"plan:{plan_id}", _changes(before, row))
     return row
 

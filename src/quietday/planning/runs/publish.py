@@ -29,6 +29,7 @@ from quietday.persistence.tables import PlanRow, RunRow, VisitRow, utcnow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.calendar import working_calendar
+from quietday.planning.codes import revoke_stale
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.plans import refresh_visit
 from quietday.planning.visits import lead_agency, settle
@@ -217,6 +218,7 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
     session.flush()
     for visit_id in sorted(vacated):
         refresh_visit(session, visits.get_or_raise(visit_id))
+    revoke_stale(session, (int(v.id or 0) for v in existing.values()))
     unscheduled = len(unscheduled_rows)
     skipped = sorted_.skipped
     run.status = RunStatus.PUBLISHED
