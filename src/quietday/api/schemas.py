@@ -701,3 +701,16 @@ class PublicKey(BaseModel):
 
 class PublicKeySet(BaseModel):
     keys: list[PublicKey] = Field(description="验证检查码与监督码签名的公钥,第一个为当前签名密钥")
+
+
+# At the door (亮码 / 扫码入企): the inspectors' side.
+class DoorVisitPublic(BaseModel):
+    visit_id: int
+    enterprise_id: str
+    enterprise_name: str
+    agencies: list[str] = Field(description="参加此次入企的部门(联合检查时不止一个)")
+    items: list[str] = Field(description="本部门的检查事项")
+    kinds: list[str] = Field(description="本部门计划的检查类型")
+    triggered: bool = Field(description="是否为触发式检查(投诉举报等个案、应企业申请)")
+    code: str = Field(description="检查码短码(8 位,供口头或手工输入)")
+    url: str = Field(description="检查码地址(二维码内容,企业扫码可见检查任务与人员)")

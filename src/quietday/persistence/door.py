@@ -53,7 +53,9 @@ class DoorRepository(Repository[DashboardSessionRow]):
                 col(VisitRow.id).in_(own),
                 PlanRow.status == PlanStatus.PUBLISHED,
             )
-            .order_by(col(EnterpriseRow.name), col(VisitRow.id), col(PlanRow.agency_id), col(PlanRow.id))
+            .order_by(
+                col(EnterpriseRow.name), col(VisitRow.id), col(PlanRow.agency_id), col(PlanRow.id)
+            )
         ).all()
         out: dict[int, DayVisit] = {}
         for visit, name, plan in rows:
@@ -62,5 +64,7 @@ class DoorRepository(Repository[DashboardSessionRow]):
 
     def inspectors(self, ids: Sequence[int]) -> list[InspectorRow]:
         """The inspectors with these ids, in the order given (missing ones left out)."""
-        found = {r.id: r for r in rows_where_in(self.session, InspectorRow, col(InspectorRow.id), ids)}
+        found = {
+            r.id: r for r in rows_where_in(self.session, InspectorRow, col(InspectorRow.id), ids)
+        }
         return [found[i] for i in ids if i in found]

@@ -74,6 +74,7 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.audit import RowDigest, diff, feed_actor, record
 from quietday.planning.calendar import stored_years, working_calendar
+from quietday.planning.codes import current_code
 from quietday.planning.feeds import CHINA, live_token
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
@@ -110,6 +111,7 @@ ENTRY_FLAGS = {
     "inspector_not_certified": "有执法证号未登记或已停用",
     "inspector_other_agency": "有执法人员不属于本部门",
     "late_scan": "先行检查,离开前才扫企业监督码(紧急情况)",
+    "no_code": "入企时本部门没有该企业当日有效的检查码(先赋码、再凭码检查)",
 }
 # Flags from the core rule checker (codes of `domain.check`), recomputed over the enterprise's
 # entries whenever one is added.
@@ -387,6 +389,8 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
         facts["unplanned"] = ENTRY_FLAGS["unplanned"]
     elif visit.day != day:
         facts["different_day"] = f"计划在 {visit.day},实际在 {day}"
+    if current_code(session, actor.agency_id, inp.enterprise_id, day) is None:
+        facts["no_code"] = f"本部门没有 {day} 对该企业有效的检查码"
     if inp.late and row.scanned_at is not None:
         entered, scanned = (t.astimezone(CHINA).strftime("%H:%M") for t in (inp.at, row.scanned_at))
         facts["late_scan"] = f"先行检查,{entered} 入企,{scanned} 扫码;事由:{row.late_reason}"

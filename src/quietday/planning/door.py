@@ -17,26 +17,33 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from quietday.config import Settings
 from quietday.domain.model import Kind
 from quietday.errors import ForbiddenError, InputError, Problem
 from quietday.persistence import Session
 from quietday.persistence.door import DoorRepository
 from quietday.persistence.keys import ApiKeyRepository
-from quietday.persistence.registry import AgencyRepository, InspectorRepository
+from quietday.persistence.registry import (
+    AgencyRepository,
+    EnterpriseRepository,
+    InspectorRepository,
+)
 from quietday.persistence.tables import InspectorRow
 from quietday.planning import codes
 from quietday.planning.audit import record
 from quietday.planning.checkins import MIN_INSPECTORS, CheckInInput, CheckInView, record_check_in
 from quietday.planning.keys import Actor, authenticate
 from quietday.planning.signin import DashboardSession, open_session, sign_out, start_session
+from quietday.signing import Keyring
 
 __all__ = [
     "Door",
     "TodayVisit",
+    "agency_of",
+    "candidates",
     "choose_crew",
     "door_actor",
     "door_check_in",
+    "enterprise_names",
     "enterprise_token",
     "open_door",
     "resolve_enterprise",
@@ -125,6 +132,17 @@ def _actor_of_key(session: Session, key_id: int) -> Actor:
     return Actor(key_id=key_id, role="agency", agency_id=key.agency_id if key else None)
 
 
+def agency_of(actor: Actor) -> str:
+    """The agency an API key acts for at the door (a supervisor key has none)."""
+    if actor.own_agency is None:
+        raise ForbiddenError("入企须使用执法部门的密钥;监督密钥不能亮码或扫码")
+    return actor.own_agency
+
+
+def enterprise_names(session: Session, ids: list[str]) -> dict[str, str]:
+    return {e.id: e.name for e in EnterpriseRepository(session).by_ids(ids)}
+
+
 def candidates(session: Session, door: Door) -> list[InspectorRow]:
     """The agency's certified, active inspectors, by name."""
     rows = InspectorRepository(session).list(agency_id=door.agency_id)
@@ -160,14 +178,22 @@ def choose_crew(session: Session, door: Door, inspector_ids: list[int]) -> list[
     return crew
 
 
-def today_visits(session: Session, settings: Settings, agency_id: str, day: date) -> list[TodayVisit]:
-    """The agency's published visits of `day` with their inspection codes (minted as needed)."""
+def today_visits(
+    session: Session, ring: Keyring, base_url: str, agency_id: str, day: date, *, today: date
+) -> list[TodayVisit]:
+    """The agency's published visits of `day` with their inspection codes (minted as needed;
+    none before its day for an inspection the enterprise may not know of)."""
     day_visits = DoorRepository(session).visits_of(agency_id, day)
     names = {
         a.id: a.name
-        for a in AgencyRepository(session).by_ids({p.agency_id for v in day_visits for p in v.plans})
+        for a in AgencyRepository(session).by_ids(
+            {p.agency_id for v in day_visits for p in v.plans}
+        )
     }
-    minted = {c.visit_id: c for c in codes.codes_for_agency_day(session, settings, agency_id, day)}
+    minted = {
+        c.visit_id: c
+        for c in codes.codes_for_agency_day(session, ring, agency_id, day, today=today)
+    }
     out: list[TodayVisit] = []
     for v in day_visits:
         visit_id = int(v.visit.id or 0)
@@ -187,7 +213,7 @@ def today_visits(session: Session, settings: Settings, agency_id: str, day: date
                 kinds=kinds,
                 triggered=any(k in TRIGGERED_KINDS for k in kinds),
                 code=code.short_code,
-                url=code.url,
+                url=codes.code_url(base_url, code.token),
             )
         )
     return out
@@ -204,7 +230,7 @@ def enterprise_token(text: str) -> str:
 
 
 def resolve_enterprise(
-    session: Session, settings: Settings, *, enterprise_id: str | None, code: str | None
+    session: Session, ring: Keyring, *, enterprise_id: str | None, code: str | None
 ) -> tuple[str, str | None]:
     """The enterprise an entry is at, and the verified 监督码 token if one was scanned: the
     token's enterprise must be the one named, when both are given."""
@@ -215,22 +241,21 @@ def resolve_enterprise(
             )
         return enterprise_id, None
     token = enterprise_token(code)
-    try:
-        found = codes.enterprise_from_token(session, settings, token)
-    except InputError as exc:
-        raise InputError(
-            [Problem("bad_code", "enterprise_code", "企业监督码无效(签名不符或已停用)")]
-        ) from exc
+    found = codes.enterprise_from_token(session, ring, token, field="enterprise_code")
     if enterprise_id and enterprise_id != found:
         raise InputError(
-            [Problem("code_mismatch", "enterprise_code", f"监督码属于另一家企业,不是 {enterprise_id}")]
+            [
+                Problem(
+                    "code_mismatch", "enterprise_code", f"监督码属于另一家企业,不是 {enterprise_id}"
+                )
+            ]
         )
     return found, token
 
 
 def door_check_in(
     session: Session,
-    settings: Settings,
+    ring: Keyring,
     door: Door,
     *,
     code: str | None,
@@ -243,13 +268,17 @@ def door_check_in(
     given) earlier today, scanned now, with its reason."""
     if not door.ready:
         raise InputError(
-            [Problem("too_few_inspectors", "inspectors", f"请先选择至少 {MIN_INSPECTORS} 名执法人员")]
+            [
+                Problem(
+                    "too_few_inspectors", "inspectors", f"请先选择至少 {MIN_INSPECTORS} 名执法人员"
+                )
+            ]
         )
     if entered_at is not None and code is None:
         raise InputError(
             [Problem("missing_scan", "enterprise_code", "先行检查须在离开前扫描企业监督码")]
         )
-    enterprise, token = resolve_enterprise(session, settings, enterprise_id=enterprise_id, code=code)
+    enterprise, token = resolve_enterprise(session, ring, enterprise_id=enterprise_id, code=code)
     late = entered_at is not None
     return record_check_in(
         session,

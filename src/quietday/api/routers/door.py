@@ -15,31 +15,30 @@ from __future__ import annotations
 
 import io
 import secrets
-from datetime import date, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import segno
-from fastapi import APIRouter, Depends, Form, Path as PathParam, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from quietday.api.deps import ActorDep, SessionDep, SettingsDep, TodayDep
+from quietday.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.routers.dashboard import CSP, _matches, _same_origin, _secret
-from quietday.api.schemas import DoorVisitPublic, SafeStr, SafeText
+from quietday.api.schemas import Day, DoorVisitPublic, SafeStr, SafeText
 from quietday.config import Settings
-from quietday.errors import AuthenticationError, ForbiddenError, InputError, NotFoundError
+from quietday.errors import AuthenticationError, ForbiddenError, InputError, NotFoundError, Problem
 from quietday.persistence import Session
 from quietday.planning import door
-from quietday.planning.checkins import ENTRY_FLAGS, RULE_FLAGS
 from quietday.planning.feeds import CHINA, today_in_china
 from quietday.planning.signin import SESSION_HOURS
+from quietday.signing import Keyring
 
 router = APIRouter(prefix="/door", include_in_schema=False)
-api = APIRouter(
-    prefix="/api/v1/door", tags=["door"], responses=problem_responses(401, 403, 422)
-)
+api = APIRouter(prefix="/api/v1/door", tags=["door"], responses=problem_responses(401, 403, 422))
 _pages = Environment(
     loader=PackageLoader("quietday.api", "templates/door"),
     autoescape=select_autoescape(["html"]),
@@ -58,7 +57,12 @@ _HEADERS = {
     # The scan page opens the camera; nothing else here may, and no other site's frame.
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
-_KIND_LABELS = {"routine": "日常检查", "special": "专项检查", "case": "个案检查", "requested": "应企业申请"}
+_KIND_LABELS = {
+    "routine": "日常检查",
+    "special": "专项检查",
+    "case": "个案检查",
+    "requested": "应企业申请",
+}
 _EXPIRED = "表单已失效,请刷新页面后重试。"
 
 
@@ -122,7 +126,9 @@ def _posted(request: Request, settings: Settings, at: door.Door, csrf: str) -> b
 
 def _qr_svg(url: str, *, scale: int = 6) -> str:
     out = io.BytesIO()
-    segno.make(url, error="m").save(out, kind="svg", scale=scale, xmldecl=False, svgns=False, border=4)
+    segno.make(url, error="m").save(
+        out, kind="svg", scale=scale, xmldecl=False, svgns=False, border=4
+    )
     return out.getvalue().decode("utf-8")
 
 
@@ -181,7 +187,12 @@ def logout(
 
 
 def _crew_page(
-    request: Request, session: Session, at: door.Door, *, error: str | None = None, status: int = 200
+    request: Request,
+    session: Session,
+    at: door.Door,
+    *,
+    error: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     chosen = {int(i.id or 0) for i in at.crew}
     return _page(
@@ -237,11 +248,13 @@ def crew_page(request: Request, exc: Exception) -> Response:
 
 
 @router.get("", response_class=HTMLResponse)
-def today(request: Request, session: SessionDep, settings: SettingsDep, at: AtDoor) -> Response:
+def today(
+    request: Request, session: SessionDep, settings: SettingsDep, ring: KeyringDep, at: AtDoor
+) -> Response:
     """今日入企: the agency's published visits today, each with its inspection code's QR."""
     _ready(at)
     day = today_in_china(_now(request))
-    visits = door.today_visits(session, settings, at.agency_id, day)
+    visits = door.today_visits(session, ring, settings.base_url(), at.agency_id, day, today=day)
     return _page(
         request,
         "today.html",
@@ -256,6 +269,7 @@ def _scan_page(
     request: Request,
     session: Session,
     settings: Settings,
+    ring: Keyring,
     at: door.Door,
     *,
     status: int = 200,
@@ -268,17 +282,19 @@ def _scan_page(
         "scan.html",
         status=status,
         at=at,
-        visits=door.today_visits(session, settings, at.agency_id, day),
+        visits=door.today_visits(session, ring, settings.base_url(), at.agency_id, day, today=day),
         errors=errors or [],
         form=form or {},
     )
 
 
 @router.get("/scan", response_class=HTMLResponse)
-def scan_form(request: Request, session: SessionDep, settings: SettingsDep, at: AtDoor) -> Response:
+def scan_form(
+    request: Request, session: SessionDep, settings: SettingsDep, ring: KeyringDep, at: AtDoor
+) -> Response:
     """Scan the enterprise's 监督码 (the rear camera), or type it, or pick the enterprise."""
     _ready(at)
-    return _scan_page(request, session, settings, at)
+    return _scan_page(request, session, settings, ring, at)
 
 
 @router.post("/check-in", response_class=HTMLResponse)
@@ -286,6 +302,7 @@ def check_in(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    ring: KeyringDep,
     at: AtDoor,
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
     code: Annotated[SafeStr, Form(max_length=1000)] = "",
@@ -304,13 +321,15 @@ def check_in(
         "late_reason": late_reason,
     }
     if not _posted(request, settings, at, csrf):
-        return _scan_page(request, session, settings, at, status=403, errors=[_EXPIRED], form=form)
+        return _scan_page(
+            request, session, settings, ring, at, status=403, errors=[_EXPIRED], form=form
+        )
     now = _now(request)
     try:
         entered = _entered_at(entered_at, now) if late else None
         view = door.door_check_in(
             session,
-            settings,
+            ring,
             at,
             code=code.strip() or None,
             enterprise_id=enterprise_id.strip() or None,
@@ -324,6 +343,7 @@ def check_in(
             request,
             session,
             settings,
+            ring,
             at,
             status=422,
             errors=[p.message for p in exc.problems],
@@ -347,7 +367,9 @@ def _entered_at(text: str, now: datetime) -> datetime:
     try:
         clock = time.fromisoformat(text)
     except ValueError:
-        raise InputError.one("bad_time", "entered_at", "入企时间应为 时:分,如 09:30") from None
+        raise InputError(
+            [Problem("bad_time", "entered_at", "入企时间应为 时:分,如 09:30")]
+        ) from None
     return datetime.combine(today_in_china(now), clock, tzinfo=CHINA)
 
 
@@ -371,9 +393,10 @@ VisitId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="入企编号
 def visits(
     session: SessionDep,
     settings: SettingsDep,
+    ring: KeyringDep,
     actor: ActorDep,
     today: TodayDep,
-    day: Annotated[date | None, Query(alias="date", description="日期,默认今天")] = None,
+    day: Annotated[Day | None, Query(alias="date", description="日期,默认今天")] = None,
 ) -> list[DoorVisitPublic]:
     """本部门某日(默认今天)已发布的入企:企业、联合检查的部门、检查事项、计划或触发,及检查码(亮码用)。"""
     agency_id = door.agency_of(actor)
@@ -389,7 +412,9 @@ def visits(
             code=v.code,
             url=v.url,
         )
-        for v in door.today_visits(session, settings, agency_id, day or today)
+        for v in door.today_visits(
+            session, ring, settings.base_url(), agency_id, day or today, today=today
+        )
     ]
 
 
@@ -402,24 +427,22 @@ def visits(
 def visit_qr(
     session: SessionDep,
     settings: SettingsDep,
+    ring: KeyringDep,
     actor: ActorDep,
     today: TodayDep,
     visit_id: VisitId,
     fmt: Literal["svg", "png"],
-    day: Annotated[date | None, Query(alias="date", description="日期,默认今天")] = None,
+    day: Annotated[Day | None, Query(alias="date", description="日期,默认今天")] = None,
 ) -> Response:
     """一次入企的检查码二维码(SVG 或 PNG),内容为检查码的地址。"""
     agency_id = door.agency_of(actor)
-    found = next(
-        (v for v in door.today_visits(session, settings, agency_id, day or today) if v.visit_id == visit_id),
-        None,
+    listed = door.today_visits(
+        session, ring, settings.base_url(), agency_id, day or today, today=today
     )
+    found = next((v for v in listed if v.visit_id == visit_id), None)
     if found is None:
         raise NotFoundError(f"本部门当日没有入企 {visit_id}")
     out = io.BytesIO()
     segno.make(found.url, error="m").save(out, kind=fmt, scale=8, border=4)
     media = "image/svg+xml" if fmt == "svg" else "image/png"
     return Response(out.getvalue(), media_type=media, headers={"Cache-Control": "no-store"})
-
-
-FLAGS = tuple(sorted(set(ENTRY_FLAGS) | RULE_FLAGS))

@@ -2,7 +2,7 @@
 after the entry; a door sign-in keeps the inspectors who signed in
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-08
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
