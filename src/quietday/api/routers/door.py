@@ -127,7 +127,7 @@ def _posted(request: Request, settings: Settings, at: door.Door, csrf: str) -> b
 def _qr_svg(url: str, *, scale: int = 6) -> str:
     out = io.BytesIO()
     segno.make(url, error="m").save(
-        out, kind="svg", scale=scale, xmldecl=False, svgns=False, border=4
+        out, kind="svg", scale=scale, xmldecl=False, svgns=False, border=4, omitsize=True
     )
     return out.getvalue().decode("utf-8")
 

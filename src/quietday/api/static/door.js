@@ -17,6 +17,7 @@
   function say(text) { status.textContent = text; }
 
   if (!window.ZXingBrowser || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    video.hidden = true;
     say("此浏览器无法打开摄像头,请粘贴监督码或从今日入企中选择企业。");
     return;
   }
@@ -41,6 +42,7 @@
   ).then(function () {
     if (!done) { say("对准企业门口的监督码即可自动登记。"); }
   }).catch(function (err) {
+    video.hidden = true;
     say("无法打开摄像头(" + (err && err.name ? err.name : "未知错误") + "),请粘贴监督码或从今日入企中选择企业。");
   });
 }());
