@@ -31,6 +31,11 @@ def read(fc: TestClient, world: Seeded, cid: int) -> dict[str, Any]:
 @pytest.mark.usefixtures("inspectors")
 def test_check_ins_are_matched_and_flagged(fc: TestClient, world: Seeded) -> None:
     published(fc, world)
+    # A takes its inspection codes (先赋码) of its visits' days; an entry without one is no_code.
+    for day in ("2026-07-21", "2026-07-22", "2026-07-24"):
+        r = fc.get("/api/v1/codes", params={"date": day}, headers=world.auth("A"))
+        assert r.status_code == 200
+        assert len(r.json()) == 1
     joint = check_in(fc, world, "A", 0, "2026-07-21T09:30:00+08:00")
     assert joint["visit_id"] is not None
     assert codes(joint) == set()
@@ -50,14 +55,14 @@ def test_check_ins_are_matched_and_flagged(fc: TestClient, world: Seeded) -> Non
     assert "different_day" in codes(other)
     # No plan, inside the quiet days (1-20), on a Saturday.
     quiet = check_in(fc, world, "A", 4, "2026-07-10T09:00:00+08:00")
-    assert codes(quiet) == {"unplanned", "quiet_day"}
+    assert codes(quiet) == {"no_code", "unplanned", "quiet_day"}
     saturday = check_in(fc, world, "B", 4, "2026-07-25T09:00:00+08:00")
-    assert codes(saturday) == {"unplanned", "not_working_day"}
+    assert codes(saturday) == {"no_code", "unplanned", "not_working_day"}
     # A complaint case may enter on a quiet day.
     complaint = check_in(
         fc, world, "A", 5, "2026-07-13T09:00:00+08:00", kind="case", exempt_reason="投诉举报"
     )
-    assert codes(complaint) == {"unplanned"}
+    assert codes(complaint) == {"no_code", "unplanned"}
     # Inspectors: one of A's, one unknown, one of B's.
     crew = check_in(
         fc,
@@ -68,6 +73,7 @@ def test_check_ins_are_matched_and_flagged(fc: TestClient, world: Seeded) -> Non
         certificates=["A-001", "X-999", "B-001"],
     )
     assert codes(crew) == {
+        "no_code",
         "unplanned",
         "too_few_inspectors",
         "inspector_not_certified",
@@ -84,20 +90,29 @@ def test_caps_flag_the_entry_that_broke_them_and_late_entries_rejudge(
     first = check_in(fc, world, "A", 5, "2026-07-21T09:00:00+08:00")
     second = check_in(fc, world, "A", 5, "2026-07-22T09:00:00+08:00")
     third = check_in(fc, world, "A", 5, "2026-07-23T09:00:00+08:00")
-    assert codes(first) == codes(second) == {"unplanned"}
-    assert codes(third) == {"unplanned", "cap_agency_enterprise_year", "cap_enterprise_month"}
+    assert codes(first) == codes(second) == {"no_code", "unplanned"}
+    assert codes(third) == {
+        "no_code",
+        "unplanned",
+        "cap_agency_enterprise_year",
+        "cap_enterprise_month",
+    }
     # An entry in June recorded late: July's second date is now A's third in the year.
     june = check_in(fc, world, "A", 5, "2026-06-22T09:00:00+08:00")
-    assert codes(june) == {"unplanned"}
-    assert codes(read(fc, world, second["id"])) == {"unplanned", "cap_agency_enterprise_year"}
-    assert codes(read(fc, world, first["id"])) == {"unplanned"}
+    assert codes(june) == {"no_code", "unplanned"}
+    assert codes(read(fc, world, second["id"])) == {
+        "no_code",
+        "unplanned",
+        "cap_agency_enterprise_year",
+    }
+    assert codes(read(fc, world, first["id"])) == {"no_code", "unplanned"}
     # B's case inspection is not capped; B's routine one is over the month cap only.
     case = check_in(
         fc, world, "B", 5, "2026-07-24T09:00:00+08:00", kind="case", exempt_reason="举报"
     )
-    assert codes(case) == {"unplanned"}
+    assert codes(case) == {"no_code", "unplanned"}
     routine = check_in(fc, world, "B", 5, "2026-07-27T09:00:00+08:00")
-    assert codes(routine) == {"unplanned", "cap_enterprise_month"}
+    assert codes(routine) == {"no_code", "unplanned", "cap_enterprise_month"}
 
 
 @pytest.mark.usefixtures("inspectors")
@@ -228,9 +243,9 @@ def test_a_year_without_an_official_calendar_is_judged_by_every_other_rule(
     notice is in the calendar data; only the working-day rule waits for it."""
     clock.now = datetime(2027, 2, 1, 1, 0, tzinfo=UTC)
     saturday = check_in(fc, world, "A", 4, "2027-01-09T09:00:00+08:00")
-    assert codes(saturday) == {"unplanned", "quiet_day"}
+    assert codes(saturday) == {"no_code", "unplanned", "quiet_day"}
     monday = check_in(fc, world, "A", 4, "2027-01-25T09:00:00+08:00")
-    assert codes(monday) == {"unplanned"}
+    assert codes(monday) == {"no_code", "unplanned"}
 
 
 @pytest.mark.usefixtures("inspectors")
@@ -245,7 +260,7 @@ def test_check_ins_and_ratings_enter_the_audit_log(fc: TestClient, world: Seeded
     created = by_action["check_in.create"]
     assert created["subject"] == f"check_in:{entry['id']}"
     assert created["actor"].startswith(f"agency:{AGENCIES['A'][0]}")
-    assert created["changes"]["flags"] == ["quiet_day", "unplanned"]
+    assert created["changes"]["flags"] == ["no_code", "quiet_day", "unplanned"]
     rated = by_action["rating.put"]
     assert rated["actor"] == f"enterprise:{world.enterprises[4]} (feed token {feed['id']})"
     assert rated["changes"]["after"] == {"score": 3, "comment": ""}

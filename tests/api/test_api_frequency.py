@@ -79,6 +79,7 @@ def test_figures_per_enterprise(fc: TestClient, audited: Seeded) -> None:
     assert five["flags"] == {
         "cap_agency_enterprise_year": 1,
         "cap_enterprise_month": 1,
+        "no_code": 3,
         "unplanned": 3,
     }
     assert pick(five, "cap_agency_year", "max_agency_days", "headroom_agency_year") == (2, 3, -1)

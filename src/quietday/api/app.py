@@ -22,6 +22,7 @@ from quietday.api.routers import (
     codes,
     dashboard,
     docs,
+    door,
     feeds,
     frequency,
     keys,
@@ -178,12 +179,16 @@ def create_app(
         feeds.tokens,
         audit.router,
         dashboard.router,
+        door.router,
+        door.api,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))
 
     app.include_router(docs.router)
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_page)
+    app.add_exception_handler(door.DoorSignInRequired, door.sign_in_page)
+    app.add_exception_handler(door.DoorCrewRequired, door.crew_page)
 
     @app.get("/healthz", summary="存活检查", response_model=Health, tags=["meta"])
     def healthz() -> Health:

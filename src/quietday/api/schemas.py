@@ -473,7 +473,9 @@ class KeyCreated(KeyPublic):
 
 
 class CheckInCreate(_In):
-    enterprise_id: Annotated[SafeStr, Field(min_length=1, max_length=18)]
+    enterprise_id: Annotated[SafeStr, Field(min_length=1, max_length=18)] | None = Field(
+        default=None, description="企业的统一社会信用代码;扫码登记时可不填,改填 enterprise_code"
+    )
     certificates: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=20, description="入企执法人员的执法证号(至少两名)"
     )
@@ -483,6 +485,21 @@ class CheckInCreate(_In):
     )
     kind: KindName | None = Field(default=None, description="不填时取所执行计划的检查类型")
     exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
+    enterprise_code: Annotated[SafeStr, Field(min_length=1, max_length=1000)] | None = Field(
+        default=None,
+        description="扫到的企业监督码:其地址(…/e/<令牌>)或令牌本身;经验签后确定企业",
+    )
+    scanned_at: Moment | None = Field(
+        default=None,
+        strict=False,
+        description="扫码时间,须带时区;不填时为入企时间(先行检查时为现在)",
+    )
+    late: bool = Field(
+        default=False, description="紧急情况先行检查、离开前扫码(深圳监督码规定);须填事由"
+    )
+    late_reason: Annotated[SafeText, Field(max_length=200)] | None = Field(
+        default=None, description="先行检查的事由(late 为 true 时必填)"
+    )
 
 
 class CheckInFlag(BaseModel):
@@ -506,6 +523,9 @@ class CheckInPublic(BaseModel):
     exempt_reason: str | None
     certificates: list[str]
     visit_id: int | None
+    scanned: bool = Field(description="是否扫了企业监督码")
+    scanned_at: datetime | None = Field(description="扫码时间")
+    late_reason: str | None = Field(description="先行检查的事由(离开前才扫码)")
     flags: list[CheckInFlag]
     rating: RatingPublic | None = Field(
         default=None, description="企业的评价(只有监督密钥可见;执法部门只见汇总)"
@@ -681,3 +701,16 @@ class PublicKey(BaseModel):
 
 class PublicKeySet(BaseModel):
     keys: list[PublicKey] = Field(description="验证检查码与监督码签名的公钥,第一个为当前签名密钥")
+
+
+# At the door (亮码 / 扫码入企): the inspectors' side.
+class DoorVisitPublic(BaseModel):
+    visit_id: int
+    enterprise_id: str
+    enterprise_name: str
+    agencies: list[str] = Field(description="参加此次入企的部门(联合检查时不止一个)")
+    items: list[str] = Field(description="本部门的检查事项")
+    kinds: list[str] = Field(description="本部门计划的检查类型")
+    triggered: bool = Field(description="是否为触发式检查(投诉举报等个案、应企业申请)")
+    code: str = Field(description="检查码短码(8 位,供口头或手工输入)")
+    url: str = Field(description="检查码地址(二维码内容,企业扫码可见检查任务与人员)")

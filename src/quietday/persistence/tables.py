@@ -372,6 +372,11 @@ class CheckInRow(SQLModel, table=True):
     visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     created_by: int | None = Field(default=None, foreign_key="api_key.id")
     created_at: datetime | None = _stamp()
+    # The enterprise's 监督码 as scanned (a signed token), when it was scanned, and why, if the
+    # check began before the scan (emergency: scanned before leaving, as Shenzhen allows).
+    enterprise_code: str | None = Field(default=None, max_length=1000)
+    scanned_at: datetime | None = _stamp(nullable=True)
+    late_reason: str | None = Field(default=None, max_length=200)
 
 
 class CheckInFlagRow(SQLModel, table=True):
@@ -440,14 +445,17 @@ class ApiKeyRow(SQLModel, table=True):
 
 
 class DashboardSessionRow(SQLModel, table=True):
-    """A live dashboard sign-in: its signed cookie names `id`; signing out deletes the row, so
-    a copy of the cookie stops working everywhere."""
+    """A live sign-in to the dashboard (a supervisor key) or the door pages (an agency key):
+    its signed cookie names `id`; signing out deletes the row, so a copy of the cookie stops
+    working everywhere."""
 
     __tablename__ = "dashboard_session"
     id: str = Field(primary_key=True, max_length=64)
     key_id: int = Field(foreign_key="api_key.id", index=True)
     created_at: datetime | None = _stamp()
     expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+    # At the door (an agency key): the inspectors who signed in on this phone (ids, >= 2).
+    inspector_ids: list[int] = _json_list()
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -74,6 +74,7 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.audit import RowDigest, diff, feed_actor, record
 from quietday.planning.calendar import stored_years, working_calendar
+from quietday.planning.codes import current_code
 from quietday.planning.feeds import CHINA, live_token
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
@@ -109,6 +110,8 @@ ENTRY_FLAGS = {
     "too_few_inspectors": f"执法人员少于 {MIN_INSPECTORS} 名",
     "inspector_not_certified": "有执法证号未登记或已停用",
     "inspector_other_agency": "有执法人员不属于本部门",
+    "late_scan": "先行检查,离开前才扫企业监督码(紧急情况)",
+    "no_code": "入企时本部门没有该企业当日有效的检查码(先赋码、再凭码检查)",
 }
 # Flags from the core rule checker (codes of `domain.check`), recomputed over the enterprise's
 # entries whenever one is added.
@@ -127,6 +130,9 @@ RULE_FLAGS = frozenset(
 _UNBOUNDED = 1_000_000
 _ENTRY_PREFIX = "C-"
 _FUTURE_SLACK = timedelta(minutes=10)
+# A scan this much after the stated entry time is still the entry's own scan; later, the entry
+# must be declared an emergency (checked first, scanned before leaving) with its reason.
+SCAN_GRACE = timedelta(minutes=10)
 
 
 def entry_id(check_in_id: int) -> InspectionId:
@@ -141,6 +147,12 @@ class CheckInInput:
     visit_id: int | None = None
     kind: str | None = None
     exempt_reason: str | None = None
+    # A scan of the enterprise's 监督码 (its verified token), when it was scanned (default: the
+    # entry time; for a late scan, now), and whether the check began first, and why.
+    enterprise_code: str | None = None
+    scanned_at: datetime | None = None
+    late: bool = False
+    late_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +187,60 @@ def _validate(session: Session, inp: CheckInInput, now: datetime) -> list[Proble
         problems.append(Problem("unknown_kind", "kind", f"检查类型应为 {'、'.join(KINDS)} 之一"))
     if inp.exempt_reason is not None and len(inp.exempt_reason) > 200:
         problems.append(Problem("too_long", "exempt_reason", "豁免事由不超过 200 个字符"))
+    if inp.at.tzinfo is not None:
+        problems += _scan_problems(inp, now)
+    return problems
+
+
+def scanned_at(inp: CheckInInput, now: datetime) -> datetime | None:
+    """When the 监督码 was scanned: as given, else at entry, or now for a late scan."""
+    if inp.enterprise_code is None:
+        return None
+    return inp.scanned_at or (now if inp.late else inp.at)
+
+
+def _scan_problems(inp: CheckInInput, now: datetime) -> list[Problem]:
+    """A scan is the entry's own (within `SCAN_GRACE` of it), or a declared late scan the same
+    day, after the entry, with its reason."""
+    problems: list[Problem] = []
+    reason = (inp.late_reason or "").strip()
+    if inp.late_reason is not None and len(inp.late_reason) > 200:
+        problems.append(Problem("too_long", "late_reason", "先行检查事由不超过 200 个字符"))
+    if inp.late and not reason:
+        problems.append(Problem("missing_reason", "late_reason", "先行检查须说明事由"))
+    if not inp.late and inp.late_reason is not None:
+        problems.append(
+            Problem("unexpected_field", "late_reason", "只有先行检查(late 为 true)才填写事由")
+        )
+    if inp.enterprise_code is None:
+        if inp.late or inp.scanned_at is not None:
+            problems.append(
+                Problem("missing_scan", "enterprise_code", "须扫描企业监督码(离开前扫码)")
+            )
+        return problems
+    scan = scanned_at(inp, now)
+    assert scan is not None
+    if scan.tzinfo is None:
+        problems.append(Problem("time_zone_missing", "scanned_at", "扫码时间须带时区,如 +08:00"))
+        return problems
+    if scan > now + _FUTURE_SLACK:
+        problems.append(Problem("future_check_in", "scanned_at", "扫码时间不能晚于现在"))
+    if inp.late:
+        if scan <= inp.at:
+            problems.append(Problem("scan_before_entry", "at", "先行检查的入企时间须早于扫码时间"))
+        elif scan.astimezone(CHINA).date() != inp.at.astimezone(CHINA).date():
+            problems.append(
+                Problem("scan_other_day", "scanned_at", "先行检查须在入企当日离开前扫码")
+            )
+    elif abs(scan - inp.at) > SCAN_GRACE:
+        minutes = int(SCAN_GRACE.total_seconds() // 60)
+        problems.append(
+            Problem(
+                "late_scan_undeclared",
+                "late",
+                f"扫码与入企时间相差超过 {minutes} 分钟:须登记为先行检查(late)并说明事由",
+            )
+        )
     return problems
 
 
@@ -265,6 +331,9 @@ def _content(view: CheckInView) -> dict[str, Any]:
         "exempt_reason": row.exempt_reason,
         "certificates": list(row.certificates),
         "visit_id": row.visit_id,
+        "scanned": row.enterprise_code is not None,
+        "scanned_at": row.scanned_at.isoformat() if row.scanned_at is not None else None,
+        "late_reason": row.late_reason,
         "flags": sorted(f.code for f in view.flags),
     }
 
@@ -310,6 +379,9 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
             certificates=[c.strip() for c in inp.certificates],
             visit_id=visit.id if visit is not None else None,
             created_by=actor.key_id,
+            enterprise_code=inp.enterprise_code,
+            scanned_at=scanned_at(inp, now),
+            late_reason=(inp.late_reason or "").strip() if inp.late else None,
         )
     )
     facts = _inspector_flags(session, actor.agency_id, row.certificates)
@@ -317,6 +389,11 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
         facts["unplanned"] = ENTRY_FLAGS["unplanned"]
     elif visit.day != day:
         facts["different_day"] = f"计划在 {visit.day},实际在 {day}"
+    if current_code(session, actor.agency_id, inp.enterprise_id, day) is None:
+        facts["no_code"] = f"本部门没有 {day} 对该企业有效的检查码"
+    if inp.late and row.scanned_at is not None:
+        entered, scanned = (t.astimezone(CHINA).strftime("%H:%M") for t in (inp.at, row.scanned_at))
+        facts["late_scan"] = f"先行检查,{entered} 入企,{scanned} 扫码;事由:{row.late_reason}"
     cid = int(row.id or 0)
     repo.replace_flags(
         [cid], (), [CheckInFlagRow(check_in_id=cid, code=c, detail=d) for c, d in facts.items()]

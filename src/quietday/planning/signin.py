@@ -1,4 +1,5 @@
-"""Dashboard sessions: a supervisor key signs in once and the browser keeps a signed cookie.
+"""Sign-in sessions: a supervisor key signs in once to the dashboard, an agency key to the door
+pages (`planning.door`), and the browser keeps a signed cookie.
 
 The cookie is `<payload>.<signature>`: the payload (base64url JSON) carries the session id, the
 key id, the expiry and a CSRF token; the signature is HMAC-SHA256 under the server secret. The
@@ -24,7 +25,7 @@ from quietday.persistence.keys import ApiKeyRepository
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.signin import DashboardSessionRepository
 from quietday.persistence.tables import DashboardSessionRow
-from quietday.planning.keys import authenticate
+from quietday.planning.keys import Actor, Role, authenticate
 
 __all__ = [
     "SESSION_HOURS",
@@ -33,6 +34,7 @@ __all__ = [
     "session_secret",
     "sign_in",
     "sign_out",
+    "start_session",
 ]
 
 SESSION_HOURS = 8
@@ -77,6 +79,14 @@ def sign_in(
     actor = authenticate(session, presented)
     if not actor.is_supervisor:
         raise ForbiddenError("部门密钥不能登录监督看板,请使用监督(司法行政)密钥")
+    return start_session(session, actor, secret=secret, now=now)
+
+
+def start_session(
+    session: Session, actor: Actor, *, secret: bytes, now: datetime
+) -> tuple[str, DashboardSession]:
+    """A new session of an authenticated actor (whatever proved who it is: a key here, a single
+    sign-on elsewhere): the signed cookie value and its claims."""
     expires = now + timedelta(hours=SESSION_HOURS)
     claims = DashboardSession(
         session_id=secrets.token_urlsafe(24),
@@ -109,10 +119,10 @@ def _claims(value: str, secret: bytes) -> DashboardSession | None:
 
 
 def open_session(
-    session: Session, value: str | None, *, secret: bytes, now: datetime
+    session: Session, value: str | None, *, secret: bytes, now: datetime, role: Role = "supervisor"
 ) -> DashboardSession | None:
     """The session a cookie carries, if its signature holds, it has not expired or been signed
-    out, and its key is still a live supervisor key; else None."""
+    out, and its key is still a live key of `role`; else None."""
     # A cookie is whatever the browser sends: one that is not printable ASCII was never ours.
     if not value or len(value) > 1000 or not (value.isascii() and value.isprintable()):
         return None
@@ -123,7 +133,7 @@ def open_session(
     if live is None or live.key_id != claims.key_id:
         return None
     key = ApiKeyRepository(session).get(claims.key_id)
-    if key is None or key.revoked_at is not None or key.role != "supervisor":
+    if key is None or key.revoked_at is not None or key.role != role:
         return None
     return claims
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from quietday.api.deps import ActorDep, SessionDep
+from quietday.api.deps import ActorDep, KeyringDep, SessionDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import (
     CheckInCreate,
@@ -33,6 +33,7 @@ from quietday.planning.checkins import (
     rating_summary,
     record_check_in,
 )
+from quietday.planning.door import resolve_enterprise
 
 router = APIRouter(
     prefix="/api/v1/check-ins", tags=["check-ins"], responses=problem_responses(401, 422)
@@ -61,6 +62,9 @@ def public(view: CheckInView) -> CheckInPublic:
         exempt_reason=row.exempt_reason,
         certificates=list(row.certificates),
         visit_id=row.visit_id,
+        scanned=row.enterprise_code is not None,
+        scanned_at=row.scanned_at,
+        late_reason=row.late_reason,
         flags=[CheckInFlag(code=f.code, detail=f.detail) for f in view.flags],
         rating=(
             RatingPublic(score=rating.score, comment=rating.comment, updated_at=rating.updated_at)
@@ -78,19 +82,29 @@ def public(view: CheckInView) -> CheckInPublic:
     responses=problem_responses(403, 422),
 )
 def create(
-    request: Request, session: SessionDep, actor: ActorDep, body: CheckInCreate
+    request: Request, session: SessionDep, actor: ActorDep, ring: KeyringDep, body: CheckInCreate
 ) -> CheckInPublic:
-    """登记一次入企(执法部门密钥):与已发布的入企匹配或标记异常,并按规则判定。"""
+    """登记一次入企(执法部门密钥):与已发布的入企匹配或标记异常,并按规则判定。扫码登记时填
+    enterprise_code(企业监督码的地址或令牌)代替 enterprise_id;紧急情况先行检查、离开前扫码的,
+    填 late 与事由,入企时间 at 早于扫码时间 scanned_at,并标记 late_scan。本部门当日没有该企业
+    有效检查码的入企标记 no_code。"""
+    enterprise_id, token = resolve_enterprise(
+        session, ring, enterprise_id=body.enterprise_id, code=body.enterprise_code
+    )
     view = record_check_in(
         session,
         actor,
         CheckInInput(
-            enterprise_id=body.enterprise_id,
+            enterprise_id=enterprise_id,
             certificates=tuple(body.certificates),
             at=body.at,
             visit_id=body.visit_id,
             kind=body.kind,
             exempt_reason=body.exempt_reason,
+            enterprise_code=token,
+            scanned_at=body.scanned_at,
+            late=body.late,
+            late_reason=body.late_reason,
         ),
         now=request.app.state.clock(),
     )
