@@ -19,6 +19,7 @@ from quietday.api.routers import (
     audit,
     calendar,
     checkins,
+    complaints,
     dashboard,
     docs,
     feeds,
@@ -174,6 +175,7 @@ def create_app(
         frequency.router,
         feeds.tokens,
         audit.router,
+        complaints.router,
         dashboard.router,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
