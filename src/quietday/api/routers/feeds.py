@@ -166,6 +166,8 @@ def subscribe_page(
     token: Token, request: Request, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """订阅页面:日历应用的订阅链接、手机扫码用的二维码、接下来的入企。"""
+    # First: the signing secret may be stored on its own connection, before this one writes.
+    complain_csrf = form_token(request, settings, token)
     rendered = _rendered(request, session, settings, token)
     https_url = f"{settings.base_url()}/feeds/{token}.ics"
     webcal_url = "webcal://" + https_url.split("://", 1)[1]
@@ -210,7 +212,7 @@ def subscribe_page(
         complained=request.query_params.get("complained"),
         reasons=REASONS,
         complain_action=f"/feeds/{token}/complain",
-        complain_csrf=form_token(request, settings, token) if enterprise else "",
+        complain_csrf=complain_csrf,
         enterprise=enterprise,
         china=CHINA,
     )
