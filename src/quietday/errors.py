@@ -8,6 +8,7 @@ QuietdayError                 each carries a stable `code` and a Chinese message
  ├── ConflictError           the request clashes with the current state (stale run, reused key, ...)
  ├── AuthenticationError     no key, or a key that is unknown or revoked
  ├── ForbiddenError          a valid key asking for what only a supervisor may do
+ ├── TooManyError            more of something in a period than one party may send (a flood)
  └── CalendarError           a date in a year whose official working-day calendar is not known
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "Problem",
     "QuietdayError",
     "SolutionError",
+    "TooManyError",
 ]
 
 
@@ -99,6 +101,12 @@ class ForbiddenError(QuietdayError):
     """A known key asking for a supervisor's action (never used to hide a record: that is 404)."""
 
     code = "forbidden"
+
+
+class TooManyError(QuietdayError):
+    """More requests of one kind from one party in a period than the service takes."""
+
+    code = "too_many"
 
 
 class CalendarError(QuietdayError):

@@ -23,6 +23,7 @@ from quietday.errors import (
     InputError,
     NotFoundError,
     QuietdayError,
+    TooManyError,
 )
 from quietday.persistence.errors import DBAPIError, PoolTimeout, is_lost_race, is_unavailable
 
@@ -45,9 +46,10 @@ _STATUS: list[tuple[type[QuietdayError], int, str]] = [
     (ConflictError, 409, "冲突"),
     (AuthenticationError, 401, "未认证"),
     (ForbiddenError, 403, "无权操作"),
+    (TooManyError, 429, "请求过多"),
 ]
 _TITLES = {400: "请求无效", 401: "未认证", 403: "无权操作", 404: "未找到", 405: "方法不允许", 409: "冲突", 413: "请求过大",
-           415: "不支持的媒体类型", 422: "输入无效", 500: "服务器错误", 503: "服务暂不可用"}  # fmt: skip
+           415: "不支持的媒体类型", 422: "输入无效", 429: "请求过多", 500: "服务器错误", 503: "服务暂不可用"}  # fmt: skip
 
 
 class FieldError(BaseModel):

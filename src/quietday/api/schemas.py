@@ -42,6 +42,11 @@ __all__ = [
     "CheckInFlag",
     "CheckInPage",
     "CheckInPublic",
+    "ComplaintClose",
+    "ComplaintCreate",
+    "ComplaintOwnPublic",
+    "ComplaintPage",
+    "ComplaintPublic",
     "Day",
     "DisturbedPage",
     "DisturbedVisitPublic",
@@ -79,6 +84,8 @@ __all__ = [
     "SafeStr",
     "SafeText",
     "SkippedPlan",
+    "SupervisionPublic",
+    "SupervisionRowPublic",
     "VisitPage",
     "VisitPublic",
 ]
@@ -714,3 +721,74 @@ class DoorVisitPublic(BaseModel):
     triggered: bool = Field(description="是否为触发式检查(投诉举报等个案、应企业申请)")
     code: str = Field(description="检查码短码(8 位,供口头或手工输入)")
     url: str = Field(description="检查码地址(二维码内容,企业扫码可见检查任务与人员)")
+
+
+# Complaints (投诉) of enterprises and the supervision view per agency and month.
+
+
+class ComplaintCreate(_In):
+    reason: Annotated[SafeStr, Field(min_length=1, max_length=16)] = Field(
+        description="投诉事由: no_code 未出示检查码、quiet_day 安静日检查、repeated 重复检查、"
+        "conduct 态度作风、demands 索要财物或指定服务、other 其他"
+    )
+    text: Annotated[SafeText, Field(max_length=500)] = Field(default="", description="补充说明")
+    check_in_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None, description="所投诉的入企记录(本企业的)"
+    )
+
+
+class ComplaintClose(_In):
+    reply: Annotated[SafeText, Field(min_length=1, max_length=1000)] = Field(
+        description="给企业的答复(企业可见)"
+    )
+
+
+class ComplaintOwnPublic(BaseModel):
+    """企业看到的自己的投诉: 事由、状态与监督部门的答复。"""
+
+    id: int
+    check_in_id: int | None
+    agency_id: str | None
+    reason: str
+    reason_label: str
+    text: str
+    status: str = Field(description="pending 待处理、handling 处理中、closed 已办结")
+    status_label: str
+    reply: str | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class ComplaintPublic(ComplaintOwnPublic):
+    """监督部门看到的投诉(执法部门看不到任何投诉)。"""
+
+    enterprise_id: str
+    visit_id: int | None
+    channel: str = Field(description="subscribe 订阅页面、verify 检查码核验页面")
+    handled_by: int | None = Field(description="受理或办结的监督密钥编号")
+    accepted_at: datetime | None
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintPublic]
+    next_cursor: int | None = Field(description="下一页的 after 值")
+
+
+class SupervisionRowPublic(BaseModel):
+    agency_id: str
+    agency_name: str
+    entries: int = Field(description="扫码入企登记数")
+    no_code: int = Field(description="未出示检查码的入企(标记 no_code)")
+    late_scan: int = Field(description="补扫码的入企(标记 late_scan)")
+    complaints_filed: int = Field(description="本月收到的投诉")
+    complaints_closed: int = Field(description="本月办结的投诉")
+    median_hours: float | None = Field(description="本月办结投诉的处理时长中位数(小时)")
+    mean_hours: float | None = Field(description="本月办结投诉的平均处理时长(小时)")
+    at_cap: int = Field(description="本年已达到单部门年度上限的企业数(截至本月底)")
+    one_below_cap: int = Field(description="本年距单部门年度上限只差一次的企业数")
+
+
+class SupervisionPublic(BaseModel):
+    month: str
+    agencies: list[SupervisionRowPublic]
+    unattributed_complaints: int = Field(description="本月未指明执法部门的投诉")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["PartState", "PlanStatus", "RunStatus", "VisitStatus"]
+__all__ = ["ComplaintStatus", "PartState", "PlanStatus", "RunStatus", "VisitStatus"]
 
 
 class PlanStatus(StrEnum):
@@ -44,3 +44,15 @@ class PartState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class ComplaintStatus(StrEnum):
+    """企业投诉的状态: pending 待处理、handling 处理中、closed 已办结(只向前: 待处理可直接办结)。"""
+
+    PENDING = "pending"
+    HANDLING = "handling"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "待处理", "handling": "处理中", "closed": "已办结"}[self.value]

@@ -9,7 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from quietday.domain.status import PartState, PlanStatus, RunStatus, VisitStatus
+from quietday.domain.status import (
+    ComplaintStatus,
+    PartState,
+    PlanStatus,
+    RunStatus,
+    VisitStatus,
+)
 
 __all__ = [
     "AgencyCapacityRow",
@@ -20,6 +26,7 @@ __all__ = [
     "AuditRow",
     "CheckInFlagRow",
     "CheckInRow",
+    "ComplaintRow",
     "DashboardSessionRow",
     "EnterpriseRow",
     "FeedRenderRow",
@@ -521,3 +528,30 @@ class InspectionCodeRow(SQLModel, table=True):
     issued_at: datetime | None = _stamp()
     revoked_at: datetime | None = _stamp(nullable=True)
     revoked_reason: str | None = Field(default=None, max_length=200)
+
+
+class ComplaintRow(SQLModel, table=True):
+    """An enterprise's complaint (投诉), about an entry, a visit or an agency, from its subscribe
+    page or the check-in's verification page. Only supervisors see it: they accept (处理中)
+    and close it with a reply (已办结), which the enterprise sees."""
+
+    __tablename__ = "complaint"
+    __table_args__ = (
+        sa.Index("ix_complaint_status_created", "status", "created_at"),
+        sa.Index("ix_complaint_enterprise_created", "enterprise_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
+    check_in_id: int | None = Field(default=None, foreign_key="check_in.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    agency_id: str | None = Field(default=None, foreign_key="agency.id", max_length=64, index=True)
+    reason: str = Field(max_length=16)
+    text: str = Field(default="", max_length=500)
+    channel: str = Field(max_length=16)
+    feed_token_id: int | None = Field(default=None, foreign_key="feed_token.id")
+    status: str = Field(default=ComplaintStatus.PENDING, max_length=16)
+    reply: str | None = Field(default=None, max_length=1000)
+    handled_by: int | None = Field(default=None, foreign_key="api_key.id")
+    created_at: datetime = _stamp()
+    accepted_at: datetime | None = _stamp(nullable=True)
+    closed_at: datetime | None = _stamp(nullable=True)

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
+from quietday.api.routers.complaints import form_token, own
 from quietday.api.schemas import (
     FeedTokenCreate,
     FeedTokenCreated,
@@ -24,7 +25,9 @@ from quietday.api.schemas import (
     SafeText,
 )
 from quietday.planning.checkins import agency_names, list_for_token, rate_check_in
+from quietday.planning.complaints import REASONS, complaints_for_token
 from quietday.planning.feeds import (
+    CHINA,
     RenderedFeed,
     assign_inspectors,
     fresh_feed,
@@ -163,6 +166,8 @@ def subscribe_page(
     token: Token, request: Request, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """订阅页面:日历应用的订阅链接、手机扫码用的二维码、接下来的入企。"""
+    # First: the signing secret may be stored on its own connection, before this one writes.
+    complain_csrf = form_token(request, settings, token)
     rendered = _rendered(request, session, settings, token)
     https_url = f"{settings.base_url()}/feeds/{token}.ics"
     webcal_url = "webcal://" + https_url.split("://", 1)[1]
@@ -179,8 +184,12 @@ def subscribe_page(
         }
         for day, side in rendered.upcoming[:10]
     ]
-    entries = list_for_token(session, token, limit=20) if rendered.kind == "enterprise" else []
-    names = agency_names(session, {e.row.agency_id for e in entries})
+    enterprise = rendered.kind == "enterprise"
+    entries = list_for_token(session, token, limit=20) if enterprise else []
+    filed = complaints_for_token(session, token, limit=20).complaints if enterprise else []
+    names = agency_names(
+        session, {e.row.agency_id for e in entries} | {c.agency_id for c in filed if c.agency_id}
+    )
     html = _pages.get_template("subscribe.html").render(
         name=rendered.name,
         https_url=https_url,
@@ -199,12 +208,21 @@ def subscribe_page(
             for e in entries
         ],
         rated=request.query_params.get("rated"),
+        complaints=[{**own(c), "agency": names.get(c.agency_id or "", "")} for c in filed],
+        complained=request.query_params.get("complained"),
+        reasons=REASONS,
+        complain_action=f"/feeds/{token}/complain",
+        complain_csrf=complain_csrf,
+        enterprise=enterprise,
+        china=CHINA,
     )
     return HTMLResponse(
         html,
         headers={
             "Cache-Control": "private, no-store",
-            "Referrer-Policy": "no-referrer",
+            # The token never leaves for another site, and the page's own forms carry their
+            # Origin (under no-referrer a browser sends `Origin: null`).
+            "Referrer-Policy": "same-origin",
             "X-Robots-Tag": "noindex",
         },
     )
