@@ -14,9 +14,7 @@ from fastapi.testclient import TestClient
 
 from conftest import Clock
 from flows import check_in, published, token
-from quietday.persistence import Engine, session_scope
-from quietday.persistence.checkins import CheckInRepository
-from quietday.persistence.tables import CheckInFlagRow
+from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
 
 A, B = AGENCIES["A"][0], AGENCIES["B"][0]
@@ -181,29 +179,44 @@ def test_agency_keys_see_no_complaint_and_no_single_rating(fc: TestClient, world
     assert fc.get("/api/v1/complaints", headers=world.auth()).json()["items"][0]["id"] == cid
 
 
-def _flag(engine: Engine, check_in_id: int, code: str) -> None:
-    """No planning path sets no_code or late_scan yet (the verification page will)."""
-    with session_scope(engine, actor="test") as s:
-        CheckInRepository(s).replace_flags(
-            [check_in_id], (), [CheckInFlagRow(check_in_id=check_in_id, code=code, detail="测试")]
-        )
-
-
 @pytest.mark.usefixtures("inspectors")
 def test_supervision_counts_entries_flags_complaints_and_caps_by_hand(
     fc: TestClient, world: Seeded, engine: Engine, clock: Clock
 ) -> None:
     published(fc, world)
+    # c1 enters before A applied for its codes (no_code); then A has the codes of its visits on
+    # 07-21, 07-22 and 07-24, B that of 07-21.
     c1 = check_in(fc, world, "A", 0, "2026-07-21T09:30:00+08:00")
+    for who, day in (("A", "2026-07-21"), ("A", "2026-07-22"), ("A", "2026-07-24"),
+                     ("B", "2026-07-21")):  # fmt: skip
+        r = fc.get("/api/v1/codes", params={"date": day}, headers=world.auth(who))
+        assert len(r.json()) == 1, r.text
+    late = {"late": True, "late_reason": "突发事件,先行处置"}
+
+    def scan(n: int) -> str:
+        url = f"/api/v1/enterprises/{world.enterprises[n]}/code"
+        return str(fc.get(url, headers=world.auth()).json()["token"])
+
     c2 = check_in(fc, world, "A", 3, "2026-07-24T09:00:00+08:00")
+    # Another day than its visit's: no code that day.
     check_in(fc, world, "A", 3, "2026-07-28T09:00:00+08:00", visit_id=c2["visit_id"])
-    c4 = check_in(fc, world, "A", 4, "2026-07-10T09:00:00+08:00")
+    c4 = check_in(fc, world, "A", 4, "2026-07-10T09:00:00+08:00",  # unplanned: no code
+                  scanned_at="2026-07-10T11:00:00+08:00", enterprise_code=scan(4), **late)  # fmt: skip
     check_in(fc, world, "A", 1, "2026-07-22T10:00:00+08:00")  # a case: no cap counts it
-    c6 = check_in(fc, world, "B", 0, "2026-07-21T09:30:00+08:00")
-    c7 = check_in(fc, world, "A", 5, "2026-08-01T00:30:00+08:00")  # August
-    for cid, code in ((c1, "no_code"), (c4, "no_code"), (c4, "late_scan"), (c6, "late_scan"),
-                      (c7, "no_code")):  # fmt: skip
-        _flag(engine, cid["id"], code)
+    c6 = check_in(fc, world, "B", 0, "2026-07-21T09:30:00+08:00",
+                  scanned_at="2026-07-21T10:30:00+08:00", enterprise_code=scan(0), **late)  # fmt: skip
+    c7 = check_in(fc, world, "A", 5, "2026-08-01T00:30:00+08:00")  # August, unplanned
+    flags = {
+        c["id"]: sorted(f["code"] for f in c["flags"] if f["code"] in {"no_code", "late_scan"})
+        for c in (c1, c2, c4, c6, c7)
+    }
+    assert flags == {
+        c1["id"]: ["no_code"],
+        c2["id"]: [],
+        c4["id"]: ["late_scan", "no_code"],
+        c6["id"]: ["late_scan"],
+        c7["id"]: ["no_code"],
+    }
     feeds = {n: token(fc, world, "enterprise", world.enterprises[n])["token"] for n in (0, 2, 3, 4)}
 
     def file(n: int, at: str, **body: Any) -> int:
@@ -235,8 +248,9 @@ def test_supervision_counts_entries_flags_complaints_and_caps_by_hand(
     rows = {a["agency_id"]: a for a in body["agencies"]}
     pick = ("entries", "no_code", "late_scan", "complaints_filed", "complaints_closed",
             "median_hours", "mean_hours", "at_cap", "one_below_cap")  # fmt: skip
-    # A: 5 July entries (c7 is August); E3 on 2 capped dates = the cap of 2; E0 and E4 on one.
-    assert [rows[A][k] for k in pick] == [5, 2, 1, 3, 3, 4.0, 10.0, 1, 2]
+    # A: 5 July entries (c7 is August), 3 without a code (c1, the 07-28 one, c4); E3 on 2 capped
+    # dates = the cap of 2; E0 and E4 on one.
+    assert [rows[A][k] for k in pick] == [5, 3, 1, 3, 3, 4.0, 10.0, 1, 2]
     assert [rows[B][k] for k in pick] == [1, 0, 1, 1, 0, None, None, 0, 1]
     assert body["unattributed_complaints"] == 1
     assert [rows[AGENCIES["C"][0]][k] for k in pick] == [0, 0, 0, 0, 0, None, None, 0, 0]
