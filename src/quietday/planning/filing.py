@@ -93,12 +93,10 @@ class FilingRules:
         )
 
 
-def issue_notice(
-    session: Session, plan: PlanRow, *, reason: str | None, now: datetime
-) -> NoticeRow:
-    """The 检查通知 of a triggered check, numbered per agency and year in China."""
+def issue_notice(session: Session, plan: PlanRow, *, reason: str | None, today: date) -> NoticeRow:
+    """The 检查通知 of a triggered check, numbered per agency and the year of `today` (in China)."""
     repo = NoticeRepository(session)
-    year = today_in_china(now).year
+    year = today.year
     repo.lock_agency(plan.agency_id)
     seq = repo.last_seq(plan.agency_id, year) + 1
     trigger = str(plan.trigger)
@@ -112,7 +110,7 @@ def issue_notice(
             enterprise_id=plan.enterprise_id,
             trigger=trigger,
             reason=reason or TRIGGER_LABELS[trigger],
-            issued_at=now,
+            issued_at=utcnow(),
         )
     )
     record(
@@ -147,10 +145,17 @@ def approval_note(row: PlanRow) -> str | None:
 
 
 def decide(
-    session: Session, actor: Actor, plan_id: int, *, approve: bool, comment: str | None
+    session: Session,
+    actor: Actor,
+    plan_id: int,
+    *,
+    approve: bool,
+    comment: str | None,
+    now: datetime,
 ) -> PlanRow:
     """An approver of the plan's own agency approves or rejects a pending special plan (a
-    rejection says why). Supervisors and agency keys may not: separation of duties."""
+    rejection says why) at `now`, from which an approved one is listed publicly. Supervisors
+    and agency keys may not: separation of duties."""
     if actor.role != "approver":
         raise ForbiddenError("只有本部门的审批密钥可以审批专项检查计划")
     text = (comment or "").strip()
@@ -169,8 +174,8 @@ def decide(
     row.approval = Approval.APPROVED if approve else Approval.REJECTED
     row.approval_comment = text or None
     row.approval_key_id = actor.key_id
-    row.approval_at = utcnow()
-    row.updated_at = row.approval_at
+    row.approval_at = now
+    row.updated_at = utcnow()
     repo.add(row)
     record(
         session,

@@ -327,7 +327,7 @@ class Intake:
         PlanRepository(self.session).add_all(fresh)
         for row in fresh:
             if row.kind == "case":
-                issue_notice(self.session, row, reason=row.exempt_reason, now=utcnow())
+                issue_notice(self.session, row, reason=row.exempt_reason, today=self.today)
         self.digest.add_all((row.id, row.model_dump()) for row in fresh)
         self.created += len(fresh)
         if self.keep_rows:
@@ -583,7 +583,7 @@ def update_plan(
     repo.add(row)
     record(session, "plan.update", f"plan:{plan_id}", _changes(before, row))
     if row.kind == "case" and NoticeRepository(session).of_plan(plan_id) is None:
-        issue_notice(session, row, reason=row.exempt_reason, now=row.updated_at)
+        issue_notice(session, row, reason=row.exempt_reason, today=today)
     return row
 
 

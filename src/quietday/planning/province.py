@@ -349,7 +349,12 @@ def _demo_approvals(engine: Engine, approver: Actor) -> None:
         )
         for k, plan in enumerate(pending):
             decide(
-                session, approver, int(plan.id or 0), approve=k > 0, comment=None if k else REJECTED
+                session,
+                approver,
+                int(plan.id or 0),
+                approve=k > 0,
+                comment=None if k else REJECTED,
+                now=utcnow(),
             )
 
 

@@ -5,11 +5,11 @@ plans (公示), as a page and as JSON, without signing in."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -48,6 +48,12 @@ Month = Annotated[
 _DECIDE = problem_responses(401, 403, 404, 409)
 
 
+def _now(request: Request) -> datetime:
+    """The app's clock (tests set it): an approval's moment decides its month on the page."""
+    now: datetime = request.app.state.clock()
+    return now
+
+
 @router.post(
     "/api/v1/plans/{plan_id}/approve",
     summary="批准专项检查计划",
@@ -55,11 +61,16 @@ _DECIDE = problem_responses(401, 403, 404, 409)
     responses=_DECIDE,
 )
 def approve(
-    plan_id: PlanId, session: SessionDep, actor: ActorDep, body: ApprovalDecision | None = None
+    request: Request,
+    plan_id: PlanId,
+    session: SessionDep,
+    actor: ActorDep,
+    body: ApprovalDecision | None = None,
 ) -> PlanPublic:
     """本部门负责人(审批密钥)批准一条待审批的专项检查计划;批准后参加排期并公示。"""
     comment = body.comment if body is not None else None
-    return public(decide(session, actor, plan_id, approve=True, comment=comment))
+    row = decide(session, actor, plan_id, approve=True, comment=comment, now=_now(request))
+    return public(row)
 
 
 @router.post(
@@ -69,10 +80,11 @@ def approve(
     responses=_DECIDE,
 )
 def reject(
-    plan_id: PlanId, body: ApprovalDecision, session: SessionDep, actor: ActorDep
+    request: Request, plan_id: PlanId, body: ApprovalDecision, session: SessionDep, actor: ActorDep
 ) -> PlanPublic:
     """本部门负责人(审批密钥)不予批准一条待审批的专项检查计划,须附意见。"""
-    return public(decide(session, actor, plan_id, approve=False, comment=body.comment))
+    row = decide(session, actor, plan_id, approve=False, comment=body.comment, now=_now(request))
+    return public(row)
 
 
 def _notice(row: object) -> NoticePublic:
