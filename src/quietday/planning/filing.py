@@ -254,4 +254,5 @@ def public_listing(session: Session, *, month: date | None, today: date) -> Publ
             )
         )
     campaigns.sort(key=lambda c: (c.agency_id, c.earliest, c.items))
-    return PublicListing(month=shown, months=months or [shown], campaigns=campaigns)
+    # The month shown is always one the picker offers, whether it has any plan or not.
+    return PublicListing(month=shown, months=sorted({*months, shown}), campaigns=campaigns)
