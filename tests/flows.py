@@ -216,6 +216,7 @@ def row(world: Seeded, k: int, **changes: str) -> list[str]:
         "优先级": str(1 + k % 5),
         "豁免事由": "",
         "不提前告知": "否",
+        "触发事由": "",
     }
     values.update(changes)
     return [values[h] for h in HEADERS]

@@ -161,9 +161,9 @@ def test_batch_of_500_with_one_bad_row_keeps_nothing(client: TestClient, world: 
 
 def test_list_filters_and_cursor(client: TestClient, world: Seeded) -> None:
     for k in range(7):
-        kind = "case" if k % 3 == 0 else "routine"
+        case = {"kind": "case", "trigger": "complaint"} if k % 3 == 0 else {}
         body = plan(
-            world, k, kind=kind, earliest=f"2026-0{7 + k % 3}-01", latest=f"2026-0{7 + k % 3}-28"
+            world, k, earliest=f"2026-0{7 + k % 3}-01", latest=f"2026-0{7 + k % 3}-28", **case
         )
         assert client.post("/api/v1/plans", json=body, headers=world.auth("A")).status_code == 201
     seen: list[int] = []

@@ -258,7 +258,7 @@ def test_a_fresh_database_is_filled_through_the_api(engine: Engine) -> None:
             r = c.put(f"/api/v1/regions/{code}", json={"name": name}, headers=auth)
             assert r.status_code == 200, r.text
         assert r.json() == {"code": "360102", "name": "东湖区", "parent_code": "3601",
-                            "level": "county"}  # fmt: skip
+                            "level": "county", "filing_lead_days": None}  # fmt: skip
         assert c.put("/api/v1/regions/3601", json={"name": "南昌"}, headers=auth).status_code == 200
         assert {g["code"]: g["name"] for g in c.get("/api/v1/regions", headers=auth).json()} == {
             "36": "江西省", "3601": "南昌", "360102": "东湖区"

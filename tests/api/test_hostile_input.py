@@ -211,6 +211,7 @@ def sheet_row(world: Seeded, **changes: str) -> list[str]:
         "优先级": "3",
         "豁免事由": "",
         "不提前告知": "否",
+        "触发事由": "",
         **changes,
     }
     return [values[h] for h in HEADERS]

@@ -25,6 +25,7 @@ from quietday.api.routers import (
     docs,
     door,
     feeds,
+    filing,
     frequency,
     keys,
     plans,
@@ -57,6 +58,7 @@ TAGS = [
     {"name": "registry", "description": "登记册: 行政区划、安静日政策、频次上限、执法部门与企业"},
     {"name": "audit", "description": "审计: 检查频次统计与审计日志"},
     {"name": "keys", "description": "API 密钥: 签发、查看与吊销"},
+    {"name": "filing", "description": "备案与审批: 专项检查计划的审批与公示,个案检查的检查通知"},
     {"name": "meta", "description": "服务状态: 存活与就绪检查"},
 ]
 # FastAPI's own wording for a route's success answer, in the language of the rest of /docs.
@@ -183,6 +185,7 @@ def create_app(
         dashboard.router,
         door.router,
         door.api,
+        filing.router,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))

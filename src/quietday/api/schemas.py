@@ -8,6 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from quietday.domain.filing import (
+    MAX_APPROVAL_COMMENT,
+    MAX_FILING_LEAD_DAYS,
+    Approval,
+    TriggerName,
+)
 from quietday.domain.limits import (
     FIRST_DAY,
     LAST_DAY,
@@ -29,6 +35,7 @@ __all__ = [
     "AgencyCreate",
     "AgencyPublic",
     "AgencyUpdate",
+    "ApprovalDecision",
     "AuditEntryPublic",
     "AuditPage",
     "BatchResult",
@@ -36,6 +43,8 @@ __all__ = [
     "CalendarImportResult",
     "CalendarYearDetail",
     "CalendarYearPublic",
+    "CampaignPublic",
+    "CampaignRegionPublic",
     "CapacityPut",
     "CapsPublic",
     "CheckInCreate",
@@ -67,12 +76,15 @@ __all__ = [
     "KeyCreate",
     "KeyCreated",
     "KeyPublic",
+    "NoticePage",
+    "NoticePublic",
     "PlanCreate",
     "PlanPage",
     "PlanPublic",
     "PlanUpdate",
     "PolicyPublic",
     "PolicyPut",
+    "PublicSpecialPlans",
     "PublishResult",
     "RatingPublic",
     "RatingPut",
@@ -173,6 +185,12 @@ class PlanCreate(_In):
         Field(None, description="部门系统中的编号;同一部门内唯一,重复提交不产生重复计划")
     )
     agency_id: Id64 | None = Field(None, description="监督密钥提交时必填;部门密钥默认为本部门")
+    trigger: TriggerName | None = Field(
+        None,
+        description="个案检查的触发事由(个案检查必填,其他类型不填): complaint 投诉举报, "
+        "referral 转办交办, data_lead 数据监测, emergency 突发事件;"
+        "不填时取 exempt_reason 中写明的事由",
+    )
 
 
 class PlanUpdate(_In):
@@ -183,6 +201,7 @@ class PlanUpdate(_In):
     priority: int | None = Field(None, ge=1, le=MAX_PRIORITY)
     exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
     unannounced: bool | None = None
+    trigger: TriggerName | None = None
 
 
 class Draft(BaseModel):
@@ -212,6 +231,14 @@ class PlanPublic(BaseModel):
     reason: str | None = Field(description="未排期原因(spec 的 reason)")
     detail: str | None = Field(description="未排期说明")
     draft: Draft | None = Field(description="最近一次排期运行的草稿结果")
+    trigger: TriggerName | None = Field(description="个案检查的触发事由")
+    approval: Approval | None = Field(
+        description="专项检查的审批: pending 待审批、approved 已批准、rejected 未批准;"
+        "只有已批准的专项检查参加排期"
+    )
+    approval_comment: str | None = Field(description="审批意见")
+    approval_at: datetime | None = Field(description="审批时间")
+    approval_note: str | None = Field(description="为何不参加排期(待审批或未获批准时)")
     created_at: datetime
     updated_at: datetime
 
@@ -346,11 +373,21 @@ class RegionPublic(BaseModel):
     name: str
     parent_code: str | None
     level: str
+    filing_lead_days: int | None = Field(
+        description="日常、专项检查计划须提前备案的工作日数;null 按上级行政区划"
+    )
 
 
 class RegionPut(_In):
     name: Annotated[SafeStr, Field(min_length=1, max_length=100)] = Field(
         description="名称,如 东湖区"
+    )
+    filing_lead_days: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_FILING_LEAD_DAYS,
+        description="日常、专项检查计划须在最早日期前至少几个工作日备案;null 按上级行政区划;"
+        "不传则保持不变",
     )
 
 
@@ -460,7 +497,9 @@ class EnterprisePage(BaseModel):
 
 
 class KeyCreate(_In):
-    role: Literal["supervisor", "agency"]
+    role: Literal["supervisor", "agency", "approver"] = Field(
+        description="supervisor 监督、agency 执法部门、approver 部门负责人(审批专项检查计划)"
+    )
     agency_id: Id64 | None = None
     label: Annotated[SafeStr, Field(max_length=200)] = ""
 
@@ -792,3 +831,52 @@ class SupervisionPublic(BaseModel):
     month: str
     agencies: list[SupervisionRowPublic]
     unattributed_complaints: int = Field(description="本月未指明执法部门的投诉")
+
+
+# Filing and approval (备案、审批): notices of triggered checks, approving special plans, and the
+# public listing of approved special plans (公示).
+
+
+class ApprovalDecision(_In):
+    comment: Annotated[SafeText, Field(max_length=MAX_APPROVAL_COMMENT)] | None = Field(
+        None, description="审批意见(不予批准时必填)"
+    )
+
+
+class NoticePublic(BaseModel):
+    id: int
+    number: str = Field(description="通知编号: 部门编码-年份-序号")
+    agency_id: str
+    plan_id: int
+    enterprise_id: str
+    trigger: TriggerName
+    reason: str
+    issued_at: datetime
+
+
+class NoticePage(BaseModel):
+    items: list[NoticePublic]
+    next_cursor: int | None = Field(description="下一页的 after 值")
+
+
+class CampaignRegionPublic(BaseModel):
+    code: str
+    name: str
+    enterprises: int
+
+
+class CampaignPublic(BaseModel):
+    agency_id: str
+    agency_name: str
+    items: list[str]
+    earliest: date
+    latest: date
+    approved_on: date
+    enterprises: int = Field(description="涉及企业数(不公开企业名单)")
+    regions: list[CampaignRegionPublic]
+
+
+class PublicSpecialPlans(BaseModel):
+    month: str = Field(description="批准月份 YYYY-MM")
+    months: list[str] = Field(description="有公示内容的月份")
+    campaigns: list[CampaignPublic]

@@ -267,6 +267,8 @@ def demo(
     print(f"节假日安排: {base}/dashboard/calendar")
     print(f"监督密钥(司法行政): {report.supervisor_key}")
     print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
+    print(f"审批密钥({report.approver_agency_id} 负责人): {report.approver_key}")
+    print(f"专项检查计划公示: {base}/public/special-plans")
     feeds_file = out / "feeds.txt"
     feeds_file.write_text(
         "".join(
@@ -423,17 +425,22 @@ app.add_typer(keys_app, name="keys")
 def keys_create(
     supervisor: Annotated[bool, typer.Option("--supervisor", help="监督(司法行政)密钥")] = False,
     agency: Annotated[str | None, typer.Option("--agency", help="部门密钥: 部门编码")] = None,
+    approver: Annotated[
+        bool, typer.Option("--approver", help="与 --agency 同用: 该部门负责人的审批密钥")
+    ] = False,
     label: Annotated[str, typer.Option(help="备注")] = "",
 ) -> None:
     """创建一个 API 密钥;密钥只显示这一次。"""
     if supervisor == (agency is not None):
         raise typer.BadParameter("请指定 --supervisor 或 --agency ID 之一")
+    if approver and agency is None:
+        raise typer.BadParameter("--approver 须与 --agency ID 同用")
     from quietday.cli.support import create_key_now
 
     url = Settings().database_url
     _ready(url)
     try:
-        key = create_key_now(url, agency=agency, label=label)
+        key = create_key_now(url, agency=agency, approver=approver, label=label)
     except InputError as exc:
         raise _bad_input(exc) from None
     print(key)

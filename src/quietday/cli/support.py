@@ -21,12 +21,15 @@ def write_run_files(engine: Engine, run_id: int, *, instance: Path, solution: Pa
             path.write_bytes(gzip.decompress(run_document(session, run_id, which)))
 
 
-def create_key_now(database_url: str, *, agency: str | None, label: str) -> str:
-    """Create a key from the shell (`quietday keys create`): supervisor unless `agency`."""
+def create_key_now(
+    database_url: str, *, agency: str | None, label: str, approver: bool = False
+) -> str:
+    """Create a key from the shell (`quietday keys create`): supervisor unless `agency`, whose
+    head's approver key when `approver`."""
     engine = make_engine(database_url)
     try:
         with session_scope(engine, actor=CLI) as session:
-            role: Role = "agency" if agency else "supervisor"
+            role: Role = ("approver" if approver else "agency") if agency else "supervisor"
             _, key = create_key(session, role=role, agency_id=agency, label=label)
         return key
     finally:

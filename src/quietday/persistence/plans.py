@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from quietday.domain.filing import Approval
 from quietday.domain.status import PlanStatus
 from quietday.errors import NotFoundError
 from quietday.persistence.base import Repository, chunked, columns_of, in_conditions
@@ -100,14 +101,18 @@ class PlanRepository(Repository[PlanRow]):
     def for_run(
         self, *, start: date, end: date, scope: str | None, done_by: date
     ) -> list[PlanFacts]:
-        """Live plans whose window meets the horizon, of enterprises in the scope, by id; not
-        those of the record for this horizon: published for a day outside it, or carried out
+        """Live plans whose window meets the horizon, of enterprises in the scope, by id (special
+        ones once approved); not those of the record for this horizon: published for a day outside it, or carried out
         by `done_by` (their agency checked in on their visit)."""
         published = col(PlanRow.status) == PlanStatus.PUBLISHED
         query = (
             sa.select(*columns_of(PlanRow, PlanFacts._fields))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
             .where(col(PlanRow.status) != PlanStatus.CANCELLED)
+            # A special plan is scheduled once its agency's head approved it.
+            .where(
+                sa.or_(col(PlanRow.kind) != "special", col(PlanRow.approval) == Approval.APPROVED)
+            )
             .where(col(PlanRow.earliest) <= end, col(PlanRow.latest) >= start)
             .where(
                 ~sa.and_(

@@ -35,6 +35,7 @@ __all__ = [
     "IdempotencyRow",
     "InspectionCodeRow",
     "InspectorRow",
+    "NoticeRow",
     "OfficialYearRow",
     "PlanRow",
     "PolicyRow",
@@ -98,6 +99,9 @@ class RegionRow(SQLModel, table=True):
     name: str = Field(max_length=100)
     parent_code: str | None = Field(default=None, foreign_key="region.code", max_length=12)
     level: str = Field(max_length=16)
+    # 备案: working days a routine or special plan is filed ahead of its earliest date; null:
+    # as the parent region says (none anywhere: no lead time).
+    filing_lead_days: int | None = None
 
 
 class PolicyRow(SQLModel, table=True):
@@ -208,6 +212,14 @@ class PlanRow(SQLModel, table=True):
     # The visit a cancelled plan was taken out of: its agency and inspectors still see that
     # visit, marked cancelled, until its date.
     cancelled_visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    # What triggered a case (`domain.filing.TRIGGER_LABELS`); null for the other kinds.
+    trigger: str | None = Field(default=None, max_length=16)
+    # A special plan's approval by its agency's head (`domain.filing.Approval`); null for the
+    # other kinds. Only an approved special plan is given to runs.
+    approval: str | None = Field(default=None, max_length=16)
+    approval_comment: str | None = Field(default=None, max_length=500)
+    approval_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    approval_at: datetime | None = _stamp(nullable=True)
     created_at: datetime | None = _stamp()
     updated_at: datetime | None = _stamp()
 
@@ -555,3 +567,21 @@ class ComplaintRow(SQLModel, table=True):
     created_at: datetime = _stamp()
     accepted_at: datetime | None = _stamp(nullable=True)
     closed_at: datetime | None = _stamp(nullable=True)
+
+
+class NoticeRow(SQLModel, table=True):
+    """检查通知: the notice a triggered check (a case) gets when it is filed, numbered per agency
+    and year (`360102-SCJG-2026-000001`). Never shown to the enterprise before the check."""
+
+    __tablename__ = "inspection_notice"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "year", "seq", name="uq_notice_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=100, unique=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64, index=True)
+    year: int
+    seq: int
+    plan_id: int = Field(foreign_key="plan.id", unique=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
+    trigger: str = Field(max_length=16)
+    reason: str = Field(max_length=200)
+    issued_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -355,6 +355,7 @@ def _judge(session: Session, enterprise_ids: Iterable[str]) -> None:
 def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) -> CheckInRow:
     if actor.agency_id is None or actor.is_supervisor:
         raise ForbiddenError("入企记录须由执法部门的密钥提交")
+    actor.require_filer()
     problems = _validate(session, inp, now)
     if problems:
         raise InputError(problems)

@@ -31,6 +31,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from quietday.domain.filing import TRIGGER_LABELS
 from quietday.domain.limits import MAX_AGENCY_ID, MAX_BATCH, MAX_EXEMPT_REASON, MAX_EXTERNAL_REF
 from quietday.domain.text import ascii_int, text_problem
 from quietday.errors import InputError, Problem
@@ -66,6 +67,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("优先级", "priority", False),
     ("豁免事由", "exempt_reason", False),
     ("不提前告知", "unannounced", False),
+    ("触发事由", "trigger", False),
 )
 HEADERS = {name: header for header, name, _ in COLUMNS}
 KIND_WORDS = {
@@ -74,6 +76,11 @@ KIND_WORDS = {
     "个案检查": "case", "个案": "case", "case": "case",
     "应企业申请": "requested", "企业申请": "requested", "requested": "requested",
 }  # fmt: skip
+# A case's trigger, by its Chinese name or its code.
+TRIGGER_WORDS = {
+    **{label: code for code, label in TRIGGER_LABELS.items()},
+    **{c: c for c in TRIGGER_LABELS},
+}
 YES = {"是", "y", "yes", "true", "1"}
 NO = {"否", "n", "no", "false", "0", ""}
 _CHUNK = 500
@@ -87,7 +94,7 @@ MAX_CELL = 4000  # characters: MAX_ITEMS items of MAX_ITEM characters and separa
 _CELL_LIMITS = {
     "external_ref": MAX_EXTERNAL_REF, "agency_id": MAX_AGENCY_ID, "enterprise_id": MAX_AGENCY_ID,
     "kind": 20, "items": MAX_CELL, "earliest": 40, "latest": 40, "priority": 20,
-    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10,
+    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10, "trigger": 20,
 }  # fmt: skip
 # An XLSX's parts, inflated, by their declared content type: openpyxl streams a worksheet in
 # read-only mode (10,000 rows are about 6 MB), holds the shared strings whole, and parses every
@@ -186,6 +193,9 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
     priority = ascii_int(text["priority"] or "1", maximum=100)
     if priority is None and "priority" not in row.unread:
         row.bad("priority", f"应为 1 至 100 的整数: {text['priority']}")
+    trigger = TRIGGER_WORDS.get(text["trigger"]) if text["trigger"] else None
+    if text["trigger"] and trigger is None:
+        row.bad("trigger", f"应为 {'、'.join(TRIGGER_LABELS.values())} 之一: {text['trigger']}")
     flag = text["unannounced"].lower()
     if flag not in YES | NO and "unannounced" not in row.unread:
         row.bad("unannounced", "应为 是 或 否")
@@ -205,6 +215,7 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
         unannounced=flag in YES,
         external_ref=text["external_ref"] or None,
         agency_id=text["agency_id"] or None,
+        trigger=trigger,
     )
     return plan, row
 
@@ -526,7 +537,7 @@ def example_row(session: Session, actor: Actor, *, today: date) -> tuple[str, ..
     start, end = next_quarter(today)
     ref = f"示例-{start:%Y}-Q{(start.month + 2) // 3}-0001"
     return (ref, agency, enterprise, "日常检查", "SCJG-0101、SCJG-0102",
-            start.isoformat(), end.isoformat(), "3", "", "否")  # fmt: skip
+            start.isoformat(), end.isoformat(), "3", "", "否", "")  # fmt: skip
 
 
 def template_csv(example: Sequence[str]) -> bytes:

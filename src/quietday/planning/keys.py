@@ -1,7 +1,8 @@
-"""Who is asking: API keys (shown once, stored as SHA-256) and the two roles.
+"""Who is asking: API keys (shown once, stored as SHA-256) and the three roles.
 
 An agency key acts only for its agency; a supervisor key (司法行政) reads everything and manages
-the registry, keys and runs.
+the registry, keys and runs; an approver key (the agency's head) reads its agency and approves
+or rejects its special plans, and files nothing (separation of duties).
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from quietday.errors import AuthenticationError, InputError, NotFoundError, Problem
+from quietday.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    Problem,
+)
 from quietday.persistence import Session
 from quietday.persistence.keys import ApiKeyRepository
 from quietday.persistence.registry import AgencyRepository
@@ -21,7 +28,8 @@ from quietday.planning.audit import record
 
 __all__ = ["Actor", "Role", "authenticate", "create_key", "list_keys", "revoke_key"]
 
-Role = Literal["supervisor", "agency"]
+Role = Literal["supervisor", "agency", "approver"]
+_ROLES: dict[str, Role] = {"supervisor": "supervisor", "approver": "approver"}
 _PREFIX_LEN = 12
 
 
@@ -40,12 +48,17 @@ class Actor:
         """How the audit log names this actor: `supervisor:key 3`, `agency:AG-01 key 7`."""
         if self.is_supervisor:
             return f"supervisor:key {self.key_id}"
-        return f"agency:{self.agency_id} key {self.key_id}"
+        return f"{self.role}:{self.agency_id} key {self.key_id}"
 
     @property
     def own_agency(self) -> str | None:
         """The agency this key is confined to; None for a supervisor."""
         return None if self.is_supervisor else self.agency_id
+
+    def require_filer(self) -> None:
+        """Plans and check-ins are filed by agency and supervisor keys, never by an approver."""
+        if self.role == "approver":
+            raise ForbiddenError("审批密钥只能审批专项检查计划,不能提交、修改计划或登记入企")
 
 
 def _digest(key: str) -> str:
@@ -56,9 +69,10 @@ def create_key(
     session: Session, *, role: Role, agency_id: str | None = None, label: str = ""
 ) -> tuple[ApiKeyRow, str]:
     """A new key: the row, and the key itself (shown once; only its hash is kept)."""
-    if role == "agency":
+    if role in ("agency", "approver"):
         if not agency_id:
-            raise InputError([Problem("missing_key", "agency_id", "部门密钥须指定 agency_id")])
+            message = "部门密钥和审批密钥须指定 agency_id"
+            raise InputError([Problem("missing_key", "agency_id", message)])
         if AgencyRepository(session).get(agency_id) is None:
             raise InputError(
                 [Problem("unknown_agency", "agency_id", f"执法部门 {agency_id} 不存在")]
@@ -70,7 +84,7 @@ def create_key(
         prefix=key[:_PREFIX_LEN],
         hash=_digest(key),
         role=role,
-        agency_id=agency_id if role == "agency" else None,
+        agency_id=agency_id if role != "supervisor" else None,
         label=label,
     )
     ApiKeyRepository(session).add(row)
@@ -95,7 +109,7 @@ def authenticate(session: Session, presented: str | None) -> Actor:
         or not hmac.compare_digest(row.hash, _digest(presented))
     ):
         raise AuthenticationError("缺少或无效的 API 密钥")
-    role: Role = "supervisor" if row.role == "supervisor" else "agency"
+    role: Role = _ROLES.get(row.role, "agency")
     return Actor(key_id=int(row.id or 0), role=role, agency_id=row.agency_id)
 
 

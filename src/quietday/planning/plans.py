@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from quietday.domain.filing import TRIGGER_LABELS, Approval, trigger_from_reason
 from quietday.domain.limits import (
     MAX_BATCH,
     MAX_EXEMPT_REASON,
@@ -29,12 +30,14 @@ from quietday.domain.status import PlanStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Session
+from quietday.persistence.filing import NoticeRepository
 from quietday.persistence.plans import PlanFilter, PlanRepository
 from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, diff, plain, record
 from quietday.planning.codes import revoke_stale
+from quietday.planning.filing import FilingRules, issue_notice
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
 from quietday.planning.visits import settle
@@ -58,6 +61,8 @@ __all__ = [
 _SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason")
 # Changing these alters what calendars show of the visit.
 _VISIBLE_FIELDS = ("items", "unannounced")
+# Changing any of these sends a special plan back to its agency's head for approval.
+_APPROVED_FIELDS = ("kind", "earliest", "latest", "items")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,7 @@ class PlanInput:
     unannounced: bool = False
     external_ref: str | None = None
     agency_id: str | None = None
+    trigger: str | None = None
 
     def content(self) -> dict[str, Any]:
         """What makes two submissions the same plan."""
@@ -95,7 +101,16 @@ def _row_content(row: PlanRow) -> dict[str, Any]:
         "exempt_reason": row.exempt_reason,
         "unannounced": row.unannounced,
         "agency_id": row.agency_id,
+        "trigger": row.trigger,
     }
+
+
+def with_trigger(plan: PlanInput) -> PlanInput:
+    """A case without a trigger takes the one its exemption's reason names (`投诉举报`), as
+    clients wrote it before the field existed; any other kind keeps what was given."""
+    if plan.kind == "case" and plan.trigger is None:
+        return replace(plan, trigger=trigger_from_reason(plan.exempt_reason))
+    return plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +181,18 @@ def validate_plan(
         bad("bad_item", "items", f"检查事项不能为空,且每项不超过 {MAX_ITEM} 个字符")
     if plan.exempt_reason is not None and len(plan.exempt_reason) > MAX_EXEMPT_REASON:
         bad("too_long", "exempt_reason", f"豁免事由不超过 {MAX_EXEMPT_REASON} 个字符")
+    if plan.trigger is not None and plan.trigger not in TRIGGER_LABELS:
+        bad("unknown_trigger", "trigger", f"触发事由 {plan.trigger} 应为 {_TRIGGERS}")
+    elif plan.kind == "case" and plan.trigger is None:
+        bad("missing_trigger", "trigger", f"个案检查须注明触发事由 {other('trigger')}: {_TRIGGERS}")
+    elif plan.kind != "case" and plan.trigger is not None:
+        bad("unexpected_trigger", "trigger", "只有个案检查(case)有触发事由")
     if plan.external_ref is not None and not 1 <= len(plan.external_ref) <= MAX_EXTERNAL_REF:
         bad("too_long", "external_ref", f"{own('external_ref')}应为 1 至 {MAX_EXTERNAL_REF} 个字符")
     return out
+
+
+_TRIGGERS = "、".join(f"{code} {label}" for code, label in TRIGGER_LABELS.items())
 
 
 def _owner(
@@ -198,6 +222,8 @@ def _new_row(plan: PlanInput, agency_id: str) -> PlanRow:
         exempt_reason=plan.exempt_reason or None,
         unannounced=plan.unannounced,
         external_ref=plan.external_ref,
+        trigger=plan.trigger,
+        approval=Approval.PENDING if plan.kind == "special" else None,
         created_at=now,
         updated_at=now,
     )
@@ -233,6 +259,11 @@ class Intake:
     keep_rows: bool = True
     digest: RowDigest = field(default_factory=RowDigest)
     _refs: set[tuple[str, str]] = field(default_factory=set)
+    _filing: FilingRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.actor.require_filer()
+        self._filing = FilingRules(self.session, self.today)
 
     def check_and_add(
         self,
@@ -245,7 +276,8 @@ class Intake:
         names fields whose value could not be read, reported already: not judged again."""
         unread = unread or {}
         owned: list[_Owned] = []
-        for path, plan in plans:
+        for path, given in plans:
+            plan = with_trigger(given)
             skip = unread.get(path, frozenset())
             problems = validate_plan(
                 plan, path=path, today=self.today, wording=self.wording, unread=skip
@@ -257,7 +289,7 @@ class Intake:
             o.plan.enterprise_id for o in owned if "enterprise_id" not in o.skip
         )
         agencies = {
-            a.id
+            a.id: a.region_code
             for a in AgencyRepository(self.session).by_ids(
                 o.agency_id for o in owned if o.agency_id is not None and "agency_id" not in o.skip
             )
@@ -282,6 +314,9 @@ class Intake:
             ):
                 message = f"执法部门 {o.agency_id} 不存在"
                 self.problems.append(Problem("unknown_agency", o.where("agency_id"), message))
+            late = self._late(o, agencies, known)
+            if late is not None:
+                self.problems.append(late)
             if o.agency_id is None or len(self.problems) > found:
                 continue
             referenced = o.plan.external_ref and "external_ref" not in o.skip
@@ -291,10 +326,30 @@ class Intake:
         if self.problems:
             return
         PlanRepository(self.session).add_all(fresh)
+        for row in fresh:
+            if row.kind == "case":
+                issue_notice(self.session, row, reason=row.exempt_reason, today=self.today)
         self.digest.add_all((row.id, row.model_dump()) for row in fresh)
         self.created += len(fresh)
         if self.keep_rows:
             self.rows.extend((row, True) for row in fresh)
+
+    def _late(
+        self, o: _Owned, regions: Mapping[str, str], known: Mapping[tuple[str, str], PlanRow]
+    ) -> Problem | None:
+        """The filing lead time of the plan's agency's region, unless a field it needs is bad
+        or the plan was filed before (the same reference: judged as it is, not as new)."""
+        if o.agency_id is None or o.agency_id not in regions or {"kind", "earliest"} & o.skip:
+            return None
+        if o.plan.external_ref and (o.agency_id, o.plan.external_ref) in known:
+            return None
+        return self._filing.problem(
+            kind=o.plan.kind,
+            earliest=o.plan.earliest,
+            region_code=regions[o.agency_id],
+            path=o.where("earliest"),
+            own=self.wording.own("earliest"),
+        )
 
     def _stored(self, owned: Sequence[_Owned]) -> dict[tuple[str, str], PlanRow]:
         """The stored plans that the submitted references name, by (agency, reference)."""
@@ -460,6 +515,7 @@ def update_plan(
     changes leaves its visit and waits for the next run; one of the record stays as it is. A
     change that would leave a plan waiting for a run with a window already past is refused (no
     run could schedule it)."""
+    actor.require_filer()
     repo = PlanRepository(session)
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
@@ -475,23 +531,37 @@ def update_plan(
         unannounced=row.unannounced,
         external_ref=row.external_ref,
         agency_id=row.agency_id,
+        trigger=row.trigger,
     )
-    allowed = {"kind", "earliest", "latest", "items", "priority", "exempt_reason", "unannounced"}
+    allowed = {
+        "kind", "earliest", "latest", "items", "priority", "exempt_reason", "unannounced", "trigger"
+    }  # fmt: skip
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InputError([Problem("read_only", name, f"{name} 不能修改") for name in unknown])
-    nulls = sorted(k for k, v in changes.items() if v is None and k != "exempt_reason")
+    nulls = sorted(
+        k for k, v in changes.items() if v is None and k not in ("exempt_reason", "trigger")
+    )
     if nulls:
         raise InputError([Problem("null_value", name, f"{name} 不能为 null") for name in nulls])
     values: dict[str, Any] = {k: (tuple(v) if k == "items" else v) for k, v in changes.items()}
     updated = replace(current, **values)
+    if updated.kind != "case" and "trigger" not in changes:
+        updated = replace(updated, trigger=None)  # a plan that is no longer a case
+    updated = with_trigger(updated)
     if updated == current:
         return row
     _keep_record(session, row, today=today)
-    moves = any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
+    # A special plan changed where its head approved it waits for approval again.
+    reapprove = updated.kind == "special" and (
+        row.approval is None
+        or any(getattr(updated, f) != getattr(current, f) for f in _APPROVED_FIELDS)
+    )
+    moves = reapprove or any(getattr(updated, f) != getattr(current, f) for f in _SCHEDULING_FIELDS)
     # A published plan that stays in its visit may be corrected after its window.
     waits = row.status != PlanStatus.PUBLISHED or moves
     problems = validate_plan(updated, path="", today=today if waits else date.min)
+    problems += _filed_late(session, row.agency_id, current, updated, today=today)
     if problems:
         raise InputError(problems)
     before = row.model_dump()
@@ -499,6 +569,8 @@ def update_plan(
     for key in allowed:
         value = getattr(updated, key)
         setattr(row, key, list(value) if key == "items" else value)
+    if reapprove or updated.kind != "special":
+        _withdraw_approval(row, pending=reapprove)
     if row.status == PlanStatus.PUBLISHED and moves:
         row.status = PlanStatus.SUBMITTED
         _leave_visit(session, row)
@@ -508,13 +580,50 @@ def update_plan(
         refresh_visit(session, VisitRepository(session).get_or_raise(row.visit_id))
     if row.status == PlanStatus.UNSCHEDULED:
         row.status = PlanStatus.SUBMITTED
+    return _store_update(session, row, before, today=today)
+
+
+def _store_update(
+    session: Session, row: PlanRow, before: dict[str, Any], *, today: date
+) -> PlanRow:
+    """A changed plan stored: its version grows, the codes of its visit that no longer match
+    are revoked, the change is logged, and a plan that became a case gets its notice."""
     row.version += 1
     row.updated_at = utcnow()
-    repo.add(row)
+    PlanRepository(session).add(row)
     if row.status == PlanStatus.PUBLISHED and row.visit_id is not None:
         revoke_stale(session, [row.visit_id])
+    plan_id = int(row.id or 0)
     record(session, "plan.update", f"plan:{plan_id}", _changes(before, row))
+    if row.kind == "case" and NoticeRepository(session).of_plan(plan_id) is None:
+        issue_notice(session, row, reason=row.exempt_reason, today=today)
     return row
+
+
+def _filed_late(
+    session: Session, agency_id: str, current: PlanInput, updated: PlanInput, *, today: date
+) -> list[Problem]:
+    """A change that moves the earliest date forward, or makes the plan routine or special, is
+    filed anew: its region's lead time applies."""
+    if updated.earliest >= current.earliest and updated.kind == current.kind:
+        return []
+    region = AgencyRepository(session).get_or_raise(agency_id).region_code
+    late = FilingRules(session, today).problem(
+        kind=updated.kind,
+        earliest=updated.earliest,
+        region_code=region,
+        path="earliest",
+        own="earliest ",
+    )
+    return [late] if late is not None else []
+
+
+def _withdraw_approval(row: PlanRow, *, pending: bool) -> None:
+    """Forget a decision: back to pending (a special plan changed), or none (no longer special)."""
+    row.approval = Approval.PENDING if pending else None
+    row.approval_comment = None
+    row.approval_key_id = None
+    row.approval_at = None
 
 
 def _changes(before: dict[str, Any], row: PlanRow) -> dict[str, Any]:
@@ -524,6 +633,7 @@ def _changes(before: dict[str, Any], row: PlanRow) -> dict[str, Any]:
 
 def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) -> PlanRow:
     """Cancel a plan (idempotent); a published one leaves its visit, unless it is the record."""
+    actor.require_filer()
     repo = PlanRepository(session)
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from quietday.domain.filing import Approval, trigger_from_reason
 from quietday.domain.model import Instance
 from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.errors import InputError, Problem
 from quietday.generate import GeneratorConfig, generate, regions
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
-from quietday.persistence.plans import HistoryRepository, PlanRepository
+from quietday.persistence.plans import HistoryRepository, PlanFilter, PlanRepository
 from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
@@ -32,13 +33,20 @@ from quietday.persistence.tables import (
     PlanRow,
     PolicyRow,
     RegionRow,
+    utcnow,
 )
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.checkins import CheckInInput, record_check_ins
 from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token
+from quietday.planning.filing import decide
 from quietday.planning.keys import Actor, create_key
-from quietday.planning.registry import CAPS_SETTING, agency_id_problem, create_inspector
+from quietday.planning.registry import (
+    CAPS_SETTING,
+    agency_id_problem,
+    create_inspector,
+    put_region,
+)
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 
 __all__ = [
@@ -56,11 +64,19 @@ __all__ = [
 CLI = "cli"  # the actor of what commands run from the shell record in the audit log
 
 
-def load_province(session: Session, instance: Instance, *, counties: int | None = None) -> None:
+def load_province(
+    session: Session,
+    instance: Instance,
+    *,
+    counties: int | None = None,
+    pending_special_of: frozenset[str] = frozenset(),
+) -> None:
     """Regions, policies, caps, agencies (with capacity by date), enterprises, plans (their
     `external_ref` is the generated id) and history of a generated instance, into a database
     that has none of them yet, recorded as one audit entry. Its pins and previous draft are not
-    loaded: in the database, publishing makes those."""
+    loaded: in the database, publishing makes those. Plans come filed: cases with the trigger
+    their exemption names, special plans approved as loaded, but those of the agencies in
+    `pending_special_of`, which wait for their head's approval."""
     bad = [p for a in instance.agencies.values() if (p := agency_id_problem(a.id)) is not None]
     if bad:
         raise InputError(bad)
@@ -139,6 +155,15 @@ def load_province(session: Session, instance: Instance, *, counties: int | None 
         ),
         lambda r: r.id,
     )
+    loaded_at = utcnow()
+
+    def approval(agency: str, kind: str) -> dict[str, Any]:
+        if kind != "special":
+            return {}
+        if agency in pending_special_of:
+            return {"approval": Approval.PENDING}
+        return {"approval": Approval.APPROVED, "approval_at": loaded_at}
+
     add(
         "plans",
         PlanRepository(session),
@@ -153,6 +178,8 @@ def load_province(session: Session, instance: Instance, *, counties: int | None 
                 priority=i.priority,
                 exempt_reason=i.exempt_reason,
                 external_ref=i.id,
+                trigger=trigger_from_reason(i.exempt_reason) if i.kind.value == "case" else None,
+                **approval(i.agency, i.kind.value),
             )
             for i in instance.inspections
         ),
@@ -210,6 +237,8 @@ class DemoReport:
     agency_name: str
     feeds: list[tuple[str, str, str]]
     check_ins: int
+    approver_key: str
+    approver_agency_id: str
 
 
 def demo_quarters(today: date) -> tuple[tuple[date, date], tuple[date, date]]:
@@ -255,13 +284,23 @@ def run_demo(
     on_step(
         f"演示省份: 企业 {len(instance.enterprises):,} 家, 检查计划 {len(instance.inspections):,} 项"
     )
+    specials = Counter(i.agency for i in instance.inspections if i.kind.value == "special")
+    busiest = max(
+        instance.agencies, key=lambda a: sum(1 for i in instance.inspections if i.agency == a)
+    )
+    # The agency whose head approves its special plans in the demo: the one with the most.
+    head = max(specials, key=lambda a: (specials[a], a)) if specials else busiest
     with session_scope(engine, actor=CLI) as session:
-        load_province(session, instance)
+        load_province(session, instance, pending_special_of=frozenset({head}))
+        nanchang = RegionRepository(session).get(NANCHANG)
+        if nanchang is not None:
+            put_region(session, code=NANCHANG, name=nanchang.name, filing_lead_days=7)
         supervisor, supervisor_key = create_key(session, role="supervisor", label="演示监督密钥")
-        busiest = max(
-            instance.agencies, key=lambda a: sum(1 for i in instance.inspections if i.agency == a)
-        )
         _, agency_key = create_key(session, role="agency", agency_id=busiest, label="演示部门密钥")
+        approver, approver_key = create_key(
+            session, role="approver", agency_id=head, label="演示审批密钥"
+        )
+    _demo_approvals(engine, Actor(key_id=int(approver.id or 0), role="approver", agency_id=head))
     supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
     runs = [
         _demo_run(
@@ -290,9 +329,33 @@ def run_demo(
             agency_name=instance.agencies[busiest].name,
             feeds=feeds,
             check_ins=check_ins,
+            approver_key=approver_key,
+            approver_agency_id=head,
         ),
         engine,
     )
+
+
+NANCHANG = "3601"  # 南昌市 asks for plans to be filed 7 working days ahead
+REJECTED = "检查事项与本季度双随机抽查重复,请合并后重新报批"
+
+
+def _demo_approvals(engine: Engine, approver: Actor) -> None:
+    """The head of the demo's approving agency rejects its first special plan, with a comment,
+    and approves the others."""
+    with session_scope(engine, actor=approver.name) as session:
+        pending = PlanRepository(session).page(
+            PlanFilter(agency_id=approver.agency_id, kind="special"), after=None, limit=10**9
+        )
+        for k, plan in enumerate(pending):
+            decide(
+                session,
+                approver,
+                int(plan.id or 0),
+                approve=k > 0,
+                comment=None if k else REJECTED,
+                now=utcnow(),
+            )
 
 
 def _demo_run(

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
+from types import EllipsisType
 from typing import Any
 
+from quietday.domain.filing import MAX_FILING_LEAD_DAYS
 from quietday.domain.limits import YEARS
 from quietday.domain.model import CAP_KEYS
 from quietday.domain.uscc import uscc_problem
@@ -86,9 +88,16 @@ def ensure_region(
 REGION_LEVELS = {2: "province", 4: "city", 6: "county"}
 
 
-def put_region(session: Session, *, code: str, name: str) -> RegionRow:
+def put_region(
+    session: Session, *, code: str, name: str, filing_lead_days: int | EllipsisType | None = ...
+) -> RegionRow:
     """Create or rename a region (行政区划): a province (2 digits), a city (4) or a county (6),
-    whose parent is the code without its last two digits and must exist first."""
+    whose parent is the code without its last two digits and must exist first. Its filing lead
+    time (working days; None: its parent's) is set when given, kept when not (`...`)."""
+    lead = None if filing_lead_days is ... else filing_lead_days
+    if lead is not None and not 0 <= lead <= MAX_FILING_LEAD_DAYS:
+        message = f"备案提前工作日数应为 0 至 {MAX_FILING_LEAD_DAYS}"
+        raise InputError([Problem("out_of_range", "filing_lead_days", message)])
     level = REGION_LEVELS.get(len(code)) if code.isascii() and code.isdigit() else None
     if level is None:
         raise InputError([Problem("bad_region_code", "code", "行政区划码应为 2、4 或 6 位数字")])
@@ -100,12 +109,19 @@ def put_region(session: Session, *, code: str, name: str) -> RegionRow:
         )
     row = repo.get(code)
     if row is None:
-        return ensure_region(session, code=code, name=name, level=level, parent_code=parent)
-    if row.name != name:
-        before = row.model_dump()
-        row.name = name
+        row = RegionRow(code=code, name=name, level=level, parent_code=parent)
+        row.filing_lead_days = lead
         repo.add(row)
+        record(session, "region.create", f"region:{code}", row.model_dump())
+        return row
+    before = row.model_dump()
+    if filing_lead_days is not ...:
+        row.filing_lead_days = lead
+    if row.name != name:
+        row.name = name
         SettingRepository(session).bump(FEED_GENERATION)  # feeds shorten agency names by it
+    if row.model_dump() != before:
+        repo.add(row)
         record(session, "region.update", f"region:{code}", diff(before, row.model_dump()))
     return row
 

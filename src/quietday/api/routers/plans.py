@@ -28,6 +28,7 @@ from quietday.errors import InputError
 from quietday.persistence.plans import PlanFilter
 from quietday.persistence.tables import PlanRow
 from quietday.planning import idempotency
+from quietday.planning.filing import approval_note
 from quietday.planning.imports import (
     example_row,
     import_plans,
@@ -61,7 +62,9 @@ def public(row: PlanRow) -> PlanPublic:
         if row.draft_run_id is not None
         else None
     )
-    return PlanPublic.model_validate({**row.model_dump(), "draft": draft})
+    return PlanPublic.model_validate(
+        {**row.model_dump(), "draft": draft, "approval_note": approval_note(row)}
+    )
 
 
 def _input(body: PlanCreate) -> PlanInput:

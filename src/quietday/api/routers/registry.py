@@ -58,8 +58,11 @@ def put_region(
     session: SessionDep,
     actor: SupervisorDep,
 ) -> RegionPublic:
-    """新建或改名一个行政区划:先省,再市,再县。"""
-    row = registry.put_region(session, code=code, name=body.name)
+    """新建或改名一个行政区划:先省,再市,再县;可设备案提前工作日数(不传则不变)。"""
+    given = body.model_dump(exclude_unset=True)
+    row = registry.put_region(
+        session, code=code, name=body.name, filing_lead_days=given.get("filing_lead_days", ...)
+    )
     return RegionPublic.model_validate(row.model_dump())
 
 

@@ -1,7 +1,7 @@
 """complaints (投诉) of enterprises, handled by supervisors
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-08
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
