@@ -28,6 +28,7 @@ from quietday.api.routers import (
     plans,
     registry,
     runs,
+    verify,
     visits,
 )
 from quietday.config import Settings
@@ -169,6 +170,8 @@ def create_app(
         visits.router,
         codes.router,
         codes.keys,
+        verify.api,
+        verify.router,
         runs.router,
         calendar.router,
         registry.router,

@@ -20,6 +20,7 @@ __all__ = [
     "AuditRow",
     "CheckInFlagRow",
     "CheckInRow",
+    "CodeAttemptRow",
     "DashboardSessionRow",
     "EnterpriseRow",
     "FeedRenderRow",
@@ -135,6 +136,8 @@ class AgencyRow(SQLModel, table=True):
     daily_capacity: int
     active: bool = True
     contact: str = Field(default="", max_length=200)
+    # 检查依据 shown on the public verification page of its codes (empty: the general laws).
+    legal_basis: str = Field(default="", max_length=500)
 
 
 class AgencyCapacityRow(SQLModel, table=True):
@@ -513,3 +516,14 @@ class InspectionCodeRow(SQLModel, table=True):
     issued_at: datetime | None = _stamp()
     revoked_at: datetime | None = _stamp(nullable=True)
     revoked_reason: str | None = Field(default=None, max_length=200)
+
+
+class CodeAttemptRow(SQLModel, table=True):
+    """Failed attempts at typing a short inspection code on an enterprise's page, counted per
+    key (`enterprise:<id>` or `ip:<address>`) and hour, so that every API process applies the
+    same limit."""
+
+    __tablename__ = "code_attempt"
+    key: str = Field(primary_key=True, max_length=100)
+    hour: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    failures: int = 0

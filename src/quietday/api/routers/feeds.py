@@ -199,6 +199,7 @@ def subscribe_page(
             for e in entries
         ],
         rated=request.query_params.get("rated"),
+        poster_url=f"/feeds/{token}/code" if rendered.kind == "enterprise" else None,
     )
     return HTMLResponse(
         html,
