@@ -53,13 +53,13 @@ class AttemptRepository(Repository[CodeAttemptRow]):
         """One more failed attempt under each key, one statement each (requests of other
         processes at the same moment add up: an upsert, never a read then a write)."""
         dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
-        failures: sa.ColumnClause[int] = sa.column("failures", sa.Integer)
         for key in keys:
             statement = (
                 dialect.insert(CodeAttemptRow)
                 .values(key=key, hour=hour, failures=1)
                 .on_conflict_do_update(
-                    index_elements=["key", "hour"], set_={"failures": failures + 1}
+                    index_elements=["key", "hour"],
+                    set_={"failures": col(CodeAttemptRow.failures) + 1},
                 )
             )
             self.session.execute(statement)

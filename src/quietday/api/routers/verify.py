@@ -11,6 +11,7 @@ one and the same "检查码无效" page (404), whatever was wrong with it.
 from __future__ import annotations
 
 import io
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -158,7 +159,9 @@ def _enterprise_form(
     error: str | None = None,
     typed: str = "",
 ) -> HTMLResponse:
-    csrf = secrets.token_urlsafe(24)
+    # The token the browser holds is kept (a second tab's form stays good), else a new one.
+    held = request.cookies.get(CSRF_COOKIE, "")
+    csrf = held if re.fullmatch(r"[A-Za-z0-9_-]{32}", held) else secrets.token_urlsafe(24)
     response = _page(
         "enterprise.html",
         status=status,
