@@ -3,8 +3,8 @@ inspection code's QR opens (`/v/<token>`) and its JSON twin, the enterprise's ow
 监督码 opens (`/e/<token>`, where a short code can be typed), and the printable 监督码 posters
 (from the enterprise's subscribe page, and in bulk on the dashboard).
 
-The URLs hold tokens: every page is sent `no-store` with `Referrer-Policy: no-referrer`, and
-with the dashboard's CSP (no inline script or style). Anything that is not a genuine code gets
+The URLs hold tokens: every page is sent `no-store` with `Referrer-Policy: no-referrer` (the
+enterprise's form page `same-origin`), and with the dashboard's CSP (no inline script or style). Anything that is not a genuine code gets
 one and the same "检查码无效" page (404), whatever was wrong with it.
 """
 
@@ -65,9 +65,16 @@ def qr_svg(url: str) -> str:
     return out.getvalue().decode("utf-8")
 
 
-def _page(template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+# The enterprise's page posts its form: with `no-referrer` the browser would send `Origin:
+# null` and the same-origin check could not pass. Its URL goes to this site alone.
+FORM_HEADERS = {**HEADERS, "Referrer-Policy": "same-origin"}
+
+
+def _page(
+    template: str, *, status: int = 200, headers: dict[str, str] = HEADERS, **context: Any
+) -> HTMLResponse:
     html = _pages.get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def _invalid(status: int = 404, title: str = INVALID, message: str = INVALID_TEXT) -> HTMLResponse:
@@ -165,6 +172,7 @@ def _enterprise_form(
     response = _page(
         "enterprise.html",
         status=status,
+        headers=FORM_HEADERS,
         name=enterprise.name,
         token=token,
         csrf=csrf,
