@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from conftest import Clock
-from flows import published
+from conftest import Clock, url_of
+from flows import login, published
+from quietday.cli import app
 from quietday.persistence import Engine, session_scope
 from quietday.planning.registry import create_inspector, put_policy, update_enterprise
 from quietday.signing import Keyring, new_private_pem
@@ -370,3 +372,36 @@ def test_an_agency_sets_no_legal_basis_a_supervisor_does(
     assert r.status_code == (200 if who == "supervisor" else 403)
     long = fc.patch(f"/api/v1/agencies/{A}", json={"legal_basis": "法" * 501}, headers=world.auth())
     assert long.status_code == 422
+
+
+def test_a_supervisor_prints_enterprise_codes_in_bulk(fc: TestClient, world: Seeded) -> None:
+    assert fc.get("/dashboard/enterprise-codes", follow_redirects=False).status_code == 303
+    assert login(fc, world.supervisor).status_code == 200
+    page = fc.get("/dashboard/enterprise-codes", params={"region": "360103"})
+    assert page.status_code == 200, page.text
+    west = [e for e in world.enterprises if e[2:8] == "360103"]
+    assert page.text.count('class="poster"') == len(west) == 2
+    for e in world.enterprises:
+        assert (e in page.text) == (e in west)
+    named = fc.get("/dashboard/enterprise-codes", params={"q": "测试2号"})
+    assert named.text.count('class="poster"') == 1
+    assert fc.get("/dashboard/enterprise-codes", params={"region": "36x"}).status_code == 422
+
+
+def test_the_cli_prints_the_keys_and_rotates_only_a_stored_key(
+    fc: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUIETDAY_DATABASE_URL", url_of(engine))
+    before = fc.get("/api/v1/codes/keys").json()
+    shown = CliRunner().invoke(app, ["codes", "public-keys"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == before
+    rotated = CliRunner().invoke(app, ["codes", "rotate-key"])
+    assert rotated.exit_code == 0, rotated.output
+    after = fc.get("/api/v1/codes/keys").json()["keys"]
+    assert [k["kid"] for k in after[1:]] == [before["keys"][0]["kid"]]
+    assert after[0]["kid"] in rotated.stdout
+    monkeypatch.setenv("QUIETDAY_CODE_SIGNING_KEY", new_private_pem())
+    refused = CliRunner().invoke(app, ["codes", "rotate-key"])
+    assert refused.exit_code == 2
+    assert "QUIETDAY_CODE_RETIRED_PUBLIC_KEYS" in refused.stderr

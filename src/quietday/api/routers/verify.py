@@ -59,9 +59,12 @@ INVALID_TEXT = (
 
 
 def qr_svg(url: str) -> str:
-    """The QR of a URL as inline SVG, as every page here draws it (error correction M)."""
+    """The QR of a URL as inline SVG, as every page here draws it (error correction M, a quiet
+    zone of 4 modules, a viewBox so that style sheets size it)."""
     out = io.BytesIO()
-    segno.make(url, error="m").save(out, kind="svg", scale=4, xmldecl=False, svgns=False, border=4)
+    segno.make(url, error="m").save(
+        out, kind="svg", xmldecl=False, svgns=False, border=4, omitsize=True
+    )
     return out.getvalue().decode("utf-8")
 
 
