@@ -405,3 +405,14 @@ def test_the_cli_prints_the_keys_and_rotates_only_a_stored_key(
     refused = CliRunner().invoke(app, ["codes", "rotate-key"])
     assert refused.exit_code == 2
     assert "QUIETDAY_CODE_RETIRED_PUBLIC_KEYS" in refused.stderr
+
+
+def test_a_cancelled_visit_refuses_its_code(fc: TestClient, world: Seeded) -> None:
+    ids = published(fc, world)
+    code = code_of(fc, world, ids["alone"], A)["token"]
+    assert (
+        fc.post(f"/api/v1/plans/{ids['alone']}/cancel", headers=world.auth("A")).status_code == 200
+    )
+    page = fc.get(f"/v/{code}")
+    assert page.status_code == 410
+    assert "入企已取消" in page.text

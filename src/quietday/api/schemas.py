@@ -701,7 +701,7 @@ class CodeInspector(BaseModel):
 
 
 class CodeWarning(BaseModel):
-    code: Literal["revoked", "not_yet", "past", "cancelled", "over_cap", "quiet_day"]
+    code: Literal["revoked", "not_yet", "past", "over_cap", "quiet_day"]
     message: str
 
 

@@ -5,8 +5,9 @@ codes (监督码) printed in bulk.
 A code shows its enterprise only what it is entitled to: the agency of the code with its items,
 kinds, legal basis and the inspectors it sent; of a joint visit, the partner agencies' names,
 but before the day only those whose plans may be announced (`visits.announceable`); never
-another enterprise. Whatever is wrong is said plainly: not today, revoked, the visit cancelled,
-the agency over its yearly cap at this enterprise, a quiet day without an exempt reason.
+another enterprise. Whatever is wrong is said plainly: not today, revoked (a cancelled visit
+revokes its codes: "入企已取消"), the agency over its yearly cap at this enterprise, a quiet day
+without an exempt reason.
 
 A typed short code is honoured only for the page's enterprise and today; failures are counted
 per enterprise and per client address in the database (every process shares the count), and
@@ -21,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from quietday.domain.model import CAPPED_KINDS, Kind
-from quietday.domain.status import PlanStatus, VisitStatus
+from quietday.domain.status import PlanStatus
 from quietday.persistence import Session
 from quietday.persistence.codes import CodeRepository
 from quietday.persistence.mapping import policy_from_row
@@ -33,7 +34,6 @@ from quietday.persistence.verify import (
     PosterRepository,
     VisitInspectorRepository,
 )
-from quietday.persistence.visits import VisitRepository
 from quietday.planning.codes import normalise_short_code, revoke_stale
 from quietday.planning.dashboard import near_cap_pairs
 from quietday.planning.visits import announceable
@@ -183,9 +183,6 @@ def _warnings(
         out.append(Warning("not_yet", f"检查日期是 {day},不是今天:今天不应凭此码入企检查。"))
     elif today > row.day:
         out.append(Warning("past", f"检查日期是 {day},已经过去:此码不能用于今天的检查。"))
-    visit = VisitRepository(session).get(row.visit_id)
-    if visit is None or visit.status != VisitStatus.PUBLISHED:
-        out.append(Warning("cancelled", "这次入企已取消。"))
     if any(p.kind in CAPPED_KINDS for p in own):
         found = near_cap_pairs(
             session,
