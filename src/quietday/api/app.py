@@ -31,6 +31,7 @@ from quietday.api.routers import (
     plans,
     registry,
     runs,
+    verify,
     visits,
 )
 from quietday.config import Settings
@@ -173,6 +174,8 @@ def create_app(
         visits.router,
         codes.router,
         codes.keys,
+        verify.api,
+        verify.router,
         runs.router,
         calendar.router,
         registry.router,

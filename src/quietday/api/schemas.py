@@ -415,6 +415,12 @@ class CapsPublic(_In):
     min_gap_days: int | None = Field(0, ge=0, le=366)
 
 
+LegalBasis = Annotated[
+    SafeStr,
+    Field(max_length=500, description="检查依据(企业扫检查码时看到;不填则显示通用的法律依据)"),
+]
+
+
 class AgencyCreate(_In):
     id: Annotated[Id64, Field(pattern=AGENCY_ID_PATTERN, description="如 360102-SCJG")]
     name: Name
@@ -423,6 +429,7 @@ class AgencyCreate(_In):
     contact: Annotated[SafeStr, Field(max_length=200, description="联系方式(出现在企业日历中)")] = (
         ""
     )
+    legal_basis: LegalBasis = ""
 
 
 class AgencyUpdate(_In):
@@ -431,6 +438,7 @@ class AgencyUpdate(_In):
     daily_capacity: int | None = Field(None, ge=0, le=10_000)
     active: bool | None = None
     contact: Annotated[SafeStr, Field(max_length=200)] | None = None
+    legal_basis: LegalBasis | None = None
 
 
 class AgencyPublic(BaseModel):
@@ -440,6 +448,7 @@ class AgencyPublic(BaseModel):
     daily_capacity: int
     active: bool
     contact: str
+    legal_basis: str
     capacity_by_date: dict[str, int] = Field(default_factory=dict)
 
 
@@ -880,3 +889,35 @@ class PublicSpecialPlans(BaseModel):
     month: str = Field(description="批准月份 YYYY-MM")
     months: list[str] = Field(description="有公示内容的月份")
     campaigns: list[CampaignPublic]
+
+
+# The public verification of codes (检查码核验)
+
+
+class CodeInspector(BaseModel):
+    name: str
+    certificate_no: str = Field(description="执法证号")
+
+
+class CodeWarning(BaseModel):
+    code: Literal["revoked", "not_yet", "past", "over_cap", "quiet_day"]
+    message: str
+
+
+class CodeVerification(BaseModel):
+    valid: bool = Field(description="检查码仍然有效(未被撤销);有效时仍须看 warnings")
+    today: date = Field(description="核验时的日期(北京时间)")
+    date: date
+    enterprise_id: str
+    enterprise_name: str
+    agency_id: str
+    agency_name: str
+    partner_agencies: list[str] = Field(description="联合检查的其他部门(检查日前只列可提前告知的)")
+    items: list[str] = Field(description="本部门的检查事项")
+    kinds: list[str] = Field(description="检查类型")
+    legal_basis: str = Field(description="检查依据")
+    inspectors: list[CodeInspector] = Field(description="本部门参加本次检查的执法人员")
+    triggered: bool = Field(description="触发式检查(投诉举报等),否则为计划检查")
+    trigger_reason: str | None
+    warnings: list[CodeWarning]
+    revoked_reason: str | None

@@ -1,4 +1,4 @@
-"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit and calendar
+"""The `quietday` command: solve, check, generate, demo, serve, db, keys, audit, calendar and codes
 (typer).
 
 The web and database stacks are imported inside the commands that use them: they would add
@@ -612,3 +612,42 @@ def calendar_disturbed(
     with _database() as session:
         count = _print_disturbed(every_disturbed(session, year=year))
     print(f"{year} 年落在非工作日的已发布入企 {count:,} 次。")
+
+
+codes_app = typer.Typer(
+    cls=ChineseGroup, help="检查码与监督码的签名密钥: 更换、公钥", no_args_is_help=True
+)
+app.add_typer(codes_app, name="codes")
+
+
+@codes_app.command("rotate-key", cls=ChineseCommand)
+def codes_rotate_key() -> None:
+    """更换数据库中保存的签名密钥;旧公钥继续受信任,已打印的检查码和监督码仍可核验。"""
+    from quietday.planning.codes import rotate_stored_key
+    from quietday.planning.province import CLI
+
+    settings = Settings()
+    if settings.code_key_pem() is not None:
+        _err(
+            "签名密钥由配置提供(QUIETDAY_CODE_SIGNING_KEY 或 QUIETDAY_CODE_SIGNING_KEY_FILE),"
+            "不能在数据库中更换。更换方法: 把新私钥放入该配置,把旧密钥的公钥(PEM)追加到 "
+            "QUIETDAY_CODE_RETIRED_PUBLIC_KEYS,然后重启各 API 进程;"
+            "旧公钥留在其中期间,旧密钥签发的码仍可核验。"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    with _database(actor=CLI) as session:
+        kid = rotate_stored_key(session)
+    print(f"已更换签名密钥,新密钥编号 {kid};旧密钥的公钥继续受信任。")
+
+
+@codes_app.command("public-keys", cls=ChineseCommand)
+def codes_public_keys() -> None:
+    """打印验证签名的公钥(JWK Set,JSON),可发给省级平台离线核验检查码与监督码。"""
+    import json
+
+    from quietday.planning.codes import keyring
+
+    settings = Settings()
+    with _database() as session:
+        ring = keyring(session, settings.code_key_pem(), settings.code_retired_public_keys)
+        print(json.dumps(ring.jwks(), ensure_ascii=False, indent=2))

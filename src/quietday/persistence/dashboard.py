@@ -262,6 +262,7 @@ class DashboardRepository:
         *,
         default_cap: int | None,
         agency_id: str | None = None,
+        enterprise_id: str | None = None,
         limit: int,
     ) -> tuple[CapCounts, list[PairUse]]:
         """Agency-enterprise pairs whose distinct capped dates (routine and special, published
@@ -285,6 +286,9 @@ class DashboardRepository:
         if agency_id is not None:
             planned = planned.where(col(PlanRow.agency_id) == agency_id)
             history = history.where(col(HistoryRow.agency_id) == agency_id)
+        if enterprise_id is not None:
+            planned = planned.where(col(PlanRow.enterprise_id) == enterprise_id)
+            history = history.where(col(HistoryRow.enterprise_id) == enterprise_id)
         dates = sa.union(planned, history).subquery()
         used = (
             sa.select(dates.c.agency_id, dates.c.enterprise_id, sa.func.count().label("used"))

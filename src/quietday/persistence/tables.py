@@ -26,6 +26,7 @@ __all__ = [
     "AuditRow",
     "CheckInFlagRow",
     "CheckInRow",
+    "CodeAttemptRow",
     "ComplaintRow",
     "DashboardSessionRow",
     "EnterpriseRow",
@@ -146,6 +147,8 @@ class AgencyRow(SQLModel, table=True):
     daily_capacity: int
     active: bool = True
     contact: str = Field(default="", max_length=200)
+    # 检查依据 shown on the public verification page of its codes (empty: the general laws).
+    legal_basis: str = Field(default="", max_length=500)
 
 
 class AgencyCapacityRow(SQLModel, table=True):
@@ -585,3 +588,14 @@ class NoticeRow(SQLModel, table=True):
     trigger: str = Field(max_length=16)
     reason: str = Field(max_length=200)
     issued_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class CodeAttemptRow(SQLModel, table=True):
+    """Failed attempts at typing a short inspection code on an enterprise's page, counted per
+    key (`enterprise:<id>` or `ip:<address>`) and hour, so that every API process applies the
+    same limit."""
+
+    __tablename__ = "code_attempt"
+    key: str = Field(primary_key=True, max_length=100)
+    hour: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
+    failures: int = 0

@@ -254,7 +254,12 @@ def quiet_day_exceptions(session: Session, month: date) -> list[QuietException]:
 
 
 def near_cap_pairs(
-    session: Session, year: int, *, agency_id: str | None = None, limit: int = 100
+    session: Session,
+    year: int,
+    *,
+    agency_id: str | None = None,
+    enterprise_id: str | None = None,
+    limit: int = 100,
 ) -> NearCaps:
     """Agency-enterprise pairs whose capped (routine and special) inspection dates in `year`,
     published or imported as history, reach the yearly cap or one below it (the enterprise's
@@ -265,6 +270,7 @@ def near_cap_pairs(
         date(year, 12, 31),
         default_cap=default.agency_enterprise_per_year,
         agency_id=agency_id,
+        enterprise_id=enterprise_id,
         limit=limit,
     )
     return NearCaps(

@@ -210,6 +210,7 @@ def create_agency(
     region_code: str,
     daily_capacity: int,
     contact: str = "",
+    legal_basis: str = "",
 ) -> AgencyRow:
     problem = agency_id_problem(agency_id)
     if problem is not None:
@@ -225,6 +226,7 @@ def create_agency(
             region_code=region_code,
             daily_capacity=daily_capacity,
             contact=contact,
+            legal_basis=legal_basis,
         )
     )
     record(session, "agency.create", f"agency:{agency_id}", row.model_dump())
@@ -237,7 +239,7 @@ def update_agency(session: Session, agency_id: str, changes: Mapping[str, Any]) 
     before = row.model_dump()
     if "region_code" in changes:
         _region(session, changes["region_code"], "region_code")
-    for key in ("name", "region_code", "daily_capacity", "active", "contact"):
+    for key in ("name", "region_code", "daily_capacity", "active", "contact", "legal_basis"):
         if key in changes:
             setattr(row, key, changes[key])
     if {"name", "contact"} & set(changes):

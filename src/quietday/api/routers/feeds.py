@@ -215,6 +215,7 @@ def subscribe_page(
         complain_csrf=complain_csrf,
         enterprise=enterprise,
         china=CHINA,
+        poster_url=f"/feeds/{token}/code" if rendered.kind == "enterprise" else None,
     )
     return HTMLResponse(
         html,

@@ -140,6 +140,7 @@ def create_agency(body: AgencyCreate, session: SessionDep, actor: SupervisorDep)
         region_code=body.region_code,
         daily_capacity=body.daily_capacity,
         contact=body.contact,
+        legal_basis=body.legal_basis,
     )
     return _agency(session, row)
 
