@@ -158,8 +158,9 @@ def test_agencies_see_their_own_and_only_supervisors_see_who_rated(
     listed = fc.get("/api/v1/check-ins", headers=world.auth("A")).json()["items"]
     assert [e["id"] for e in listed] == [entry["id"]]
     assert listed[0]["rating"] is None
+    # The agency's summary shows months gone by only, and no average of fewer than 5 ratings.
     summary = fc.get("/api/v1/check-ins/ratings", headers=world.auth("A")).json()
-    assert summary == {"agency_id": AGENCIES["A"][0], "count": 1, "average": 5.0}
+    assert summary == {"agency_id": AGENCIES["A"][0], "count": 0, "average": None, "months": []}
     # Another agency neither reads nor lists it.
     assert fc.get(f"/api/v1/check-ins/{entry['id']}", headers=world.auth("B")).status_code == 404
     assert fc.get("/api/v1/check-ins", headers=world.auth("B")).json()["items"] == []

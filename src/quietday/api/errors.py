@@ -125,8 +125,13 @@ def _count(total: int, first: list[str]) -> str:
     return f"共 {total} 处错误{listed}: " + "; ".join(first) + more
 
 
+def status_of(exc: QuietdayError) -> int:
+    """The HTTP status of a service error (what pages answer too)."""
+    return next((s for cls, s, _ in _STATUS if isinstance(exc, cls)), 500)
+
+
 def _domain(request: Request, exc: QuietdayError) -> JSONResponse:
-    status = next((s for cls, s, _ in _STATUS if isinstance(exc, cls)), 500)
+    status = status_of(exc)
     if isinstance(exc, InputError):
         errors = [
             FieldError(path=p.path, code=p.code, message=p.message, record=p.record)

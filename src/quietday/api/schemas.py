@@ -86,6 +86,7 @@ __all__ = [
     "PolicyPut",
     "PublicSpecialPlans",
     "PublishResult",
+    "RatingMonthPublic",
     "RatingPublic",
     "RatingPut",
     "RatingSummaryPublic",
@@ -597,10 +598,19 @@ class RatingPut(_In):
     comment: Annotated[SafeText, Field(max_length=500)] = ""
 
 
+class RatingMonthPublic(BaseModel):
+    month: str = Field(description="评价给出的月份 YYYY-MM(北京时间)")
+    count: int
+    average: float | None = Field(description="平均分;不足 5 条时不提供")
+
+
 class RatingSummaryPublic(BaseModel):
+    """以往各月(不含本月)收到的评价;不足 5 条的不给平均分,以免推知某家企业的评分。"""
+
     agency_id: str
     count: int
-    average: float | None
+    average: float | None = Field(description="以往各月的平均分;不足 5 条时不提供")
+    months: list[RatingMonthPublic]
 
 
 class FrequencyRowPublic(BaseModel):
@@ -921,3 +931,28 @@ class CodeVerification(BaseModel):
     trigger_reason: str | None
     warnings: list[CodeWarning]
     revoked_reason: str | None
+
+
+class CodeRating(_In):
+    token: Annotated[SafeStr, Field(min_length=1, max_length=1024)] = Field(
+        description="检查码(二维码中的签名令牌)"
+    )
+    score: int = Field(ge=1, le=5, description="评分 1 至 5")
+    comment: Annotated[SafeText, Field(max_length=500)] = Field(default="", description="意见")
+
+
+class CodeRatingPublic(BaseModel):
+    check_in_id: int
+    score: int
+    comment: str
+
+
+class CodeComplaint(_In):
+    token: Annotated[SafeStr, Field(min_length=1, max_length=1024)] = Field(
+        description="检查码(二维码中的签名令牌)"
+    )
+    reason: Annotated[SafeStr, Field(min_length=1, max_length=16)] = Field(
+        description="投诉事由: no_code 未出示检查码、quiet_day 安静日检查、repeated 重复检查、"
+        "conduct 态度作风、demands 索要财物或指定服务、other 其他"
+    )
+    text: Annotated[SafeText, Field(max_length=500)] = Field(default="", description="补充说明")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -23,7 +23,7 @@ from quietday.persistence.tables import (
     VisitRow,
 )
 
-__all__ = ["CheckInFilter", "CheckInRepository", "RatingRepository", "RatingSummary"]
+__all__ = ["CheckInFilter", "CheckInRepository", "RatingRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +140,6 @@ class CheckInRepository(Repository[CheckInRow]):
         self.session.flush()
 
 
-@dataclass(frozen=True, slots=True)
-class RatingSummary:
-    count: int
-    average: float | None
-
-
 class RatingRepository(Repository[RatingRow]):
     model = RatingRow
     label = "评价"
@@ -161,11 +155,12 @@ class RatingRepository(Repository[RatingRow]):
             ).all()
         }
 
-    def summary(self, agency_id: str) -> RatingSummary:
-        count, average = self.session.execute(
-            select(sa.func.count(), sa.func.avg(RatingRow.score))
-            .select_from(RatingRow)
+    def given_before(self, agency_id: str, before: datetime) -> list[tuple[datetime, int]]:
+        """When each rating of the agency's check-ins was first given, and its score, for those
+        given before `before`."""
+        rows = self.session.execute(
+            select(RatingRow.created_at, RatingRow.score)
             .join(CheckInRow, col(CheckInRow.id) == col(RatingRow.check_in_id))
-            .where(CheckInRow.agency_id == agency_id)
-        ).one()
-        return RatingSummary(int(count), float(average) if average is not None else None)
+            .where(CheckInRow.agency_id == agency_id, col(RatingRow.created_at) < before)
+        ).all()
+        return [(at, int(score)) for at, score in rows]

@@ -418,7 +418,11 @@ class RatingRow(SQLModel, table=True):
     check_in_id: int = Field(foreign_key="check_in.id", primary_key=True)
     score: int
     comment: str = Field(default="", max_length=500)
-    feed_token_id: int = Field(foreign_key="feed_token.id")
+    # The enterprise's feed token it rated through; none from the verification page.
+    feed_token_id: int | None = Field(default=None, foreign_key="feed_token.id")
+    # "subscribe" (its subscribe page or the API with its token) or "verify" (the page an
+    # inspection code opens, after the entry).
+    channel: str = Field(default="subscribe", max_length=16)
     created_at: datetime = _stamp()
     updated_at: datetime = _stamp()
 

@@ -14,6 +14,7 @@ and average of ratings; supervisors see each rating.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -48,7 +49,6 @@ from quietday.persistence.checkins import (
     CheckInFilter,
     CheckInRepository,
     RatingRepository,
-    RatingSummary,
 )
 from quietday.persistence.mapping import (
     CAPS_SETTING,
@@ -81,10 +81,12 @@ from quietday.planning.keys import Actor
 
 __all__ = [
     "ENTRY_FLAGS",
+    "MIN_RATINGS",
     "RULE_FLAGS",
     "CheckInFilter",
     "CheckInInput",
     "CheckInView",
+    "RatingSummary",
     "actuals_documents",
     "actuals_instance",
     "agency_names",
@@ -93,6 +95,7 @@ __all__ = [
     "judge_enterprise",
     "list_check_ins",
     "list_for_token",
+    "put_rating",
     "rate_check_in",
     "rating_summary",
     "record_check_in",
@@ -590,10 +593,36 @@ def list_check_ins(
     ]
 
 
-def rating_summary(session: Session, actor: Actor) -> RatingSummary:
+# An average over fewer ratings could tell an agency one enterprise's score.
+MIN_RATINGS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSummary:
+    """An agency's ratings in the months gone by (China time; the current month is not shown,
+    so that a new rating cannot be told by the change it makes): per month how many, and the
+    average where at least `MIN_RATINGS` were given; the same over all of them."""
+
+    count: int
+    average: float | None
+    months: list[tuple[str, int, float | None]]
+
+
+def _average(scores: Sequence[int]) -> float | None:
+    return round(sum(scores) / len(scores), 2) if len(scores) >= MIN_RATINGS else None
+
+
+def rating_summary(session: Session, actor: Actor, *, now: datetime) -> RatingSummary:
     if actor.own_agency is None:
         raise ForbiddenError("评价汇总按执法部门提供;监督密钥可直接查看每条评价")
-    return RatingRepository(session).summary(actor.own_agency)
+    local = now.astimezone(CHINA)
+    month_start = datetime(local.year, local.month, 1, tzinfo=CHINA)
+    by_month: dict[str, list[int]] = defaultdict(list)
+    for at, score in RatingRepository(session).given_before(actor.own_agency, month_start):
+        by_month[at.astimezone(CHINA).strftime("%Y-%m")].append(score)
+    every = [s for scores in by_month.values() for s in scores]
+    months = [(m, len(v), _average(v)) for m, v in sorted(by_month.items())]
+    return RatingSummary(len(every), _average(every), months)
 
 
 def _enterprise_of_token(session: Session, token: str) -> tuple[int, str]:
@@ -616,11 +645,27 @@ def list_for_token(session: Session, token: str, *, limit: int = 50) -> list[Che
 
 
 def rate_check_in(
-    session: Session, token: str, check_in_id: int, *, score: int, comment: str
+    session: Session, token: str, check_in_id: int, *, score: int, comment: str, now: datetime
 ) -> RatingRow:
     """The enterprise rates one of its check-ins (rating again replaces its rating)."""
     token_id, enterprise_id = _enterprise_of_token(session, token)
     session.info["actor"] = feed_actor("enterprise", enterprise_id, token_id)
+    _rating_problems(score, comment)
+    entry = CheckInRepository(session).get(check_in_id)
+    if entry is None or entry.enterprise_id != enterprise_id:
+        raise NotFoundError(f"入企记录 {check_in_id} 不存在")
+    return put_rating(
+        session,
+        check_in_id,
+        score=score,
+        comment=comment,
+        feed_token_id=token_id,
+        channel="subscribe",
+        now=now,
+    )
+
+
+def _rating_problems(score: int, comment: str) -> None:
     problems: list[Problem] = []
     if not 1 <= score <= 5:
         problems.append(Problem("score_range", "score", "评分应为 1 至 5"))
@@ -631,28 +676,34 @@ def rate_check_in(
         problems.append(Problem("bad_text", "comment", f"评价内容{bad_text}"))
     if problems:
         raise InputError(problems)
-    entry = CheckInRepository(session).get(check_in_id)
-    if entry is None or entry.enterprise_id != enterprise_id:
-        raise NotFoundError(f"入企记录 {check_in_id} 不存在")
+
+
+def put_rating(
+    session: Session,
+    check_in_id: int,
+    *,
+    score: int,
+    comment: str,
+    feed_token_id: int | None,
+    channel: str,
+    now: datetime,
+) -> RatingRow:
+    """Store the enterprise's rating of a check-in (the caller checked whose it is and set the
+    actor), replacing the one it had, audit-logged; `now` by the app's clock (the agency's
+    summary is by the month a rating was given)."""
+    _rating_problems(score, comment)
     ratings = RatingRepository(session)
     row = ratings.get(check_in_id)
     before = {} if row is None else {"score": row.score, "comment": row.comment}
     if row is None:
-        row = RatingRow(
-            check_in_id=check_in_id, score=score, comment=comment, feed_token_id=token_id
-        )
-    else:
-        row.score, row.comment, row.feed_token_id, row.updated_at = (
-            score,
-            comment,
-            token_id,
-            utcnow(),
-        )
+        row = RatingRow(check_in_id=check_in_id, score=score, comment=comment, created_at=now)
+    row.score, row.comment, row.feed_token_id, row.channel = score, comment, feed_token_id, channel
+    row.updated_at = now
     ratings.add(row)
     record(
         session,
         "rating.put",
         f"check_in:{check_in_id}",
-        diff(before, {"score": row.score, "comment": row.comment}),
+        {**diff(before, {"score": row.score, "comment": row.comment}), "channel": channel},
     )
     return row

@@ -14,6 +14,7 @@ from quietday.api.schemas import (
     CheckInPage,
     CheckInPublic,
     Day,
+    RatingMonthPublic,
     RatingPublic,
     RatingPut,
     RatingSummaryPublic,
@@ -151,11 +152,14 @@ def list_(
     response_model=RatingSummaryPublic,
     responses=problem_responses(403),
 )
-def ratings(session: SessionDep, actor: ActorDep) -> RatingSummaryPublic:
-    """一个执法部门收到的评价汇总:条数与平均分,不显示谁给了哪一条。"""
-    summary = rating_summary(session, actor)
+def ratings(session: SessionDep, actor: ActorDep, request: Request) -> RatingSummaryPublic:
+    """一个执法部门收到的评价汇总:以往各月(不含本月)的条数与平均分;不足 5 条的不给平均分,不显示谁给了哪一条。"""
+    summary = rating_summary(session, actor, now=request.app.state.clock())
     return RatingSummaryPublic(
-        agency_id=actor.agency_id or "", count=summary.count, average=summary.average
+        agency_id=actor.agency_id or "",
+        count=summary.count,
+        average=summary.average,
+        months=[RatingMonthPublic(month=m, count=n, average=avg) for m, n, avg in summary.months],
     )
 
 
@@ -188,9 +192,10 @@ def of_token(session: SessionDep, token: Token) -> list[CheckInPublic]:
     responses=problem_responses(404, 422),
 )
 def rate(
-    session: SessionDep, token: Token, check_in_id: CheckInId, body: RatingPut
+    session: SessionDep, token: Token, check_in_id: CheckInId, body: RatingPut, request: Request
 ) -> RatingPublic:
     """企业为自己的一次入企打分(1–5 分)并可留言;再次提交即替换。"""
+    now = request.app.state.clock()
     return _rating(
-        rate_check_in(session, token, check_in_id, score=body.score, comment=body.comment)
+        rate_check_in(session, token, check_in_id, score=body.score, comment=body.comment, now=now)
     )

@@ -233,13 +233,16 @@ def subscribe_page(
              status_code=303, responses=problem_responses(404, 422))  # fmt: skip
 def rate_form(
     token: Token,
+    request: Request,
     session: SessionDep,
     check_in_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     score: Annotated[int, Form(ge=1, le=5)],
     comment: Annotated[SafeText, Form(max_length=500)] = "",
 ) -> RedirectResponse:
     """订阅页面上的评价表单(令牌即凭证:不用 cookie,也不需 CSRF 令牌)。"""
-    rate_check_in(session, token, check_in_id, score=score, comment=comment)
+    rate_check_in(
+        session, token, check_in_id, score=score, comment=comment, now=request.app.state.clock()
+    )
     return RedirectResponse(f"/feeds/{token}?rated={check_in_id}", status_code=303)
 
 

@@ -13,25 +13,43 @@ from __future__ import annotations
 import io
 import re
 import secrets
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import KeyringDep, SessionDep, SettingsDep, TodayDep
-from quietday.api.errors import problem_responses
+from quietday.api.errors import problem_responses, status_of
+from quietday.api.routers.complaints import own
 from quietday.api.routers.dashboard import CSP, SignedIn, _matches, _same_origin
-from quietday.api.schemas import CodeInspector, CodeVerification, CodeWarning, SafeStr
-from quietday.errors import InputError, NotFoundError
+from quietday.api.schemas import (
+    CodeComplaint,
+    CodeInspector,
+    CodeRating,
+    CodeRatingPublic,
+    CodeVerification,
+    CodeWarning,
+    ComplaintOwnPublic,
+    SafeStr,
+    SafeText,
+)
+from quietday.config import Settings
+from quietday.errors import InputError, NotFoundError, QuietdayError
+from quietday.persistence import Session
 from quietday.persistence.registry import EnterpriseRepository
 from quietday.persistence.tables import EnterpriseRow
 from quietday.planning.codes import enterprise_from_token, enterprise_token, enterprise_url
+from quietday.planning.complaints import REASONS
+from quietday.planning.feedback import complain_by_code, feedback_of, rate_by_code
 from quietday.planning.feeds import look_up
 from quietday.planning.verify import Verification, posters, typed_code, verify_token
+from quietday.signing import Keyring
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1/codes", tags=["codes"])
@@ -109,9 +127,59 @@ def _public(v: Verification) -> CodeVerification:
     )
 
 
-def _shown(v: Verification) -> HTMLResponse:
-    """A genuine code's page: 200, or 410 once it is revoked."""
-    return _page("verify.html", status=200 if v.valid else 410, v=v)
+def _csrf(request: Request) -> str:
+    """The form token the browser holds (a second tab's form stays good), else a new one."""
+    held = request.cookies.get(CSRF_COOKIE, "")
+    return held if re.fullmatch(r"[A-Za-z0-9_-]{32}", held) else secrets.token_urlsafe(24)
+
+
+def _keep_csrf(request: Request, response: Response, csrf: str, path: str) -> None:
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _form_ok(request: Request, settings: Settings, csrf: str) -> bool:
+    held = request.cookies.get(CSRF_COOKIE, "")
+    return _same_origin(request, settings) and bool(held) and _matches(held, csrf)
+
+
+def _shown(
+    v: Verification,
+    *,
+    request: Request | None = None,
+    session: Session | None = None,
+    token: str = "",
+    status: int | None = None,
+    sent: str | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
+    """A genuine code's page: 200, or 410 once it is revoked; with the evaluation and complaint
+    forms from its day on when drawn for a browser at its own URL (`request`)."""
+    feedback = feedback_of(session, v) if request is not None and session is not None else None
+    if request is None or feedback is None or not feedback.open:
+        return _page("verify.html", status=status or (200 if v.valid else 410), v=v)
+    csrf = _csrf(request)
+    response = _page(
+        "verify.html",
+        status=status or 200,
+        headers=FORM_HEADERS,
+        v=v,
+        feedback=feedback,
+        token=token,
+        csrf=csrf,
+        reasons=REASONS,
+        sent=sent,
+        error=error,
+    )
+    _keep_csrf(request, response, csrf, "/v")
+    return response
 
 
 @router.get("/static/codes.css")
@@ -125,10 +193,129 @@ def stylesheet() -> Response:
 
 
 @router.get("/v/{token}", response_class=HTMLResponse)
-def verify_page(token: str, session: SessionDep, ring: KeyringDep, today: TodayDep) -> Response:
-    """What an inspection code's QR opens: the check it stands for, or why it does not hold."""
+def verify_page(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    ring: KeyringDep,
+    today: TodayDep,
+    sent: Annotated[Literal["rating", "complaint"] | None, Query()] = None,
+) -> Response:
+    """What an inspection code's QR opens: the check it stands for, or why it does not hold;
+    from its day on, the enterprise's evaluation and complaint forms."""
     found = verify_token(session, ring, token, today=today)
-    return _invalid() if found is None else _shown(found)
+    if found is None:
+        return _invalid()
+    return _shown(found, request=request, session=session, token=token, sent=sent)
+
+
+def _feedback_post(
+    token: str,
+    request: Request,
+    session: Session,
+    settings: Settings,
+    ring: Keyring,
+    today: date,
+    csrf: str,
+    act: Callable[[], object],
+    sent: str,
+) -> Response:
+    """A form posted from a code's page: done and back to the page (303), or the page again
+    with what went wrong."""
+    found = verify_token(session, ring, token, today=today)
+    if found is None:
+        return _invalid()
+    if not found.valid:
+        return _shown(found)
+    if not _form_ok(request, settings, csrf):
+        return _shown(found, request=request, session=session, token=token, status=403,
+                      error="表单已失效,请刷新页面后重新提交。")  # fmt: skip
+    try:
+        with session.begin_nested():
+            act()
+    except QuietdayError as exc:
+        return _shown(found, request=request, session=session, token=token, status=status_of(exc),
+                      error=str(exc))  # fmt: skip
+    return RedirectResponse(f"/v/{token}?sent={sent}#feedback", status_code=303, headers=HEADERS)
+
+
+@router.post("/v/{token}/rate", response_class=HTMLResponse)
+def rate_form(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    ring: KeyringDep,
+    today: TodayDep,
+    score: Annotated[int, Form(ge=1, le=5)],
+    comment: Annotated[SafeText, Form(max_length=500)] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
+) -> Response:
+    """The enterprise's evaluation of the entry, from the code's page."""
+    return _feedback_post(
+        token, request, session, settings, ring, today, csrf,
+        lambda: rate_by_code(session, ring, token, score=score, comment=comment, today=today,
+                             now=request.app.state.clock()),
+        "rating",
+    )  # fmt: skip
+
+
+@router.post("/v/{token}/complain", response_class=HTMLResponse)
+def complain_form(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    ring: KeyringDep,
+    today: TodayDep,
+    reason: Annotated[SafeStr, Form(max_length=16)],
+    text: Annotated[SafeText, Form(max_length=500)] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
+) -> Response:
+    """The enterprise's complaint about the check, from the code's page."""
+    now = request.app.state.clock()
+    return _feedback_post(
+        token, request, session, settings, ring, today, csrf,
+        lambda: complain_by_code(session, ring, token, reason=reason, text=text, today=today,
+                                 now=now),
+        "complaint",
+    )  # fmt: skip
+
+
+@api.post(
+    "/ratings",
+    summary="凭检查码评价入企",
+    status_code=201,
+    response_model=CodeRatingPublic,
+    responses=problem_responses(404, 409, 422),
+)
+def rate_json(
+    body: CodeRating, request: Request, session: SessionDep, ring: KeyringDep, today: TodayDep
+) -> CodeRatingPublic:
+    """企业扫检查码后评价这次入企(无需密钥;入企当天起、有入企登记后;已在订阅页面评价过的请在订阅页面修改)。"""
+    row = rate_by_code(
+        session, ring, body.token, score=body.score, comment=body.comment, today=today,
+        now=request.app.state.clock(),
+    )  # fmt: skip
+    return CodeRatingPublic(check_in_id=row.check_in_id, score=row.score, comment=row.comment)
+
+
+@api.post(
+    "/complaints",
+    summary="凭检查码投诉",
+    status_code=201,
+    response_model=ComplaintOwnPublic,
+    responses=problem_responses(404, 409, 422, 429),
+)
+def complain_json(
+    body: CodeComplaint, request: Request, session: SessionDep, ring: KeyringDep, today: TodayDep
+) -> ComplaintOwnPublic:
+    """企业扫检查码后投诉这次检查(无需密钥;入企当天起),投诉直接送达司法行政监督部门。"""
+    row = complain_by_code(
+        session, ring, body.token, reason=body.reason, text=body.text, today=today,
+        now=request.app.state.clock(),
+    )  # fmt: skip
+    return ComplaintOwnPublic.model_validate(own(row))
 
 
 @api.get(

@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-12-08
+Create Date: 2026-12-06
 """
 
 from __future__ import annotations

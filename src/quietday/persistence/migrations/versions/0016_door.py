@@ -3,7 +3,7 @@ after the entry; a door sign-in keeps the inspectors who signed in
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-08
+Create Date: 2026-12-06
 """
 
 from __future__ import annotations
