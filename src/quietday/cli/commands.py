@@ -30,6 +30,7 @@ from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig, f
 if TYPE_CHECKING:
     from quietday.persistence import Session
     from quietday.planning.calendar import DisturbedVisit
+    from quietday.planning.province import DemoReport
 
 
 class _ChineseHelp:
@@ -269,6 +270,7 @@ def demo(
     print(f"部门密钥({report.agency_name} {report.agency_id}): {report.agency_key}")
     print(f"审批密钥({report.approver_agency_id} 负责人): {report.approver_key}")
     print(f"专项检查计划公示: {base}/public/special-plans")
+    _print_door(base, report)
     feeds_file = out / "feeds.txt"
     feeds_file.write_text(
         "".join(
@@ -294,6 +296,19 @@ def demo(
         raise typer.Exit(EXIT_VIOLATIONS)
     if serve:
         _serve(Settings(database_url=report.database_url), host=host, port=port)
+
+
+def _print_door(base: str, report: DemoReport) -> None:
+    """The demo's pages at the door and afterwards."""
+    print(f"执法人员入企(手机,部门密钥登录后选择执法人员、扫企业监督码): {base}/door")
+    if report.sample_code and report.sample_enterprise_code:
+        print(f"检查码核验页(企业扫执法人员出示的检查码): {base}/v/{report.sample_code}")
+        print(f"企业监督码页面(张贴在企业门口): {base}/e/{report.sample_enterprise_code}")
+    print(
+        f"企业评价 {report.ratings:,} 条、投诉 {report.complaints:,} 件: "
+        f"{base}/dashboard/complaints, 各部门月度监督: {base}/dashboard/supervision"
+    )
+    print(f"批量打印企业监督码: {base}/dashboard/enterprise-codes")
 
 
 def _ready(url: str) -> None:

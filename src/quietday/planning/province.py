@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from quietday.domain.filing import Approval, trigger_from_reason
 from quietday.domain.model import Instance
-from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.errors import InputError, Problem
 from quietday.generate import GeneratorConfig, generate, regions
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
@@ -37,8 +35,8 @@ from quietday.persistence.tables import (
 )
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, record
-from quietday.planning.checkins import CheckInInput, record_check_ins
-from quietday.planning.feeds import CHINA, issue_enterprise_tokens, issue_token
+from quietday.planning.codes import codes_for_visits, enterprise_token, keyring
+from quietday.planning.feeds import issue_enterprise_tokens, issue_token
 from quietday.planning.filing import decide
 from quietday.planning.keys import Actor, create_key
 from quietday.planning.registry import (
@@ -48,6 +46,7 @@ from quietday.planning.registry import (
     put_region,
 )
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
+from quietday.planning.simulation import simulate_check_ins, simulate_feedback
 
 __all__ = [
     "CLI",
@@ -57,7 +56,6 @@ __all__ = [
     "load_province",
     "load_registry",
     "run_demo",
-    "simulate_check_ins",
 ]
 
 
@@ -239,6 +237,11 @@ class DemoReport:
     check_ins: int
     approver_key: str
     approver_agency_id: str
+    ratings: int
+    complaints: int
+    # The demo agency's code of its next visit (its QR's token), and that enterprise's 监督码.
+    sample_code: str | None
+    sample_enterprise_code: str | None
 
 
 def demo_quarters(today: date) -> tuple[tuple[date, date], tuple[date, date]]:
@@ -319,6 +322,11 @@ def run_demo(
     with session_scope(engine, actor=CLI) as session:
         check_ins = simulate_check_ins(session, today=today)
     on_step(f"模拟扫码入企记录 {check_ins:,} 条")
+    with session_scope(engine, actor=CLI) as session:
+        ratings, complaints = simulate_feedback(session, supervisor_actor, today=today)
+    on_step(f"模拟企业评价 {ratings:,} 条、投诉 {complaints:,} 件")
+    with session_scope(engine, actor=CLI) as session:
+        code, enterprise_code = _sample_codes(session, busiest, today=today)
     return (
         DemoReport(
             database_url=url,
@@ -331,6 +339,10 @@ def run_demo(
             check_ins=check_ins,
             approver_key=approver_key,
             approver_agency_id=head,
+            ratings=ratings,
+            complaints=complaints,
+            sample_code=code,
+            sample_enterprise_code=enterprise_code,
         ),
         engine,
     )
@@ -433,67 +445,17 @@ def _demo_feeds(session: Session, actor: Actor, agency_id: str) -> list[tuple[st
     return out
 
 
-def simulate_check_ins(session: Session, *, today: date, seed: int = 2026) -> int:
-    """Scan-to-enter records for the published visits before `today`, as agencies would send
-    them, with the departures a supervisor must see: of each agency's visits about 3 % missed,
-    3 % entered a day late, 3 % with one inspector; and unplanned entries at 1 % of enterprises,
-    half of them complaint cases (exempt), half routine (on a quiet day, a breach). Each agency
-    gets two certified inspectors and a key of its own. The number of records."""
-    rng = random.Random(seed)
-    visits = [
-        v
-        for v in VisitRepository(session).page(after=None, limit=10**9)
-        if v.status == VisitStatus.PUBLISHED and v.day < today
-    ]
-    agencies_of: dict[int, set[str]] = defaultdict(set)
-    for plan in PlanRepository(session).in_visits(int(v.id or 0) for v in visits):
-        if plan.status == PlanStatus.PUBLISHED and plan.visit_id is not None:
-            agencies_of[plan.visit_id].add(plan.agency_id)
-    agencies = sorted(a.id for a in AgencyRepository(session).list())
-    crews = {a: _crew(session, a) for a in agencies}
-    entries: dict[str, list[CheckInInput]] = defaultdict(list)
-
-    def at(day: date) -> datetime:
-        return datetime.combine(day, time(8 + rng.randrange(9), rng.randrange(60)), tzinfo=CHINA)
-
-    for visit in sorted(visits, key=lambda v: (v.day, v.id or 0)):
-        for agency in sorted(agencies_of[int(visit.id or 0)]):
-            roll, day, crew = rng.random(), visit.day, crews[agency]
-            if roll < 0.03:
-                continue
-            if roll < 0.06 and visit.day + timedelta(days=1) < today:
-                day = visit.day + timedelta(days=1)
-            elif roll < 0.09:
-                crew = crew[:1]
-            entries[agency].append(CheckInInput(visit.enterprise_id, crew, at(day), visit.id))
-    horizon_start = min((v.day for v in visits), default=today)
-    days = [horizon_start + timedelta(days=k) for k in range((today - horizon_start).days)]
-    enterprises = [e.id for e in EnterpriseRepository(session).page(after=None, limit=10**9)]
-    for enterprise in rng.sample(enterprises, k=len(enterprises) // 100) if days else []:
-        agency = rng.choice(agencies)
-        case = rng.random() < 0.5
-        entries[agency].append(
-            CheckInInput(
-                enterprise,
-                crews[agency],
-                at(rng.choice(days)),
-                kind="case" if case else "routine",
-                exempt_reason="投诉举报" if case else None,
-            )
-        )
-    recorded = 0
-    for agency, inputs in sorted(entries.items()):
-        key, _ = create_key(session, role="agency", agency_id=agency, label="演示扫码终端")
-        actor = Actor(key_id=int(key.id or 0), role="agency", agency_id=agency)
-        recorded += len(record_check_ins(session, actor, inputs))
-    return recorded
-
-
-def _crew(session: Session, agency_id: str) -> tuple[str, ...]:
-    """Certificate numbers of two inspectors of the agency (created when it has fewer)."""
-    have = [i.certificate_no for i in InspectorRepository(session).list(agency_id=agency_id)]
-    for k in range(len(have), 2):
-        number = f"{agency_id}-JC-{k + 1:03d}"
-        create_inspector(session, agency_id=agency_id, name=f"执法员{k + 1}", certificate_no=number)
-        have.append(number)
-    return tuple(have[:2])
+def _sample_codes(
+    session: Session, agency_id: str, *, today: date
+) -> tuple[str | None, str | None]:
+    """The agency's inspection code of its next visit it may announce, and the 监督码 of that
+    visit's enterprise (what the demo's links open)."""
+    ring = keyring(session, None)
+    ahead = VisitRepository(session).of_subject(
+        "agency", agency_id, today, today + timedelta(days=200)
+    )
+    for visit in ahead:
+        codes = codes_for_visits(session, ring, [visit], today=today, agency_id=agency_id)
+        if codes:
+            return codes[0].token, enterprise_token(ring, visit.enterprise_id)
+    return None, None
