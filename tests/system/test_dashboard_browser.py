@@ -200,6 +200,8 @@ def test_calendar_page_shows_the_provisional_year_then_the_imported_notice(
         page.fill("#key", server.supervisor_key)
         page.click("button[type=submit]")
         page.wait_for_url(f"{server.base}/dashboard")
+        # The overview fetches its figures: let them land before going on (else they are aborted).
+        page.wait_for_load_state("networkidle")
         page.goto(f"{server.base}/dashboard/calendar")
         assert "暂定" in page.inner_text("tr[data-year='2027']")
         assert "2027 年尚无国务院节假日安排" in page.inner_text("[data-provisional]")
