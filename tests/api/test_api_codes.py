@@ -1,13 +1,15 @@
 """Inspection codes (检查码) and enterprise codes (监督码): minted for published visits, signed
 so that anyone can check them offline with the public keys alone (checked here by code that
-knows JWS and Ed25519, not quietday), revoked when the plans behind them change, and never
+knows JWS and Ed25519, not quietday: a few lines of `cryptography`, and a Node script), revoked when the plans behind them change, and never
 minted for an inspection its enterprise may not know of before the day."""
 
 from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,21 @@ from quietday.errors import InputError
 from quietday.persistence import Engine, session_scope
 from quietday.planning.codes import enterprise_from_token, keyring, rotate_stored_key
 from seed import Seeded
+
+# tests/js/verify-code.mjs: a verifier in another language, from the RFCs alone.
+NODE_VERIFIER = Path(__file__).resolve().parents[1] / "js" / "verify-code.mjs"
+
+
+def verify_in_node(jwks: dict[str, Any], tokens: list[str]) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        ["node", str(NODE_VERIFIER)],
+        input=json.dumps({"jwks": jwks, "tokens": tokens}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    return results
 
 
 def _unb64(text: str) -> bytes:
@@ -199,3 +216,23 @@ def test_an_enterprise_code_names_its_enterprise_and_nothing_forged_passes(
             with pytest.raises(InputError) as caught:
                 enterprise_from_token(s, ring, forged, field="code")
             assert caught.value.problems[0].path == "code"
+
+
+def test_codes_verify_in_node_with_the_published_keys_alone(fc: TestClient, world: Seeded) -> None:
+    ids = published(fc, world)
+    visit = visit_of(fc, world, ids["joint_a"])
+    both = codes(fc, world, visit, "supervisor")
+    poster = fc.get(f"/api/v1/enterprises/{world.enterprises[0]}/code", headers=world.auth()).json()
+    jwks = fc.get("/api/v1/codes/keys").json()
+    header, payload, signature = both[0]["token"].split(".")
+    other_payload = both[1]["token"].split(".")[1]
+    tokens = [
+        *(c["token"] for c in both),
+        poster["token"],
+        f"{header}.{other_payload}.{signature}",  # another code's content under this signature
+        f"{header}.{payload}.{signature[:-4]}AAAA",
+    ]
+    results = verify_in_node(jwks, tokens)
+    assert [r["ok"] for r in results] == [True, True, True, False, False]
+    assert [r["payload"]["agy"] for r in results[:2]] == [c["agency_id"] for c in both]
+    assert results[2]["payload"] == {"ent": world.enterprises[0], "typ": "enterprise"}
