@@ -1,7 +1,8 @@
 """Inspection codes (检查码) and enterprise codes (监督码): minted for published visits, signed
 so that anyone can check them offline with the public keys alone (checked here by code that
-knows JWS and Ed25519, not quietday: a few lines of `cryptography`, and a Node script), revoked when the plans behind them change, and never
-minted for an inspection its enterprise may not know of before the day."""
+knows JWS and Ed25519, not quietday: a few lines of `cryptography`, and a Node script),
+revoked when the plans behind them change, and never minted for an inspection its enterprise
+may not know of before the day."""
 
 from __future__ import annotations
 
