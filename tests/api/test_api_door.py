@@ -248,8 +248,13 @@ def test_door_pages_sign_in_choose_the_crew_scan_and_sign_out(
     # A scan typed in: the URL of E0's 监督码.
     url = enterprise_code(fc, world, 0)["url"]
     done = fc.post("/door/check-in", data={"code": url, "csrf": csrf})
-    assert done.status_code == 201
+    # Post, then redirect to the entry's page: a reload registers nothing more.
+    assert done.status_code == 200
+    assert done.url.path.startswith("/door/entries/")
     assert "与已发布的计划相符" in done.text
+    assert fc.get(done.url.path).status_code == 200
+    assert fc.get("/door/entries/999999").status_code == 404
+    assert len(fc.get("/api/v1/check-ins", headers=world.auth("A")).json()["items"]) == 1
     entry = fc.get("/api/v1/check-ins", headers=world.auth("A")).json()["items"][-1]
     assert entry["certificates"] == ["A-001", "A-002"]
     assert entry["scanned"] is True
@@ -272,11 +277,11 @@ def test_door_pages_sign_in_choose_the_crew_scan_and_sign_out(
         "/door/check-in",
         data={"code": url, "late": "1", "entered_at": "08:10", "late_reason": "险情", "csrf": csrf},
     )
-    assert late.status_code == 201
+    assert late.status_code == 200
     assert 'data-flag="late_scan"' in late.text
     # Picked from the list without a code: registered, not scanned.
     picked = fc.post("/door/check-in", data={"enterprise_id": world.enterprises[0], "csrf": csrf})
-    assert picked.status_code == 201
+    assert picked.status_code == 200
     items = fc.get("/api/v1/check-ins", headers=world.auth("A")).json()["items"]
     assert [e["scanned"] for e in items] == [True, True, False]
     assert fc.post("/door/check-in", data={"code": url, "csrf": "forged"}).status_code == 403

@@ -28,7 +28,7 @@ from PIL import Image
 from conftest import Clock, require, url_of
 from flows import published, token
 from quietday.api import create_app
-from quietday.api.routers.verify import qr_svg
+from quietday.api.qr import qr_svg
 from quietday.config import Settings
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded

@@ -27,12 +27,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep, TodayDep
 from quietday.api.errors import problem_responses
+from quietday.api.qr import qr_svg
 from quietday.api.routers.dashboard import CSP, _matches, _same_origin, _secret
 from quietday.api.schemas import Day, DoorVisitPublic, SafeStr, SafeText
 from quietday.config import Settings
 from quietday.errors import AuthenticationError, ForbiddenError, InputError, NotFoundError, Problem
 from quietday.persistence import Session
 from quietday.planning import door
+from quietday.planning.checkins import get_check_in
 from quietday.planning.feeds import CHINA, today_in_china
 from quietday.planning.signin import SESSION_HOURS
 from quietday.signing import Keyring
@@ -122,14 +124,6 @@ def _login_form(request: Request, *, error: str | None = None, status: int = 200
 
 def _posted(request: Request, settings: Settings, at: door.Door, csrf: str) -> bool:
     return _same_origin(request, settings) and _matches(at.claims.csrf, csrf)
-
-
-def _qr_svg(url: str, *, scale: int = 6) -> str:
-    out = io.BytesIO()
-    segno.make(url, error="m").save(
-        out, kind="svg", scale=scale, xmldecl=False, svgns=False, border=4, omitsize=True
-    )
-    return out.getvalue().decode("utf-8")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -260,7 +254,7 @@ def today(
         "today.html",
         at=at,
         day=day,
-        visits=[(v, _qr_svg(v.url)) for v in visits],
+        visits=[(v, qr_svg(v.url)) for v in visits],
         kind_labels=_KIND_LABELS,
     )
 
@@ -349,11 +343,26 @@ def check_in(
             errors=[p.message for p in exc.problems],
             form=form,
         )
+    # Post, then redirect: reloading the result does not register the entry again.
+    return _redirect(f"/door/entries/{int(view.row.id or 0)}")
+
+
+@router.get("/entries/{check_in_id}", response_class=HTMLResponse)
+def entry(
+    request: Request,
+    session: SessionDep,
+    at: AtDoor,
+    check_in_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+) -> Response:
+    """An entry of the agency, as it was registered and judged."""
+    try:
+        view = get_check_in(session, at.actor, check_in_id)
+    except NotFoundError as exc:
+        return _page(request, "message.html", status=404, at=at, message=str(exc))
     names = door.enterprise_names(session, [view.row.enterprise_id])
     return _page(
         request,
         "done.html",
-        status=201,
         at=at,
         entry=view.row,
         enterprise_name=names.get(view.row.enterprise_id, view.row.enterprise_id),

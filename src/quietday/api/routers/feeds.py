@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import email.utils
-import io
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import segno
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -16,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
+from quietday.api.qr import qr_svg
 from quietday.api.routers.complaints import form_token, own
 from quietday.api.schemas import (
     FeedTokenCreate,
@@ -171,10 +170,6 @@ def subscribe_page(
     rendered = _rendered(request, session, settings, token)
     https_url = f"{settings.base_url()}/feeds/{token}.ics"
     webcal_url = "webcal://" + https_url.split("://", 1)[1]
-    svg = io.BytesIO()
-    segno.make(https_url, error="m").save(
-        svg, kind="svg", scale=4, xmldecl=False, svgns=False, border=2
-    )
     upcoming: list[dict[str, Any]] = [
         {
             "day": day,
@@ -195,7 +190,7 @@ def subscribe_page(
         https_url=https_url,
         webcal_url=webcal_url,
         google_url="https://calendar.google.com/calendar/r?cid=" + quote(https_url, safe=""),
-        qr_svg=svg.getvalue().decode("utf-8"),
+        qr_svg=qr_svg(https_url),
         upcoming=upcoming,
         entries=[
             {

@@ -10,7 +10,6 @@ one and the same "检查码无效" page (404), whatever was wrong with it.
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 from collections.abc import Callable
@@ -19,13 +18,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import KeyringDep, SessionDep, SettingsDep, TodayDep
 from quietday.api.errors import problem_responses, status_of
+from quietday.api.qr import qr_svg
 from quietday.api.routers.complaints import own
 from quietday.api.routers.dashboard import CSP, SignedIn, _matches, _same_origin
 from quietday.api.schemas import (
@@ -74,16 +73,6 @@ INVALID_TEXT = (
     "这不是本系统签发的检查码,或者内容已被改动。请勿凭此码接受检查,"
     "可要求执法人员出示有效的检查码,或拨打 12345 反映。"
 )
-
-
-def qr_svg(url: str) -> str:
-    """The QR of a URL as inline SVG, as every page here draws it (error correction M, a quiet
-    zone of 4 modules, a viewBox so that style sheets size it)."""
-    out = io.BytesIO()
-    segno.make(url, error="m").save(
-        out, kind="svg", xmldecl=False, svgns=False, border=4, omitsize=True
-    )
-    return out.getvalue().decode("utf-8")
 
 
 # The enterprise's page posts its form: with `no-referrer` the browser would send `Origin:
