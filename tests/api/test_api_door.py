@@ -215,6 +215,15 @@ def test_door_pages_sign_in_choose_the_crew_scan_and_sign_out(
     refused = _sign_in(fc, world.supervisor)
     assert refused.status_code == 403
     assert "执法部门的密钥" in refused.text
+    # An approver key is refused at the sign-in, not signed in to a session no page accepts.
+    approver = fc.post(
+        "/api/v1/keys", json={"role": "approver", "agency_id": AGENCIES["A"][0]},
+        headers=world.auth(),
+    ).json()["key"]  # fmt: skip
+    refused = _sign_in(fc, approver)
+    assert refused.status_code == 403
+    assert "审批密钥不能登记入企" in refused.text
+    assert fc.get("/door/crew").url.path == "/door/login"
     assert _sign_in(fc, "qd_wrong-key-of-enough-length").status_code == 401
     crew = _sign_in(fc, world.keys["A"])
     assert crew.status_code == 200

@@ -141,6 +141,26 @@ def test_the_json_twins_take_feedback_by_code(fc: TestClient, world: Seeded) -> 
 
 
 @pytest.mark.usefixtures("inspectors")
+def test_complaints_by_code_cannot_use_up_the_enterprises_own_channel(
+    fc: TestClient, world: Seeded
+) -> None:
+    # The inspectors hold the code too: their scripted complaints by it stop at the limit, and
+    # the enterprise can still complain through its subscribe page.
+    ids = published(fc, world)
+    code = code_of(fc, world, ids["alone"], "A")
+    check_in(fc, world, "A", 3, "2026-07-24T09:00:00+08:00")
+    by_code = {"token": code, "reason": "other", "text": "刷单"}
+    for _ in range(20):
+        assert fc.post("/api/v1/codes/complaints", json=by_code).status_code == 201
+    assert fc.post("/api/v1/codes/complaints", json=by_code).status_code == 429
+    feed = token(fc, world, "enterprise", world.enterprises[3])["token"]
+    r = fc.post(f"/api/v1/feeds/{feed}/complaints", json={"reason": "conduct", "text": "真实投诉"})
+    assert r.status_code == 201, r.text
+    texts = [c["text"] for c in fc.get(f"/api/v1/feeds/{feed}/complaints").json()]
+    assert texts.count("真实投诉") == 1
+
+
+@pytest.mark.usefixtures("inspectors")
 def test_an_agency_sees_closed_months_averages_of_at_least_five_ratings(
     fc: TestClient, world: Seeded, clock: Clock
 ) -> None:

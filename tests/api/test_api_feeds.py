@@ -216,6 +216,13 @@ def test_subscribe_page(fc: TestClient, world: Seeded) -> None:
     assert "<svg" in html
     assert "2026-07-21" in html
     assert "东湖区消防救援大队" in html
+    # Its forms cannot be framed by another site, and no script runs in it.
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'self'" in policy
+    assert "script-src" not in policy
     assert fc.get("/feeds/icsf_unknown").status_code == 404
 
 

@@ -64,13 +64,15 @@ class ComplaintRepository(Repository[ComplaintRow]):
             .limit(limit)
         ).all()
 
-    def filed_since(self, enterprise_id: str, since: datetime) -> int:
+    def filed_since(self, enterprise_id: str, channel: str, since: datetime) -> int:
+        """An enterprise's complaints through one channel since a moment."""
         return int(
             self.session.execute(
                 sa.select(sa.func.count())
                 .select_from(ComplaintRow)
                 .where(
                     col(ComplaintRow.enterprise_id) == enterprise_id,
+                    col(ComplaintRow.channel) == channel,
                     col(ComplaintRow.created_at) >= since,
                 )
             ).scalar_one()

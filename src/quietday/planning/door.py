@@ -88,11 +88,14 @@ class TodayVisit:
 
 
 def door_actor(session: Session, presented: str) -> Actor:
-    """The seam: credentials (an agency's API key) to the agency's actor. A supervisor key is
-    refused; any other failure is authentication's."""
+    """The seam: credentials (an agency's API key) to the agency's actor. A supervisor or an
+    approver key is refused (a door session lives only on an agency key); any other failure is
+    authentication's."""
     actor = authenticate(session, presented)
-    if actor.is_supervisor or actor.agency_id is None:
-        raise ForbiddenError("入企页面须用执法部门的密钥登录;监督密钥请登录监督看板")
+    if actor.role != "agency" or actor.agency_id is None:
+        raise ForbiddenError(
+            "入企页面须用执法部门的密钥登录;监督密钥请登录监督看板,审批密钥不能登记入企"
+        )
     return actor
 
 

@@ -16,6 +16,7 @@ from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
 from quietday.api.qr import qr_svg
 from quietday.api.routers.complaints import form_token, own
+from quietday.api.routers.dashboard import CSP
 from quietday.api.schemas import (
     FeedTokenCreate,
     FeedTokenCreated,
@@ -46,6 +47,8 @@ _pages = Environment(
 Token = Annotated[str, Path(min_length=1, max_length=100, description="订阅令牌")]
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ICS = "text/calendar; charset=utf-8"
+# The dashboard's policy, but for the subscribe page's own inline style sheet.
+SUBSCRIBE_CSP = f"{CSP}; style-src 'self' 'unsafe-inline'"
 
 
 def _now(request: Request) -> datetime:
@@ -220,6 +223,11 @@ def subscribe_page(
             # Origin (under no-referrer a browser sends `Origin: null`).
             "Referrer-Policy": "same-origin",
             "X-Robots-Tag": "noindex",
+            # Its forms and the enterprise's complaints are not to be framed by another site,
+            # nor any script run (its style is inline).
+            "Content-Security-Policy": SUBSCRIBE_CSP,
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
         },
     )
 
