@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
 from conftest import Clock
-from flows import published
+from flows import published, start, submit, wait
 from quietday.errors import InputError
 from quietday.persistence import Engine, session_scope
 from quietday.planning.codes import enterprise_from_token, keyring, rotate_stored_key
@@ -237,3 +237,33 @@ def test_codes_verify_in_node_with_the_published_keys_alone(fc: TestClient, worl
     assert [r["ok"] for r in results] == [True, True, True, False, False]
     assert [r["payload"]["agy"] for r in results[:2]] == [c["agency_id"] for c in both]
     assert results[2]["payload"] == {"ent": world.enterprises[0], "typ": "enterprise"}
+
+
+def test_a_hidden_plan_joining_an_announced_one_changes_nothing_of_its_code(
+    fc: TestClient, world: Seeded, clock: Clock
+) -> None:
+    """A complaint case of A joins A's announced plan on E3 before the day: the code the
+    enterprise may already hold stays valid and the same (revoking it would tell of the case);
+    on the day, the code still stands for the announced plan."""
+    ids = published(fc, world)
+    visit = visit_of(fc, world, ids["alone"])
+    (before,) = codes(fc, world, visit, "A")
+    case = submit(fc, world, "A", 3, kind="case", exempt_reason="投诉举报",
+                  earliest="2026-07-24", latest="2026-07-24")  # fmt: skip
+    run = wait(fc, world, start(fc, world)["id"])
+    assert run["status"] == "succeeded", run
+    r = fc.post(f"/api/v1/runs/{run['id']}/publish", headers=world.auth())
+    assert r.status_code == 200, r.text
+    assert visit_of(fc, world, case) == visit
+    page = fc.get(f"/v/{before['token']}")
+    assert page.status_code == 200
+    assert codes(fc, world, visit, "A") == [before]
+    # The case changes, and is cancelled: still nothing.
+    r = fc.patch(f"/api/v1/plans/{case}", json={"items": ["核查投诉"]}, headers=world.auth("A"))
+    assert r.status_code == 200, r.text
+    assert codes(fc, world, visit, "A") == [before]
+    clock.now = datetime(2026, 7, 24, 1, 0, tzinfo=UTC)
+    assert codes(fc, world, visit, "A") == [before]
+    assert verify_offline(fc.get("/api/v1/codes/keys").json(), before["token"])["pln"] == [
+        ids["alone"]
+    ]

@@ -129,8 +129,16 @@ def enterprise_url(base: str, token: str) -> str:
     return f"{base}/e/{token}"
 
 
-def _digest(day: date, plans: Iterable[PlanRow]) -> str:
-    text = day.isoformat() + ";" + ";".join(f"{p.id}:{p.version}" for p in plans)
+def _covered(plans: Sequence[PlanRow]) -> Sequence[PlanRow]:
+    """The plans a code of an agency stands for: those the enterprise may know of, when it has
+    any; else (hidden ones only: a code from their day) all. A hidden plan joining, changing or
+    leaving an agency's announced plans neither revokes nor changes their code: before the day,
+    that would tell the enterprise of it."""
+    return [p for p in plans if announceable(p)] or plans
+
+
+def _digest(day: date, plans: Sequence[PlanRow]) -> str:
+    text = day.isoformat() + ";" + ";".join(f"{p.id}:{p.version}" for p in _covered(plans))
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
@@ -178,13 +186,14 @@ def codes_for_visits(
         if agency_id is not None and agency != agency_id:
             continue
         visit = days[visit_id]
-        if today < visit.day and not all(announceable(p) for p in plans):
+        covered = _covered(plans)
+        if today < visit.day and not all(announceable(p) for p in covered):
             continue
         digest = _digest(visit.day, plans)
         row = live.get((visit_id, agency, digest))
         if row is None:
             row = _mint(
-                session, ring, repo=repo, visit=visit, agency=agency, plans=plans, digest=digest
+                session, ring, repo=repo, visit=visit, agency=agency, plans=covered, digest=digest
             )
             minted.append(row)
         out.append(_view(row))
@@ -209,7 +218,7 @@ def _mint(
     repo: CodeRepository,
     visit: VisitRow,
     agency: str,
-    plans: list[PlanRow],
+    plans: Sequence[PlanRow],
     digest: str,
 ) -> InspectionCodeRow:
     revoke_stale(session, [int(visit.id or 0)])
