@@ -57,6 +57,16 @@ def test_an_evaluation_and_a_complaint_from_the_codes_page_reach_whom_they_shoul
     assert (
         fc.get(f"/api/v1/check-ins/{entry['id']}", headers=world.auth("A")).json()["rating"] is None
     )
+    # Whoever holds the code (the inspectors do) cannot replace it, by form or JSON; the
+    # enterprise can, on its own subscribe page.
+    assert post(fc, code, "rate", score=5, comment="很好", csrf=csrf).status_code == 409
+    again = fc.post("/api/v1/codes/ratings", json={"token": code, "score": 5})
+    assert again.status_code == 409
+    feed = token(fc, world, "enterprise", world.enterprises[3])["token"]
+    mine = fc.put(f"/feeds/{feed}/check-ins/{entry['id']}/rating", json={"score": 3})
+    assert mine.status_code == 200
+    supervisor = fc.get(f"/api/v1/check-ins/{entry['id']}", headers=world.auth()).json()
+    assert supervisor["rating"]["score"] == 3
 
     r = post(fc, code, "complain", reason="conduct", text="检查时态度生硬", csrf=csrf)
     assert r.status_code == 303, r.text
@@ -73,7 +83,6 @@ def test_an_evaluation_and_a_complaint_from_the_codes_page_reach_whom_they_shoul
         f"/api/v1/complaints/{complaint['id']}/close", json={"reply": reply}, headers=world.auth()
     )
     assert r.status_code == 200, r.text
-    feed = token(fc, world, "enterprise", world.enterprises[3])["token"]
     assert reply in fc.get(f"/feeds/{feed}").text
     mine = fc.get(f"/api/v1/feeds/{feed}/complaints").json()
     assert [(c["status"], c["reply"]) for c in mine] == [("closed", reply)]

@@ -2,9 +2,9 @@
 inspector's code evaluates the entry and may complain, without a sign-in.
 
 Only a genuine code that still holds, from its day on, takes feedback. The rating is of the
-agency's check-in at that enterprise that day (none yet: nothing to rate), and it never replaces
-one the enterprise gave through its own subscribe page, which only the enterprise holds; the
-inspectors hold the code too. A complaint names the code's agency and visit and goes to the
+agency's check-in at that enterprise that day (none yet: nothing to rate), given once: the
+inspectors hold the code too, so a rating by code is never replaced by code; the enterprise
+changes it on its own subscribe page, which only it holds. A complaint names the code's agency and visit and goes to the
 supervisors' queue (`complaints.file_complaint`, its daily limit included).
 """
 
@@ -80,9 +80,8 @@ def rate_by_code(
     entry = _entry(session, v)
     if entry is None:
         raise ConflictError("还没有这次检查的入企登记,登记后才能评价", code="no_entry")
-    held = RatingRepository(session).get(entry)
-    if held is not None and held.channel != "verify":
-        raise ConflictError("本企业已通过订阅页面评价过这次检查,请在订阅页面修改", code="rated")
+    if RatingRepository(session).get(entry) is not None:
+        raise ConflictError("这次检查已有评价;如需修改,请在本企业的订阅页面修改", code="rated")
     session.info["actor"] = _actor(v)
     return put_rating(
         session, entry, score=score, comment=comment, feed_token_id=None, channel="verify", now=now
