@@ -223,13 +223,15 @@ def test_the_public_listing_shows_scope_never_enterprises(
     june = client.get("/api/v1/public/special-plans", params={"month": "2026-06"}).json()
     assert june["months"] == ["2026-06", "2026-07"]
     (shown,) = june["campaigns"]
-    assert (shown["agency_name"], shown["items"], shown["enterprises"]) == (
-        "东湖区市场监督管理局", ["燃气安全"], 2,
+    # The unannounced plan (E1, 东湖区) is counted nowhere: the campaign says only that it
+    # holds some.
+    assert (shown["agency_name"], shown["items"], shown["enterprises"], shown["withheld"]) == (
+        "东湖区市场监督管理局", ["燃气安全"], 1, True,
     )  # fmt: skip
     assert (shown["earliest"], shown["latest"], shown["approved_on"]) == (
         "2026-08-01", "2026-09-30", "2026-06-30",
     )  # fmt: skip
-    assert {r["name"]: r["enterprises"] for r in shown["regions"]} == {"东湖区": 1, "西湖区": 1}
+    assert {r["name"]: r["enterprises"] for r in shown["regions"]} == {"西湖区": 1}
     default = client.get("/api/v1/public/special-plans").json()
     assert (default["month"], [c["items"] for c in default["campaigns"]]) == (
         "2026-07", [["电梯安全"]],
@@ -239,6 +241,8 @@ def test_the_public_listing_shows_scope_never_enterprises(
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert "燃气安全" in page.text
     assert "西湖区 1 家" in page.text
+    assert "东湖区 1 家" not in page.text
+    assert "另有不预先告知的检查,范围不公开" in page.text
     for secret in (*world.enterprises, "测试", "有限公司"):
         assert secret not in page.text
         assert secret not in str(june)

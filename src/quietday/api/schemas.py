@@ -891,8 +891,9 @@ class CampaignPublic(BaseModel):
     earliest: date
     latest: date
     approved_on: date
-    enterprises: int = Field(description="涉及企业数(不公开企业名单)")
+    enterprises: int = Field(description="涉及企业数(不公开企业名单;不含不预先告知的检查)")
     regions: list[CampaignRegionPublic]
+    withheld: bool = Field(description="另含不预先告知的检查(暗访等),其范围不公开")
 
 
 class PublicSpecialPlans(BaseModel):

@@ -94,6 +94,8 @@ class PublicPlanFacts(NamedTuple):
     county_name: str
     enterprise_id: str
     approval_at: datetime
+    # Not to be announced (暗访, or exempt): counted nowhere on the public page.
+    hidden: bool
 
 
 def public_special_plans(
@@ -111,6 +113,7 @@ def public_special_plans(
             col(RegionRow.name),
             col(PlanRow.enterprise_id),
             col(PlanRow.approval_at),
+            sa.or_(col(PlanRow.unannounced), col(PlanRow.exempt_reason).is_not(None)),
         )
         .join(AgencyRow, col(AgencyRow.id) == col(PlanRow.agency_id))
         .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))

@@ -206,6 +206,8 @@ class Campaign:
     approved_on: date
     enterprises: int
     regions: tuple[Region, ...]
+    # It also holds inspections not announced beforehand (暗访): counted nowhere.
+    withheld: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +239,8 @@ def public_listing(session: Session, *, month: date | None, today: date) -> Publ
     campaigns = []
     for (agency_id, items, earliest, latest), members in groups.items():
         counties: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for k in members:
+        announced = [k for k in members if not facts[k].hidden]
+        for k in announced:
             counties[(facts[k].county_code, facts[k].county_name)].add(facts[k].enterprise_id)
         campaigns.append(
             Campaign(
@@ -247,10 +250,11 @@ def public_listing(session: Session, *, month: date | None, today: date) -> Publ
                 earliest=earliest,
                 latest=latest,
                 approved_on=min(today_in_china(facts[k].approval_at) for k in members),
-                enterprises=len({facts[k].enterprise_id for k in members}),
+                enterprises=len({facts[k].enterprise_id for k in announced}),
                 regions=tuple(
                     Region(code, name, len(ents)) for (code, name), ents in sorted(counties.items())
                 ),
+                withheld=len(announced) < len(members),
             )
         )
     campaigns.sort(key=lambda c: (c.agency_id, c.earliest, c.items))
