@@ -16,6 +16,7 @@ from quietday import __version__
 from quietday.api import errors
 from quietday.api.limits import BodyLimit
 from quietday.api.routers import (
+    agency,
     audit,
     calendar,
     checkins,
@@ -162,7 +163,10 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,
-        larger={"/api/v1/plans/import": settings.max_upload_bytes},
+        larger={
+            "/api/v1/plans/import": settings.max_upload_bytes,
+            agency.UPLOAD_PATH: settings.max_upload_bytes,
+        },
     )
     _redact_logs()
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
@@ -189,6 +193,7 @@ def create_app(
         door.router,
         door.api,
         filing.router,
+        agency.router,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))
@@ -197,6 +202,7 @@ def create_app(
     app.add_exception_handler(dashboard.SignInRequired, dashboard.sign_in_page)
     app.add_exception_handler(door.DoorSignInRequired, door.sign_in_page)
     app.add_exception_handler(door.DoorCrewRequired, door.crew_page)
+    app.add_exception_handler(agency.AgencySignInRequired, agency.sign_in_page)
 
     @app.get("/healthz", summary="存活检查", response_model=Health, tags=["meta"])
     def healthz() -> Health:

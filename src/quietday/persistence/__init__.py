@@ -13,6 +13,9 @@ from quietday.persistence.database import (
 )
 from quietday.persistence.migrations import schema_behind, upgrade
 
+# Registers the ORM event that keeps each enterprise's pinyin initials.
+from quietday.persistence import names  # noqa: F401  isort: skip
+
 __all__ = [
     "Engine",
     "Session",

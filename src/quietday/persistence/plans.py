@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from quietday.domain.filing import Approval
 from quietday.domain.status import PlanStatus
 from quietday.errors import NotFoundError
+from quietday.persistence.agency import like_pattern
 from quietday.persistence.base import Repository, chunked, columns_of, in_conditions
 from quietday.persistence.tables import (
     CheckInRow,
@@ -35,10 +36,13 @@ class PlanFilter:
         kind: str | None = None,
         window_from: date | None = None,
         window_to: date | None = None,
+        enterprise_text: str | None = None,
     ) -> None:
         self.agency_id = agency_id
         self.status = status
         self.enterprise_id = enterprise_id
+        # Part of the enterprise's name, or the start of its code (the agency pages' search).
+        self.enterprise_text = enterprise_text
         self.kind = kind
         self.window_from = window_from
         self.window_to = window_to
@@ -90,6 +94,14 @@ class PlanRepository(Repository[PlanRow]):
             query = query.where(PlanRow.status == flt.status)
         if flt.enterprise_id is not None:
             query = query.where(PlanRow.enterprise_id == flt.enterprise_id)
+        if flt.enterprise_text is not None:
+            named = select(EnterpriseRow.id).where(
+                sa.or_(
+                    col(EnterpriseRow.name).ilike(like_pattern(flt.enterprise_text), escape="\\"),
+                    col(EnterpriseRow.id).startswith(flt.enterprise_text.upper(), autoescape=True),
+                )
+            )
+            query = query.where(col(PlanRow.enterprise_id).in_(named))
         if flt.kind is not None:
             query = query.where(PlanRow.kind == flt.kind)
         if flt.window_from is not None:

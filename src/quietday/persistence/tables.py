@@ -20,6 +20,7 @@ from quietday.domain.status import (
 __all__ = [
     "AgencyCapacityRow",
     "AgencyRow",
+    "AgencyUploadRow",
     "ApiKeyRow",
     "AuditHeadRow",
     "AuditRollupRow",
@@ -182,6 +183,9 @@ class EnterpriseRow(SQLModel, table=True):
     whitelisted: bool = False
     blackout: list[str] = _json_list()
     cap_overrides: dict[str, Any] = _json()
+    # The pinyin initials of the name (`浙江` -> `zj`), set whenever the row is written
+    # (`persistence.names`), for the search by initials.
+    name_initials: str = Field(default="", max_length=200, index=True)
 
 
 class PlanRow(SQLModel, table=True):
@@ -603,3 +607,21 @@ class CodeAttemptRow(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100)
     hour: datetime = Field(sa_column=sa.Column(UTCDateTime(), primary_key=True))
     failures: int = 0
+
+
+class AgencyUploadRow(SQLModel, table=True):
+    """A plan sheet an agency uploaded on its pages (`/agency/upload`): what became of it (counts,
+    or every problem as [row, Chinese column, message]) and, when refused, the sheet back with
+    its bad cells marked, for the uploader to download. Kept a day."""
+
+    __tablename__ = "agency_upload"
+    id: str = Field(primary_key=True, max_length=64)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64, index=True)
+    filename: str = Field(max_length=200)
+    rows: int = 0
+    created: int = 0
+    unchanged: int = 0
+    problems: list[Any] = _json_list()
+    marked: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+    created_at: datetime | None = _stamp()
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))

@@ -38,6 +38,7 @@ from quietday.persistence.registry import (
 )
 from quietday.persistence.tables import AgencyRow
 from quietday.planning import registry
+from quietday.planning.agency import find_enterprises
 
 router = APIRouter(prefix="/api/v1", tags=["registry"], responses=problem_responses(401, 403, 422))
 AgencyId = Annotated[str, Path(min_length=1, max_length=64, pattern=registry.AGENCY_ID_PATTERN)]
@@ -231,8 +232,22 @@ def enterprises(
         SafeStr | None, Query(max_length=18, description="上一页最后一个企业代码")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    q: Annotated[
+        SafeStr | None,
+        Query(
+            min_length=1,
+            max_length=50,
+            description="按名称中的文字、代码开头或名称拼音首字母(如 jxcs)查找,最多返回 limit 家",
+        ),
+    ] = None,
 ) -> EnterprisePage:
-    """按代码排列的企业,分页返回。"""
+    """按代码排列的企业,分页返回;给出 q 时按名称、代码或拼音首字母查找。"""
+    if q is not None:
+        found = find_enterprises(session, q, limit=limit)
+        return EnterprisePage(
+            items=[EnterprisePublic.model_validate(r.model_dump()) for r in found],
+            next_cursor=None,
+        )
     rows = list(
         EnterpriseRepository(session).page(after=cursor, limit=limit + 1, region_prefix=region)
     )
