@@ -11,27 +11,25 @@ the pages keep the dashboard's CSP.
 
 from __future__ import annotations
 
-import secrets
-from datetime import date, datetime
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import SessionDep, SettingsDep
-from quietday.api.routers.dashboard import _MONTH, CSP, _matches, _same_origin, _secret
+from quietday.api.forms import Area, clock_now, signing_secret
+from quietday.api.routers.dashboard import _MONTH, CSP
 from quietday.api.schemas import Day, SafeStr, SafeText
-from quietday.config import Settings
 from quietday.domain.model import KindName
 from quietday.domain.status import PlanStatus
 from quietday.errors import (
-    AuthenticationError,
     ConflictError,
-    ForbiddenError,
     InputError,
     NotFoundError,
 )
@@ -41,7 +39,6 @@ from quietday.planning import agency
 from quietday.planning.feeds import today_in_china
 from quietday.planning.imports import example_row, template_xlsx
 from quietday.planning.plans import cancel_plan, get_plan, list_plans, update_plan
-from quietday.planning.signin import SESSION_HOURS
 
 router = APIRouter(prefix="/agency", include_in_schema=False)
 _pages = Environment(
@@ -60,6 +57,7 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+AREA = Area("/agency", COOKIE, LOGIN_COOKIE, _HEADERS, landing="/agency")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _EXPIRED = "表单已失效,请刷新页面后重试。"
 PAGE_SIZE = 50
@@ -73,17 +71,15 @@ class AgencySignInRequired(Exception):  # noqa: N818 - it answers with a redirec
 
 def sign_in_page(request: Request, exc: Exception) -> Response:
     """What `AgencySignInRequired` answers."""
-    return _redirect("/agency/login")
-
-
-def _now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock()
-    return now
+    return AREA.redirect("/agency/login")
 
 
 def _desk(request: Request, session: SessionDep, settings: SettingsDep) -> agency.Desk:
     found = agency.open_desk(
-        session, request.cookies.get(COOKIE), secret=_secret(request, settings), now=_now(request)
+        session,
+        request.cookies.get(COOKIE),
+        secret=signing_secret(request, settings),
+        now=clock_now(request),
     )
     if found is None:
         raise AgencySignInRequired
@@ -100,48 +96,28 @@ def _page(request: Request, template: str, *, status: int = 200, **context: Any)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
-def _redirect(to: str) -> RedirectResponse:
-    return RedirectResponse(to, status_code=303, headers=_HEADERS)
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=age,
-        path="/agency",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def _posted(request: Request, settings: Settings, desk: agency.Desk, csrf: str) -> bool:
-    return _same_origin(request, settings) and _matches(desk.claims.csrf, csrf)
-
-
-def _login_form(request: Request, *, error: str | None = None, status: int = 200) -> HTMLResponse:
-    token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", status=status, csrf=token, error=error)
-    _set_cookie(request, response, LOGIN_COOKIE, token, 3600)
-    return response
-
-
 def _messages(exc: InputError | ConflictError) -> list[str]:
     if isinstance(exc, InputError):
         return [p.message for p in exc.problems]
     return [str(exc)]
 
 
+def _login_page(request: Request, **context: Any) -> HTMLResponse:
+    return _page(request, "login.html", **context)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The sign-in form (the agency's key)."""
     found = agency.open_desk(
-        session, request.cookies.get(COOKIE), secret=_secret(request, settings), now=_now(request)
+        session,
+        request.cookies.get(COOKIE),
+        secret=signing_secret(request, settings),
+        now=clock_now(request),
     )
     if found is not None:
-        return _redirect("/agency")
-    return _login_form(request)
+        return AREA.redirect("/agency")
+    return AREA.login_form(request, partial(_login_page, request))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -153,21 +129,11 @@ def login(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Sign in with the agency's key."""
-    held = request.cookies.get(LOGIN_COOKIE, "")
-    if not _same_origin(request, settings) or not held or not _matches(held, csrf):
-        return _login_form(request, error="登录表单已失效,请重新提交。", status=403)
-    try:
-        value = agency.sign_in(
-            session, key.strip(), secret=_secret(request, settings), now=_now(request)
-        )
-    except AuthenticationError:
-        return _login_form(request, error="密钥无效或已被吊销。", status=401)
-    except ForbiddenError as exc:
-        return _login_form(request, error=str(exc), status=403)
-    response = _redirect("/agency")
-    _set_cookie(request, response, COOKIE, value, SESSION_HOURS * 3600)
-    response.delete_cookie(LOGIN_COOKIE, path="/agency")
-    return response
+
+    def start(secret: bytes) -> str:
+        return agency.sign_in(session, key.strip(), secret=secret, now=clock_now(request))
+
+    return AREA.sign_in(request, settings, csrf, start, partial(_login_page, request))
 
 
 @router.post("/logout")
@@ -179,18 +145,16 @@ def logout(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """End the session on the server."""
-    if not _posted(request, settings, desk, csrf):
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
         return _page(request, "message.html", status=403, desk=desk, message=_EXPIRED)
     agency.sign_out(session, desk.claims)
-    response = _redirect("/agency/login")
-    response.delete_cookie(COOKIE, path="/agency")
-    return response
+    return AREA.signed_out()
 
 
 @router.get("", response_class=HTMLResponse)
 def home(desk: AtDesk) -> Response:
     """The workbench opens on the plans."""
-    return _redirect("/agency/plans")
+    return AREA.redirect("/agency/plans")
 
 
 # ---- upload ----
@@ -212,9 +176,9 @@ def upload(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Import the sheet whole or not at all, then its result page (POST, redirect, GET)."""
-    if not _posted(request, settings, desk, csrf):
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
         return _page(request, "upload.html", status=403, desk=desk, nav="upload", error=_EXPIRED)
-    now = _now(request)
+    now = clock_now(request)
     try:
         row = agency.upload(
             session,
@@ -227,7 +191,7 @@ def upload(
     except InputError as exc:
         message = ";".join(_messages(exc))
         return _page(request, "upload.html", status=422, desk=desk, nav="upload", error=message)
-    return _redirect(f"/agency/uploads/{row.id}")
+    return AREA.redirect(f"/agency/uploads/{row.id}")
 
 
 @router.get("/uploads/{upload_id}", response_class=HTMLResponse)
@@ -236,7 +200,7 @@ def upload_result(
 ) -> Response:
     """What became of an upload: the counts, or every problem and the marked sheet."""
     try:
-        row = agency.upload_of(session, desk, upload_id, now=_now(request))
+        row = agency.upload_of(session, desk, upload_id, now=clock_now(request))
     except NotFoundError as exc:
         return _page(request, "message.html", status=404, desk=desk, message=str(exc))
     return _page(
@@ -252,7 +216,7 @@ def upload_result(
 @router.get("/uploads/{upload_id}/marked.xlsx")
 def marked(request: Request, session: SessionDep, desk: AtDesk, upload_id: UploadId) -> Response:
     """The refused sheet back, its bad cells filled red with the problems as comments."""
-    row = agency.upload_of(session, desk, upload_id, now=_now(request))
+    row = agency.upload_of(session, desk, upload_id, now=clock_now(request))
     if row.marked is None:
         raise NotFoundError("这次上传没有错误,没有标注的表格")
     stem = row.filename.rsplit(".", 1)[0] or "plans"
@@ -396,7 +360,7 @@ def edit(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Change a plan's items, window, priority or announcement; `update_plan` decides."""
-    if not _posted(request, settings, desk, csrf):
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
         return _plan_page(request, session, desk, plan_id, errors=[_EXPIRED], status=403)
     changes = {
         "items": [i.strip() for i in items.replace("、", "\n").splitlines() if i.strip()],
@@ -406,7 +370,7 @@ def edit(
         "unannounced": unannounced == "1",
     }
     try:
-        update_plan(session, desk.actor, plan_id, changes, today=today_in_china(_now(request)))
+        update_plan(session, desk.actor, plan_id, changes, today=today_in_china(clock_now(request)))
     except (InputError, ConflictError) as exc:
         session.rollback()
         return _plan_page(request, session, desk, plan_id, errors=_messages(exc), status=422)
@@ -423,10 +387,10 @@ def cancel(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Cancel a plan; `cancel_plan` decides (a plan of the record stays)."""
-    if not _posted(request, settings, desk, csrf):
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
         return _plan_page(request, session, desk, plan_id, errors=[_EXPIRED], status=403)
     try:
-        cancel_plan(session, desk.actor, plan_id, today=today_in_china(_now(request)))
+        cancel_plan(session, desk.actor, plan_id, today=today_in_china(clock_now(request)))
     except (InputError, ConflictError) as exc:
         session.rollback()
         return _plan_page(request, session, desk, plan_id, errors=_messages(exc), status=409)
@@ -453,7 +417,9 @@ def month(
     inspector: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     """本部门一个月的入企日历(联合检查标出),可按执法人员筛选;执法人员及其执法证。"""
-    first = date.fromisoformat(f"{m}-01") if m else today_in_china(_now(request)).replace(day=1)
+    first = (
+        date.fromisoformat(f"{m}-01") if m else today_in_china(clock_now(request)).replace(day=1)
+    )
     return _page(
         request,
         "month.html",
@@ -513,7 +479,7 @@ def assign(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Send at least two of the agency's active inspectors on the visit (by hand)."""
-    if not _posted(request, settings, desk, csrf):
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
         return _visit_page(request, session, desk, visit_id, errors=[_EXPIRED], status=403)
     try:
         agency.assign(session, desk, visit_id, inspector)
@@ -551,7 +517,7 @@ def asset(name: str) -> Response:
 @router.get("/template.xlsx")
 def template(request: Request, session: SessionDep, desk: AtDesk) -> Response:
     """The import template, its example row importable as it is."""
-    example = example_row(session, desk.actor, today=today_in_china(_now(request)))
+    example = example_row(session, desk.actor, today=today_in_china(clock_now(request)))
     return Response(
         template_xlsx(example),
         media_type=_XLSX,

@@ -14,16 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from quietday.api.deps import SessionDep, SettingsDep, SupervisorDep
 from quietday.api.errors import problem_responses
-from quietday.api.routers.dashboard import (
-    SignedIn,
-    _matches,
-    _not_found,
-    _page,
-    _redirect,
-    _same_origin,
-    _secret,
-    _shift,
-)
+from quietday.api.forms import matches, same_origin, signing_secret
+from quietday.api.routers.dashboard import AREA, SignedIn, _not_found, _page, _shift
 from quietday.api.schemas import (
     ComplaintClose,
     ComplaintCreate,
@@ -237,7 +229,9 @@ def file(
 def form_token(request: Request, settings: Settings, token: str) -> str:
     """The subscribe page's complaint form token: an HMAC of the feed token under the server
     secret, so that only a page this server rendered carries it."""
-    digest = hmac.new(_secret(request, settings), f"complain:{token}".encode(), hashlib.sha256)
+    digest = hmac.new(
+        signing_secret(request, settings), f"complain:{token}".encode(), hashlib.sha256
+    )
     return digest.hexdigest()
 
 
@@ -257,7 +251,7 @@ def complain_form(
     check_in_id: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
 ) -> RedirectResponse:
     """订阅页面上的投诉表单:须来自本站页面(来源检查与表单令牌)。"""
-    if not _same_origin(request, settings) or not _matches(
+    if not same_origin(request, settings) or not matches(
         form_token(request, settings, token), csrf
     ):
         raise ForbiddenError("表单已失效,请刷新订阅页面后重新提交")
@@ -364,7 +358,7 @@ def accept_form(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """受理 from the complaint's page."""
-    if not _same_origin(request, settings) or not _matches(current.csrf, csrf):
+    if not same_origin(request, settings) or not matches(current.csrf, csrf):
         return _refused(request, current)
     actor = _supervisor_of(session, current)
     try:
@@ -372,8 +366,8 @@ def accept_form(
     except NotFoundError as exc:
         return _not_found(request, exc)
     except ConflictError:
-        return _redirect(f"/dashboard/complaints/{complaint_id}?error=state")
-    return _redirect(f"/dashboard/complaints/{complaint_id}")
+        return AREA.redirect(f"/dashboard/complaints/{complaint_id}?error=state")
+    return AREA.redirect(f"/dashboard/complaints/{complaint_id}")
 
 
 @pages.post("/complaints/{complaint_id}/close")
@@ -387,7 +381,7 @@ def close_form(
     reply: Annotated[SafeText, Form(max_length=1000)] = "",
 ) -> Response:
     """办结 with a reply from the complaint's page."""
-    if not _same_origin(request, settings) or not _matches(current.csrf, csrf):
+    if not same_origin(request, settings) or not matches(current.csrf, csrf):
         return _refused(request, current)
     actor = _supervisor_of(session, current)
     try:
@@ -395,10 +389,10 @@ def close_form(
     except NotFoundError as exc:
         return _not_found(request, exc)
     except ConflictError:
-        return _redirect(f"/dashboard/complaints/{complaint_id}?error=state")
+        return AREA.redirect(f"/dashboard/complaints/{complaint_id}?error=state")
     except InputError:
-        return _redirect(f"/dashboard/complaints/{complaint_id}?error=reply")
-    return _redirect(f"/dashboard/complaints/{complaint_id}")
+        return AREA.redirect(f"/dashboard/complaints/{complaint_id}?error=reply")
+    return AREA.redirect(f"/dashboard/complaints/{complaint_id}")
 
 
 @pages.get("/supervision", response_class=HTMLResponse)

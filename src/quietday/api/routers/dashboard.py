@@ -8,39 +8,35 @@ from here, from data embedded as JSON, so every page is sent with `default-src '
 
 from __future__ import annotations
 
-import hmac
 import re
-import secrets
-from datetime import date, datetime
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
-    RedirectResponse,
     Response,
 )
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import SessionDep, SettingsDep
+from quietday.api.forms import Area, clock_now, signing_secret
 from quietday.api.schemas import SafeStr
 from quietday.config import Settings
 from quietday.domain.status import RunStatus
-from quietday.errors import AuthenticationError, ForbiddenError, NotFoundError
-from quietday.persistence import Session, session_scope
+from quietday.errors import NotFoundError
+from quietday.persistence import Session
 from quietday.persistence.runs import RunRepository
 from quietday.planning import calendar
 from quietday.planning import dashboard as figures
 from quietday.planning.frequency import export_csv, export_xlsx, frequency_page
 from quietday.planning.signin import (
-    SESSION_HOURS,
     DashboardSession,
     open_session,
-    session_secret,
     sign_in,
     sign_out,
 )
@@ -65,33 +61,18 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+AREA = Area("/dashboard", COOKIE, LOGIN_COOKIE, _HEADERS, landing="/dashboard")
 _MONTH = re.compile(r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")
 Month = Annotated[str | None, Query(pattern=_MONTH.pattern, description="月份 YYYY-MM")]
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
-
-
-def _now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock()
-    return now
-
-
-def _secret(request: Request, settings: Settings) -> bytes:
-    """The signing secret, read once per process (it never changes once stored); a generated
-    one is committed at once, whatever becomes of the request."""
-    secret: bytes | None = getattr(request.app.state, "dashboard_secret", None)
-    if secret is None:
-        with session_scope(request.app.state.engine) as own:
-            secret = session_secret(own, settings.session_secret)
-        request.app.state.dashboard_secret = secret
-    return secret
 
 
 def _current(request: Request, session: Session, settings: Settings) -> DashboardSession | None:
     return open_session(
         session,
         request.cookies.get(COOKIE),
-        secret=_secret(request, settings),
-        now=_now(request),
+        secret=signing_secret(request, settings),
+        now=clock_now(request),
     )
 
 
@@ -112,12 +93,12 @@ SignedIn = Annotated[DashboardSession, Depends(_signed_in)]
 
 def sign_in_page(request: Request, exc: Exception) -> Response:
     """What `SignInRequired` answers: the sign-in page."""
-    return _redirect("/dashboard/login")
+    return AREA.redirect("/dashboard/login")
 
 
 def _year(year: int | None, session: Session, request: Request) -> int:
     """The year asked for, else that of the month the overview would show."""
-    return year or figures.default_month(session, figures.local_today(_now(request))).year
+    return year or figures.default_month(session, figures.local_today(clock_now(request))).year
 
 
 def _page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -128,53 +109,10 @@ def _page(request: Request, template: str, *, status: int = 200, **context: Any)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
-def _redirect(to: str) -> RedirectResponse:
-    return RedirectResponse(to, status_code=303, headers=_HEADERS)
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=age,
-        path="/dashboard",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def _same_origin(request: Request, settings: Settings) -> bool:
-    """A POST's Origin (or else Referer), when the browser sends one, names this site."""
-    sent = request.headers.get("origin") or request.headers.get("referer")
-    if not sent:
-        return True
-    parts = urlsplit(sent)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    own = {f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"}
-    if settings.public_url:
-        public = urlsplit(settings.public_url)
-        own.add(f"{public.scheme}://{public.netloc}")
-    return origin in own
-
-
-def _matches(held: str, sent: str) -> bool:
-    """A CSRF token is ASCII: anything else sent (or held in a cookie) is no match, in constant
-    time for the rest (`hmac.compare_digest` refuses non-ASCII text)."""
-    return held.isascii() and sent.isascii() and hmac.compare_digest(held, sent)
-
-
-def _login_form(request: Request, *, error: str | None = None, status: int = 200) -> HTMLResponse:
-    token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", status=status, csrf=token, error=error)
-    _set_cookie(request, response, LOGIN_COOKIE, token, 3600)
-    return response
-
-
 def _month(value: str | None, session: Session, request: Request) -> date:
     if value is not None:
         return date.fromisoformat(f"{value}-01")
-    return figures.default_month(session, figures.local_today(_now(request)))
+    return figures.default_month(session, figures.local_today(clock_now(request)))
 
 
 def _shift(month: date, months: int) -> str:
@@ -196,12 +134,16 @@ def _not_found(request: Request, exc: NotFoundError) -> HTMLResponse:
     return _page(request, "missing.html", status=404, message=str(exc), signed_in=True)
 
 
+def _login_page(request: Request, **context: Any) -> HTMLResponse:
+    return _page(request, "login.html", **context)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The sign-in form (a supervisor key)."""
     if _current(request, session, settings) is not None:
-        return _redirect("/dashboard")
-    return _login_form(request)
+        return AREA.redirect("/dashboard")
+    return AREA.login_form(request, partial(_login_page, request))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -213,24 +155,11 @@ def login(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Sign in with a supervisor key: a session cookie, then the overview."""
-    held = request.cookies.get(LOGIN_COOKIE, "")
-    if not _same_origin(request, settings) or not held or not _matches(held, csrf):
-        return _login_form(request, error="登录表单已失效,请重新提交。", status=403)
-    try:
-        value, _ = sign_in(
-            session,
-            key.strip(),
-            secret=_secret(request, settings),
-            now=_now(request),
-        )
-    except AuthenticationError:
-        return _login_form(request, error="密钥无效或已被吊销。", status=401)
-    except ForbiddenError as exc:
-        return _login_form(request, error=str(exc), status=403)
-    response = _redirect("/dashboard")
-    _set_cookie(request, response, COOKIE, value, SESSION_HOURS * 3600)
-    response.delete_cookie(LOGIN_COOKIE, path="/dashboard")
-    return response
+
+    def start(secret: bytes) -> str:
+        return sign_in(session, key.strip(), secret=secret, now=clock_now(request))[0]
+
+    return AREA.sign_in(request, settings, csrf, start, partial(_login_page, request))
 
 
 @router.post("/logout")
@@ -242,7 +171,7 @@ def logout(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """End the session."""
-    if not _same_origin(request, settings) or not _matches(current.csrf, csrf):
+    if not AREA.posted(request, settings, current.csrf, csrf):
         return _page(
             request,
             "missing.html",
@@ -252,9 +181,7 @@ def logout(
             csrf=current.csrf,
         )
     sign_out(session, current)
-    response = _redirect("/dashboard/login")
-    response.delete_cookie(COOKIE, path="/dashboard")
-    return response
+    return AREA.signed_out()
 
 
 @router.get("/static/echarts.min.js")
@@ -340,7 +267,7 @@ def enterprises(
     q: Annotated[SafeStr, Query(max_length=100, description="企业名称或统一社会信用代码")] = "",
 ) -> Response:
     """Find an enterprise by name or code; without a query, this year's most visited."""
-    year = figures.local_today(_now(request)).year
+    year = figures.local_today(clock_now(request)).year
     return _page(
         request,
         "enterprises.html",
@@ -473,7 +400,7 @@ def official_calendar(
 ) -> Response:
     """The official calendar by year (official or provisional, its source), one year's days and
     the published visits on its days off, and which recent runs were provisional."""
-    today = figures.local_today(_now(request))
+    today = figures.local_today(clock_now(request))
     years = calendar.list_years(session, today=today)
     # By default the year that needs attention: visits on days off, else no notice yet.
     near = [y for y in reversed(years) if y.year >= today.year]
@@ -528,7 +455,7 @@ def caps(
     it after drawing, since it aggregates a whole year of the province."""
     if _current(request, session, settings) is None:
         return JSONResponse({"detail": "请先登录"}, status_code=401, headers=_HEADERS)
-    shown = year or figures.local_today(_now(request)).year
+    shown = year or figures.local_today(clock_now(request)).year
     found = figures.near_cap_pairs(session, shown)
     body = {
         "year": shown,

@@ -14,29 +14,29 @@ or PNG; a scan is registered by `POST /api/v1/check-ins` with `enterprise_code`.
 from __future__ import annotations
 
 import io
-import secrets
 from datetime import datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep, TodayDep
 from quietday.api.errors import problem_responses
+from quietday.api.forms import Area, clock_now, signing_secret
 from quietday.api.qr import qr_svg
-from quietday.api.routers.dashboard import CSP, _matches, _same_origin, _secret
+from quietday.api.routers.dashboard import CSP
 from quietday.api.schemas import Day, DoorVisitPublic, SafeStr, SafeText
 from quietday.config import Settings
-from quietday.errors import AuthenticationError, ForbiddenError, InputError, NotFoundError, Problem
+from quietday.errors import InputError, NotFoundError, Problem
 from quietday.persistence import Session
 from quietday.planning import door
 from quietday.planning.checkins import get_check_in
 from quietday.planning.feeds import CHINA, today_in_china
-from quietday.planning.signin import SESSION_HOURS
 from quietday.signing import Keyring
 
 router = APIRouter(prefix="/door", include_in_schema=False)
@@ -59,6 +59,7 @@ _HEADERS = {
     # The scan page opens the camera; nothing else here may, and no other site's frame.
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
 }
+AREA = Area("/door", COOKIE, LOGIN_COOKIE, _HEADERS, landing="/door/crew")
 _KIND_LABELS = {
     "routine": "日常检查",
     "special": "专项检查",
@@ -74,17 +75,15 @@ class DoorSignInRequired(Exception):  # noqa: N818 - it answers with a redirect,
 
 def sign_in_page(request: Request, exc: Exception) -> Response:
     """What `DoorSignInRequired` answers."""
-    return _redirect("/door/login")
-
-
-def _now(request: Request) -> datetime:
-    now: datetime = request.app.state.clock()
-    return now
+    return AREA.redirect("/door/login")
 
 
 def _door(request: Request, session: SessionDep, settings: SettingsDep) -> door.Door:
     found = door.open_door(
-        session, request.cookies.get(COOKIE), secret=_secret(request, settings), now=_now(request)
+        session,
+        request.cookies.get(COOKIE),
+        secret=signing_secret(request, settings),
+        now=clock_now(request),
     )
     if found is None:
         raise DoorSignInRequired
@@ -99,42 +98,22 @@ def _page(request: Request, template: str, *, status: int = 200, **context: Any)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
-def _redirect(to: str) -> RedirectResponse:
-    return RedirectResponse(to, status_code=303, headers=_HEADERS)
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=age,
-        path="/door",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def _login_form(request: Request, *, error: str | None = None, status: int = 200) -> HTMLResponse:
-    token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", status=status, csrf=token, error=error)
-    _set_cookie(request, response, LOGIN_COOKIE, token, 3600)
-    return response
-
-
-def _posted(request: Request, settings: Settings, at: door.Door, csrf: str) -> bool:
-    return _same_origin(request, settings) and _matches(at.claims.csrf, csrf)
+def _login_page(request: Request, **context: Any) -> HTMLResponse:
+    return _page(request, "login.html", **context)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """The sign-in form (the agency's key)."""
     found = door.open_door(
-        session, request.cookies.get(COOKIE), secret=_secret(request, settings), now=_now(request)
+        session,
+        request.cookies.get(COOKIE),
+        secret=signing_secret(request, settings),
+        now=clock_now(request),
     )
     if found is not None:
-        return _redirect("/door")
-    return _login_form(request)
+        return AREA.redirect("/door")
+    return AREA.login_form(request, partial(_login_page, request))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -145,22 +124,12 @@ def login(
     key: Annotated[SafeStr, Form(max_length=200)] = "",
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
-    """Sign in with the agency's key, then choose the inspectors at the door."""
-    held = request.cookies.get(LOGIN_COOKIE, "")
-    if not _same_origin(request, settings) or not held or not _matches(held, csrf):
-        return _login_form(request, error="登录表单已失效,请重新提交。", status=403)
-    try:
-        value = door.sign_in(
-            session, key.strip(), secret=_secret(request, settings), now=_now(request)
-        )
-    except AuthenticationError:
-        return _login_form(request, error="密钥无效或已被吊销。", status=401)
-    except ForbiddenError as exc:
-        return _login_form(request, error=str(exc), status=403)
-    response = _redirect("/door/crew")
-    _set_cookie(request, response, COOKIE, value, SESSION_HOURS * 3600)
-    response.delete_cookie(LOGIN_COOKIE, path="/door")
-    return response
+    """Sign in with the agency's key."""
+
+    def start(secret: bytes) -> str:
+        return door.sign_in(session, key.strip(), secret=secret, now=clock_now(request))
+
+    return AREA.sign_in(request, settings, csrf, start, partial(_login_page, request))
 
 
 @router.post("/logout")
@@ -172,12 +141,10 @@ def logout(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """End the session on this phone."""
-    if not _posted(request, settings, at, csrf):
+    if not AREA.posted(request, settings, at.claims.csrf, csrf):
         return _page(request, "message.html", status=403, message=_EXPIRED, at=at)
     door.sign_out(session, at.claims)
-    response = _redirect("/door/login")
-    response.delete_cookie(COOKIE, path="/door")
-    return response
+    return AREA.signed_out()
 
 
 def _crew_page(
@@ -216,7 +183,7 @@ def crew(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Keep the inspectors chosen in the session, then today's visits."""
-    if not _posted(request, settings, at, csrf):
+    if not AREA.posted(request, settings, at.claims.csrf, csrf):
         return _crew_page(request, session, at, error=_EXPIRED, status=403)
     try:
         door.choose_crew(session, at, inspector)
@@ -224,7 +191,7 @@ def crew(
         return _crew_page(
             request, session, at, error=";".join(p.message for p in exc.problems), status=422
         )
-    return _redirect("/door")
+    return AREA.redirect("/door")
 
 
 def _ready(at: door.Door) -> None:
@@ -238,7 +205,7 @@ class DoorCrewRequired(Exception):  # noqa: N818 - it answers with a redirect, n
 
 def crew_page(request: Request, exc: Exception) -> Response:
     """What `DoorCrewRequired` answers."""
-    return _redirect("/door/crew")
+    return AREA.redirect("/door/crew")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -247,7 +214,7 @@ def today(
 ) -> Response:
     """今日入企: the agency's published visits today, each with its inspection code's QR."""
     _ready(at)
-    day = today_in_china(_now(request))
+    day = today_in_china(clock_now(request))
     visits = door.today_visits(session, ring, settings.base_url(), at.agency_id, day, today=day)
     return _page(
         request,
@@ -270,7 +237,7 @@ def _scan_page(
     errors: list[str] | None = None,
     form: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    day = today_in_china(_now(request))
+    day = today_in_china(clock_now(request))
     return _page(
         request,
         "scan.html",
@@ -314,11 +281,11 @@ def check_in(
         "entered_at": entered_at,
         "late_reason": late_reason,
     }
-    if not _posted(request, settings, at, csrf):
+    if not AREA.posted(request, settings, at.claims.csrf, csrf):
         return _scan_page(
             request, session, settings, ring, at, status=403, errors=[_EXPIRED], form=form
         )
-    now = _now(request)
+    now = clock_now(request)
     try:
         entered = _entered_at(entered_at, now) if late else None
         view = door.door_check_in(
@@ -344,7 +311,7 @@ def check_in(
             form=form,
         )
     # Post, then redirect: reloading the result does not register the entry again.
-    return _redirect(f"/door/entries/{int(view.row.id or 0)}")
+    return AREA.redirect(f"/door/entries/{int(view.row.id or 0)}")
 
 
 @router.get("/entries/{check_in_id}", response_class=HTMLResponse)

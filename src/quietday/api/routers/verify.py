@@ -24,9 +24,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import KeyringDep, SessionDep, SettingsDep, TodayDep
 from quietday.api.errors import problem_responses, status_of
+from quietday.api.forms import matches, same_origin
 from quietday.api.qr import qr_svg
 from quietday.api.routers.complaints import own
-from quietday.api.routers.dashboard import CSP, SignedIn, _matches, _same_origin
+from quietday.api.routers.dashboard import CSP, SignedIn
 from quietday.api.schemas import (
     CodeComplaint,
     CodeInspector,
@@ -136,7 +137,7 @@ def _keep_csrf(request: Request, response: Response, csrf: str, path: str) -> No
 
 def _form_ok(request: Request, settings: Settings, csrf: str) -> bool:
     held = request.cookies.get(CSRF_COOKIE, "")
-    return _same_origin(request, settings) and bool(held) and _matches(held, csrf)
+    return same_origin(request, settings) and bool(held) and matches(held, csrf)
 
 
 def _shown(
@@ -401,7 +402,7 @@ def enterprise_check(
             title="监督码无效", message="这不是本系统签发的企业监督码,或者内容已被改动。"
         )
     held = request.cookies.get(CSRF_COOKIE, "")
-    if not _same_origin(request, settings) or not held or not _matches(held, csrf):
+    if not same_origin(request, settings) or not held or not matches(held, csrf):
         return _enterprise_form(
             request, token, enterprise, status=403, error="表单已失效,请重新输入后提交。"
         )
