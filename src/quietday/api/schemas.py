@@ -27,7 +27,7 @@ from quietday.domain.limits import (
     YEARS,
 )
 from quietday.domain.model import KindName
-from quietday.domain.status import PlanStatus, RunStatus, VisitStatus
+from quietday.domain.status import PlanStatus, RunStage, RunStatus, VisitStatus
 from quietday.domain.text import text_problem
 from quietday.planning.registry import AGENCY_ID_PATTERN
 
@@ -292,6 +292,9 @@ class RunPublic(BaseModel):
     correction: bool
     progress: float
     message: str
+    stage: RunStage = Field(
+        description="进行到哪一步: queued 排队、build 构建实例、solve 求解、check 校验、store 保存、done 结束"
+    )
     summary: dict[str, Any]
     provisional_years: list[int] = Field(
         description="按暂定日历排期的年份(该年尚无国务院节假日安排;不含调休),空为正式日历"
