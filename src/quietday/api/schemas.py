@@ -27,7 +27,7 @@ from quietday.domain.limits import (
     YEARS,
 )
 from quietday.domain.model import KindName
-from quietday.domain.status import PlanStatus, RunStatus, VisitStatus
+from quietday.domain.status import PlanStatus, RunStage, RunStatus, VisitStatus
 from quietday.domain.text import text_problem
 from quietday.planning.registry import AGENCY_ID_PATTERN
 
@@ -292,6 +292,9 @@ class RunPublic(BaseModel):
     correction: bool
     progress: float
     message: str
+    stage: RunStage = Field(
+        description="进行到哪一步: queued 排队、build 构建实例、solve 求解、check 校验、store 保存、done 结束"
+    )
     summary: dict[str, Any]
     provisional_years: list[int] = Field(
         description="按暂定日历排期的年份(该年尚无国务院节假日安排;不含调休),空为正式日历"
@@ -957,3 +960,61 @@ class CodeComplaint(_In):
         "conduct 态度作风、demands 索要财物或指定服务、other 其他"
     )
     text: Annotated[SafeText, Field(max_length=500)] = Field(default="", description="补充说明")
+
+
+# Run controls: the preview of a run before it is published.
+
+
+class PreviewPlan(BaseModel):
+    plan_id: int
+    enterprise_id: str
+    enterprise_name: str
+    agency_id: str
+    agency_name: str
+    kind: str
+    announceable: bool = Field(description="企业可事先知晓(非案件、非豁免、非暗访)")
+    date_from: date | None = Field(description="现在的日期(已发布的计划),否则为空")
+    date_to: date | None = Field(description="发布后的日期,未排上或跳过为空")
+    reason: str | None = Field(
+        description="未排上的原因代码,或跳过的原因: cancelled、changed、published、checked_in"
+    )
+    reason_label: str | None = Field(description="原因的中文说明")
+    detail: str | None
+
+
+class PreviewSubject(BaseModel):
+    id: str
+    name: str
+
+
+class PreviewFeed(BaseModel):
+    kind: str = Field(description="enterprise 企业、agency 执法部门、inspector 执法人员")
+    subject_id: str
+    name: str
+    subscriptions: int = Field(description="该对象有效的日历订阅数")
+
+
+class PreviewTotals(BaseModel):
+    placed: int
+    moved: int
+    unscheduled: int
+    skipped: int
+    enterprises: int
+    agencies: int
+    feeds: int
+
+
+class RunPreview(BaseModel):
+    run_id: int
+    status: RunStatus
+    refusal: str | None = Field(description="现在不能发布的原因(中文),可以发布时为空")
+    refusal_code: str | None
+    staying: int = Field(description="已发布且保持不变的计划数")
+    totals: PreviewTotals
+    placed: list[PreviewPlan] = Field(description="新排上的计划")
+    moved: list[PreviewPlan] = Field(description="改期的已发布计划(从 date_from 到 date_to)")
+    unscheduled: list[PreviewPlan] = Field(description="未排上的计划及原因")
+    skipped: list[PreviewPlan] = Field(description="发布时跳过的计划(运行开始后修改或撤销等)")
+    enterprises: list[PreviewSubject] = Field(description="涉及的企业")
+    agencies: list[PreviewSubject] = Field(description="涉及的执法部门")
+    feeds: list[PreviewFeed] = Field(description="内容会变化的日历订阅对象")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ComplaintStatus", "PartState", "PlanStatus", "RunStatus", "VisitStatus"]
+__all__ = ["ComplaintStatus", "PartState", "PlanStatus", "RunStage", "RunStatus", "VisitStatus"]
 
 
 class PlanStatus(StrEnum):
@@ -27,6 +27,18 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     PUBLISHED = "published"
+
+
+class RunStage(StrEnum):
+    """排期运行进行到哪一步: queued 排队、build 读取计划构建实例、solve 求解、check 校验、store 保存结果、
+    done 结束(成功、失败或取消)。"""
+
+    QUEUED = "queued"
+    BUILD = "build"
+    SOLVE = "solve"
+    CHECK = "check"
+    STORE = "store"
+    DONE = "done"
 
 
 class VisitStatus(StrEnum):

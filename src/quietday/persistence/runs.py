@@ -59,11 +59,11 @@ class RunRepository(Repository[RunRow]):
         """Whether the run was asked to stop (None: there is no such run)."""
         return self.session.exec(select(RunRow.cancel_requested).where(RunRow.id == run_id)).first()
 
-    def set_progress(self, run_id: int, progress: float, message: str) -> None:
+    def set_progress(self, run_id: int, progress: float, message: str, stage: str) -> None:
         self.session.execute(
             sa.update(RunRow)
             .where(col(RunRow.id) == run_id)
-            .values(progress=progress, message=message)
+            .values(progress=progress, message=message, stage=stage)
         )
 
     def lock_publishing(self) -> None:

@@ -261,6 +261,8 @@ class RunRow(SQLModel, table=True):
     asked_on: date | None = None
     progress: float = 0.0
     message: str = ""
+    # Where the run is (`RunStage`): queued, build, solve, check, store, done.
+    stage: str = Field(default="queued", max_length=16)
     cancel_requested: bool = False
     requested_by: int | None = Field(default=None, foreign_key="api_key.id")
     created_at: datetime | None = _stamp()

@@ -47,7 +47,11 @@ _pages = Environment(
     autoescape=select_autoescape(["html"]),
 )
 _STATIC = Path(__file__).resolve().parents[1] / "static"
-_OWN_ASSETS = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+_OWN_ASSETS = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "runs.js": "text/javascript",
+}
 COOKIE = "qd_dashboard"
 LOGIN_COOKIE = "qd_login_csrf"
 CSP = (

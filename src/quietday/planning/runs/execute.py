@@ -15,7 +15,7 @@ from quietday.domain.model import (
     Solution,
     Status,
 )
-from quietday.domain.status import RunStatus
+from quietday.domain.status import RunStage, RunStatus
 from quietday.errors import InstanceError
 from quietday.formats import (
     dump_instance,
@@ -38,17 +38,22 @@ __all__ = ["execute_run"]
 log = logging.getLogger(__name__)
 _POLL = 1.0  # how often a solving run reads its cancel flag and writes its progress
 # Progress while solving: the share of a wall-clock time limit spent counts up to 95 %; the
-# solver's own word up to 99 % (checking and storing the result come after).
+# solver's own word up to 99 % (checking and storing the result come after). The share solved
+# is shown between the instance built and the check: 0-5 % building, 5-95 % solving, then the
+# check (96 %) and storing the result (98 %).
 _TIME_SHARE_CAP, _SOLVING_CAP = 0.95, 0.99
+_BUILT, _SOLVED, _CHECKING, _STORING = 0.05, 0.95, 0.96, 0.98
 
 
 def _gz(text: str) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 
-def _set_progress(engine: Engine, run_id: int, progress: float, message: str) -> None:
+def _set_progress(
+    engine: Engine, run_id: int, progress: float, message: str, stage: RunStage
+) -> None:
     with session_scope(engine) as session:
-        RunRepository(session).set_progress(run_id, progress, message)
+        RunRepository(session).set_progress(run_id, progress, message, stage)
 
 
 class _Watch:
@@ -86,7 +91,8 @@ class _Watch:
             share = max(share, min(_TIME_SHARE_CAP, spent / self.budget))
         self.shown = max(self.shown, min(_SOLVING_CAP, share))
         said = f": {latest.message}" if latest is not None and latest.message else ""
-        return round(self.shown, 3), f"求解中,已用 {spent:.0f} 秒{said}"[:200]
+        shown = _BUILT + (_SOLVED - _BUILT) * self.shown
+        return round(shown, 3), f"求解中,已用 {spent:.0f} 秒{said}"[:200]
 
     def _loop(self) -> None:
         written: tuple[float, str] | None = None
@@ -97,7 +103,7 @@ class _Watch:
                     self.cancel.set()
                 now = self._now()
                 if now != written:
-                    runs.set_progress(self.run_id, *now)
+                    runs.set_progress(self.run_id, *now, RunStage.SOLVE)
                     written = now
 
 
@@ -122,7 +128,7 @@ def execute_run(
             return
         run.status = RunStatus.RUNNING
         run.started_at = utcnow()
-        run.message = "读取计划"
+        run.stage, run.progress, run.message = RunStage.BUILD, 0.01, "读取计划,构建排期实例"
         session.add(run)
         record(
             session,
@@ -160,7 +166,11 @@ def _execute(
         else:
             instance = parse_instance(gzip.decompress(stored))
             versions = repo.plan_versions(run_id)
-        run.message = "求解中"
+        run.stage, run.progress = RunStage.SOLVE, _BUILT
+        run.message = (
+            f"实例已建好: {len(instance.inspections):,} 项检查、"
+            f"{len(instance.enterprises):,} 家企业,开始求解"
+        )
         session.add(run)
         config = SolverConfig(
             time_limit=run.time_limit,
@@ -176,12 +186,13 @@ def _execute(
         result = solve(
             instance, config, on_progress=watch.report, cancel=watch.cancel, clock=clock, pool=pool
         )
-    _set_progress(engine, run_id, _SOLVING_CAP, "求解完成,校验并保存结果")
+    _set_progress(engine, run_id, _CHECKING, "求解完成,校验排期是否合规", RunStage.CHECK)
     violations = find_violations(instance, result.solution)
     if violations:
         raise RuntimeError(
             "solver output breaks rules: " + "; ".join(str(v) for v in violations[:5])
         )
+    _set_progress(engine, run_id, _STORING, "校验通过,保存排期结果", RunStage.STORE)
     _store_result(
         engine,
         run_id,
@@ -234,7 +245,7 @@ def _store_result(
             ],
         )
         run.status = RunStatus.CANCELLED if cancelled else RunStatus.SUCCEEDED
-        run.progress = 1.0
+        run.progress, run.stage = 1.0, RunStage.DONE
         run.finished_at = utcnow()
         run.message = "已取消(保留已找到的排期)" if cancelled else "完成"
         session.add(run)

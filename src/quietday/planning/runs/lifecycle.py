@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from quietday.domain.limits import MAX_HORIZON_DAYS
-from quietday.domain.status import RunStatus
+from quietday.domain.status import RunStage, RunStatus
 from quietday.errors import ConflictError, InputError, Problem
 from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.registry import (
@@ -137,7 +137,7 @@ def cancel_run(session: Session, run_id: int) -> RunRow:
     run = repo.lock(run_id)
     before = _state(run)
     if run.status == RunStatus.QUEUED:
-        run.status = RunStatus.CANCELLED
+        run.status, run.stage = RunStatus.CANCELLED, RunStage.DONE
         run.finished_at = utcnow()
         run.message = "已取消"
     elif run.status == RunStatus.RUNNING:
@@ -162,7 +162,7 @@ def recover_runs(engine: Engine) -> list[int]:
         for run in repo.list(limit=10_000, after=None):
             if run.status == RunStatus.RUNNING:
                 before = _state(run)
-                run.status = RunStatus.FAILED
+                run.status, run.stage = RunStatus.FAILED, RunStage.DONE
                 run.error = "服务重启,运行中断,请重新提交"
                 run.finished_at = utcnow()
                 repo.add(run)
@@ -178,6 +178,7 @@ def fail_run(session: Session, run_id: int, *, message: str, error: str) -> None
     run = repo.get_or_raise(run_id)
     before = _state(run)
     run.status, run.finished_at, run.message, run.error = RunStatus.FAILED, utcnow(), message, error
+    run.stage = RunStage.DONE
     repo.add(run)
     record(session, "run.finish", f"run:{run_id}", diff(before, _state(run)))
 

@@ -34,7 +34,7 @@ from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.plans import refresh_visit
 from quietday.planning.visits import lead_agency, settle
 
-__all__ = ["PublishReport", "publish_run"]
+__all__ = ["PublishReport", "Sorted", "Weighed", "publish_refusal", "publish_run", "weigh"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _displaced(
 
 
 @dataclass
-class _Sorted:
+class Sorted:
     """A run's solution against the plans as they are now: what to publish, what becomes
     unscheduled, and what is skipped (and why)."""
 
@@ -126,11 +126,11 @@ def _sort(
     existing: dict[tuple[str, date], VisitRow],
     checked_in: set[int],
     displaced: set[int],
-) -> _Sorted:
+) -> Sorted:
     """`seen`: the version of each plan the run saw. A published plan stays where it is (the
     run pinned those in its horizon; the rest are history) unless it is `displaced` (its day
     became a day off), and a visit with a check-in stays as it is."""
-    out = _Sorted()
+    out = Sorted()
 
     def skip(pid: int, why: str, detail: str) -> None:
         out.skipped.append({"plan_id": pid, "why": why, "detail": detail})
@@ -174,21 +174,21 @@ def _sort(
     return out
 
 
-def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
-    """Make a finished run's visits the published schedule, in the caller's one transaction.
+@dataclass(frozen=True)
+class Weighed:
+    """A finished run's solution against the plans and visits as they are now (read only):
+    what publishing it would do."""
 
-    The record stays as it is: a run whose horizon has begun is published only if it is a
-    correction; a published plan is never moved or unscheduled, unless the run freed it (the
-    rules no longer allowed its day: a notice made it a day off, a blackout date came since)
-    and it is still after today without a check-in; no plan joins a visit with a check-in. A
-    run solved before a notice that makes one of its visits' days off is refused."""
-    runs = RunRepository(session)
-    runs.lock_publishing()
-    run = runs.lock(run_id)
-    _publishable(runs, run, today=today)
+    solution: Solution
+    plans: dict[int, PlanRow]
+    existing: dict[tuple[str, date], VisitRow]
+    sorted: Sorted
+
+
+def weigh(session: Session, run: RunRow, *, today: date) -> Weighed:
+    """What publishing `run` would do now; reads only (the preview shows it, publishing does it)."""
     solution = parse_solution(gzip.decompress(run.solution_gz or b""))
-    _calendar_unchanged(session, run, solution)
-    seen = {rp.plan_id: rp.version for rp in runs.plans(run_id)}
+    seen = {rp.plan_id: rp.version for rp in RunRepository(session).plans(int(run.id or 0))}
     visits = VisitRepository(session)
     existing = visits.at_many({(v.enterprise, v.date) for v in solution.visits})
     checked_in = visits.checked_in(int(v.id or 0) for v in existing.values())
@@ -202,6 +202,35 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
         checked_in=checked_in,
         displaced=displaced,
     )
+    return Weighed(solution, plans, existing, sorted_)
+
+
+def publish_refusal(session: Session, run: RunRow, *, today: date) -> ConflictError | None:
+    """Why publishing `run` now would be refused (as `publish_run` would say), or None."""
+    try:
+        _publishable(RunRepository(session), run, today=today)
+        _calendar_unchanged(session, run, parse_solution(gzip.decompress(run.solution_gz or b"")))
+    except ConflictError as exc:
+        return exc
+    return None
+
+
+def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
+    """Make a finished run's visits the published schedule, in the caller's one transaction.
+
+    The record stays as it is: a run whose horizon has begun is published only if it is a
+    correction; a published plan is never moved or unscheduled, unless the run freed it (the
+    rules no longer allowed its day: a notice made it a day off, a blackout date came since)
+    and it is still after today without a check-in; no plan joins a visit with a check-in. A
+    run solved before a notice that makes one of its visits' days off is refused."""
+    runs = RunRepository(session)
+    runs.lock_publishing()
+    run = runs.lock(run_id)
+    _publishable(runs, run, today=today)
+    weighed = weigh(session, run, today=today)
+    _calendar_unchanged(session, run, weighed.solution)
+    visits = VisitRepository(session)
+    existing, sorted_ = weighed.existing, weighed.sorted
     groups = sorted_.groups
     published, vacated = _publish_visits(session, run_id, groups, existing)
     touched = len(groups)
