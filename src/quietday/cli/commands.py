@@ -666,3 +666,40 @@ def codes_public_keys() -> None:
     with _database() as session:
         ring = keyring(session, settings.code_key_pem(), settings.code_retired_public_keys)
         print(json.dumps(ring.jwks(), ensure_ascii=False, indent=2))
+
+
+webhooks_app = typer.Typer(cls=ChineseGroup, help="Webhook: 投递", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("deliver", cls=ChineseCommand)
+def webhooks_deliver(
+    once: Annotated[bool, typer.Option("--once", help="只投递一轮到期的,然后退出")] = False,
+) -> None:
+    """投递到期的 Webhook,直到被停止(SQLite 只运行一个;PostgreSQL 可以多个并行)。"""
+    import signal
+    import threading
+
+    from quietday.persistence import make_engine
+    from quietday.planning.webhooks import Deliverer
+
+    settings = Settings()
+    _ready(settings.database_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = make_engine(settings.database_url)
+    deliverer = Deliverer(engine, settings)
+    try:
+        if once:
+            total = 0
+            while done := deliverer.run_once():
+                total += done
+            print(f"已尝试投递 {total} 次")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print("正在投递 Webhook(Ctrl-C 停止)", flush=True)
+        deliverer.run(stop)
+    finally:
+        deliverer.close()
+        engine.dispose()
