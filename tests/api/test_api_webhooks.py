@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
-from conftest import Clock, url_of
+from conftest import Clock, on_postgresql, url_of
 from flows import CSRF, login, published
 from quietday.api import create_app
 from quietday.config import Settings
@@ -37,6 +37,7 @@ class Receiver:
         self.secrets: dict[str, str] = {}  # path -> secret
         self.received: list[dict[str, Any]] = []
         self.answer = 200
+        self.delay = 0.0
         self.lock = threading.Lock()
         owner = self
 
@@ -45,6 +46,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 secret = owner.secrets[self.path]
+                time.sleep(owner.delay)
                 verified = Webhook(secret).verify(body, headers)
                 with owner.lock:
                     owner.received.append(
@@ -310,6 +312,42 @@ def test_redelivery_from_the_dashboard_sends_the_same_id_again(
         assert wc.post(api, headers=world.auth()).status_code == 202
     finally:
         deliverer.close()
+
+
+@on_postgresql
+def test_two_deliverers_never_send_one_delivery_twice(
+    engine: Engine, world: Seeded, wc: TestClient, receiver: Receiver
+) -> None:
+    """Two deliverers side by side on PostgreSQL (small batches, a slow receiver): every delivery
+    is attempted once, by one of them."""
+    for n in range(12):
+        _endpoint(wc, world, "supervisor", receiver.url(f"/p{n}"), receiver)
+    published(wc, world)
+    receiver.delay = 0.02
+    slow = _settings(engine)
+    deliverers = [Deliverer(engine, slow, batch=4, concurrency=2) for _ in range(2)]
+    went: list[int] = [0, 0]
+
+    def work(i: int) -> None:
+        while n := deliverers[i].run_once():
+            went[i] += n
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        for d in deliverers:
+            d.close()
+    ids = _ids(receiver.received)
+    assert len(ids) == 12 * 5 == len(set(ids)) == sum(went)
+    assert all(went), "both deliverers took deliveries"
+    with session_scope(engine) as s:
+        repo = WebhookRepository(s)
+        assert repo.counts() == {"succeeded": 60}
+        assert all(len(repo.attempts(int(d.delivery.id or 0))) == 1 for d in repo.deliveries())
 
 
 @pytest.mark.parametrize(
