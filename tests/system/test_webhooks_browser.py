@@ -122,5 +122,6 @@ def test_a_stranger_meets_the_sign_in_page(served: tuple[str, str, int]) -> None
 
     base, _, delivery_id = served
     r = httpx.post(f"{base}/dashboard/webhooks/deliveries/{delivery_id}/redeliver", data={})
-    assert r.status_code == 303 and r.headers["location"] == "/dashboard/login"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/dashboard/login"
     assert httpx.get(f"{base}/dashboard/webhooks").headers["location"] == "/dashboard/login"
