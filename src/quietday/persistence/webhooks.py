@@ -1,9 +1,11 @@
 """Queries of webhooks: endpoints, the outbox (events and their deliveries), attempts.
 
-A deliverer takes a due delivery by raising its `attempts` from the value it read, in one
-UPDATE that names that value: of two deliverers that read the same row, one takes it. On
-PostgreSQL the rows read are locked `FOR UPDATE SKIP LOCKED` as well, so deliverers side by
-side read different rows."""
+A deliverer takes due deliveries in one UPDATE that raises their `attempts` and moves
+`next_attempt_at` to its lease, on the condition that they are still due: of two deliverers
+that read the same row, one takes it (PostgreSQL re-checks the condition once the other's lock
+is gone). On PostgreSQL the rows read are locked `FOR UPDATE SKIP LOCKED` as well, so deliverers
+side by side read different rows. An outcome is stored only if its delivery is still at that
+attempt."""
 
 from __future__ import annotations
 
@@ -122,52 +124,46 @@ class WebhookRepository(Repository[WebhookEndpointRow]):
         )
         if self.session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True, of=sa.table("webhook_delivery"))
-        seen = self.session.execute(q).all()
-        taken: list[Taken] = []
-        for delivery_id, attempts in seen:
-            row = self.session.execute(
-                sa.update(d)
-                .where(
-                    col(d.id) == delivery_id,
-                    col(d.attempts) == attempts,
-                    col(d.status) == "pending",
-                )
-                .values(attempts=attempts + 1, next_attempt_at=lease_until)
-                .returning(col(d.round_start), col(d.event_id), col(d.endpoint_id))
-            ).first()
-            if row is not None:
-                taken.append(Taken(int(delivery_id), attempts + 1, row[0], row[1], row[2]))
-        return taken
-
-    def settle_attempt(
-        self,
-        taken: Taken,
-        *,
-        status: str,
-        next_attempt_at: datetime,
-        status_code: int | None,
-        error: str | None,
-        delivered_at: datetime | None,
-    ) -> bool:
-        """Store the outcome of an attempt, if the delivery is still at that attempt (no other
-        deliverer took it since, nobody re-delivered it)."""
-        d = WebhookDeliveryRow
-        result = self.session.execute(
+        ids = [int(i) for i in self.session.execute(q).scalars()]
+        if not ids:
+            return []
+        # Taken only if still due: a deliverer that took it first moved `next_attempt_at` to
+        # its lease (PostgreSQL re-checks the condition after waiting for a row's lock).
+        taken = self.session.execute(
             sa.update(d)
-            .where(col(d.id) == taken.delivery_id, col(d.attempts) == taken.number)
+            .where(col(d.id).in_(ids), col(d.status) == "pending", col(d.next_attempt_at) <= now)
+            .values(attempts=col(d.attempts) + 1, next_attempt_at=lease_until)
+            .returning(
+                col(d.id), col(d.attempts), col(d.round_start), col(d.event_id), col(d.endpoint_id)
+            )
+        ).all()
+        return sorted((Taken(*row) for row in taken), key=lambda t: t.delivery_id)
+
+    def settle_attempts(self, outcomes: Sequence[dict[str, Any]]) -> None:
+        """Store the outcomes of attempts (`delivery_id`, `number` and the columns to set), each
+        if its delivery is still at that attempt (nobody took it again or re-delivered it)."""
+        if not outcomes:
+            return
+        table: Any = WebhookDeliveryRow.__table__  # type: ignore[attr-defined]
+        stmt = (
+            table.update()
+            .where(
+                table.c.id == sa.bindparam("delivery_id"),
+                table.c.attempts == sa.bindparam("number"),
+            )
             .values(
-                status=status,
-                next_attempt_at=next_attempt_at,
-                last_status_code=status_code,
-                last_error=error,
-                delivered_at=delivered_at,
+                status=sa.bindparam("new_status"),
+                next_attempt_at=sa.bindparam("next_at"),
+                last_status_code=sa.bindparam("code"),
+                last_error=sa.bindparam("error"),
+                delivered_at=sa.bindparam("delivered"),
             )
         )
-        return bool(getattr(result, "rowcount", 0))
+        self.session.execute(stmt, list(outcomes))
 
-    def add_attempt(self, attempt: WebhookAttemptRow) -> None:
-        self.session.add(attempt)
-        self.session.flush()
+    def add_attempts(self, attempts: Sequence[dict[str, Any]]) -> None:
+        if attempts:
+            self.session.execute(sa.insert(WebhookAttemptRow), list(attempts))
 
     def delivery(self, delivery_id: int) -> WebhookDeliveryRow | None:
         return self.session.get(WebhookDeliveryRow, delivery_id)

@@ -53,7 +53,6 @@ from quietday.persistence.tables import (
     PlanRow,
     RunRow,
     VisitRow,
-    WebhookAttemptRow,
     WebhookEndpointRow,
     WebhookEventRow,
     utcnow,
@@ -308,7 +307,9 @@ def redeliver(
         or (agency_id is not None and endpoint.agency_id != agency_id)
     ):
         raise NotFoundError(f"投递 {delivery_id} 不存在")
-    logged = len(repo.attempts(delivery_id))
+    # An attempt is under way if the latest one taken is not logged yet (one that died with its
+    # process is never logged, but the next one taken after its lease is).
+    logged = max((a.number for a in repo.attempts(delivery_id)), default=0)
     if row.status == "pending" and logged < row.attempts:
         raise ConflictError(f"投递 {delivery_id} 正在进行,请稍后再试", code="delivery_in_flight")
     row.status = "pending"
@@ -605,10 +606,24 @@ class Deliverer:
         if not requests:
             return 0
         outcomes = list(self._pool.map(self._post, requests))
+        settled = [self._settle(r.taken, o) for r, o in zip(requests, outcomes, strict=True)]
         with session_scope(self.engine, actor="webhooks") as session:
             repo = WebhookRepository(session)
-            for request, outcome in zip(requests, outcomes, strict=True):
-                self._settle(repo, request.taken, outcome)
+            repo.settle_attempts(settled)
+            repo.add_attempts(
+                [
+                    {
+                        "delivery_id": r.taken.delivery_id,
+                        "number": r.taken.number,
+                        "started_at": o.started,
+                        "duration_ms": o.duration_ms,
+                        "status_code": o.status_code,
+                        "error": o.error,
+                        "response": o.response,
+                    }
+                    for r, o in zip(requests, outcomes, strict=True)
+                ]
+            )
         return len(requests)
 
     def _request(
@@ -662,7 +677,9 @@ class Deliverer:
                     head = b""
                     for chunk in r.iter_bytes():
                         head += chunk
-                        if len(head) >= _SNIPPET:
+                        # Enough of the answer, or a receiver that drips it: no more.
+                        late = time.perf_counter() - clock > self.settings.webhook_timeout_seconds
+                        if len(head) >= _SNIPPET or late:
                             break
                     text = head[:_SNIPPET].decode("utf-8", "replace")[:_SNIPPET]
             except httpx.HTTPError as exc:
@@ -670,7 +687,9 @@ class Deliverer:
         duration = int((time.perf_counter() - clock) * 1000)
         return _Outcome(started, duration, code, error, text)
 
-    def _settle(self, repo: WebhookRepository, taken: Taken, outcome: _Outcome) -> None:
+    def _settle(self, taken: Taken, outcome: _Outcome) -> dict[str, Any]:
+        """What an attempt's outcome makes of its delivery: delivered, to be retried after the
+        next wait of the schedule (from its latest re-delivery), or failed after the last."""
         now = utcnow()
         failures = taken.number - taken.round_start
         waits = self.settings.webhook_retry_seconds
@@ -684,22 +703,12 @@ class Deliverer:
         error = outcome.error
         if error is None and not outcome.ok:
             error = f"HTTP {outcome.status_code}"
-        repo.settle_attempt(
-            taken,
-            status=status,
-            next_attempt_at=next_at,
-            status_code=outcome.status_code,
-            error=error,
-            delivered_at=now if outcome.ok else None,
-        )
-        repo.add_attempt(
-            WebhookAttemptRow(
-                delivery_id=taken.delivery_id,
-                number=taken.number,
-                started_at=outcome.started,
-                duration_ms=outcome.duration_ms,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                response=outcome.response,
-            )
-        )
+        return {
+            "delivery_id": taken.delivery_id,
+            "number": taken.number,
+            "new_status": status,
+            "next_at": next_at,
+            "code": outcome.status_code,
+            "error": error,
+            "delivered": now if outcome.ok else None,
+        }
