@@ -12,14 +12,25 @@ from typing import Annotated, Any
 
 import typer
 
-from benchmarks import api, audit, county, dashboard, distributed, feeds, imports, load, scale
+from benchmarks import (
+    api,
+    audit,
+    county,
+    dashboard,
+    distributed,
+    feeds,
+    imports,
+    load,
+    scale,
+    webhooks,
+)
 from benchmarks.harness import COUNTY, Echo, write_results
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # Not in the default run: `make bench-scale` (25 minutes), `make bench-load` (API processes, a
 # worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
-LOAD_BENCHMARKS = ("load", "distributed")
+LOAD_BENCHMARKS = ("load", "distributed", "webhooks")
 
 app = typer.Typer(add_completion=False)
 
@@ -50,6 +61,7 @@ def run_benchmarks(
         ("scale", scale, {"sizes": sizes}),
         ("dashboard", dashboard, {}),
         ("api", api, {"time_limit": time_limit}),
+        ("webhooks", webhooks, {}),
     )
     for name, module, options in steps:
         if bool(sizes) if name == "scale" else name in which:
@@ -66,7 +78,7 @@ def main(
         str,
         typer.Option(
             help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed"
+            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed; webhooks"
         ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1, help="county 与 api 的求解时限(秒)")] = 60.0,

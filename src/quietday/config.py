@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     echarts_path: Path = _ECHARTS
     # Where the npm packages swagger-ui-dist and redoc are (the docs pages serve their builds).
     docs_assets_path: Path = _DOCS_ASSETS
+    # Webhooks: the waits before each retry of a failed delivery, in seconds (then it has
+    # failed: about 22 h in all), a random ±20 % added to each; the timeout of one POST; how long
+    # a deliverer holds a delivery it took (no other takes it meanwhile). `webhooks_local`
+    # allows http receivers on localhost and loopback addresses (development and tests): without
+    # it an endpoint is https and never a private, loopback or link-local address.
+    webhook_retry_seconds: list[float] = Field(
+        default=[5, 30, 120, 600, 3600, 3 * 3600, 6 * 3600, 12 * 3600], min_length=1
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_lease_seconds: float = Field(default=120.0, gt=0)
+    webhooks_local: bool = False
 
     def code_key_pem(self) -> str | None:
         """The configured signing key's PEM text (from the setting or its file), if any."""

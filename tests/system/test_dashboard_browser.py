@@ -266,7 +266,9 @@ def test_the_month_picker_reads_chinese_in_any_browser_language(
             "as => as.map(a => a.getBoundingClientRect().height"
             " / parseFloat(getComputedStyle(a).fontSize))",
         )
-        assert len(lines) == 9  # 总览 企业 执法部门 投诉 监督 节假日 排期运行 订阅告知函 监督码
+        assert (
+            len(lines) == 10
+        )  # 总览 企业 执法部门 投诉 监督 节假日 排期运行 订阅告知函 事件推送 监督码
         assert all(h < 2.5 for h in lines), (name, lines)
         page.screenshot(path=str(ARTIFACTS / f"language-month-{name}.png"))
         picker.select_option("2027-01")

@@ -35,6 +35,7 @@ from quietday.api.routers import (
     runs,
     verify,
     visits,
+    webhooks,
 )
 from quietday.config import Settings
 from quietday.persistence import Engine, is_sqlite, make_engine, make_reader, ping
@@ -197,6 +198,8 @@ def create_app(
         door.api,
         filing.router,
         agency.router,
+        webhooks.router,
+        webhooks.pages,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))

@@ -1018,3 +1018,60 @@ class RunPreview(BaseModel):
     enterprises: list[PreviewSubject] = Field(description="涉及的企业")
     agencies: list[PreviewSubject] = Field(description="涉及的执法部门")
     feeds: list[PreviewFeed] = Field(description="内容会变化的日历订阅对象")
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+WebhookEventType = Literal["visit.published", "visit.changed", "visit.cancelled", "run.published"]
+WebhookUrl = Annotated[SafeStr, Field(min_length=1, max_length=2000)]
+
+
+class WebhookCreate(_In):
+    url: WebhookUrl = Field(description="接收地址,须为 https(不能是内网、本机或链路本地地址)")
+    event_types: list[WebhookEventType] = Field(
+        default_factory=list,
+        max_length=4,
+        description="订阅的事件类型;空表示全部(run.published 只发给不属于部门的端点)",
+    )
+    description: Annotated[SafeStr, Field(max_length=200)] = ""
+    agency_id: Id64 | None = Field(
+        default=None, description="监督密钥可指定所属部门;部门密钥的端点总属于本部门"
+    )
+    active: bool = True
+
+
+class WebhookUpdate(_In):
+    url: WebhookUrl | None = None
+    event_types: list[WebhookEventType] | None = Field(default=None, max_length=4)
+    description: Annotated[SafeStr, Field(max_length=200)] | None = None
+    active: bool | None = None
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    agency_id: str | None
+    event_types: list[str]
+    description: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="签名密钥(whsec_…),只显示这一次")
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    webhook_id: str = Field(description="webhook-id 请求头,每次重试和重新投递都相同")
+    event_id: int
+    event_type: str
+    endpoint_id: int
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime

@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -321,8 +321,31 @@ def _ready(url: str) -> None:
         raise typer.Exit(2)
 
 
+def _webhook_deliverer(settings: Settings) -> Callable[[], None]:
+    """Deliver webhooks in a thread of this process until the returned function is called:
+    in `quietday worker` (any number side by side on PostgreSQL) and, when no worker runs
+    (SQLite, or runs solved in the API's own processes), in `quietday serve`'s main process."""
+    import threading
+
+    from quietday.persistence import make_engine
+    from quietday.planning.webhooks import Deliverer
+
+    engine = make_engine(settings.database_url)
+    deliverer = Deliverer(engine, settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True)
+    thread.start()
+
+    def end() -> None:
+        stop.set()
+        thread.join(timeout=settings.webhook_timeout_seconds * 3)
+        deliverer.close()
+        engine.dispose()
+
+    return end
+
+
 def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
-    import uvicorn
 
     problem = settings.serving_problem()
     if problem is not None:
@@ -333,6 +356,17 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int = 1) -> Non
     settings = settings.model_copy(
         update={"public_url": settings.base_url(f"http://{host}:{port}")}
     )
+    end = _webhook_deliverer(settings) if settings.runner != "queue" else None
+    try:
+        _uvicorn(settings, host=host, port=port, workers=workers)
+    finally:
+        if end is not None:
+            end()
+
+
+def _uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     if workers == 1:
         from quietday.api import create_app
 
@@ -368,10 +402,8 @@ def worker(
         str, typer.Option(help="进程名(日志与任务记录中显示)")
     ] = f"worker-{socket.gethostname()}-{os.getpid()}",
 ) -> None:
-    """从 PostgreSQL 任务队列取排期运行求解,直到被停止(数据库取自 QUIETDAY_DATABASE_URL)。"""
-    from quietday.cli.support import redact
+    """从 PostgreSQL 任务队列取排期运行求解,并投递 Webhook,直到被停止(数据库取自 QUIETDAY_DATABASE_URL)。"""
     from quietday.persistence import is_sqlite
-    from quietday.planning.queue import run_worker
 
     settings = Settings()
     if is_sqlite(settings.database_url):
@@ -382,6 +414,17 @@ def worker(
     _ready(settings.database_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     os.nice(settings.worker_nice)
+    end = _webhook_deliverer(settings)
+    try:
+        _work(settings, name)
+    finally:
+        end()
+
+
+def _work(settings: Settings, name: str) -> None:
+    from quietday.cli.support import redact
+    from quietday.planning.queue import run_worker
+
     run_worker(
         settings.database_url,
         name=name,
@@ -666,3 +709,40 @@ def codes_public_keys() -> None:
     with _database() as session:
         ring = keyring(session, settings.code_key_pem(), settings.code_retired_public_keys)
         print(json.dumps(ring.jwks(), ensure_ascii=False, indent=2))
+
+
+webhooks_app = typer.Typer(cls=ChineseGroup, help="Webhook: 投递", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("deliver", cls=ChineseCommand)
+def webhooks_deliver(
+    once: Annotated[bool, typer.Option("--once", help="只投递一轮到期的,然后退出")] = False,
+) -> None:
+    """投递到期的 Webhook,直到被停止(SQLite 只运行一个;PostgreSQL 可以多个并行)。"""
+    import signal
+    import threading
+
+    from quietday.persistence import make_engine
+    from quietday.planning.webhooks import Deliverer
+
+    settings = Settings()
+    _ready(settings.database_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = make_engine(settings.database_url)
+    deliverer = Deliverer(engine, settings)
+    try:
+        if once:
+            total = 0
+            while done := deliverer.run_once():
+                total += done
+            print(f"已尝试投递 {total} 次")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print("正在投递 Webhook(Ctrl-C 停止)", flush=True)
+        deliverer.run(stop)
+    finally:
+        deliverer.close()
+        engine.dispose()

@@ -50,6 +50,10 @@ __all__ = [
     "UTCDateTime",
     "VisitInspectorRow",
     "VisitRow",
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEndpointRow",
+    "WebhookEventRow",
     "metadata",
     "utcnow",
 ]
@@ -627,3 +631,78 @@ class AgencyUploadRow(SQLModel, table=True):
     marked: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
     created_at: datetime | None = _stamp()
     expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))
+
+
+class WebhookEndpointRow(SQLModel, table=True):
+    """A webhook subscription: where events are POSTed (signed with `secret`, the Standard
+    Webhooks scheme), which types, for whom: an agency (the visits its plans are in, only its
+    own plans) or, with no agency, a supervisor's integrator (everything). `previous_secret`
+    also signs until `previous_until` after a rotation. Deleted endpoints are kept (their
+    deliveries' log), marked `deleted_at`."""
+
+    __tablename__ = "webhook_endpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_until: datetime | None = _stamp(nullable=True)
+    agency_id: str | None = Field(default=None, foreign_key="agency.id", max_length=64, index=True)
+    event_types: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    description: str = Field(default="", max_length=200)
+    active: bool = True
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+    deleted_at: datetime | None = _stamp(nullable=True)
+
+
+class WebhookEventRow(SQLModel, table=True):
+    """The outbox: an event, written in the transaction of the change it tells of. `data` is
+    the whole visit (every plan, hidden or not, with its agency); each endpoint is sent what its
+    owner may see of it. `agencies`: the agencies it concerns (plans in the visit, or that left)."""
+
+    __tablename__ = "webhook_event"
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=32)
+    occurred_at: datetime = _stamp()
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="run.id")
+    agencies: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    data: dict[str, Any] = _json()
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One event to one endpoint, written with the event. `attempts` counts the attempts taken
+    (a deliverer takes one by raising it from the value it read: no two take the same attempt);
+    while one is under way `next_attempt_at` is its lease. `round_start`: the attempts before the
+    latest re-delivery, where the back-off schedule starts again."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (sa.Index("ix_webhook_delivery_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="webhook_event.id", index=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id", index=True)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    round_start: int = 0
+    next_attempt_at: datetime = _stamp()
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = _stamp(nullable=True)
+    created_at: datetime = _stamp()
+
+
+class WebhookAttemptRow(SQLModel, table=True):
+    """The log of one attempt of a delivery: its HTTP status or error, duration and the start
+    of the answer."""
+
+    __tablename__ = "webhook_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    number: int
+    started_at: datetime = _stamp()
+    duration_ms: int = 0
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    response: str = Field(default="", max_length=500)

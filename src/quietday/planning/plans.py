@@ -41,6 +41,7 @@ from quietday.planning.filing import FilingRules, issue_notice
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
 from quietday.planning.visits import settle
+from quietday.planning.webhooks import refreshed
 
 __all__ = [
     "PlanInput",
@@ -460,9 +461,10 @@ def list_plans(
     return PlanPage(rows, encode_cursor(int(rows[-1].id or 0)) if more and rows else None)
 
 
-def refresh_visit(session: Session, visit: VisitRow) -> None:
-    """Plans left a visit or changed in it: settle its state from the plans still published in
-    it (none left: cancelled), and recount the audit of its date."""
+def refresh_visit(session: Session, visit: VisitRow, *, left: Sequence[PlanRow] = ()) -> None:
+    """Plans left a visit (`left`, when known) or changed in it: settle its state from the
+    plans still published in it (none left: cancelled), tell the webhooks, and recount the
+    audit of its date."""
     members = [
         p
         for p in PlanRepository(session).in_visit(int(visit.id or 0))
@@ -471,6 +473,7 @@ def refresh_visit(session: Session, visit: VisitRow) -> None:
     settle(visit, members, now=utcnow(), changed=True)
     VisitRepository(session).add(visit)
     revoke_stale(session, [int(visit.id or 0)])
+    refreshed(session, visit, members, left)
     county = EnterpriseRepository(session).get_or_raise(visit.enterprise_id).region_code
     refresh_rollups(session, [visit.day], counties=[county])
 
@@ -488,7 +491,7 @@ def _leave_visit(session: Session, row: PlanRow) -> None:
     row.published_date = None
     session.add(row)
     session.flush()
-    refresh_visit(session, visit)
+    refresh_visit(session, visit, left=[row])
 
 
 def _keep_record(session: Session, row: PlanRow, *, today: date) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -33,6 +34,7 @@ from quietday.planning.codes import revoke_stale
 from quietday.planning.frequency import rebuild_rollups
 from quietday.planning.plans import refresh_visit
 from quietday.planning.visits import lead_agency, settle
+from quietday.planning.webhooks import publish_events
 
 __all__ = ["PublishReport", "Sorted", "Weighed", "publish_refusal", "publish_run", "weigh"]
 
@@ -232,6 +234,7 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
     visits = VisitRepository(session)
     existing, sorted_ = weighed.existing, weighed.sorted
     groups = sorted_.groups
+    before = {int(v.id or 0): (str(v.status), v.sequence) for v in existing.values()}
     published, vacated = _publish_visits(session, run_id, groups, existing)
     touched = len(groups)
     unscheduled_rows: list[PlanRow] = []
@@ -263,6 +266,17 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
         unscheduled,
         sorted(skipped, key=lambda s: s["plan_id"]),
     )
+    publish_events(
+        session,
+        run,
+        visits=[
+            visits.get_or_raise(vid)
+            for vid in sorted({int(rs[0].visit_id or 0) for _, rs in groups})
+        ],
+        before=before,
+        members=lambda ids: _members(session, ids),
+        counts={"published": published, "visits": touched, "unscheduled": unscheduled},
+    )
     schedule = RowDigest()
     outcome = sorted(
         [(int(r.id or 0), {"visit_id": r.visit_id, "date": r.published_date}) for _, rs in groups for r in rs]
@@ -284,6 +298,15 @@ def publish_run(session: Session, run_id: int, *, today: date) -> PublishReport:
         },
     )
     return report
+
+
+def _members(session: Session, visit_ids: Sequence[int]) -> dict[int, list[PlanRow]]:
+    """The plans published in these visits, by visit."""
+    out: dict[int, list[PlanRow]] = defaultdict(list)
+    for row in PlanRepository(session).in_visits(visit_ids):
+        if row.status == PlanStatus.PUBLISHED:
+            out[int(row.visit_id or 0)].append(row)
+    return out
 
 
 def _publish_visits(
