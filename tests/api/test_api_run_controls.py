@@ -255,3 +255,22 @@ def test_feed_letters_name_each_bad_line_then_issue_and_print(
             ("feed_token.issue_batch", entries[0].actor)
         ]
         assert entries[0].actor.startswith("supervisor:")
+
+
+def test_the_run_form_takes_only_dates_the_api_takes(fc: TestClient, world: Seeded) -> None:
+    """A horizon in year 9999 once started a run that failed with OverflowError; 20260701 and
+    2026-W27-3 were read as dates. The form takes YYYY-MM-DD within the API's years, or 422."""
+    csrf = signed_in(fc, world)
+    form = {"csrf": csrf, "scope": "", "horizon_start": "2026-07-01",
+            "horizon_end": "2026-09-30", "time_limit": "5"}  # fmt: skip
+    for start_day, end_day in (
+        ("9999-12-31", "9999-12-31"),
+        ("2101-01-01", "2101-03-31"),
+        ("20260701", "2026-09-30"),
+        ("2026-W27-3", "2026-09-30"),
+    ):
+        r = fc.post("/dashboard/runs", data={**form, "horizon_start": start_day,
+                                             "horizon_end": end_day})  # fmt: skip
+        assert r.status_code == 422, (start_day, r.status_code)
+        assert "开始日期应为日期" in r.text
+    assert fc.get("/api/v1/runs", headers=world.auth()).json()["items"] == []

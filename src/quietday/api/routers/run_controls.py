@@ -8,6 +8,7 @@ writes go through `planning` (create_run, cancel_run, publish_run, issue_enterpr
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from quietday.api.routers.dashboard import (
 )
 from quietday.api.schemas import RunPreview, SafeStr, SafeText
 from quietday.config import Settings
+from quietday.domain.limits import FIRST_DAY, LAST_DAY, YEARS
 from quietday.domain.status import RunStage
 from quietday.domain.uscc import uscc_problem
 from quietday.errors import ConflictError, InputError, NotFoundError
@@ -59,6 +61,7 @@ STAGES = {
 KINDS = {"routine": "日常检查", "special": "专项检查", "case": "案件检查"}
 FEED_KINDS = {"enterprise": "企业", "agency": "执法部门", "inspector": "执法人员"}
 PER_PAGE = 100
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_LETTERS = 500
 # A letter page holds feed tokens: it is never stored, and its links send no Referer.
 SECRET_HEADERS = {**_HEADERS, "Referrer-Policy": "no-referrer"}
@@ -193,10 +196,13 @@ def start_run(
         ("horizon_start", horizon_start, "开始日期"),
         ("horizon_end", horizon_end, "结束日期"),
     ):
+        # As the API's `Day`: YYYY-MM-DD (not 20270101 nor 2027-W01-1), in the years it takes.
         try:
-            days[name] = date.fromisoformat(value)
+            days[name] = date.fromisoformat(value) if _ISO_DATE.fullmatch(value) else date.min
         except ValueError:
-            errors.append(f"{label}应为日期,如 2027-01-01")
+            days[name] = date.min
+        if not FIRST_DAY <= days[name] <= LAST_DAY:
+            errors.append(f"{label}应为日期,如 2027-01-01({YEARS[0]} 至 {YEARS[1]} 年间)")
     try:
         limit = float(time_limit)
     except ValueError:
