@@ -258,3 +258,15 @@ def test_enterprise_search_by_name_code_and_pinyin_initials(fc: TestClient, worl
     api = fc.get("/api/v1/enterprises", params={"q": "jxcs5"}, headers=world.auth("A"))
     assert api.status_code == 200
     assert [e["id"] for e in api.json()["items"]] == [world.enterprises[4]]
+
+
+def test_an_unreadable_csv_is_refused_with_its_reason(fc: TestClient, world: Seeded) -> None:
+    """Bytes neither UTF-8 nor GB18030 once answered 500 (the marked copy read the file again)."""
+    csrf = sign_in(fc, world.keys["A"])
+    path, text = upload(fc, csrf, "计划.csv", b"\xff\xfe\x00\x01" * 1000)
+    assert "CSV 文件编码无法识别" in text
+    r = fc.get(f"{path}/marked.xlsx")
+    assert r.status_code == 200
+    listing = load_workbook(io.BytesIO(r.content)).worksheets[1]
+    assert [c.value for c in listing[2]][:2] == ["file", "bad_encoding"]
+    assert plan_count(fc, world) == 0

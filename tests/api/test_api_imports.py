@@ -226,3 +226,25 @@ def test_the_template_example_imports_as_it_is_on_the_demo(engine: Engine, today
             r = c.post("/api/v1/plans/import", files={"file": ("t.xlsx", xlsx)}, headers=auth)
             assert r.status_code == 201, r.text
             assert r.json() == {"rows": 1, "created": 0, "unchanged": 1}
+
+
+def test_an_unreadable_csv_comes_back_marked_with_its_problem(
+    client: TestClient, world: Seeded
+) -> None:
+    """Bytes that are neither UTF-8 nor GB18030, and a field over the csv module's limit, are
+    refused as the plain import refuses them; the marked copy reads the file again and once
+    answered 500 on the same error."""
+    for data, code in (
+        (b"\xff\xfe\x00\x01" * 1000, "bad_encoding"),
+        (("外部编号," + "x" * 200_000 + "\n").encode(), "bad_file"),
+    ):
+        assert upload(client, world, "plans.csv", data).json()["errors"][0]["code"] == code
+        r = client.post(
+            "/api/v1/plans/import?marked=true",
+            files={"file": ("plans.csv", data)},
+            headers=world.auth("A"),
+        )
+        assert r.status_code == 422, r.text
+        listing = load_workbook(io.BytesIO(r.content)).worksheets[1]
+        assert [c.value for c in listing[2]][:2] == ["file", code]
+    assert count(client, world) == 0

@@ -506,7 +506,7 @@ def marked_sheet(stream: IO[bytes], *, filename: str, problems: Sequence[Problem
                     for i, v in enumerate(cells)
                 ]
             )
-    except InputError:
+    except (InputError, UnicodeDecodeError, csv.Error):
         # The file itself could not be read (the problems say why): the list below remains.
         pass
     listing = book.create_sheet("问题清单")
