@@ -301,6 +301,16 @@ def test_two_deliverers_never_send_one_delivery_twice(
         ({"url": "https://10.0.0.8/hook"}, "url"),
         ({"url": "https://[::1]/hook"}, "url"),
         ({"url": "https://localhost/hook"}, "url"),
+        # What the C resolver reads as a literal address (127.0.0.1, 10.0.0.1, 0.0.0.0), and
+        # names ending with the root's dot.
+        ({"url": "https://127.1/hook"}, "url"),
+        ({"url": "https://0x7f000001/hook"}, "url"),
+        ({"url": "https://2130706433/hook"}, "url"),
+        ({"url": "https://0177.0.0.1/hook"}, "url"),
+        ({"url": "https://10.1/hook"}, "url"),
+        ({"url": "https://0/hook"}, "url"),
+        ({"url": "https://127.0.0.1./hook"}, "url"),
+        ({"url": "https://localhost./hook"}, "url"),
         ({"url": "http://example.com/hook"}, "url"),
         ({"url": "ftp://example.com/hook"}, "url"),
         ({"url": "https://user:pw@example.com/hook"}, "url"),

@@ -124,7 +124,8 @@ def validate_url(url: str, *, local: bool) -> str:
         port = parts.port
     except ValueError as exc:
         raise bad("bad_url", "url 不是有效的地址") from exc
-    host = (parts.hostname or "").lower()
+    # A name may end with the root's dot (`localhost.`): the same host.
+    host = (parts.hostname or "").lower().removesuffix(".")
     if not host or parts.username is not None or parts.password is not None or parts.fragment:
         raise bad("bad_url", "url 须含主机名,且不含用户名、密码或 # 片段")
     is_local = local and host in _LOCAL_HOSTS
@@ -133,14 +134,23 @@ def validate_url(url: str, *, local: bool) -> str:
     if port == 0:
         raise bad("bad_url", "url 的端口无效")
     try:
-        ip = ipaddress.ip_address(host)
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
     except ValueError:
-        ip = None
+        ip = _resolver_ipv4(host)
     if (ip is not None and not ip.is_global and not is_local) or (
         host == "localhost" and not is_local
     ):
         raise bad("private_address", "url 不能指向内网、本机或链路本地地址")
     return url
+
+
+def _resolver_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address the C resolver reads in a name of numbers (`127.1`, `0x7f000001`,
+    `2130706433`, `0177.0.0.1`), which `ipaddress` does not take for one."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _event_types(types: Sequence[str] | None) -> list[str]:
