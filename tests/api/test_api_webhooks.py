@@ -189,6 +189,24 @@ def test_a_receiver_down_during_publishing_gets_every_event_once_back(
         deliverer.close()
 
 
+def test_a_private_address_is_never_called_nor_named_to_the_agency(
+    engine: Engine, world: Seeded, wc: TestClient, receiver: Receiver
+) -> None:
+    """Production deliverer (no `webhooks_local`): an endpoint that resolves to loopback is not
+    called, and the agency's delivery log says so without the address its name resolved to
+    (else an agency key could map the internal DNS)."""
+    mine = _endpoint(wc, world, "A", receiver.url("/a"), receiver)
+    published(wc, world)
+    deliverer = Deliverer(engine, _settings(engine, webhooks_local=False))
+    try:
+        assert deliverer.run_once() == 3
+    finally:
+        deliverer.close()
+    assert receiver.received == []
+    listed = wc.get(f"/api/v1/webhooks/{mine['id']}/deliveries", headers=world.auth("A")).json()
+    assert {d["last_error"] for d in listed} == {"blocked: not a public address"}
+
+
 def test_a_delivery_fails_after_the_last_retry(
     engine: Engine, world: Seeded, wc: TestClient, receiver: Receiver
 ) -> None:

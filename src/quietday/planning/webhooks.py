@@ -656,7 +656,10 @@ class Deliverer:
         for info in infos:
             ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
             if not ip.is_global and not (self.settings.webhooks_local and ip.is_loopback):
-                return f"blocked address {ip}"
+                # The log names the address; the delivery's error, which the endpoint's agency
+                # reads, does not (else an agency key maps the internal DNS).
+                log.warning("webhook to %s not sent: it resolves to %s", host, ip)
+                return "blocked: not a public address"
         return None
 
     def _post(self, request: _Request) -> _Outcome:
