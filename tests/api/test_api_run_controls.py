@@ -274,3 +274,9 @@ def test_the_run_form_takes_only_dates_the_api_takes(fc: TestClient, world: Seed
         assert r.status_code == 422, (start_day, r.status_code)
         assert "开始日期应为日期" in r.text
     assert fc.get("/api/v1/runs", headers=world.auth()).json()["items"] == []
+    # Seconds in ASCII digits only: 1_0 and other scripts' digits are no time limit.
+    for limit in ("1_0", "٥", "nan", "-5", "1e3", "0", ""):
+        r = fc.post("/dashboard/runs", data={**form, "time_limit": limit})
+        assert r.status_code == 422, (limit, r.status_code)
+        assert "求解时限应为秒数" in r.text
+    assert fc.get("/api/v1/runs", headers=world.auth()).json()["items"] == []

@@ -62,6 +62,7 @@ KINDS = {"routine": "日常检查", "special": "专项检查", "case": "案件�
 FEED_KINDS = {"enterprise": "企业", "agency": "执法部门", "inspector": "执法人员"}
 PER_PAGE = 100
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,3})?", re.ASCII)
 MAX_LETTERS = 500
 # A letter page holds feed tokens: it is never stored, and its links send no Referer.
 SECRET_HEADERS = {**_HEADERS, "Referrer-Policy": "no-referrer"}
@@ -203,10 +204,9 @@ def start_run(
             days[name] = date.min
         if not FIRST_DAY <= days[name] <= LAST_DAY:
             errors.append(f"{label}应为日期,如 2027-01-01({YEARS[0]} 至 {YEARS[1]} 年间)")
-    try:
-        limit = float(time_limit)
-    except ValueError:
-        limit = 0.0
+    # Seconds as ASCII digits (float() would also take "1_0" and other scripts' digits).
+    limit = float(time_limit) if _SECONDS.fullmatch(time_limit) else 0.0
+    if limit <= 0:
         errors.append("求解时限应为秒数")
     if correction not in ("", "on"):
         errors.append("更正历史记录的选项无效")
