@@ -16,8 +16,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from fnmatch import fnmatch
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -507,6 +506,13 @@ def test_the_api_image_serves_the_docs_assets() -> None:
     assert "web/.npmrc" in image.all("COPY")[0]
 
 
+def _packaged(relative: str, glob: str) -> bool:
+    """Whether setuptools' package-data `glob` takes the file: its `*` stays within one folder
+    (fnmatch's would cross into subfolders, and once passed a folder the image lacked)."""
+    path, pattern = PurePosixPath(relative), PurePosixPath(glob)
+    return len(path.parts) == len(pattern.parts) and path.match(glob)
+
+
 def test_plain_install_carries_every_file_the_package_needs() -> None:
     """The images install the package (not editable): templates, static files and migrations
     reach it only through package-data."""
@@ -518,7 +524,7 @@ def test_plain_install_carries_every_file_the_package_needs() -> None:
         path = ROOT / name
         relative = path.relative_to(package).as_posix()
         in_package = path.suffix == ".py" and (path.parent / "__init__.py").exists()
-        if not in_package and not any(fnmatch(relative, g) for g in globs):
+        if not in_package and not any(_packaged(relative, g) for g in globs):
             missing.append(relative)
     assert not missing
 
