@@ -103,6 +103,7 @@ def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
     ]
 
 
-def shoot(page: Any, name: str) -> None:
+def shoot(page: Any, name: str, *, full_page: bool = True) -> None:
+    """The page (or only what the window shows) to out/test-artifacts/`name`.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
