@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,15 +44,14 @@ def served(app: Any, port: int) -> Iterator[str]:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium (never Playwright's own download), headless."""
+def chromium(args: Sequence[str] = ()) -> Iterator[Any]:
+    """Debian's Chromium (never Playwright's own download), headless, with `args` besides."""
     require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    require(AXE.exists(), "axe-core not installed (make tests/js/node_modules/.installed)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", *args]
         )
         try:
             yield browser
@@ -60,22 +59,41 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def watch(page: Any) -> list[str]:
+def watch(page: Any, *, http: bool = False, expected: Collection[str] = ()) -> list[str]:
     """Console errors, uncaught exceptions and failed requests the page sees from now on (a
-    download ends its navigation as aborted: not counted)."""
+    download ends its navigation as aborted: not counted). With `http`, answers of 400 or more
+    too, but those to the `expected` URLs; their console lines ("Failed to load resource") are
+    then left to the answers and the failures."""
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+
+    def console(m: Any) -> None:
+        if m.type == "error" and not (http and m.text.startswith("Failed to load resource")):
+            problems.append(m.text)
+
+    page.on("console", console)
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
     page.on(
         "requestfailed",
-        lambda r: None if r.url.endswith(".xlsx") else problems.append(f"failed: {r.url}"),
+        lambda r: (
+            None if r.url.endswith(".xlsx") else problems.append(f"failed: {r.url} {r.failure}")
+        ),
     )
+    if http:
+        page.on(
+            "response",
+            lambda r: (
+                problems.append(f"HTTP {r.status}: {r.url}")
+                if r.status >= 400 and r.url not in expected
+                else None
+            ),
+        )
     return problems
 
 
 def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
     """axe-core's serious and critical violations in the page (its source evaluated through the
     DevTools protocol: a script tag would be inline, which the pages' CSP refuses)."""
+    require(AXE.exists(), "axe-core not installed (make tests/js/node_modules/.installed)")
     page.evaluate(AXE.read_text(encoding="utf-8") + ";0")
     result = page.evaluate("axe.run(document)")
     return [
@@ -85,6 +103,7 @@ def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
     ]
 
 
-def shoot(page: Any, name: str) -> None:
+def shoot(page: Any, name: str, *, full_page: bool = True) -> None:
+    """The page (or only what the window shows) to out/test-artifacts/`name`.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)

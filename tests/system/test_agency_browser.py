@@ -9,20 +9,17 @@ at 1280 and 390 px go to out/test-artifacts/."""
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from conftest import CERTS, Clock, require
+from browser import chromium, free_port, serious_violations, served, shoot, watch
+from conftest import CERTS, Clock
 from db import migrated, sqlite_url
 from flows import published
 from quietday.api import create_app
@@ -31,9 +28,6 @@ from quietday.persistence import session_scope
 from quietday.planning.registry import create_inspector
 from seed import AGENCIES, Seeded, seed
 
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 RED = "FFFFC7CE"
 
 
@@ -44,19 +38,11 @@ class Desk:
     client: TestClient
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     """The app under uvicorn on a SQLite file, the seeded world's schedule published, the clock
     on the eve of its quarter."""
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    require(AXE.exists(), "axe-core not installed (make tests/js/node_modules/.installed)")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     for engine in migrated(sqlite_url(tmp_path_factory.mktemp("agency"))):
         world = seed(engine)
@@ -66,67 +52,22 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         settings = Settings(database_url=str(engine.url), runner="thread", public_url=base)
         clock = Clock()
         app = create_app(settings, engine=engine, clock=clock)
-        served = create_app(settings, engine=engine, clock=clock)
         with TestClient(app, base_url=base) as client:
             published(client, world)
-            uv = uvicorn.Server(
-                uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning")
-            )
-            thread = threading.Thread(target=uv.run, daemon=True)
-            thread.start()
-            deadline = time.monotonic() + 30
-            while not uv.started:
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.05)
-            try:
+            with served(create_app(settings, engine=engine, clock=clock), port):
                 yield Desk(base, world, client)
-            finally:
-                uv.should_exit = True
-                thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def browser(desk: Desk) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def watch(page: Any) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    # A download ends its navigation as ERR_ABORTED: only other failures count.
-    page.on(
-        "requestfailed",
-        lambda r: None if r.url.endswith(".xlsx") else problems.append(f"failed: {r.url}"),
-    )
-    return problems
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 def accessible(page: Any) -> None:
-    """axe-core in the page (its source evaluated through the DevTools protocol: a script tag
-    would be inline, which the pages' CSP refuses): no serious or critical violation."""
-    page.evaluate(AXE.read_text(encoding="utf-8") + ";0")
-    result = page.evaluate("axe.run(document)")
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    """No serious or critical axe-core violation in the page."""
+    bad = serious_violations(page)
     assert bad == [], f"{page.url}: {bad}"
-
-
-def shoot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"agency-{name}.png"), full_page=True)
 
 
 def sign_in(page: Any, desk: Desk) -> None:
@@ -163,7 +104,7 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     problems = watch(page)
     page.goto(f"{desk.base}/agency/login")
     accessible(page)
-    shoot(page, "login-1280")
+    shoot(page, "agency-login-1280")
     sign_in(page, desk)
     page.goto(f"{desk.base}/agency/upload")
     accessible(page)
@@ -175,7 +116,7 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     cells = [tuple(r.split("\t")[:2]) for r in rows]
     assert cells == [("3", "统一社会信用代码"), ("4", "最早日期"), ("5", "检查类型")], rows
     accessible(page)
-    shoot(page, "errors-1280")
+    shoot(page, "agency-errors-1280")
     with page.expect_download() as caught:
         page.click("#marked-link")
     marked = tmp_path / "marked.xlsx"
@@ -214,18 +155,18 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     assert sum("已排定" in o for o in outcomes) == 3
     assert any("联合" in o and AGENCIES["B"][1] in o for o in outcomes)
     accessible(page)
-    shoot(page, "plans-1280")
+    shoot(page, "agency-plans-1280")
     page.fill("#q", "jxcs")
     page.locator("#enterprise-options option").first.wait_for(state="attached", timeout=5000)
     assert page.locator("#enterprise-options option").count() == 6
     page.click("#plans tbody tr >> nth=0 >> a")
     page.wait_for_url("**/agency/plans/*")
     accessible(page)
-    shoot(page, "plan-1280")
+    shoot(page, "agency-plan-1280")
     page.goto(f"{desk.base}/agency/month?month=2026-07")
     assert page.locator("#calendar .visit.joint").count() == 1
     accessible(page)
-    shoot(page, "month-1280")
+    shoot(page, "agency-month-1280")
     page.click("#calendar .visit.joint")
     page.wait_for_url("**/agency/visits/*")
     page.check("text=执法员A-001")
@@ -233,7 +174,7 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     page.click("#assign-form button[type=submit]")
     assert "已指派" in page.inner_text("main")
     accessible(page)
-    shoot(page, "visit-1280")
+    shoot(page, "agency-visit-1280")
     page.goto(f"{desk.base}/agency/month?month=2026-07")
     assert "执法员A-001" in page.inner_text("#calendar")
     assert problems == []
@@ -254,7 +195,7 @@ def test_pages_on_a_phone(desk: Desk, browser: Any) -> None:
     ):
         page.goto(f"{desk.base}{path}")
         accessible(page)
-        shoot(page, name)
+        shoot(page, f"agency-{name}")
     page.click("form.logout button")
     page.wait_for_url("**/agency/login")
     page.goto(f"{desk.base}/agency/plans")

@@ -6,19 +6,14 @@ out/test-artifacts/."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from conftest import require
+from browser import chromium, free_port, served, shoot, watch
 from db import migrated, sqlite_url
 from quietday.api import create_app
 from quietday.config import Settings
@@ -28,8 +23,6 @@ from quietday.planning.feeds import issue_token
 from quietday.planning.keys import authenticate
 from seed import seed
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 NOW = datetime(2026, 8, 1, 1, 0, tzinfo=UTC)
 REPLY = "已核实:该次检查未出示检查码,已责令东湖区市场监督管理局整改。"
 
@@ -45,7 +38,6 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app under uvicorn over a seeded registry (SQLite) with one entry of 东湖区市场监督
     管理局 at an enterprise that holds a subscription."""
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
     url = sqlite_url(tmp_path_factory.mktemp("complaints"))
     for engine in migrated(url):
         world = seed(engine)
@@ -66,54 +58,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             s.info["actor"] = supervisor.name
             _, feed = issue_token(s, supervisor, kind="enterprise", subject_id=world.enterprises[0])
     app = create_app(Settings(database_url=url, runner="thread"), clock=lambda: NOW)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", world.supervisor, feed)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with served(app, free_port()) as base:
+        yield Server(base, world.supervisor, feed)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def watched(browser: Any, width: int, height: int) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-    page.on(
-        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
-    )
-    return context, page, problems
-
-
-def shoot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"complaints-{name}.png"), full_page=True)
+    return context, page, watch(page, http=True)
 
 
 def fits(page: Any) -> bool:
@@ -128,7 +86,7 @@ def test_a_complaint_goes_from_the_phone_to_the_supervisor_and_the_reply_comes_b
     page.click("details.complain summary >> text=投诉")
     page.select_option("select[name=reason] >> nth=0", "no_code")
     page.fill("textarea[name=text] >> nth=0", "检查人员没有出示检查码")
-    shoot(page, "phone-form")
+    shoot(page, "complaints-phone-form")
     page.click("button:has-text('提交投诉') >> nth=0")
     page.wait_for_url("**complained=*")
     row = page.locator("tr[data-complaint]")
@@ -136,7 +94,7 @@ def test_a_complaint_goes_from_the_phone_to_the_supervisor_and_the_reply_comes_b
     assert "待处理" in row.inner_text()
     assert "未出示检查码" in row.inner_text()
     assert fits(page)
-    shoot(page, "phone-filed")
+    shoot(page, "complaints-phone-filed")
 
     desk, admin, admin_problems = watched(browser, 1280, 800)
     admin.goto(f"{server.base}/dashboard/login")
@@ -147,7 +105,7 @@ def test_a_complaint_goes_from_the_phone_to_the_supervisor_and_the_reply_comes_b
     queue = admin.locator("tr[data-complaint]")
     assert queue.count() == 1
     assert "东湖区市场监督管理局" in queue.inner_text()
-    shoot(admin, "queue")
+    shoot(admin, "complaints-queue")
     queue.locator("a").first.click()
     admin.click("button:has-text('受理')")
     assert admin.inner_text("[data-status]") == "处理中"
@@ -155,19 +113,19 @@ def test_a_complaint_goes_from_the_phone_to_the_supervisor_and_the_reply_comes_b
     admin.click("button:has-text('办结')")
     assert admin.inner_text("[data-status]") == "已办结"
     assert admin.inner_text("[data-reply]") == REPLY
-    shoot(admin, "closed")
+    shoot(admin, "complaints-closed")
     admin.goto(f"{server.base}/dashboard/supervision?month=2026-08")
-    shoot(admin, "supervision")
+    shoot(admin, "complaints-supervision")
     admin.goto(f"{server.base}/dashboard/supervision?month=2026-07")
     agency = admin.locator("tr[data-agency='360102-SCJG']").inner_text()
     assert agency.split()[1] == "1"  # its one July entry
-    shoot(admin, "supervision-july")
+    shoot(admin, "complaints-supervision-july")
 
     page.reload()
     assert "已办结" in page.locator("tr[data-complaint]").inner_text()
     assert page.inner_text(".reply") == REPLY
     assert fits(page)
-    shoot(page, "phone-replied")
+    shoot(page, "complaints-phone-replied")
     assert problems == []
     assert admin_problems == []
     phone.close()

@@ -7,27 +7,21 @@ the time each page took to draw its charts (measured, never asserted: `make benc
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from conftest import require
+from browser import ARTIFACTS, chromium, free_port, served, shoot, watch
 from flows import HYPOTHETICAL_2027
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.planning.province import run_demo
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 
 # Every chart on the page: does it have a canvas, and how many points has its first series?
@@ -52,64 +46,20 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The real app under uvicorn on a free port, over a demo province with a published
     schedule (SQLite), its clock on 28 November 2026."""
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
     out = tmp_path_factory.mktemp("dashboard-demo")
     report, engine = run_demo(
         out, enterprises=400, time_limit=4, on_step=lambda _: None, today=NOW.date()
     )
     engine.dispose()
     app = create_app(Settings(database_url=report.database_url, runner="thread"), clock=lambda: NOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", report.supervisor_key, report.agency_key)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-
-
-@dataclass
-class Watch:
-    """Console errors, uncaught exceptions and failed requests seen by a page."""
-
-    problems: list[str] = field(default_factory=list)
-
-    def attach(self, page: Any) -> None:
-        page.on(
-            "console",
-            lambda m: self.problems.append(f"console: {m.text}") if m.type == "error" else None,
-        )
-        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
-        page.on(
-            "response",
-            lambda r: (
-                self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None
-            ),
-        )
+    with served(app, free_port()) as base:
+        yield Server(base, report.supervisor_key, report.agency_key)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def open_and_check(page: Any, url: str, shot: str, timings: dict[str, float]) -> None:
@@ -123,20 +73,18 @@ def open_and_check(page: Any, url: str, shot: str, timings: dict[str, float]) ->
     for chart in charts:
         assert chart["canvas"], (url, chart)
         assert chart["points"] > 0, (url, chart)
-    page.screenshot(path=str(ARTIFACTS / f"dashboard-{shot}.png"), full_page=True)
+    shoot(page, f"dashboard-{shot}")
 
 
 def test_supervisor_signs_in_and_every_page_draws_its_charts(server: Server, browser: Any) -> None:
     context = browser.new_context(viewport={"width": 1366, "height": 800}, locale="zh-CN")
     page = context.new_page()
-    watch = Watch()
-    watch.attach(page)
+    problems = watch(page, http=True)
     timings: dict[str, float] = {}
 
     page.goto(f"{server.base}/dashboard")
     assert page.url.endswith("/dashboard/login")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "dashboard-login.png"))
+    shoot(page, "dashboard-login", full_page=False)
     page.fill("#key", server.supervisor_key)
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.base}/dashboard")
@@ -149,7 +97,7 @@ def test_supervisor_signs_in_and_every_page_draws_its_charts(server: Server, bro
     assert "2026 年 11 月" in page.inner_text("h1")
     assert int(page.inner_text("[data-kpi=visits]").replace(",", "")) > 0
     assert int(page.inner_text("[data-kpi=at-cap]").replace(",", "")) >= 0
-    page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+    shoot(page, "dashboard-overview")
 
     enterprise = page.locator("a[href^='/dashboard/enterprises/']").first.get_attribute("href")
     open_and_check(page, f"{server.base}{enterprise}", "enterprise", timings)
@@ -160,15 +108,15 @@ def test_supervisor_signs_in_and_every_page_draws_its_charts(server: Server, bro
 
     page.goto(f"{server.base}/dashboard/enterprises?q=江西")
     assert page.locator("table a[href^='/dashboard/enterprises/']").count() > 0
-    page.screenshot(path=str(ARTIFACTS / "dashboard-enterprises.png"), full_page=True)
+    shoot(page, "dashboard-enterprises")
     page.goto(f"{server.base}/dashboard/agencies")
     assert page.locator("table a[href^='/dashboard/agencies/']").count() > 0
-    page.screenshot(path=str(ARTIFACTS / "dashboard-agencies.png"), full_page=True)
+    shoot(page, "dashboard-agencies")
 
     page.click("form.logout button")
     page.wait_for_url(f"{server.base}/dashboard/login")
     (ARTIFACTS / "dashboard-timings.json").write_text(json.dumps(timings, indent=2), "utf-8")
-    assert watch.problems == []
+    assert problems == []
     context.close()
 
 
@@ -189,13 +137,11 @@ def test_calendar_page_shows_the_provisional_year_then_the_imported_notice(
 ) -> None:
     """The demo plans 2027 Q1 before the 2027 notice: the page says so at desktop and phone
     width; after the notice is imported, its row and the visits it disturbs are listed."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for name, viewport in (("desktop", {"width": 1366, "height": 800}),
                            ("phone", {"width": 390, "height": 844})):  # fmt: skip
         context = browser.new_context(viewport=viewport, locale="zh-CN")
         page = context.new_page()
-        watch = Watch()
-        watch.attach(page)
+        problems = watch(page, http=True)
         page.goto(f"{server.base}/dashboard/login")
         page.fill("#key", server.supervisor_key)
         page.click("button[type=submit]")
@@ -209,8 +155,8 @@ def test_calendar_page_shows_the_provisional_year_then_the_imported_notice(
         assert page.locator("table[data-days] tbody tr").count() >= 19
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], (name, width)  # nothing sticks out sideways
-        page.screenshot(path=str(ARTIFACTS / f"calendar-provisional-{name}.png"), full_page=True)
-        assert watch.problems == []
+        shoot(page, f"calendar-provisional-{name}")
+        assert problems == []
         context.close()
 
     answer = httpx.post(
@@ -233,7 +179,7 @@ def test_calendar_page_shows_the_provisional_year_then_the_imported_notice(
     assert "csv" in row
     assert page.locator("[data-provisional]").count() == 0
     assert page.locator("table[data-disturbed] tbody tr").count() == min(total, 200)
-    page.screenshot(path=str(ARTIFACTS / "calendar-imported-phone.png"), full_page=True)
+    shoot(page, "calendar-imported-phone")
     context.close()
 
 
@@ -243,7 +189,6 @@ def test_the_month_picker_reads_chinese_in_any_browser_language(
 ) -> None:
     """An `<input type=month>` speaks the browser's language ("December 2026" in an English
     one): the picker is the server's own list, at desktop and phone width."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for name, viewport in (("desktop", {"width": 1366, "height": 800}),
                            ("phone", {"width": 390, "height": 844})):  # fmt: skip
         context = browser.new_context(viewport=viewport, locale="en-US")
@@ -270,7 +215,7 @@ def test_the_month_picker_reads_chinese_in_any_browser_language(
             len(lines) == 10
         )  # 总览 企业 执法部门 投诉 监督 节假日 排期运行 订阅告知函 事件推送 监督码
         assert all(h < 2.5 for h in lines), (name, lines)
-        page.screenshot(path=str(ARTIFACTS / f"language-month-{name}.png"))
+        shoot(page, f"language-month-{name}", full_page=False)
         picker.select_option("2027-01")
         page.click(".month-nav button[type=submit]")
         page.wait_for_url(f"{server.base}/dashboard?month=2027-01")

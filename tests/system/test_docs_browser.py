@@ -4,24 +4,17 @@ HTTP: a CSP of this origin only, and the assets served from the npm packages in 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from conftest import require
+from browser import chromium, free_port, served, shoot, watch
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.persistence import upgrade
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 # What each page shows once drawn, and how many of it at least (the API has over 40 operations).
 DRAWN = {"/docs": (".opblock", 40), "/redoc": ("[data-section-id^='operation/']", 40)}
 
@@ -35,40 +28,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def base(app: Any) -> Iterator[str]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with served(app, free_port()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    quiet = ["--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync"]  # fmt: skip
+    with chromium(quiet) as launched:
+        yield launched
 
 
 @pytest.mark.parametrize("width", [1366, 390])
@@ -79,11 +48,8 @@ def test_the_docs_draw_the_api_with_no_request_leaving(
     context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
     page = context.new_page()
     requests: list[str] = []
-    problems: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    problems = watch(page)
     page.goto(f"{base}{path}")
     selector, least = DRAWN[path]
     page.wait_for_function(
@@ -92,8 +58,7 @@ def test_the_docs_draw_the_api_with_no_request_leaving(
     page.wait_for_load_state("networkidle")
     assert "quietday" in page.inner_text("h1, h2")
     assert "企业安静日检查排期服务" in page.content()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"docs{path.replace('/', '-')}-{width}.png"))
+    shoot(page, f"docs{path.replace('/', '-')}-{width}", full_page=False)
     # Every request to this origin (ReDoc's search worker is a blob: of this page).
     own = (base + "/", f"blob:{base}/")
     assert requests, path

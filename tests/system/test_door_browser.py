@@ -8,9 +8,6 @@ CSP violation, no failed request. Screenshots at 360 and 1280 px go to out/test-
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 import segno
-import uvicorn
 import zxingcpp
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import CERTS, Clock, require
+from browser import chromium, free_port, served, shoot, watch
+from conftest import CERTS, Clock
 from db import migrated, sqlite_url
 from flows import published
 from quietday.api import create_app
@@ -35,8 +32,6 @@ from quietday.planning.codes import keyring
 from quietday.planning.registry import create_inspector
 from seed import AGENCIES, Seeded, seed
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 # 09:30 in China on the day of E0's joint visit (A and B).
 MORNING = datetime(2026, 7, 21, 1, 30, tzinfo=UTC)
 PHONE = {
@@ -59,18 +54,11 @@ class Door:
     code_url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
     """The app under uvicorn on a SQLite file with the seeded world's schedule published, its
     clock on the morning of E0's visit, and E0's 监督码."""
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     for engine in migrated(sqlite_url(tmp_path_factory.mktemp("door"))):
         world = seed(engine)
@@ -80,25 +68,12 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
         settings = Settings(database_url=str(engine.url), runner="thread", public_url=base)
         clock = Clock(MORNING)
         app = create_app(settings, engine=engine, clock=clock)
-        served = create_app(settings, engine=engine, clock=clock)
         with TestClient(app, base_url=base) as client:
             published(client, world)
             r = client.get(f"/api/v1/enterprises/{world.enterprises[0]}/code", headers=world.auth())
             assert r.status_code == 200
-            uv = uvicorn.Server(
-                uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning")
-            )
-            thread = threading.Thread(target=uv.run, daemon=True)
-            thread.start()
-            deadline = time.monotonic() + 30
-            while not uv.started:
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.05)
-            try:
+            with served(create_app(settings, engine=engine, clock=clock), port):
                 yield Door(base, world, engine, client, r.json()["url"])
-            finally:
-                uv.should_exit = True
-                thread.join(timeout=10)
 
 
 def write_y4m(path: Path, text: str, *, width: int = 640, height: int = 480) -> None:
@@ -120,37 +95,15 @@ def write_y4m(path: Path, text: str, *, width: int = 640, height: int = 480) -> 
 
 @pytest.fixture(scope="module")
 def browser(door: Door, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     video = tmp_path_factory.mktemp("camera") / "supervision-code.y4m"
     write_y4m(video, door.code_url)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video}",
-            ],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def watch(page: Any) -> list[str]:
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
-    page.on(
-        "response",
-        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
-    )
-    return problems
+    camera = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+    with chromium(camera) as launched:
+        yield launched
 
 
 def sign_in_with_crew(page: Any, door: Door) -> None:
@@ -168,17 +121,16 @@ def sign_in_with_crew(page: Any, door: Door) -> None:
 def test_phone_shows_the_code_and_scans_the_enterprise_code_with_its_camera(
     door: Door, browser: Any
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(**PHONE)
     context.grant_permissions(["camera"], origin=door.base)
     page = context.new_page()
-    problems = watch(page)
+    problems = watch(page, http=True)
     sign_in_with_crew(page, door)
 
     # Today's visit: its inspection code's QR, as the phone shows it, read by zxing-cpp.
     figure = page.locator("figure.qr").first
     figure.scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "door-today-360.png"), full_page=True)
+    shoot(page, "door-today-360")
     shown = Image.open(io.BytesIO(page.locator("figure.qr svg").first.screenshot()))
     (found,) = zxingcpp.read_barcodes(shown)
     assert found.text == figure.get_attribute("data-code-url")
@@ -201,9 +153,9 @@ def test_phone_shows_the_code_and_scans_the_enterprise_code_with_its_camera(
     try:
         page.wait_for_selector("h1:has-text('已登记入企')", timeout=45_000)
     except Exception:
-        page.screenshot(path=str(ARTIFACTS / "door-scan-failed-360.png"), full_page=True)
+        shoot(page, "door-scan-failed-360")
         pytest.fail(f"no check-in from the camera: {page.inner_text('body')[:300]} {problems}")
-    page.screenshot(path=str(ARTIFACTS / "door-done-360.png"), full_page=True)
+    shoot(page, "door-done-360")
     assert page.locator("[data-flag-none]").count() == 1
     entries = door.client.get("/api/v1/check-ins", headers=door.world.auth("A")).json()["items"]
     assert len(entries) == 1
@@ -226,7 +178,7 @@ def test_phone_shows_the_code_and_scans_the_enterprise_code_with_its_camera(
     page.fill("#code", door.code_url)
     page.fill("#entered_at", "08:10")
     page.fill("#late_reason", "群众举报正在发生的安全隐患")
-    page.screenshot(path=str(ARTIFACTS / "door-scan-360.png"), full_page=True)
+    shoot(page, "door-scan-360")
     page.click("#check-in button[type=submit]")
     page.wait_for_selector("[data-flag=late_scan]")
     assert "08:10 入企,09:30 扫码" in page.inner_text("[data-flag=late_scan]")
@@ -239,16 +191,16 @@ def test_phone_shows_the_code_and_scans_the_enterprise_code_with_its_camera(
 def test_pages_at_desktop_width(door: Door, browser: Any) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    problems = watch(page)
+    problems = watch(page, http=True)
     page.goto(f"{door.base}/door/login")
-    page.screenshot(path=str(ARTIFACTS / "door-login-1280.png"))
+    shoot(page, "door-login-1280", full_page=False)
     sign_in_with_crew(page, door)
-    page.screenshot(path=str(ARTIFACTS / "door-today-1280.png"), full_page=True)
+    shoot(page, "door-today-1280")
     shown = Image.open(io.BytesIO(page.locator("figure.qr svg").first.screenshot()))
     assert [b.text for b in zxingcpp.read_barcodes(shown)] == [
         page.locator("figure.qr").first.get_attribute("data-code-url")
     ]
     page.goto(f"{door.base}/door/crew")
-    page.screenshot(path=str(ARTIFACTS / "door-crew-1280.png"), full_page=True)
+    shoot(page, "door-crew-1280")
     assert problems == []
     context.close()

@@ -7,26 +7,19 @@ asks for plans 7 working days ahead. Screenshots go to out/test-artifacts/."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from conftest import require
+from browser import chromium, free_port, served, shoot, watch
 from quietday.api import create_app
 from quietday.config import Settings
 from quietday.planning.province import REJECTED, run_demo
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 USCC = re.compile(r"[0-9A-Z]{18}")
 
@@ -41,48 +34,25 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
     out = tmp_path_factory.mktemp("filing-demo")
     report, engine = run_demo(
         out, enterprises=300, time_limit=2, on_step=lambda _: None, today=NOW.date()
     )
     engine.dispose()
     app = create_app(Settings(database_url=report.database_url, runner="thread"), clock=lambda: NOW)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with served(app, free_port()) as base:
         yield Demo(
-            f"http://127.0.0.1:{port}",
+            base,
             {"Authorization": f"Bearer {report.supervisor_key}"},
             {"Authorization": f"Bearer {report.approver_key}"},
             report.approver_agency_id,
         )
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def test_the_demo_filed_and_approved(demo: Demo) -> None:
@@ -106,13 +76,9 @@ def test_the_public_listing_on_a_phone_and_a_laptop(demo: Demo, browser: Any, wi
             f"{demo.base}/api/v1/enterprises", params={"limit": 500}, headers=demo.supervisor
         ).json()["items"]
     }
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": width, "height": 800}, locale="zh-CN")
     page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-    page.on("response", lambda r: problems.append(r.url) if r.status >= 400 else None)
+    problems = watch(page, http=True)
     page.goto(f"{demo.base}/public/special-plans")
     assert page.locator("h1").inner_text() == "专项检查计划公示"
     assert page.locator("article.campaign").count() > 0
@@ -120,7 +86,7 @@ def test_the_public_listing_on_a_phone_and_a_laptop(demo: Demo, browser: Any, wi
     text = page.locator("body").inner_text()
     assert USCC.search(text) is None
     assert not [n for n in names if n in text]
-    page.screenshot(path=str(ARTIFACTS / f"public-special-plans-{width}.png"), full_page=True)
+    shoot(page, f"public-special-plans-{width}")
     options = page.locator("#month option").all_inner_texts()
     assert options
     assert all(re.fullmatch(r"20\d\d年\d{1,2}月", o) for o in options)

@@ -1,30 +1,26 @@
 """The supervisor's run controls in headless Chromium: start a run from the page over a small
 generated province, watch its stage and share change, preview, publish, see the plans'
 outcomes; issue feed letters and print them (print media), the QR decoded by zxing-cpp to the
-subscribe page. Every page is checked by axe-core (tests/js, injected from a route of the test
-under the app's origin, so the pages keep their CSP) for serious
-or critical violations, at 1280 and 390 px; screenshots go to out/test-artifacts/."""
+subscribe page. Every page is checked by axe-core (tests/js, evaluated through the DevTools
+protocol, so the pages keep their CSP) for serious or critical violations, at 1280 and 390 px;
+screenshots go to out/test-artifacts/."""
 
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import zxingcpp
 from PIL import Image
 
-from conftest import require, url_of
+from browser import chromium, free_port, serious_violations, served, shoot, watch
+from conftest import url_of
 from db import migrated, sqlite_url
 from quietday.api import create_app
 from quietday.config import Settings
@@ -32,13 +28,6 @@ from quietday.generate import GeneratorConfig, generate
 from quietday.persistence import session_scope
 from quietday.planning.keys import create_key
 from quietday.planning.province import load_province
-
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts"
-AXE_PATH = "/__test__/axe.min.js"
-AXE_RUN = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-  .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"""
 
 
 @dataclass
@@ -54,76 +43,47 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app under uvicorn over a generated province of 400 enterprises (SQLite), no
     schedule published yet, its clock on the eve of the province's horizon."""
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
     database = next(migrated(sqlite_url(tmp_path_factory.mktemp("run-controls"))))
-    require(AXE.exists(), "axe-core not installed (make tests/js/node_modules/.installed)")
     province = generate(GeneratorConfig(enterprises=400, seed=5, counties=2))
     horizon = province.horizon
     with session_scope(database, actor="test") as s:
         load_province(s, province)
         _, key = create_key(s, role="supervisor", label="省司法厅")
     eve = datetime.combine(horizon.start - timedelta(days=1), clock_time(2), tzinfo=UTC)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=url_of(database), runner="thread", public_url=base)
-    app = create_app(settings, engine=database, clock=lambda: eve)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with served(create_app(settings, engine=database, clock=lambda: eve), port):
         yield Server(base, key, horizon.start.isoformat(), horizon.end.isoformat(),
                      sorted(province.enterprises)[:2])  # fmt: skip
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def accessible(page: Any, name: str) -> None:
     """No serious or critical axe-core violation; full-page screenshots at 1280 and 390 px."""
-    # Served as if from the app itself (a route of the test), so the pages' CSP stays as sent.
-    page.add_script_tag(url=page.url.split("/dashboard", 1)[0] + AXE_PATH)
-    bad = [v for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]
+    bad = serious_violations(page)
     assert bad == [], f"{name}: {bad}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"run-controls-{name}-{width}.png"), full_page=True)
+        shoot(page, f"run-controls-{name}-{width}")
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def test_start_watch_preview_publish_and_print_letters(server: Server, browser: Any) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    context.route(
-        f"{server.base}{AXE_PATH}",
-        lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"),
-    )
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = watch(page)
     page.goto(f"{server.base}/dashboard/runs")
     page.fill("input[name=key]", server.key)
     page.click("button[type=submit]")
+    page.wait_for_url(f"{server.base}/dashboard")
+    # The overview fetches its figures: let them land before going on (else they are aborted).
+    page.wait_for_load_state("networkidle")
     page.goto(f"{server.base}/dashboard/runs")
     accessible(page, "runs")
     options = page.eval_on_selector_all("#scope option", "els => els.map(e => e.textContent)")
@@ -180,8 +140,7 @@ def test_start_watch_preview_publish_and_print_letters(server: Server, browser: 
     accessible(page, "letters")
     page.emulate_media(media="print")
     assert page.locator("header.top").is_hidden()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "run-controls-letters-print.png"), full_page=True)
+    shoot(page, "run-controls-letters-print")
     shot = page.locator("article.letter .letter-qr").first.screenshot()
     (found,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)).convert("L"))
     url = str(found.text)

@@ -3,29 +3,25 @@
 code's page, the enterprise's page with a typed code, and the 监督码 poster, with no console
 error and nothing wider than the screen. The QR codes the app draws are photographed from the
 page and decoded by an independent decoder (zxing-cpp); the URL they hold is the expected one
-and its token verifies offline with the published keys. Screenshots go to /tmp/verify-*.png."""
+and its token verifies offline with the published keys. Screenshots go to out/test-artifacts/."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import zxingcpp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import Clock, require, url_of
+from browser import chromium, free_port, served, shoot, watch
+from conftest import Clock, url_of
 from flows import published, token
 from quietday.api import create_app
 from quietday.api.qr import qr_svg
@@ -33,8 +29,6 @@ from quietday.config import Settings
 from quietday.persistence import Engine
 from seed import AGENCIES, Seeded
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path("/tmp")
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 3, "is_mobile": True,
          "has_touch": True}  # fmt: skip
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
@@ -73,71 +67,24 @@ def code_of(fc: TestClient, world: Seeded, plan_id: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def served(engine: Engine, fc: TestClient, clock: Clock) -> Iterator[str]:
+def base(engine: Engine, fc: TestClient, clock: Clock) -> Iterator[str]:
     """The app under uvicorn on a free port, on the test's database and clock; its links point
     at itself."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(database_url=url_of(engine), runner="thread", public_url=base)
-    app = create_app(settings, engine=engine, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with served(create_app(settings, engine=engine, clock=clock), port):
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    require(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def watched(context: Any, expected: set[str]) -> tuple[Any, list[str]]:
-    """A page and what went wrong on it: script errors, and answers of 400 or more other than
-    those `expected` (the revoked code's 410) and the subscribe page's favicon."""
-    page = context.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(m.text)
-            if m.type == "error" and not m.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on(
-        "response",
-        lambda r: (
-            problems.append(f"HTTP {r.status} {r.url}")
-            if r.status >= 400 and r.url not in expected and not r.url.endswith("/favicon.ico")
-            else None
-        ),
-    )
-    return page, problems
+    with chromium() as launched:
+        yield launched
 
 
 def test_the_code_pages_on_a_phone_and_a_desktop(
-    served: str, fc: TestClient, world: Seeded, clock: Clock, browser: Any
+    base: str, fc: TestClient, world: Seeded, clock: Clock, browser: Any
 ) -> None:
     ids = published(fc, world)
     code = code_of(fc, world, ids["alone"])
@@ -153,44 +100,48 @@ def test_the_code_pages_on_a_phone_and_a_desktop(
     jwks = fc.get("/api/v1/codes/keys").json()
     for name, device in (("phone", PHONE), ("desktop", DESKTOP)):
         context = browser.new_context(**device, locale="zh-CN")
-        page, problems = watched(context, {f"{served}/v/{stale['token']}"})
+        page = context.new_page()
+        # The revoked code's 410 is expected, and the subscribe page has no favicon.
+        problems = watch(
+            page, http=True, expected={f"{base}/v/{stale['token']}", f"{base}/favicon.ico"}
+        )
         # The verification page of a live code.
-        page.goto(f"{served}/v/{code['token']}")
+        page.goto(f"{base}/v/{code['token']}")
         assert page.locator(".verdict.good h1").inner_text() == "检查码有效"
         assert AGENCIES["A"][1] in page.inner_text("main")
         assert page.evaluate(WIDE) <= 0
-        page.screenshot(path=str(SHOTS / f"verify-code-{name}.png"), full_page=True)
+        shoot(page, f"verify-code-{name}")
         # A revoked code: red, plainly refused.
-        response = page.goto(f"{served}/v/{stale['token']}")
+        response = page.goto(f"{base}/v/{stale['token']}")
         assert response is not None
         assert response.status == 410
         assert page.locator(".verdict.bad h1").inner_text() == "此检查码已失效"
         assert page.evaluate(WIDE) <= 0
-        page.screenshot(path=str(SHOTS / f"verify-revoked-{name}.png"), full_page=True)
+        shoot(page, f"verify-revoked-{name}")
         # The enterprise's page: type the short code, lower case and without its dash.
-        page.goto(f"{served}/e/{e_token}")
+        page.goto(f"{base}/e/{e_token}")
         assert "本企业监督码" in page.inner_text("main")
         assert page.evaluate(WIDE) <= 0
-        page.screenshot(path=str(SHOTS / f"verify-enterprise-{name}.png"), full_page=True)
+        shoot(page, f"verify-enterprise-{name}")
         page.fill("#code", code["short_code"].replace("-", "").lower())
         page.click("button[type=submit]")
         page.wait_for_load_state()
-        page.screenshot(path=str(SHOTS / f"verify-typed-{name}.png"), full_page=True)
+        shoot(page, f"verify-typed-{name}")
         assert page.locator(".verdict.good h1").inner_text() == "检查码有效"
         # The poster from the subscribe page: its QR decodes to the enterprise's page.
-        page.goto(f"{served}/feeds/{feed}")
+        page.goto(f"{base}/feeds/{feed}")
         page.click("text=打印本企业监督码")
         page.wait_for_load_state()
         assert page.evaluate(WIDE) <= 0
-        page.screenshot(path=str(SHOTS / f"verify-poster-{name}.png"), full_page=True)
+        shoot(page, f"verify-poster-{name}")
         url = decoded(page.locator(".poster .qr").screenshot())
-        assert url == f"{served}/e/{e_token}"
+        assert url == f"{base}/e/{e_token}"
         assert verify_offline(jwks, url.rsplit("/", 1)[1]) == {
             "typ": "enterprise",
             "ent": enterprise,
         }
         page.emulate_media(media="print")
-        page.screenshot(path=str(SHOTS / f"verify-poster-print-{name}.png"), full_page=True)
+        shoot(page, f"verify-poster-print-{name}")
         assert problems == []
         context.close()
 
