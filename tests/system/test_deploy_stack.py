@@ -266,6 +266,7 @@ def _plans_csv(
             "优先级": str(1 + k % 5),
             "豁免事由": "",
             "不提前告知": "否",
+            "触发事由": "",
         }
         writer.writerow([values[header] for header, _, _ in COLUMNS])
     return out.getvalue().encode("utf-8")
