@@ -24,9 +24,11 @@ from quietday.errors import AuthenticationError, ForbiddenError
 from quietday.persistence import session_scope
 from quietday.planning.signin import SESSION_HOURS, session_secret
 
-__all__ = ["Area", "clock_now", "matches", "same_origin", "signing_secret"]
+__all__ = ["FORM_EXPIRED", "Area", "clock_now", "matches", "same_origin", "signing_secret"]
 
 LOGIN_EXPIRED = "登录表单已失效,请重新提交。"
+# What a signed-in page's form says when it came without the session's token or from elsewhere.
+FORM_EXPIRED = "表单已失效,请刷新页面后重试。"
 
 
 def same_origin(request: Request, settings: Settings) -> bool:

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import SessionDep, SettingsDep
-from quietday.api.forms import Area, clock_now, signing_secret
+from quietday.api.forms import FORM_EXPIRED, Area, clock_now, signing_secret
 from quietday.api.routers.dashboard import _MONTH, CSP
 from quietday.api.schemas import Day, SafeStr, SafeText
 from quietday.domain.model import KindName
@@ -59,7 +59,6 @@ _HEADERS = {
 }
 AREA = Area("/agency", COOKIE, LOGIN_COOKIE, _HEADERS, landing="/agency")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_EXPIRED = "表单已失效,请刷新页面后重试。"
 PAGE_SIZE = 50
 Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 UploadId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{20,64}$")]
@@ -146,7 +145,7 @@ def logout(
 ) -> Response:
     """End the session on the server."""
     if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _page(request, "message.html", status=403, desk=desk, message=_EXPIRED)
+        return _page(request, "message.html", status=403, desk=desk, message=FORM_EXPIRED)
     agency.sign_out(session, desk.claims)
     return AREA.signed_out()
 
@@ -177,7 +176,9 @@ def upload(
 ) -> Response:
     """Import the sheet whole or not at all, then its result page (POST, redirect, GET)."""
     if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _page(request, "upload.html", status=403, desk=desk, nav="upload", error=_EXPIRED)
+        return _page(
+            request, "upload.html", status=403, desk=desk, nav="upload", error=FORM_EXPIRED
+        )
     now = clock_now(request)
     try:
         row = agency.upload(
@@ -361,7 +362,7 @@ def edit(
 ) -> Response:
     """Change a plan's items, window, priority or announcement; `update_plan` decides."""
     if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _plan_page(request, session, desk, plan_id, errors=[_EXPIRED], status=403)
+        return _plan_page(request, session, desk, plan_id, errors=[FORM_EXPIRED], status=403)
     changes = {
         "items": [i.strip() for i in items.replace("、", "\n").splitlines() if i.strip()],
         "earliest": earliest,
@@ -388,7 +389,7 @@ def cancel(
 ) -> Response:
     """Cancel a plan; `cancel_plan` decides (a plan of the record stays)."""
     if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _plan_page(request, session, desk, plan_id, errors=[_EXPIRED], status=403)
+        return _plan_page(request, session, desk, plan_id, errors=[FORM_EXPIRED], status=403)
     try:
         cancel_plan(session, desk.actor, plan_id, today=today_in_china(clock_now(request)))
     except (InputError, ConflictError) as exc:
@@ -480,7 +481,7 @@ def assign(
 ) -> Response:
     """Send at least two of the agency's active inspectors on the visit (by hand)."""
     if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _visit_page(request, session, desk, visit_id, errors=[_EXPIRED], status=403)
+        return _visit_page(request, session, desk, visit_id, errors=[FORM_EXPIRED], status=403)
     try:
         agency.assign(session, desk, visit_id, inspector)
     except InputError as exc:

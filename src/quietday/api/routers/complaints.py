@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from quietday.api.deps import SessionDep, SettingsDep, SupervisorDep
 from quietday.api.errors import problem_responses
 from quietday.api.forms import matches, same_origin, signing_secret
-from quietday.api.routers.dashboard import AREA, SignedIn, _not_found, _page, _shift
+from quietday.api.routers.dashboard import AREA, SignedIn, _not_found, _page, _shift, form_refused
 from quietday.api.schemas import (
     ComplaintClose,
     ComplaintCreate,
@@ -343,11 +343,6 @@ def complaint_page(
     )
 
 
-def _refused(request: Request, current: SignedIn) -> HTMLResponse:
-    return _page(request, "missing.html", status=403, message="表单已失效,请刷新页面后重试。",
-                 signed_in=True, csrf=current.csrf)  # fmt: skip
-
-
 @pages.post("/complaints/{complaint_id}/accept")
 def accept_form(
     request: Request,
@@ -358,8 +353,8 @@ def accept_form(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """受理 from the complaint's page."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _refused(request, current)
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     actor = _supervisor_of(session, current)
     try:
         accept_complaint(session, actor, complaint_id, now=_now(request))
@@ -381,8 +376,8 @@ def close_form(
     reply: Annotated[SafeText, Form(max_length=1000)] = "",
 ) -> Response:
     """办结 with a reply from the complaint's page."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _refused(request, current)
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     actor = _supervisor_of(session, current)
     try:
         close_complaint(session, actor, complaint_id, reply=reply, now=_now(request))

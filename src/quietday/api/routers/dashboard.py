@@ -24,7 +24,7 @@ from fastapi.responses import (
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import SessionDep, SettingsDep
-from quietday.api.forms import Area, clock_now, signing_secret
+from quietday.api.forms import FORM_EXPIRED, Area, clock_now, signing_secret
 from quietday.api.schemas import SafeStr
 from quietday.config import Settings
 from quietday.domain.status import RunStatus
@@ -138,6 +138,15 @@ def _not_found(request: Request, exc: NotFoundError) -> HTMLResponse:
     return _page(request, "missing.html", status=404, message=str(exc), signed_in=True)
 
 
+def form_refused(
+    request: Request, current: DashboardSession, message: str = FORM_EXPIRED
+) -> HTMLResponse:
+    """A dashboard form refused (403): the page says why, the session stays."""
+    return _page(
+        request, "missing.html", status=403, message=message, signed_in=True, csrf=current.csrf
+    )
+
+
 def _login_page(request: Request, **context: Any) -> HTMLResponse:
     return _page(request, "login.html", **context)
 
@@ -176,14 +185,7 @@ def logout(
 ) -> Response:
     """End the session."""
     if not AREA.posted(request, settings, current.csrf, csrf):
-        return _page(
-            request,
-            "missing.html",
-            status=403,
-            message="表单已失效,请刷新页面后重试。",
-            signed_in=True,
-            csrf=current.csrf,
-        )
+        return form_refused(request, current)
     sign_out(session, current)
     return AREA.signed_out()
 

@@ -27,7 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from quietday.api.deps import ActorDep, KeyringDep, SessionDep, SettingsDep, TodayDep
 from quietday.api.errors import problem_responses
-from quietday.api.forms import Area, clock_now, signing_secret
+from quietday.api.forms import FORM_EXPIRED, Area, clock_now, signing_secret
 from quietday.api.qr import qr_svg
 from quietday.api.routers.dashboard import CSP
 from quietday.api.schemas import Day, DoorVisitPublic, SafeStr, SafeText
@@ -66,7 +66,6 @@ _KIND_LABELS = {
     "case": "个案检查",
     "requested": "应企业申请",
 }
-_EXPIRED = "表单已失效,请刷新页面后重试。"
 
 
 class DoorSignInRequired(Exception):  # noqa: N818 - it answers with a redirect, not an error
@@ -142,7 +141,7 @@ def logout(
 ) -> Response:
     """End the session on this phone."""
     if not AREA.posted(request, settings, at.claims.csrf, csrf):
-        return _page(request, "message.html", status=403, message=_EXPIRED, at=at)
+        return _page(request, "message.html", status=403, message=FORM_EXPIRED, at=at)
     door.sign_out(session, at.claims)
     return AREA.signed_out()
 
@@ -184,7 +183,7 @@ def crew(
 ) -> Response:
     """Keep the inspectors chosen in the session, then today's visits."""
     if not AREA.posted(request, settings, at.claims.csrf, csrf):
-        return _crew_page(request, session, at, error=_EXPIRED, status=403)
+        return _crew_page(request, session, at, error=FORM_EXPIRED, status=403)
     try:
         door.choose_crew(session, at, inspector)
     except InputError as exc:
@@ -283,7 +282,7 @@ def check_in(
     }
     if not AREA.posted(request, settings, at.claims.csrf, csrf):
         return _scan_page(
-            request, session, settings, ring, at, status=403, errors=[_EXPIRED], form=form
+            request, session, settings, ring, at, status=403, errors=[FORM_EXPIRED], form=form
         )
     now = clock_now(request)
     try:

@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from quietday.api.deps import RunnerDep, SessionDep, SettingsDep, SupervisorDep, TodayDep
 from quietday.api.errors import problem_responses
-from quietday.api.forms import matches, same_origin
 from quietday.api.qr import qr_svg
 from quietday.api.routers.dashboard import (
     _HEADERS,
@@ -27,6 +26,7 @@ from quietday.api.routers.dashboard import (
     SignedIn,
     _current,
     _page,
+    form_refused,
 )
 from quietday.api.schemas import RunPreview, SafeStr, SafeText
 from quietday.config import Settings
@@ -152,20 +152,6 @@ def runs_page(
     return _runs_page(request, session, current, today)
 
 
-def _refused(request: Request, current: SignedIn, message: str) -> HTMLResponse:
-    return _page(
-        request,
-        "missing.html",
-        status=403,
-        message=message,
-        signed_in=True,
-        csrf=current.csrf,
-    )
-
-
-_STALE_FORM = "表单已失效,请刷新页面后重试。"
-
-
 @router.post("/dashboard/runs", response_class=HTMLResponse)
 def start_run(
     request: Request,
@@ -182,8 +168,8 @@ def start_run(
     correction: Annotated[SafeStr, Form(max_length=5)] = "",
 ) -> Response:
     """Start a run from the form: the same `create_run` and runner as the API."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _refused(request, current, _STALE_FORM)
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     form = {
         "scope": scope,
         "horizon_start": horizon_start,
@@ -377,8 +363,8 @@ def cancel(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Cancel the run (the API's `cancel_run`)."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _refused(request, current, _STALE_FORM)
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     _supervisor(session, current)
     try:
         cancel_run(session, run_id)
@@ -399,8 +385,8 @@ def publish(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Publish from the preview (the API's `publish_run`); a refusal shows its reason."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _refused(request, current, _STALE_FORM)
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     _supervisor(session, current)
     try:
         publish_run(session, run_id, today=today)
@@ -508,8 +494,8 @@ def letters(
     codes: Annotated[SafeText, Form(max_length=MAX_LETTERS * 40)] = "",
 ) -> Response:
     """Issue the listed enterprises' feed tokens (audit-logged) and print one letter each."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _refused(request, current, _STALE_FORM)
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     wanted, errors = _codes(codes)
     if not errors:
         known = EnterpriseRepository(session).existing(wanted)

@@ -11,8 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
-from quietday.api.forms import matches, same_origin
-from quietday.api.routers.dashboard import AREA, SignedIn, _page
+from quietday.api.routers.dashboard import AREA, SignedIn, _page, form_refused
 from quietday.api.schemas import (
     SafeStr,
     WebhookCreate,
@@ -259,15 +258,8 @@ def redeliver_page(
     csrf: Annotated[SafeStr, Form(max_length=100)] = "",
 ) -> Response:
     """Re-deliver (a form with the session's CSRF token, from this site)."""
-    if not same_origin(request, settings) or not matches(current.csrf, csrf):
-        return _page(
-            request,
-            "missing.html",
-            status=403,
-            message="表单已失效,请刷新页面后重试。",
-            signed_in=True,
-            csrf=current.csrf,
-        )
+    if not AREA.posted(request, settings, current.csrf, csrf):
+        return form_refused(request, current)
     _supervisor_of(session, current)
     try:
         webhooks.redeliver(session, delivery_id, agency_id=None)
