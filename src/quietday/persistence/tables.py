@@ -190,6 +190,14 @@ class EnterpriseRow(SQLModel, table=True):
     # The pinyin initials of the name (`浙江` -> `zj`), set whenever the row is written
     # (`persistence.names`), for the search by initials.
     name_initials: str = Field(default="", max_length=200, index=True)
+    # The credit-risk class (信用风险分类 A-D, A the lowest risk) and the day it was given;
+    # None until a classification is imported.
+    risk_class: str | None = Field(default=None, max_length=1, index=True)
+    risk_classified_on: date | None = None
+    # 无感监管: a low-risk enterprise, checked remotely where the policy says so.
+    low_risk: bool = False
+    # The trade (行业), e.g. 食品 or a GB/T 4754 code: sampling populations are drawn by it.
+    industry: str = Field(default="", max_length=64, index=True)
 
 
 class PlanRow(SQLModel, table=True):
@@ -210,6 +218,8 @@ class PlanRow(SQLModel, table=True):
     priority: int = 1
     exempt_reason: str | None = Field(default=None, max_length=200)
     unannounced: bool = False
+    # 非现场: a document or video review, which opens no door and never becomes a visit.
+    remote: bool = False
     external_ref: str | None = Field(default=None, max_length=100)
     status: str = Field(default=PlanStatus.SUBMITTED, max_length=16, index=True)
     version: int = 1
