@@ -494,6 +494,36 @@ class _Builder:
         return pins, previous
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a registry knows of a generated enterprise beyond the instance: its trade (行业)
+    and its credit-risk class (A-D)."""
+
+    enterprise: EnterpriseId
+    sector: str
+    risk: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """A generated province's registry as `generate` makes it (same config, same firms):
+    each enterprise's profile and the trades each agency inspects."""
+
+    profiles: dict[EnterpriseId, Profile]
+    agency_sectors: dict[AgencyId, tuple[str, ...]]
+
+
+def registry(cfg: GeneratorConfig) -> Registry:
+    """The registry behind `generate(cfg)`: the same enterprises with their trades and classes."""
+    b = _Builder(cfg)
+    b.make_agencies()
+    b.make_firms()
+    return Registry(
+        profiles={f.enterprise.id: Profile(f.enterprise.id, f.sector, f.risk) for f in b.firms},
+        agency_sectors=dict(b.agency_sectors),
+    )
+
+
 def generate(cfg: GeneratorConfig, *, on_step: Callable[[str], None] | None = None) -> Instance:
     """A reproducible province instance: the same config gives the same instance."""
     step = on_step or (lambda _msg: None)

@@ -6,7 +6,7 @@ from collections import Counter
 
 from quietday.domain.uscc import uscc_problem
 from quietday.formats import dump_instance, parse_instance
-from quietday.generate import CITIES, GeneratorConfig, generate
+from quietday.generate import CITIES, GeneratorConfig, generate, registry
 
 
 def test_same_seed_same_instance_and_other_seed_differs() -> None:
@@ -57,3 +57,15 @@ def test_year_horizon() -> None:
         "2026-12-31",
     )
     assert {(i.earliest.month - 1) // 3 for i in inst.inspections} == {0, 1, 2, 3}
+
+
+def test_the_registry_is_the_one_behind_the_instance() -> None:
+    cfg = GeneratorConfig(enterprises=300, seed=4)
+    instance = generate(cfg)
+    reg = registry(cfg)
+    assert set(reg.profiles) == set(instance.enterprises)
+    assert {p.risk for p in reg.profiles.values()} == {"A", "B", "C", "D"}
+    assert set(reg.agency_sectors) == set(instance.agencies)
+    whitelisted = [e for e in instance.enterprises.values() if e.whitelisted]
+    assert whitelisted
+    assert all(reg.profiles[e.id].risk == "A" for e in whitelisted)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ComplaintStatus", "PartState", "PlanStatus", "RunStage", "RunStatus", "VisitStatus"]
+__all__ = [
+    "CheckOutcome",
+    "ComplaintStatus",
+    "PartState",
+    "PlanStatus",
+    "RunStage",
+    "RunStatus",
+    "VisitStatus",
+]
 
 
 class PlanStatus(StrEnum):
@@ -68,3 +76,32 @@ class ComplaintStatus(StrEnum):
     @property
     def label(self) -> str:
         return {"pending": "待处理", "handling": "处理中", "closed": "已办结"}[self.value]
+
+
+class CheckOutcome(StrEnum):
+    """抽查结果 as published under 一公开 (the categories of the national 双随机 platform)."""
+
+    NO_PROBLEM = "no_problem"
+    CORRECTED = "corrected"
+    CASE_FILED = "case_filed"
+    TRANSFERRED = "transferred"
+    UNREACHABLE = "unreachable"
+    NOT_OPERATING = "not_operating"
+    CLOSED = "closed"
+    REFUSED = "refused"
+
+    @property
+    def label(self) -> str:
+        return _OUTCOME_LABELS[self]
+
+
+_OUTCOME_LABELS = {
+    CheckOutcome.NO_PROBLEM: "未发现问题",
+    CheckOutcome.CORRECTED: "发现问题,已责令改正",
+    CheckOutcome.CASE_FILED: "发现问题,已立案查处",
+    CheckOutcome.TRANSFERRED: "发现问题,已移送有关部门",
+    CheckOutcome.UNREACHABLE: "通过登记的住所(经营场所)无法联系",
+    CheckOutcome.NOT_OPERATING: "未发现开展本次抽查涉及的经营活动",
+    CheckOutcome.CLOSED: "已关闭、停业或注销",
+    CheckOutcome.REFUSED: "不配合检查",
+}

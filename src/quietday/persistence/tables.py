@@ -716,3 +716,16 @@ class WebhookAttemptRow(SQLModel, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=500)
     response: str = Field(default="", max_length=500)
+
+
+class CheckResultRow(SQLModel, table=True):
+    """What an inspection found (抽查结果, one `CheckOutcome`), on the day it was carried out: at
+    the door, or remotely (非现场) for a remote plan. Published under 一公开 for drawn plans."""
+
+    __tablename__ = "check_result"
+    plan_id: int = Field(foreign_key="plan.id", primary_key=True)
+    outcome: str = Field(max_length=32)
+    day: date = Field(index=True)
+    note: str = Field(default="", max_length=500)
+    recorded_by: int | None = Field(default=None, foreign_key="api_key.id")
+    recorded_at: datetime | None = _stamp()
