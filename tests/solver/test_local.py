@@ -1,7 +1,8 @@
 """The local search's relieve move on days an agency has filled (capacity 1 here): an occupant
 moved aside onto another of its visit days, an occupant of lower priority dropped; and a day
 relieve remembers as stuck (neither worked) tried again once a move changes it, and still
-given to what outranks its cheapest occupant."""
+given to what outranks its cheapest occupant; and a polish cut short at once still places
+what fits (the finishing pass)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from helpers import doc, insp, load
 from quietday.domain.model import InspectionId
-from quietday.solver.local import Schedule, relieve
+from quietday.solver.local import Schedule, polish, relieve
 from quietday.solver.prepare import prepare
 
 D1, D2 = "2026-07-21", "2026-07-22"
@@ -99,3 +100,21 @@ def test_a_stuck_day_still_goes_to_what_outranks_its_cheapest_occupant() -> None
         ["w1", "w2"],
     )
     assert (n, _days(at)) == (1, {"w2": D1})
+
+
+def test_a_polish_stopped_at_once_still_places_what_fits() -> None:
+    inst = load(
+        doc(
+            agencies=_agencies(),
+            enterprises=_enterprises(2),
+            inspections=[
+                insp("a1", enterprise="E1", **_on(D1)),
+                insp("b1", agency="B", enterprise="E1"),
+                insp("a2", enterprise="E2", **_on(D1)),
+            ],
+        )
+    )
+    placed, _ = polish(
+        prepare(inst), {InspectionId("a1"): date.fromisoformat(D1)}, should_stop=lambda: True
+    )
+    assert _days(placed) == {"a1": D1, "b1": D1}

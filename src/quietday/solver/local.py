@@ -303,7 +303,8 @@ def polish(
     rounds: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[dict[InspectionId, date], LocalReport]:
-    """Fill, relieve and merge until a round changes nothing (or `rounds` or `should_stop`)."""
+    """Fill, relieve and merge until a round changes nothing (or `rounds` or `should_stop`),
+    then fill once more unbounded: a stop cuts the search short, never the placing of what fits."""
     s = Schedule(prepared, assignment)
     waiting = sorted(
         (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
@@ -319,4 +320,6 @@ def polish(
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
+    # The finishing pass, whatever the clock says: nothing that fits is left out.
+    filled += fill(s, waiting)
     return dict(s.at), LocalReport(filled, relieved, merged, done)
