@@ -168,3 +168,13 @@ def test_sample_size_is_floor_or_one_more() -> None:
     assert sample_size(ratio=0.25, size=10, chance=0.5) == 2
     assert sample_size(ratio=1.0, size=7, chance=0.0) == 7
     assert sample_size(ratio=0.0, size=7, chance=0.0) == 0
+
+
+def test_sample_sizes_do_not_depend_on_the_coordination() -> None:
+    for seed in SEEDS[:100]:
+        coordinated = draw_all(REQUESTS, seed=seed)
+        independent = draw_all(REQUESTS, seed=seed, coordination=Coordination.INDEPENDENT)
+        for agency, drawn in coordinated.items():
+            assert Counter(CLASSES[e] for e in drawn) == Counter(
+                CLASSES[e] for e in independent[agency]
+            )

@@ -4,14 +4,16 @@ Every enterprise of a draw gets a permanent random number (PRN) from the draw's 
 code: SHA-256 of both, the first 64 bits read as a fraction of 2**64. Within a stratum (one
 credit-risk class of an agency's population, of N enterprises) an agency with ratio p takes n
 enterprises: floor(p N), or one more with probability frac(p N) (decided by a number of the
-seed and the stratum). It takes those whose numbers come first from its window's `start`
+seed, the agency and the stratum). It takes those whose numbers come first from its window's `start`
 (sequential Poisson sampling with equal sizes, i.e. order sampling): given n, a simple random
 sample without replacement, so each enterprise's inclusion probability is E[n] / N = p exactly.
+The size number is the agency's own in both modes, so an agency's sample sizes do not depend on
+the coordination, and agencies do not all round up (or down) together.
 
-- **Coordinated** draws give every agency the same numbers, the same start and the same size
-  number, so where two populations meet the sample of the agency with the smaller ratio lies
-  inside the other's: the samples overlap as much as their ratios allow, and the solver can
-  merge them into joint visits.
+- **Coordinated** draws give every agency the same numbers and the same start, so where two
+  populations meet the sample of the agency with the smaller ratio lies inside the other's:
+  the samples overlap as much as their ratios allow, and the solver can merge them into joint
+  visits.
 - **Independent** draws (what each agency's own platform does) give each agency its own
   numbers: two samples overlap only by chance.
 
@@ -113,7 +115,7 @@ def draw(
             strata.setdefault(stratum, []).append(enterprise)
     chosen: list[str] = []
     for stratum, members in sorted(strata.items()):
-        chance = _bits(seed, "size", stream, stratum) / _SCALE
+        chance = _bits(seed, "size", request.agency, stratum) / _SCALE
         n = sample_size(ratio=request.ratios[stratum], size=len(members), chance=chance)
         ranked = sorted(
             members, key=lambda e: ((_bits(seed, "prn", stream, e) - origin) % _SCALE, e)
