@@ -90,7 +90,7 @@ bench-load: $(STAMP)
 bench-distributed: $(STAMP)
 	$(BIN)/python -m benchmarks --only distributed --out $(OUT)/bench-distributed
 
-# 双随机 (about 5 minutes): the demo province and the 100,000-enterprise quarter with their
+# 双随机 (about 4 minutes): the demo province and the 100,000-enterprise quarter with their
 # routine inspections drawn at the same ratios per risk class, coordinated and independent, each
 # solved: door-openings and joint visits side by side, and the draws alone over 20 seeds.
 bench-sampling: $(STAMP)

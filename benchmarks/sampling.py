@@ -342,6 +342,11 @@ def print_figures(rows: dict[str, Any], echo: Echo) -> None:
             f"{s['agency_class_pairs']} 个部门×类别中两种方式数目不同的 {s['pairs_sized_differently']} 个"
             f"(至多差 {s['largest_difference_between_modes']})"
         )
+        reasons = "; ".join(
+            f"{label} " + ", ".join(f"{k} {v}" for k, v in r["unscheduled_by_reason"].items())
+            for label, r in (("协同", c), ("独立", i))
+        )
+        echo(f"未排原因: {reasons}")
         expected = ", ".join(f"{k} {v:,}" for k, v in s["expected_by_class"].items())
         echo(f"各类期望检查数(比例×总体): {expected}")
         sp = row["spread"]
