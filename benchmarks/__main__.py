@@ -21,6 +21,7 @@ from benchmarks import (
     feeds,
     imports,
     load,
+    sampling,
     scale,
     webhooks,
 )
@@ -28,9 +29,11 @@ from benchmarks.harness import COUNTY, Echo, write_results
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # Not in the default run: `make bench-scale` (25 minutes), `make bench-load` (API processes, a
-# worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two).
+# worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two),
+# `make bench-sampling` (双随机 draws coordinated against independent, each solved).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
 LOAD_BENCHMARKS = ("load", "distributed", "webhooks")
+SAMPLING_BENCHMARKS = ("sampling",)
 
 app = typer.Typer(add_completion=False)
 
@@ -62,6 +65,7 @@ def run_benchmarks(
         ("dashboard", dashboard, {}),
         ("api", api, {"time_limit": time_limit}),
         ("webhooks", webhooks, {}),
+        ("sampling", sampling, {}),
     )
     for name, module, options in steps:
         if bool(sizes) if name == "scale" else name in which:
@@ -78,14 +82,20 @@ def main(
         str,
         typer.Option(
             help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed; webhooks"
+            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed; webhooks; sampling"
         ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1, help="county 与 api 的求解时限(秒)")] = 60.0,
 ) -> None:
     """运行基准: 打印各项数字, 并写入 <out>/bench.json。"""
     which = tuple(w.strip() for w in only.split(",") if w.strip())
-    unknown = sorted(set(which) - set(BENCHMARKS) - set(SCALE_BENCHMARKS) - set(LOAD_BENCHMARKS))
+    unknown = sorted(
+        set(which)
+        - set(BENCHMARKS)
+        - set(SCALE_BENCHMARKS)
+        - set(LOAD_BENCHMARKS)
+        - set(SAMPLING_BENCHMARKS)
+    )
     if unknown:
         raise typer.BadParameter(f"未知的基准: {', '.join(unknown)}", param_hint="--only")
     run_benchmarks(out, which=which, time_limit=time_limit, echo=print, progress=_err)

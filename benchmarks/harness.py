@@ -237,6 +237,7 @@ def write_results(out: Path, results: dict[str, Any], echo: Echo) -> None:
         "distributed",
         "audit",
         "dashboard",
+        "sampling",
     ):
         for name, ok in results.get(section, {}).get("bars", {}).items():
             echo(f"{'通过' if ok else '未通过'}  {section}.{name}")
