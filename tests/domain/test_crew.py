@@ -255,7 +255,7 @@ def test_a_visit_without_enough_eligible_inspectors_is_told_why() -> None:
     assert draw.teams == {}
     assert draw.unplaced == {
         1: "符合条件的执法人员只有 1 名,每次入企须 2 名"
-        "(本部门 4 名执法人员中:执法证已过期 1 名、已停用 1 名、回避 1 名)"
+        "(本部门 4 名执法人员中:已停用 1 名、执法证已过期 1 名、回避 1 名)"
     }
 
 

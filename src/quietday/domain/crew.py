@@ -20,15 +20,18 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 __all__ = [
     "CrewDraw",
     "CrewInspector",
     "CrewVisit",
+    "Lapse",
     "crew_violations",
     "draw_crews",
     "draw_seed",
     "inputs_digest",
+    "inputs_json",
 ]
 
 
@@ -42,6 +45,25 @@ class CrewVisit:
     day: date
     assigned: tuple[int, ...] = ()
     open: bool = True
+
+
+class Lapse(StrEnum):
+    """Why an inspector may not go on visits of a day."""
+
+    INACTIVE = "inactive"
+    NO_CERTIFICATE = "no_certificate"
+    EXPIRED = "expired"
+
+    @property
+    def label(self) -> str:
+        return _LAPSES[self]
+
+
+_LAPSES = {
+    Lapse.INACTIVE: "已停用",
+    Lapse.NO_CERTIFICATE: "未登记执法证号",
+    Lapse.EXPIRED: "执法证已过期",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +80,14 @@ class CrewInspector:
         """May go on a visit that day: active, with a certificate that holds then."""
         return self.refusal_on(day) is None
 
-    def refusal_on(self, day: date) -> str | None:
-        """Why the inspector may not go on a visit that day (Chinese, short), or None."""
+    def refusal_on(self, day: date) -> Lapse | None:
+        """Why the inspector may not go on a visit that day, or None."""
         if not self.active:
-            return "已停用"
+            return Lapse.INACTIVE
         if not self.certificate_no.strip():
-            return "未登记执法证号"
+            return Lapse.NO_CERTIFICATE
         if self.certified_until is not None and self.certified_until < day:
-            return "执法证已过期"
+            return Lapse.EXPIRED
         return None
 
 
@@ -146,7 +168,7 @@ def draw_crews(
         for i in sorted(people):
             lapse = people[i].refusal_on(v.day)
             if lapse is not None:
-                refused[lapse] += 1
+                refused[lapse.label] += 1
             elif (i, v.enterprise_id) in barred:
                 refused["回避"] += 1
             elif per_day is not None and daily[i, v.day] >= per_day:
@@ -168,7 +190,15 @@ def draw_crews(
 
 
 def _reason(total: int, eligible: int, team_size: int, refused: Mapping[str, int]) -> str:
-    parts = [f"{why} {n} 名" for why, n in refused.items()]
+    """Why a visit got no team: how many were eligible, and why the others were not (the
+    lapses in their order, then 回避, then the day's limit)."""
+    order = [lapse.label for lapse in Lapse]
+    parts = [
+        f"{why} {refused[why]} 名"
+        for why in sorted(
+            refused, key=lambda w: order.index(w) if w in order else len(order) + (w != "回避")
+        )
+    ]
     detail = f"(本部门 {total} 名执法人员中:{'、'.join(parts)})" if parts else ""
     return f"符合条件的执法人员只有 {eligible} 名,每次入企须 {team_size} 名{detail}"
 
@@ -203,7 +233,8 @@ def crew_violations(
             out.append(f"入企 {visit_id} 的执法人员应为 {team_size} 名不同的人")
         for i in team:
             person = people.get(i)
-            why = "不是本部门的执法人员" if person is None else person.refusal_on(v.day)
+            lapse = None if person is None else person.refusal_on(v.day)
+            why = "不是本部门的执法人员" if person is None else lapse and lapse.label
             if why is None and (i, v.enterprise_id) in barred:
                 why = f"须回避企业 {v.enterprise_id}"
             if why is not None:
@@ -252,10 +283,19 @@ def inputs_json(
     per_day: int | None,
     redraw: bool,
 ) -> str:
-    """The draw's inputs as canonical JSON (sorted, compact): what a re-run needs."""
+    """The draw's inputs as canonical JSON (sorted, compact): what a re-run needs (`draw_crews`
+    of them, without `redraw`, gives the same teams)."""
     data = {
         "visits": [
-            [v.visit_id, v.enterprise_id, v.day.isoformat(), sorted(v.assigned), v.open]
+            # A redraw ignores the teams of open visits: written without them, the inputs draw
+            # the same teams without a redraw, and equal a first draw's.
+            [
+                v.visit_id,
+                v.enterprise_id,
+                v.day.isoformat(),
+                [] if redraw and v.open else sorted(v.assigned),
+                v.open,
+            ]
             for v in sorted(visits, key=lambda v: (v.day, v.visit_id))
         ],
         "inspectors": [
@@ -271,6 +311,5 @@ def inputs_json(
         "team_size": team_size,
         "seed": seed,
         "per_day": per_day,
-        "redraw": redraw,
     }
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

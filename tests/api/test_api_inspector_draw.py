@@ -1,0 +1,277 @@
+"""随机选派 over HTTP on SQLite and PostgreSQL: conflicts (回避) declared, listed and removed by the
+agency's key; certificates' validity set by a supervisor; the draw of a month picks only active
+inspectors certified on the day and not 回避, keeps what was assigned unless redrawn, tells why a
+visit got no team, is the same when run again (and from its audit entry); an assignment by hand
+refuses the same inspectors naming the field; other agencies get 404."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from flows import published
+from quietday.domain.crew import CrewInspector, CrewVisit, draw_crews, draw_seed
+from quietday.persistence import Engine, session_scope
+from quietday.persistence.audit import AuditRepository
+from quietday.persistence.registry import InspectorRepository
+from quietday.planning.registry import create_inspector
+from seed import AGENCIES, Seeded
+
+A = AGENCIES["A"][0]
+B = AGENCIES["B"][0]
+
+
+def crew_of_a(engine: Engine) -> dict[str, int]:
+    """A's inspectors: a1-a3 certified without expiry, a4 until 07-21, a5 inactive."""
+    with session_scope(engine, actor="cli") as s:
+        ids = {}
+        for n in range(1, 6):
+            row = create_inspector(
+                s,
+                agency_id=A,
+                name=f"执法员{n}",
+                certificate_no=f"A-00{n}",
+                certified_until=date(2026, 7, 21) if n == 4 else None,
+            )
+            if n == 5:
+                row.active = False
+                InspectorRepository(s).add(row)
+            ids[f"a{n}"] = int(row.id or 0)
+        create_inspector(s, agency_id=B, name="执法员B", certificate_no="B-001")
+        return ids
+
+
+def visits_of(fc: TestClient, world: Seeded) -> dict[str, int]:
+    """A's visits of July by enterprise: E0 (07-21, joint), E1 (07-22), E3 (07-24)."""
+    items = fc.get("/api/v1/visits", headers=world.auth("A")).json()["items"]
+    names = {world.enterprises[k]: f"E{k}" for k in range(len(world.enterprises))}
+    return {names[v["enterprise_id"]]: v["id"] for v in items}
+
+
+def draw(fc: TestClient, world: Seeded, who: str = "A", **body: Any) -> Any:
+    return fc.post(
+        f"/api/v1/agencies/{A}/inspector-draws",
+        json={"month": "2026-07", **body},
+        headers=world.auth(who),
+    )
+
+
+def test_the_draw_picks_only_eligible_inspectors_keeps_assignments_and_repeats(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    published(fc, world)
+    ids = crew_of_a(engine)
+    visits = visits_of(fc, world)
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={
+            "inspector_id": ids["a1"],
+            "enterprise_id": world.enterprises[1],
+            "reason": "亲属关系",
+        },
+        headers=world.auth("A"),
+    )
+    assert r.status_code == 201, r.text
+    conflict = r.json()
+    assert conflict["declared_by"].startswith("agency:")
+    listed = fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json()
+    assert [c["id"] for c in listed] == [conflict["id"]]
+    again = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={"inspector_id": ids["a1"], "enterprise_id": world.enterprises[1], "reason": "曾任职"},
+        headers=world.auth("A"),
+    )
+    assert again.status_code == 409
+
+    r = draw(fc, world)
+    assert r.status_code == 200, r.text
+    first = r.json()
+    teams = {t["visit_id"]: set(t["inspector_ids"]) for t in first["teams"]}
+    assert set(teams) == set(visits.values())
+    assert all(len(t) == 2 and ids["a5"] not in t for t in teams.values())
+    assert ids["a1"] not in teams[visits["E1"]]
+    assert ids["a4"] not in teams[visits["E1"]] | teams[visits["E3"]]
+    assert teams[visits["E1"]] == {ids["a2"], ids["a3"]}
+    assert first["unplaced"] == []
+    assert first["kept"] == []
+    with session_scope(engine) as s:
+        seeds = [int(x) for (x,) in s.execute(sa.text("SELECT seed FROM run"))]
+        entries = AuditRepository(s).page(
+            after=0, limit=100, action_prefix="inspector.draw", subject=f"agency:{A}"
+        )
+        changes = [e.changes for e in entries]
+    assert first["seed"] == draw_seed(run_seeds=seeds, agency_id=A, month="2026-07")
+    assert len(changes) == 1
+    logged = changes[0]
+    assert logged["seed"] == first["seed"]
+    assert logged["inputs_digest"] == first["inputs_digest"]
+    assert logged["teams"] == {str(k): sorted(v) for k, v in teams.items()}
+    # Anyone holding the logged inputs draws the same teams again.
+    inputs = logged["inputs"]
+    replayed = draw_crews(
+        visits=[
+            CrewVisit(v, e, date.fromisoformat(d), tuple(a), o)
+            for v, e, d, a, o in inputs["visits"]
+        ],
+        inspectors=[
+            CrewInspector(i, act, c, date.fromisoformat(u) if u else None)
+            for i, act, c, u in inputs["inspectors"]
+        ],
+        conflicts=[(i, e) for i, e in inputs["conflicts"]],
+        team_size=inputs["team_size"],
+        seed=inputs["seed"],
+        per_day=inputs["per_day"],
+    )
+    assert {k: set(v) for k, v in replayed.teams.items()} == teams
+
+    # Drawn again: everything is kept; redrawn: the same inputs, the same teams.
+    kept = draw(fc, world).json()
+    assert kept["teams"] == []
+    assert sorted(kept["kept"]) == sorted(teams)
+    redrawn = draw(fc, world, redraw=True).json()
+    assert redrawn["inputs_digest"] == first["inputs_digest"]
+    assert {t["visit_id"]: set(t["inspector_ids"]) for t in redrawn["teams"]} == teams
+    # A supervisor may draw for A too.
+    assert draw(fc, world, "supervisor", redraw=True).json()["teams"] == redrawn["teams"]
+
+    # Teams of four: only 07-21 has four eligible; the others say why and keep their team.
+    four = draw(fc, world, team_size=4, redraw=True).json()
+    assert [t["visit_id"] for t in four["teams"]] == [visits["E0"]]
+    reasons = {u["visit_id"]: u["reason"] for u in four["unplaced"]}
+    assert set(reasons) == {visits["E1"], visits["E3"]}
+    assert reasons[visits["E1"]] == (
+        "符合条件的执法人员只有 2 名,每次入企须 4 名"
+        "(本部门 5 名执法人员中:已停用 1 名、执法证已过期 1 名、回避 1 名)"
+    )
+
+    # Once 07-22 has passed only 07-24 is open.
+    fc.app.state.clock.now = datetime(2026, 7, 23, 1, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    late = draw(fc, world, redraw=True).json()
+    assert [t["visit_id"] for t in late["teams"]] == [visits["E3"]]
+
+    # Removing the conflict: a1 may go to E1 again.
+    r = fc.delete(
+        f"/api/v1/agencies/{A}/inspector-conflicts/{conflict['id']}", headers=world.auth("A")
+    )
+    assert r.status_code == 204
+    assert fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json() == []
+
+
+def test_an_assignment_by_hand_refuses_the_same_inspectors_naming_the_field(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    published(fc, world)
+    ids = crew_of_a(engine)
+    visits = visits_of(fc, world)
+    fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={"inspector_id": ids["a1"], "enterprise_id": world.enterprises[1], "reason": "曾任职"},
+        headers=world.auth("A"),
+    )
+
+    def put(visit: str, *who: str) -> Any:
+        return fc.put(
+            f"/api/v1/visits/{visits[visit]}/inspectors",
+            json={"inspector_ids": [ids[w] for w in who]},
+            headers=world.auth("A"),
+        )
+
+    r = put("E1", "a2", "a1")
+    assert r.status_code == 422
+    (problem,) = r.json()["errors"]
+    assert "执法员1" in problem["message"]
+    assert "inspector_conflict" in problem["message"]
+    assert "曾任职" in problem["message"]
+    r = put("E1", "a2", "a4")
+    assert r.status_code == 422
+    message = r.json()["errors"][0]["message"]
+    assert "执法员4" in message
+    assert "certified_until" in message
+    assert "2026-07-21" in message
+    r = put("E1", "a2", "a5")
+    assert "active" in r.json()["errors"][0]["message"]
+    # a4 still holds on 07-21.
+    assert put("E0", "a2", "a4").status_code == 200
+    # A supervisor ends a2's certificate before 07-24: no longer sent there.
+    r = fc.put(
+        f"/api/v1/agencies/{A}/inspectors/{ids['a2']}/certified-until",
+        json={"certified_until": "2026-07-23"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["certified_until"] == "2026-07-23"
+    assert put("E3", "a2", "a3").status_code == 422
+    assert put("E3", "a1", "a3").status_code == 200
+    r = fc.put(
+        f"/api/v1/agencies/{A}/inspectors/{ids['a2']}/certified-until",
+        json={"certified_until": None},
+        headers=world.auth("A"),
+    )
+    assert r.status_code == 403
+
+
+def test_other_agencies_get_404_and_bad_input_4xx(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    published(fc, world)
+    ids = crew_of_a(engine)
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={
+            "inspector_id": ids["a1"],
+            "enterprise_id": world.enterprises[1],
+            "reason": "亲属关系",
+        },
+        headers=world.auth("A"),
+    )
+    conflict = r.json()["id"]
+    for method, path, body in [
+        ("POST", f"/api/v1/agencies/{A}/inspector-draws", {"month": "2026-07"}),
+        ("GET", f"/api/v1/agencies/{A}/inspector-conflicts", None),
+        (
+            "POST",
+            f"/api/v1/agencies/{A}/inspector-conflicts",
+            {"inspector_id": ids["a2"], "enterprise_id": world.enterprises[1], "reason": "x"},
+        ),
+        ("DELETE", f"/api/v1/agencies/{A}/inspector-conflicts/{conflict}", None),
+        # Under its own path, B reaches neither A's inspector nor A's conflict.
+        (
+            "POST",
+            f"/api/v1/agencies/{B}/inspector-conflicts",
+            {"inspector_id": ids["a2"], "enterprise_id": world.enterprises[1], "reason": "x"},
+        ),
+        ("DELETE", f"/api/v1/agencies/{B}/inspector-conflicts/{conflict}", None),
+    ]:
+        r = fc.request(method, path, json=body, headers=world.auth("B"))
+        assert r.status_code == 404, (method, path, r.text)
+    assert (
+        len(fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json())
+        == 1
+    )
+    for body in (
+        {"month": "2026-13"},
+        {"month": "2026-07", "team_size": 1},
+        {"month": "2026-07", "team_size": 11},
+        {"month": "2026-07", "per_day": 0},
+        {"month": "2026-07", "extra": 1},
+    ):
+        assert draw(fc, world, **body).status_code == 422
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={
+            "inspector_id": ids["a2"],
+            "enterprise_id": "91360102MA0000000X",
+            "reason": "亲属关系",
+        },
+        headers=world.auth("A"),
+    )
+    assert r.status_code == 422
+    assert (
+        fc.post(
+            "/api/v1/agencies/NOPE/inspector-draws", json={"month": "2026-07"}, headers=world.auth()
+        ).status_code
+        == 404
+    )
