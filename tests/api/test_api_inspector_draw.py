@@ -6,6 +6,7 @@ refuses the same inspectors naming the field; other agencies get 404."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -275,3 +276,90 @@ def test_other_agencies_get_404_and_bad_input_4xx(
         ).status_code
         == 404
     )
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def sign_in(fc: TestClient, key: str) -> str:
+    form = fc.get("/agency/login")
+    token = CSRF.search(form.text)
+    assert token is not None
+    r = fc.post("/agency/login", data={"key": key, "csrf": token.group(1)})
+    assert r.url.path == "/agency/plans"
+    found = CSRF.search(r.text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    published(fc, world)
+    ids = crew_of_a(engine)
+    visits = visits_of(fc, world)
+    csrf = sign_in(fc, world.keys["A"])
+    page = fc.get("/agency/month", params={"month": "2026-07"})
+    assert "随机选派本月" in page.text
+    assert "没有回避申报" in page.text
+    assert "2026-07-21" in page.text  # a4's certificate
+    form = {"csrf": csrf, "month": "2026-07", "inspector": ids["a1"], "reason": "亲属关系"}
+    r = fc.post("/agency/conflicts", data={**form, "enterprise": world.enterprises[1].lower()})
+    assert r.status_code == 200, r.text
+    assert "已登记回避" in r.text
+    assert "亲属关系" in r.text
+    r = fc.post("/agency/conflicts", data={**form, "enterprise": world.enterprises[1]})
+    assert r.status_code == 422
+    assert "已申报回避" in r.text
+    r = fc.post("/agency/conflicts", data={**form, "csrf": "x", "enterprise": world.enterprises[3]})
+    assert r.status_code == 403
+    # B's inspector cannot be declared by A.
+    with session_scope(engine) as s:
+        b = next(i for i in InspectorRepository(s).list() if i.agency_id == B)
+    r = fc.post(
+        "/agency/conflicts", data={**form, "inspector": b.id, "enterprise": world.enterprises[3]}
+    )
+    assert r.status_code == 422
+    assert "不存在" in r.text
+    # The visit page shows who may not go, and why.
+    visit = fc.get(f"/agency/visits/{visits['E1']}").text
+    assert visit.count("不可指派") == 2  # a1 (回避) and a4 (expired)
+    assert "亲属关系" in visit
+
+    assert fc.post("/agency/month/draw", data={"csrf": "x", "month": "2026-07"}).status_code == 403
+    r = fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-07"})
+    assert r.status_code == 200, r.text
+    assert "为 3 次入企抽取了执法人员" in r.text
+    assert "输入摘要" in r.text
+    crew = re.findall(r'<span class="crew">([^<]+)</span>', r.text)
+    assert len(crew) == 3
+    assert "未指派" not in crew
+    e1 = fc.get(f"/agency/visits/{visits['E1']}").text
+    assert re.search(r"<dt>已指派</dt><dd>执法员[23]、执法员[23]</dd>", e1)
+    assert audited_draws(engine) == 1
+    r = fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-07", "redraw": "1"})
+    assert "为 3 次入企抽取了执法人员" in r.text
+    assert fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-7"}).status_code == 422
+
+    conflict = re.search(r'action="/agency/conflicts/(\d+)/remove"', r.text)
+    assert conflict is not None
+    other = TestClient(fc.app)
+    other_csrf = sign_in(other, world.keys["B"])
+    r = other.post(
+        f"/agency/conflicts/{conflict.group(1)}/remove",
+        data={"csrf": other_csrf, "month": "2026-07"},
+    )
+    assert r.status_code == 404
+    r = fc.post(
+        f"/agency/conflicts/{conflict.group(1)}/remove", data={"csrf": csrf, "month": "2026-07"}
+    )
+    assert "已撤回回避申报" in r.text
+    assert "没有回避申报" in r.text
+
+
+def audited_draws(engine: Engine) -> int:
+    with session_scope(engine) as s:
+        rows = AuditRepository(s).page(
+            after=0, limit=100, action_prefix="inspector.draw", subject=f"agency:{A}"
+        )
+        return sum(1 for r in rows if r.actor.endswith("agency-pages"))

@@ -45,7 +45,9 @@ from quietday.planning.keys import Actor
 __all__ = [
     "MAX_PER_DAY",
     "MAX_TEAM",
+    "ConflictLine",
     "DrawOutcome",
+    "conflict_lines",
     "conflicts_of",
     "declare_conflict",
     "draw_month",
@@ -82,6 +84,34 @@ def conflicts_of(session: Session, actor: Actor, agency_id: str) -> list[Inspect
     """The conflicts declared for the agency's inspectors."""
     _agency_of(session, actor, agency_id)
     return list(InspectorConflictRepository(session).of_agency(agency_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictLine:
+    """A declared conflict as a clerk reads it: with the inspector's and enterprise's names."""
+
+    conflict: InspectorConflictRow
+    inspector_name: str
+    enterprise_name: str
+
+
+def conflict_lines(session: Session, actor: Actor, agency_id: str) -> list[ConflictLine]:
+    """The agency's declared conflicts with the names of their inspectors and enterprises."""
+    rows = conflicts_of(session, actor, agency_id)
+    people = {
+        int(i.id or 0): i.name for i in InspectorRepository(session).list(agency_id=agency_id)
+    }
+    names = {
+        e.id: e.name for e in EnterpriseRepository(session).by_ids({r.enterprise_id for r in rows})
+    }
+    return [
+        ConflictLine(
+            conflict=r,
+            inspector_name=people.get(r.inspector_id, str(r.inspector_id)),
+            enterprise_name=names.get(r.enterprise_id, r.enterprise_id),
+        )
+        for r in rows
+    ]
 
 
 def declare_conflict(
