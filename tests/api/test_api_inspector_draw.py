@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from flows import published
+from flows import check_in, published
 from quietday.domain.crew import CrewInspector, CrewVisit, draw_crews, draw_seed
 from quietday.persistence import Engine, session_scope
+from quietday.persistence.agency import inspectors_on
 from quietday.persistence.audit import AuditRepository
 from quietday.persistence.registry import InspectorRepository
 from quietday.planning.registry import create_inspector
@@ -152,6 +153,15 @@ def test_the_draw_picks_only_eligible_inspectors_keeps_assignments_and_repeats(
     fc.app.state.clock.now = datetime(2026, 7, 23, 1, 0, tzinfo=UTC)  # type: ignore[attr-defined]
     late = draw(fc, world, redraw=True).json()
     assert [t["visit_id"] for t in late["teams"]] == [visits["E3"]]
+    # Checked in on 07-24, the visit is the record: its team stays, nothing is drawn.
+    fc.app.state.clock.now = datetime(2026, 7, 24, 2, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    check_in(fc, world, "A", 3, "2026-07-24T09:30:00+08:00")
+    done = draw(fc, world, redraw=True).json()
+    assert done["teams"] == []
+    assert done["unplaced"] == []
+    with session_scope(engine) as s:
+        kept_team = inspectors_on(s, [visits["E3"]])[visits["E3"]]
+    assert kept_team == sorted(late["teams"][0]["inspector_ids"])
 
     # Removing the conflict: a1 may go to E1 again.
     r = fc.delete(
