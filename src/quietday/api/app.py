@@ -22,6 +22,7 @@ from quietday.api.routers import (
     checkins,
     codes,
     complaints,
+    crew,
     dashboard,
     docs,
     door,
@@ -200,6 +201,7 @@ def create_app(
         agency.router,
         webhooks.router,
         webhooks.pages,
+        crew.router,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))

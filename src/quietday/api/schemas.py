@@ -47,6 +47,7 @@ __all__ = [
     "CampaignRegionPublic",
     "CapacityPut",
     "CapsPublic",
+    "CertifiedUntilPut",
     "CheckInCreate",
     "CheckInFlag",
     "CheckInPage",
@@ -56,10 +57,13 @@ __all__ = [
     "ComplaintOwnPublic",
     "ComplaintPage",
     "ComplaintPublic",
+    "ConflictCreate",
+    "ConflictPublic",
     "Day",
     "DisturbedPage",
     "DisturbedVisitPublic",
     "Draft",
+    "DrawnTeam",
     "EnterpriseCreate",
     "EnterprisePage",
     "EnterprisePublic",
@@ -71,6 +75,8 @@ __all__ = [
     "FrequencyRowPublic",
     "ImportResult",
     "InspectorCreate",
+    "InspectorDrawCreate",
+    "InspectorDrawPublic",
     "InspectorPublic",
     "InspectorsPut",
     "KeyCreate",
@@ -99,6 +105,7 @@ __all__ = [
     "SkippedPlan",
     "SupervisionPublic",
     "SupervisionRowPublic",
+    "UnplacedVisit",
     "VisitPage",
     "VisitPublic",
 ]
@@ -465,6 +472,9 @@ class CapacityPut(_In):
 class InspectorCreate(_In):
     name: Name
     certificate_no: Annotated[SafeStr, Field(min_length=1, max_length=64)]
+    certified_until: Day | None = Field(
+        None, description="执法证有效期截止日(含);null 表示长期有效"
+    )
 
 
 class InspectorPublic(BaseModel):
@@ -473,6 +483,7 @@ class InspectorPublic(BaseModel):
     name: str
     certificate_no: str
     active: bool
+    certified_until: date | None = None
 
 
 class EnterpriseCreate(_In):
@@ -1075,3 +1086,62 @@ class WebhookDeliveryPublic(BaseModel):
     last_error: str | None
     delivered_at: datetime | None
     created_at: datetime
+
+
+# 随机选派: declared conflicts (回避), certificates' validity, the draw of a month.
+
+
+class CertifiedUntilPut(_In):
+    certified_until: Day | None = Field(description="执法证有效期截止日(含);null 表示长期有效")
+
+
+class ConflictCreate(_In):
+    inspector_id: int = Field(ge=1, le=2**31 - 1, description="本部门执法人员编号")
+    enterprise_id: Annotated[
+        SafeStr, Field(min_length=18, max_length=18, pattern=r"^[0-9A-Z]+$")
+    ] = Field(description="须回避企业的统一社会信用代码")
+    reason: Annotated[SafeStr, Field(min_length=1, max_length=200)] = Field(
+        description="回避事由,如 亲属关系、曾任职"
+    )
+
+
+class ConflictPublic(BaseModel):
+    id: int
+    inspector_id: int
+    enterprise_id: str
+    reason: str
+    declared_at: datetime
+    declared_by: str
+
+
+class InspectorDrawCreate(_In):
+    month: Annotated[str, Field(pattern=r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")] = Field(
+        description="月份 YYYY-MM"
+    )
+    team_size: int = Field(2, ge=2, le=10, description="每次入企的执法人员数")
+    per_day: int | None = Field(None, ge=1, le=20, description="每人每天最多入企次数;null 表示不限")
+    redraw: bool = Field(False, description="true: 已指派的入企也重新抽取")
+
+
+class DrawnTeam(BaseModel):
+    visit_id: int
+    day: date
+    enterprise_id: str
+    inspector_ids: list[int]
+
+
+class UnplacedVisit(BaseModel):
+    visit_id: int
+    day: date
+    enterprise_id: str
+    reason: str = Field(description="未能选派的原因")
+
+
+class InspectorDrawPublic(BaseModel):
+    agency_id: str
+    month: str
+    seed: int = Field(description="抽取种子:发布这些入企的排期运行的种子、部门与月份的 SHA-256")
+    inputs_digest: str = Field(description="抽取输入的 SHA-256;相同输入与种子得出相同结果")
+    teams: list[DrawnTeam] = Field(description="本次抽取的入企及执法人员")
+    kept: list[int] = Field(description="保留原指派的入企")
+    unplaced: list[UnplacedVisit] = Field(description="符合条件的执法人员不足、未能选派的入企")

@@ -36,6 +36,7 @@ __all__ = [
     "HistoryRow",
     "IdempotencyRow",
     "InspectionCodeRow",
+    "InspectorConflictRow",
     "InspectorRow",
     "NoticeRow",
     "OfficialYearRow",
@@ -174,6 +175,8 @@ class InspectorRow(SQLModel, table=True):
     name: str = Field(max_length=100)
     certificate_no: str = Field(max_length=64, unique=True)
     active: bool = True
+    # The last day the certificate holds (None: no expiry); after it the inspector is not sent.
+    certified_until: date | None = None
 
 
 class EnterpriseRow(SQLModel, table=True):
@@ -729,3 +732,21 @@ class CheckResultRow(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
     recorded_by: int | None = Field(default=None, foreign_key="api_key.id")
     recorded_at: datetime | None = _stamp()
+
+
+class InspectorConflictRow(SQLModel, table=True):
+    """A declared 回避: an inspector who must not inspect an enterprise (亲属关系, 曾任职…)."""
+
+    __tablename__ = "inspector_conflict"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "inspector_id", "enterprise_id", name="uq_inspector_conflict_inspector_enterprise"
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    inspector_id: int = Field(foreign_key="inspector.id", index=True)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18, index=True)
+    reason: str = Field(max_length=200)
+    declared_at: datetime = _stamp()
+    # Who declared it, as the audit log names actors.
+    declared_by: str = Field(max_length=100)

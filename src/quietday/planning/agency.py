@@ -40,7 +40,7 @@ from quietday.persistence.tables import (
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.checkins import MIN_INSPECTORS
 from quietday.planning.door import door_actor
-from quietday.planning.feeds import assign_inspectors
+from quietday.planning.feeds import assign_inspectors, unfit_inspectors
 from quietday.planning.imports import HEADERS, import_plans, marked_sheet
 from quietday.planning.keys import Actor
 from quietday.planning.plans import list_plans
@@ -65,6 +65,7 @@ __all__ = [
     "open_desk",
     "plan_lines",
     "problem_lines",
+    "refusals",
     "sign_in",
     "sign_out",
     "upload",
@@ -382,9 +383,21 @@ def visit_of(session: Session, desk: Desk, visit_id: int) -> MonthVisit:
     return _month_visits(session, desk, mine)[0]
 
 
+def refusals(session: Session, desk: Desk, found: MonthVisit) -> dict[int, str]:
+    """Why each of the agency's inspectors who may not go on the visit may not (inactive,
+    uncertified on its day, 回避); those who may are absent."""
+    return unfit_inspectors(
+        session,
+        day=found.visit.day,
+        enterprise_id=found.visit.enterprise_id,
+        inspectors=inspectors(session, desk),
+    )
+
+
 def assign(session: Session, desk: Desk, visit_id: int, inspector_ids: Sequence[int]) -> list[int]:
-    """Send at least two of the agency's active, certified inspectors on one of its visits (the
-    enforcement rules); the change is audit-logged by `feeds.assign_inspectors`."""
+    """Send at least two of the agency's active inspectors, certified on the day and not 回避,
+    on one of its visits (the enforcement rules); `feeds.assign_inspectors` checks the
+    certificates and conflicts and audit-logs the change."""
     found = visit_of(session, desk, visit_id)
     if found.cancelled:
         raise InputError([Problem("visit_cancelled", "inspectors", "本部门已不在这次入企中")])

@@ -18,12 +18,14 @@ from time import monotonic
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from quietday.domain.crew import CrewInspector, Lapse
 from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.domain.text import MAX_ID, ascii_int
 from quietday.errors import ForbiddenError, InputError, NotFoundError, Problem
 from quietday.ics import AgencyPart, FeedKind, Seen, VisitFacts, compose, render, seen_by
 from quietday.ics.compose import window
 from quietday.persistence import Engine, Session, session_scope
+from quietday.persistence.crew import InspectorConflictRepository
 from quietday.persistence.feeds import (
     FeedPoll,
     FeedRenderRepository,
@@ -37,7 +39,14 @@ from quietday.persistence.registry import (
     InspectorRepository,
     RegionRepository,
 )
-from quietday.persistence.tables import FeedRenderRow, FeedTokenRow, PlanRow, VisitRow, utcnow
+from quietday.persistence.tables import (
+    FeedRenderRow,
+    FeedTokenRow,
+    InspectorRow,
+    PlanRow,
+    VisitRow,
+    utcnow,
+)
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, record
 from quietday.planning.keys import Actor
@@ -47,6 +56,7 @@ __all__ = [
     "FeedLookup",
     "RenderedFeed",
     "assign_inspectors",
+    "crew_member",
     "fresh_feed",
     "issue_enterprise_tokens",
     "issue_token",
@@ -57,6 +67,7 @@ __all__ = [
     "revoke_token",
     "rotate_token",
     "today_in_china",
+    "unfit_inspectors",
 ]
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -250,6 +261,17 @@ def assign_inspectors(
                 ]
             )
         chosen.append(inspector)
+    unfit = unfit_inspectors(
+        session, day=visit.day, enterprise_id=visit.enterprise_id, inspectors=chosen
+    )
+    if unfit:
+        raise InputError(
+            [
+                Problem("inspector_not_eligible", f"inspector_ids[{k}]", unfit[int(i.id or 0)])
+                for k, i in enumerate(chosen)
+                if int(i.id or 0) in unfit
+            ]
+        )
     # An agency replaces only its own inspectors; a supervisor those of the agencies it names.
     scope: set[str] = {i.agency_id for i in chosen} or set(agencies)
     if not actor.is_supervisor:
@@ -268,6 +290,43 @@ def assign_inspectors(
             {"before": {"inspector_ids": before}, "after": {"inspector_ids": after}},
         )
     return after
+
+
+def crew_member(row: InspectorRow) -> CrewInspector:
+    """An inspector as the draw of inspectors sees one."""
+    return CrewInspector(
+        inspector_id=int(row.id or 0),
+        active=row.active,
+        certificate_no=row.certificate_no,
+        certified_until=row.certified_until,
+    )
+
+
+def unfit_inspectors(
+    session: Session, *, day: date, enterprise_id: str, inspectors: Sequence[InspectorRow]
+) -> dict[int, str]:
+    """Why each of these inspectors may not go on a visit of the enterprise that day (Chinese,
+    naming the inspector and the field at fault): inactive, without a certificate number, the
+    certificate expired by then, or a declared 回避. Those who may go are absent."""
+    conflicts = InspectorConflictRepository(session).pairs(int(i.id or 0) for i in inspectors)
+    out: dict[int, str] = {}
+    for row in inspectors:
+        iid = int(row.id or 0)
+        who = f"执法人员 {row.name}({row.certificate_no or iid})"
+        lapse = crew_member(row).refusal_on(day)
+        if lapse == Lapse.INACTIVE:
+            out[iid] = f"{who}已停用(active),不能指派"
+        elif lapse == Lapse.NO_CERTIFICATE:
+            out[iid] = f"执法人员 {row.name}({iid})未登记执法证号(certificate_no),不能指派"
+        elif lapse is not None:
+            out[iid] = (
+                f"{who}的执法证有效期(certified_until)至 {row.certified_until},"
+                f"早于入企日期 {day.isoformat()}"
+            )
+        elif (iid, enterprise_id) in conflicts:
+            reason = conflicts[iid, enterprise_id]
+            out[iid] = f"{who}已申报回避企业 {enterprise_id}(inspector_conflict:{reason})"
+    return out
 
 
 @dataclass(frozen=True, slots=True)

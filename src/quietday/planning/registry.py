@@ -270,13 +270,25 @@ def set_agency_capacity(session: Session, agency_id: str, day: date, capacity: i
 
 
 def create_inspector(
-    session: Session, *, agency_id: str, name: str, certificate_no: str
+    session: Session,
+    *,
+    agency_id: str,
+    name: str,
+    certificate_no: str,
+    certified_until: date | None = None,
 ) -> InspectorRow:
     AgencyRepository(session).get_or_raise(agency_id)
     repo = InspectorRepository(session)
     if repo.by_certificate(certificate_no) is not None:
         raise ConflictError(f"执法证号 {certificate_no} 已登记", code="duplicate_certificate")
-    row = repo.add(InspectorRow(agency_id=agency_id, name=name, certificate_no=certificate_no))
+    row = repo.add(
+        InspectorRow(
+            agency_id=agency_id,
+            name=name,
+            certificate_no=certificate_no,
+            certified_until=certified_until,
+        )
+    )
     record(session, "inspector.create", f"inspector:{row.id}", row.model_dump())
     return row
 

@@ -35,7 +35,7 @@ from quietday.errors import (
 )
 from quietday.persistence import Session
 from quietday.persistence.plans import PlanFilter
-from quietday.planning import agency
+from quietday.planning import agency, crew
 from quietday.planning.feeds import today_in_china
 from quietday.planning.imports import example_row, template_xlsx
 from quietday.planning.plans import cancel_plan, get_plan, list_plans, update_plan
@@ -409,6 +409,43 @@ def _shift(month: date, months: int) -> str:
     return f"{n // 12:04d}-{n % 12 + 1:02d}"
 
 
+def _month_page(
+    request: Request,
+    session: Session,
+    desk: agency.Desk,
+    first: date,
+    *,
+    inspector: int | None = None,
+    errors: list[str] | None = None,
+    done: str | None = None,
+    drawn: crew.DrawOutcome | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return _page(
+        request,
+        "month.html",
+        status=status,
+        desk=desk,
+        nav="month",
+        first=first,
+        weeks=agency.month_weeks(session, desk, first, inspector_id=inspector),
+        inspectors=agency.inspectors(session, desk),
+        conflicts=crew.conflict_lines(session, desk.actor, desk.agency_id),
+        chosen=inspector,
+        previous=_shift(first, -1),
+        following=_shift(first, 1),
+        errors=errors or [],
+        done=done,
+        drawn=drawn,
+    )
+
+
+def _first(request: Request, m: str | None) -> date:
+    if m:
+        return date.fromisoformat(f"{m}-01")
+    return today_in_china(clock_now(request)).replace(day=1)
+
+
 @router.get("/month", response_class=HTMLResponse)
 def month(
     request: Request,
@@ -417,22 +454,93 @@ def month(
     m: Annotated[Month | None, Query(alias="month")] = None,
     inspector: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    """本部门一个月的入企日历(联合检查标出),可按执法人员筛选;执法人员及其执法证。"""
-    first = (
-        date.fromisoformat(f"{m}-01") if m else today_in_china(clock_now(request)).replace(day=1)
-    )
-    return _page(
-        request,
-        "month.html",
-        desk=desk,
-        nav="month",
-        first=first,
-        weeks=agency.month_weeks(session, desk, first, inspector_id=inspector),
-        inspectors=agency.inspectors(session, desk),
-        chosen=inspector,
-        previous=_shift(first, -1),
-        following=_shift(first, 1),
-    )
+    """本部门一个月的入企日历(联合检查标出),可按执法人员筛选;执法人员及其执法证、回避申报。"""
+    return _month_page(request, session, desk, _first(request, m), inspector=inspector)
+
+
+FormMonth = Annotated[str, Form(alias="month", pattern=_MONTH.pattern)]
+
+
+@router.post("/month/draw", response_class=HTMLResponse)
+def draw(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    desk: AtDesk,
+    m: FormMonth,
+    redraw: Annotated[Literal["", "1"], Form()] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
+) -> Response:
+    """随机选派本月: draw the agency's inspectors for its open visits of the month."""
+    first = _first(request, m)
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
+        return _month_page(request, session, desk, first, errors=[FORM_EXPIRED], status=403)
+    try:
+        drawn = crew.draw_month(
+            session,
+            desk.actor,
+            agency_id=desk.agency_id,
+            month=first,
+            today=today_in_china(clock_now(request)),
+            redraw=redraw == "1",
+        )
+    except InputError as exc:
+        session.rollback()
+        return _month_page(request, session, desk, first, errors=_messages(exc), status=422)
+    return _month_page(request, session, desk, first, drawn=drawn)
+
+
+@router.post("/conflicts", response_class=HTMLResponse)
+def declare_conflict(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    desk: AtDesk,
+    m: FormMonth,
+    inspector: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    enterprise: Annotated[SafeStr, Form(max_length=50)] = "",
+    reason: Annotated[SafeStr, Form(max_length=200)] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
+) -> Response:
+    """申报回避: one of the agency's inspectors must not inspect an enterprise."""
+    first = _first(request, m)
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
+        return _month_page(request, session, desk, first, errors=[FORM_EXPIRED], status=403)
+    try:
+        crew.declare_conflict(
+            session,
+            desk.actor,
+            agency_id=desk.agency_id,
+            inspector_id=inspector,
+            enterprise_id=enterprise.strip().upper(),
+            reason=reason,
+        )
+    except (InputError, ConflictError, NotFoundError) as exc:
+        session.rollback()
+        messages = [str(exc)] if isinstance(exc, NotFoundError) else _messages(exc)
+        return _month_page(request, session, desk, first, errors=messages, status=422)
+    return _month_page(request, session, desk, first, done="已登记回避")
+
+
+@router.post("/conflicts/{conflict_id}/remove", response_class=HTMLResponse)
+def remove_conflict(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    desk: AtDesk,
+    conflict_id: Id,
+    m: FormMonth,
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
+) -> Response:
+    """撤回一条回避申报."""
+    first = _first(request, m)
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
+        return _month_page(request, session, desk, first, errors=[FORM_EXPIRED], status=403)
+    try:
+        crew.remove_conflict(session, desk.actor, agency_id=desk.agency_id, conflict_id=conflict_id)
+    except NotFoundError as exc:
+        return _month_page(request, session, desk, first, errors=[str(exc)], status=404)
+    return _month_page(request, session, desk, first, done="已撤回回避申报")
 
 
 def _visit_page(
@@ -457,6 +565,7 @@ def _visit_page(
         nav="month",
         v=found,
         inspectors=[i for i in agency.inspectors(session, desk) if i.active],
+        refusals=agency.refusals(session, desk, found),
         chosen={int(i.id or 0) for i in found.crew},
         errors=errors or [],
         done=done,

@@ -218,7 +218,11 @@ def add_inspector(
 ) -> InspectorPublic:
     """登记一名执法人员及其执法证号。"""
     row = registry.create_inspector(
-        session, agency_id=agency_id, name=body.name, certificate_no=body.certificate_no
+        session,
+        agency_id=agency_id,
+        name=body.name,
+        certificate_no=body.certificate_no,
+        certified_until=body.certified_until,
     )
     return InspectorPublic.model_validate(row.model_dump())
 
