@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from conftest import Clock
-from flows import start, wait
+from flows import CSRF, login, start, wait
 from quietday.domain.sampling import Coordination, Request, draw
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.tables import EnterpriseRow
@@ -359,3 +359,41 @@ def test_hostile_tasks_and_rounds_are_refused_with_the_record_and_field(
                             headers=world.auth("A"))  # fmt: skip
     assert by_agency.status_code == 403
     assert client.post("/api/v1/sampling-rounds/999/draw", headers=world.auth()).status_code == 404
+
+
+def test_the_dashboard_pages_refuse_a_foreign_form_and_bad_shares(
+    client: TestClient, world: Seeded, registry: list[str]
+) -> None:
+    assert login(client, world.supervisor).url.path == "/dashboard"
+    page = client.get("/dashboard/sampling")
+    token = CSRF.search(page.text)
+    assert token is not None
+    form = {"name": "东湖区 第三季度", "draw_at": "2026-06-30T10:00", "csrf": token.group(1)}
+    refused = client.post("/dashboard/sampling", data={**form, "csrf": "nope"})
+    assert refused.status_code == 403
+    opened = client.post("/dashboard/sampling", data=form, follow_redirects=False)
+    assert opened.status_code == 303
+    where = opened.headers["location"]
+    task = {
+        "name": "全部企业",
+        "agency": A,
+        "region_prefix": "360102",
+        "earliest": "2026-07-01",
+        "latest": "2026-07-31",
+        "csrf": token.group(1),
+    }
+    for share in ("150", "1e2", "-5", "٥"):
+        bad = client.post(f"{where}/tasks", data={**task, "ratio_a": share})
+        assert bad.status_code == 422, share
+        assert "抽查比例" in bad.text
+    none = client.post(f"{where}/tasks", data=task)
+    assert none.status_code == 422
+    assert "至少选择一个信用风险类别" in none.text
+    added = client.post(f"{where}/tasks", data={**task, "ratio_d": "100", "ratio_u": "2.5"})
+    assert added.status_code == 200
+    assert "已添加任务「全部企业」" in added.text
+    got = client.get(f"/api/v1/sampling-rounds/{where.rsplit('/', 1)[1]}", headers=world.auth())
+    assert got.json()["tasks"][0]["ratios"] == {"D": 1.0, "U": 0.025}
+    early = client.post(f"{where}/draw", data={"csrf": token.group(1)})
+    assert early.status_code == 409
+    assert "未到公布的抽取时间" in early.text

@@ -243,7 +243,8 @@ def add_task(
     """Add a task to a round not yet drawn; every problem is named by field and task name."""
     actor.require_filer()
     repo = SamplingRepository(session)
-    round_row = repo.get_or_raise(round_id)
+    # Locked as the draw locks it: a task is added before the draw reads the tasks, or refused.
+    round_row = repo.lock(round_id)
     if round_row.drawn_at is not None:
         raise ConflictError(f"抽查批次 {round_id} 已抽取,不能再添加任务", code="already_drawn")
     name = task.name.strip()
