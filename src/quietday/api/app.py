@@ -34,6 +34,7 @@ from quietday.api.routers import (
     registry,
     run_controls,
     runs,
+    sampling,
     verify,
     visits,
     webhooks,
@@ -65,6 +66,7 @@ TAGS = [
     {"name": "keys", "description": "API 密钥: 签发、查看与吊销"},
     {"name": "filing", "description": "备案与审批: 专项检查计划的审批与公示,个案检查的检查通知"},
     {"name": "meta", "description": "服务状态: 存活与就绪检查"},
+    {"name": "sampling", "description": "双随机抽查: 抽查批次与任务、抽取与复核、检查结果"},
 ]
 # FastAPI's own wording for a route's success answer, in the language of the rest of /docs.
 _SUCCESS = {"Successful Response": "成功"}
@@ -202,6 +204,9 @@ def create_app(
         webhooks.router,
         webhooks.pages,
         crew.router,
+        sampling.api,
+        sampling.public,
+        sampling.pages,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))

@@ -27,7 +27,7 @@ from quietday.domain.limits import (
     YEARS,
 )
 from quietday.domain.model import KindName
-from quietday.domain.status import PlanStatus, RunStage, RunStatus, VisitStatus
+from quietday.domain.status import CheckOutcome, PlanStatus, RunStage, RunStatus, VisitStatus
 from quietday.domain.text import text_problem
 from quietday.planning.registry import AGENCY_ID_PATTERN
 
@@ -1145,3 +1145,117 @@ class InspectorDrawPublic(BaseModel):
     teams: list[DrawnTeam] = Field(description="本次抽取的入企及执法人员")
     kept: list[int] = Field(description="保留原指派的入企")
     unplaced: list[UnplacedVisit] = Field(description="符合条件的执法人员不足、未能选派的入企")
+
+
+# -- sampling (双随机、一公开) ----------------------------------------------------------------
+
+ClassKey = Annotated[SafeStr, Field(min_length=1, max_length=8)]
+
+
+class SamplingRoundCreate(_In):
+    name: Annotated[SafeStr, Field(min_length=1, max_length=100)] = Field(
+        description="批次名称,如「2026年第三季度 南昌市」"
+    )
+    draw_at: Moment = Field(
+        strict=False, description="公布的抽取时间(带时区);此前只公开随机种子的承诺值"
+    )
+    coordination: Literal["coordinated", "independent"] = Field(
+        "coordinated",
+        description="coordinated 各部门用同一组永久随机数(抽中的企业尽量重合,便于联合检查);"
+        "independent 各部门各用一组(对照)",
+    )
+    window_start: float = Field(
+        0.0, ge=0.0, lt=1.0, description="抽样窗口起点 [0, 1),不同期间取不同起点以轮换"
+    )
+
+
+class SamplingTaskCreate(_In):
+    name: Annotated[SafeStr, Field(min_length=1, max_length=100)] = Field(description="任务名称")
+    agencies: list[Id64] = Field(
+        default_factory=list,
+        max_length=10,
+        description="实施部门;多个为联合抽查(每个部门检查每家抽中的企业)。部门密钥默认为本部门",
+    )
+    region_prefix: RegionCode = Field(description="抽查范围: 行政区划代码(含下级)")
+    industries: list[Annotated[SafeStr, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50, description="行业;空为全部行业"
+    )
+    classes: list[ClassKey] = Field(
+        default_factory=lambda: ["A", "B", "C", "D", "U"],
+        max_length=10,
+        description="信用风险类别 A、B、C、D,U 为未分类",
+    )
+    ratios: dict[ClassKey, float] = Field(
+        default_factory=dict, max_length=10, description="各类别的抽查比例 0 至 1"
+    )
+    items: list[Item] = Field(default_factory=list, max_length=MAX_ITEMS, description="检查事项")
+    earliest: Day
+    latest: Day
+    unannounced: bool = Field(False, description="不提前告知")
+
+
+class SamplingTaskPublic(BaseModel):
+    id: int
+    round_id: int
+    name: str
+    agencies: list[str] = Field(description="实施部门,第一个为牵头部门")
+    region_prefix: str
+    industries: list[str]
+    classes: list[str]
+    ratios: dict[str, float]
+    items: list[str]
+    earliest: date
+    latest: date
+    unannounced: bool
+    population: int | None = Field(description="抽取时的抽查对象数(抽取前为空)")
+    drawn: dict[str, int] = Field(description="各部门抽中的企业数")
+
+
+class SamplingRoundPublic(BaseModel):
+    id: int
+    name: str
+    commitment: str = Field(description="随机种子的承诺值 SHA-256,抽取前公布")
+    seed: str | None = Field(
+        description="随机种子;抽取后公开(含不预先告知的任务时,待其检查期结束后公开)"
+    )
+    coordination: str
+    window_start: float
+    draw_at: datetime
+    drawn_at: datetime | None
+    population_digest: str | None = Field(description="抽查对象快照的 SHA-256")
+    tasks: list[SamplingTaskPublic]
+
+
+class SamplingDrawResult(BaseModel):
+    round: int
+    seed: str
+    commitment: str
+    population_digest: str
+    population: dict[str, int] = Field(description="各任务的抽查对象数")
+    counts: dict[str, dict[str, int]] = Field(description="各部门、各类别抽中的企业数")
+    plans: int = Field(description="生成的检查计划数")
+
+
+class SamplingVerification(BaseModel):
+    equal: bool = Field(description="重新抽取的结果与保存的结果一致,且种子与快照都对得上")
+    commitment_ok: bool
+    digest_ok: bool
+    same_sample: bool
+    expected: int
+    stored: int
+    differences: list[str]
+
+
+class CheckResultCreate(_In):
+    outcome: CheckOutcome = Field(strict=False, description="检查结果")
+    day: Day = Field(description="检查日期")
+    note: Annotated[SafeText, Field(max_length=500)] = ""
+
+
+class CheckResultPublic(BaseModel):
+    plan_id: int
+    outcome: CheckOutcome
+    outcome_label: str
+    day: date
+    note: str
+    recorded_at: datetime | None

@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from quietday.config import Settings
-from quietday.errors import InputError
+from quietday.errors import InputError, QuietdayError
 from quietday.generate import GeneratorConfig, HorizonKind
 from quietday.planning import check_files, generate_file, solve_file, summary_lines
 from quietday.solver import DEFAULT_PART_SIZE, Method, Progress, SolverConfig, for_solving
@@ -746,3 +746,53 @@ def webhooks_deliver(
     finally:
         deliverer.close()
         engine.dispose()
+
+
+sampling_app = typer.Typer(cls=ChineseGroup, help="双随机抽查", no_args_is_help=True)
+app.add_typer(sampling_app, name="sampling")
+
+
+@sampling_app.command("verify", cls=ChineseCommand)
+def sampling_verify(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="ROUND",
+            help="抽查批次编号(读数据库),或公示页面下载的抽取记录 JSON 文件(draw.json)",
+        ),
+    ],
+) -> None:
+    """用记录的随机种子和抽查对象快照重新抽取,与保存的结果比较;不一致时退出码为 1。"""
+    import json
+
+    from quietday.planning.sampling import Verification, verify_document, verify_round
+
+    found: Verification
+    try:
+        if target.isascii() and target.isdigit() and not Path(target).exists():
+            with _database() as session:
+                found = verify_round(session, int(target))
+        else:
+            path = Path(target)
+            if not path.is_file():
+                raise typer.BadParameter(f"找不到文件 {target}")
+            try:
+                document = json.loads(path.read_bytes())
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                _err(f"错误 [bad_json] {target} 不是 JSON: {exc}")
+                raise typer.Exit(EXIT_BAD_INPUT) from None
+            found = verify_document(document)
+    except InputError as exc:
+        raise _bad_input(exc) from None
+    except QuietdayError as exc:
+        _err(f"错误 [{exc.code}] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    print(f"种子与承诺值{'相符' if found.commitment_ok else '不符'}")
+    print(f"抽查对象快照与摘要{'相符' if found.digest_ok else '不符'}")
+    print(f"重新抽取 {found.expected:,} 家次,保存 {found.stored:,} 家次")
+    for line in found.differences:
+        print(line)
+    if not found.equal:
+        print("不一致: 抽取结果与记录的种子和抽查对象不符。")
+        raise typer.Exit(EXIT_VIOLATIONS)
+    print("一致: 重新抽取的结果与保存的结果相同。")

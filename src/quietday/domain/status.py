@@ -79,7 +79,9 @@ class ComplaintStatus(StrEnum):
 
 
 class CheckOutcome(StrEnum):
-    """抽查结果 as published under 一公开 (the categories of the national 双随机 platform)."""
+    """抽查结果(一公开,全国双随机平台的分类): no_problem 未发现问题、corrected 已责令改正、
+    case_filed 已立案查处、transferred 已移送有关部门、unreachable 无法联系、not_operating
+    未发现相关经营活动、closed 已关闭停业或注销、refused 不配合检查。"""
 
     NO_PROBLEM = "no_problem"
     CORRECTED = "corrected"

@@ -47,6 +47,10 @@ __all__ = [
     "RunPartRow",
     "RunPlanRow",
     "RunRow",
+    "SamplingDrawRow",
+    "SamplingRoundRow",
+    "SamplingTaskAgencyRow",
+    "SamplingTaskRow",
     "SettingRow",
     "UTCDateTime",
     "VisitInspectorRow",
@@ -750,3 +754,69 @@ class InspectorConflictRow(SQLModel, table=True):
     declared_at: datetime = _stamp()
     # Who declared it, as the audit log names actors.
     declared_by: str = Field(max_length=100)
+
+
+class SamplingRoundRow(SQLModel, table=True):
+    """A sampling round (抽查批次): tasks drawn together with one seed, fixed at creation and
+    kept secret (only its `commitment` is shown) until it is revealed after the draw. `snapshot`
+    is the drawn populations (gzip of canonical JSON), `snapshot_digest` its SHA-256."""
+
+    __tablename__ = "sampling_round"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    seed: str = Field(max_length=64)
+    commitment: str = Field(max_length=64)
+    coordination: str = Field(max_length=16)
+    window_start: float = 0.0
+    draw_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="api_key.id")
+    created_at: datetime = _stamp()
+    drawn_at: datetime | None = _stamp(nullable=True)
+    drawn_by: int | None = Field(default=None, foreign_key="api_key.id")
+    snapshot: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary, nullable=True))
+    snapshot_digest: str | None = Field(default=None, max_length=64)
+
+
+class SamplingTaskRow(SQLModel, table=True):
+    """A sampling task (抽查任务) of a round: its population (enterprises of a region, of some
+    trades, of some credit-risk classes; `U` the unclassified), the share of each class drawn,
+    the items checked, the window and whether the checks are announced."""
+
+    __tablename__ = "sampling_task"
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="sampling_round.id", index=True)
+    name: str = Field(max_length=100)
+    region_prefix: str = Field(max_length=12)
+    industries: list[str] = _json_list()
+    classes: list[str] = _json_list()
+    ratios: dict[str, Any] = _json()
+    items: list[str] = _json_list()
+    earliest: date
+    latest: date
+    unannounced: bool = False
+    created_at: datetime = _stamp()
+
+
+class SamplingTaskAgencyRow(SQLModel, table=True):
+    """An agency of a task; several make a joint task (联合抽查), `position` 0 leads."""
+
+    __tablename__ = "sampling_task_agency"
+    task_id: int = Field(foreign_key="sampling_task.id", primary_key=True)
+    agency_id: str = Field(foreign_key="agency.id", primary_key=True, max_length=64, index=True)
+    position: int = 0
+
+
+class SamplingDrawRow(SQLModel, table=True):
+    """One enterprise drawn for one agency of a task, its permanent random number and the plan
+    the draw filed for it."""
+
+    __tablename__ = "sampling_draw"
+    __table_args__ = (
+        sa.UniqueConstraint("task_id", "agency_id", "enterprise_id", name="uq_sampling_draw"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="sampling_task.id", index=True)
+    agency_id: str = Field(foreign_key="agency.id", max_length=64)
+    enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
+    number: float
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)

@@ -27,7 +27,7 @@ from quietday.api.forms import FORM_EXPIRED, Area, clock_now, signing_secret
 from quietday.api.routers.dashboard import _MONTH, CSP
 from quietday.api.schemas import Day, SafeStr, SafeText
 from quietday.domain.model import KindName
-from quietday.domain.status import PlanStatus
+from quietday.domain.status import CheckOutcome, PlanStatus
 from quietday.errors import (
     ConflictError,
     InputError,
@@ -35,10 +35,12 @@ from quietday.errors import (
 )
 from quietday.persistence import Session
 from quietday.persistence.plans import PlanFilter
+from quietday.persistence.sampling import CheckResultRepository
 from quietday.planning import agency, crew
 from quietday.planning.feeds import today_in_china
 from quietday.planning.imports import example_row, template_xlsx
 from quietday.planning.plans import cancel_plan, get_plan, list_plans, update_plan
+from quietday.planning.sampling import record_result
 
 router = APIRouter(prefix="/agency", include_in_schema=False)
 _pages = Environment(
@@ -335,6 +337,9 @@ def _plan_page(
         desk=desk,
         nav="plans",
         line=line,
+        result=CheckResultRepository(session).get(plan_id),
+        outcome_labels={o.value: o.label for o in CheckOutcome},
+        today=today_in_china(clock_now(request)),
         errors=errors or [],
         done=done,
     )
@@ -396,6 +401,32 @@ def cancel(
         session.rollback()
         return _plan_page(request, session, desk, plan_id, errors=_messages(exc), status=409)
     return _plan_page(request, session, desk, plan_id, done="已撤销")
+
+
+@router.post("/plans/{plan_id}/result", response_class=HTMLResponse)
+def result(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    desk: AtDesk,
+    plan_id: Id,
+    outcome: Annotated[CheckOutcome, Form()],
+    day: Annotated[Day, Form()],
+    note: Annotated[SafeText, Form(max_length=500)] = "",
+    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
+) -> Response:
+    """Record what the check found; `record_result` decides (the window ended: the record)."""
+    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
+        return _plan_page(request, session, desk, plan_id, errors=[FORM_EXPIRED], status=403)
+    today = today_in_china(clock_now(request))
+    try:
+        record_result(
+            session, desk.actor, plan_id, outcome=outcome, day=day, note=note, today=today
+        )
+    except (InputError, ConflictError) as exc:
+        session.rollback()
+        return _plan_page(request, session, desk, plan_id, errors=_messages(exc), status=422)
+    return _plan_page(request, session, desk, plan_id, done="已录入检查结果")
 
 
 # ---- the month ----
