@@ -158,6 +158,8 @@ def _moment_text(value: object) -> object:
 
 Moment = Annotated[datetime, BeforeValidator(_moment_text), AfterValidator(_in_years)]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$")]
+RiskClass = Literal["A", "B", "C", "D"]
+Industry = Annotated[SafeStr, Field(max_length=64, description="行业,如 食品 或 GB/T 4754 代码")]
 
 
 class _In(BaseModel):
@@ -483,6 +485,10 @@ class EnterpriseCreate(_In):
     whitelisted: bool = False
     blackout: list[Day] = Field(default_factory=list, max_length=400)
     cap_overrides: CapsPublic | None = None
+    risk_class: RiskClass | None = Field(None, description="信用风险分类 A-D(A 风险最低)")
+    risk_classified_on: Day | None = Field(None, description="分类日期")
+    low_risk: bool = Field(False, description="列入无感监管名单")
+    industry: Industry = ""
 
 
 class EnterpriseUpdate(_In):
@@ -492,6 +498,10 @@ class EnterpriseUpdate(_In):
     whitelisted: bool | None = None
     blackout: list[Day] | None = Field(None, max_length=400)
     cap_overrides: CapsPublic | None = None
+    risk_class: RiskClass | None = Field(None, description="信用风险分类;null 表示未分类")
+    risk_classified_on: Day | None = None
+    low_risk: bool | None = None
+    industry: Industry | None = None
 
 
 class EnterprisePublic(BaseModel):
@@ -502,6 +512,10 @@ class EnterprisePublic(BaseModel):
     whitelisted: bool
     blackout: list[str]
     cap_overrides: dict[str, int | None]
+    risk_class: RiskClass | None = Field(description="信用风险分类 A-D;null 表示未分类")
+    risk_classified_on: date | None
+    low_risk: bool = Field(description="无感监管")
+    industry: str
 
 
 class EnterprisePage(BaseModel):
@@ -1075,3 +1089,42 @@ class WebhookDeliveryPublic(BaseModel):
     last_error: str | None
     delivered_at: datetime | None
     created_at: datetime
+
+
+# Credit-risk classes (信用风险分类): the per-class policy and SAMR's monthly reclassification.
+class RiskClassPolicy(_In):
+    risk_class: RiskClass = Field(description="信用风险分类 A-D")
+    sampling_ratio: float = Field(ge=0, le=1, description="双随机抽查任务的默认抽查比例")
+    agency_enterprise_per_year: int | None = Field(
+        ge=0, le=366, description="同一部门对同一企业每年检查次数上限;null 表示不设上限"
+    )
+    remote_routine: bool = Field(
+        description="本类无感监管企业的日常检查是否在提交时自动改为非现场检查"
+    )
+
+
+class RiskPolicyPut(_In):
+    classes: list[RiskClassPolicy] = Field(
+        min_length=4, max_length=4, description="A、B、C、D 四类各一条"
+    )
+
+
+class RiskPolicyPublic(BaseModel):
+    classes: list[RiskClassPolicy]
+    note: str = Field(description="说明")
+
+
+class RiskOlderPublic(BaseModel):
+    row: int = Field(description="文件中的行号(表头为第 1 行)")
+    enterprise_id: str
+    classified_on: date = Field(description="文件中的分类日期")
+    stored_on: date = Field(description="已登记的分类日期(较新,未被覆盖)")
+
+
+class RiskImportResult(BaseModel):
+    rows: int = Field(description="数据行数")
+    updated: int = Field(description="更新了分类的企业数")
+    unchanged: int = Field(description="分类未变的企业数")
+    skipped_older: int = Field(description="分类日期早于已登记日期、未覆盖的行数")
+    older: list[RiskOlderPublic] = Field(description="未覆盖的行(最多列出 100 行)")
+    note: str | None = Field(description="有未覆盖的行时的说明")

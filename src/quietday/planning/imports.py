@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "COLUMNS",
     "ImportReport",
+    "cell_date",
+    "csv_rows",
     "example_row",
     "import_plans",
     "marked_sheet",
@@ -132,7 +134,8 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _day(value: Any) -> date | None:
+def cell_date(value: Any) -> date | None:
+    """A cell's date: a spreadsheet date, or text 2026-07-01, 2026/7/1 or 2026年7月1日."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -186,7 +189,7 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
         row.bad("kind", f"应为 日常检查、专项检查、个案检查 或 应企业申请: {text['kind']}")
     days: dict[str, date] = {}
     for name in ("earliest", "latest"):
-        day = _day(values.get(name)) if name not in row.unread else None
+        day = cell_date(values.get(name)) if name not in row.unread else None
         if day is None and name not in row.unread:
             row.bad(name, f"不是日期(应为 YYYY-MM-DD): {text[name]}")
         days[name] = day or today
@@ -232,11 +235,13 @@ def _header_map(header: Sequence[Any]) -> tuple[dict[int, str], list[Problem]]:
     return found, problems
 
 
-def _too_many_rows() -> InputError:
-    return InputError([Problem("too_many_rows", "file", f"表格最多 {MAX_ROWS} 行(含空行)")])
+def _too_many_rows(limit: int = MAX_ROWS) -> InputError:
+    return InputError([Problem("too_many_rows", "file", f"表格最多 {limit} 行(含空行)")])
 
 
-def _csv_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
+def csv_rows(stream: IO[bytes], *, limit: int = MAX_ROWS) -> Iterator[list[Any]]:
+    """The rows of a CSV upload (UTF-8 or GB18030), at most `limit` (InputError past it) and
+    `MAX_COLUMNS` cells each; a bad encoding raises UnicodeDecodeError as it is met."""
     head = stream.read(65536)
     stream.seek(0)
     try:
@@ -247,8 +252,8 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
         encoding = "utf-8-sig" if exc.start >= len(head) - 3 else "gb18030"
     reader = codecs.getreader(encoding)(stream, "strict")
     for k, row in enumerate(csv.reader(reader)):
-        if k >= MAX_ROWS:
-            raise _too_many_rows()
+        if k >= limit:
+            raise _too_many_rows(limit)
         yield row[:MAX_COLUMNS]
 
 
@@ -378,7 +383,7 @@ def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
 
 
 def _rows(stream: IO[bytes], filename: str) -> Iterator[list[Any]]:
-    return _xlsx_rows(stream) if filename.lower().endswith(".xlsx") else _csv_rows(stream)
+    return _xlsx_rows(stream) if filename.lower().endswith(".xlsx") else csv_rows(stream)
 
 
 def _placed(problem: Problem) -> Problem:
