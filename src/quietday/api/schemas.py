@@ -194,6 +194,11 @@ class PlanCreate(_In):
         "referral 转办交办, data_lead 数据监测, emergency 突发事件;"
         "不填时取 exempt_reason 中写明的事由",
     )
+    remote: bool = Field(
+        False,
+        description="非现场检查(书面或视频核查):不入企、不参加排期,无需入企事前报备;"
+        "无感监管企业的日常检查按信用风险分类监管政策自动改为非现场",
+    )
 
 
 class PlanUpdate(_In):
@@ -205,6 +210,7 @@ class PlanUpdate(_In):
     exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
     unannounced: bool | None = None
     trigger: TriggerName | None = None
+    remote: bool | None = Field(None, description="改为非现场(true)或现场(false)检查")
 
 
 class Draft(BaseModel):
@@ -242,6 +248,8 @@ class PlanPublic(BaseModel):
     approval_comment: str | None = Field(description="审批意见")
     approval_at: datetime | None = Field(description="审批时间")
     approval_note: str | None = Field(description="为何不参加排期(待审批或未获批准时)")
+    remote: bool = Field(description="非现场检查:不入企,不参加排期")
+    remote_note: str | None = Field(description="非现场检查的说明")
     created_at: datetime
     updated_at: datetime
 
@@ -645,6 +653,9 @@ class FrequencyRowPublic(BaseModel):
     planned_joint_visits: int
     planned_joint_rate: float | None = Field(description="综合查一次率")
     planned_saved: float = Field(description="与各部门分别入企相比减少的入企次数")
+    planned_remote: int = Field(
+        description="计划的非现场检查(按检查窗口结束的月份;不入企,不计入入企次数)"
+    )
     actual_visits: int = Field(description="扫码入企的次数(同一企业同一天算一次)")
     actual_inspections: int
     actual_routine: int
@@ -656,6 +667,7 @@ class FrequencyRowPublic(BaseModel):
     actual_joint_visits: int
     actual_joint_rate: float | None
     actual_saved: float
+    actual_remote: int = Field(description="已录入结果的非现场检查(按结果日期;不入企)")
     violations: int = Field(description="违规的入企记录(超频次、安静日、计划外等,每条只算一次)")
     over_cap: int
     quiet_day: int

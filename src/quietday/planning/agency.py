@@ -85,7 +85,7 @@ SHEET_SUFFIXES = (".csv", ".xlsx")
 EXPORT_HEADERS = (
     "计划编号", "外部编号", "统一社会信用代码", "企业名称", "检查类型", "检查事项", "最早日期",
     "最晚日期", "优先级", "状态", "排定日期", "联合检查部门", "牵头部门", "牵头部门联系方式",
-    "未排上原因",
+    "未排上原因", "检查方式",
 )  # fmt: skip
 
 
@@ -299,6 +299,7 @@ def export_xlsx(session: Session, desk: Desk, flt: PlanFilter) -> bytes:
             x.lead or "",
             x.lead_contact or "",
             x.reason or "",
+            "非现场" if x.plan.remote else "现场",
         )
         for x in lines[:MAX_EXPORT]
     ]

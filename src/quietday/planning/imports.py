@@ -70,6 +70,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("豁免事由", "exempt_reason", False),
     ("不提前告知", "unannounced", False),
     ("触发事由", "trigger", False),
+    ("检查方式", "remote", False),
 )
 HEADERS = {name: header for header, name, _ in COLUMNS}
 KIND_WORDS = {
@@ -83,6 +84,11 @@ TRIGGER_WORDS = {
     **{label: code for code, label in TRIGGER_LABELS.items()},
     **{c: c for c in TRIGGER_LABELS},
 }
+# 检查方式: on site (blank too) or remote (非现场: a document or video review).
+MODE_WORDS = {
+    "": False, "现场": False, "现场检查": False, "onsite": False,
+    "非现场": True, "非现场检查": True, "remote": True,
+}  # fmt: skip
 YES = {"是", "y", "yes", "true", "1"}
 NO = {"否", "n", "no", "false", "0", ""}
 _CHUNK = 500
@@ -96,7 +102,7 @@ MAX_CELL = 4000  # characters: MAX_ITEMS items of MAX_ITEM characters and separa
 _CELL_LIMITS = {
     "external_ref": MAX_EXTERNAL_REF, "agency_id": MAX_AGENCY_ID, "enterprise_id": MAX_AGENCY_ID,
     "kind": 20, "items": MAX_CELL, "earliest": 40, "latest": 40, "priority": 20,
-    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10, "trigger": 20,
+    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10, "trigger": 20, "remote": 20,
 }  # fmt: skip
 # An XLSX's parts, inflated, by their declared content type: openpyxl streams a worksheet in
 # read-only mode (10,000 rows are about 6 MB), holds the shared strings whole, and parses every
@@ -199,6 +205,9 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
     trigger = TRIGGER_WORDS.get(text["trigger"]) if text["trigger"] else None
     if text["trigger"] and trigger is None:
         row.bad("trigger", f"应为 {'、'.join(TRIGGER_LABELS.values())} 之一: {text['trigger']}")
+    remote = MODE_WORDS.get(text["remote"].lower())
+    if remote is None and "remote" not in row.unread:
+        row.bad("remote", f"应为 现场 或 非现场: {text['remote']}")
     flag = text["unannounced"].lower()
     if flag not in YES | NO and "unannounced" not in row.unread:
         row.bad("unannounced", "应为 是 或 否")
@@ -219,6 +228,7 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
         external_ref=text["external_ref"] or None,
         agency_id=text["agency_id"] or None,
         trigger=trigger,
+        remote=bool(remote),
     )
     return plan, row
 
@@ -542,7 +552,7 @@ def example_row(session: Session, actor: Actor, *, today: date) -> tuple[str, ..
     start, end = next_quarter(today)
     ref = f"示例-{start:%Y}-Q{(start.month + 2) // 3}-0001"
     return (ref, agency, enterprise, "日常检查", "SCJG-0101、SCJG-0102",
-            start.isoformat(), end.isoformat(), "3", "", "否", "")  # fmt: skip
+            start.isoformat(), end.isoformat(), "3", "", "否", "", "现场")  # fmt: skip
 
 
 def template_csv(example: Sequence[str]) -> bytes:
