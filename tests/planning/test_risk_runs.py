@@ -1,14 +1,19 @@
-"""Credit-risk classes in runs: an enterprise's caps are its class's, overridden by its own."""
+"""Credit-risk classes in runs: an enterprise's caps are its class's, overridden by its own; a
+generated province loaded with its classes, the policy applied to its plans."""
 
 from __future__ import annotations
 
 from datetime import date
 
+from quietday.generate import GeneratorConfig, generate, registry
 from quietday.persistence import Engine, session_scope
-from quietday.persistence.plans import PlanRepository
+from quietday.persistence.plans import PlanFilter, PlanRepository
+from quietday.persistence.registry import EnterpriseRepository
 from quietday.persistence.runs import RunRepository
+from quietday.planning.frequency import frequency_page
 from quietday.planning.keys import Actor
 from quietday.planning.plans import PlanInput, create_plans
+from quietday.planning.province import load_province
 from quietday.planning.registry import update_enterprise
 from quietday.planning.runs import RunRequest, build_instance, create_run, execute_run
 from seed import AGENCIES, Seeded
@@ -63,3 +68,33 @@ def test_a_class_a_enterprise_gets_one_inspection_per_agency_a_year_while_the_de
         reasons = {p.reason for p in plans if p.enterprise_id == a_firm and not p.draft_date}
     assert placed == {a_firm: 1, b_firm: 2, own_firm: 2}
     assert reasons == {"cap"}
+
+
+def test_the_province_loader_gives_generated_firms_their_classes_and_applies_the_policy(
+    engine: Engine,
+) -> None:
+    config = GeneratorConfig(enterprises=300, seed=5, counties=2)
+    province, profiles = generate(config), registry(config)
+    with session_scope(engine, actor="test") as s:
+        load_province(s, province, profiles=profiles)
+    with session_scope(engine) as s:
+        rows = {e.id: e for e in EnterpriseRepository(s).by_ids(province.enterprises)}
+        remote = PlanRepository(s).page(PlanFilter(remote=True), after=None, limit=10**6)
+        county = frequency_page(s, dim="county", period="2026-Q3", limit=500).rows
+    assert {e: (r.risk_class, r.industry) for e, r in rows.items()} == {
+        e: (p.risk, p.sector) for e, p in profiles.profiles.items()
+    }
+    assert {r.risk_classified_on for r in rows.values()} == {date(2026, 7, 1)}
+    low = {e for e, r in rows.items() if r.low_risk}
+    class_a = {e for e, r in rows.items() if r.risk_class == "A"}
+    assert low <= class_a
+    assert {e for e in class_a if province.enterprises[e].whitelisted} <= low
+    assert 0 < len(low) < len(class_a)
+    assert remote
+    assert {(p.kind, p.enterprise_id in low) for p in remote} == {("routine", True)}
+    routine_of_low = [
+        i for i in province.inspections if i.kind.value == "routine" and i.enterprise in low
+    ]
+    assert len(remote) == len(routine_of_low)
+    assert sum(r.planned_remote for r in county) == len(remote)
+    assert sum(r.planned_visits for r in county) == 0

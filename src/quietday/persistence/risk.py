@@ -78,6 +78,19 @@ class RiskRepository:
             for row in self.session.execute(query.where(where))
         }
 
+    def class_counts(self) -> dict[str, tuple[int, int]]:
+        """Enterprises per class: (all, on the 无感监管 list)."""
+        query = (
+            sa.select(
+                col(EnterpriseRow.risk_class),
+                sa.func.count(),
+                sa.func.sum(sa.case((col(EnterpriseRow.low_risk), 1), else_=0)),
+            )
+            .where(col(EnterpriseRow.risk_class).is_not(None))
+            .group_by(col(EnterpriseRow.risk_class))
+        )
+        return {str(c): (int(n), int(low or 0)) for c, n, low in self.session.execute(query)}
+
     def low_risk_classes(self, ids: Iterable[str]) -> dict[str, str | None]:
         """The class of each of these enterprises that is on the 无感监管 list."""
         query = sa.select(col(EnterpriseRow.id), col(EnterpriseRow.risk_class)).where(
