@@ -9,7 +9,7 @@ from datetime import date
 
 from fastapi.testclient import TestClient
 
-from flows import HEADERS, as_csv, row
+from flows import HEADERS, as_csv, published, row
 from quietday.domain.status import CheckOutcome, PlanStatus
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.plans import PlanRepository
@@ -175,3 +175,25 @@ def test_the_audit_counts_remote_checks_apart_from_visits(
     assert [(r["planned_remote"], r["actual_remote"], r["actual_visits"]) for r in exported] == [
         (1, 1, 0)
     ]
+
+
+def test_a_published_plan_made_remote_leaves_its_visit_for_good(
+    client: TestClient, engine: Engine, world: Seeded
+) -> None:
+    ids = published(client, world)
+    before = client.get(f"/api/v1/plans/{ids['alone']}", headers=world.auth("A")).json()
+    assert before["visit_id"] is not None
+    r = client.patch(
+        f"/api/v1/plans/{ids['alone']}", json={"remote": True}, headers=world.auth("A")
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["remote"], r.json()["status"], r.json()["visit_id"]) == (
+        True,
+        "submitted",
+        None,
+    )
+    with session_scope(engine) as s:
+        assert VisitRepository(s).get_or_raise(before["visit_id"]).status == "cancelled"
+        rows = frequency_page(s, dim="agency", period="2026-07", limit=500).rows
+    mine = next(x for x in rows if x.subject == AGENCIES["A"][0])
+    assert (mine.planned_remote, mine.planned_visits) == (1, 2)
