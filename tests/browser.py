@@ -3,6 +3,7 @@ uvicorn on a free local port, axe-core run in a page, and what a page saw go wro
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -90,12 +91,14 @@ def watch(page: Any, *, http: bool = False, expected: Collection[str] = ()) -> l
     return problems
 
 
-def serious_violations(page: Any) -> list[tuple[str, str, list[Any]]]:
-    """axe-core's serious and critical violations in the page (its source evaluated through the
-    DevTools protocol: a script tag would be inline, which the pages' CSP refuses)."""
+def serious_violations(page: Any, within: str | None = None) -> list[tuple[str, str, list[Any]]]:
+    """axe-core's serious and critical violations in the page, or in the elements `within`
+    selects (its source evaluated through the DevTools protocol: a script tag would be inline,
+    which the pages' CSP refuses)."""
     require(AXE.exists(), "axe-core not installed (make tests/js/node_modules/.installed)")
     page.evaluate(AXE.read_text(encoding="utf-8") + ";0")
-    result = page.evaluate("axe.run(document)")
+    context = "document" if within is None else f"{{include: [{json.dumps(within)}]}}"
+    result = page.evaluate(f"axe.run({context})")
     return [
         (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
         for v in result["violations"]

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from quietday.persistence import Engine, is_sqlite, make_engine, upgrade
 from quietday.persistence.calendar import seed_official_years
+from quietday.persistence.risk import seed_risk_policy
 from quietday.persistence.tables import metadata
 
 PG_ADMIN = os.environ.get("QUIETDAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -74,7 +75,8 @@ QUEUE_TABLES = [
 
 def empty(engine: Engine) -> None:
     """Every table emptied (on PostgreSQL the job queue's too), ids restarted, the publish
-    lock row, the audit chain's genesis head and the seeded official calendar back. The audit log refuses DELETE (and on
+    lock row, the audit chain's genesis head, the seeded official calendar and the default
+    risk-class policy back. The audit log refuses DELETE (and on
     PostgreSQL TRUNCATE) by triggers: here they are dropped for the transaction (SQLite) or
     turned off by the test superuser (PostgreSQL, `session_replication_role`)."""
     tables = [t.name for t in reversed(metadata.sorted_tables)]
@@ -99,3 +101,4 @@ def empty(engine: Engine) -> None:
             {"genesis": "0" * 64},
         )
         seed_official_years(conn)
+        seed_risk_policy(conn)

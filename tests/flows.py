@@ -217,6 +217,7 @@ def row(world: Seeded, k: int, **changes: str) -> list[str]:
         "豁免事由": "",
         "不提前告知": "否",
         "触发事由": "",
+        "检查方式": "",
     }
     values.update(changes)
     return [values[h] for h in HEADERS]

@@ -212,6 +212,7 @@ def sheet_row(world: Seeded, **changes: str) -> list[str]:
         "豁免事由": "",
         "不提前告知": "否",
         "触发事由": "",
+        "检查方式": "",
         **changes,
     }
     return [values[h] for h in HEADERS]

@@ -267,6 +267,7 @@ def _plans_csv(
             "豁免事由": "",
             "不提前告知": "否",
             "触发事由": "",
+            "检查方式": "现场",
         }
         writer.writerow([values[header] for header, _, _ in COLUMNS])
     return out.getvalue().encode("utf-8")

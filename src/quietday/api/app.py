@@ -39,6 +39,7 @@ from quietday.api.routers import (
     visits,
     webhooks,
 )
+from quietday.api.routers import risk as risk_classes
 from quietday.config import Settings
 from quietday.persistence import Engine, is_sqlite, make_engine, make_reader, ping
 from quietday.planning.runner import ProcessRunner, QueueRunner, Runner, ThreadRunner
@@ -171,6 +172,7 @@ def create_app(
         larger={
             "/api/v1/plans/import": settings.max_upload_bytes,
             agency.UPLOAD_PATH: settings.max_upload_bytes,
+            risk_classes.UPLOAD_PATH: settings.max_upload_bytes,
         },
     )
     _redact_logs()
@@ -207,6 +209,8 @@ def create_app(
         sampling.api,
         sampling.public,
         sampling.pages,
+        risk_classes.uploads,
+        risk_classes.router,
     ):
         # Any route that reads or writes the database answers 503 while it is unreachable.
         app.include_router(router, responses=errors.problem_responses(503))

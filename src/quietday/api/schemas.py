@@ -165,6 +165,8 @@ def _moment_text(value: object) -> object:
 
 Moment = Annotated[datetime, BeforeValidator(_moment_text), AfterValidator(_in_years)]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$")]
+RiskClass = Literal["A", "B", "C", "D"]
+Industry = Annotated[SafeStr, Field(max_length=64, description="行业,如 食品 或 GB/T 4754 代码")]
 
 
 class _In(BaseModel):
@@ -199,6 +201,11 @@ class PlanCreate(_In):
         "referral 转办交办, data_lead 数据监测, emergency 突发事件;"
         "不填时取 exempt_reason 中写明的事由",
     )
+    remote: bool = Field(
+        False,
+        description="非现场检查(书面或视频核查):不入企、不参加排期,无需入企事前报备;"
+        "无感监管企业的日常检查按信用风险分类监管政策自动改为非现场",
+    )
 
 
 class PlanUpdate(_In):
@@ -210,6 +217,7 @@ class PlanUpdate(_In):
     exempt_reason: Annotated[SafeText, Field(max_length=200)] | None = None
     unannounced: bool | None = None
     trigger: TriggerName | None = None
+    remote: bool | None = Field(None, description="改为非现场(true)或现场(false)检查")
 
 
 class Draft(BaseModel):
@@ -247,6 +255,8 @@ class PlanPublic(BaseModel):
     approval_comment: str | None = Field(description="审批意见")
     approval_at: datetime | None = Field(description="审批时间")
     approval_note: str | None = Field(description="为何不参加排期(待审批或未获批准时)")
+    remote: bool = Field(description="非现场检查:不入企,不参加排期")
+    remote_note: str | None = Field(description="非现场检查的说明")
     created_at: datetime
     updated_at: datetime
 
@@ -494,6 +504,10 @@ class EnterpriseCreate(_In):
     whitelisted: bool = False
     blackout: list[Day] = Field(default_factory=list, max_length=400)
     cap_overrides: CapsPublic | None = None
+    risk_class: RiskClass | None = Field(None, description="信用风险分类 A-D(A 风险最低)")
+    risk_classified_on: Day | None = Field(None, description="分类日期")
+    low_risk: bool = Field(False, description="列入无感监管名单")
+    industry: Industry = ""
 
 
 class EnterpriseUpdate(_In):
@@ -503,6 +517,10 @@ class EnterpriseUpdate(_In):
     whitelisted: bool | None = None
     blackout: list[Day] | None = Field(None, max_length=400)
     cap_overrides: CapsPublic | None = None
+    risk_class: RiskClass | None = Field(None, description="信用风险分类;null 表示未分类")
+    risk_classified_on: Day | None = None
+    low_risk: bool | None = None
+    industry: Industry | None = None
 
 
 class EnterprisePublic(BaseModel):
@@ -513,6 +531,10 @@ class EnterprisePublic(BaseModel):
     whitelisted: bool
     blackout: list[str]
     cap_overrides: dict[str, int | None]
+    risk_class: RiskClass | None = Field(description="信用风险分类 A-D;null 表示未分类")
+    risk_classified_on: date | None
+    low_risk: bool = Field(description="无感监管")
+    industry: str
 
 
 class EnterprisePage(BaseModel):
@@ -642,6 +664,9 @@ class FrequencyRowPublic(BaseModel):
     planned_joint_visits: int
     planned_joint_rate: float | None = Field(description="综合查一次率")
     planned_saved: float = Field(description="与各部门分别入企相比减少的入企次数")
+    planned_remote: int = Field(
+        description="计划的非现场检查(按检查窗口结束的月份;不入企,不计入入企次数)"
+    )
     actual_visits: int = Field(description="扫码入企的次数(同一企业同一天算一次)")
     actual_inspections: int
     actual_routine: int
@@ -653,6 +678,7 @@ class FrequencyRowPublic(BaseModel):
     actual_joint_visits: int
     actual_joint_rate: float | None
     actual_saved: float
+    actual_remote: int = Field(description="已录入结果的非现场检查(按结果日期;不入企)")
     violations: int = Field(description="违规的入企记录(超频次、安静日、计划外等,每条只算一次)")
     over_cap: int
     quiet_day: int
@@ -1259,3 +1285,42 @@ class CheckResultPublic(BaseModel):
     day: date
     note: str
     recorded_at: datetime | None
+
+
+# Credit-risk classes (信用风险分类): the per-class policy and SAMR's monthly reclassification.
+class RiskClassPolicy(_In):
+    risk_class: RiskClass = Field(description="信用风险分类 A-D")
+    sampling_ratio: float = Field(ge=0, le=1, description="双随机抽查任务的默认抽查比例")
+    agency_enterprise_per_year: int | None = Field(
+        ge=0, le=366, description="同一部门对同一企业每年检查次数上限;null 表示不设上限"
+    )
+    remote_routine: bool = Field(
+        description="本类无感监管企业的日常检查是否在提交时自动改为非现场检查"
+    )
+
+
+class RiskPolicyPut(_In):
+    classes: list[RiskClassPolicy] = Field(
+        min_length=4, max_length=4, description="A、B、C、D 四类各一条"
+    )
+
+
+class RiskPolicyPublic(BaseModel):
+    classes: list[RiskClassPolicy]
+    note: str = Field(description="说明")
+
+
+class RiskOlderPublic(BaseModel):
+    row: int = Field(description="文件中的行号(表头为第 1 行)")
+    enterprise_id: str
+    classified_on: date = Field(description="文件中的分类日期")
+    stored_on: date = Field(description="已登记的分类日期(较新,未被覆盖)")
+
+
+class RiskImportResult(BaseModel):
+    rows: int = Field(description="数据行数")
+    updated: int = Field(description="更新了分类的企业数")
+    unchanged: int = Field(description="分类未变的企业数")
+    skipped_older: int = Field(description="分类日期早于已登记日期、未覆盖的行数")
+    older: list[RiskOlderPublic] = Field(description="未覆盖的行(最多列出 100 行)")
+    note: str | None = Field(description="有未覆盖的行时的说明")

@@ -796,3 +796,36 @@ def sampling_verify(
         print("不一致: 抽取结果与记录的种子和抽查对象不符。")
         raise typer.Exit(EXIT_VIOLATIONS)
     print("一致: 重新抽取的结果与保存的结果相同。")
+
+
+registry_app = typer.Typer(cls=ChineseGroup, help="登记册: 企业信用风险分类", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("import-risk", cls=ChineseCommand)
+def registry_import_risk(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV(UTF-8 或 GB18030),列:统一社会信用代码、风险分类、分类日期、无感监管(可选)",
+        ),
+    ],
+) -> None:
+    """导入市场监管部门按月发布的企业信用风险分类(A-D),要么全部导入,要么全部不导入,记入审计日志;
+    分类日期早于已登记日期的行不覆盖已登记的分类。"""
+    from quietday.planning.province import CLI
+    from quietday.planning.risk_import import import_risk_classes
+
+    try:
+        with _database(actor=CLI) as session, file.open("rb") as stream:
+            report = import_risk_classes(session, stream, filename=file.name)
+    except InputError as exc:
+        raise _bad_input(exc) from None
+    print(
+        f"已导入 {report.rows:,} 行: 更新 {report.updated:,} 家, 未变 {report.unchanged:,} 家, "
+        f"分类日期较早而未覆盖 {report.skipped_older:,} 行"
+    )
+    for o in report.older:
+        print(f"  第 {o.row} 行 {o.enterprise_id}: {o.classified_on} 早于已登记的 {o.stored_on}")

@@ -35,6 +35,13 @@ _PLAN_KEY = {
     "county": "e.region_code",
     "city": "substr(e.region_code, 1, 4)",
 }
+# Over remote plans (p) and their enterprises (e).
+_REMOTE_KEY = {
+    "enterprise": "p.enterprise_id",
+    "agency": "p.agency_id",
+    "county": "e.region_code",
+    "city": "substr(e.region_code, 1, 4)",
+}
 _ENTRY_KEY = {
     "enterprise": "c.enterprise_id",
     "agency": "c.agency_id",
@@ -116,11 +123,15 @@ class FrequencyRepository:
                 self.session.execute(sa.text(f"SET LOCAL {setting}"))
 
     def days_of(self, enterprise_id: str) -> list[date]:
-        """Every date the enterprise has a visit or a check-in on."""
+        """Every date the enterprise has a visit or a check-in on, and the dates its remote
+        plans' windows end and their results were recorded (the audit's months)."""
         rows = self.session.execute(
             sa.text(
                 "SELECT day FROM visit WHERE enterprise_id = :e "
-                "UNION SELECT day FROM check_in WHERE enterprise_id = :e"
+                "UNION SELECT day FROM check_in WHERE enterprise_id = :e "
+                "UNION SELECT latest FROM plan WHERE enterprise_id = :e AND remote "
+                "UNION SELECT r.day FROM check_result r JOIN plan p ON p.id = r.plan_id "
+                "WHERE p.enterprise_id = :e AND p.remote"
             ),
             {"e": enterprise_id},
         )
@@ -185,6 +196,36 @@ class FrequencyRepository:
             f"AND {key} IN :keys GROUP BY 1, 2, 3"
         )
         return self._tallies(_TOTALS.format(share="1", units=units), keys, first, last)
+
+    def remote_planned(
+        self, dim: Dimension, keys: Sequence[str], first: date, last: date
+    ) -> dict[str, int]:
+        """Live remote plans (非现场) per subject whose window ends in [first, last]."""
+        key = _REMOTE_KEY[dim]
+        query = (
+            f"SELECT {key} AS k, count(*) FROM plan p JOIN enterprise e ON e.id = p.enterprise_id "
+            f"WHERE p.remote AND p.status <> '{PlanStatus.CANCELLED}' "
+            f"AND p.latest BETWEEN :first AND :last AND {key} IN :keys GROUP BY 1"
+        )
+        return self._counts(query, keys, first, last)
+
+    def remote_done(
+        self, dim: Dimension, keys: Sequence[str], first: date, last: date
+    ) -> dict[str, int]:
+        """Check results of remote plans per subject dated in [first, last]."""
+        key = _REMOTE_KEY[dim]
+        query = (
+            f"SELECT {key} AS k, count(*) FROM check_result r JOIN plan p ON p.id = r.plan_id "
+            "JOIN enterprise e ON e.id = p.enterprise_id "
+            f"WHERE p.remote AND r.day BETWEEN :first AND :last AND {key} IN :keys GROUP BY 1"
+        )
+        return self._counts(query, keys, first, last)
+
+    def _counts(self, sql: str, keys: Sequence[str], first: date, last: date) -> dict[str, int]:
+        rows = self.session.execute(
+            sa.text(sql).bindparams(_keys()), {"first": first, "last": last, "keys": list(keys)}
+        )
+        return {str(k): int(n) for k, n in rows}
 
     def _tallies(self, sql: str, keys: Sequence[str], first: date, last: date) -> list[Tally]:
         rows = self.session.execute(

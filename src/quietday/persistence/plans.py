@@ -37,6 +37,7 @@ class PlanFilter:
         window_from: date | None = None,
         window_to: date | None = None,
         enterprise_text: str | None = None,
+        remote: bool | None = None,
     ) -> None:
         self.agency_id = agency_id
         self.status = status
@@ -46,6 +47,8 @@ class PlanFilter:
         self.kind = kind
         self.window_from = window_from
         self.window_to = window_to
+        # True: remote plans (非现场) only; False: on-site ones only.
+        self.remote = remote
 
 
 def _done(by: date) -> Any:
@@ -108,6 +111,8 @@ class PlanRepository(Repository[PlanRow]):
             query = query.where(col(PlanRow.latest) >= flt.window_from)
         if flt.window_to is not None:
             query = query.where(col(PlanRow.earliest) <= flt.window_to)
+        if flt.remote is not None:
+            query = query.where(col(PlanRow.remote).is_(flt.remote))
         return self.session.exec(query).all()
 
     def for_run(
@@ -115,12 +120,13 @@ class PlanRepository(Repository[PlanRow]):
     ) -> list[PlanFacts]:
         """Live plans whose window meets the horizon, of enterprises in the scope, by id (special
         ones once approved); not those of the record for this horizon: published for a day outside it, or carried out
-        by `done_by` (their agency checked in on their visit)."""
+        by `done_by` (their agency checked in on their visit); never remote ones (非现场: no door)."""
         published = col(PlanRow.status) == PlanStatus.PUBLISHED
         query = (
             sa.select(*columns_of(PlanRow, PlanFacts._fields))
             .join(EnterpriseRow, col(EnterpriseRow.id) == col(PlanRow.enterprise_id))
             .where(col(PlanRow.status) != PlanStatus.CANCELLED)
+            .where(col(PlanRow.remote).is_(False))
             # A special plan is scheduled once its agency's head approved it.
             .where(
                 sa.or_(col(PlanRow.kind) != "special", col(PlanRow.approval) == Approval.APPROVED)

@@ -194,3 +194,4 @@ class EnterpriseFacts(NamedTuple):
     blackout: list[str]
     whitelisted: bool
     cap_overrides: dict[str, int]
+    risk_class: str | None

@@ -481,6 +481,10 @@ class AuditRollupRow(SQLModel, table=True):
     actual_special_case: int = 0
     violations: int = 0
     flags: dict[str, Any] = _json()
+    # 非现场检查: remote plans by the month of their window's end, and their results by day;
+    # never visits nor door-openings.
+    planned_remote: int = 0
+    actual_remote: int = 0
 
 
 class ApiKeyRow(SQLModel, table=True):
@@ -820,3 +824,15 @@ class SamplingDrawRow(SQLModel, table=True):
     enterprise_id: str = Field(foreign_key="enterprise.id", max_length=18)
     number: float
     plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+
+
+class RiskClassPolicyRow(SQLModel, table=True):
+    """What one credit-risk class (A-D) means here: the default sampling ratio of 双随机
+    tasks, the yearly cap per agency and enterprise (None: no cap), and whether routine plans
+    of the class's 无感监管 (low-risk) enterprises become remote (非现场). Local configuration."""
+
+    __tablename__ = "risk_class_policy"
+    risk_class: str = Field(max_length=1, primary_key=True)
+    sampling_ratio: float
+    agency_enterprise_per_year: int | None = None
+    remote_routine: bool = False

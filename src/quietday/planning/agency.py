@@ -83,10 +83,12 @@ KIND_LABELS = {k.value: k.label for k in Kind}
 UPLOAD_HOURS = 24
 MAX_EXPORT = 20_000
 SHEET_SUFFIXES = (".csv", ".xlsx")
+# A remote plan is never scheduled: it waits for its result (非现场检查结果), not for a run.
+REMOTE_WAITING = "待录入结果(非现场)"
 EXPORT_HEADERS = (
     "计划编号", "外部编号", "统一社会信用代码", "企业名称", "检查类型", "检查事项", "最早日期",
     "最晚日期", "优先级", "状态", "排定日期", "联合检查部门", "牵头部门", "牵头部门联系方式",
-    "未排上原因",
+    "未排上原因", "检查方式",
 )  # fmt: skip
 
 
@@ -261,7 +263,9 @@ def plan_lines(session: Session, rows: Sequence[PlanRow]) -> list[PlanLine]:
             PlanLine(
                 plan=r,
                 enterprise_name=names.get(r.enterprise_id, r.enterprise_id),
-                status=STATUS_LABELS.get(r.status, r.status),
+                status=REMOTE_WAITING
+                if r.remote and r.status == PlanStatus.SUBMITTED
+                else STATUS_LABELS.get(r.status, r.status),
                 kind=KIND_LABELS.get(r.kind, r.kind),
                 day=r.published_date if r.status == PlanStatus.PUBLISHED else r.draft_date,
                 partners=partners,
@@ -300,6 +304,7 @@ def export_xlsx(session: Session, desk: Desk, flt: PlanFilter) -> bytes:
             x.lead or "",
             x.lead_contact or "",
             x.reason or "",
+            "非现场" if x.plan.remote else "现场",
         )
         for x in lines[:MAX_EXPORT]
     ]

@@ -11,6 +11,8 @@ Figures, each for the plan and for what happened:
   short, not a working day, a whitelisted enterprise) and by the plan (unplanned, another day,
   too few or uncertified inspectors). Flags are set by `planning.checkins` with the core
   checker, so the audit and `quietday check` count the same breaches;
+- remote checks (非现场), never visits nor door-openings: planned, the remote plans whose window
+  ends in the period; actual, the check results of remote plans dated in it;
 - for enterprises, caps and headroom over the calendar year of the period's end.
 """
 
@@ -105,6 +107,7 @@ class FrequencyRow:
     planned_joint_visits: int = 0
     planned_joint_rate: float | None = None
     planned_saved: float = 0.0
+    planned_remote: int = 0
     actual_visits: int = 0
     actual_inspections: int = 0
     actual_routine: int = 0
@@ -116,6 +119,7 @@ class FrequencyRow:
     actual_joint_visits: int = 0
     actual_joint_rate: float | None = None
     actual_saved: float = 0.0
+    actual_remote: int = 0
     violations: int = 0
     over_cap: int = 0
     quiet_day: int = 0
@@ -144,6 +148,7 @@ HEADERS: dict[str, str] = {
     "planned_joint_visits": "计划联合入企次数",
     "planned_joint_rate": "计划综合查一次率",
     "planned_saved": "计划减少入企次数",
+    "planned_remote": "计划非现场检查",
     "actual_visits": "实际入企次数",
     "actual_inspections": "实际检查数",
     "actual_routine": "实际日常检查",
@@ -155,6 +160,7 @@ HEADERS: dict[str, str] = {
     "actual_joint_visits": "实际联合入企次数",
     "actual_joint_rate": "实际综合查一次率",
     "actual_saved": "实际减少入企次数",
+    "actual_remote": "实际非现场检查",
     "violations": "违规入企记录数",
     "over_cap": "超频次",
     "quiet_day": "安静日入企",
@@ -172,7 +178,7 @@ ROLLED_FIELDS = (
     *(
         f"{prefix}_{name}"
         for prefix in ("planned", "actual")
-        for name in ("visits", "joint_visits", "saved", *KINDS, "special_case")
+        for name in ("visits", "joint_visits", "saved", "remote", *KINDS, "special_case")
     ),
     "violations",
 )
@@ -259,6 +265,12 @@ def live_rows(
     ):
         for t in tallies:
             _fill(rows[t.key], prefix, t)
+    for prefix, counts in (
+        ("planned", repo.remote_planned(dim, keys, first, last)),
+        ("actual", repo.remote_done(dim, keys, first, last)),
+    ):
+        for key, n in counts.items():
+            setattr(rows[key], f"{prefix}_remote", n)
     for key, code, n in repo.flags(dim, keys, first, last):
         rows[key].flags[code] = n
     breaches = repo.flagged_entries(dim, keys, first, last, sorted(VIOLATIONS))
@@ -334,7 +346,10 @@ def refresh_rollups(
                         **{name: getattr(row, name) for name in ROLLED_FIELDS},
                     )
                     for row in figures
-                    if row.planned_visits or row.actual_visits
+                    if row.planned_visits
+                    or row.actual_visits
+                    or row.planned_remote
+                    or row.actual_remote
                 ],
             )
 

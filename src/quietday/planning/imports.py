@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "COLUMNS",
     "ImportReport",
+    "cell_date",
+    "csv_rows",
     "example_row",
     "import_plans",
     "marked_sheet",
@@ -68,6 +70,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("豁免事由", "exempt_reason", False),
     ("不提前告知", "unannounced", False),
     ("触发事由", "trigger", False),
+    ("检查方式", "remote", False),
 )
 HEADERS = {name: header for header, name, _ in COLUMNS}
 KIND_WORDS = {
@@ -81,6 +84,11 @@ TRIGGER_WORDS = {
     **{label: code for code, label in TRIGGER_LABELS.items()},
     **{c: c for c in TRIGGER_LABELS},
 }
+# 检查方式: on site (blank too) or remote (非现场: a document or video review).
+MODE_WORDS = {
+    "": False, "现场": False, "现场检查": False, "onsite": False,
+    "非现场": True, "非现场检查": True, "remote": True,
+}  # fmt: skip
 YES = {"是", "y", "yes", "true", "1"}
 NO = {"否", "n", "no", "false", "0", ""}
 _CHUNK = 500
@@ -94,7 +102,7 @@ MAX_CELL = 4000  # characters: MAX_ITEMS items of MAX_ITEM characters and separa
 _CELL_LIMITS = {
     "external_ref": MAX_EXTERNAL_REF, "agency_id": MAX_AGENCY_ID, "enterprise_id": MAX_AGENCY_ID,
     "kind": 20, "items": MAX_CELL, "earliest": 40, "latest": 40, "priority": 20,
-    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10, "trigger": 20,
+    "exempt_reason": MAX_EXEMPT_REASON, "unannounced": 10, "trigger": 20, "remote": 20,
 }  # fmt: skip
 # An XLSX's parts, inflated, by their declared content type: openpyxl streams a worksheet in
 # read-only mode (10,000 rows are about 6 MB), holds the shared strings whole, and parses every
@@ -132,7 +140,8 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _day(value: Any) -> date | None:
+def cell_date(value: Any) -> date | None:
+    """A cell's date: a spreadsheet date, or text 2026-07-01, 2026/7/1 or 2026年7月1日."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -186,7 +195,7 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
         row.bad("kind", f"应为 日常检查、专项检查、个案检查 或 应企业申请: {text['kind']}")
     days: dict[str, date] = {}
     for name in ("earliest", "latest"):
-        day = _day(values.get(name)) if name not in row.unread else None
+        day = cell_date(values.get(name)) if name not in row.unread else None
         if day is None and name not in row.unread:
             row.bad(name, f"不是日期(应为 YYYY-MM-DD): {text[name]}")
         days[name] = day or today
@@ -196,6 +205,9 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
     trigger = TRIGGER_WORDS.get(text["trigger"]) if text["trigger"] else None
     if text["trigger"] and trigger is None:
         row.bad("trigger", f"应为 {'、'.join(TRIGGER_LABELS.values())} 之一: {text['trigger']}")
+    remote = MODE_WORDS.get(text["remote"].lower())
+    if remote is None and "remote" not in row.unread:
+        row.bad("remote", f"应为 现场 或 非现场: {text['remote']}")
     flag = text["unannounced"].lower()
     if flag not in YES | NO and "unannounced" not in row.unread:
         row.bad("unannounced", "应为 是 或 否")
@@ -216,6 +228,7 @@ def _row_to_plan(values: Mapping[str, Any], line: int, today: date) -> tuple[Pla
         external_ref=text["external_ref"] or None,
         agency_id=text["agency_id"] or None,
         trigger=trigger,
+        remote=bool(remote),
     )
     return plan, row
 
@@ -232,11 +245,13 @@ def _header_map(header: Sequence[Any]) -> tuple[dict[int, str], list[Problem]]:
     return found, problems
 
 
-def _too_many_rows() -> InputError:
-    return InputError([Problem("too_many_rows", "file", f"表格最多 {MAX_ROWS} 行(含空行)")])
+def _too_many_rows(limit: int = MAX_ROWS) -> InputError:
+    return InputError([Problem("too_many_rows", "file", f"表格最多 {limit} 行(含空行)")])
 
 
-def _csv_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
+def csv_rows(stream: IO[bytes], *, limit: int = MAX_ROWS) -> Iterator[list[Any]]:
+    """The rows of a CSV upload (UTF-8 or GB18030), at most `limit` (InputError past it) and
+    `MAX_COLUMNS` cells each; a bad encoding raises UnicodeDecodeError as it is met."""
     head = stream.read(65536)
     stream.seek(0)
     try:
@@ -247,8 +262,8 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
         encoding = "utf-8-sig" if exc.start >= len(head) - 3 else "gb18030"
     reader = codecs.getreader(encoding)(stream, "strict")
     for k, row in enumerate(csv.reader(reader)):
-        if k >= MAX_ROWS:
-            raise _too_many_rows()
+        if k >= limit:
+            raise _too_many_rows(limit)
         yield row[:MAX_COLUMNS]
 
 
@@ -378,7 +393,7 @@ def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
 
 
 def _rows(stream: IO[bytes], filename: str) -> Iterator[list[Any]]:
-    return _xlsx_rows(stream) if filename.lower().endswith(".xlsx") else _csv_rows(stream)
+    return _xlsx_rows(stream) if filename.lower().endswith(".xlsx") else csv_rows(stream)
 
 
 def _placed(problem: Problem) -> Problem:
@@ -537,7 +552,7 @@ def example_row(session: Session, actor: Actor, *, today: date) -> tuple[str, ..
     start, end = next_quarter(today)
     ref = f"示例-{start:%Y}-Q{(start.month + 2) // 3}-0001"
     return (ref, agency, enterprise, "日常检查", "SCJG-0101、SCJG-0102",
-            start.isoformat(), end.isoformat(), "3", "", "否", "")  # fmt: skip
+            start.isoformat(), end.isoformat(), "3", "", "否", "", "现场")  # fmt: skip
 
 
 def template_csv(example: Sequence[str]) -> bytes:

@@ -40,6 +40,7 @@ from quietday.planning.codes import revoke_stale
 from quietday.planning.filing import FilingRules, issue_notice
 from quietday.planning.frequency import refresh_rollups
 from quietday.planning.keys import Actor
+from quietday.planning.risk import recount_remote, remote_by_policy
 from quietday.planning.visits import settle
 from quietday.planning.webhooks import refreshed
 
@@ -58,8 +59,9 @@ __all__ = [
     "validate_plan",
 ]
 
-# Changing any of these moves a published plan out of its visit: it must be scheduled again.
-_SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason")
+# Changing any of these moves a published plan out of its visit: it must be scheduled again (a
+# plan made remote leaves its visit for good).
+_SCHEDULING_FIELDS = ("kind", "earliest", "latest", "exempt_reason", "remote")
 # Changing these alters what calendars show of the visit.
 _VISIBLE_FIELDS = ("items", "unannounced")
 # Changing any of these sends a special plan back to its agency's head for approval.
@@ -69,7 +71,7 @@ _APPROVED_FIELDS = ("kind", "earliest", "latest", "items")
 @dataclass(frozen=True, slots=True)
 class PlanInput:
     """One plan as submitted. `agency_id` is required from a supervisor and implied by an
-    agency's own key."""
+    agency's own key. A remote plan (非现场) is a document or video review: it opens no door."""
 
     enterprise_id: str
     kind: str
@@ -82,6 +84,7 @@ class PlanInput:
     external_ref: str | None = None
     agency_id: str | None = None
     trigger: str | None = None
+    remote: bool = False
 
     def content(self) -> dict[str, Any]:
         """What makes two submissions the same plan."""
@@ -103,6 +106,7 @@ def _row_content(row: PlanRow) -> dict[str, Any]:
         "unannounced": row.unannounced,
         "agency_id": row.agency_id,
         "trigger": row.trigger,
+        "remote": row.remote,
     }
 
 
@@ -224,6 +228,7 @@ def _new_row(plan: PlanInput, agency_id: str) -> PlanRow:
         unannounced=plan.unannounced,
         external_ref=plan.external_ref,
         trigger=plan.trigger,
+        remote=plan.remote,
         approval=Approval.PENDING if plan.kind == "special" else None,
         created_at=now,
         updated_at=now,
@@ -247,7 +252,9 @@ class _Owned:
 class Intake:
     """Plans being accepted in one transaction, checked against the registry in bulk. Every
     problem of every plan is found in one pass: a plan with a bad field is still checked against
-    the registry (its enterprise, its agency, its reference)."""
+    the registry (its enterprise, its agency, its reference). Every path in (one plan, a batch, a
+    spreadsheet, the agency pages) comes through here, where the risk-class policy makes the
+    routine plans of 无感监管 enterprises remote (`planning.risk.remote_by_policy`)."""
 
     session: Session
     actor: Actor
@@ -289,6 +296,7 @@ class Intake:
         ents = EnterpriseRepository(self.session).existing(
             o.plan.enterprise_id for o in owned if "enterprise_id" not in o.skip
         )
+        owned = self._remote_by_policy(owned, ents)
         agencies = {
             a.id: a.region_code
             for a in AgencyRepository(self.session).by_ids(
@@ -330,17 +338,38 @@ class Intake:
         for row in fresh:
             if row.kind == "case":
                 issue_notice(self.session, row, reason=row.exempt_reason, today=self.today)
+        recount_remote(self.session, [row for row in fresh if row.remote])
         self.digest.add_all((row.id, row.model_dump()) for row in fresh)
         self.created += len(fresh)
         if self.keep_rows:
             self.rows.extend((row, True) for row in fresh)
 
+    def _remote_by_policy(self, owned: list[_Owned], ents: set[str]) -> list[_Owned]:
+        """The routine plans of enterprises the risk-class policy checks remotely, made remote."""
+        routine = {
+            o.plan.enterprise_id
+            for o in owned
+            if o.plan.kind == "routine" and not o.plan.remote and o.plan.enterprise_id in ents
+        }
+        if not routine:
+            return owned
+        remote = remote_by_policy(self.session, routine)
+        return [
+            replace(o, plan=replace(o.plan, remote=True))
+            if o.plan.kind == "routine" and o.plan.enterprise_id in remote
+            else o
+            for o in owned
+        ]
+
     def _late(
         self, o: _Owned, regions: Mapping[str, str], known: Mapping[tuple[str, str], PlanRow]
     ) -> Problem | None:
         """The filing lead time of the plan's agency's region, unless a field it needs is bad
-        or the plan was filed before (the same reference: judged as it is, not as new)."""
+        or the plan was filed before (the same reference: judged as it is, not as new). A remote
+        plan is not filed ahead: it enters no enterprise (事前报备 is of entries)."""
         if o.agency_id is None or o.agency_id not in regions or {"kind", "earliest"} & o.skip:
+            return None
+        if o.plan.remote:
             return None
         if o.plan.external_ref and (o.agency_id, o.plan.external_ref) in known:
             return None
@@ -514,8 +543,8 @@ def _keep_record(session: Session, row: PlanRow, *, today: date) -> None:
 def update_plan(
     session: Session, actor: Actor, plan_id: int, changes: Mapping[str, Any], *, today: date
 ) -> PlanRow:
-    """Change a plan; its version grows. A published plan whose window, kind or exemption
-    changes leaves its visit and waits for the next run; one of the record stays as it is. A
+    """Change a plan; its version grows. A published plan whose window, kind, exemption or mode
+    (remote) changes leaves its visit and waits for the next run (a remote one for its result); one of the record stays as it is. A
     change that would leave a plan waiting for a run with a window already past is refused (no
     run could schedule it)."""
     actor.require_filer()
@@ -535,9 +564,11 @@ def update_plan(
         external_ref=row.external_ref,
         agency_id=row.agency_id,
         trigger=row.trigger,
+        remote=row.remote,
     )
     allowed = {
-        "kind", "earliest", "latest", "items", "priority", "exempt_reason", "unannounced", "trigger"
+        "kind", "earliest", "latest", "items", "priority", "exempt_reason", "unannounced",
+        "trigger", "remote",
     }  # fmt: skip
     unknown = sorted(set(changes) - allowed)
     if unknown:
@@ -583,17 +614,27 @@ def update_plan(
         refresh_visit(session, VisitRepository(session).get_or_raise(row.visit_id))
     if row.status == PlanStatus.UNSCHEDULED:
         row.status = PlanStatus.SUBMITTED
-    return _store_update(session, row, before, today=today)
+    remote_days = [current.latest] if current.remote or updated.remote else None
+    return _store_update(session, row, before, today=today, remote_days=remote_days)
 
 
 def _store_update(
-    session: Session, row: PlanRow, before: dict[str, Any], *, today: date
+    session: Session,
+    row: PlanRow,
+    before: dict[str, Any],
+    *,
+    today: date,
+    remote_days: Sequence[date] | None = None,
 ) -> PlanRow:
     """A changed plan stored: its version grows, the codes of its visit that no longer match
-    are revoked, the change is logged, and a plan that became a case gets its notice."""
+    are revoked, the audit's remote counts recounted where it was or is remote (`remote_days`:
+    the window's end before), the change is logged, and a plan that became a case gets its
+    notice."""
     row.version += 1
     row.updated_at = utcnow()
     PlanRepository(session).add(row)
+    if remote_days is not None:
+        recount_remote(session, [row], days=remote_days)
     if row.status == PlanStatus.PUBLISHED and row.visit_id is not None:
         revoke_stale(session, [row.visit_id])
     plan_id = int(row.id or 0)
@@ -606,9 +647,12 @@ def _store_update(
 def _filed_late(
     session: Session, agency_id: str, current: PlanInput, updated: PlanInput, *, today: date
 ) -> list[Problem]:
-    """A change that moves the earliest date forward, or makes the plan routine or special, is
-    filed anew: its region's lead time applies."""
-    if updated.earliest >= current.earliest and updated.kind == current.kind:
+    """A change that moves the earliest date forward, makes the plan routine or special, or makes
+    a remote plan on-site, is filed anew: its region's lead time applies. A remote plan enters no
+    enterprise and is not filed ahead."""
+    if updated.remote:
+        return []
+    if updated.earliest >= current.earliest and updated.kind == current.kind and not current.remote:
         return []
     region = AgencyRepository(session).get_or_raise(agency_id).region_code
     late = FilingRules(session, today).problem(
@@ -648,6 +692,8 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) ->
     row.version += 1
     row.updated_at = utcnow()
     repo.add(row)
+    if row.remote:
+        recount_remote(session, [row])
     record(session, "plan.cancel", f"plan:{plan_id}", _changes(before, row))
     return row
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from quietday.domain.filing import Approval, trigger_from_reason
-from quietday.domain.model import Instance
+from quietday.domain.model import Enterprise, Instance
 from quietday.errors import InputError, Problem
-from quietday.generate import GeneratorConfig, generate, regions
+from quietday.generate import GeneratorConfig, Registry, generate, regions, registry
 from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
 from quietday.persistence.plans import HistoryRepository, PlanFilter, PlanRepository
 from quietday.persistence.registry import (
@@ -22,6 +23,7 @@ from quietday.persistence.registry import (
     PolicyRepository,
     RegionRepository,
 )
+from quietday.persistence.risk import RiskRepository
 from quietday.persistence.runs import RunRepository
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import (
@@ -45,6 +47,7 @@ from quietday.planning.registry import (
     create_inspector,
     put_region,
 )
+from quietday.planning.risk import recount_remote, remote_by_policy
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
 from quietday.planning.simulation import simulate_check_ins, simulate_feedback
 
@@ -68,13 +71,20 @@ def load_province(
     *,
     counties: int | None = None,
     pending_special_of: frozenset[str] = frozenset(),
+    profiles: Registry | None = None,
 ) -> None:
     """Regions, policies, caps, agencies (with capacity by date), enterprises, plans (their
     `external_ref` is the generated id) and history of a generated instance, into a database
     that has none of them yet, recorded as one audit entry. Its pins and previous draft are not
     loaded: in the database, publishing makes those. Plans come filed: cases with the trigger
     their exemption names, special plans approved as loaded, but those of the agencies in
-    `pending_special_of`, which wait for their head's approval."""
+    `pending_special_of`, which wait for their head's approval.
+
+    With the generator's `profiles` (`generate.registry` of the instance's config), enterprises
+    get their credit-risk class, classified on the first of the horizon's first month, their
+    trade, and the 无感监管 flag (class A firms: whitelisted ones and, drawn from their code, half
+    of the others); their routine plans become remote where the risk-class policy says so, as
+    intake would make them."""
     bad = [p for a in instance.agencies.values() if (p := agency_id_problem(a.id)) is not None]
     if bad:
         raise InputError(bad)
@@ -148,11 +158,13 @@ def load_province(
                 whitelisted=e.whitelisted,
                 blackout=sorted(d.isoformat() for d in e.blackout),
                 cap_overrides=dict(e.cap_overrides),
+                **_profile(profiles, e, instance.horizon.start.replace(day=1)),
             )
             for e in instance.enterprises.values()
         ),
         lambda r: r.id,
     )
+    remote = remote_by_policy(session, instance.enterprises) if profiles is not None else set()
     loaded_at = utcnow()
 
     def approval(agency: str, kind: str) -> dict[str, Any]:
@@ -177,12 +189,18 @@ def load_province(
                 exempt_reason=i.exempt_reason,
                 external_ref=i.id,
                 trigger=trigger_from_reason(i.exempt_reason) if i.kind.value == "case" else None,
+                remote=i.kind.value == "routine" and i.enterprise in remote,
                 **approval(i.agency, i.kind.value),
             )
             for i in instance.inspections
         ),
         lambda r: r.id,
     )
+    if remote:
+        recount_remote(
+            session,
+            PlanRepository(session).page(PlanFilter(remote=True), after=None, limit=10**9),
+        )
     add(
         "history",
         HistoryRepository(session),
@@ -200,6 +218,21 @@ def load_province(
         f"province:{instance.name}",
         {"caps": caps, **{name: digest.summary() for name, digest in sorted(loaded.items())}},
     )
+
+
+def _profile(profiles: Registry | None, e: Enterprise, classified_on: date) -> dict[str, Any]:
+    """The class fields of a generated enterprise's row (none without the generator's profiles)."""
+    if profiles is None or e.id not in profiles.profiles:
+        return {}
+    profile = profiles.profiles[e.id]
+    draw = int.from_bytes(hashlib.sha256(f"low-risk:{e.id}".encode()).digest()[:8], "big")
+    low = profile.risk == "A" and (e.whitelisted or draw % 2 == 0)
+    return {
+        "risk_class": profile.risk,
+        "risk_classified_on": classified_on,
+        "industry": profile.sector,
+        "low_risk": low,
+    }
 
 
 def load_registry(session: Session, instance: Instance) -> None:
@@ -294,7 +327,10 @@ def run_demo(
     # The agency whose head approves its special plans in the demo: the one with the most.
     head = max(specials, key=lambda a: (specials[a], a)) if specials else busiest
     with session_scope(engine, actor=CLI) as session:
-        load_province(session, instance, pending_special_of=frozenset({head}))
+        load_province(
+            session, instance, pending_special_of=frozenset({head}), profiles=registry(config)
+        )
+        on_step(_classes_line(session))
         nanchang = RegionRepository(session).get(NANCHANG)
         if nanchang is not None:
             put_region(session, code=NANCHANG, name=nanchang.name, filing_lead_days=7)
@@ -346,6 +382,15 @@ def run_demo(
         ),
         engine,
     )
+
+
+def _classes_line(session: Session) -> str:
+    """The demo's credit-risk classes and remote plans, in a line."""
+    counts = RiskRepository(session).class_counts()
+    classes = "、".join(f"{c} 类 {n:,} 家" for c, (n, _) in sorted(counts.items()))
+    low = sum(low for _, low in counts.values())
+    remote = len(PlanRepository(session).page(PlanFilter(remote=True), after=None, limit=10**9))
+    return f"信用风险分类: {classes}(无感监管 {low:,} 家);非现场检查计划 {remote:,} 项"
 
 
 NANCHANG = "3601"  # 南昌市 asks for plans to be filed 7 working days ahead

@@ -34,6 +34,7 @@ from quietday.persistence.tables import (
 )
 from quietday.planning.audit import diff, plain, record
 from quietday.planning.frequency import refresh_rollups
+from quietday.planning.risk import class_problems
 
 __all__ = [
     "AGENCY_ID_PATTERN",
@@ -317,10 +318,24 @@ def create_enterprise(
     whitelisted: bool = False,
     blackout: Sequence[date] = (),
     cap_overrides: Mapping[str, Any] | None = None,
+    risk_class: str | None = None,
+    risk_classified_on: date | None = None,
+    low_risk: bool = False,
+    industry: str = "",
 ) -> EnterpriseRow:
+    """Register an enterprise: its code checked (GB 32100-2015), its region and quiet-day policy
+    known, its credit-risk class (A-D or none) with its date, the 无感监管 flag and its trade."""
     problem = uscc_problem(enterprise_id)
     if problem is not None:
         raise _fail("bad_uscc", "id", problem, enterprise_id)
+    problems = class_problems(
+        risk_class=risk_class,
+        classified_on=risk_classified_on,
+        industry=industry,
+        record=enterprise_id,
+    )
+    if problems:
+        raise InputError(problems)
     repo = EnterpriseRepository(session)
     if repo.get(enterprise_id) is not None:
         raise ConflictError(f"企业 {enterprise_id} 已存在", code="duplicate_id")
@@ -334,6 +349,10 @@ def create_enterprise(
             whitelisted=whitelisted,
             blackout=sorted({d.isoformat() for d in blackout}),
             cap_overrides=_check_caps(cap_overrides or {}, "cap_overrides"),
+            risk_class=risk_class,
+            risk_classified_on=risk_classified_on,
+            low_risk=low_risk,
+            industry=industry,
         )
     )
     record(session, "enterprise.create", f"enterprise:{enterprise_id}", row.model_dump())
@@ -343,9 +362,18 @@ def create_enterprise(
 def update_enterprise(
     session: Session, enterprise_id: str, changes: Mapping[str, Any]
 ) -> EnterpriseRow:
-    """Change fields of an enterprise: name, region, policy, whitelist, blackout, caps."""
+    """Change fields of an enterprise: name, region, policy, whitelist, blackout, caps, its
+    credit-risk class with its date (`risk_class` None: unclassified), 无感监管, trade."""
     repo = EnterpriseRepository(session)
     row = repo.get_or_raise(enterprise_id)
+    problems = class_problems(
+        risk_class=changes.get("risk_class"),
+        classified_on=changes.get("risk_classified_on"),
+        industry=changes.get("industry"),
+        record=enterprise_id,
+    )
+    if problems:
+        raise InputError(problems)
     before = plain(row.model_dump())
     _check_enterprise_refs(
         session, region_code=changes.get("region_code"), policy_id=changes.get("quiet_policy_id")
@@ -353,7 +381,10 @@ def update_enterprise(
     moved_from = (
         row.region_code if changes.get("region_code", row.region_code) != row.region_code else None
     )
-    for key in ("name", "region_code", "quiet_policy_id", "whitelisted"):
+    for key in (
+        "name", "region_code", "quiet_policy_id", "whitelisted",
+        "risk_class", "risk_classified_on", "low_risk", "industry",
+    ):  # fmt: skip
         if key in changes:
             setattr(row, key, changes[key])
     if moved_from is not None:

@@ -248,7 +248,9 @@ class PlanQuery:
         window_from: Annotated[Day | Literal[""], Query(alias="from")] = "",
         window_to: Annotated[Day | Literal[""], Query(alias="to")] = "",
         cursor: Annotated[SafeStr, Query(max_length=64)] = "",
+        mode: Annotated[Literal["", "onsite", "remote"], Query()] = "",
     ) -> None:
+        self.mode = mode
         self.status = status
         self.kind = kind
         self.q = q.strip()
@@ -263,6 +265,7 @@ class PlanQuery:
             enterprise_text=self.q or None,
             window_from=self.window_from,
             window_to=self.window_to,
+            remote={"onsite": False, "remote": True}.get(self.mode),
         )
 
     def query(self, **extra: str) -> str:
@@ -272,6 +275,7 @@ class PlanQuery:
             "q": self.q,
             "from": self.window_from.isoformat() if self.window_from else "",
             "to": self.window_to.isoformat() if self.window_to else "",
+            "mode": self.mode,
             **extra,
         }
         return urlencode({k: v for k, v in values.items() if v})

@@ -34,6 +34,7 @@ from quietday.persistence.runs import RunRepository
 from quietday.planning import calendar
 from quietday.planning import dashboard as figures
 from quietday.planning.frequency import export_csv, export_xlsx, frequency_page
+from quietday.planning.risk import get_policy
 from quietday.planning.signin import (
     DashboardSession,
     open_session,
@@ -253,6 +254,7 @@ def overview(
         actual=_province_month(session, first),
         period=first.isoformat()[:7],
         charts=charts,
+        risk_policy=get_policy(session),
     )
 
 
@@ -261,8 +263,11 @@ def _province_month(session: Session, first: date) -> dict[str, int]:
     rows = frequency_page(session, dim="city", period=first.isoformat()[:7], limit=500).rows
     return {
         name: sum(getattr(r, name) for r in rows)
-        for name in ("actual_visits", "violations", "quiet_day", "unplanned", "over_cap")
-    }
+        for name in (
+            "actual_visits", "violations", "quiet_day", "unplanned", "over_cap",
+            "planned_remote", "actual_remote",
+        )
+    }  # fmt: skip
 
 
 @router.get("/enterprises", response_class=HTMLResponse)

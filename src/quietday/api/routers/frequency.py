@@ -39,7 +39,7 @@ def page(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FrequencyPagePublic:
-    """计划与实际入企次数、按类型的检查数、联合检查率、少开的门、违规与频次上限余量;每个对象一行,分页返回。"""
+    """计划与实际入企次数、按类型的检查数、联合检查率、少开的门、非现场检查数(另计,不算入企)、违规与频次上限余量;每个对象一行,分页返回。"""
     result = frequency_page(session, dim=by, period=period, after=after, limit=limit, region=region)
     return FrequencyPagePublic(
         dimension=result.dimension,

@@ -45,6 +45,7 @@ from quietday.planning.plans import (
     list_plans,
     update_plan,
 )
+from quietday.planning.risk import remote_note
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"], responses=problem_responses(401, 422))
 # The upload route, apart: the app includes it with the larger body limit of uploads.
@@ -63,7 +64,12 @@ def public(row: PlanRow) -> PlanPublic:
         else None
     )
     return PlanPublic.model_validate(
-        {**row.model_dump(), "draft": draft, "approval_note": approval_note(row)}
+        {
+            **row.model_dump(),
+            "draft": draft,
+            "approval_note": approval_note(row),
+            "remote_note": remote_note(row),
+        }
     )
 
 
@@ -272,6 +278,9 @@ def list_(
     agency_id: Annotated[SafeStr | None, Query(max_length=64, description="仅监督密钥可用")] = None,
     cursor: Annotated[SafeStr | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    remote: Annotated[
+        bool | None, Query(description="true 只看非现场检查,false 只看现场检查")
+    ] = None,
 ) -> PlanPage:
     """列出检查计划(执法部门只看到自己的),按提交先后排列,附下一页的游标。"""
     flt = PlanFilter(
@@ -281,6 +290,7 @@ def list_(
         kind=kind,
         window_from=window_from,
         window_to=window_to,
+        remote=remote,
     )
     page = list_plans(session, actor, flt, cursor=cursor, limit=limit)
     return PlanPage(items=[public(r) for r in page.items], next_cursor=page.next_cursor)
@@ -306,7 +316,7 @@ def read(plan_id: PlanId, session: SessionDep, actor: ActorDep) -> PlanPublic:
 def update(
     plan_id: PlanId, body: PlanUpdate, session: SessionDep, actor: ActorDep, today: TodayDep
 ) -> PlanPublic:
-    """修改检查计划;已发布的计划若改了窗口、类型或豁免,等下一次排期运行再排。"""
+    """修改检查计划;已发布的计划若改了窗口、类型、豁免或检查方式,等下一次排期运行再排(改为非现场的不再排期)。"""
     changes = body.model_dump(exclude_unset=True)
     return public(update_plan(session, actor, plan_id, changes, today=today))
 

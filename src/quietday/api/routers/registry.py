@@ -285,6 +285,10 @@ def create_enterprise(
         cap_overrides=body.cap_overrides.model_dump(exclude_unset=True)
         if body.cap_overrides
         else None,
+        risk_class=body.risk_class,
+        risk_classified_on=body.risk_classified_on,
+        low_risk=body.low_risk,
+        industry=body.industry,
     )
     return EnterprisePublic.model_validate(row.model_dump())
 
@@ -313,11 +317,13 @@ def enterprise(
 def update_enterprise(
     enterprise_id: EnterpriseId, body: EnterpriseUpdate, session: SessionDep, actor: SupervisorDep
 ) -> EnterprisePublic:
-    """修改一家企业:安静日政策、白名单、不可入企日期、频次上限。"""
+    """修改一家企业:安静日政策、白名单、不可入企日期、频次上限、信用风险分类及其日期(null 表示未分类)、
+    无感监管、行业。"""
     changes = body.model_dump(exclude_unset=True)
     if body.cap_overrides is not None:
         changes["cap_overrides"] = body.cap_overrides.model_dump(exclude_unset=True)
-    changes = {k: v for k, v in changes.items() if v is not None or k == "cap_overrides"}
+    nullable = ("cap_overrides", "risk_class", "risk_classified_on")
+    changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
     return EnterprisePublic.model_validate(
         registry.update_enterprise(session, enterprise_id, changes).model_dump()
     )

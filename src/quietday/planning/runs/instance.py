@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import NamedTuple
 
 from quietday.domain.model import (
     AgencyId,
+    Enterprise,
     EnterpriseId,
     HistoryEntry,
     Horizon,
@@ -46,6 +48,7 @@ from quietday.persistence.visits import VisitRepository
 from quietday.planning.calendar import working_calendar
 from quietday.planning.feeds import today_in_china
 from quietday.planning.registry import CAPS_SETTING
+from quietday.planning.risk import caps_by_class
 
 __all__ = ["Built", "build_instance"]
 
@@ -67,15 +70,16 @@ def build_instance(session: Session, run: RunRow) -> Built:
     """The instance a run solves, the version of each in-scope plan it saw, and the years it
     plans on the provisional calendar (no State Council notice stored for them yet).
 
-    In scope: live plans whose window meets the horizon, of enterprises in the scope, but not
-    the record: a plan published for a day outside the horizon, or carried out before it (its
+    In scope: live on-site plans whose window meets the horizon, of enterprises in the scope
+    (a remote plan opens no door and never reaches a run), but not the record: a plan published for a day outside the horizon, or carried out before it (its
     agency checked in on its visit), is history, never an inspection to place, whatever its
     window. Pinned: published plans dated in the horizon, out-of-scope ones of the same agencies
     included (they use the agencies' capacity), except those on a day the calendar now says is
     off (a notice imported since they were published): in scope they are free again, for this
     run to place anew; out of scope they are left out. History, within a year of the horizon
     (caps are per calendar year, gaps reach across): imported past inspections, published plans
-    dated outside the horizon, and check-ins before it.
+    dated outside the horizon, and check-ins before it. An enterprise's caps are its credit-risk
+    class's (`risk_class_policy`), each overridden by its own.
     """
     start, end = run.horizon_start, run.horizon_end
     # What happened by the day the run was asked for is the record (a run asked today plans
@@ -115,8 +119,10 @@ def build_instance(session: Session, run: RunRow) -> Built:
     capacity = defaultdict(list)
     for c in AgencyRepository(session).capacities(agency_ids, start, end):
         capacity[c.agency_id].append(c)
+    class_caps = caps_by_class(session)
     enterprises = {
-        e.id: enterprise_from_row(e) for e in EnterpriseRepository(session).facts(ent_ids)
+        e.id: _class_capped(enterprise_from_row(e), class_caps.get(e.risk_class or ""))
+        for e in EnterpriseRepository(session).facts(ent_ids)
     }
     policies = {
         PolicyId(p.id): policy_from_row(p)
@@ -184,6 +190,14 @@ def build_instance(session: Session, run: RunRow) -> Built:
     return Built(
         instance, versions, sorted(provisional), sorted(p for i in freed if (p := plan_id_of(i)))
     )
+
+
+def _class_capped(enterprise: Enterprise, caps: Mapping[str, int | None] | None) -> Enterprise:
+    """The enterprise with its credit-risk class's caps (a class A firm: once per agency a
+    year, by default), each overridden by the enterprise's own `cap_overrides`."""
+    if caps is None:
+        return enterprise
+    return replace(enterprise, cap_overrides={**caps, **enterprise.cap_overrides})
 
 
 def _settle_pins(
