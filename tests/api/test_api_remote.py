@@ -5,21 +5,20 @@ apart from visits."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from fastapi.testclient import TestClient
 
+from conftest import Clock
 from flows import HEADERS, as_csv, published, row
 from quietday.domain.status import CheckOutcome, PlanStatus
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.plans import PlanRepository
 from quietday.persistence.runs import RunRepository
-from quietday.persistence.tables import CheckResultRow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.frequency import frequency_page
 from quietday.planning.keys import Actor
 from quietday.planning.registry import put_region, update_enterprise
-from quietday.planning.risk import recount_remote
 from quietday.planning.runs import RunRequest, build_instance, create_run, execute_run, publish_run
 from seed import AGENCIES, Seeded
 
@@ -136,24 +135,17 @@ def test_a_remote_plan_never_reaches_a_run_nor_a_visit(
 
 
 def test_the_audit_counts_remote_checks_apart_from_visits(
-    client: TestClient, engine: Engine, world: Seeded
+    client: TestClient, engine: Engine, world: Seeded, clock: Clock
 ) -> None:
     agency, county = AGENCIES["A"][0], AGENCIES["A"][2]
     ent = world.enterprises[1]  # in the agency's county
     planned = _plan(client, world, ent, remote=True, earliest="2026-07-21", latest="2026-08-05")
     cancelled = _plan(client, world, ent, remote=True)
     client.post(f"/api/v1/plans/{cancelled['id']}/cancel", headers=world.auth("A"))
-    with session_scope(engine, actor="test") as s:
-        # What the check-result API writes, with the recount it owes the audit.
-        s.add(
-            CheckResultRow(
-                plan_id=planned["id"], outcome=CheckOutcome.NO_PROBLEM, day=date(2026, 7, 24)
-            )
-        )
-        s.flush()
-        recount_remote(
-            s, PlanRepository(s).by_ids([planned["id"]]).values(), days=[date(2026, 7, 24)]
-        )
+    clock.now = datetime(2026, 7, 25, 2, 0, tzinfo=UTC)
+    done = {"outcome": CheckOutcome.NO_PROBLEM, "day": "2026-07-24"}
+    r = client.post(f"/api/v1/plans/{planned['id']}/result", json=done, headers=world.auth("A"))
+    assert r.status_code == 201, r.text
 
     def figures(dim: str, period: str) -> list[tuple[str, int, int, int, int]]:
         with session_scope(engine) as s:

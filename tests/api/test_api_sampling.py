@@ -308,6 +308,18 @@ def test_results_are_recorded_by_the_plans_agency_and_public_only_after_the_wind
     assert "不配合检查" in client.get(f"/public/sampling/{round_id}").text
 
 
+def test_a_task_without_ratios_takes_the_class_policys(
+    client: TestClient, world: Seeded, registry: list[str]
+) -> None:
+    made = _round(client, world)
+    policy = {"classes": [dict(c, sampling_ratio=0.5) if c["risk_class"] == "B" else c
+                          for c in client.get("/api/v1/risk-policy", headers=world.auth()).json()["classes"]]}  # fmt: skip
+    assert client.put("/api/v1/risk-policy", json=policy, headers=world.auth()).status_code == 200
+    r = _task(client, world, made["id"], agencies=[A], classes=["A", "B"], ratios={"A": 0.2})
+    assert r.status_code == 201, r.text
+    assert r.json()["ratios"] == {"A": 0.2, "B": 0.5}
+
+
 def test_hostile_tasks_and_rounds_are_refused_with_the_record_and_field(
     client: TestClient, world: Seeded, registry: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,7 +328,7 @@ def test_hostile_tasks_and_rounds_are_refused_with_the_record_and_field(
         ({"ratios": {"A": 1.5, "B": 0.3, "C": 0.5, "D": 1.0, "U": 0.25}}, "ratios.A", "bad_ratio"),
         ({"ratios": {"A": -0.1, "B": 0.3, "C": 0.5, "D": 1.0, "U": 0.25}}, "ratios.A", "bad_ratio"),
         ({"classes": ["E"], "ratios": {"E": 0.1}}, "classes[0]", "unknown_class"),
-        ({"classes": ["A"], "ratios": {}}, "ratios.A", "missing_ratio"),
+        ({"classes": ["U"], "ratios": {}}, "ratios.U", "missing_ratio"),
         (
             {"classes": ["A"], "ratios": {"A": 0.1, "B": 0.2}},
             "ratios.B",

@@ -59,6 +59,7 @@ from quietday.planning.feeds import today_in_china
 from quietday.planning.filing import FilingRules
 from quietday.planning.keys import Actor
 from quietday.planning.plans import PlanInput, create_plans, validate_plan
+from quietday.planning.risk import get_policy, recount_remote
 from quietday.planning.spreadsheets import csv_bytes, xlsx_bytes
 
 __all__ = [
@@ -103,8 +104,8 @@ MAX_DRAW_AHEAD = timedelta(days=366)
 
 def default_ratios(session: Session) -> dict[str, float]:
     """The share of each credit-risk class a task draws when it names none: the per-class
-    policy's sampling ratios where a policy table exists; none here (every ratio is given)."""
-    return {}
+    policy's sampling ratios (unclassified enterprises have no default)."""
+    return {row.risk_class: row.sampling_ratio for row in get_policy(session)}
 
 
 def _supervisor(actor: Actor, what: str) -> None:
@@ -747,6 +748,8 @@ def record_result(
     row.recorded_by = actor.key_id
     row.recorded_at = utcnow()
     repo.add(row)
+    if plan.remote:
+        recount_remote(session, [plan], days=[day])
     action = "check_result.create" if created else "check_result.update"
     record(
         session,
