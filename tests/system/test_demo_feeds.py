@@ -1,5 +1,6 @@
 """The bar of the feeds issue: every feed the demo publishes parses in all three independent
-parsers with zero errors, and its event count equals the database's."""
+parsers with zero errors, and its event count equals the database's; and the demo's 双随机
+rounds and inspector draws hold up from outside."""
 
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ from quietday.api import create_app
 from quietday.cli import app as cli
 from quietday.config import Settings
 from quietday.domain import find_violations
+from quietday.domain.status import CheckOutcome
 from quietday.formats import load_instance, load_solution
 from quietday.persistence import make_engine, session_scope
+from quietday.persistence.crew import InspectorConflictRepository
+from quietday.persistence.registry import InspectorRepository
+from quietday.persistence.sampling import SamplingRepository
 from quietday.planning.frequency import VIOLATIONS, frequency_page
+from quietday.planning.sampling import verify_round
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 28)
@@ -116,3 +122,48 @@ def test_demo_check_in_flags_and_audit_agree_with_quietday_check(
         1 for v in checked if v.code == "not_working_day"
     )
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_demo_draws_its_rounds_openly_and_its_crews_by_the_rules(demo: Path) -> None:
+    """双随机 in the demo: each round re-runs from its revealed seed to the stored sample; the
+    past round's results are public on its page; and no team drawn for a visit ahead holds an
+    inspector whose certificate has lapsed or one with a declared 回避 at that enterprise."""
+    url = f"sqlite:///{demo / 'quietday.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        rounds = sorted(SamplingRepository(s).rounds(limit=10), key=lambda r: r.id or 0)
+        assert [r.drawn_at is not None for r in rounds] == [True, True]
+        for r in rounds:
+            found = verify_round(s, int(r.id or 0))
+            assert (found.commitment_ok, found.digest_ok, found.same_sample) == (True, True, True)
+            assert found.stored > 0
+        results = s.execute(sa.text("SELECT count(*) FROM check_result")).scalar_one()
+        lapsed = {
+            int(i.id or 0)
+            for i in InspectorRepository(s).list()
+            if i.certified_until is not None and i.certified_until < TODAY
+        }
+        declared = {
+            (c.inspector_id, c.enterprise_id)
+            for a in {i.agency_id for i in InspectorRepository(s).list()}
+            for c in InspectorConflictRepository(s).of_agency(a)
+        }
+        sent = s.execute(
+            sa.text(
+                "SELECT vi.inspector_id, v.enterprise_id FROM visit_inspector vi "
+                "JOIN visit v ON v.id = vi.visit_id WHERE v.day >= :today"
+            ),
+            {"today": TODAY},
+        ).all()
+    assert results > 0
+    assert lapsed
+    assert declared
+    assert sent
+    assert not {i for i, _ in sent} & lapsed
+    assert not {(i, e) for i, e in sent} & declared
+    app = create_app(Settings(database_url=url, runner="thread"), engine=engine, clock=lambda: NOW)
+    with TestClient(app) as client:
+        page = client.get(f"/public/sampling/{rounds[0].id}")
+    assert page.status_code == 200
+    assert any(o.label in page.text for o in CheckOutcome)

@@ -309,6 +309,16 @@ def _print_door(base: str, report: DemoReport) -> None:
         f"{base}/dashboard/complaints, 各部门月度监督: {base}/dashboard/supervision"
     )
     print(f"批量打印企业监督码: {base}/dashboard/enterprise-codes")
+    print(
+        f"随机选派({report.agency_name}): 抽定检查组 {report.crews[0]:,} 次、人员不足 "
+        f"{report.crews[1]:,} 次, 部门页面 {base}/agency/month"
+    )
+    print(f"双随机抽查批次(监督看板): {base}/dashboard/sampling")
+    for r in report.rounds:
+        print(
+            f"  批次 {r.round_id}「{r.name}」公示(种子、抽取记录、抽查结果): {base}/public/sampling/{r.round_id}"
+        )
+    print(f"双随机抽查结果已录入 {report.results:,} 条, 窗口结束后公开")
 
 
 def _ready(url: str) -> None:

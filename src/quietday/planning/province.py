@@ -49,7 +49,14 @@ from quietday.planning.registry import (
 )
 from quietday.planning.risk import recount_remote, remote_by_policy
 from quietday.planning.runs import RunRequest, create_run, execute_run, publish_run
-from quietday.planning.simulation import simulate_check_ins, simulate_feedback
+from quietday.planning.simulation import (
+    DemoRound,
+    draw_demo_crews,
+    open_sampling_rounds,
+    simulate_check_ins,
+    simulate_feedback,
+    simulate_results,
+)
 
 __all__ = [
     "CLI",
@@ -275,6 +282,10 @@ class DemoReport:
     # The demo agency's code of its next visit (its QR's token), and that enterprise's 监督码.
     sample_code: str | None
     sample_enterprise_code: str | None
+    # 双随机 rounds drawn, results recorded, and 随机选派's teams drawn and visits left without.
+    rounds: list[DemoRound]
+    results: int
+    crews: tuple[int, int]
 
 
 def demo_quarters(today: date) -> tuple[tuple[date, date], tuple[date, date]]:
@@ -341,6 +352,12 @@ def run_demo(
         )
     _demo_approvals(engine, Actor(key_id=int(approver.id or 0), role="approver", agency_id=head))
     supervisor_actor = Actor(key_id=int(supervisor.id or 0), role="supervisor", agency_id=None)
+    with session_scope(engine, actor=supervisor_actor.name) as session:
+        rounds = open_sampling_rounds(
+            session, supervisor_actor, agency_id=busiest, quarters=quarters, today=today
+        )
+    for r in rounds:
+        on_step(f"双随机抽查批次 {r.round_id}「{r.name}」: 抽中并备案检查计划 {r.plans:,} 项")
     runs = [
         _demo_run(
             engine,
@@ -355,9 +372,18 @@ def run_demo(
     ]
     with session_scope(engine, actor=CLI) as session:
         feeds = _demo_feeds(session, supervisor_actor, busiest)
+    months = sorted({date(d.year, d.month, 1) for d in _days(today, quarters[1][1])})
+    with session_scope(engine, actor=supervisor_actor.name) as session:
+        crews = draw_demo_crews(
+            session, supervisor_actor, agency_id=busiest, months=months, today=today
+        )
+    on_step(f"随机选派执法人员: {crews[0]:,} 次入企抽定检查组, {crews[1]:,} 次人员不足")
     with session_scope(engine, actor=CLI) as session:
         check_ins = simulate_check_ins(session, today=today)
     on_step(f"模拟扫码入企记录 {check_ins:,} 条")
+    with session_scope(engine, actor=CLI) as session:
+        results = simulate_results(session, rounds, today=today)
+    on_step(f"各部门录入双随机抽查结果 {results:,} 条")
     with session_scope(engine, actor=CLI) as session:
         ratings, complaints = simulate_feedback(session, supervisor_actor, today=today)
     on_step(f"模拟企业评价 {ratings:,} 条、投诉 {complaints:,} 件")
@@ -379,9 +405,16 @@ def run_demo(
             complaints=complaints,
             sample_code=code,
             sample_enterprise_code=enterprise_code,
+            rounds=rounds,
+            results=results,
+            crews=crews,
         ),
         engine,
     )
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
 
 def _classes_line(session: Session) -> str:

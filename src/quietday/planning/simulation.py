@@ -1,15 +1,19 @@
-"""The demo's life after publishing, as its users would live it: agencies apply for their codes
-(先赋码) and inspectors scan in (扫码入企), a few late, a few without a code; enterprises rate
-entries and complain, and supervisors handle the complaints. Reproducible from a seed."""
+"""The demo's life, as its users would live it: supervisors open 双随机 rounds and draw them;
+agencies draw their inspectors (随机选派), apply for their codes (先赋码) and scan in (扫码入企), a
+few late, a few without a code, and record what their drawn checks found (一公开); enterprises
+rate entries and complain, and supervisors handle the complaints. Reproducible from a seed, but
+for the rounds' seeds, which are secret until each draw as they must be."""
 
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from quietday.domain.status import PlanStatus, VisitStatus
+from quietday.domain.sampling import RISK_CLASSES
+from quietday.domain.status import CheckOutcome, PlanStatus, VisitStatus
 from quietday.persistence import Session
 from quietday.persistence.checkins import CheckInRepository
 from quietday.persistence.feeds import FeedTokenRepository
@@ -18,18 +22,29 @@ from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
     InspectorRepository,
+    RegionRepository,
 )
+from quietday.persistence.sampling import SamplingRepository
 from quietday.persistence.tables import VisitRow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import feed_actor
 from quietday.planning.checkins import CheckInInput, put_rating, record_check_ins
 from quietday.planning.codes import codes_for_visits, enterprise_token, keyring
 from quietday.planning.complaints import accept_complaint, close_complaint, file_complaint
+from quietday.planning.crew import declare_conflict, draw_month, set_certified_until
 from quietday.planning.feeds import CHINA
 from quietday.planning.keys import Actor, create_key
 from quietday.planning.registry import create_inspector
+from quietday.planning.sampling import TaskInput, add_task, create_round, draw_round, record_result
 
-__all__ = ["simulate_check_ins", "simulate_feedback"]
+__all__ = [
+    "DemoRound",
+    "draw_demo_crews",
+    "open_sampling_rounds",
+    "simulate_check_ins",
+    "simulate_feedback",
+    "simulate_results",
+]
 
 LATE_REASON = "现场发现重大安全隐患,先行处置后补扫监督码"
 
@@ -189,3 +204,198 @@ def simulate_feedback(
         elif k % 2:
             accept_complaint(session, supervisor, complaint_id)
     return ratings, complaints
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRound:
+    """A sampling round the demo opened and drew: its id, name, window and plans filed."""
+
+    round_id: int
+    name: str
+    earliest: date
+    latest: date
+    plans: int
+
+
+def open_sampling_rounds(
+    session: Session,
+    supervisor: Actor,
+    *,
+    agency_id: str,
+    quarters: Sequence[tuple[date, date]],
+    today: date,
+) -> list[DemoRound]:
+    """双随机 in the demo agency's county, drawn before the runs so they place the plans: a
+    round of the current quarter's weeks already past (drawn three weeks before it began, its
+    results public once recorded), when at least two weeks have passed, and one of the next
+    quarter (drawn today). Each has the agency's own task over its county, each of the city's
+    agencies' task over the city (their samples coordinated: where they overlap, one door),
+    all over every class at the policy's ratios, and a joint task (联合抽查) of two other
+    agencies of the county over its chemical firms."""
+    agencies = AgencyRepository(session).list()
+    county = AgencyRepository(session).get_or_raise(agency_id).region_code
+    city = next((r.parent_code for r in [RegionRepository(session).get(county)] if r), None)
+    others = [
+        a.id for a in agencies if a.region_code == county and a.id.endswith(("-STHJ", "-YJGL"))
+    ]
+    citywide = sorted(a.id for a in agencies if city is not None and a.region_code == city)
+    (current, _), (ahead, ahead_end) = quarters
+    windows = [(ahead, ahead_end, datetime.combine(today, time(9), tzinfo=CHINA))]
+    if (today - current).days >= 14:
+        opened = datetime.combine(current - timedelta(days=21), time(9), tzinfo=CHINA)
+        windows.insert(0, (current, today - timedelta(days=1), opened))
+    out = []
+    for earliest, latest, opened in windows:
+        name = f"{earliest:%Y年%m月%d日}至{latest:%m月%d日} 双随机抽查"
+        row = create_round(
+            session,
+            supervisor,
+            name=name,
+            draw_at=opened + timedelta(hours=1),
+            coordination="coordinated",
+            window_start=0.0,
+            now=opened,
+        )
+        round_id = int(row.id or 0)
+        tasks = [
+            TaskInput(
+                name="日常监督检查",
+                region_prefix=county,
+                earliest=earliest,
+                latest=latest,
+                classes=RISK_CLASSES,
+                items=("双随机-日常监督",),
+                agencies=(agency_id,),
+            )
+        ]
+        tasks += [
+            TaskInput(
+                name="全市双随机抽查",
+                region_prefix=str(city),
+                earliest=earliest,
+                latest=latest,
+                classes=RISK_CLASSES,
+                items=("双随机-日常监督",),
+                agencies=(a,),
+            )
+            for a in citywide
+        ]
+        if len(others) == 2:
+            tasks.append(
+                TaskInput(
+                    name="危险化学品企业联合抽查",
+                    region_prefix=county,
+                    earliest=earliest,
+                    latest=latest,
+                    classes=RISK_CLASSES,
+                    industries=("化工",),
+                    items=("双随机-危化品安全",),
+                    agencies=tuple(others),
+                )
+            )
+        for task in tasks:
+            add_task(session, supervisor, round_id, task, today=opened.date())
+        drawn = draw_round(session, supervisor, round_id, now=opened + timedelta(hours=2))
+        out.append(DemoRound(round_id, name, earliest, latest, int(drawn["plans"])))
+    return out
+
+
+# 一公开 outcomes as the national platform's statistics spread them, most checks finding nothing.
+OUTCOME_WEIGHTS = {
+    CheckOutcome.NO_PROBLEM: 70,
+    CheckOutcome.CORRECTED: 14,
+    CheckOutcome.CASE_FILED: 3,
+    CheckOutcome.TRANSFERRED: 1,
+    CheckOutcome.UNREACHABLE: 5,
+    CheckOutcome.NOT_OPERATING: 4,
+    CheckOutcome.CLOSED: 2,
+    CheckOutcome.REFUSED: 1,
+}
+
+
+def simulate_results(
+    session: Session, rounds: Sequence[DemoRound], *, today: date, seed: int = 2026
+) -> int:
+    """Each agency records what its drawn checks of the rounds' past windows found: on the
+    visit's day, or (a remote check) on a day of the window; a check not carried out has no
+    result and shows as not entered. The number of results."""
+    rng = random.Random(seed)
+    outcomes, weights = list(OUTCOME_WEIGHTS), list(OUTCOME_WEIGHTS.values())
+    repo = SamplingRepository(session)
+    tasks = [int(t.id or 0) for t in repo.tasks(r.round_id for r in rounds if r.latest < today)]
+    drawn = {d.plan_id for d in repo.draws(tasks) if d.plan_id is not None}
+    plans = [
+        p
+        for p in PlanRepository(session).by_ids(drawn).values()
+        if p.status == PlanStatus.PUBLISHED or p.remote
+    ]
+    actors: dict[str, Actor] = {}
+    recorded = 0
+    for plan in sorted(plans, key=lambda p: int(p.id or 0)):
+        if plan.agency_id not in actors:
+            key, _ = create_key(
+                session, role="agency", agency_id=plan.agency_id, label="演示结果录入"
+            )
+            actors[plan.agency_id] = Actor(
+                key_id=int(key.id or 0), role="agency", agency_id=plan.agency_id
+            )
+        if plan.remote:
+            day = plan.earliest + timedelta(
+                days=rng.randrange((plan.latest - plan.earliest).days + 1)
+            )
+        elif plan.published_date is not None and plan.published_date < today:
+            day = plan.published_date
+        else:
+            continue
+        outcome = rng.choices(outcomes, weights)[0]
+        record_result(
+            session,
+            actors[plan.agency_id],
+            int(plan.id or 0),
+            outcome=outcome,
+            day=day,
+            note="",
+            today=today,
+        )
+        recorded += 1
+    return recorded
+
+
+def draw_demo_crews(
+    session: Session, supervisor: Actor, *, agency_id: str, months: Sequence[date], today: date
+) -> tuple[int, int]:
+    """随机选派 for the demo agency: three more inspectors (one whose certificate has lapsed,
+    one with a declared 回避 for the enterprise of its next visit), then the teams of its open
+    visits drawn month by month. The numbers of teams drawn and of visits left without one."""
+    made = [
+        create_inspector(
+            session, agency_id=agency_id, name=name, certificate_no=f"{agency_id}-ZF-{k + 3:03d}"
+        )
+        for k, name in enumerate(("张伟", "刘洋", "陈静"))
+    ]
+    set_certified_until(
+        session,
+        supervisor,
+        agency_id=agency_id,
+        inspector_id=int(made[2].id or 0),
+        until=today - timedelta(days=30),
+    )
+    ahead = VisitRepository(session).of_subject(
+        "agency", agency_id, today, today + timedelta(days=200)
+    )
+    if ahead:
+        declare_conflict(
+            session,
+            supervisor,
+            agency_id=agency_id,
+            inspector_id=int(made[0].id or 0),
+            enterprise_id=ahead[0].enterprise_id,
+            reason="近亲属在该企业任职",
+        )
+    teams = unplaced = 0
+    for month in months:
+        drawn = draw_month(
+            session, supervisor, agency_id=agency_id, month=month, today=today, redraw=True
+        )
+        teams, unplaced = teams + len(drawn.teams), unplaced + len(drawn.unplaced)
+    return teams, unplaced
