@@ -116,6 +116,23 @@ def test_caps_flag_the_entry_that_broke_them_and_late_entries_rejudge(
 
 
 @pytest.mark.usefixtures("inspectors")
+def test_a_class_a_firms_cap_flags_its_second_entry_by_one_agency(
+    fc: TestClient, world: Seeded
+) -> None:
+    """The class policy's cap (A: one a year per agency) holds for entries as for runs."""
+    firm = world.enterprises[5]
+    r = fc.patch(f"/api/v1/enterprises/{firm}", json={"risk_class": "A"}, headers=world.auth())
+    assert r.status_code == 200, r.text
+    first = check_in(fc, world, "A", 5, "2026-07-21T09:00:00+08:00")
+    second = check_in(fc, world, "A", 5, "2026-07-24T09:00:00+08:00")
+    assert codes(first) == {"no_code", "unplanned"}
+    assert codes(second) == {"no_code", "unplanned", "cap_agency_enterprise_year"}
+    audit = fc.get("/api/v1/audit/frequency?by=enterprise&period=2026", headers=world.auth())
+    mine = [r for r in audit.json()["items"] if r["subject"] == firm]
+    assert [(r["cap_agency_year"], r["headroom_agency_year"]) for r in mine] == [(1, -1)]
+
+
+@pytest.mark.usefixtures("inspectors")
 def test_flags_agree_with_the_core_checker(
     fc: TestClient, world: Seeded, engine: Engine, tmp_path: Path
 ) -> None:

@@ -172,6 +172,23 @@ def test_pairs_near_their_yearly_cap(engine: Engine, schedule: list[str]) -> Non
     assert (last_year.over, last_year.at, last_year.below) == (0, 0, 1)  # C-E4 1/2 in 2025
 
 
+def test_pairs_near_their_yearly_cap_follow_the_credit_risk_class(
+    engine: Engine, schedule: list[str]
+) -> None:
+    """A class A firm's cap is its class's (1), a class D firm has none, and a firm's own
+    override still wins over its class."""
+    a, b = AGENCIES["A"][0], AGENCIES["B"][0]
+    e = schedule
+    with session_scope(engine, actor="cli") as s:
+        update_enterprise(s, e[0], {"risk_class": "D"})
+        update_enterprise(s, e[1], {"risk_class": "A"})
+        update_enterprise(s, e[5], {"risk_class": "A"})
+        caps = figures.near_cap_pairs(s, 2026)
+    got = {(n.agency_id, n.enterprise_id): (n.used, n.cap) for n in caps.pairs}
+    assert (a, e[0]) not in got
+    assert (got[(a, e[1])], got[(b, e[1])], got[(b, e[5])]) == ((1, 1), (1, 1), (2, 3))
+
+
 def test_agency_and_enterprise_figures(engine: Engine, schedule: list[str]) -> None:
     a = AGENCIES["A"][0]
     with session_scope(engine, actor="cli") as s:

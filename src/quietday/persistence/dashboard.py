@@ -15,6 +15,7 @@ from quietday.persistence.tables import (
     AgencyRow,
     EnterpriseRow,
     HistoryRow,
+    RiskClassPolicyRow,
     PlanRow,
     VisitRow,
 )
@@ -242,17 +243,26 @@ class DashboardRepository:
 
     def _cap_of_enterprise(self, default_cap: int | None) -> Any:
         """`agency_enterprise_per_year` of each enterprise in SQL: its override when it has one
-        (an explicit JSON null there means no cap), else `default_cap` (None: no cap)."""
+        (an explicit JSON null there means no cap), else its credit-risk class's (null: no
+        cap), else `default_cap` (None: no cap)."""
         key = "agency_enterprise_per_year"
         overrides = col(EnterpriseRow.cap_overrides)
         if self.session.get_bind().dialect.name == "sqlite":
             explicit_null = sa.func.json_type(overrides, f'$."{key}"') == "null"
         else:
             explicit_null = sa.func.json_typeof(overrides.op("->")(key)) == "null"
-        fallback = sa.literal(default_cap, sa.Integer)
+        own = overrides[key].as_integer()
+        of_class = col(RiskClassPolicyRow.risk_class) == col(EnterpriseRow.risk_class)
+        class_cap = (
+            sa.select(col(RiskClassPolicyRow.agency_enterprise_per_year))
+            .where(of_class)
+            .scalar_subquery()
+        )
         return sa.case(
             (explicit_null, sa.null()),
-            else_=sa.func.coalesce(overrides[key].as_integer(), fallback),
+            (own.is_not(None), own),
+            (sa.exists().where(of_class), class_cap),
+            else_=sa.literal(default_cap, sa.Integer),
         )
 
     def cap_pairs(

@@ -4,17 +4,20 @@ SAMR's monthly reclassification, for intake and for a run's caps)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from quietday.domain.model import Enterprise
 from quietday.persistence.base import Repository, columns_of, in_conditions
 from quietday.persistence.tables import EnterpriseRow, RiskClassPolicyRow
 
 __all__ = [
     "DEFAULT_POLICY",
+    "ClassCaps",
     "ClassFacts",
     "RiskPolicyRepository",
     "RiskRepository",
@@ -126,3 +129,22 @@ class RiskRepository:
             for x in changes
         ]
         self.session.execute(statement, params)
+
+
+class ClassCaps:
+    """The caps each credit-risk class gives its enterprises (a class A firm: once per agency
+    a year, by default), under each enterprise's own `cap_overrides`: what runs, the check-in
+    flags and the frequency audit all hold an enterprise to."""
+
+    def __init__(self, session: Session) -> None:
+        self.by_class = {
+            cls: {"agency_enterprise_per_year": row.agency_enterprise_per_year}
+            for cls, row in RiskPolicyRepository(session).by_class().items()
+        }
+
+    def apply(self, enterprise: Enterprise, risk_class: str | None) -> Enterprise:
+        """The enterprise with its class's caps, each overridden by its own."""
+        caps = self.by_class.get(risk_class or "")
+        if caps is None:
+            return enterprise
+        return replace(enterprise, cap_overrides={**caps, **enterprise.cap_overrides})

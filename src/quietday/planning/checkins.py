@@ -63,6 +63,7 @@ from quietday.persistence.registry import (
     InspectorRepository,
     PolicyRepository,
 )
+from quietday.persistence.risk import ClassCaps
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import (
     CheckInFlagRow,
@@ -422,8 +423,9 @@ def actuals_instance(
     Imported history and `earlier` entries (before the horizon) count as history; every agency
     has room for all its entries (capacity plans the schedule; it is no rule of entering)."""
     ent_ids = sorted({e.enterprise_id for e in entries} | {e.enterprise_id for e in earlier})
+    class_caps = ClassCaps(session)
     enterprises = {
-        EnterpriseId(e.id): enterprise_from_row(e)
+        EnterpriseId(e.id): class_caps.apply(enterprise_from_row(e), e.risk_class)
         for e in EnterpriseRepository(session).by_ids(ent_ids)
     }
     policies = {

@@ -36,6 +36,7 @@ from quietday.persistence.frequency import (
 )
 from quietday.persistence.mapping import CAPS_SETTING, caps_from_setting, enterprise_from_row
 from quietday.persistence.registry import EnterpriseRepository
+from quietday.persistence.risk import ClassCaps
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import AuditRollupRow
 from quietday.planning.spreadsheets import Cell, csv_bytes, xlsx_bytes
@@ -214,8 +215,11 @@ def _caps(session: Session, rows: dict[str, FrequencyRow], period: Period) -> No
     """Caps and headroom of each enterprise over the calendar year of the period's end."""
     year_first, year_last = date(period.last.year, 1, 1), date(period.last.year, 12, 31)
     defaults: Caps = caps_from_setting(SettingRepository(session).value(CAPS_SETTING))
+    class_caps = ClassCaps(session)
     caps = {
-        e.id: defaults.overridden(enterprise_from_row(e).cap_overrides)
+        e.id: defaults.overridden(
+            class_caps.apply(enterprise_from_row(e), e.risk_class).cap_overrides
+        )
         for e in EnterpriseRepository(session).by_ids(rows)
     }
     repo = FrequencyRepository(session)

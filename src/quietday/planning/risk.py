@@ -26,7 +26,6 @@ from quietday.planning.frequency import refresh_rollups
 __all__ = [
     "MAX_INDUSTRY",
     "REMOTE_NOTE",
-    "caps_by_class",
     "class_problems",
     "get_policy",
     "put_policy",
@@ -144,14 +143,6 @@ def _flat(rows: Iterable[RiskClassPolicyRow]) -> dict[str, Any]:
         for row in rows
         for k, v in row.model_dump().items()
         if k != "risk_class"
-    }
-
-
-def caps_by_class(session: Session) -> dict[str, dict[str, int | None]]:
-    """The cap overrides each class gives its enterprises (before their own overrides)."""
-    return {
-        cls: {"agency_enterprise_per_year": row.agency_enterprise_per_year}
-        for cls, row in RiskPolicyRepository(session).by_class().items()
     }
 
 

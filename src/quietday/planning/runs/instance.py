@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import NamedTuple
 
 from quietday.domain.model import (
     AgencyId,
-    Enterprise,
     EnterpriseId,
     HistoryEntry,
     Horizon,
@@ -42,13 +40,13 @@ from quietday.persistence.registry import (
     EnterpriseRepository,
     PolicyRepository,
 )
+from quietday.persistence.risk import ClassCaps
 from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import RunRow, utcnow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.calendar import working_calendar
 from quietday.planning.feeds import today_in_china
 from quietday.planning.registry import CAPS_SETTING
-from quietday.planning.risk import caps_by_class
 
 __all__ = ["Built", "build_instance"]
 
@@ -119,9 +117,9 @@ def build_instance(session: Session, run: RunRow) -> Built:
     capacity = defaultdict(list)
     for c in AgencyRepository(session).capacities(agency_ids, start, end):
         capacity[c.agency_id].append(c)
-    class_caps = caps_by_class(session)
+    class_caps = ClassCaps(session)
     enterprises = {
-        e.id: _class_capped(enterprise_from_row(e), class_caps.get(e.risk_class or ""))
+        e.id: class_caps.apply(enterprise_from_row(e), e.risk_class)
         for e in EnterpriseRepository(session).facts(ent_ids)
     }
     policies = {
@@ -190,14 +188,6 @@ def build_instance(session: Session, run: RunRow) -> Built:
     return Built(
         instance, versions, sorted(provisional), sorted(p for i in freed if (p := plan_id_of(i)))
     )
-
-
-def _class_capped(enterprise: Enterprise, caps: Mapping[str, int | None] | None) -> Enterprise:
-    """The enterprise with its credit-risk class's caps (a class A firm: once per agency a
-    year, by default), each overridden by the enterprise's own `cap_overrides`."""
-    if caps is None:
-        return enterprise
-    return replace(enterprise, cap_overrides={**caps, **enterprise.cap_overrides})
 
 
 def _settle_pins(
