@@ -15,8 +15,8 @@ from quietday.persistence.tables import (
     AgencyRow,
     EnterpriseRow,
     HistoryRow,
-    RiskClassPolicyRow,
     PlanRow,
+    RiskClassPolicyRow,
     VisitRow,
 )
 
