@@ -320,6 +320,23 @@ def test_a_task_without_ratios_takes_the_class_policys(
     assert r.json()["ratios"] == {"A": 0.2, "B": 0.5}
 
 
+def test_a_drawn_plan_cannot_be_cancelled_or_moved_by_its_agency(
+    client: TestClient, world: Seeded, registry: list[str], clock: Clock
+) -> None:
+    _drawn(client, world, clock)
+    plan = next(p for ref, p in _refs(client, world, "A").items() if ref.startswith("SJ-"))
+    where, auth = f"/api/v1/plans/{plan['id']}", world.auth("A")
+    cancel = client.post(f"{where}/cancel", headers=auth)
+    assert (cancel.status_code, cancel.json()["code"]) == (409, "drawn_plan")
+    assert "双随机" in cancel.json()["detail"]
+    moved = client.patch(where, json={"latest": "2026-07-25"}, headers=auth)
+    assert (moved.status_code, moved.json()["code"]) == (409, "drawn_plan")
+    assert "latest" in moved.json()["detail"]
+    items = client.patch(where, json={"items": ["SCJG-0102"]}, headers=auth)
+    assert items.status_code == 200, items.text
+    assert client.get(where, headers=auth).json()["status"] != "cancelled"
+
+
 def test_hostile_tasks_and_rounds_are_refused_with_the_record_and_field(
     client: TestClient, world: Seeded, registry: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

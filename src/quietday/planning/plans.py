@@ -33,6 +33,7 @@ from quietday.persistence import Session
 from quietday.persistence.filing import NoticeRepository
 from quietday.persistence.plans import PlanFilter, PlanRepository
 from quietday.persistence.registry import AgencyRepository, EnterpriseRepository
+from quietday.persistence.sampling import SamplingRepository
 from quietday.persistence.tables import PlanRow, VisitRow, utcnow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import RowDigest, diff, plain, record
@@ -580,6 +581,10 @@ def update_plan(
         raise InputError([Problem("null_value", name, f"{name} 不能为 null") for name in nulls])
     values: dict[str, Any] = {k: (tuple(v) if k == "items" else v) for k, v in changes.items()}
     updated = replace(current, **values)
+    if updated != current:
+        _drawn_stays(
+            session, row, changed=[k for k in values if getattr(updated, k) != getattr(current, k)]
+        )
     if updated.kind != "case" and "trigger" not in changes:
         updated = replace(updated, trigger=None)  # a plan that is no longer a case
     updated = with_trigger(updated)
@@ -685,6 +690,7 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) ->
     row = repo.get_for(plan_id, actor.own_agency)
     if row.status == PlanStatus.CANCELLED:
         return row
+    _drawn_stays(session, row, changed=["status"])
     _keep_record(session, row, today=today)
     before = row.model_dump()
     row.status = PlanStatus.CANCELLED
@@ -696,6 +702,27 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) ->
         recount_remote(session, [row])
     record(session, "plan.cancel", f"plan:{plan_id}", _changes(before, row))
     return row
+
+
+# What a clerk may still correct in a plan drawn under 双随机: not who, when or how it is
+# checked, nor whether it is, or the draw would be the agency's choice after all.
+_DRAWN_CORRECTABLE = frozenset({"items", "priority"})
+
+
+def _drawn_stays(session: Session, row: PlanRow, *, changed: Sequence[str]) -> None:
+    """Refuse to cancel a plan drawn by a sampling task, or to change more of it than its items
+    and priority: a check that cannot be made is recorded as its result (closed, unreachable)."""
+    fixed = sorted(set(changed) - _DRAWN_CORRECTABLE)
+    if not fixed:
+        return
+    task = SamplingRepository(session).task_of_plans([int(row.id or 0)]).get(int(row.id or 0))
+    if task is None:
+        return
+    message = (
+        f"检查计划 {row.id} 由双随机抽查任务 {task} 抽中,不能撤销或修改 {'、'.join(fixed)};"
+        "无法检查的请录入检查结果(如已关闭、停业或注销,通过登记的住所无法联系)"
+    )
+    raise ConflictError(message, code="drawn_plan")
 
 
 @dataclass(frozen=True, slots=True)
