@@ -40,6 +40,7 @@ from quietday.api.routers import (
 )
 from quietday.config import Settings
 from quietday.persistence import Engine, is_sqlite, make_engine, make_reader, ping
+from quietday.planning.feeds import FeedCache, feed_cache
 from quietday.planning.runner import ProcessRunner, QueueRunner, Runner, ThreadRunner
 
 __all__ = ["RedactFeedTokens", "create_app", "from_environment"]
@@ -136,11 +137,14 @@ def create_app(
     if runner is None:
         runner = _runner(settings, engine)
     reader = make_reader(engine)
+    cache: FeedCache[feeds.Answer] = feed_cache(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner.recover()
+        cache.start()
         yield
+        cache.stop()
         runner.shutdown()
         if reader is not engine:
             reader.dispose()
@@ -162,6 +166,7 @@ def create_app(
     app.state.reader = reader
     app.state.runner = runner
     app.state.clock = clock
+    app.state.feed_cache = cache
     errors.install(app)
     app.add_middleware(
         BodyLimit,
@@ -171,6 +176,8 @@ def create_app(
             agency.UPLOAD_PATH: settings.max_upload_bytes,
         },
     )
+    # Outermost: a poll whose answer this process holds is answered before anything else.
+    app.add_middleware(feeds.FeedPolls, cache=cache, clock=clock)
     _redact_logs()
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (
