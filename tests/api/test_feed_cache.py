@@ -175,3 +175,31 @@ def test_what_was_read_before_a_change_is_not_kept(engine: Engine, world: Seeded
     finally:
         cache.stop()
     assert cache.mark() is None
+
+
+def test_each_change_a_feed_depends_on_moves_the_mark(
+    engine: Engine, fc: TestClient, world: Seeded
+) -> None:
+    """Changes committed elsewhere (PostgreSQL: by migration 0026's triggers) move the mark;
+    on PostgreSQL, a plan changed in a way no feed reads does not."""
+    published(fc, world)
+    t = token(fc, world, "enterprise", world.enterprises[0])
+    cache = fc.app.state.feed_cache  # type: ignore[attr-defined]
+    changes = [
+        "UPDATE visit SET sequence = sequence + 1",
+        "UPDATE plan SET cancelled_visit_id = visit_id, visit_id = NULL"
+        " WHERE id = (SELECT min(id) FROM plan WHERE visit_id IS NOT NULL)",
+        f"UPDATE feed_token SET revoked_at = CURRENT_TIMESTAMP WHERE id = {t['id']}",
+        "INSERT INTO setting (key, value) VALUES ('feed_generation', '7')"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ]
+    for sql in changes:
+        before = cache.mark()
+        assert before is not None
+        _elsewhere(engine, sql)
+        assert _until(lambda b=before: cache.mark() != b) < BOUND, sql
+    if engine.dialect.name == "postgresql":
+        before = cache.mark()
+        _elsewhere(engine, "UPDATE plan SET priority = priority + 1")
+        time.sleep(0.3)
+        assert cache.mark() == before
