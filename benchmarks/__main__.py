@@ -19,6 +19,7 @@ from benchmarks import (
     dashboard,
     distributed,
     feeds,
+    feeds_ratio,
     imports,
     load,
     sampling,
@@ -32,7 +33,7 @@ BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
 # worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two),
 # `make bench-sampling` (双随机 draws coordinated against independent, each solved).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
-LOAD_BENCHMARKS = ("load", "distributed", "webhooks")
+LOAD_BENCHMARKS = ("load", "distributed", "webhooks", "feeds-ratio")
 SAMPLING_BENCHMARKS = ("sampling",)
 
 app = typer.Typer(add_completion=False)
@@ -58,6 +59,7 @@ def run_benchmarks(
         ("county", county, {"time_limit": time_limit}),
         ("import", imports, {}),
         ("feeds", feeds, {}),
+        ("feeds-ratio", feeds_ratio, {}),
         ("load", load, {}),
         ("distributed", distributed, {}),
         ("audit", audit, {}),
@@ -82,7 +84,8 @@ def main(
         str,
         typer.Option(
             help="逗号分隔: county,import,api,feeds,audit,dashboard; "
-            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed; webhooks; sampling"
+            "scale(或 scale-quarter-100k、scale-year-1m); load; distributed; webhooks; feeds-ratio; "
+            "sampling"
         ),
     ] = ",".join(BENCHMARKS),
     time_limit: Annotated[float, typer.Option(min=1, help="county 与 api 的求解时限(秒)")] = 60.0,

@@ -233,6 +233,7 @@ def write_results(out: Path, results: dict[str, Any], echo: Echo) -> None:
         "import",
         "api",
         "feeds",
+        "feeds-ratio",
         "load",
         "distributed",
         "audit",

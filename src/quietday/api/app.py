@@ -42,6 +42,7 @@ from quietday.api.routers import (
 from quietday.api.routers import risk as risk_classes
 from quietday.config import Settings
 from quietday.persistence import Engine, is_sqlite, make_engine, make_reader, ping
+from quietday.planning.feeds import FeedCache, feed_cache
 from quietday.planning.runner import ProcessRunner, QueueRunner, Runner, ThreadRunner
 
 __all__ = ["RedactFeedTokens", "create_app", "from_environment"]
@@ -139,11 +140,14 @@ def create_app(
     if runner is None:
         runner = _runner(settings, engine)
     reader = make_reader(engine)
+    cache: FeedCache[feeds.Answer] = feed_cache(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner.recover()
+        cache.start()
         yield
+        cache.stop()
         runner.shutdown()
         if reader is not engine:
             reader.dispose()
@@ -165,6 +169,7 @@ def create_app(
     app.state.reader = reader
     app.state.runner = runner
     app.state.clock = clock
+    app.state.feed_cache = cache
     errors.install(app)
     app.add_middleware(
         BodyLimit,
@@ -175,6 +180,8 @@ def create_app(
             risk_classes.UPLOAD_PATH: settings.max_upload_bytes,
         },
     )
+    # Outermost: a poll whose answer this process holds is answered before anything else.
+    app.add_middleware(feeds.FeedPolls, cache=cache, clock=clock)
     _redact_logs()
     # Feed polls are most of the traffic: their routes come first in Starlette's linear match.
     for router in (

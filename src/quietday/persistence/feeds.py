@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -17,7 +22,14 @@ from quietday.persistence.tables import (
     UTCDateTime,
 )
 
-__all__ = ["FeedPoll", "FeedRenderRepository", "FeedTokenRepository", "poll_feed"]
+__all__ = [
+    "CHANNEL",
+    "FeedChanges",
+    "FeedPoll",
+    "FeedRenderRepository",
+    "FeedTokenRepository",
+    "poll_feed",
+]
 
 
 class FeedTokenRepository(Repository[FeedTokenRow]):
@@ -157,3 +169,89 @@ class FeedRenderRepository(Repository[FeedRenderRow]):
             existing.last_modified, existing.body = row.last_modified, row.body
             self.session.add(existing)
         self.session.flush()
+
+
+# Every change that can alter what a feed token answers is notified on this channel, in the
+# transaction that makes it (migration 0026's triggers on PostgreSQL): visits, inspectors on
+# visits, plans entering or leaving visits, tokens revoked or deleted, the registry's name
+# generation.
+CHANNEL = "quietday_feeds"
+_KEEPALIVE = 5.0  # seconds between checks that the listening connection still answers
+LISTENER = "quietday-feed-changes"  # the listening connection's application_name
+_WAKE = 0.5  # seconds between looks at whether to stop listening
+
+
+class FeedChanges:
+    """A mark that moves whenever something a feed depends on may have changed in the
+    database, committed by this process or any other; None while that cannot be vouched for.
+
+    SQLite: `PRAGMA data_version` on a connection of its own that never writes (it moves on
+    every commit of any other connection). PostgreSQL: a thread LISTENs on `CHANNEL` and counts
+    notifications; commits of this process's engine count too, without waiting for their
+    notification; the mark is None from the moment the listening connection fails until it
+    listens again. An in-memory SQLite database has no mark (nothing could be cached)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._counter = itertools.count(1)
+        self._moves = 0
+        self._listening = False
+        self._lock = threading.Lock()
+        self._sqlite: sqlite3.Connection | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin watching (a thread and a connection on PostgreSQL, a connection on SQLite)."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            path = url.database or ""
+            if path and path != ":memory:" and "mode=memory" not in str(url.query):
+                self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self._sqlite.execute("PRAGMA query_only = 1")
+            return
+        sa.event.listen(self._engine, "commit", self._moved)
+        self._thread = threading.Thread(target=self._listen, name="feed-changes", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._listening = False
+        with self._lock:
+            if self._sqlite is not None:
+                self._sqlite.close()
+                self._sqlite = None
+        if self._thread is not None:
+            sa.event.remove(self._engine, "commit", self._moved)
+            self._stop.set()  # the thread ends within `_WAKE` and closes its connection
+            self._thread = None
+
+    def mark(self) -> int | None:
+        with self._lock:
+            if self._sqlite is not None:
+                return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
+        return self._moves if self._listening else None
+
+    def _moved(self, *_: object) -> None:
+        self._moves = next(self._counter)
+
+    def _listen(self) -> None:
+        dsn = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    dsn, autocommit=True, connect_timeout=5, application_name=LISTENER
+                ) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._moved()  # whatever was kept before is forgotten
+                    self._listening = True
+                    checked = time.monotonic()
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=_WAKE):
+                            self._moved()
+                        if time.monotonic() - checked > _KEEPALIVE:
+                            conn.execute("SELECT 1")
+                            checked = time.monotonic()
+            except psycopg.Error:
+                self._listening = False
+                self._stop.wait(0.2)
+            self._listening = False

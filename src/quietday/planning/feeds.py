@@ -13,9 +13,9 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from quietday.domain.crew import CrewInspector, Lapse
@@ -27,6 +27,7 @@ from quietday.ics.compose import window
 from quietday.persistence import Engine, Session, session_scope
 from quietday.persistence.crew import InspectorConflictRepository
 from quietday.persistence.feeds import (
+    FeedChanges,
     FeedPoll,
     FeedRenderRepository,
     FeedTokenRepository,
@@ -53,10 +54,12 @@ from quietday.planning.keys import Actor
 
 __all__ = [
     "CHINA",
+    "FeedCache",
     "FeedLookup",
     "RenderedFeed",
     "assign_inspectors",
     "crew_member",
+    "feed_cache",
     "fresh_feed",
     "issue_enterprise_tokens",
     "issue_token",
@@ -67,6 +70,7 @@ __all__ = [
     "revoke_token",
     "rotate_token",
     "today_in_china",
+    "token_digest",
     "unfit_inspectors",
 ]
 
@@ -74,6 +78,7 @@ CHINA = ZoneInfo("Asia/Shanghai")
 TOKEN_PREFIX = "icsf_"
 KINDS: tuple[FeedKind, ...] = ("enterprise", "agency", "inspector")
 _GONE = "订阅地址无效或已失效"
+V = TypeVar("V")
 
 
 def today_in_china(now: datetime) -> date:
@@ -573,3 +578,74 @@ def render_token(session: Session, token: str, *, now: datetime, uid_domain: str
     return build(
         session, look_up(session, token, now=now, uid_domain=uid_domain), uid_domain=uid_domain
     )
+
+
+def token_digest(token: str) -> str | None:
+    """The digest a token is stored by, or None for text that is no token's shape."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    return _digest(token)
+
+
+class FeedCache(Generic[V]):
+    """What polls of each token answered (`V`), kept in this process while it is exactly what
+    the database would give: until anything a feed depends on may have changed (`FeedChanges`'
+    mark moves, in any process) or the day ends in China (an unannounced visit's day arrives).
+    Without a mark (no watcher, or its connection down) nothing is kept. At most `max_bytes`
+    of answers (their `size`), the oldest dropped first."""
+
+    def __init__(self, changes: FeedChanges | None, *, max_bytes: int = 64 << 20) -> None:
+        self._changes = changes
+        self._mark: int | None = None
+        self._entries: dict[str, tuple[datetime, datetime, V, int]] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def start(self) -> None:
+        if self._changes is not None:
+            self._changes.start()
+
+    def stop(self) -> None:
+        if self._changes is not None:
+            self._changes.stop()
+        self._forget(None)
+
+    def mark(self) -> int | None:
+        """The mark to take before reading the database for `put` (None: do not keep)."""
+        mark = self._changes.mark() if self._changes is not None else None
+        if mark != self._mark:
+            self._forget(mark)
+        return mark
+
+    def _forget(self, mark: int | None) -> None:
+        self._entries.clear()
+        self._bytes = 0
+        self._mark = mark
+
+    def get(self, digest: str, now: datetime) -> V | None:
+        """The answer kept for the token of `digest`, if it still holds at `now`."""
+        if self.mark() is None:
+            return None
+        entry = self._entries.get(digest)
+        if entry is None or not entry[0] <= now < entry[1]:
+            return None
+        return entry[2]
+
+    def put(self, digest: str, value: V, *, mark: int | None, today: date, size: int) -> None:
+        """Keep what a poll read after `mark` was taken, unless anything moved since."""
+        if mark is None or self.mark() != mark or size > self._max_bytes:
+            return
+        old = self._entries.pop(digest, None)
+        if old is not None:
+            self._bytes -= old[3]
+        while self._entries and self._bytes + size > self._max_bytes:
+            self._bytes -= self._entries.pop(next(iter(self._entries)))[3]
+        start = datetime.combine(today, time(0), tzinfo=CHINA)
+        end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=CHINA)
+        self._entries[digest] = (start, end, value, size)
+        self._bytes += size
+
+
+def feed_cache(engine: Engine) -> FeedCache[Any]:
+    """A cache of poll answers for this process, watching `engine`'s database for changes."""
+    return FeedCache(FeedChanges(engine))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quietday.api.deps import ActorDep, SessionDep, SettingsDep
 from quietday.api.errors import problem_responses
@@ -28,6 +31,7 @@ from quietday.planning.checkins import agency_names, list_for_token, rate_check_
 from quietday.planning.complaints import REASONS, complaints_for_token
 from quietday.planning.feeds import (
     CHINA,
+    FeedCache,
     RenderedFeed,
     assign_inspectors,
     fresh_feed,
@@ -37,6 +41,7 @@ from quietday.planning.feeds import (
     render_token,
     revoke_token,
     rotate_token,
+    token_digest,
 )
 
 router = APIRouter(tags=["feeds"], responses=problem_responses(422))
@@ -62,13 +67,11 @@ def _rendered(
     return render_token(session, token, now=_now(request), uid_domain=settings.feed_uid_domain)
 
 
-def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
+def _not_modified(match: str | None, since: str | None, etag: str, last_modified: datetime) -> bool:
     """RFC 9110: If-None-Match (weak comparison, lists, *) wins over If-Modified-Since."""
-    match = request.headers.get("if-none-match")
     if match is not None:
         tags = [t.strip() for t in match.split(",")]
         return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
-    since = request.headers.get("if-modified-since")
     if since is None:
         return False
     try:
@@ -83,13 +86,40 @@ _FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "未修改"},
     **problem_responses(404),
 }
+Headers = list[tuple[bytes, bytes]]
+_KEPT_OVERHEAD = 512  # bytes: a kept answer's headers and bookkeeping, roughly
 
 
-def _answer(
-    request: Request, *, etag: str, last_modified: datetime, body: bytes | None, head: bool
-) -> Response:
-    """200 with the body (or only its headers), or 304 when the client's copy is current."""
-    headers = {
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A feed's answers, headers ready: 304, and 200 with its body (None: the body is not
+    held, as when the poll left it in the database because the client had it)."""
+
+    etag: str
+    last_modified: datetime
+    not_modified: Headers
+    body: bytes | None
+    full: Headers
+
+    def send(
+        self, *, match: str | None, since: str | None, head: bool
+    ) -> tuple[int, Headers, bytes] | None:
+        """(status, headers, body) for a client holding (`match`, `since`) validators; None
+        when the client needs the body and it is not held."""
+        if _not_modified(match, since, self.etag, self.last_modified):
+            return 304, self.not_modified, b""
+        if self.body is None:
+            return None
+        return 200, self.full, b"" if head else self.body
+
+
+def _encoded(headers: dict[str, str]) -> Headers:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def _answer_of(*, etag: str, last_modified: datetime, body: bytes | None) -> Answer:
+    """Every answer of one rendering, with the headers each carries."""
+    common = {
         "ETag": etag,
         "Last-Modified": email.utils.format_datetime(last_modified.astimezone(UTC), usegmt=True),
         "Cache-Control": "private, max-age=300",
@@ -97,13 +127,25 @@ def _answer(
         "X-Robots-Tag": "noindex",
         "X-Content-Type-Options": "nosniff",
     }
-    if body is None:
-        return Response(status_code=304, headers=headers)
-    headers["Content-Disposition"] = 'inline; filename="quietday.ics"'
-    if head:
-        headers["Content-Length"] = str(len(body))
-        return Response(status_code=200, media_type=ICS, headers=headers)
-    return Response(body, media_type=ICS, headers=headers)
+    full = {
+        **common,
+        "Content-Disposition": 'inline; filename="quietday.ics"',
+        "Content-Length": str(len(body or b"")),
+        "Content-Type": ICS,
+    }
+    return Answer(
+        etag=etag,
+        last_modified=last_modified,
+        not_modified=_encoded(common),
+        body=body,
+        full=_encoded(full),
+    )
+
+
+def _response(status: int, headers: Headers, body: bytes) -> Response:
+    response = Response(body, status_code=status)
+    response.raw_headers = list(headers)
+    return response
 
 
 def _held_etag(request: Request) -> str:
@@ -114,29 +156,76 @@ def _held_etag(request: Request) -> str:
 
 async def _feed(token: str, request: Request, *, head: bool) -> Response:
     """A poll is mostly answered from the stored rendering in one indexed query on the event
-    loop; rendering goes to the thread pool so that a large feed never stalls the other polls."""
+    loop; rendering goes to the thread pool so that a large feed never stalls the other polls.
+    What it answers is kept in the process's `FeedCache` (`FeedPolls` answers from there)."""
     state = request.app.state
     domain = state.settings.feed_uid_domain
+    cache: FeedCache[Answer] = state.feed_cache
+    match = request.headers.get("if-none-match")
+    since = request.headers.get("if-modified-since")
+    mark = cache.mark()
     found = poll(
         state.reader, token, now=state.clock(), uid_domain=domain, client_etag=_held_etag(request)
     )
     etag, last_modified = found.stored_etag, found.stored_last_modified
+    answer = sent = None
     if etag is not None and last_modified is not None:
-        if _not_modified(request, etag, last_modified):
-            return _answer(request, etag=etag, last_modified=last_modified, body=None, head=head)
-        if found.stored_body is not None:
-            return _answer(
-                request, etag=etag, last_modified=last_modified, body=found.stored_body, head=head
-            )
-    fresh = await run_in_threadpool(fresh_feed, state.engine, found, uid_domain=domain)
-    current = _not_modified(request, fresh.etag, fresh.last_modified)
-    return _answer(
-        request,
-        etag=fresh.etag,
-        last_modified=fresh.last_modified,
-        body=None if current else fresh.body,
-        head=head,
-    )
+        answer = _answer_of(etag=etag, last_modified=last_modified, body=found.stored_body)
+        sent = answer.send(match=match, since=since, head=head)
+    if answer is None or sent is None:
+        fresh = await run_in_threadpool(fresh_feed, state.engine, found, uid_domain=domain)
+        answer = _answer_of(etag=fresh.etag, last_modified=fresh.last_modified, body=fresh.body)
+        sent = answer.send(match=match, since=since, head=head)
+        assert sent is not None  # a fresh rendering holds its body
+    digest = token_digest(token)
+    if digest is not None:
+        size = len(answer.body or b"") + _KEPT_OVERHEAD
+        cache.put(digest, answer, mark=mark, today=found.today, size=size)
+    return _response(*sent)
+
+
+class FeedPolls:
+    """ASGI middleware: a poll of a feed whose answer this process holds (`FeedCache`) is
+    answered here, before routing; everything else goes on to the app."""
+
+    def __init__(
+        self, app: ASGIApp, *, cache: FeedCache[Answer], clock: Callable[[], datetime]
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sent = self._held(scope) if scope["type"] == "http" else None
+        if sent is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = sent
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _held(self, scope: Scope) -> tuple[int, Headers, bytes] | None:
+        path: str = scope["path"]
+        method = scope["method"]
+        if (
+            not path.startswith("/feeds/")
+            or not path.endswith(".ics")
+            or method not in ("GET", "HEAD")
+            or scope.get("root_path")
+        ):
+            return None
+        token = path[7:-4]
+        digest = token_digest(token) if "/" not in token else None
+        answer = self.cache.get(digest, self.clock()) if digest is not None else None
+        if answer is None:
+            return None
+        match = since = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                match = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                since = value.decode("latin-1")
+        return answer.send(match=match, since=since, head=method == "HEAD")
 
 
 @router.get(
