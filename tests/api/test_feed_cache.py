@@ -180,7 +180,7 @@ def test_what_was_read_before_a_change_is_not_kept(engine: Engine, world: Seeded
 def test_each_change_a_feed_depends_on_moves_the_mark(
     engine: Engine, fc: TestClient, world: Seeded
 ) -> None:
-    """Changes committed elsewhere (PostgreSQL: by migration 0026's triggers) move the mark;
+    """Changes committed elsewhere (PostgreSQL: by migration 0027's triggers) move the mark;
     on PostgreSQL, a plan changed in a way no feed reads does not."""
     published(fc, world)
     t = token(fc, world, "enterprise", world.enterprises[0])

@@ -1,8 +1,8 @@
 """feed changes: PostgreSQL notifies `quietday_feeds` in the transaction of every change that
 can alter what a feed token answers (API processes cache answers until then)
 
-Revision ID: 0026
-Revises: 0023
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0026"
-down_revision = "0023"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
