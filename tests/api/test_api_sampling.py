@@ -337,6 +337,50 @@ def test_a_drawn_plan_cannot_be_cancelled_or_moved_by_its_agency(
     assert client.get(where, headers=auth).json()["status"] != "cancelled"
 
 
+def test_no_one_but_the_draw_files_a_drawn_plans_reference(
+    client: TestClient, world: Seeded, registry: list[str], clock: Clock
+) -> None:
+    """An agency squatting the references a draw will file would block the round for good."""
+    made = _round(client, world)
+    task = _task(client, world, made["id"], who="A").json()
+    squat = [
+        {"enterprise_id": e, "kind": "routine", "earliest": "2026-07-21", "latest": "2026-07-31",
+         "external_ref": f"{prefix}-{task['id']}-{e}"}
+        for e, prefix in zip(registry[:2], ("SJ", "sj"), strict=True)
+    ]  # fmt: skip
+    r = client.post("/api/v1/plans/batch", json=squat, headers=world.auth("A"))
+    assert r.status_code == 422, r.text
+    found = {(e["path"], e["code"]) for e in r.json()["errors"]}
+    assert found == {(f"plans[{k}].external_ref", "reserved_external_ref") for k in (0, 1)}
+    clock.now = AT_DRAW
+    drawn = client.post(f"/api/v1/sampling-rounds/{made['id']}/draw", headers=world.auth())
+    assert drawn.status_code == 200, drawn.text
+
+
+def test_an_unannounced_task_is_shown_only_to_its_agencies_until_its_window_ends(
+    client: TestClient, world: Seeded, registry: list[str], clock: Clock
+) -> None:
+    drawn = _drawn(client, world, clock)
+    hidden = drawn["joint"]["name"]
+
+    def names(who: str) -> set[str]:
+        got = client.get("/api/v1/sampling-rounds", headers=world.auth(who)).json()
+        return {t["name"] for r in got for t in r["tasks"]}
+
+    assert hidden in names("supervisor")
+    assert hidden in names("A")
+    assert hidden not in names("C")
+    page = client.get(f"/public/sampling/{drawn['round']['id']}").text
+    assert hidden not in page
+    assert "不预先告知的抽查任务" in page
+    own = [r for r in _refs(client, world, "A") if r.startswith(f"SJ-{drawn['own']['id']}-")]
+    listed = client.get("/public/sampling").text
+    assert f"抽中 {len(own)} 家次" in listed  # A's own task only, not the joint one
+    clock.now = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
+    assert hidden in names("C")
+    assert hidden in client.get(f"/public/sampling/{drawn['round']['id']}").text
+
+
 def test_hostile_tasks_and_rounds_are_refused_with_the_record_and_field(
     client: TestClient, world: Seeded, registry: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,8 @@ the coordination, and agencies do not all round up (or down) together.
   visits.
 - **Independent** draws (what each agency's own platform does) give each agency its own
   numbers: two samples overlap only by chance.
+- A request may name a **stream** of its own, which it draws from in either mode (an
+  unannounced task: the samples of announced tasks must tell nothing of it).
 
 A draw is reproducible from its seed, its population and its ratios alone; the seed is fixed
 before the draw and published with its commitment (`commitment`), so anyone can re-run it.
@@ -61,6 +63,9 @@ class Request:
     agency: str
     population: Mapping[str, str]
     ratios: Mapping[str, float]
+    # Numbers of its own whatever the coordination, under this name: an unannounced task's
+    # sample must not be told by the announced samples it would otherwise nest in.
+    stream: str | None = None
 
     def __post_init__(self) -> None:
         for stratum, ratio in self.ratios.items():
@@ -107,7 +112,9 @@ def draw(
     overlap only where one window's n numbers reach past the other's start (rotation)."""
     if not 0.0 <= start < 1.0:
         raise ValueError(f"start must lie in [0, 1), not {start}")
-    stream = "" if coordination == Coordination.COORDINATED else request.agency
+    stream = request.stream
+    if stream is None:
+        stream = "" if coordination == Coordination.COORDINATED else request.agency
     origin = int(start * _SCALE)
     strata: dict[str, list[str]] = {}
     for enterprise, stratum in request.population.items():

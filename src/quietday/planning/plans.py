@@ -266,6 +266,8 @@ class Intake:
     unchanged: int = 0
     rows: list[tuple[PlanRow, bool]] = field(default_factory=list)
     keep_rows: bool = True
+    # A 双随机 draw files its plans here; no one else may take its references (`DRAWN_REF`).
+    drawn: bool = False
     digest: RowDigest = field(default_factory=RowDigest)
     _refs: set[tuple[str, str]] = field(default_factory=set)
     _filing: FilingRules = field(init=False)
@@ -293,6 +295,11 @@ class Intake:
             )
             agency_id, owner_problems = _owner(self.actor, plan, path, self.wording)
             self.problems.extend(problems + [p for p in owner_problems if "agency_id" not in skip])
+            ref = plan.external_ref or ""
+            if not self.drawn and ref.upper().startswith(DRAWN_REF):
+                message = f"以 {DRAWN_REF} 开头的编号留给双随机抽查抽中的计划"
+                where = f"{path}.external_ref" if path else "external_ref"
+                self.problems.append(Problem("reserved_external_ref", where, message))
             owned.append(_Owned(path, plan, agency_id, skip))
         ents = EnterpriseRepository(self.session).existing(
             o.plan.enterprise_id for o in owned if "enterprise_id" not in o.skip
@@ -432,13 +439,20 @@ class Intake:
 
 
 def create_plans(
-    session: Session, actor: Actor, plans: Sequence[PlanInput], *, today: date, path: str = ""
+    session: Session,
+    actor: Actor,
+    plans: Sequence[PlanInput],
+    *,
+    today: date,
+    path: str = "",
+    drawn: bool = False,
 ) -> list[tuple[PlanRow, bool]]:
     """Accept every plan or none: (row, created) per plan, or InputError listing every problem
-    with its index (`[3].enterprise_id`), or `path` itself for a single plan."""
+    with its index (`[3].enterprise_id`), or `path` itself for a single plan. Only a 双随机 draw
+    (`drawn`) files plans whose reference starts with `DRAWN_REF`."""
     if len(plans) > MAX_BATCH:
         raise InputError([Problem("batch_too_large", path, f"一次最多提交 {MAX_BATCH} 条计划")])
-    intake = Intake(session, actor, today)
+    intake = Intake(session, actor, today, drawn=drawn)
     single = path == "" and len(plans) == 1
     intake.check_and_add([("" if single else f"{path}[{k}]", p) for k, p in enumerate(plans)])
     if intake.problems:
@@ -704,6 +718,8 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) ->
     return row
 
 
+# The references of plans a 双随机 draw files (`SJ-<task>-<enterprise>`).
+DRAWN_REF = "SJ-"
 # What a clerk may still correct in a plan drawn under 双随机: not who, when or how it is
 # checked, nor whether it is, or the draw would be the agency's choice after all.
 _DRAWN_CORRECTABLE = frozenset({"items", "priority"})

@@ -58,7 +58,7 @@ from quietday.planning.audit import canonical, record
 from quietday.planning.feeds import today_in_china
 from quietday.planning.filing import FilingRules
 from quietday.planning.keys import Actor
-from quietday.planning.plans import PlanInput, create_plans, validate_plan
+from quietday.planning.plans import DRAWN_REF, PlanInput, create_plans, validate_plan
 from quietday.planning.risk import get_policy, recount_remote
 from quietday.planning.spreadsheets import csv_bytes, xlsx_bytes
 
@@ -254,7 +254,7 @@ def add_task(
     if not name or len(task.name) > MAX_NAME:
         problems.append(Problem("bad_name", "name", f"任务名称应为 1 至 {MAX_NAME} 个字符"))
     problems += _task_agencies(actor, task, record_name)
-    agencies = list(task.agencies) or [str(actor.agency_id)]
+    agencies = list(task.agencies) or ([actor.agency_id] if actor.agency_id else [])
     known = {a.id: a for a in AgencyRepository(session).by_ids(agencies)}
     prefix_ok = task.region_prefix.isascii() and task.region_prefix.isdigit()
     if not prefix_ok or RegionRepository(session).get(task.region_prefix) is None:
@@ -348,14 +348,22 @@ def _rerun(
     out: dict[int, list[str]] = {}
     for task in snapshot["tasks"]:
         request = Request(
-            agency=task["agencies"][0], population=task["population"], ratios=task["ratios"]
+            agency=task["agencies"][0],
+            population=task["population"],
+            ratios=task["ratios"],
+            stream=_stream(mode, task),
         )
         out[int(task["id"])] = draw(request, seed=seed, coordination=mode, start=start)
     return out
 
 
-def _stream(coordination: str, lead: str) -> str:
-    return "" if coordination == Coordination.COORDINATED else lead
+def _stream(coordination: str, task: Mapping[str, Any]) -> str:
+    """The numbers a task (its snapshot) draws from: its own when it is unannounced (announced
+    samples must tell nothing of it), else the round's shared ones (coordinated) or its lead
+    agency's (independent)."""
+    if task.get("unannounced"):
+        return f"unannounced:{task['id']}"
+    return "" if coordination == Coordination.COORDINATED else str(task["agencies"][0])
 
 
 def _populations(
@@ -379,6 +387,7 @@ def _populations(
                 "id": int(task.id or 0),
                 "agencies": agencies[int(task.id or 0)],
                 "ratios": dict(task.ratios),
+                "unannounced": task.unannounced,
                 "population": population,
             }
         )
@@ -403,7 +412,7 @@ def _file_plans(
             latest=task.latest,
             items=tuple(task.items),
             unannounced=task.unannounced,
-            external_ref=f"SJ-{task.id}-{enterprise}",
+            external_ref=f"{DRAWN_REF}{task.id}-{enterprise}",
             agency_id=agency_id,
         )
         for task, agency_id, enterprise in keys
@@ -411,7 +420,7 @@ def _file_plans(
     plans: list[tuple[PlanRow, bool]] = []
     for start in range(0, len(inputs), MAX_BATCH):
         chunk = inputs[start : start + MAX_BATCH]
-        plans += create_plans(session, actor, chunk, today=today, path="plans")
+        plans += create_plans(session, actor, chunk, today=today, path="plans", drawn=True)
     return plans
 
 
@@ -449,14 +458,15 @@ def draw_round(session: Session, actor: Actor, round_id: int, *, now: datetime) 
     plans = _file_plans(session, actor, keys, today=today_in_china(now))
     draws: list[SamplingDrawRow] = []
     counts: dict[str, Counter[str]] = {}
+    entry_of = {int(e["id"]): e for e in entries}
     for (task, agency_id, enterprise), (plan, _created) in zip(keys, plans, strict=True):
-        lead = agencies[int(task.id or 0)][0]
+        stream = _stream(row.coordination, entry_of[int(task.id or 0)])
         draws.append(
             SamplingDrawRow(
                 task_id=int(task.id or 0),
                 agency_id=agency_id,
                 enterprise_id=enterprise,
-                number=number(row.seed, enterprise, stream=_stream(row.coordination, lead)),
+                number=number(row.seed, enterprise, stream=stream),
                 plan_id=plan.id,
             )
         )
@@ -631,8 +641,18 @@ class RoundView:
     reveal_on: date | None
 
 
-def round_view(session: Session, row: SamplingRoundRow, *, today: date) -> RoundView:
-    """A round with its tasks, their agencies and counts drawn, and whether its seed is shown."""
+def round_view(
+    session: Session,
+    row: SamplingRoundRow,
+    *,
+    today: date,
+    agency: str | None = None,
+    public: bool = False,
+) -> RoundView:
+    """A round with its tasks, their agencies and counts drawn, and whether its seed is shown.
+    Supervisors see every task; until an unannounced task's window has ended the public
+    (`public`) sees only that it exists (no scope, no counts), and an agency (`agency`) sees
+    it only when it takes part."""
     repo = SamplingRepository(session)
     tasks = repo.tasks([int(row.id or 0)])
     ids = [int(t.id or 0) for t in tasks]
@@ -643,21 +663,32 @@ def round_view(session: Session, row: SamplingRoundRow, *, today: date) -> Round
         if row.snapshot is not None
         else {}
     )
-    views = [
-        TaskView(
-            t,
-            agencies[int(t.id or 0)],
-            {a: counts.get((int(t.id or 0), a), 0) for a in agencies[int(t.id or 0)]},
-            sizes.get(int(t.id or 0)),
-        )
-        for t in tasks
-    ]
+    views = []
+    for t in tasks:
+        mine = agencies[int(t.id or 0)]
+        hidden = t.unannounced and t.latest >= today
+        if hidden and not public and agency is not None and agency not in mine:
+            continue
+        if hidden and public:  # there is one; its scope and counts come after its window
+            views.append(TaskView(t, mine, {}, None))
+            continue
+        drawn = {a: counts.get((int(t.id or 0), a), 0) for a in mine}
+        views.append(TaskView(t, mine, drawn, sizes.get(int(t.id or 0))))
     return RoundView(row, views, seed_public(row, tasks, today=today), reveal_day(tasks))
 
 
-def rounds(session: Session, *, today: date, limit: int = 50) -> list[RoundView]:
+def rounds(
+    session: Session,
+    *,
+    today: date,
+    agency: str | None = None,
+    public: bool = False,
+    limit: int = 50,
+) -> list[RoundView]:
+    """The latest rounds, each as `round_view` shows it to this viewer."""
     return [
-        round_view(session, r, today=today) for r in SamplingRepository(session).rounds(limit=limit)
+        round_view(session, r, today=today, agency=agency, public=public)
+        for r in SamplingRepository(session).rounds(limit=limit)
     ]
 
 
@@ -791,7 +822,7 @@ def population_csv(session: Session, round_id: int, *, today: date) -> bytes:
     meta = document["round"]
     lines: list[tuple[str, str, str, str, str]] = []
     for task in document["snapshot"]["tasks"]:
-        stream = _stream(meta["coordination"], task["agencies"][0])
+        stream = _stream(meta["coordination"], task)
         drawn: dict[str, list[str]] = {}
         for agency_id, enterprises in document["drawn"][str(task["id"])].items():
             for enterprise in enterprises:

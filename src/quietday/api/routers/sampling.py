@@ -132,13 +132,13 @@ def create_round(
         window_start=body.window_start,
         now=now,
     )
-    return _round(sampling.round_view(session, row, today=today_in_china(now)))
+    return _round(sampling.round_view(session, row, today=today_in_china(now), agency=_own(actor)))
 
 
 @api.get("/sampling-rounds", summary="抽查批次列表", response_model=list[SamplingRoundPublic])
 def list_rounds(session: SessionDep, actor: ActorDep, today: TodayDep) -> list[SamplingRoundPublic]:
     """最近的抽查批次及其任务、各部门抽中数。"""
-    return [_round(v) for v in sampling.rounds(session, today=today)]
+    return [_round(v) for v in sampling.rounds(session, today=today, agency=_own(actor))]
 
 
 @api.get(
@@ -152,7 +152,7 @@ def get_round(
 ) -> SamplingRoundPublic:
     """一个抽查批次及其任务。"""
     row = SamplingRepository(session).get_or_raise(round_id)
-    return _round(sampling.round_view(session, row, today=today))
+    return _round(sampling.round_view(session, row, today=today, agency=_own(actor)))
 
 
 @api.post(
@@ -189,7 +189,7 @@ def add_task(
         today=today,
     )
     view = sampling.round_view(
-        session, SamplingRepository(session).get_or_raise(round_id), today=today
+        session, SamplingRepository(session).get_or_raise(round_id), today=today, agency=_own(actor)
     )
     return next(_task(t) for t in view.tasks if t.task.id == row.id)
 
@@ -287,7 +287,7 @@ def public_rounds(session: SessionDep, today: TodayDep) -> HTMLResponse:
     agencies, regions = _names(session)
     return _public_page(
         "sampling.html",
-        rounds=sampling.rounds(session, today=today),
+        rounds=sampling.rounds(session, today=today, public=True),
         agencies=agencies,
         regions=regions,
         today=today,
@@ -304,7 +304,7 @@ def public_round(round_id: RoundId, session: SessionDep, today: TodayDep) -> Res
     agencies, regions = _names(session)
     return _public_page(
         "sampling_round.html",
-        view=sampling.round_view(session, row, today=today),
+        view=sampling.round_view(session, row, today=today, public=True),
         results=sampling.public_results(session, round_id, today=today),
         agencies=agencies,
         regions=regions,
@@ -355,6 +355,11 @@ def public_results_xlsx(round_id: RoundId, session: SessionDep, today: TodayDep)
 
 def _local(moment: datetime | None) -> str:
     return moment.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _own(actor: Actor) -> str | None:
+    """Whose view of the rounds an API key has: its agency's, or everything (supervisors)."""
+    return None if actor.is_supervisor else actor.agency_id
 
 
 # ---- the dashboard's pages ----
