@@ -30,12 +30,15 @@ class AuditRepository:
 
     def advance_head(self) -> tuple[int, str]:
         """Take the head for one more entry: (its seq, the hash of the entry before it). A write
-        first, so that PostgreSQL locks the row and SQLite takes its write lock before reading."""
+        first, so that PostgreSQL locks the row and SQLite takes its write lock before reading.
+        The head is never an ORM object here, so the session is not searched for it (that search
+        grows with everything else a big transaction holds)."""
         row = self.session.execute(
             sa.update(AuditHeadRow)
             .where(col(AuditHeadRow.id) == 1)
             .values(seq=col(AuditHeadRow.seq) + 1)
             .returning(col(AuditHeadRow.seq), col(AuditHeadRow.hash))
+            .execution_options(synchronize_session=False)
         ).one()
         return int(row[0]), str(row[1])
 
@@ -44,6 +47,7 @@ class AuditRepository:
             sa.update(AuditHeadRow)
             .where(col(AuditHeadRow.id) == 1, col(AuditHeadRow.seq) == seq)
             .values(hash=digest)
+            .execution_options(synchronize_session=False)
         )
 
     def head(self) -> tuple[int, str]:

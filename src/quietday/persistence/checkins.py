@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from quietday.domain.status import PlanStatus, VisitStatus
-from quietday.persistence.base import Repository
+from quietday.persistence.base import Repository, in_conditions
 from quietday.persistence.tables import (
     CheckInFlagRow,
     CheckInRow,
@@ -76,6 +76,15 @@ class CheckInRepository(Repository[CheckInRow]):
             .order_by(col(CheckInRow.day), col(CheckInRow.id))
         ).all()
 
+    def of_enterprises(self, enterprise_ids: Iterable[str]) -> list[CheckInRow]:
+        """The check-ins of these enterprises, by enterprise, day and id."""
+        rows = [
+            row
+            for where in in_conditions(self.session, col(CheckInRow.enterprise_id), enterprise_ids)
+            for row in self.session.exec(select(CheckInRow).where(where))
+        ]
+        return sorted(rows, key=lambda r: (r.enterprise_id, r.day, r.id or 0))
+
     def between(self, first: date, last: date) -> Sequence[CheckInRow]:
         return self.session.exec(
             select(CheckInRow)
@@ -129,13 +138,12 @@ class CheckInRepository(Repository[CheckInRow]):
         self, ids: Iterable[int], codes: Iterable[str], flags: Iterable[CheckInFlagRow]
     ) -> None:
         """Drop the flags with `codes` from check-ins `ids`, then add `flags`."""
-        wanted, kinds = sorted(set(ids)), sorted(set(codes))
-        if wanted and kinds:
-            self.session.execute(
-                sa.delete(CheckInFlagRow).where(
-                    col(CheckInFlagRow.check_in_id).in_(wanted), col(CheckInFlagRow.code).in_(kinds)
+        kinds = sorted(set(codes))
+        for where in in_conditions(self.session, col(CheckInFlagRow.check_in_id), ids):
+            if kinds:
+                self.session.execute(
+                    sa.delete(CheckInFlagRow).where(where, col(CheckInFlagRow.code).in_(kinds))
                 )
-            )
         self.session.add_all(flags)
         self.session.flush()
 

@@ -312,16 +312,31 @@ def record_check_ins(
     session: Session, actor: Actor, inputs: Sequence[CheckInInput], *, now: datetime | None = None
 ) -> list[int]:
     """Record many entries of `actor`'s agency, then judge each enterprise once: their ids."""
+    return record_batches(session, [(actor, inputs)], now=now)[0]
+
+
+def record_batches(
+    session: Session,
+    batches: Sequence[tuple[Actor, Sequence[CheckInInput]]],
+    *,
+    now: datetime | None = None,
+) -> list[list[int]]:
+    """Record the entries of several agencies (each batch its agency's actor, each audit-logged
+    as its batch), then judge each enterprise once for all of them: the ids, batch by batch."""
     moment = now or utcnow()
-    rows = [_record(session, actor, inp, moment) for inp in inputs]
-    _judge(session, {inp.enterprise_id for inp in inputs})
-    flags = CheckInRepository(session).flags_of(int(r.id or 0) for r in rows)
-    digest = RowDigest()
-    digest.add_all(
-        (r.id, _content(CheckInView(r, flags.get(int(r.id or 0), []), None))) for r in rows
-    )
-    record(session, "check_in.batch", f"agency:{actor.agency_id}", digest.summary())
-    return [int(r.id or 0) for r in rows]
+    made = [
+        (actor, [_record(session, actor, inp, moment) for inp in inputs])
+        for actor, inputs in batches
+    ]
+    _judge(session, {r.enterprise_id for _, rows in made for r in rows})
+    flags = CheckInRepository(session).flags_of(int(r.id or 0) for _, rows in made for r in rows)
+    for actor, rows in made:
+        digest = RowDigest()
+        digest.add_all(
+            (r.id, _content(CheckInView(r, flags.get(int(r.id or 0), []), None))) for r in rows
+        )
+        record(session, "check_in.batch", f"agency:{actor.agency_id}", digest.summary())
+    return [[int(r.id or 0) for r in rows] for _, rows in made]
 
 
 def _content(view: CheckInView) -> dict[str, Any]:
@@ -347,11 +362,10 @@ def _judge(session: Session, enterprise_ids: Iterable[str]) -> None:
     have entries in up to date (a late entry can move a flag to another month)."""
     months: dict[date, tuple[set[str], set[str]]] = {}
     regions = {e.id: e.region_code for e in EnterpriseRepository(session).by_ids(enterprise_ids)}
-    for enterprise_id in sorted(regions):
-        for entry in judge_enterprise(session, enterprise_id):
-            counties, agencies = months.setdefault(entry.day.replace(day=1), (set(), set()))
-            counties.add(regions[enterprise_id])
-            agencies.add(entry.agency_id)
+    for entry in judge_enterprises(session, sorted(regions)):
+        counties, agencies = months.setdefault(entry.day.replace(day=1), (set(), set()))
+        counties.add(regions[entry.enterprise_id])
+        agencies.add(entry.agency_id)
     for month, (counties, agencies) in sorted(months.items()):
         refresh_rollups(session, [month], counties=counties, agencies=agencies)
 
@@ -529,15 +543,31 @@ def write_actuals(database_url: str, year: int, out: Path) -> tuple[Path, Path, 
 def judge_enterprise(session: Session, enterprise_id: str) -> list[CheckInRow]:
     """Flag every check-in of the enterprise again by the core rules (a late-recorded entry can
     change which later one broke a cap); the check-ins."""
+    return judge_enterprises(session, [enterprise_id])
+
+
+def judge_enterprises(session: Session, enterprise_ids: Sequence[str]) -> list[CheckInRow]:
+    """`judge_enterprise` for many enterprises at once: the rules bind one enterprise at a time
+    (capacity is no rule of entering), so those judged over the same years share one instance.
+    The check-ins, by enterprise and day."""
     repo = CheckInRepository(session)
-    entries = list(repo.of_enterprise(enterprise_id))
-    if not entries:
-        return entries
-    instance = actuals_instance(
-        session, entries, horizon=_judging_horizon(session, entries[0].day, entries[-1].day)
-    )
-    rows = rule_flags(instance, {int(e.id or 0): e.day for e in entries})
-    repo.replace_flags([int(e.id or 0) for e in entries], RULE_FLAGS, rows)
+    entries = repo.of_enterprises(enterprise_ids)
+    spans: dict[str, tuple[date, date]] = {}
+    for e in entries:
+        first, _ = spans.get(e.enterprise_id, (e.day, e.day))
+        spans[e.enterprise_id] = (first, e.day)
+    horizons: dict[tuple[int, int], Horizon] = {}
+    groups: dict[Horizon, list[CheckInRow]] = {}
+    for e in entries:
+        first, last = spans[e.enterprise_id]
+        years = (first.year, last.year)
+        if years not in horizons:
+            horizons[years] = _judging_horizon(session, first, last)
+        groups.setdefault(horizons[years], []).append(e)
+    for horizon, rows in sorted(groups.items(), key=lambda g: (g[0].start, g[0].end)):
+        instance = actuals_instance(session, rows, horizon=horizon)
+        flags = rule_flags(instance, {int(e.id or 0): e.day for e in rows})
+        repo.replace_flags([int(e.id or 0) for e in rows], RULE_FLAGS, flags)
     return entries
 
 

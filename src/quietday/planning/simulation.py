@@ -28,7 +28,7 @@ from quietday.persistence.sampling import SamplingRepository
 from quietday.persistence.tables import VisitRow
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.audit import feed_actor
-from quietday.planning.checkins import CheckInInput, put_rating, record_check_ins
+from quietday.planning.checkins import CheckInInput, put_rating, record_batches
 from quietday.planning.codes import codes_for_visits, enterprise_token, keyring
 from quietday.planning.complaints import accept_complaint, close_complaint, file_complaint
 from quietday.planning.crew import declare_conflict, draw_month, set_certified_until
@@ -112,12 +112,11 @@ def simulate_check_ins(session: Session, *, today: date, seed: int = 2026) -> in
                 exempt_reason="投诉举报" if case else None,
             )
         )
-    recorded = 0
+    batches = []
     for agency, inputs in sorted(entries.items()):
         key, _ = create_key(session, role="agency", agency_id=agency, label="演示扫码终端")
-        actor = Actor(key_id=int(key.id or 0), role="agency", agency_id=agency)
-        recorded += len(record_check_ins(session, actor, inputs))
-    return recorded
+        batches.append((Actor(key_id=int(key.id or 0), role="agency", agency_id=agency), inputs))
+    return sum(len(ids) for ids in record_batches(session, batches))
 
 
 def _crew(session: Session, agency_id: str) -> tuple[str, ...]:
