@@ -19,6 +19,7 @@ from quietday.persistence import Engine, session_scope
 from quietday.persistence.agency import inspectors_on
 from quietday.persistence.audit import AuditRepository
 from quietday.persistence.registry import InspectorRepository
+from quietday.persistence.visits import VisitRepository
 from quietday.planning.registry import create_inspector
 from seed import AGENCIES, Seeded
 
@@ -224,6 +225,104 @@ def test_an_assignment_by_hand_refuses_the_same_inspectors_naming_the_field(
     assert r.status_code == 403
 
 
+def sequences(engine: Engine, *visit_ids: int) -> list[int]:
+    with session_scope(engine) as s:
+        rows = {int(v.id or 0): v.sequence for v in VisitRepository(s).by_ids(visit_ids)}
+    return [rows[v] for v in visit_ids]
+
+
+def team(engine: Engine, visit_id: int) -> list[int]:
+    with session_scope(engine) as s:
+        return inspectors_on(s, [visit_id]).get(visit_id, [])
+
+
+def test_a_conflict_or_an_earlier_certificate_end_takes_the_inspector_off_coming_visits(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    """A drawn team does not outlive what made it: a 回避 declared takes its inspector off the
+    enterprise's coming visits, a certificate ended earlier takes its holder off the visits
+    after it; each visit's sequence grows, the audit entry names them, the answer says which
+    need a team, and a draw of the month (without redraw) gives them one. Visits passed or
+    checked in are the record and stay."""
+    published(fc, world)
+    ids = crew_of_a(engine)
+    visits = visits_of(fc, world)
+    teams = {t["visit_id"]: t["inspector_ids"] for t in draw(fc, world).json()["teams"]}
+    e1, e3 = visits["E1"], visits["E3"]
+    gone, stays = teams[e1]
+    before = sequences(engine, e1, e3)
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={"inspector_id": gone, "enterprise_id": world.enterprises[1], "reason": "亲属关系"},
+        headers=world.auth("A"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["released"] == [
+        {
+            "visit_id": e1,
+            "day": "2026-07-22",
+            "enterprise_id": world.enterprises[1],
+            "inspector_ids": [stays],
+            "needs_team": True,
+        }
+    ]
+    assert team(engine, e1) == [stays]
+    assert sequences(engine, e1, e3) == [before[0] + 1, before[1]]
+    with session_scope(engine) as s:
+        (entry,) = AuditRepository(s).page(
+            after=0, limit=10, action_prefix="inspector_conflict.declare", subject=None
+        )
+    assert entry.changes["released"] == [
+        {"visit_id": e1, "day": "2026-07-22", "enterprise_id": world.enterprises[1],
+         "left": [stays]}
+    ]  # fmt: skip
+    # The month drawn again, without redraw: the short team is drawn anew, the others kept.
+    again = draw(fc, world).json()
+    assert [t["visit_id"] for t in again["teams"]] == [e1]
+    assert gone not in again["teams"][0]["inspector_ids"]
+    assert sorted(again["kept"]) == sorted(k for k in teams if k != e1)
+
+    # A supervisor ends a certificate on 07-23: its holder leaves 07-24, not 07-21.
+    on_e0 = team(engine, visits["E0"])
+    holder = next((i for i in team(engine, e3) if i in on_e0), team(engine, e3)[0])
+    before = sequences(engine, visits["E0"], e3)
+    r = fc.put(
+        f"/api/v1/agencies/{A}/inspectors/{holder}/certified-until",
+        json={"certified_until": "2026-07-23"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["certified_until"] == "2026-07-23"
+    assert [(x["visit_id"], x["needs_team"]) for x in r.json()["released"]] == [(e3, True)]
+    assert holder not in team(engine, e3)
+    assert team(engine, visits["E0"]) == on_e0
+    assert sequences(engine, visits["E0"], e3) == [before[0], before[1] + 1]
+    with session_scope(engine) as s:
+        (entry,) = AuditRepository(s).page(
+            after=0, limit=10, action_prefix="inspector.certified_until", subject=None
+        )
+    assert [x["visit_id"] for x in entry.changes["released"]] == [e3]
+
+    # From 07-22, checked in at E1: visits passed (07-21) or checked in are the record.
+    fc.app.state.clock.now = datetime(2026, 7, 22, 1, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    check_in(fc, world, "A", 1, "2026-07-22T09:00:00+08:00")
+    on_e0, on_e1 = team(engine, visits["E0"]), team(engine, e1)
+    member = next(i for i in on_e1 if i in ids.values())
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={"inspector_id": member, "enterprise_id": world.enterprises[1], "reason": "曾任职"},
+        headers=world.auth("A"),
+    )
+    assert r.json()["released"] == []
+    r = fc.put(
+        f"/api/v1/agencies/{A}/inspectors/{on_e0[0]}/certified-until",
+        json={"certified_until": "2026-07-20"},
+        headers=world.auth(),
+    )
+    assert all(x["visit_id"] != visits["E0"] for x in r.json()["released"])
+    assert (team(engine, visits["E0"]), team(engine, e1)) == (on_e0, on_e1)
+
+
 def test_other_agencies_get_404_and_bad_input_4xx(
     fc: TestClient, world: Seeded, engine: Engine
 ) -> None:
@@ -310,6 +409,7 @@ def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
     visits = visits_of(fc, world)
     csrf = sign_in(fc, world.keys["A"])
     page = fc.get("/agency/month", params={"month": "2026-07"})
+    assert "<title>2026年7月入企 · 企业安静日</title>" in page.text
     assert "随机选派本月" in page.text
     assert "没有回避申报" in page.text
     assert "2026-07-21" in page.text  # a4's certificate
@@ -350,6 +450,16 @@ def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
     r = fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-07", "redraw": "1"})
     assert "为 3 次入企抽取了执法人员" in r.text
     assert fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-7"}).status_code == 422
+    # A 回避 declared for one of E3's team: the page names the visit that now needs a team.
+    member = team(engine, visits["E3"])[0]
+    r = fc.post(
+        "/agency/conflicts",
+        data={**form, "inspector": member, "enterprise": world.enterprises[3]},
+    )
+    assert r.status_code == 200, r.text
+    assert "已从入企中撤出" in r.text
+    assert re.search(rf'<li data-visit="{visits["E3"]}">.*?须重新选派', r.text, re.S)
+    assert member not in team(engine, visits["E3"])
 
     conflict = re.search(r'action="/agency/conflicts/(\d+)/remove"', r.text)
     assert conflict is not None
@@ -364,7 +474,7 @@ def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
         f"/agency/conflicts/{conflict.group(1)}/remove", data={"csrf": csrf, "month": "2026-07"}
     )
     assert "已撤回回避申报" in r.text
-    assert "没有回避申报" in r.text
+    assert f"/agency/conflicts/{conflict.group(1)}/remove" not in r.text
 
 
 def audited_draws(engine: Engine) -> int:
