@@ -1,8 +1,9 @@
-"""随机选派 over HTTP on SQLite and PostgreSQL: conflicts (回避) declared, listed and removed by the
-agency's key; certificates' validity set by a supervisor; the draw of a month picks only active
-inspectors certified on the day and not 回避, keeps what was assigned unless redrawn, tells why a
-visit got no team, is the same when run again (and from its audit entry); an assignment by hand
-refuses the same inspectors naming the field; other agencies get 404."""
+"""随机选派 over HTTP on SQLite and PostgreSQL: conflicts (回避) declared and listed by the
+agency's key and withdrawn by a supervisor's alone; certificates' validity set by a supervisor;
+a 回避 or an earlier certificate end takes the inspector off coming teams; the draw of a month
+picks only active inspectors certified on the day and not 回避, keeps what was assigned unless
+redrawn, tells why a visit got no team, is the same when run again (and from its audit entry); an
+assignment by hand refuses the same inspectors naming the field; other agencies get 404."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from quietday.domain.crew import CrewInspector, CrewVisit, draw_crews, draw_seed
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.agency import inspectors_on
 from quietday.persistence.audit import AuditRepository
+from quietday.persistence.crew import InspectorConflictRepository
 from quietday.persistence.registry import InspectorRepository
 from quietday.persistence.visits import VisitRepository
 from quietday.planning.registry import create_inspector
@@ -164,12 +166,23 @@ def test_the_draw_picks_only_eligible_inspectors_keeps_assignments_and_repeats(
         kept_team = inspectors_on(s, [visits["E3"]])[visits["E3"]]
     assert kept_team == sorted(late["teams"][0]["inspector_ids"])
 
-    # Removing the conflict: a1 may go to E1 again.
-    r = fc.delete(
-        f"/api/v1/agencies/{A}/inspector-conflicts/{conflict['id']}", headers=world.auth("A")
+    # Withdrawing the conflict is the supervisors' (司法行政 keeps the register): A may declare
+    # a 回避 but not withdraw it, so it cannot steer a redraw away from inspectors and back.
+    path = f"/api/v1/agencies/{A}/inspector-conflicts/{conflict['id']}"
+    r = fc.delete(path, headers=world.auth("A"))
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    assert r.json()["detail"] == (
+        "回避申报只能由监督(司法行政)密钥撤回;执法部门可以申报回避,不能撤回"
     )
-    assert r.status_code == 204
+    assert len(fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth()).json())
+    assert fc.delete(path, headers=world.auth()).status_code == 204
     assert fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json() == []
+    assert fc.delete(path, headers=world.auth()).status_code == 404
+    with session_scope(engine) as s:
+        (withdrawn,) = AuditRepository(s).page(
+            after=0, limit=10, action_prefix="inspector_conflict.remove", subject=None
+        )
+    assert withdrawn.actor.startswith("supervisor")
 
 
 def test_an_assignment_by_hand_refuses_the_same_inspectors_naming_the_field(
@@ -346,17 +359,24 @@ def test_other_agencies_get_404_and_bad_input_4xx(
             f"/api/v1/agencies/{A}/inspector-conflicts",
             {"inspector_id": ids["a2"], "enterprise_id": world.enterprises[1], "reason": "x"},
         ),
-        ("DELETE", f"/api/v1/agencies/{A}/inspector-conflicts/{conflict}", None),
-        # Under its own path, B reaches neither A's inspector nor A's conflict.
+        # Under its own path, B reaches not A's inspector.
         (
             "POST",
             f"/api/v1/agencies/{B}/inspector-conflicts",
             {"inspector_id": ids["a2"], "enterprise_id": world.enterprises[1], "reason": "x"},
         ),
-        ("DELETE", f"/api/v1/agencies/{B}/inspector-conflicts/{conflict}", None),
     ]:
         r = fc.request(method, path, json=body, headers=world.auth("B"))
         assert r.status_code == 404, (method, path, r.text)
+    # No agency key withdraws a 回避, its own or another's: the same 403 whatever it names.
+    for agency in (A, B):
+        r = fc.delete(
+            f"/api/v1/agencies/{agency}/inspector-conflicts/{conflict}", headers=world.auth("B")
+        )
+        assert r.status_code == 403, r.text
+    # A supervisor withdraws under the conflict's own agency only.
+    r = fc.delete(f"/api/v1/agencies/{B}/inspector-conflicts/{conflict}", headers=world.auth())
+    assert r.status_code == 404
     assert (
         len(fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json())
         == 1
@@ -401,7 +421,7 @@ def sign_in(fc: TestClient, key: str) -> str:
     return found.group(1)
 
 
-def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
+def test_the_agency_pages_declare_conflicts_and_draw_the_month(
     fc: TestClient, world: Seeded, engine: Engine
 ) -> None:
     published(fc, world)
@@ -461,20 +481,15 @@ def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
     assert re.search(rf'<li data-visit="{visits["E3"]}">.*?须重新选派', r.text, re.S)
     assert member not in team(engine, visits["E3"])
 
-    conflict = re.search(r'action="/agency/conflicts/(\d+)/remove"', r.text)
-    assert conflict is not None
-    other = TestClient(fc.app)
-    other_csrf = sign_in(other, world.keys["B"])
-    r = other.post(
-        f"/agency/conflicts/{conflict.group(1)}/remove",
-        data={"csrf": other_csrf, "month": "2026-07"},
-    )
+    # The clerk declares but does not withdraw: no button, a note, and no such form to post.
+    assert "撤回" not in re.sub(r"不能撤回|须撤回", "", r.text)
+    assert "本部门可以申报,不能撤回" in r.text
+    with session_scope(engine) as s:
+        (first, *_) = InspectorConflictRepository(s).of_agency(A)
+    r = fc.post(f"/agency/conflicts/{first.id}/remove", data={"csrf": csrf, "month": "2026-07"})
     assert r.status_code == 404
-    r = fc.post(
-        f"/agency/conflicts/{conflict.group(1)}/remove", data={"csrf": csrf, "month": "2026-07"}
-    )
-    assert "已撤回回避申报" in r.text
-    assert f"/agency/conflicts/{conflict.group(1)}/remove" not in r.text
+    with session_scope(engine) as s:
+        assert InspectorConflictRepository(s).get(int(first.id or 0)) is not None
 
 
 def audited_draws(engine: Engine) -> int:

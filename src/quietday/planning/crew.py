@@ -1,5 +1,6 @@
 """随机选派 (双随机、一公开): an agency's inspectors drawn for its visits of a month, declared
-conflicts (回避) and the validity of certificates.
+conflicts (回避: an agency declares, only a supervisor withdraws) and the validity of certificates
+(supervisors).
 
 `draw_month` takes the agency's published visits of the month that it still has plans in; those
 of days not yet passed and without a check-in are open to the draw, the rest (and, unless a
@@ -249,8 +250,12 @@ def declare_conflict(
 
 
 def remove_conflict(session: Session, actor: Actor, *, agency_id: str, conflict_id: int) -> None:
-    """Withdraw a declared conflict of one of the agency's inspectors."""
-    _agency_of(session, actor, agency_id)
+    """Withdraw a declared conflict of one of the agency's inspectors: supervisors only (司法行政
+    keeps the register, as of certificates). An agency declares but never withdraws, so it
+    cannot declare 回避 for inspectors it does not want, redraw, and withdraw again."""
+    if not actor.is_supervisor:
+        raise ForbiddenError("回避申报只能由监督(司法行政)密钥撤回;执法部门可以申报回避,不能撤回")
+    AgencyRepository(session).get_or_raise(agency_id)
     repo = InspectorConflictRepository(session)
     row = repo.get(conflict_id)
     owner = InspectorRepository(session).get(row.inspector_id) if row is not None else None

@@ -560,27 +560,6 @@ def declare_conflict(
     return _month_page(request, session, desk, first, done="已登记回避", released=declared.released)
 
 
-@router.post("/conflicts/{conflict_id}/remove", response_class=HTMLResponse)
-def remove_conflict(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    desk: AtDesk,
-    conflict_id: Id,
-    m: FormMonth,
-    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
-) -> Response:
-    """撤回一条回避申报."""
-    first = _first(request, m)
-    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _month_page(request, session, desk, first, errors=[FORM_EXPIRED], status=403)
-    try:
-        crew.remove_conflict(session, desk.actor, agency_id=desk.agency_id, conflict_id=conflict_id)
-    except NotFoundError as exc:
-        return _month_page(request, session, desk, first, errors=[str(exc)], status=404)
-    return _month_page(request, session, desk, first, done="已撤回回避申报")
-
-
 def _visit_page(
     request: Request,
     session: Session,

@@ -1,6 +1,7 @@
 """随机选派 over the API: an agency's inspectors drawn for its visits of a month, declared
 conflicts (回避) and the validity of certificates. An agency key acts for its own agency (any
-other is the same 404 as a missing one), a supervisor for every agency."""
+other is the same 404 as a missing one), a supervisor for every agency; certificates' validity
+and withdrawing a 回避 are the supervisors' alone (403 for an agency key)."""
 
 from __future__ import annotations
 
@@ -145,13 +146,14 @@ def declare(
 
 @router.delete(
     "/inspector-conflicts/{conflict_id}",
-    summary="撤回回避申报",
+    summary="撤回回避申报(仅监督密钥)",
     status_code=204,
 )
 def remove(
     agency_id: AgencyId, conflict_id: RowId, session: SessionDep, actor: ActorDep
 ) -> Response:
-    """撤回一条回避申报。"""
+    """撤回一条回避申报。回避登记由司法行政(监督)部门掌握,与执法证有效期一样:执法部门可以申报,
+    撤回须用监督密钥(执法部门的密钥得到 403),以免申报回避、重新抽取、再撤回来挑选人员。"""
     crew.remove_conflict(session, actor, agency_id=agency_id, conflict_id=conflict_id)
     return Response(status_code=204)
 
