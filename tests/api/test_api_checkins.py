@@ -4,7 +4,7 @@ and agreement of the flags with the core checker on the same entries."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,10 @@ from fastapi.testclient import TestClient
 from conftest import CERTS, Clock
 from flows import check_in, published, token
 from helpers import assert_flags_agree_with_check
-from quietday.persistence import Engine
+from quietday.persistence import Engine, session_scope
+from quietday.persistence.registry import InspectorRepository
+from quietday.planning.checkins import ENTRY_FLAGS
+from quietday.planning.registry import create_inspector
 from seed import AGENCIES, Seeded
 
 
@@ -80,6 +83,72 @@ def test_check_ins_are_matched_and_flagged(fc: TestClient, world: Seeded) -> Non
         "inspector_other_agency",
     }
     assert crew["visit_id"] is None
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_a_lapsed_certificate_and_a_declared_conflict_flag_the_entry(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    """An inspector whose certificate had lapsed on the entry's day, and one with a declared 回避
+    for the enterprise, are flagged by name; the flags have Chinese labels, are listed by code and
+    counted by the frequency audit and the supervision figures alike."""
+    agency, firm = AGENCIES["A"][0], world.enterprises[2]
+    with session_scope(engine, actor="cli") as s:
+        create_inspector(
+            s,
+            agency_id=agency,
+            name="王过期",
+            certificate_no="A-003",
+            certified_until=date(2026, 7, 20),
+        )
+        ids = {r.certificate_no: int(r.id or 0) for r in InspectorRepository(s).list()}
+    r = fc.post(
+        f"/api/v1/agencies/{agency}/inspector-conflicts",
+        json={"inspector_id": ids["A-002"], "enterprise_id": firm, "reason": "亲属关系"},
+        headers=world.auth("A"),
+    )
+    assert r.status_code == 201, r.text
+    certificates = ["A-001", "A-002", "A-003"]
+    entry = check_in(fc, world, "A", 2, "2026-07-23T09:00:00+08:00", certificates=certificates)
+    flags = {f["code"]: f["detail"] for f in entry["flags"]}
+    assert flags["certificate_expired"] == (
+        "2026-07-23 入企时执法证已过期: 王过期(A-003,有效期至 2026-07-20)"
+    )
+    assert flags["inspector_conflict"] == f"已申报回避企业 {firm}: 执法员A-002(A-002,亲属关系)"
+    assert "too_few_inspectors" not in flags  # A-001 and A-002 held their certificates
+    # The day the certificate still held, at another enterprise: neither flag.
+    held = check_in(fc, world, "A", 3, "2026-07-20T09:00:00+08:00", certificates=certificates)
+    assert not codes(held) & {"certificate_expired", "inspector_conflict"}
+    # Two inspectors of whom one had lapsed: too few certified ones, too.
+    short = check_in(
+        fc, world, "A", 4, "2026-07-24T09:00:00+08:00", certificates=["A-001", "A-003"]
+    )
+    assert {"certificate_expired", "too_few_inspectors"} <= codes(short)
+    assert ENTRY_FLAGS["certificate_expired"] == "有执法人员的执法证在入企当天已过期"
+    assert ENTRY_FLAGS["inspector_conflict"] == "有执法人员已申报回避该企业"
+    for code, expected in (
+        ("certificate_expired", [entry["id"], short["id"]]),
+        ("inspector_conflict", [entry["id"]]),
+    ):
+        r = fc.get("/api/v1/check-ins", params={"flag": code}, headers=world.auth())
+        assert [e["id"] for e in r.json()["items"]] == expected
+    described = fc.get("/openapi.json").json()["paths"]["/api/v1/check-ins"]["get"]["parameters"]
+    flag = next(p for p in described if p["name"] == "flag")
+    assert "certificate_expired" in flag["description"]
+    assert "inspector_conflict" in flag["description"]
+    audit = fc.get(
+        "/api/v1/audit/frequency",
+        params={"by": "agency", "period": "2026-07"},
+        headers=world.auth(),
+    )
+    assert audit.status_code == 200, audit.text
+    row = next(x for x in audit.json()["items"] if x["subject"] == agency)
+    assert (row["flags"]["certificate_expired"], row["flags"]["inspector_conflict"]) == (2, 1)
+    assert row["actual_visits"] == 3
+    supervised = fc.get("/api/v1/supervision", params={"month": "2026-07"}, headers=world.auth())
+    assert supervised.status_code == 200, supervised.text
+    mine = next(a for a in supervised.json()["agencies"] if a["agency_id"] == agency)
+    assert mine["entries"] == 3
 
 
 @pytest.mark.usefixtures("inspectors")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -300,3 +300,36 @@ def test_door_pages_sign_in_choose_the_crew_scan_and_sign_out(
     assert fc.post("/door/logout", data={"csrf": csrf}).url.path == "/door/login"
     fc.cookies.set("qd_door", cookie or "", path="/door")
     assert fc.get("/door").url.path == "/door/login"
+
+
+def test_an_inspector_whose_certificate_lapsed_is_neither_offered_nor_kept_at_the_door(
+    fc: TestClient, world: Seeded, engine: Engine, clock: Clock, morning: dict[str, int]
+) -> None:
+    """The door offers the agency's active inspectors whose certificate holds today: one that
+    lapsed yesterday is refused by name and date, and one that lapses tonight leaves the crew
+    of a session still open after midnight."""
+    with session_scope(engine, actor="test") as s:
+        for number, until in (("A-007", date(2026, 7, 20)), ("A-008", date(2026, 7, 21))):
+            create_inspector(
+                s,
+                agency_id=AGENCIES["A"][0],
+                name=f"执法员{number}",
+                certificate_no=number,
+                certified_until=until,
+            )
+        ids = {r.certificate_no: int(r.id or 0) for r in InspectorRepository(s).list()}
+    clock.now = datetime(2026, 7, 21, 14, 0, tzinfo=UTC)  # 22:00 in China
+    crew = _sign_in(fc, world.keys["A"])
+    assert crew.url.path == "/door/crew"
+    assert "A-007" not in crew.text
+    assert "A-008" in crew.text
+    csrf = _form(crew.text)
+    r = fc.post("/door/crew", data={"inspector": [ids["A-001"], ids["A-007"]], "csrf": csrf})
+    assert r.status_code == 422
+    assert "执法员A-007(A-007)的执法证有效期至 2026-07-20,今天不能入企" in r.text
+    r = fc.post("/door/crew", data={"inspector": [ids["A-001"], ids["A-008"]], "csrf": csrf})
+    assert r.url.path == "/door"
+    clock.now = datetime(2026, 7, 21, 16, 30, tzinfo=UTC)  # 00:30 on 07-22, the session lives
+    again = fc.get("/door")
+    assert again.url.path == "/door/crew"  # one certified inspector left: choose again
+    assert "A-008" not in again.text

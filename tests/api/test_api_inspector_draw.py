@@ -1,8 +1,9 @@
-"""随机选派 over HTTP on SQLite and PostgreSQL: conflicts (回避) declared, listed and removed by the
-agency's key; certificates' validity set by a supervisor; the draw of a month picks only active
-inspectors certified on the day and not 回避, keeps what was assigned unless redrawn, tells why a
-visit got no team, is the same when run again (and from its audit entry); an assignment by hand
-refuses the same inspectors naming the field; other agencies get 404."""
+"""随机选派 over HTTP on SQLite and PostgreSQL: conflicts (回避) declared and listed by the
+agency's key and withdrawn by a supervisor's alone; certificates' validity set by a supervisor;
+a 回避 or an earlier certificate end takes the inspector off coming teams; the draw of a month
+picks only active inspectors certified on the day and not 回避, keeps what was assigned unless
+redrawn, tells why a visit got no team, is the same when run again (and from its audit entry); an
+assignment by hand refuses the same inspectors naming the field; other agencies get 404."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from quietday.domain.crew import CrewInspector, CrewVisit, draw_crews, draw_seed
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.agency import inspectors_on
 from quietday.persistence.audit import AuditRepository
+from quietday.persistence.crew import InspectorConflictRepository
 from quietday.persistence.registry import InspectorRepository
+from quietday.persistence.visits import VisitRepository
 from quietday.planning.registry import create_inspector
 from seed import AGENCIES, Seeded
 
@@ -163,12 +166,23 @@ def test_the_draw_picks_only_eligible_inspectors_keeps_assignments_and_repeats(
         kept_team = inspectors_on(s, [visits["E3"]])[visits["E3"]]
     assert kept_team == sorted(late["teams"][0]["inspector_ids"])
 
-    # Removing the conflict: a1 may go to E1 again.
-    r = fc.delete(
-        f"/api/v1/agencies/{A}/inspector-conflicts/{conflict['id']}", headers=world.auth("A")
+    # Withdrawing the conflict is the supervisors' (司法行政 keeps the register): A may declare
+    # a 回避 but not withdraw it, so it cannot steer a redraw away from inspectors and back.
+    path = f"/api/v1/agencies/{A}/inspector-conflicts/{conflict['id']}"
+    r = fc.delete(path, headers=world.auth("A"))
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+    assert r.json()["detail"] == (
+        "回避申报只能由监督(司法行政)密钥撤回;执法部门可以申报回避,不能撤回"
     )
-    assert r.status_code == 204
+    assert len(fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth()).json())
+    assert fc.delete(path, headers=world.auth()).status_code == 204
     assert fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json() == []
+    assert fc.delete(path, headers=world.auth()).status_code == 404
+    with session_scope(engine) as s:
+        (withdrawn,) = AuditRepository(s).page(
+            after=0, limit=10, action_prefix="inspector_conflict.remove", subject=None
+        )
+    assert withdrawn.actor.startswith("supervisor")
 
 
 def test_an_assignment_by_hand_refuses_the_same_inspectors_naming_the_field(
@@ -224,6 +238,104 @@ def test_an_assignment_by_hand_refuses_the_same_inspectors_naming_the_field(
     assert r.status_code == 403
 
 
+def sequences(engine: Engine, *visit_ids: int) -> list[int]:
+    with session_scope(engine) as s:
+        rows = {int(v.id or 0): v.sequence for v in VisitRepository(s).by_ids(visit_ids)}
+    return [rows[v] for v in visit_ids]
+
+
+def team(engine: Engine, visit_id: int) -> list[int]:
+    with session_scope(engine) as s:
+        return inspectors_on(s, [visit_id]).get(visit_id, [])
+
+
+def test_a_conflict_or_an_earlier_certificate_end_takes_the_inspector_off_coming_visits(
+    fc: TestClient, world: Seeded, engine: Engine
+) -> None:
+    """A drawn team does not outlive what made it: a 回避 declared takes its inspector off the
+    enterprise's coming visits, a certificate ended earlier takes its holder off the visits
+    after it; each visit's sequence grows, the audit entry names them, the answer says which
+    need a team, and a draw of the month (without redraw) gives them one. Visits passed or
+    checked in are the record and stay."""
+    published(fc, world)
+    ids = crew_of_a(engine)
+    visits = visits_of(fc, world)
+    teams = {t["visit_id"]: t["inspector_ids"] for t in draw(fc, world).json()["teams"]}
+    e1, e3 = visits["E1"], visits["E3"]
+    gone, stays = teams[e1]
+    before = sequences(engine, e1, e3)
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={"inspector_id": gone, "enterprise_id": world.enterprises[1], "reason": "亲属关系"},
+        headers=world.auth("A"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["released"] == [
+        {
+            "visit_id": e1,
+            "day": "2026-07-22",
+            "enterprise_id": world.enterprises[1],
+            "inspector_ids": [stays],
+            "needs_team": True,
+        }
+    ]
+    assert team(engine, e1) == [stays]
+    assert sequences(engine, e1, e3) == [before[0] + 1, before[1]]
+    with session_scope(engine) as s:
+        (entry,) = AuditRepository(s).page(
+            after=0, limit=10, action_prefix="inspector_conflict.declare", subject=None
+        )
+    assert entry.changes["released"] == [
+        {"visit_id": e1, "day": "2026-07-22", "enterprise_id": world.enterprises[1],
+         "left": [stays]}
+    ]  # fmt: skip
+    # The month drawn again, without redraw: the short team is drawn anew, the others kept.
+    again = draw(fc, world).json()
+    assert [t["visit_id"] for t in again["teams"]] == [e1]
+    assert gone not in again["teams"][0]["inspector_ids"]
+    assert sorted(again["kept"]) == sorted(k for k in teams if k != e1)
+
+    # A supervisor ends a certificate on 07-23: its holder leaves 07-24, not 07-21.
+    on_e0 = team(engine, visits["E0"])
+    holder = next((i for i in team(engine, e3) if i in on_e0), team(engine, e3)[0])
+    before = sequences(engine, visits["E0"], e3)
+    r = fc.put(
+        f"/api/v1/agencies/{A}/inspectors/{holder}/certified-until",
+        json={"certified_until": "2026-07-23"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["certified_until"] == "2026-07-23"
+    assert [(x["visit_id"], x["needs_team"]) for x in r.json()["released"]] == [(e3, True)]
+    assert holder not in team(engine, e3)
+    assert team(engine, visits["E0"]) == on_e0
+    assert sequences(engine, visits["E0"], e3) == [before[0], before[1] + 1]
+    with session_scope(engine) as s:
+        (entry,) = AuditRepository(s).page(
+            after=0, limit=10, action_prefix="inspector.certified_until", subject=None
+        )
+    assert [x["visit_id"] for x in entry.changes["released"]] == [e3]
+
+    # From 07-22, checked in at E1: visits passed (07-21) or checked in are the record.
+    fc.app.state.clock.now = datetime(2026, 7, 22, 1, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    check_in(fc, world, "A", 1, "2026-07-22T09:00:00+08:00")
+    on_e0, on_e1 = team(engine, visits["E0"]), team(engine, e1)
+    member = next(i for i in on_e1 if i in ids.values())
+    r = fc.post(
+        f"/api/v1/agencies/{A}/inspector-conflicts",
+        json={"inspector_id": member, "enterprise_id": world.enterprises[1], "reason": "曾任职"},
+        headers=world.auth("A"),
+    )
+    assert r.json()["released"] == []
+    r = fc.put(
+        f"/api/v1/agencies/{A}/inspectors/{on_e0[0]}/certified-until",
+        json={"certified_until": "2026-07-20"},
+        headers=world.auth(),
+    )
+    assert all(x["visit_id"] != visits["E0"] for x in r.json()["released"])
+    assert (team(engine, visits["E0"]), team(engine, e1)) == (on_e0, on_e1)
+
+
 def test_other_agencies_get_404_and_bad_input_4xx(
     fc: TestClient, world: Seeded, engine: Engine
 ) -> None:
@@ -247,17 +359,24 @@ def test_other_agencies_get_404_and_bad_input_4xx(
             f"/api/v1/agencies/{A}/inspector-conflicts",
             {"inspector_id": ids["a2"], "enterprise_id": world.enterprises[1], "reason": "x"},
         ),
-        ("DELETE", f"/api/v1/agencies/{A}/inspector-conflicts/{conflict}", None),
-        # Under its own path, B reaches neither A's inspector nor A's conflict.
+        # Under its own path, B reaches not A's inspector.
         (
             "POST",
             f"/api/v1/agencies/{B}/inspector-conflicts",
             {"inspector_id": ids["a2"], "enterprise_id": world.enterprises[1], "reason": "x"},
         ),
-        ("DELETE", f"/api/v1/agencies/{B}/inspector-conflicts/{conflict}", None),
     ]:
         r = fc.request(method, path, json=body, headers=world.auth("B"))
         assert r.status_code == 404, (method, path, r.text)
+    # No agency key withdraws a 回避, its own or another's: the same 403 whatever it names.
+    for agency in (A, B):
+        r = fc.delete(
+            f"/api/v1/agencies/{agency}/inspector-conflicts/{conflict}", headers=world.auth("B")
+        )
+        assert r.status_code == 403, r.text
+    # A supervisor withdraws under the conflict's own agency only.
+    r = fc.delete(f"/api/v1/agencies/{B}/inspector-conflicts/{conflict}", headers=world.auth())
+    assert r.status_code == 404
     assert (
         len(fc.get(f"/api/v1/agencies/{A}/inspector-conflicts", headers=world.auth("A")).json())
         == 1
@@ -302,7 +421,7 @@ def sign_in(fc: TestClient, key: str) -> str:
     return found.group(1)
 
 
-def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
+def test_the_agency_pages_declare_conflicts_and_draw_the_month(
     fc: TestClient, world: Seeded, engine: Engine
 ) -> None:
     published(fc, world)
@@ -310,6 +429,7 @@ def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
     visits = visits_of(fc, world)
     csrf = sign_in(fc, world.keys["A"])
     page = fc.get("/agency/month", params={"month": "2026-07"})
+    assert "<title>2026年7月入企 · 企业安静日</title>" in page.text
     assert "随机选派本月" in page.text
     assert "没有回避申报" in page.text
     assert "2026-07-21" in page.text  # a4's certificate
@@ -350,21 +470,26 @@ def test_the_agency_pages_declare_and_remove_conflicts_and_draw_the_month(
     r = fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-07", "redraw": "1"})
     assert "为 3 次入企抽取了执法人员" in r.text
     assert fc.post("/agency/month/draw", data={"csrf": csrf, "month": "2026-7"}).status_code == 422
-
-    conflict = re.search(r'action="/agency/conflicts/(\d+)/remove"', r.text)
-    assert conflict is not None
-    other = TestClient(fc.app)
-    other_csrf = sign_in(other, world.keys["B"])
-    r = other.post(
-        f"/agency/conflicts/{conflict.group(1)}/remove",
-        data={"csrf": other_csrf, "month": "2026-07"},
-    )
-    assert r.status_code == 404
+    # A 回避 declared for one of E3's team: the page names the visit that now needs a team.
+    member = team(engine, visits["E3"])[0]
     r = fc.post(
-        f"/agency/conflicts/{conflict.group(1)}/remove", data={"csrf": csrf, "month": "2026-07"}
+        "/agency/conflicts",
+        data={**form, "inspector": member, "enterprise": world.enterprises[3]},
     )
-    assert "已撤回回避申报" in r.text
-    assert "没有回避申报" in r.text
+    assert r.status_code == 200, r.text
+    assert "已从入企中撤出" in r.text
+    assert re.search(rf'<li data-visit="{visits["E3"]}">.*?须重新选派', r.text, re.S)
+    assert member not in team(engine, visits["E3"])
+
+    # The clerk declares but does not withdraw: no button, a note, and no such form to post.
+    assert "撤回" not in re.sub(r"不能撤回|须撤回", "", r.text)
+    assert "本部门可以申报,不能撤回" in r.text
+    with session_scope(engine) as s:
+        (first, *_) = InspectorConflictRepository(s).of_agency(A)
+    r = fc.post(f"/agency/conflicts/{first.id}/remove", data={"csrf": csrf, "month": "2026-07"})
+    assert r.status_code == 404
+    with session_scope(engine) as s:
+        assert InspectorConflictRepository(s).get(int(first.id or 0)) is not None
 
 
 def audited_draws(engine: Engine) -> int:

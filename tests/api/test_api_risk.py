@@ -4,15 +4,17 @@ an older classification never overwriting a newer one, audit-logged); the per-cl
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import Clock
 from quietday.errors import InputError
 from quietday.persistence import Engine, session_scope
 from quietday.persistence.audit import AuditRepository
 from quietday.persistence.registry import EnterpriseRepository
+from quietday.planning import risk_import
 from quietday.planning.registry import create_enterprise, update_enterprise
 from seed import Seeded, uscc
 
@@ -97,8 +99,9 @@ def test_the_registry_refuses_a_bad_class_naming_the_record_and_field(
 
 
 def test_a_reclassification_updates_classes_but_never_with_an_older_date(
-    client: TestClient, engine: Engine, world: Seeded
+    client: TestClient, engine: Engine, world: Seeded, clock: Clock
 ) -> None:
+    clock.now = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)  # 09:00 on 07-01 in China
     a, b, c = world.enterprises[:3]
     first = _upload(
         client,
@@ -169,6 +172,89 @@ def test_a_bad_reclassification_names_every_bad_row_and_keeps_nothing(
     assert _audited(engine, "enterprise.risk_import") == []
     missing = _upload(client, world, "统一社会信用代码,分类日期\n")
     assert [e["message"] for e in missing["errors"]] == ["缺少列「风险分类」"]
+
+
+def test_a_classification_dated_after_today_is_refused_on_every_path(
+    client: TestClient, engine: Engine, world: Seeded, clock: Clock
+) -> None:
+    """A future date would hold its class against every later one (an older date never
+    overwrites): the CSV names the row and column, the API the field; today itself is taken."""
+    clock.now = datetime(2026, 6, 30, 16, 30, tzinfo=UTC)  # 00:30 on 07-01 in China
+    a, b = world.enterprises[:2]
+    got = _upload(client, world, HEADER + f"{a},A,2099-12-31,\n{b},B,2026-07-02,\n")
+    assert got["status"] == 422, got
+    assert [(e["path"], e["message"]) for e in got["errors"]] == [
+        (
+            "rows[0].classified_on",
+            "第 2 行「分类日期」2099-12-31 晚于今天 2026-07-01,不能导入尚未作出的分类",
+        ),
+        (
+            "rows[1].classified_on",
+            "第 3 行「分类日期」2026-07-02 晚于今天 2026-07-01,不能导入尚未作出的分类",
+        ),
+    ]
+    with session_scope(engine) as s:
+        assert EnterpriseRepository(s).get_or_raise(a).risk_classified_on is None
+    assert _upload(client, world, HEADER + f"{a},A,2026-07-01,\n")["updated"] == 1
+    # Through the API: the field is named, in Chinese.
+    r = client.patch(
+        f"/api/v1/enterprises/{b}",
+        json={"risk_class": "A", "risk_classified_on": "2099-12-31"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 422, r.text
+    assert [(e["path"], e["code"], e["message"]) for e in r.json()["errors"]] == [
+        (
+            "risk_classified_on",
+            "future_date",
+            "分类日期 2099-12-31 晚于今天 2026-07-01,不能登记尚未作出的分类",
+        )
+    ]
+    body = {
+        "id": uscc("360102", 79),
+        "name": "江西未来分类有限公司",
+        "region_code": "360102",
+        "quiet_policy_id": "jx-1-20",
+        "risk_class": "A",
+        "risk_classified_on": "2026-07-02",
+    }
+    r = client.post("/api/v1/enterprises", json=body, headers=world.auth())
+    assert (r.status_code, r.json()["errors"][0]["path"]) == (422, "risk_classified_on")
+    r = client.post(
+        "/api/v1/enterprises",
+        json={**body, "risk_classified_on": "2026-07-01"},
+        headers=world.auth(),
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_full_width_class_letters_are_read(
+    client: TestClient, engine: Engine, world: Seeded
+) -> None:
+    a, b, c = world.enterprises[:3]
+    got = _upload(
+        client, world, HEADER + f"{a},Ａ,2026-06-01,\n{b},ｂ类,2026-06-01,\n{c},Ｃ类,2026-06-01,\n"
+    )
+    assert (got["status"], got.get("updated")) == (200, 3), got
+    with session_scope(engine) as s:
+        rows = {e.id: e.risk_class for e in EnterpriseRepository(s).by_ids([a, b, c])}
+    assert rows == {a: "A", b: "B", c: "C"}
+
+
+def test_the_row_limit_is_stated_as_it_is(
+    client: TestClient, world: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit counts data rows (blank ones included), the header apart."""
+    a, b, c = world.enterprises[:3]
+    monkeypatch.setattr(risk_import, "MAX_RISK_ROWS", 3)
+    three = HEADER + f"{a},A,2026-06-01,\n\n{b},B,2026-06-01,\n"
+    assert _upload(client, world, three)["status"] == 200
+    four = three + f"{c},C,2026-06-01,\n"
+    got = _upload(client, world, four)
+    assert (got["status"], [e["message"] for e in got["errors"]]) == (
+        422,
+        ["表格除表头外最多 3 行(空行也计入)"],
+    )
 
 
 def test_only_supervisors_import_and_the_size_is_limited_before_parsing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,12 @@ def test_validation_messages_are_chinese_on_every_entry_path(
         return _errors(client.post("/api/v1/plans", json=_plan(world, **changes), headers=agency))
 
     assert body(kind="x") == [
-        ("kind", "literal_error", "应为以下之一:'routine'、'special'、'case'、'requested'")
+        ("kind", "literal_error", "应为以下之一:routine、special、case、requested")
+    ]
+    # A date bound reads as a date, not Python's repr (`datetime.date(2100, 12, 31)`).
+    assert body(latest="2101-01-01") == [("latest", "less_than_equal", "不能大于 2100-12-31")]
+    assert body(earliest="1999-12-31") == [
+        ("earliest", "greater_than_equal", "不能小于 2000-01-01")
     ]
     assert body(priority="a") == [("priority", "int_type", "应为整数")]
     assert body(priority=0) == [("priority", "greater_than_equal", "不能小于 1")]
@@ -175,7 +181,8 @@ def test_validation_messages_are_chinese_on_every_entry_path(
 def test_no_english_from_pydantic_in_any_message(client: TestClient, world: Seeded) -> None:
     """Whatever the error, the answer a user reads is Chinese and names the field."""
     agency = world.auth("A")
-    odd: list[Any] = [None, True, -1, 1.5, "", "x" * 5000, [], ["x"], {}, {"a": 1}, "2026-13-45"]
+    odd: list[Any] = [None, True, -1, 1.5, "", "x" * 5000, [], ["x"], {}, {"a": 1}, "2026-13-45",
+                      "1900-01-01", "2999-01-01"]  # fmt: skip
     fields = ["enterprise_id", "kind", "earliest", "latest", "items", "priority", "exempt_reason",
               "unannounced", "external_ref", "agency_id"]  # fmt: skip
     seen: set[str] = set()
@@ -187,6 +194,7 @@ def test_no_english_from_pydantic_in_any_message(client: TestClient, world: Seed
             for _, code, message in _errors(r):
                 seen.add(code)
                 assert foreign(message) is None, (field, value, message)
+                assert not re.search(r"datetime\.|Decimal\(|'", message), (field, value, message)
     assert len(seen) >= 8, seen
 
 
@@ -206,3 +214,27 @@ def test_a_body_that_cannot_be_parsed_is_a_chinese_400(client: TestClient) -> No
     )
     assert (r.status_code, r.json()["code"]) == (400, "bad_request")
     assert foreign(r.json()["detail"]) is None
+
+
+def test_values_in_messages_read_as_written_not_as_python_reprs() -> None:
+    def le(bound: Any) -> str:
+        return _chinese({"type": "less_than_equal", "loc": ("body", "x"), "ctx": {"le": bound}})
+
+    assert le("datetime.date(2100, 12, 31)") == "不能大于 2100-12-31"
+    assert le(date(2100, 12, 31)) == "不能大于 2100-12-31"
+    assert le("datetime.datetime(2100, 1, 1, 8, 30, tzinfo=datetime.timezone.utc)") == (
+        "不能大于 2100-01-01T08:30:00+00:00"
+    )
+    offset = "datetime.timezone(datetime.timedelta(seconds=28800))"
+    assert le(f"datetime.datetime(2100, 1, 1, 8, 30, tzinfo={offset})") == (
+        "不能大于 2100-01-01T08:30:00+08:00"
+    )
+    assert le("datetime.time(8, 30)") == "不能大于 08:30:00"
+    assert le("datetime.timedelta(seconds=3600)") == "不能大于 3600 秒"
+    assert le("Decimal('1.5')") == "不能大于 1.5"
+    assert le(2.0) == "不能大于 2"
+    # What is not such a repr stays as it is; nothing else is evaluated.
+    assert le("datetime.date(99999, 1, 1)") == "不能大于 datetime.date(99999, 1, 1)"
+    assert le("os.system('true')") == "不能大于 os.system('true')"
+    literal = {"type": "literal_error", "loc": ("body", "x"), "ctx": {"expected": "'A', 'B' or 1"}}
+    assert _chinese(literal) == "应为以下之一:A、B、1"

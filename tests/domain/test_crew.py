@@ -267,3 +267,14 @@ def test_at_most_per_day_visits_a_day() -> None:
     assert len(draw.teams) == 2
     assert set(draw.teams[1]) | set(draw.teams[2]) == {1, 2, 3, 4}
     assert "当天已满 1 次 4 名" in draw.unplaced[3]
+
+
+def test_a_team_short_of_two_is_drawn_again_without_redraw() -> None:
+    """One of a team was taken off (a 回避 declared, a certificate ended): the one left is no
+    team, so a draw without redraw gives the visit a whole one; a team of two is kept."""
+    inspectors = [CrewInspector(i, True, f"C-{i}") for i in range(1, 5)]
+    visits = [CrewVisit(1, "E1", JULY, assigned=(1,)), CrewVisit(2, "E2", JULY, assigned=(3, 4))]
+    draw = draw_crews(visits=visits, inspectors=inspectors, conflicts=(), team_size=2, seed=7)
+    assert draw.kept == (2,)
+    assert set(draw.teams) == {1}
+    assert len(draw.teams[1]) == 2

@@ -1,7 +1,9 @@
 """随机选派 on the agency pages in headless Chromium (Debian's, by path): a clerk declares a 回避
 with the month page's form, draws the month with its button, reads the result and the drawn
 inspectors in the calendar, finds the 回避 and the expired inspector marked on a visit's page,
-and withdraws the 回避; the same pages on a 390-px phone without sideways scrolling. Each page
+finds no way to withdraw a 回避 (a supervisor's) but a note, declares one for a drawn inspector
+and reads which visit now needs a team; the same pages on a 390-px phone without sideways
+scrolling. Each page
 passes axe-core without a serious or critical violation; no console error, no CSP violation.
 Screenshots at 1280 and 390 px go to out/test-artifacts/."""
 
@@ -113,9 +115,21 @@ def test_a_clerk_declares_a_conflict_and_draws_the_month(desk: Desk, browser: An
     accessible(page)
     shoot(page, "draw-visit-1280")
     page.goto(f"{desk.base}/agency/month?month=2026-07")
-    page.click("#conflicts button.danger")
-    page.wait_for_load_state()
-    assert "已撤回回避申报" in page.inner_text("main")
+    assert page.locator("#conflicts button").count() == 1  # 登记回避 alone: no 撤回
+    assert "不能撤回" in page.inner_text("#conflict-note")
+    # A 回避 for one of E3's drawn team (07-24): the page says that visit needs a team.
+    name = page.locator("#calendar .crew >> nth=2").inner_text().split("、")[0]
+    page.select_option("#conflict-inspector", label=f"{name}(A-00{name[-1]})")
+    page.fill("#conflict-enterprise", desk.world.enterprises[3])
+    page.fill("#conflict-reason", "曾任职")
+    page.click("#conflict-form button[type=submit]")
+    page.wait_for_selector("#released")
+    released = page.inner_text("#released")
+    assert "须重新选派" in released
+    assert "2026-07-24" in released
+    assert name not in page.locator("#calendar .crew >> nth=2").inner_text()
+    accessible(page)
+    shoot(page, "draw-released-1280")
     assert problems == []
     context.close()
 
@@ -131,6 +145,7 @@ def test_the_draw_on_a_phone(desk: Desk, browser: Any) -> None:
     page.check("input[name=redraw]")
     page.click("#draw button[type=submit]")
     page.wait_for_selector("#draw-result")
+    assert page.locator("#conflict-note").is_visible()
     no_sideways_scroll(page)
     accessible(page)
     shoot(page, "draw-month-390")

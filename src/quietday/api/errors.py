@@ -4,8 +4,11 @@ the class-to-status map lives here, once."""
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -199,8 +202,9 @@ _LENGTH = {
 
 
 def _choices(expected: str) -> str:
-    """pydantic's English list of allowed values (`'a', 'b' or 'c'`) as a Chinese one."""
-    return "、".join(v for v in re.split(r",\s*|\s+or\s+", expected) if v)
+    """pydantic's English list of allowed values (`'a', 'b' or 'c'`) as a Chinese one, each
+    value as it is written in the request (a, not Python's 'a')."""
+    return "、".join(str(_plain(v)) for v in re.split(r",\s*|\s+or\s+", expected) if v)
 
 
 def _chinese(error: dict[str, Any]) -> str:
@@ -214,7 +218,7 @@ def _chinese(error: dict[str, Any]) -> str:
     if template is None:
         field = next((str(p) for p in reversed(error.get("loc", ())) if isinstance(p, str)), "")
         return f"{field} 的取值无效" if field else "取值无效"
-    return template.format_map(_Bounds({k: _number(v) for k, v in ctx.items()}))
+    return template.format_map(_Bounds({k: _plain(v) for k, v in ctx.items()}))
 
 
 class _Bounds(dict[str, Any]):
@@ -224,9 +228,49 @@ class _Bounds(dict[str, Any]):
         return "?"
 
 
-def _number(value: Any) -> Any:
-    """A bound as people write it: 1, not 1.0."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+def _plain(value: Any) -> Any:
+    """A value of an error's `ctx` as people write it: 1, not 1.0; dates and times in ISO 8601;
+    text without quotes. pydantic gives some values as Python's repr (a date bound after a
+    validator reads `datetime.date(2100, 12, 31)`): those are read back, never shown."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, date | time):  # a datetime is a date
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f"{_plain(value.total_seconds())} 秒"
+    if isinstance(value, str) and _REPR.fullmatch(value.strip()):
+        try:
+            return _plain(_literal(ast.parse(value.strip(), mode="eval").body))
+        except (SyntaxError, ValueError, TypeError, ArithmeticError):
+            return value
+    return value
+
+
+# Python's repr of a value pydantic puts in `ctx`: a quoted text, a date, time or duration,
+# a Decimal.
+_REPR = re.compile(r"'.*'|\".*\"|(datetime\.(date|datetime|time|timedelta)|Decimal)\(.*\)", re.S)
+_MAKERS: dict[str, Any] = {
+    "date": date, "datetime": datetime, "time": time, "timedelta": timedelta,
+    "timezone": timezone, "Decimal": Decimal,
+}  # fmt: skip
+
+
+def _literal(node: ast.expr) -> Any:
+    """The value of a repr's syntax tree: constants and calls of `_MAKERS` alone."""
+    match node:
+        case ast.Constant(value=int() | float() | str() as v):
+            return v
+        case ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=int() | float() as v)):
+            return -v
+        case ast.Attribute(value=ast.Attribute(attr="timezone"), attr="utc"):
+            return UTC
+        case ast.Call(func=ast.Name(id=name) | ast.Attribute(attr=name), args=args, keywords=kw):
+            if name not in _MAKERS or any(k.arg is None for k in kw):
+                raise ValueError(name)
+            return _MAKERS[name](
+                *(_literal(a) for a in args), **{str(k.arg): _literal(k.value) for k in kw}
+            )
+    raise ValueError(ast.dump(node))
 
 
 def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -58,6 +58,7 @@ __all__ = [
     "ComplaintPage",
     "ComplaintPublic",
     "ConflictCreate",
+    "ConflictDeclared",
     "ConflictPublic",
     "Day",
     "DisturbedPage",
@@ -74,6 +75,7 @@ __all__ = [
     "FrequencyPagePublic",
     "FrequencyRowPublic",
     "ImportResult",
+    "InspectorCertified",
     "InspectorCreate",
     "InspectorDrawCreate",
     "InspectorDrawPublic",
@@ -97,6 +99,7 @@ __all__ = [
     "RatingPut",
     "RatingSummaryPublic",
     "RegionPublic",
+    "ReleasedVisit",
     "RunCreate",
     "RunPage",
     "RunPublic",
@@ -1324,3 +1327,23 @@ class RiskImportResult(BaseModel):
     skipped_older: int = Field(description="分类日期早于已登记日期、未覆盖的行数")
     older: list[RiskOlderPublic] = Field(description="未覆盖的行(最多列出 100 行)")
     note: str | None = Field(description="有未覆盖的行时的说明")
+
+
+class ReleasedVisit(BaseModel):
+    visit_id: int
+    day: date
+    enterprise_id: str
+    inspector_ids: list[int] = Field(description="本部门仍在这次入企中的执法人员")
+    needs_team: bool = Field(description="不足 2 名执法人员,须重新随机选派或指派")
+
+
+class ConflictDeclared(ConflictPublic):
+    released: list[ReleasedVisit] = Field(
+        description="此人被撤出的该企业今后(今天起、尚未扫码)的入企"
+    )
+
+
+class InspectorCertified(InspectorPublic):
+    released: list[ReleasedVisit] = Field(
+        description="此人被撤出的执法证有效期截止日之后(今天起、尚未扫码)的入企"
+    )

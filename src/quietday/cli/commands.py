@@ -824,13 +824,15 @@ def registry_import_risk(
     ],
 ) -> None:
     """导入市场监管部门按月发布的企业信用风险分类(A-D),要么全部导入,要么全部不导入,记入审计日志;
-    分类日期早于已登记日期的行不覆盖已登记的分类。"""
+    分类日期不能晚于今天;早于已登记日期的行不覆盖已登记的分类。"""
+    from quietday.planning.feeds import today_in_china
     from quietday.planning.province import CLI
     from quietday.planning.risk_import import import_risk_classes
 
+    today = today_in_china(datetime.now(UTC))
     try:
         with _database(actor=CLI) as session, file.open("rb") as stream:
-            report = import_risk_classes(session, stream, filename=file.name)
+            report = import_risk_classes(session, stream, filename=file.name, today=today)
     except InputError as exc:
         raise _bad_input(exc) from None
     print(

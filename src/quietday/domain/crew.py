@@ -9,7 +9,8 @@ give the same teams, which anyone holding them (`inputs_digest` names them) can 
 
 Visits of the record (`open=False`: passed, checked in) and visits that keep the team a person
 chose (unless `redraw`) count in the load and are never changed. A kept team one of whose
-members is no longer eligible or is 回避 is drawn again.
+members is no longer eligible or is 回避, or that is short of two (`MIN_TEAM`; one was taken off
+it), is drawn again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import date
 from enum import StrEnum
 
 __all__ = [
+    "MIN_TEAM",
     "CrewDraw",
     "CrewInspector",
     "CrewVisit",
@@ -33,6 +35,10 @@ __all__ = [
     "inputs_digest",
     "inputs_json",
 ]
+
+
+# The enforcement rules send at least two inspectors: a kept team with fewer is drawn again.
+MIN_TEAM = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +156,11 @@ def draw_crews(
     for v in order:
         keep = bool(v.assigned) and (
             not v.open
-            or (not redraw and all(_valid_member(people.get(i), v, barred) for i in v.assigned))
+            or (
+                not redraw
+                and len(set(v.assigned)) >= min(team_size, MIN_TEAM)
+                and all(_valid_member(people.get(i), v, barred) for i in v.assigned)
+            )
         )
         if keep:
             if v.open:

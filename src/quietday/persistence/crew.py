@@ -1,5 +1,5 @@
 """Queries of 随机选派: declared conflicts (回避), an agency's visits of a month with the seeds of
-the runs that published them. Like every repository, they flush and never commit."""
+the runs that published them, an inspector's coming visits (and taking them off). Like every repository, they flush and never commit."""
 
 from __future__ import annotations
 
@@ -13,14 +13,24 @@ from sqlmodel import Session, col, select
 from quietday.domain.status import PlanStatus, VisitStatus
 from quietday.persistence.base import Repository, in_conditions
 from quietday.persistence.tables import (
+    CheckInRow,
     InspectorConflictRow,
     InspectorRow,
     PlanRow,
     RunRow,
+    VisitInspectorRow,
     VisitRow,
 )
 
-__all__ = ["AgencyVisit", "InspectorConflictRepository", "agency_visits", "run_seeds"]
+__all__ = [
+    "AgencyVisit",
+    "InspectorConflictRepository",
+    "TeamVisit",
+    "agency_visits",
+    "run_seeds",
+    "take_off",
+    "visits_of_inspector",
+]
 
 
 class InspectorConflictRepository(Repository[InspectorConflictRow]):
@@ -107,3 +117,45 @@ def run_seeds(session: Session, run_ids: Iterable[int]) -> dict[int, int]:
         ):
             out[int(run_id)] = int(seed)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class TeamVisit:
+    visit_id: int
+    enterprise_id: str
+    day: date
+
+
+def visits_of_inspector(
+    session: Session, inspector_id: int, *, first: date, enterprise_id: str | None = None
+) -> list[TeamVisit]:
+    """The published visits from `first` on that the inspector is sent on (of one enterprise,
+    when given) and that have no check-in (the record), by day then id."""
+    query = (
+        sa.select(col(VisitRow.id), col(VisitRow.enterprise_id), col(VisitRow.day))
+        .join(VisitInspectorRow, col(VisitInspectorRow.visit_id) == col(VisitRow.id))
+        .where(
+            col(VisitInspectorRow.inspector_id) == inspector_id,
+            col(VisitRow.day) >= first,
+            col(VisitRow.status) == VisitStatus.PUBLISHED,
+            ~sa.exists().where(col(CheckInRow.visit_id) == col(VisitRow.id)),
+        )
+        .order_by(col(VisitRow.day), col(VisitRow.id))
+    )
+    if enterprise_id is not None:
+        query = query.where(col(VisitRow.enterprise_id) == enterprise_id)
+    return [
+        TeamVisit(visit_id=int(v), enterprise_id=str(e), day=d)
+        for v, e, d in session.execute(query)
+    ]
+
+
+def take_off(session: Session, inspector_id: int, visit_ids: Iterable[int]) -> None:
+    """The inspector is no longer sent on these visits."""
+    for where in in_conditions(session, col(VisitInspectorRow.visit_id), visit_ids):
+        session.execute(
+            sa.delete(VisitInspectorRow).where(
+                col(VisitInspectorRow.inspector_id) == inspector_id, where
+            )
+        )
+    session.flush()

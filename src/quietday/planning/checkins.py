@@ -50,6 +50,7 @@ from quietday.persistence.checkins import (
     CheckInRepository,
     RatingRepository,
 )
+from quietday.persistence.crew import InspectorConflictRepository
 from quietday.persistence.mapping import (
     CAPS_SETTING,
     caps_from_setting,
@@ -68,6 +69,7 @@ from quietday.persistence.settings import SettingRepository
 from quietday.persistence.tables import (
     CheckInFlagRow,
     CheckInRow,
+    InspectorRow,
     PlanRow,
     RatingRow,
     VisitRow,
@@ -113,6 +115,8 @@ ENTRY_FLAGS = {
     "different_day": "与计划日期不同",
     "too_few_inspectors": f"执法人员少于 {MIN_INSPECTORS} 名",
     "inspector_not_certified": "有执法证号未登记或已停用",
+    "certificate_expired": "有执法人员的执法证在入企当天已过期",
+    "inspector_conflict": "有执法人员已申报回避该企业",
     "inspector_other_agency": "有执法人员不属于本部门",
     "late_scan": "先行检查,离开前才扫企业监督码(紧急情况)",
     "no_code": "入企时本部门没有该企业当日有效的检查码(先赋码、再凭码检查)",
@@ -273,20 +277,34 @@ def _match(
 
 
 def _inspector_flags(
-    session: Session, agency_id: str, certificates: Sequence[str]
+    session: Session, agency_id: str, certificates: Sequence[str], *, day: date, enterprise_id: str
 ) -> dict[str, str]:
+    """The entry's flags about who entered on `day`: too few of the agency's inspectors whose
+    certificate held that day, unknown or inactive numbers, another agency's inspectors, a
+    certificate lapsed by then, an inspector with a declared 回避 for the enterprise."""
     inspectors = InspectorRepository(session)
     valid: set[str] = set()
     unknown: list[str] = []
     foreign: list[str] = []
+    expired: list[str] = []
+    own: list[InspectorRow] = []
     for number in dict.fromkeys(c.strip() for c in certificates):
         row = inspectors.by_certificate(number)
         if row is None or not row.active:
             unknown.append(number)
         elif row.agency_id != agency_id:
             foreign.append(number)
+        elif row.certified_until is not None and row.certified_until < day:
+            expired.append(f"{row.name}({number},有效期至 {row.certified_until})")
         else:
             valid.add(number)
+            own.append(row)
+    conflicts = InspectorConflictRepository(session).pairs(int(r.id or 0) for r in own)
+    barred = [
+        f"{r.name}({r.certificate_no},{conflicts[int(r.id or 0), enterprise_id]})"
+        for r in own
+        if (int(r.id or 0), enterprise_id) in conflicts
+    ]
     flags: dict[str, str] = {}
     if len(valid) < MIN_INSPECTORS:
         flags["too_few_inspectors"] = f"本部门持证执法人员 {len(valid)} 名,少于 {MIN_INSPECTORS} 名"
@@ -294,6 +312,10 @@ def _inspector_flags(
         flags["inspector_not_certified"] = f"执法证号未登记或已停用: {'、'.join(unknown)}"
     if foreign:
         flags["inspector_other_agency"] = f"执法人员不属于本部门: {'、'.join(foreign)}"
+    if expired:
+        flags["certificate_expired"] = f"{day} 入企时执法证已过期: {'、'.join(expired)}"
+    if barred:
+        flags["inspector_conflict"] = f"已申报回避企业 {enterprise_id}: {'、'.join(barred)}"
     return flags
 
 
@@ -403,7 +425,9 @@ def _record(session: Session, actor: Actor, inp: CheckInInput, now: datetime) ->
             late_reason=(inp.late_reason or "").strip() if inp.late else None,
         )
     )
-    facts = _inspector_flags(session, actor.agency_id, row.certificates)
+    facts = _inspector_flags(
+        session, actor.agency_id, row.certificates, day=day, enterprise_id=inp.enterprise_id
+    )
     if visit is None:
         facts["unplanned"] = ENTRY_FLAGS["unplanned"]
     elif visit.day != day:

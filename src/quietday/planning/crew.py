@@ -1,5 +1,6 @@
 """随机选派 (双随机、一公开): an agency's inspectors drawn for its visits of a month, declared
-conflicts (回避) and the validity of certificates.
+conflicts (回避: an agency declares, only a supervisor withdraws) and the validity of certificates
+(supervisors).
 
 `draw_month` takes the agency's published visits of the month that it still has plans in; those
 of days not yet passed and without a check-in are open to the draw, the rest (and, unless a
@@ -9,6 +10,12 @@ and the month. Teams are checked again (`crew_violations`), written to `visit_in
 person's assignment is (each visit's sequence grows, so feeds show it) and audit-logged with
 the seed, the inputs (and their digest) and the teams: `draw_crews` of those inputs gives them
 again.
+
+A team does not outlive what made it: declaring a 回避 takes the inspector off the coming visits
+(from today, without a check-in) of that enterprise, and a certificate's end date set earlier
+takes its holder off those after it; each such visit's sequence grows (calendars show it), the
+declaration's or the certificate's audit entry names the visits, and the answer says which now
+need a team (a draw of the month gives them one).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import calendar
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from quietday.domain.crew import (
     CrewVisit,
@@ -29,7 +36,14 @@ from quietday.domain.crew import (
 from quietday.errors import ConflictError, ForbiddenError, InputError, NotFoundError, Problem
 from quietday.persistence import Session
 from quietday.persistence.agency import inspectors_on
-from quietday.persistence.crew import InspectorConflictRepository, agency_visits, run_seeds
+from quietday.persistence.crew import (
+    InspectorConflictRepository,
+    TeamVisit,
+    agency_visits,
+    run_seeds,
+    take_off,
+    visits_of_inspector,
+)
 from quietday.persistence.registry import (
     AgencyRepository,
     EnterpriseRepository,
@@ -45,8 +59,11 @@ from quietday.planning.keys import Actor
 __all__ = [
     "MAX_PER_DAY",
     "MAX_TEAM",
+    "Certified",
     "ConflictLine",
+    "Declared",
     "DrawOutcome",
+    "Released",
     "conflict_lines",
     "conflicts_of",
     "declare_conflict",
@@ -75,6 +92,58 @@ def _inspector_of(session: Session, agency_id: str, inspector_id: int) -> Inspec
     if row is None or row.agency_id != agency_id:
         raise NotFoundError(f"执法人员 {inspector_id} 不存在")
     return row
+
+
+# ---- teams that no longer hold ----
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A coming visit an inspector was taken off: its day and enterprise, and the agency's
+    inspectors still on it (fewer than two: it needs a team, which a draw of its month gives)."""
+
+    visit_id: int
+    day: date
+    enterprise_id: str
+    left: tuple[int, ...]
+
+    @property
+    def needs_team(self) -> bool:
+        return len(self.left) < MIN_INSPECTORS
+
+
+def _release(session: Session, inspector: InspectorRow, found: list[TeamVisit]) -> list[Released]:
+    """Take the inspector off these visits; each one's sequence grows, as with an assignment,
+    so calendars show the change."""
+    if not found:
+        return []
+    iid = int(inspector.id or 0)
+    ids = [v.visit_id for v in found]
+    take_off(session, iid, ids)
+    visits = VisitRepository(session)
+    for visit in visits.by_ids(ids):
+        visit.sequence += 1
+        visit.updated_at = utcnow()
+        visits.add(visit)
+    own = {int(i.id or 0) for i in InspectorRepository(session).list(agency_id=inspector.agency_id)}
+    sent = inspectors_on(session, ids)
+    return [
+        Released(
+            visit_id=v.visit_id,
+            day=v.day,
+            enterprise_id=v.enterprise_id,
+            left=tuple(i for i in sent.get(v.visit_id, []) if i in own),
+        )
+        for v in found
+    ]
+
+
+def _logged(released: list[Released]) -> list[dict[str, object]]:
+    """What the audit log keeps of the visits an inspector was taken off."""
+    return [
+        {"visit_id": r.visit_id, "day": r.day, "enterprise_id": r.enterprise_id, "left": r.left}
+        for r in released
+    ]
 
 
 # ---- 回避 ----
@@ -114,6 +183,14 @@ def conflict_lines(session: Session, actor: Actor, agency_id: str) -> list[Confl
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """A declared conflict and the coming visits of its enterprise its inspector was taken off."""
+
+    conflict: InspectorConflictRow
+    released: list[Released]
+
+
 def declare_conflict(
     session: Session,
     actor: Actor,
@@ -122,8 +199,11 @@ def declare_conflict(
     inspector_id: int,
     enterprise_id: str,
     reason: str,
-) -> InspectorConflictRow:
-    """Declare that one of the agency's inspectors must not inspect an enterprise, and why."""
+    today: date,
+) -> Declared:
+    """Declare that one of the agency's inspectors must not inspect an enterprise, and why; the
+    inspector is taken off that enterprise's visits from `today` (China) on without a
+    check-in."""
     _agency_of(session, actor, agency_id)
     inspector = _inspector_of(session, agency_id, inspector_id)
     text = reason.strip()
@@ -150,18 +230,32 @@ def declare_conflict(
             declared_by=actor.name,
         )
     )
+    released = _release(
+        session,
+        inspector,
+        visits_of_inspector(session, inspector_id, first=today, enterprise_id=enterprise_id),
+    )
     record(
         session,
         "inspector_conflict.declare",
         f"inspector:{inspector_id}",
-        {"conflict_id": row.id, "enterprise_id": enterprise_id, "reason": text},
+        {
+            "conflict_id": row.id,
+            "enterprise_id": enterprise_id,
+            "reason": text,
+            "released": _logged(released),
+        },
     )
-    return row
+    return Declared(conflict=row, released=released)
 
 
 def remove_conflict(session: Session, actor: Actor, *, agency_id: str, conflict_id: int) -> None:
-    """Withdraw a declared conflict of one of the agency's inspectors."""
-    _agency_of(session, actor, agency_id)
+    """Withdraw a declared conflict of one of the agency's inspectors: supervisors only (司法行政
+    keeps the register, as of certificates). An agency declares but never withdraws, so it
+    cannot declare 回避 for inspectors it does not want, redraw, and withdraw again."""
+    if not actor.is_supervisor:
+        raise ForbiddenError("回避申报只能由监督(司法行政)密钥撤回;执法部门可以申报回避,不能撤回")
+    AgencyRepository(session).get_or_raise(agency_id)
     repo = InspectorConflictRepository(session)
     row = repo.get(conflict_id)
     owner = InspectorRepository(session).get(row.inspector_id) if row is not None else None
@@ -176,25 +270,48 @@ def remove_conflict(session: Session, actor: Actor, *, agency_id: str, conflict_
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Certified:
+    """An inspector with a certificate's end date set, and the coming visits after it the
+    inspector was taken off."""
+
+    inspector: InspectorRow
+    released: list[Released]
+
+
 def set_certified_until(
-    session: Session, actor: Actor, *, agency_id: str, inspector_id: int, until: date | None
-) -> InspectorRow:
+    session: Session,
+    actor: Actor,
+    *,
+    agency_id: str,
+    inspector_id: int,
+    until: date | None,
+    today: date,
+) -> Certified:
     """Set the last day an inspector's certificate holds (None: no expiry); supervisors only,
-    as they keep the register of certificates."""
+    as they keep the register of certificates. The inspector is taken off the visits after it,
+    from `today` (China) on, without a check-in."""
     if not actor.is_supervisor:
         raise ForbiddenError("执法证有效期只能由监督(司法行政)密钥登记")
     AgencyRepository(session).get_or_raise(agency_id)
     row = _inspector_of(session, agency_id, inspector_id)
-    if row.certified_until != until:
-        before, row.certified_until = row.certified_until, until
+    before = row.certified_until
+    found = (
+        []
+        if until is None
+        else visits_of_inspector(session, inspector_id, first=max(today, until + timedelta(days=1)))
+    )
+    released = _release(session, row, found)
+    if before != until or released:
+        row.certified_until = until
         InspectorRepository(session).add(row)
         record(
             session,
             "inspector.certified_until",
             f"inspector:{inspector_id}",
-            {"before": before, "after": until},
+            {"before": before, "after": until, "released": _logged(released)},
         )
-    return row
+    return Certified(inspector=row, released=released)
 
 
 # ---- the draw ----

@@ -1,7 +1,8 @@
 """At the door (亮码 / 扫码入企), the inspector's side.
 
 An inspector signs in on a phone with the agency's key, then names who is at the door: at least
-two of the agency's certified, active inspectors (the enforcement rules). The day's published
+two of the agency's active inspectors whose certificate holds that day (the enforcement rules:
+one that lapsed is not offered, and leaves the crew of a session kept overnight). The day's published
 visits of the agency are listed with their inspection codes (检查码, shown to the enterprise);
 scanning the enterprise's 监督码 (or typing it, or picking the enterprise from the list)
 registers a check-in of those inspectors, now, with that code. In an emergency the check comes
@@ -31,6 +32,7 @@ from quietday.persistence.tables import InspectorRow
 from quietday.planning import codes
 from quietday.planning.audit import record
 from quietday.planning.checkins import MIN_INSPECTORS, CheckInInput, CheckInView, record_check_in
+from quietday.planning.feeds import crew_member, today_in_china
 from quietday.planning.keys import Actor, authenticate
 from quietday.planning.signin import DashboardSession, open_session, sign_out, start_session
 from quietday.signing import Keyring
@@ -60,13 +62,15 @@ TRIGGERED_KINDS = frozenset({Kind.CASE.value, Kind.REQUESTED.value})
 
 @dataclass(frozen=True, slots=True)
 class Door:
-    """A live door sign-in: the session, the agency's actor, and who is at the door (the chosen
-    inspectors still certified in the agency; empty until chosen)."""
+    """A live door sign-in: the session, the agency's actor, today (China), and who is at the
+    door (the chosen inspectors still active in the agency and certified today; empty until
+    chosen)."""
 
     claims: DashboardSession
     actor: Actor
     agency_id: str
     agency_name: str
+    today: date
     crew: list[InspectorRow]
 
     @property
@@ -116,8 +120,11 @@ def open_door(session: Session, value: str | None, *, secret: bytes, now: dateti
     if row is None or actor.agency_id is None:
         return None
     agency = AgencyRepository(session).get(actor.agency_id)
+    today = today_in_china(now)
     crew = [
-        i for i in repo.inspectors(row.inspector_ids) if i.active and i.agency_id == actor.agency_id
+        i
+        for i in repo.inspectors(row.inspector_ids)
+        if i.agency_id == actor.agency_id and crew_member(i).eligible_on(today)
     ]
     session.info["actor"] = f"{actor.name} door"
     return Door(
@@ -125,6 +132,7 @@ def open_door(session: Session, value: str | None, *, secret: bytes, now: dateti
         actor=actor,
         agency_id=actor.agency_id,
         agency_name=agency.name if agency is not None else actor.agency_id,
+        today=today,
         crew=crew,
     )
 
@@ -147,17 +155,32 @@ def enterprise_names(session: Session, ids: list[str]) -> dict[str, str]:
 
 
 def candidates(session: Session, door: Door) -> list[InspectorRow]:
-    """The agency's certified, active inspectors, by name."""
+    """The agency's active inspectors whose certificate holds today, by name."""
     rows = InspectorRepository(session).list(agency_id=door.agency_id)
-    return sorted((r for r in rows if r.active), key=lambda r: (r.name, r.certificate_no))
+    return sorted(
+        (r for r in rows if crew_member(r).eligible_on(door.today)),
+        key=lambda r: (r.name, r.certificate_no),
+    )
 
 
 def choose_crew(session: Session, door: Door, inspector_ids: list[int]) -> list[InspectorRow]:
-    """Who is at the door: at least two certified, active inspectors of the agency."""
+    """Who is at the door: at least two active inspectors of the agency certified today."""
     wanted = list(dict.fromkeys(inspector_ids))
     own = {int(r.id or 0): r for r in candidates(session, door)}
+    lapsed = {
+        int(r.id or 0): r
+        for r in InspectorRepository(session).list(agency_id=door.agency_id)
+        if r.active and r.certified_until is not None and r.certified_until < door.today
+    }
     problems = [
-        Problem("unknown_inspector", "inspectors", f"执法人员 {i} 不是本部门在岗的持证人员")
+        Problem(
+            "unknown_inspector",
+            "inspectors",
+            f"执法人员 {lapsed[i].name}({lapsed[i].certificate_no})的执法证有效期至 "
+            f"{lapsed[i].certified_until},今天不能入企"
+            if i in lapsed
+            else f"执法人员 {i} 不是本部门在岗的持证人员",
+        )
         for i in wanted
         if i not in own
     ]

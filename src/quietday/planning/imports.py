@@ -249,9 +249,17 @@ def _too_many_rows(limit: int = MAX_ROWS) -> InputError:
     return InputError([Problem("too_many_rows", "file", f"表格最多 {limit} 行(含空行)")])
 
 
-def csv_rows(stream: IO[bytes], *, limit: int = MAX_ROWS) -> Iterator[list[Any]]:
-    """The rows of a CSV upload (UTF-8 or GB18030), at most `limit` (InputError past it) and
-    `MAX_COLUMNS` cells each; a bad encoding raises UnicodeDecodeError as it is met."""
+def _too_many_data_rows(limit: int) -> InputError:
+    message = f"表格除表头外最多 {limit:,} 行(空行也计入)"
+    return InputError([Problem("too_many_rows", "file", message)])
+
+
+def csv_rows(
+    stream: IO[bytes], *, limit: int = MAX_ROWS, header: bool = False
+) -> Iterator[list[Any]]:
+    """The rows of a CSV upload (UTF-8 or GB18030), at most `limit` (InputError past it; with
+    `header`, `limit` rows after the first, and the message says so) and `MAX_COLUMNS` cells
+    each; a bad encoding raises UnicodeDecodeError as it is met."""
     head = stream.read(65536)
     stream.seek(0)
     try:
@@ -262,8 +270,8 @@ def csv_rows(stream: IO[bytes], *, limit: int = MAX_ROWS) -> Iterator[list[Any]]
         encoding = "utf-8-sig" if exc.start >= len(head) - 3 else "gb18030"
     reader = codecs.getreader(encoding)(stream, "strict")
     for k, row in enumerate(csv.reader(reader)):
-        if k >= limit:
-            raise _too_many_rows(limit)
+        if k >= limit + (1 if header else 0):
+            raise _too_many_data_rows(limit) if header else _too_many_rows(limit)
         yield row[:MAX_COLUMNS]
 
 

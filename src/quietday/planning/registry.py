@@ -322,9 +322,11 @@ def create_enterprise(
     risk_classified_on: date | None = None,
     low_risk: bool = False,
     industry: str = "",
+    today: date | None = None,
 ) -> EnterpriseRow:
     """Register an enterprise: its code checked (GB 32100-2015), its region and quiet-day policy
-    known, its credit-risk class (A-D or none) with its date, the 无感监管 flag and its trade."""
+    known, its credit-risk class (A-D or none) with its date (not after `today`, China, when the
+    caller has a clock), the 无感监管 flag and its trade."""
     problem = uscc_problem(enterprise_id)
     if problem is not None:
         raise _fail("bad_uscc", "id", problem, enterprise_id)
@@ -333,6 +335,7 @@ def create_enterprise(
         classified_on=risk_classified_on,
         industry=industry,
         record=enterprise_id,
+        today=today,
     )
     if problems:
         raise InputError(problems)
@@ -360,10 +363,11 @@ def create_enterprise(
 
 
 def update_enterprise(
-    session: Session, enterprise_id: str, changes: Mapping[str, Any]
+    session: Session, enterprise_id: str, changes: Mapping[str, Any], *, today: date | None = None
 ) -> EnterpriseRow:
     """Change fields of an enterprise: name, region, policy, whitelist, blackout, caps, its
-    credit-risk class with its date (`risk_class` None: unclassified), 无感监管, trade."""
+    credit-risk class with its date (`risk_class` None: unclassified; the date not after
+    `today`, China, when the caller has a clock), 无感监管, trade."""
     repo = EnterpriseRepository(session)
     row = repo.get_or_raise(enterprise_id)
     problems = class_problems(
@@ -371,6 +375,7 @@ def update_enterprise(
         classified_on=changes.get("risk_classified_on"),
         industry=changes.get("industry"),
         record=enterprise_id,
+        today=today,
     )
     if problems:
         raise InputError(problems)

@@ -57,10 +57,13 @@ def class_problems(
     classified_on: date | None,
     industry: str | None,
     record: str | None,
+    today: date | None,
     prefix: str = "",
 ) -> list[Problem]:
     """Problems of an enterprise's class fields: the class one of A-D (or none), its date within
-    the supported years, the trade at most `MAX_INDUSTRY` characters."""
+    the supported years and not after `today` (China; None: no clock to hold it to, as for a
+    generated registry), the trade at most `MAX_INDUSTRY` characters. A classification dated in
+    the future would hold its class against every later one (an older date never overwrites)."""
     out: list[Problem] = []
     if risk_class is not None and risk_class not in RISK_CLASSES:
         message = f"信用风险分类应为 {CLASS_LIST} 之一: {risk_class[:10]}"
@@ -68,6 +71,9 @@ def class_problems(
     if classified_on is not None and not YEARS[0] <= classified_on.year <= YEARS[1]:
         message = f"分类日期 {classified_on} 超出 {YEARS[0]}-{YEARS[1]} 年"
         out.append(Problem("bad_date", f"{prefix}risk_classified_on", message, record))
+    elif classified_on is not None and today is not None and classified_on > today:
+        message = f"分类日期 {classified_on} 晚于今天 {today},不能登记尚未作出的分类"
+        out.append(Problem("future_date", f"{prefix}risk_classified_on", message, record))
     if industry is not None and len(industry) > MAX_INDUSTRY:
         message = f"行业最多 {MAX_INDUSTRY} 个字符"
         out.append(Problem("too_long", f"{prefix}industry", message, record))

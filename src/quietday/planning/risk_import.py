@@ -1,5 +1,6 @@
 """SAMR's monthly reclassification into the registry: a CSV (UTF-8 or GB18030) with the columns
-统一社会信用代码, 风险分类 (A-D), 分类日期 and, optionally, 无感监管 (是/否; blank keeps the flag).
+统一社会信用代码, 风险分类 (A-D, full-width letters too), 分类日期 (not after today, China) and,
+optionally, 无感监管 (是/否; blank keeps the flag).
 
 All or nothing: every bad row is named (row, column, message), unknown enterprises and codes
 given twice included, and nothing is kept. A row whose 分类日期 is older than the class stored
@@ -9,6 +10,7 @@ lists those rows. The import is audit-logged with its counts."""
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -77,7 +79,9 @@ def _problem(line: int, name: str, message: str, record: str | None = None) -> P
     )
 
 
-def _read(values: Mapping[str, Any], line: int, problems: list[Problem]) -> _Line | None:
+def _read(
+    values: Mapping[str, Any], line: int, problems: list[Problem], today: date
+) -> _Line | None:
     """The row, or None with its problems added."""
     found = len(problems)
     text: dict[str, str] = {}
@@ -95,7 +99,7 @@ def _read(values: Mapping[str, Any], line: int, problems: list[Problem]) -> _Lin
         elif required and not text[name]:
             problems.append(_problem(line, name, "不能为空"))
     ent = text["enterprise_id"] or None
-    cls = text["risk_class"].upper().removesuffix("类")
+    cls = unicodedata.normalize("NFKC", text["risk_class"]).upper().removesuffix("类").strip()
     if text["risk_class"] and cls not in RISK_CLASSES:
         message = f"应为 {'、'.join(RISK_CLASSES)} 之一: {text['risk_class']}"
         problems.append(_problem(line, "risk_class", message, ent))
@@ -105,6 +109,9 @@ def _read(values: Mapping[str, Any], line: int, problems: list[Problem]) -> _Lin
         problems.append(_problem(line, "classified_on", message, ent))
     elif day is not None and not YEARS[0] <= day.year <= YEARS[1]:
         message = f"{day} 超出 {YEARS[0]}-{YEARS[1]} 年"
+        problems.append(_problem(line, "classified_on", message, ent))
+    elif day is not None and day > today:
+        message = f"{day} 晚于今天 {today},不能导入尚未作出的分类"
         problems.append(_problem(line, "classified_on", message, ent))
     flag = text["low_risk"].lower()
     if flag not in YES | NO:
@@ -127,8 +134,8 @@ def _header(header: Sequence[Any]) -> dict[int, str]:
     return found
 
 
-def _lines(stream: IO[bytes], problems: list[Problem]) -> list[_Line]:
-    rows = csv_rows(stream, limit=MAX_RISK_ROWS + 1)
+def _lines(stream: IO[bytes], problems: list[Problem], today: date) -> list[_Line]:
+    rows = csv_rows(stream, limit=MAX_RISK_ROWS, header=True)
     header = next(rows, None)
     if header is None:
         raise InputError([Problem("empty_file", "file", "文件为空")])
@@ -140,7 +147,7 @@ def _lines(stream: IO[bytes], problems: list[Problem]) -> list[_Line]:
             continue
         line = k + 2
         values = {name: raw[i] if i < len(raw) else None for i, name in columns.items()}
-        got = _read(values, line, problems)
+        got = _read(values, line, problems, today)
         if got is None:
             continue
         first = seen.setdefault(got.enterprise_id, line)
@@ -152,12 +159,15 @@ def _lines(stream: IO[bytes], problems: list[Problem]) -> list[_Line]:
     return out
 
 
-def import_risk_classes(session: Session, stream: IO[bytes], *, filename: str) -> RiskImportReport:
+def import_risk_classes(
+    session: Session, stream: IO[bytes], *, filename: str, today: date
+) -> RiskImportReport:
     """Import a classification CSV, all or nothing (InputError lists every problem of every row,
-    in file order); rows dated before an enterprise's stored class are skipped and reported."""
+    in file order; a 分类日期 after `today`, China, is one); rows dated before an enterprise's
+    stored class are skipped and reported."""
     problems: list[Problem] = []
     try:
-        lines = _lines(stream, problems)
+        lines = _lines(stream, problems, today)
     except UnicodeDecodeError:
         raise InputError(
             [Problem("bad_encoding", "file", "CSV 文件编码无法识别(请用 UTF-8 或 GB18030)")]

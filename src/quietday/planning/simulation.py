@@ -378,6 +378,7 @@ def draw_demo_crews(
         agency_id=agency_id,
         inspector_id=int(made[2].id or 0),
         until=today - timedelta(days=30),
+        today=today,
     )
     ahead = VisitRepository(session).of_subject(
         "agency", agency_id, today, today + timedelta(days=200)
@@ -390,6 +391,7 @@ def draw_demo_crews(
             inspector_id=int(made[0].id or 0),
             enterprise_id=ahead[0].enterprise_id,
             reason="近亲属在该企业任职",
+            today=today,
         )
     teams = unplaced = 0
     for month in months:

@@ -454,6 +454,7 @@ def _month_page(
     errors: list[str] | None = None,
     done: str | None = None,
     drawn: crew.DrawOutcome | None = None,
+    released: list[crew.Released] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     return _page(
@@ -472,6 +473,7 @@ def _month_page(
         errors=errors or [],
         done=done,
         drawn=drawn,
+        released=released or [],
     )
 
 
@@ -542,40 +544,20 @@ def declare_conflict(
     if not AREA.posted(request, settings, desk.claims.csrf, csrf):
         return _month_page(request, session, desk, first, errors=[FORM_EXPIRED], status=403)
     try:
-        crew.declare_conflict(
+        declared = crew.declare_conflict(
             session,
             desk.actor,
             agency_id=desk.agency_id,
             inspector_id=inspector,
             enterprise_id=enterprise.strip().upper(),
             reason=reason,
+            today=today_in_china(clock_now(request)),
         )
     except (InputError, ConflictError, NotFoundError) as exc:
         session.rollback()
         messages = [str(exc)] if isinstance(exc, NotFoundError) else _messages(exc)
         return _month_page(request, session, desk, first, errors=messages, status=422)
-    return _month_page(request, session, desk, first, done="已登记回避")
-
-
-@router.post("/conflicts/{conflict_id}/remove", response_class=HTMLResponse)
-def remove_conflict(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    desk: AtDesk,
-    conflict_id: Id,
-    m: FormMonth,
-    csrf: Annotated[SafeStr, Form(max_length=100)] = "",
-) -> Response:
-    """撤回一条回避申报."""
-    first = _first(request, m)
-    if not AREA.posted(request, settings, desk.claims.csrf, csrf):
-        return _month_page(request, session, desk, first, errors=[FORM_EXPIRED], status=403)
-    try:
-        crew.remove_conflict(session, desk.actor, agency_id=desk.agency_id, conflict_id=conflict_id)
-    except NotFoundError as exc:
-        return _month_page(request, session, desk, first, errors=[str(exc)], status=404)
-    return _month_page(request, session, desk, first, done="已撤回回避申报")
+    return _month_page(request, session, desk, first, done="已登记回避", released=declared.released)
 
 
 def _visit_page(

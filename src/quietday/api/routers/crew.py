@@ -1,6 +1,7 @@
 """随机选派 over the API: an agency's inspectors drawn for its visits of a month, declared
 conflicts (回避) and the validity of certificates. An agency key acts for its own agency (any
-other is the same 404 as a missing one), a supervisor for every agency."""
+other is the same 404 as a missing one), a supervisor for every agency; certificates' validity
+and withdrawing a 回避 are the supervisors' alone (403 for an agency key)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from quietday.api.errors import problem_responses
 from quietday.api.schemas import (
     CertifiedUntilPut,
     ConflictCreate,
+    ConflictDeclared,
     ConflictPublic,
     DrawnTeam,
+    InspectorCertified,
     InspectorDrawCreate,
     InspectorDrawPublic,
-    InspectorPublic,
+    ReleasedVisit,
     UnplacedVisit,
 )
 from quietday.persistence.tables import InspectorConflictRow
@@ -37,6 +40,19 @@ def _conflict(row: InspectorConflictRow) -> ConflictPublic:
     return ConflictPublic.model_validate(row.model_dump())
 
 
+def _released(released: list[crew.Released]) -> list[ReleasedVisit]:
+    return [
+        ReleasedVisit(
+            visit_id=r.visit_id,
+            day=r.day,
+            enterprise_id=r.enterprise_id,
+            inspector_ids=list(r.left),
+            needs_team=r.needs_team,
+        )
+        for r in released
+    ]
+
+
 @router.post(
     "/inspector-draws",
     summary="随机选派本月执法人员",
@@ -51,7 +67,7 @@ def draw(
 ) -> InspectorDrawPublic:
     """为本部门一个月中尚未到期、未扫码入企的入企随机抽取执法人员(双随机):只抽在岗、
     入企当天执法证有效、未申报回避该企业的人员,本月入企次数少者优先,同等者按种子随机。
-    已指派的入企保留(redraw 为 true 时重新抽取)。相同输入与种子得出相同结果;每次抽取连同
+    已指派 2 名以上且都符合条件的入企保留(redraw 为 true 时重新抽取)。相同输入与种子得出相同结果;每次抽取连同
     种子、输入与结果记入审计日志。"""
     outcome = crew.draw_month(
         session,
@@ -102,33 +118,42 @@ def conflicts(agency_id: AgencyId, session: SessionDep, actor: ActorDep) -> list
     "/inspector-conflicts",
     summary="申报回避",
     status_code=201,
-    response_model=ConflictPublic,
+    response_model=ConflictDeclared,
     responses=problem_responses(409),
 )
 def declare(
-    agency_id: AgencyId, body: ConflictCreate, session: SessionDep, actor: ActorDep
-) -> ConflictPublic:
-    """申报本部门一名执法人员须回避某企业(亲属关系、曾任职等);此后不会选派其检查该企业。"""
-    row = crew.declare_conflict(
+    agency_id: AgencyId,
+    body: ConflictCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    today: TodayDep,
+) -> ConflictDeclared:
+    """申报本部门一名执法人员须回避某企业(亲属关系、曾任职等);此后不会选派其检查该企业。
+    此人即从该企业今天起尚未扫码的入企中撤出(released 列出,needs_team 为 true 的须重新随机选派或指派)。"""
+    declared = crew.declare_conflict(
         session,
         actor,
         agency_id=agency_id,
         inspector_id=body.inspector_id,
         enterprise_id=body.enterprise_id,
         reason=body.reason,
+        today=today,
     )
-    return _conflict(row)
+    return ConflictDeclared(
+        **_conflict(declared.conflict).model_dump(), released=_released(declared.released)
+    )
 
 
 @router.delete(
     "/inspector-conflicts/{conflict_id}",
-    summary="撤回回避申报",
+    summary="撤回回避申报(仅监督密钥)",
     status_code=204,
 )
 def remove(
     agency_id: AgencyId, conflict_id: RowId, session: SessionDep, actor: ActorDep
 ) -> Response:
-    """撤回一条回避申报。"""
+    """撤回一条回避申报。回避登记由司法行政(监督)部门掌握,与执法证有效期一样:执法部门可以申报,
+    撤回须用监督密钥(执法部门的密钥得到 403),以免申报回避、重新抽取、再撤回来挑选人员。"""
     crew.remove_conflict(session, actor, agency_id=agency_id, conflict_id=conflict_id)
     return Response(status_code=204)
 
@@ -136,7 +161,7 @@ def remove(
 @router.put(
     "/inspectors/{inspector_id}/certified-until",
     summary="登记执法证有效期",
-    response_model=InspectorPublic,
+    response_model=InspectorCertified,
 )
 def certified_until(
     agency_id: AgencyId,
@@ -144,13 +169,16 @@ def certified_until(
     body: CertifiedUntilPut,
     session: SessionDep,
     actor: SupervisorDep,
-) -> InspectorPublic:
-    """登记一名执法人员执法证的有效期截止日(含);此后的入企不再指派或抽取此人。"""
-    row = crew.set_certified_until(
+    today: TodayDep,
+) -> InspectorCertified:
+    """登记一名执法人员执法证的有效期截止日(含);此后的入企不再指派或抽取此人。此人即从截止日之后
+    (今天起)尚未扫码的入企中撤出(released 列出,needs_team 为 true 的须重新随机选派或指派)。"""
+    done = crew.set_certified_until(
         session,
         actor,
         agency_id=agency_id,
         inspector_id=inspector_id,
         until=body.certified_until,
+        today=today,
     )
-    return InspectorPublic.model_validate(row.model_dump())
+    return InspectorCertified(**done.inspector.model_dump(), released=_released(done.released))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from quietday.api.deps import ActorDep, SessionDep, SupervisorDep
+from quietday.api.deps import ActorDep, SessionDep, SupervisorDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import (
     AgencyCreate,
@@ -271,9 +271,9 @@ def enterprises(
     responses=problem_responses(409),
 )
 def create_enterprise(
-    body: EnterpriseCreate, session: SessionDep, actor: SupervisorDep
+    body: EnterpriseCreate, session: SessionDep, actor: SupervisorDep, today: TodayDep
 ) -> EnterprisePublic:
-    """登记一家企业;其统一社会信用代码须符合 GB 32100-2015。"""
+    """登记一家企业;其统一社会信用代码须符合 GB 32100-2015;分类日期不能晚于今天。"""
     row = registry.create_enterprise(
         session,
         enterprise_id=body.id,
@@ -289,6 +289,7 @@ def create_enterprise(
         risk_classified_on=body.risk_classified_on,
         low_risk=body.low_risk,
         industry=body.industry,
+        today=today,
     )
     return EnterprisePublic.model_validate(row.model_dump())
 
@@ -315,15 +316,19 @@ def enterprise(
     responses=problem_responses(404),
 )
 def update_enterprise(
-    enterprise_id: EnterpriseId, body: EnterpriseUpdate, session: SessionDep, actor: SupervisorDep
+    enterprise_id: EnterpriseId,
+    body: EnterpriseUpdate,
+    session: SessionDep,
+    actor: SupervisorDep,
+    today: TodayDep,
 ) -> EnterprisePublic:
-    """修改一家企业:安静日政策、白名单、不可入企日期、频次上限、信用风险分类及其日期(null 表示未分类)、
-    无感监管、行业。"""
+    """修改一家企业:安静日政策、白名单、不可入企日期、频次上限、信用风险分类及其日期(null 表示未分类,
+    不能晚于今天)、无感监管、行业。"""
     changes = body.model_dump(exclude_unset=True)
     if body.cap_overrides is not None:
         changes["cap_overrides"] = body.cap_overrides.model_dump(exclude_unset=True)
     nullable = ("cap_overrides", "risk_class", "risk_classified_on")
     changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
     return EnterprisePublic.model_validate(
-        registry.update_enterprise(session, enterprise_id, changes).model_dump()
+        registry.update_enterprise(session, enterprise_id, changes, today=today).model_dump()
     )

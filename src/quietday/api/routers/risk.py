@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from quietday.api.deps import SessionDep, SupervisorDep
+from quietday.api.deps import SessionDep, SupervisorDep, TodayDep
 from quietday.api.errors import problem_responses
 from quietday.api.schemas import (
     RiskClassPolicy,
@@ -45,6 +45,7 @@ def _policy(rows: list[RiskClassPolicyRow]) -> RiskPolicyPublic:
 def import_classes(
     session: SessionDep,
     actor: SupervisorDep,
+    today: TodayDep,
     file: Annotated[
         UploadFile,
         File(
@@ -53,8 +54,8 @@ def import_classes(
     ],
 ) -> RiskImportResult:
     """导入市场监管部门按月发布的企业信用风险分类(A-D),要么全部导入,要么全部不导入,并列出每一行的每一处错误。
-    分类日期早于已登记日期的行不覆盖已登记的分类,在回答中列出;无感监管列为空时保持不变。"""
-    report = import_risk_classes(session, file.file, filename=file.filename or "")
+    分类日期不能晚于今天;早于已登记日期的行不覆盖已登记的分类,在回答中列出;无感监管列为空时保持不变。"""
+    report = import_risk_classes(session, file.file, filename=file.filename or "", today=today)
     note = (
         f"有 {report.skipped_older} 行的分类日期早于该企业已登记的分类日期,未覆盖已登记的分类"
         if report.skipped_older
