@@ -287,12 +287,13 @@ def _moves(book: Book, iid: str) -> Iterator[Move]:
             touched |= {(e, day) for e in book.load.get((i["agency"], day), {})}
         for ent, at in sorted(touched):
             for group in _groups(book, ent, at):
-                if sum(p.insp[g]["priority"] for g in group) < i["priority"] and _try(
-                    book, iid, day, group, None
-                ):
+                frees = _try(book, iid, day, group, None)
+                if frees and sum(p.insp[g]["priority"] for g in group) < i["priority"]:
                     yield Move(iid, day, group, None)
+                # Placing the group anywhere only adds to loads and counts: unless taking it
+                # away alone lets `iid` in, only joining `iid`'s own day can help.
                 targets = set.intersection(*(set(p.open_days(g)) for g in group)) - {at}
-                for target in sorted(targets):
+                for target in sorted(targets if frees else targets & {day}):
                     if _try(book, iid, day, group, target):
                         yield Move(iid, day, group, target)
 

@@ -41,8 +41,8 @@ class Blocker:
 
     reason: Reason
     describe: Callable[[], str]
-    # What uses the rule up, by date: inspection ids and `HISTORY` (for capacity: nothing, the
-    # day's occupants being the agency's load).
+    # What used the rule up when it was found, by date: inspection ids and `HISTORY` (for
+    # capacity: nothing, the day's occupants being the agency's load).
     uses: Callable[[], Mapping[date, Iterable[str]]]
 
     @property
@@ -50,7 +50,7 @@ class Blocker:
         return self.describe()
 
 
-def _list(entries: dict[date, set[str]]) -> str:
+def _list(entries: Mapping[date, Iterable[str]]) -> str:
     return "、".join(f"{d}({'、'.join(sorted(w))})" for d, w in sorted(entries.items()))
 
 
@@ -241,7 +241,7 @@ class ScheduleState:
             and self._ae_year[(insp.agency, ent, day.year)] >= limit
         ):
             name = inst.agencies[insp.agency].name
-            used = {d: w for d, w in ae.items() if d.year == day.year}
+            used = {d: frozenset(w) for d, w in ae.items() if d.year == day.year}
             yield Blocker(
                 Reason.CAP,
                 lambda: f"{name} {day.year} 年对该企业的检查已达上限 {limit} 次: {_list(used)}",
@@ -252,7 +252,11 @@ class ScheduleState:
             return
         month_cap = caps.enterprise_per_month
         if month_cap is not None and self._month[(ent, day.year, day.month)] >= month_cap:
-            used_m = {d: w for d, w in dates.items() if (d.year, d.month) == (day.year, day.month)}
+            used_m = {
+                d: frozenset(w)
+                for d, w in dates.items()
+                if (d.year, d.month) == (day.year, day.month)
+            }
             yield Blocker(
                 Reason.CAP,
                 lambda: (
@@ -263,7 +267,7 @@ class ScheduleState:
             )
         year_cap = caps.enterprise_per_year
         if year_cap is not None and self._year[(ent, day.year)] >= year_cap:
-            used_y = {d: w for d, w in dates.items() if d.year == day.year}
+            used_y = {d: frozenset(w) for d, w in dates.items() if d.year == day.year}
             yield Blocker(
                 Reason.CAP,
                 lambda: f"该企业 {day.year} 年的检查已达上限 {year_cap} 天: {_list(used_y)}",
@@ -274,7 +278,9 @@ class ScheduleState:
             ordered = self._ent_sorted.get(ent, [])
             k = bisect.bisect_left(ordered, day)
             near = {
-                d: dates[d] for d in ordered[max(0, k - 1) : k + 1] if abs((d - day).days) < gap
+                d: frozenset(dates[d])
+                for d in ordered[max(0, k - 1) : k + 1]
+                if abs((d - day).days) < gap
             }
             if near:
                 yield Blocker(

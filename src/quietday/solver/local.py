@@ -42,16 +42,20 @@ class Schedule:
             defaultdict(dict)
         )
         self.candidate_set = {i: frozenset(d) for i, d in prepared.candidates.items()}
+        # Enterprises whose inspections moved since this was last emptied.
+        self.touched: set[EnterpriseId] = set()
         for iid, day in sorted(assignment.items()):
             self.put(self.instance.by_id[iid], day)
 
     def put(self, insp: Inspection, day: date) -> None:
+        self.touched.add(insp.enterprise)
         self.state.place(insp, day)
         self.at[insp.id] = day
         self.doors[insp.enterprise].setdefault(day, []).append(insp.id)
         self.units[(insp.agency, day)].setdefault(insp.enterprise, []).append(insp.id)
 
     def take(self, insp: Inspection) -> date:
+        self.touched.add(insp.enterprise)
         day = self.at.pop(insp.id)
         self.state.remove(insp, day)
         door = self.doors[insp.enterprise][day]
@@ -238,7 +242,8 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
             continue
         for day in reversed(s.prepared.candidates[insp.id]):
             key = (insp.agency, day)
-            known = key in stuck
+            # Remembered only for what the full day blocks (not an enterprise visited there).
+            known = key in stuck and not s.state.joins(insp, day)
             cheapest = stuck.get(key)
             if known and (cheapest is None or cheapest >= insp.priority):
                 continue  # nothing to carry, nothing to drop, whatever blocks `insp`
@@ -326,9 +331,11 @@ def polish(
     rounds: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[dict[InspectionId, date], LocalReport]:
-    """Fill, relieve and merge until a round changes nothing (or `rounds` or `should_stop`),
-    then fill and relieve once more unbounded: a stop cuts the search short, never the placing
-    of what fits or of what one ejection places."""
+    """Fill, merge and relieve until a round changes nothing (or `rounds` or `should_stop`),
+    then fill, relieve and merge where those moved inspections, unbounded, until nothing changes: a stop
+    cuts the search short, never the placing of what fits or of what one ejection places.
+    Merging comes before relieving in a round: a stop falls on the moves that only the
+    finishing pass (which relieves) would otherwise leave without merging."""
     s = Schedule(prepared, assignment)
     waiting = sorted(
         (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
@@ -339,13 +346,21 @@ def polish(
             break
         done += 1
         f = fill(s, waiting, should_stop)
-        r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
         m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1), should_stop)
+        r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
     # The finishing pass, whatever the clock says: nothing that fits is left out, nor what
     # one ejection places.
-    filled += fill(s, waiting)
-    relieved += relieve(s, [i for i in waiting if i.id not in s.at])
+    # Each change raises the objective, so this ends; it ends on a fill and a relieve that
+    # found nothing more.
+    while True:
+        s.touched.clear()
+        f = fill(s, waiting)
+        r = relieve(s, [i for i in waiting if i.id not in s.at])
+        m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
+        filled, relieved, merged = filled + f, relieved + r, merged + m
+        if not (f or r or m):
+            break
     return dict(s.at), LocalReport(filled, relieved, merged, done)
