@@ -92,3 +92,56 @@ def test_window_outside_the_horizon_explained_when_built_directly() -> None:
     (u,) = explain_unscheduled(inst, {})
     assert u.reason.value == "no_allowed_day"
     assert "没有交集" in u.detail
+
+
+def _mixed(a1_latest: str, *, pinned: bool = False) -> tuple[Instance, dict[str, date]]:
+    """E2's w (priority 1) may come on D1 or D2: A's only unit on D1 is E1's a1, and E2's b2
+    on D3 is too close to D2 (two days' gap): capacity blocks one day, the gap the other."""
+    d1, d3 = "2026-07-21", "2026-07-23"
+    inst = load(
+        doc(
+            caps={**doc()["caps"], "min_gap_days": 2},
+            agencies=[
+                {
+                    "id": "A",
+                    "name": "东湖区市场监督管理局",
+                    "region": "360102",
+                    "daily_capacity": 1,
+                },
+                {"id": "B", "name": "东湖区消防救援大队", "region": "360102", "daily_capacity": 1},
+            ],
+            inspections=[
+                insp("a1", enterprise="E1", priority=9, earliest=d1, latest=a1_latest),
+                insp("b2", agency="B", enterprise="E2", priority=9, earliest=d3, latest=d3),
+                insp("w", enterprise="E2", earliest=d1, latest="2026-07-22"),
+            ],
+            pinned=[{"inspection": "a1", "date": d1}, {"inspection": "b2", "date": d3}]
+            if pinned
+            else [],
+        )
+    )
+    return inst, {"a1": date(2026, 7, 21), "b2": date(2026, 7, 23)}
+
+
+def test_priority_only_where_no_single_move_places_it() -> None:
+    inst, at = _mixed("2026-07-21")
+    (u,) = explain_unscheduled(inst, at)  # type: ignore[arg-type]
+    assert u.reason == Reason.PRIORITY
+    assert "不同规则挡住了不同日期" in u.detail
+    assert "最短间隔挡住 2026-07-22" in u.detail
+    assert "部门检查能力挡住 2026-07-21" in u.detail
+
+
+def test_a_single_move_left_means_not_solved_and_names_it() -> None:
+    inst, at = _mixed("2026-07-24")
+    (u,) = explain_unscheduled(inst, at)  # type: ignore[arg-type]
+    assert u.reason == Reason.NOT_SOLVED
+    assert "把 a1 从 2026-07-21 挪到 2026-07-22 后可排在 2026-07-21" in u.detail
+
+
+def test_rules_on_different_days_that_nothing_can_move_name_the_main_one_and_each_day() -> None:
+    inst, at = _mixed("2026-07-24", pinned=True)
+    (u,) = explain_unscheduled(inst, at)  # type: ignore[arg-type]
+    assert u.reason == Reason.MIN_GAP  # one day each: the first in the rules' order
+    assert "以最短间隔为主(1/2 天)" in u.detail
+    assert "部门检查能力挡住 2026-07-21" in u.detail

@@ -1,8 +1,9 @@
-"""The local search's relieve move on days an agency has filled (capacity 1 here): an occupant
-moved aside onto another of its visit days, an occupant of lower priority dropped; and a day
-relieve remembers as stuck (neither worked) tried again once a move changes it, and still
-given to what outranks its cheapest occupant; and a polish cut short at once still places
-what fits (the finishing pass)."""
+"""The local search's relieve move (one ejection) on blocked days (capacity 1 here): an occupant
+moved aside onto another of its visit days, or onto a new day when it has none, an occupant of
+lower priority dropped, the enterprise's own inspection carried off a month its cap has used up
+(onto the waiting one's day: one visit); a day relieve remembers as stuck (neither worked)
+tried again once a move changes it, and still given to what outranks its cheapest occupant;
+and a polish cut short at once still places what fits (the finishing pass)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from quietday.domain.model import InspectionId
 from quietday.solver.local import Schedule, polish, relieve
 from quietday.solver.prepare import prepare
 
-D1, D2 = "2026-07-21", "2026-07-22"
+D1, D2, D4 = "2026-07-21", "2026-07-22", "2026-07-24"
 
 
 def _agencies() -> list[dict[str, Any]]:
@@ -34,9 +35,15 @@ def _on(day: str, **kw: Any) -> dict[str, Any]:
 
 
 def _relieved(
-    inspections: list[dict[str, Any]], placed: dict[str, str], waiting: list[str]
+    inspections: list[dict[str, Any]],
+    placed: dict[str, str],
+    waiting: list[str],
+    caps: dict[str, int | None] | None = None,
 ) -> tuple[int, dict[InspectionId, date]]:
-    inst = load(doc(agencies=_agencies(), enterprises=_enterprises(4), inspections=inspections))
+    changes: dict[str, Any] = {"caps": {**doc()["caps"], **caps}} if caps else {}
+    inst = load(
+        doc(agencies=_agencies(), enterprises=_enterprises(5), inspections=inspections, **changes)
+    )
     prepared = prepare(inst)
     s = Schedule(prepared, {InspectionId(i): date.fromisoformat(d) for i, d in placed.items()})
     n = relieve(s, [inst.by_id[InspectionId(i)] for i in waiting])
@@ -61,38 +68,62 @@ def test_an_occupant_with_another_visit_day_moves_aside() -> None:
     assert _days(at) == {"a1": D2, "b1": D2, "w": D1}
 
 
+def test_an_occupant_without_another_visit_day_moves_to_a_new_day() -> None:
+    n, at = _relieved(
+        [insp("a1", enterprise="E1", priority=9), insp("w", enterprise="E2", **_on(D1))],
+        {"a1": D1},
+        ["w"],
+    )
+    assert (n, _days(at)) == (1, {"a1": "2026-07-31", "w": D1})
+
+
 def test_an_occupant_of_lower_priority_is_dropped_and_a_higher_one_kept() -> None:
     w = insp("w", enterprise="E2", priority=3, **_on(D1))
-    low = _relieved([insp("a1", enterprise="E1", priority=2), w], {"a1": D1}, ["w"])
+    low = _relieved([insp("a1", enterprise="E1", priority=2, **_on(D1)), w], {"a1": D1}, ["w"])
     assert (low[0], _days(low[1])) == (1, {"w": D1})
-    high = _relieved([insp("a1", enterprise="E1", priority=3), w], {"a1": D1}, ["w"])
+    high = _relieved([insp("a1", enterprise="E1", priority=3, **_on(D1)), w], {"a1": D1}, ["w"])
     assert (high[0], _days(high[1])) == (0, {"a1": D1})
 
 
-def test_a_stuck_day_is_tried_again_once_a_move_gives_its_occupant_another_day() -> None:
-    # A's D1 is E1's a1, which cannot go aside (E1 has no other visit day) nor be dropped for
-    # w1. Relieving w2 drops E3's b3 from B's D2 and so gives E1 a visit on D2: now a1 can go
-    # there, and w3 (waiting for A's D1 too, after w1) takes its place.
+def test_a_month_used_up_by_the_enterprise_itself_is_freed_by_carrying_its_inspection() -> None:
+    # E1's July is used by a1 (one date a month); w, of another agency, can only come on D2.
     n, at = _relieved(
         [
-            insp("a1", enterprise="E1", priority=10),
-            insp("b3", agency="B", enterprise="E3", priority=1, **_on(D2)),
+            insp("a1", enterprise="E1", latest="2026-08-31"),
+            insp("w", agency="B", enterprise="E1", priority=5, **_on(D2)),
+        ],
+        {"a1": D1},
+        ["w"],
+        caps={"enterprise_per_month": 1},
+    )
+    assert (n, _days(at)) == (1, {"a1": D2, "w": D2})
+
+
+def test_a_stuck_day_is_tried_again_once_a_move_frees_its_occupant() -> None:
+    # A's D1 is E1's a1, which cannot be carried to D2 (its only other day: too close to E1's
+    # b1 on D4, the gap being 3 days) nor be dropped for w1. Relieving w2 drops b1 from B's D4:
+    # now a1 can go to D2, and w3 (waiting for A's D1 too, after w1) takes its place.
+    n, at = _relieved(
+        [
+            insp("a1", enterprise="E1", priority=10, earliest=D1, latest=D2),
+            insp("b1", agency="B", enterprise="E1", priority=1, **_on(D4)),
             insp("w1", enterprise="E2", priority=9, **_on(D1)),
-            insp("w2", agency="B", enterprise="E1", priority=8, **_on(D2)),
+            insp("w2", agency="B", enterprise="E5", priority=8, **_on(D4)),
             insp("w3", enterprise="E4", priority=7, **_on(D1)),
         ],
-        {"a1": D1, "b3": D2},
+        {"a1": D1, "b1": D4},
         ["w1", "w2", "w3"],
+        caps={"min_gap_days": 3},
     )
     assert n == 2
-    assert _days(at) == {"a1": D2, "w2": D2, "w3": D1}
+    assert _days(at) == {"a1": D2, "w2": D4, "w3": D1}
 
 
 def test_a_stuck_day_still_goes_to_what_outranks_its_cheapest_occupant() -> None:
     # w1 finds A's D1 stuck (a1 cannot go aside, and outranks it); w2, after it, outranks a1.
     n, at = _relieved(
         [
-            insp("a1", enterprise="E1", priority=5),
+            insp("a1", enterprise="E1", priority=5, **_on(D1)),
             insp("w1", enterprise="E2", priority=4, **_on(D1)),
             insp("w2", enterprise="E3", priority=6, **_on(D1)),
         ],

@@ -6,13 +6,17 @@ the three caps and the minimum gap; window, working and quiet days are the calle
 
 `closed_days` answers the same question for every working day of the horizon at once, from the
 few dates that use up caps and capacity rather than day by day (candidate days in bulk).
+
+`groups` names what one move could carry off a date to make room for a blocked inspection (an
+ejection): the local search tries them, and the explanations say `priority` only when none
+works.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -37,20 +41,16 @@ class Blocker:
 
     reason: Reason
     describe: Callable[[], str]
-    # Whether some of what blocks could be moved: an inspection the solver placed, not history,
-    # a pin or a day without capacity.
-    can_move: Callable[[], bool]
+    # What used the rule up when it was found, by date: inspection ids and `HISTORY` (for
+    # capacity: nothing, the day's occupants being the agency's load).
+    uses: Callable[[], Mapping[date, Iterable[str]]]
 
     @property
     def detail(self) -> str:
         return self.describe()
 
-    @property
-    def movable(self) -> bool:
-        return self.can_move()
 
-
-def _list(entries: dict[date, set[str]]) -> str:
+def _list(entries: Mapping[date, Iterable[str]]) -> str:
     return "、".join(f"{d}({'、'.join(sorted(w))})" for d, w in sorted(entries.items()))
 
 
@@ -72,6 +72,7 @@ class ScheduleState:
         self._ae_dates: dict[tuple[AgencyId, EnterpriseId], dict[date, set[str]]] = defaultdict(
             dict
         )
+        self._visits: dict[EnterpriseId, dict[date, list[InspectionId]]] = defaultdict(dict)
         self._month: dict[tuple[EnterpriseId, int, int], int] = defaultdict(int)
         self._year: dict[tuple[EnterpriseId, int], int] = defaultdict(int)
         self._ae_year: dict[tuple[AgencyId, EnterpriseId, int], int] = defaultdict(int)
@@ -96,15 +97,12 @@ class ScheduleState:
             self._ae_year[(agency, ent, day.year)] += 1
         ae[day].add(who)
 
-    def _movable(self, entries: Iterable[str]) -> bool:
-        pins = self.instance.pins
-        return any(w != HISTORY and InspectionId(w) not in pins for w in entries)
-
     def place(self, inspection: Inspection, day: date) -> None:
         self._full.pop(inspection.agency, None)
         self._agency_day[(inspection.agency, day)].setdefault(inspection.enterprise, []).append(
             inspection.id
         )
+        self._visits[inspection.enterprise].setdefault(day, []).append(inspection.id)
         if inspection.capped:
             self._add_capped(inspection.agency, inspection.enterprise, day, inspection.id)
 
@@ -129,6 +127,10 @@ class ScheduleState:
         load[inspection.enterprise].remove(inspection.id)
         if not load[inspection.enterprise]:
             del load[inspection.enterprise]
+        visits = self._visits[inspection.enterprise]
+        visits[day].remove(inspection.id)
+        if not visits[day]:
+            del visits[day]
         if inspection.capped:
             self._remove_capped(inspection.agency, inspection.enterprise, day, inspection.id)
 
@@ -222,7 +224,7 @@ class ScheduleState:
             yield Blocker(
                 Reason.CAPACITY,
                 lambda: f"{agency.name} {day} 已安排 {n} 家企业(当日能力 {cap_today} 家)",
-                lambda: self._movable(i for ids in load.values() for i in ids),
+                dict,
             )
         if insp.capped:
             yield from self._cap_blocking(insp, day)
@@ -239,44 +241,146 @@ class ScheduleState:
             and self._ae_year[(insp.agency, ent, day.year)] >= limit
         ):
             name = inst.agencies[insp.agency].name
-            used = {d: w for d, w in ae.items() if d.year == day.year}
+            used = {d: frozenset(w) for d, w in ae.items() if d.year == day.year}
             yield Blocker(
                 Reason.CAP,
                 lambda: f"{name} {day.year} 年对该企业的检查已达上限 {limit} 次: {_list(used)}",
-                lambda: self._movable(w for ws in used.values() for w in ws),
+                lambda: used,
             )
         dates = self._ent_dates.get(ent, {})
         if day in dates:
             return
         month_cap = caps.enterprise_per_month
         if month_cap is not None and self._month[(ent, day.year, day.month)] >= month_cap:
-            used_m = {d: w for d, w in dates.items() if (d.year, d.month) == (day.year, day.month)}
+            used_m = {
+                d: frozenset(w)
+                for d, w in dates.items()
+                if (d.year, d.month) == (day.year, day.month)
+            }
             yield Blocker(
                 Reason.CAP,
                 lambda: (
                     f"该企业 {day.year} 年 {day.month} 月的检查已达上限 {month_cap} 天: "
                     f"{_list(used_m)}"
                 ),
-                lambda: self._movable(w for ws in used_m.values() for w in ws),
+                lambda: used_m,
             )
         year_cap = caps.enterprise_per_year
         if year_cap is not None and self._year[(ent, day.year)] >= year_cap:
-            used_y = {d: w for d, w in dates.items() if d.year == day.year}
+            used_y = {d: frozenset(w) for d, w in dates.items() if d.year == day.year}
             yield Blocker(
                 Reason.CAP,
                 lambda: f"该企业 {day.year} 年的检查已达上限 {year_cap} 天: {_list(used_y)}",
-                lambda: self._movable(w for ws in used_y.values() for w in ws),
+                lambda: used_y,
             )
         gap = caps.min_gap_days
         if gap > 1:
             ordered = self._ent_sorted.get(ent, [])
             k = bisect.bisect_left(ordered, day)
             near = {
-                d: dates[d] for d in ordered[max(0, k - 1) : k + 1] if abs((d - day).days) < gap
+                d: frozenset(dates[d])
+                for d in ordered[max(0, k - 1) : k + 1]
+                if abs((d - day).days) < gap
             }
             if near:
                 yield Blocker(
                     Reason.MIN_GAP,
                     lambda: f"与该企业 {_list(near)} 的检查间隔不足 {gap} 天",
-                    lambda: self._movable(w for ws in near.values() for w in ws),
+                    lambda: near,
                 )
+
+    def has_room(self, inspection: Inspection, day: date) -> bool:
+        """Capacity alone: the agency visits this enterprise on `day` or has a unit left."""
+        load = self._agency_day.get((inspection.agency, day), {})
+        cap = self.instance.agencies[inspection.agency].capacity_on(day)
+        return inspection.enterprise in load or len(load) < cap
+
+    def visits_of(self, enterprise: EnterpriseId) -> dict[date, list[InspectionId]]:
+        """The placed inspections (pins included) of `enterprise`, by date."""
+        return self._visits.get(enterprise, {})
+
+    def groups(
+        self, inspection: Inspection, day: date, *, blockers: Iterable[Blocker]
+    ) -> list[tuple[date, tuple[Inspection, ...]]]:
+        """What one move could carry off a date so that `inspection` fits on `day`, which
+        `blockers` block: an enterprise's placed, non-pinned inspections on one date (one
+        agency's or all of them, each also as its capped part alone) that hold all that blocks
+        there: for capacity, another enterprise's inspections of that agency that day; for caps
+        and gap, the enterprise's own that use them up on a date (none where history or a pin
+        does); a group must lift every blocker. Each group with its date."""
+        inst = self.instance
+        # Per enterprise and date, what a group there must hold to lift every blocker.
+        needs: dict[tuple[EnterpriseId, date], set[str]] | None = None
+        for b in blockers:
+            lifts = self._lifts(inspection, day, b)
+            needs = (
+                lifts
+                if needs is None
+                else {p: needs[p] | need for p, need in lifts.items() if p in needs}
+            )
+        found: list[tuple[date, tuple[Inspection, ...]]] = []
+        for (ent, at), needed in sorted((needs or {}).items()):
+            if HISTORY in needed or any(InspectionId(i) in inst.pins for i in needed):
+                continue
+            for group in self._parts(ent, at):
+                if needed <= {g.id for g in group}:
+                    found.append((at, group))
+        return found
+
+    def _lifts(
+        self, inspection: Inspection, day: date, blocker: Blocker
+    ) -> dict[tuple[EnterpriseId, date], set[str]]:
+        """Where one group could lift `blocker`, and what it must hold there: any other
+        enterprise's unit of the full agency day; any date using up a cap; the one date too
+        close (a gap broken on both sides is not lifted by one move)."""
+        if blocker.reason == Reason.CAPACITY:
+            load = self._agency_day.get((inspection.agency, day), {})
+            return {(e, day): set(ids) for e, ids in load.items() if e != inspection.enterprise}
+        uses = blocker.uses()
+        if blocker.reason == Reason.MIN_GAP and len(uses) > 1:
+            return {}
+        return {(inspection.enterprise, at): set(who) for at, who in uses.items()}
+
+    def _parts(self, ent: EnterpriseId, at: date) -> list[tuple[Inspection, ...]]:
+        """`ent`'s non-pinned inspections on `at`: each agency's, all, each with its capped part."""
+        inst = self.instance
+        ids = sorted(i for i in self._visits.get(ent, {}).get(at, ()) if i not in inst.pins)
+        visit = [inst.by_id[i] for i in ids]
+        agencies = sorted({i.agency for i in visit})
+        found: list[tuple[Inspection, ...]] = []
+        for part in [*([i for i in visit if i.agency == a] for a in agencies), visit]:
+            for group in (tuple(part), tuple(i for i in part if i.capped)):
+                if group and group not in found:
+                    found.append(group)
+        return found
+
+    def ejects(
+        self,
+        inspection: Inspection,
+        day: date,
+        *,
+        group: Sequence[Inspection],
+        source: date,
+        target: date | None,
+    ) -> bool:
+        """Whether carrying `group` from `source` to `target` (None: unscheduling it) lets
+        `inspection` onto `day` with every rule kept; the state is left as it was. Open days
+        (window, working, quiet) are the caller's."""
+        for g in group:
+            self.remove(g, source)
+        placed: list[Inspection] = []
+        ok = True
+        if target is not None:
+            for g in group:
+                if not self.allows(g, target):
+                    ok = False
+                    break
+                self.place(g, target)
+                placed.append(g)
+        ok = ok and self.allows(inspection, day)
+        if target is not None:
+            for g in placed:
+                self.remove(g, target)
+        for g in group:
+            self.place(g, source)
+        return ok

@@ -2,9 +2,11 @@
 lexicographic objective does not get worse.
 
 - fill: place what waits on a day where nothing blocks it (an existing visit first);
-- relieve: place what waits on a day its agency has filled, by moving one occupying
-  enterprise's inspections of that agency to another day, or by dropping them when their
-  priority is lower (level 1 rises either way);
+- relieve: place what waits on a blocked day by one ejection: carry what blocks it (an
+  occupying enterprise's inspections of a full agency day, or the enterprise's own inspections
+  on a date that uses up a cap or the gap) to another of their candidate days, days the
+  enterprise is visited anyway first, or drop them when their total priority is lower (level 1
+  rises either way);
 - merge: open one door fewer (综合查一次) by moving the inspections of two visits of an enterprise
   onto one day, moving another enterprise's unit of a full agency aside when that is all that
   blocks it.
@@ -16,10 +18,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeGuard, TypeVar
+from typing import TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
-from quietday.domain.state import ScheduleState
+from quietday.domain.state import Blocker, ScheduleState
 from quietday.solver.prepare import Prepared
 
 __all__ = ["LocalReport", "Schedule", "polish"]
@@ -40,16 +42,20 @@ class Schedule:
             defaultdict(dict)
         )
         self.candidate_set = {i: frozenset(d) for i, d in prepared.candidates.items()}
+        # Enterprises whose inspections moved since this was last emptied.
+        self.touched: set[EnterpriseId] = set()
         for iid, day in sorted(assignment.items()):
             self.put(self.instance.by_id[iid], day)
 
     def put(self, insp: Inspection, day: date) -> None:
+        self.touched.add(insp.enterprise)
         self.state.place(insp, day)
         self.at[insp.id] = day
         self.doors[insp.enterprise].setdefault(day, []).append(insp.id)
         self.units[(insp.agency, day)].setdefault(insp.enterprise, []).append(insp.id)
 
     def take(self, insp: Inspection) -> date:
+        self.touched.add(insp.enterprise)
         day = self.at.pop(insp.id)
         self.state.remove(insp, day)
         door = self.doors[insp.enterprise][day]
@@ -160,87 +166,109 @@ def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list
     return sorted(e for e in s.units[(agency, day)] if e != ent)
 
 
-def _aside(s: Schedule, insp: Inspection, day: date) -> tuple[EnterpriseId | None, bool]:
-    """Place waiting `insp` on `day`, full for its agency, by moving an occupant's unit aside:
-    the occupant moved (None if none), and whether any occupant's unit fitted elsewhere (when
-    none did, none will for whatever else waits: those moves do not involve it)."""
+def _targets(
+    s: Schedule, group: Sequence[Inspection], source: date, insp: Inspection, day: date
+) -> list[date]:
+    """Where `group` could go: the candidate days all its inspections share but `source`, the
+    days its enterprise is visited anyway first (no door opened: also `day` when it is the
+    enterprise of `insp`, which goes there), latest first."""
+    common = set(s.candidate_set[group[0].id])
+    for g in group[1:]:
+        common &= s.candidate_set[g.id]
+    common.discard(source)
+    ent = group[0].enterprise
+    doors = set(s.doors.get(ent, {})) | ({day} if ent == insp.enterprise else set())
+    return sorted(common, key=lambda d: (d not in doors, -d.toordinal()))
+
+
+def _eject(
+    s: Schedule, insp: Inspection, day: date, blockers: Sequence[Blocker]
+) -> tuple[Moves | None, bool]:
+    """Place waiting `insp` on `day`, which `blockers` block, by carrying one group of placed
+    inspections (an occupant of the full agency day, or the enterprise's own inspections on a
+    date using up a cap or the gap) to another of their candidate days: the moves made (None
+    if none), and whether any group fitted elsewhere (when none did on a day full for the
+    agency, none will for whatever else waits there: those moves do not involve it)."""
     fitted = False
-    for ent in _rivals(s, insp.agency, day, insp.enterprise):
-        for aside in _asides(s, insp.agency, day, ent):
-            misfit = s.misfit([*aside, (insp, day)])
+    for source, group in s.state.groups(insp, day, blockers=blockers):
+        for target in _targets(s, group, source, insp, day):
+            if not all(s.state.has_room(g, target) for g in group):
+                continue
+            moves: Moves = [(g, target) for g in group]
+            misfit = s.misfit([*moves, (insp, day)])
             if misfit is None:
-                return ent, True
-            fitted = fitted or misfit == len(aside)
+                return moves, True
+            fitted = fitted or misfit == len(moves)
     return None, fitted
 
 
-def _cheapest(s: Schedule, agency: AgencyId, day: date) -> tuple[int, EnterpriseId] | None:
-    """The occupant of `agency`'s `day` whose unit has the lowest total priority (all its
-    inspections movable), with that priority."""
-    units = s.units[(agency, day)]
-    return min(
-        (
-            (sum(s.instance.by_id[i].priority for i in ids), ent)
-            for ent, ids in units.items()
-            if all(s.movable(i) for i in ids)
-        ),
-        default=None,
-    )
+def _cheapest(
+    s: Schedule, insp: Inspection, day: date, blockers: Sequence[Blocker]
+) -> tuple[int, Moves] | None:
+    """Of the groups whose removal might let `insp` onto `day`, the one of lowest total
+    priority, with that priority (as unscheduling moves)."""
+    best: tuple[int, list[InspectionId], Moves] | None = None
+    for _, group in s.state.groups(insp, day, blockers=blockers):
+        worth = sum(g.priority for g in group)
+        ids = [g.id for g in group]
+        if best is None or (worth, ids) < best[:2]:
+            best = (worth, ids, [(g, None) for g in group])
+    return None if best is None else (best[0], best[2])
 
 
-def _droppable(
-    cheapest: tuple[int, EnterpriseId] | None, insp: Inspection
-) -> TypeGuard[tuple[int, EnterpriseId]]:
-    """The cheapest occupant is worth less than `insp`, which may take its place."""
-    return cheapest is not None and cheapest[0] < insp.priority
+Stuck = dict[tuple[AgencyId, date], int | None]
 
 
-Stuck = dict[tuple[AgencyId, date], tuple[int, EnterpriseId] | None]
-
-
-def _forget(stuck: Stuck, s: Schedule, agency: AgencyId, ents: set[EnterpriseId]) -> None:
-    """After a move of `agency`'s inspections of `ents`: what it may have changed (that
-    agency's loads; those enterprises' days and caps, wherever they occupy a day)."""
-    for key in [k for k in stuck if k[0] == agency or not ents.isdisjoint(s.units.get(k, ()))]:
+def _forget(stuck: Stuck, s: Schedule, moves: Moves) -> None:
+    """After `moves`: what they may have changed (their agencies' loads; their enterprises'
+    days and caps, wherever they occupy a day)."""
+    agencies = {i.agency for i, _ in moves}
+    ents = {i.enterprise for i, _ in moves}
+    for key in [k for k in stuck if k[0] in agencies or not ents.isdisjoint(s.units.get(k, ()))]:
         del stuck[key]
 
 
 def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: False) -> int:
-    """Place waiting inspections on days their agency filled: move an occupant aside, or drop
-    an occupant of lower total priority."""
+    """Place waiting inspections on blocked days by one ejection: carry what blocks (an
+    occupant of a full agency day, the enterprise's own inspections using up a cap or the gap)
+    to another day, or drop it when its total priority is lower."""
     placed = 0
-    # Agency days on which no occupant can be moved aside, with their cheapest occupant, as
-    # found and still true: many inspections wait for the same full days.
+    # Agency days full for capacity alone on which no occupant can be carried elsewhere, with
+    # their cheapest occupant's priority, as found and still true: many inspections wait for
+    # the same full days.
     stuck: Stuck = {}
     for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
         for day in reversed(s.prepared.candidates[insp.id]):
             key = (insp.agency, day)
-            known = key in stuck
-            if known and not _droppable(stuck[key], insp):
-                continue  # nothing to move aside, nothing to drop, whatever blocks `insp`
+            # Remembered only for what the full day blocks (not an enterprise visited there).
+            known = key in stuck and not s.state.joins(insp, day)
+            cheapest = stuck.get(key)
+            if known and (cheapest is None or cheapest >= insp.priority):
+                continue  # nothing to carry, nothing to drop, whatever blocks `insp`
             blockers = s.state.blockers(insp, day)
-            if not blockers or any(b.reason != Reason.CAPACITY for b in blockers):
+            if not blockers:
                 continue
-            if known:
-                cheapest = stuck[key]
-            else:
-                moved, fitted = _aside(s, insp, day)
-                if moved is not None:
+            only_capacity = all(b.reason == Reason.CAPACITY for b in blockers)
+            fitted = False
+            if not (known and only_capacity):
+                moves, fitted = _eject(s, insp, day, blockers)
+                if moves is not None:
                     placed += 1
-                    _forget(stuck, s, insp.agency, {insp.enterprise, moved})
+                    _forget(stuck, s, [*moves, (insp, day)])
                     break
-                cheapest = _cheapest(s, insp.agency, day)
-                if not fitted:
-                    stuck[key] = cheapest
-            if _droppable(cheapest, insp):
-                units = s.units[key]
-                dropped: Moves = [(d, None) for d in _inspections(s, units[cheapest[1]])]
-                if s.try_moves([*dropped, (insp, day)]):
-                    placed += 1
-                    _forget(stuck, s, insp.agency, {insp.enterprise, cheapest[1]})
-                    break
+            drop = _cheapest(s, insp, day, blockers)
+            if only_capacity and not known and not fitted:
+                stuck[key] = None if drop is None else drop[0]
+            if (
+                drop is not None
+                and drop[0] < insp.priority
+                and s.try_moves([*drop[1], (insp, day)])
+            ):
+                placed += 1
+                _forget(stuck, s, [*drop[1], (insp, day)])
+                break
     return placed
 
 
@@ -303,8 +331,11 @@ def polish(
     rounds: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[dict[InspectionId, date], LocalReport]:
-    """Fill, relieve and merge until a round changes nothing (or `rounds` or `should_stop`),
-    then fill once more unbounded: a stop cuts the search short, never the placing of what fits."""
+    """Fill, merge and relieve until a round changes nothing (or `rounds` or `should_stop`),
+    then fill, relieve and merge where those moved inspections, unbounded, until nothing changes: a stop
+    cuts the search short, never the placing of what fits or of what one ejection places.
+    Merging comes before relieving in a round: a stop falls on the moves that only the
+    finishing pass (which relieves) would otherwise leave without merging."""
     s = Schedule(prepared, assignment)
     waiting = sorted(
         (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
@@ -315,11 +346,21 @@ def polish(
             break
         done += 1
         f = fill(s, waiting, should_stop)
-        r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
         m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1), should_stop)
+        r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
-    # The finishing pass, whatever the clock says: nothing that fits is left out.
-    filled += fill(s, waiting)
+    # The finishing pass, whatever the clock says: nothing that fits is left out, nor what
+    # one ejection places.
+    # Each change raises the objective, so this ends; it ends on a fill and a relieve that
+    # found nothing more.
+    while True:
+        s.touched.clear()
+        f = fill(s, waiting)
+        r = relieve(s, [i for i in waiting if i.id not in s.at])
+        m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
+        filled, relieved, merged = filled + f, relieved + r, merged + m
+        if not (f or r or m):
+            break
     return dict(s.at), LocalReport(filled, relieved, merged, done)
