@@ -56,7 +56,7 @@ class Province:
 
 # The demo province is `quietday demo`'s size and seed, over one quarter (2026 Q3).
 PROVINCES = (
-    Province("demo", GeneratorConfig(enterprises=5_000, seed=2026), 10.0, deterministic=False),
+    Province("demo", GeneratorConfig(enterprises=3_000, seed=2026), 8.0, deterministic=False),
     Province(
         "quarter-100k",
         GeneratorConfig(enterprises=100_000, seed=1, horizon="quarter"),
