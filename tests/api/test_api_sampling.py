@@ -200,7 +200,8 @@ def test_a_joint_unannounced_task_files_plans_for_each_agency_and_hides_its_seed
     # Until the unannounced task's window ends: no seed, no export, no scope.
     page = client.get(f"/public/sampling/{round_id}")
     assert done["draw"]["seed"] not in page.text
-    assert "2026-09-01 公开" in page.text
+    assert "其检查期结束后公开" in page.text
+    assert "2026-09-01" not in page.text  # not even when the unannounced window ends
     assert "联合抽查 不预先告知" not in page.text
     assert "不预先告知的抽查任务" in page.text
     assert client.get(f"/public/sampling/{round_id}/draw.json").status_code == 404
@@ -379,6 +380,60 @@ def test_an_unannounced_task_is_shown_only_to_its_agencies_until_its_window_ends
     clock.now = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
     assert hidden in names("C")
     assert hidden in client.get(f"/public/sampling/{drawn['round']['id']}").text
+
+
+def test_look_alike_drawn_references_are_reserved_too(
+    client: TestClient, world: Seeded, registry: list[str]
+) -> None:
+    looks = [" SJ-9-x", "ＳＪ-9-x", "\u200bSJ-9-x", "sJ-9-x"]
+    squat = [
+        {"enterprise_id": registry[0], "kind": "routine", "earliest": "2026-07-21",
+         "latest": "2026-07-31", "external_ref": ref}
+        for ref in looks
+    ]  # fmt: skip
+    r = client.post("/api/v1/plans/batch", json=squat, headers=world.auth("A"))
+    assert r.status_code == 422, r.text
+    codes = [e["code"] for e in r.json()["errors"] if e["path"].endswith("external_ref")]
+    assert codes == ["reserved_external_ref"] * len(looks)
+
+
+def test_a_task_is_judged_from_the_draw_and_can_be_taken_out_before_it(
+    client: TestClient, world: Seeded, registry: list[str], clock: Clock
+) -> None:
+    """Its plans are filed at the draw: a window over by then is refused when the task is
+    added, not at the draw (which would fail for every task of the round)."""
+    late = _round(client, world, draw_at="2026-07-25T10:00:00+08:00")
+    r = _task(client, world, late["id"], who="A", earliest="2026-07-21", latest="2026-07-24")
+    assert r.status_code == 422, r.text
+    assert "latest" in {e["path"] for e in r.json()["errors"]}
+    made = _round(client, world)
+    own = _task(client, world, made["id"], who="A").json()
+    joint = _task(client, world, made["id"], agencies=[A, B]).json()
+    where = f"/api/v1/sampling-rounds/{made['id']}/tasks"
+    assert client.delete(f"{where}/{own['id']}", headers=world.auth("B")).status_code == 404
+    assert client.delete(f"{where}/{joint['id']}", headers=world.auth("A")).status_code == 403
+    assert client.delete(f"{where}/{own['id']}", headers=world.auth("A")).status_code == 204
+    names = {t["name"] for t in client.get(f"/api/v1/sampling-rounds/{made['id']}",
+                                            headers=world.auth()).json()["tasks"]}  # fmt: skip
+    assert names == {joint["name"]}
+    clock.now = AT_DRAW
+    drawn = client.post(f"/api/v1/sampling-rounds/{made['id']}/draw", headers=world.auth())
+    assert drawn.status_code == 200, drawn.text
+    gone = client.delete(f"{where}/{joint['id']}", headers=world.auth())
+    assert (gone.status_code, gone.json()["code"]) == (409, "already_drawn")
+
+
+def test_a_late_draw_names_the_task_whose_window_has_passed(
+    client: TestClient, world: Seeded, registry: list[str], clock: Clock
+) -> None:
+    made = _round(client, world)
+    task = _task(client, world, made["id"], who="A", latest="2026-07-22").json()
+    clock.now = datetime(2026, 7, 23, 2, 0, tzinfo=UTC)
+    r = client.post(f"/api/v1/sampling-rounds/{made['id']}/draw", headers=world.auth())
+    assert r.status_code == 422, r.text
+    errors = r.json()["errors"]
+    assert {e["path"] for e in errors} == {f"tasks.{task['id']}.latest"}
+    assert errors[0]["record"] == task["name"]
 
 
 def test_hostile_tasks_and_rounds_are_refused_with_the_record_and_field(

@@ -135,6 +135,16 @@ class SamplingRepository(Repository[SamplingRoundRow]):
         self.session.flush()
         return task
 
+    def remove_task(self, task: SamplingTaskRow) -> None:
+        """A task not drawn yet, with its agencies (nothing else refers to it)."""
+        for member in self.session.exec(
+            select(SamplingTaskAgencyRow).where(col(SamplingTaskAgencyRow.task_id) == task.id)
+        ):
+            self.session.delete(member)
+        self.session.flush()
+        self.session.delete(task)
+        self.session.flush()
+
     def population_size(self, population: Population) -> int:
         found = self.session.exec(
             select(sa.func.count()).select_from(EnterpriseRow).where(*population.conditions())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -295,8 +296,7 @@ class Intake:
             )
             agency_id, owner_problems = _owner(self.actor, plan, path, self.wording)
             self.problems.extend(problems + [p for p in owner_problems if "agency_id" not in skip])
-            ref = plan.external_ref or ""
-            if not self.drawn and ref.upper().startswith(DRAWN_REF):
+            if not self.drawn and _looks_drawn(plan.external_ref or ""):
                 message = f"以 {DRAWN_REF} 开头的编号留给双随机抽查抽中的计划"
                 where = f"{path}.external_ref" if path else "external_ref"
                 self.problems.append(Problem("reserved_external_ref", where, message))
@@ -720,6 +720,16 @@ def cancel_plan(session: Session, actor: Actor, plan_id: int, *, today: date) ->
 
 # The references of plans a 双随机 draw files (`SJ-<task>-<enterprise>`).
 DRAWN_REF = "SJ-"
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def _looks_drawn(ref: str) -> bool:
+    """A reference that reads as a drawn plan's: `SJ-` whatever the case, width, spaces or
+    invisible characters (a look-alike would pass for one in every list)."""
+    text = unicodedata.normalize("NFKC", ref).translate(_INVISIBLE).strip().upper()
+    return text.startswith(DRAWN_REF)
+
+
 # What a clerk may still correct in a plan drawn under 双随机: not who, when or how it is
 # checked, nor whether it is, or the draw would be the agency's choice after all.
 _DRAWN_CORRECTABLE = frozenset({"items", "priority"})

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -80,6 +81,7 @@ __all__ = [
     "population_csv",
     "public_results",
     "record_result",
+    "remove_task",
     "results_csv",
     "results_xlsx",
     "round_view",
@@ -283,8 +285,10 @@ def add_task(
         items=task.items,
         unannounced=task.unannounced,
     )
-    problems += validate_plan(plan, path="", today=today, record=record_name)
-    rules = FilingRules(session, today)
+    # The plans are filed at the draw: the window and the filing lead are judged from its day.
+    filed_on = max(today, today_in_china(round_row.draw_at))
+    problems += validate_plan(plan, path="", today=filed_on, record=record_name)
+    rules = FilingRules(session, filed_on)
     lates = (
         rules.problem(
             kind="routine",
@@ -330,6 +334,31 @@ def add_task(
         {**row.model_dump(exclude={"created_at"}), "agencies": agencies},
     )
     return row
+
+
+def remove_task(session: Session, actor: Actor, round_id: int, task_id: int) -> None:
+    """Take a task out of a round not yet drawn: a supervisor any, an agency its own (a task of
+    its agency alone); audit-logged."""
+    actor.require_filer()
+    repo = SamplingRepository(session)
+    round_row = repo.lock(round_id)
+    task = repo.task(task_id)
+    if task is None or task.round_id != round_id:
+        raise NotFoundError(f"抽查任务 {task_id} 不存在")
+    agencies = repo.agencies([task_id])[task_id]
+    if not actor.is_supervisor and agencies != [actor.agency_id]:
+        if actor.agency_id in agencies:
+            raise ForbiddenError("联合抽查任务只能由监督(司法行政)密钥撤下")
+        raise NotFoundError(f"抽查任务 {task_id} 不存在")
+    if round_row.drawn_at is not None:
+        raise ConflictError(f"抽查批次 {round_id} 已抽取,任务不能撤下", code="already_drawn")
+    repo.remove_task(task)
+    record(
+        session,
+        "sampling_task.remove",
+        f"sampling_task:{task_id}",
+        {"round": round_id, "name": task.name, "agencies": agencies},
+    )
 
 
 # ---- the draw ----
@@ -420,8 +449,32 @@ def _file_plans(
     plans: list[tuple[PlanRow, bool]] = []
     for start in range(0, len(inputs), MAX_BATCH):
         chunk = inputs[start : start + MAX_BATCH]
-        plans += create_plans(session, actor, chunk, today=today, path="plans", drawn=True)
+        try:
+            plans += create_plans(session, actor, chunk, today=today, path="plans", drawn=True)
+        except InputError as exc:
+            raise InputError(_by_task(exc.problems, keys, offset=start)) from None
     return plans
+
+
+def _by_task(
+    problems: Sequence[Problem],
+    keys: Sequence[tuple[SamplingTaskRow, str, str]],
+    *,
+    offset: int,
+) -> list[Problem]:
+    """A drawn plan's problems named by its task (`plans[3].latest` is task 7's `latest`,
+    for the agency and enterprise of that plan), the first of each task and field only."""
+    out: dict[tuple[int, str], Problem] = {}
+    for p in problems:
+        found = re.fullmatch(r"plans\[(\d+)\]\.?(.*)", p.path)
+        if found is None:
+            out.setdefault((0, p.path), p)
+            continue
+        task, agency_id, enterprise = keys[offset + int(found[1])]
+        message = f"{agency_id} 抽中的 {enterprise}: {p.message}"
+        key = (int(task.id or 0), found[2])
+        out.setdefault(key, Problem(p.code, f"tasks.{task.id}.{found[2]}", message, task.name))
+    return list(out.values())
 
 
 def draw_round(session: Session, actor: Actor, round_id: int, *, now: datetime) -> dict[str, Any]:

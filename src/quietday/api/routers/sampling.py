@@ -48,6 +48,7 @@ public = APIRouter(prefix="/public/sampling", include_in_schema=False)
 pages = APIRouter(prefix="/dashboard/sampling", include_in_schema=False)
 
 RoundId = Annotated[int, Path(ge=1, le=2**31 - 1, description="抽查批次编号")]
+TaskId = Annotated[int, Path(ge=1, le=2**31 - 1, description="抽查任务编号")]
 _CHINA = ZoneInfo("Asia/Shanghai")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _public_pages = Environment(
@@ -192,6 +193,20 @@ def add_task(
         session, SamplingRepository(session).get_or_raise(round_id), today=today, agency=_own(actor)
     )
     return next(_task(t) for t in view.tasks if t.task.id == row.id)
+
+
+@api.delete(
+    "/sampling-rounds/{round_id}/tasks/{task_id}",
+    summary="撤下抽查任务",
+    status_code=204,
+    responses=problem_responses(403, 404, 409),
+)
+def remove_task(
+    round_id: RoundId, task_id: TaskId, session: SessionDep, actor: ActorDep
+) -> Response:
+    """抽取前撤下一个任务:监督密钥可撤下任何任务,部门密钥只能撤下本部门单独的任务。"""
+    sampling.remove_task(session, actor, round_id, task_id)
+    return Response(status_code=204)
 
 
 @api.post(
