@@ -13,12 +13,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from conftest import CERTS, Clock, url_of
 from flows import plan
 from quietday.api import create_app
 from quietday.config import Settings
-from quietday.persistence import Engine, Session, session_scope
+from quietday.persistence import Engine, Session, make_engine, session_scope
 from quietday.persistence.checkins import CheckInRepository
 from quietday.persistence.tables import CheckInFlagRow
 from quietday.planning.checkins import judge_enterprise
@@ -179,3 +180,28 @@ def test_simultaneous_check_ins_at_one_enterprise_all_land_and_are_judged_once_m
 def _flags(session: Session, enterprise: str) -> dict[int, list[CheckInFlagRow]]:
     repo = CheckInRepository(session)
     return repo.flags_of(int(c.id or 0) for c in repo.of_enterprise(enterprise))
+
+
+@pytest.mark.usefixtures("inspectors")
+def test_a_check_in_needs_one_connection_at_a_time(
+    engine: Engine, world: Seeded, clock: Clock
+) -> None:
+    """A request that held one pooled connection while taking a second (the code keys read in
+    a session of their own) let 15 simultaneous check-ins hold the whole pool, each waiting for
+    another, until the pool timed out (503s): a pool of one must serve them."""
+    one = make_engine(url_of(engine), pool_size=1, max_overflow=0, pool_timeout=3)
+    app = create_app(
+        Settings(database_url=url_of(engine), runner="thread"), engine=one, clock=clock
+    )
+    try:
+        with TestClient(app) as client:
+            for day in (21, 22):
+                r = client.post(
+                    "/api/v1/check-ins",
+                    json={"enterprise_id": world.enterprises[3], "certificates": CERTS["A"],
+                          "at": f"2026-07-{day:02d}T09:00:00+08:00"},
+                    headers=world.auth("A"),
+                )  # fmt: skip
+                assert r.status_code == 201, r.text
+    finally:
+        one.dispose()

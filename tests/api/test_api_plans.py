@@ -286,7 +286,7 @@ def test_the_list_filters_take_the_vocabulary_of_statuses_and_kinds(
         [error] = r.json()["errors"]
         assert error["path"] == name
         assert error["message"].startswith("应为以下之一")
-        assert all(f"'{w}'" in error["message"] for w in words), error["message"]
+        assert all(w in error["message"] for w in words), error["message"]
     created = client.post("/api/v1/plans", json=plan(world), headers=world.auth("A"))
     assert created.status_code == 201, created.text
     for params, listed in (({"status": "submitted", "kind": "routine"}, 1), ({"kind": "case"}, 0)):

@@ -212,8 +212,8 @@ def test_the_month_picker_reads_chinese_in_any_browser_language(
             " / parseFloat(getComputedStyle(a).fontSize))",
         )
         assert (
-            len(lines) == 10
-        )  # 总览 企业 执法部门 投诉 监督 节假日 排期运行 订阅告知函 事件推送 监督码
+            len(lines) == 11
+        )  # 总览 企业 执法部门 投诉 监督 节假日 排期运行 订阅告知函 事件推送 监督码 双随机
         assert all(h < 2.5 for h in lines), (name, lines)
         shoot(page, f"language-month-{name}", full_page=False)
         picker.select_option("2027-01")

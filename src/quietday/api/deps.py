@@ -57,17 +57,20 @@ def _today(request: Request) -> date:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
-def _keyring(request: Request, settings: SettingsDep) -> Keyring:
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+
+def _keyring(session: SessionDep, settings: SettingsDep) -> Keyring:
     """The keys that sign and verify codes; a key stored in the database is read each time
-    (another process may have rotated it)."""
-    with session_scope(request.app.state.engine) as own:
-        return keyring(own, settings.code_key_pem(), settings.code_retired_public_keys)
+    (another process may have rotated it), in the request's own unit of work: a second
+    connection per request would let concurrent requests hold the whole pool, each waiting
+    for another."""
+    return keyring(session, settings.code_key_pem(), settings.code_retired_public_keys)
 
 
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
 TodayDep = Annotated[date, Depends(_today)]
 RunnerDep = Annotated[Runner, Depends(_runner)]
-SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
 def _actor(
