@@ -24,7 +24,7 @@ __all__ = [
     "seed_risk_policy",
 ]
 
-# What a new database starts with (migration 0024): configuration, not national figures (SAMR
+# What a new database starts with (migration 0026): configuration, not national figures (SAMR
 # leaves ratios and frequencies to each locality). A lowest (无事不扰: one inspection per agency
 # a year, routine checks of 无感监管 firms remote), D highest and uncapped.
 DEFAULT_POLICY: tuple[Mapping[str, Any], ...] = (
