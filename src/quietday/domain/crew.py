@@ -30,6 +30,7 @@ __all__ = [
     "CrewVisit",
     "Lapse",
     "crew_violations",
+    "digest_of",
     "draw_crews",
     "draw_seed",
     "inputs_digest",
@@ -280,7 +281,12 @@ def inputs_digest(
         per_day=per_day,
         redraw=redraw,
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return digest_of(text)
+
+
+def digest_of(inputs: str) -> str:
+    """The digest of inputs already written by `inputs_json`."""
+    return hashlib.sha256(inputs.encode("utf-8")).hexdigest()
 
 
 def inputs_json(

@@ -28,9 +28,9 @@ from datetime import date, timedelta
 from quietday.domain.crew import (
     CrewVisit,
     crew_violations,
+    digest_of,
     draw_crews,
     draw_seed,
-    inputs_digest,
     inputs_json,
 )
 from quietday.errors import ConflictError, ForbiddenError, InputError, NotFoundError, Problem
@@ -420,15 +420,7 @@ def draw_month(
         per_day=per_day,
         redraw=redraw,
     )
-    digest = inputs_digest(
-        visits=visits,
-        inspectors=people,
-        conflicts=conflicts,
-        team_size=team_size,
-        seed=seed,
-        per_day=per_day,
-        redraw=redraw,
-    )
+    digest = digest_of(text)
     _write(session, agency_id, draw.teams, {v.visit_id: v.assigned for v in visits})
     if draw.teams or draw.unplaced:
         record(
