@@ -106,6 +106,12 @@ def serious_violations(page: Any, within: str | None = None) -> list[tuple[str, 
     ]
 
 
+def assert_accessible(page: Any, within: str | None = None) -> None:
+    """No serious or critical axe-core violation in the page (or the part `within`)."""
+    bad = serious_violations(page, within)
+    assert bad == [], f"{page.url}: {bad}"
+
+
 def shoot(page: Any, name: str, *, full_page: bool = True) -> None:
     """The page (or only what the window shows) to out/test-artifacts/`name`.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from browser import chromium, free_port, serious_violations, served, shoot, watch
+from browser import assert_accessible, chromium, free_port, served, shoot, watch
 from conftest import CERTS, Clock
 from db import migrated, sqlite_url
 from flows import published
@@ -64,12 +64,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def accessible(page: Any) -> None:
-    """No serious or critical axe-core violation in the page."""
-    bad = serious_violations(page)
-    assert bad == [], f"{page.url}: {bad}"
-
-
 def sign_in(page: Any, desk: Desk) -> None:
     page.goto(f"{desk.base}/agency")
     assert page.url.endswith("/agency/login")
@@ -103,11 +97,11 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     page = context.new_page()
     problems = watch(page)
     page.goto(f"{desk.base}/agency/login")
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "agency-login-1280")
     sign_in(page, desk)
     page.goto(f"{desk.base}/agency/upload")
-    accessible(page)
+    assert_accessible(page)
     sheet = sheet_with_errors(desk, tmp_path / "计划.xlsx")
     page.set_input_files("#file", str(sheet))
     page.click("#upload-form button[type=submit]")
@@ -115,7 +109,7 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     rows = page.locator("#problems tbody tr").all_inner_texts()
     cells = [tuple(r.split("\t")[:2]) for r in rows]
     assert cells == [("3", "统一社会信用代码"), ("4", "最早日期"), ("5", "检查类型")], rows
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "agency-errors-1280")
     with page.expect_download() as caught:
         page.click("#marked-link")
@@ -154,18 +148,18 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     assert sum("待排期" in o for o in outcomes) == 4
     assert sum("已排定" in o for o in outcomes) == 3
     assert any("联合" in o and AGENCIES["B"][1] in o for o in outcomes)
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "agency-plans-1280")
     page.fill("#q", "jxcs")
     page.locator("#enterprise-options option").first.wait_for(state="attached", timeout=5000)
     assert page.locator("#enterprise-options option").count() == 6
     page.click("#plans tbody tr >> nth=0 >> a")
     page.wait_for_url("**/agency/plans/*")
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "agency-plan-1280")
     page.goto(f"{desk.base}/agency/month?month=2026-07")
     assert page.locator("#calendar .visit.joint").count() == 1
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "agency-month-1280")
     page.click("#calendar .visit.joint")
     page.wait_for_url("**/agency/visits/*")
@@ -173,7 +167,7 @@ def test_a_clerk_fixes_a_sheet_from_the_marked_copy_and_sees_every_outcome(
     page.check("text=执法员A-002")
     page.click("#assign-form button[type=submit]")
     assert "已指派" in page.inner_text("main")
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "agency-visit-1280")
     page.goto(f"{desk.base}/agency/month?month=2026-07")
     assert "执法员A-001" in page.inner_text("#calendar")
@@ -194,7 +188,7 @@ def test_pages_on_a_phone(desk: Desk, browser: Any) -> None:
         ("/agency/month?month=2026-07", "month-390"),
     ):
         page.goto(f"{desk.base}{path}")
-        accessible(page)
+        assert_accessible(page)
         shoot(page, f"agency-{name}")
     page.click("form.logout button")
     page.wait_for_url("**/agency/login")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from browser import chromium, free_port, serious_violations, served, shoot, watch
+from browser import assert_accessible, chromium, free_port, served, shoot, watch
 from conftest import Clock
 from db import migrated, sqlite_url
 from flows import published
@@ -67,11 +67,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def accessible(page: Any) -> None:
-    bad = serious_violations(page)
-    assert bad == [], f"{page.url}: {bad}"
-
-
 def sign_in(page: Any, desk: Desk) -> None:
     page.goto(f"{desk.base}/agency")
     page.fill("#key", desk.world.keys["A"])
@@ -98,21 +93,21 @@ def test_a_clerk_declares_a_conflict_and_draws_the_month(desk: Desk, browser: An
     page.wait_for_load_state()
     assert "已登记回避" in page.inner_text("main")
     assert "亲属关系" in page.inner_text("#conflicts")
-    accessible(page)
+    assert_accessible(page)
     page.click("#draw button[type=submit]")
     page.wait_for_selector("#draw-result")
     assert "为 3 次入企抽取了执法人员" in page.inner_text("#draw-result")
     crews = page.locator("#calendar .crew").all_inner_texts()
     assert len(crews) == 3
     assert all(c.count("执法员") == 2 for c in crews), crews
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "draw-month-1280")
     # E1's visit (07-22): 1 is 回避 there and 4's certificate has ended.
     page.click("#calendar .visit >> nth=1")
     page.wait_for_url("**/agency/visits/*")
     assert page.locator(".tag.warn", has_text="不可指派").count() == 2
     assert page.locator("input[name=inspector][disabled]").count() == 2
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "draw-visit-1280")
     page.goto(f"{desk.base}/agency/month?month=2026-07")
     assert page.locator("#conflicts button").count() == 1  # 登记回避 alone: no 撤回
@@ -128,7 +123,7 @@ def test_a_clerk_declares_a_conflict_and_draws_the_month(desk: Desk, browser: An
     assert "须重新选派" in released
     assert "2026-07-24" in released
     assert name not in page.locator("#calendar .crew >> nth=2").inner_text()
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "draw-released-1280")
     assert problems == []
     context.close()
@@ -147,7 +142,7 @@ def test_the_draw_on_a_phone(desk: Desk, browser: Any) -> None:
     page.wait_for_selector("#draw-result")
     assert page.locator("#conflict-note").is_visible()
     no_sideways_scroll(page)
-    accessible(page)
+    assert_accessible(page)
     shoot(page, "draw-month-390")
     assert problems == []
     context.close()

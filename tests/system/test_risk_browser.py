@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from browser import chromium, free_port, serious_violations, served, shoot, watch
+from browser import assert_accessible, chromium, free_port, served, shoot, watch
 from conftest import Clock
 from db import migrated, sqlite_url
 from quietday.api import create_app
@@ -70,11 +70,6 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def accessible(page: Any, within: str | None = None) -> None:
-    bad = serious_violations(page, within)
-    assert bad == [], f"{page.url}: {bad}"
-
-
 @pytest.mark.parametrize("width", [1280, 390])
 def test_remote_plans_on_the_agency_pages_and_the_policy_on_the_overview(
     site: Site, browser: Any, width: int
@@ -96,12 +91,12 @@ def test_remote_plans_on_the_agency_pages_and_the_policy_on_the_overview(
     assert rows.count() == 1
     assert rows.first.get_attribute("data-plan") == str(site.remote_id)
     assert "非现场" in rows.first.inner_text()
-    accessible(page)
+    assert_accessible(page)
     shoot(page, f"risk-agency-plans-{width}")
     page.goto(f"{site.base}/agency/plans/{site.remote_id}")
     assert "不参加排期" in page.inner_text("#mode")
     assert "待录入结果" in page.inner_text(".facts")
-    accessible(page)
+    assert_accessible(page)
     shoot(page, f"risk-agency-plan-{width}")
 
     page.goto(f"{site.base}/dashboard/login")
@@ -122,8 +117,8 @@ def test_remote_plans_on_the_agency_pages_and_the_policy_on_the_overview(
     assert page.inner_text("[data-kpi=remote]") == "0"
     assert "计划 1 项" in page.inner_text(".kpi:has([data-kpi=remote])")
     # What this page gained (its month links' contrast is the overview's own, older matter).
-    accessible(page, "#risk-policy")
-    accessible(page, ".kpis")
+    assert_accessible(page, "#risk-policy")
+    assert_accessible(page, ".kpis")
     page.locator("#risk-policy").scroll_into_view_if_needed()
     shoot(page, f"risk-overview-{width}")
     assert problems == []

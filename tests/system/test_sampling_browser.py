@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from browser import chromium, free_port, serious_violations, served, shoot, watch
+from browser import assert_accessible, chromium, free_port, served, shoot, watch
 from conftest import Clock
 from db import migrated, sqlite_url
 from flows import start, wait
@@ -50,11 +50,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(base, world, c, clock)
 
 
-def accessible(page: Any) -> None:
-    bad = serious_violations(page)
-    assert bad == [], f"{page.url}: {bad}"
-
-
 def fits(page: Any, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
 
@@ -72,7 +67,7 @@ def test_a_round_opened_drawn_and_a_result_recorded_from_the_browser(site: Site)
             page.wait_for_url(f"{site.base}/dashboard")
             page.wait_for_load_state("networkidle")
             page.goto(f"{site.base}/dashboard/sampling")
-            accessible(page)
+            assert_accessible(page)
             page.fill("#name", f"东湖区 第三季度({name})")
             page.fill("#draw_at", "2026-06-30T10:00")
             page.click("#round-form button[type=submit]")
@@ -88,7 +83,7 @@ def test_a_round_opened_drawn_and_a_result_recorded_from_the_browser(site: Site)
             page.click("#task-form button[type=submit]")
             assert "已添加任务" in page.inner_text("[data-done]")
             assert page.is_disabled("#draw-form button")  # before the announced time
-            accessible(page)
+            assert_accessible(page)
             fits(page, width)
             shoot(page, f"sampling-round-{name}")
             site.clock.now = datetime(2026, 6, 30, 2, 1, tzinfo=UTC)
@@ -102,7 +97,7 @@ def test_a_round_opened_drawn_and_a_result_recorded_from_the_browser(site: Site)
             page.goto(f"{site.base}/public/sampling/{round_id}")
             assert page.inner_text("[data-seed]") == seed_text
             assert "抽取方法" in page.inner_text("#method")
-            accessible(page)
+            assert_accessible(page)
             fits(page, width)
             shoot(page, f"sampling-public-{name}")
             # Scheduled and published; on 31 July the agency records what it found.
@@ -133,7 +128,7 @@ def test_a_round_opened_drawn_and_a_result_recorded_from_the_browser(site: Site)
             page.fill("#note", "当场整改")
             page.click("#result-form button[type=submit]")
             assert "发现问题,已责令改正" in page.inner_text("[data-result]")
-            accessible(page)
+            assert_accessible(page)
             fits(page, width)
             shoot(page, f"sampling-result-{name}")
             assert problems == []
