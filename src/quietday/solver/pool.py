@@ -64,7 +64,7 @@ class LocalPool:
                 yield result
             return
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["quietday.solver.jobs"])
+        ctx.set_forkserver_preload(["__main__", "quietday.solver.jobs"])
         with ProcessPoolExecutor(
             max_workers=self.processes,
             mp_context=ctx,
