@@ -73,6 +73,8 @@ class ScheduleState:
             dict
         )
         self._visits: dict[EnterpriseId, dict[date, list[InspectionId]]] = defaultdict(dict)
+        # `_parts` per enterprise and date, kept until a placement of that enterprise changes.
+        self._parts_of: dict[EnterpriseId, dict[date, list[tuple[Inspection, ...]]]] = {}
         self._month: dict[tuple[EnterpriseId, int, int], int] = defaultdict(int)
         self._year: dict[tuple[EnterpriseId, int], int] = defaultdict(int)
         self._ae_year: dict[tuple[AgencyId, EnterpriseId, int], int] = defaultdict(int)
@@ -103,6 +105,7 @@ class ScheduleState:
             inspection.id
         )
         self._visits[inspection.enterprise].setdefault(day, []).append(inspection.id)
+        self._parts_of.pop(inspection.enterprise, None)
         if inspection.capped:
             self._add_capped(inspection.agency, inspection.enterprise, day, inspection.id)
 
@@ -128,6 +131,7 @@ class ScheduleState:
         if not load[inspection.enterprise]:
             del load[inspection.enterprise]
         visits = self._visits[inspection.enterprise]
+        self._parts_of.pop(inspection.enterprise, None)
         visits[day].remove(inspection.id)
         if not visits[day]:
             del visits[day]
@@ -342,7 +346,14 @@ class ScheduleState:
         return {(inspection.enterprise, at): set(who) for at, who in uses.items()}
 
     def _parts(self, ent: EnterpriseId, at: date) -> list[tuple[Inspection, ...]]:
-        """`ent`'s non-pinned inspections on `at`: each agency's, all, each with its capped part."""
+        """`ent`'s non-pinned inspections on `at`: each agency's, all, each with its capped part
+        (not to be changed: it is kept for the next call)."""
+        known = self._parts_of.setdefault(ent, {})
+        if at not in known:
+            known[at] = self._parts_made(ent, at)
+        return known[at]
+
+    def _parts_made(self, ent: EnterpriseId, at: date) -> list[tuple[Inspection, ...]]:
         inst = self.instance
         ids = sorted(i for i in self._visits.get(ent, {}).get(at, ()) if i not in inst.pins)
         visit = [inst.by_id[i] for i in ids]
