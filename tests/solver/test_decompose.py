@@ -6,12 +6,13 @@ import pickle
 import time
 from collections import defaultdict
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from helpers import doc, insp, load
 from quietday.domain.assemble import visits_from
-from quietday.domain.check import find_violations, measure
+from quietday.domain.check import find_violations, measure, placement_violations
 from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
@@ -107,6 +108,7 @@ def test_decomposed_schedule_keeps_every_rule_and_is_no_worse_than_the_greedy(pr
     result = solve(province, config)
     assert result.solution.stats.extra["decomposition"]["split_components"] > 0
     assert find_violations(province, result.solution) == []
+    assert result.placement_violations == ()
     # The units' figures add up to the whole's: a run stores them without measuring again.
     assert result.metrics == measure(province, result.solution)
     greedy = solve_whole(province, replace(config, method="greedy"))
@@ -199,15 +201,19 @@ def test_a_quarters_units_start_as_their_parts_end_with_the_same_schedule(cut):
     after_all = solve(quarter, config, pool=LocalPool(1))
     assert early.solution.assignment() == after_all.solution.assignment()
     assert early.solution.unscheduled == after_all.solution.unscheduled
-    # Each unit ran once, right after the last of its own parts; an uncut part's unit follows it.
+    # An uncut part finishes as its unit in its own job; a cut component's unit runs once,
+    # right after the last of its parts.
     units = {u[0]: [f"q1-p{p.index}" for p in u[2]] for u in Decomposed(
         quarter, plan, config, eager, on_progress=None, cancel=None, clock=time.monotonic,
         started=0.0).units()}  # fmt: skip
+    cut_units = {unit: parts for unit, parts in units.items() if len(parts) > 1}
+    assert bool(cut_units) == cut
+    assert {f["unit"] for f in early.solution.stats.extra["units"]} == set(units)
     order = [label for _, label in eager.ran]
-    assert sorted(label for kind, label in eager.ran if kind == "unit") == sorted(units)
-    for unit, parts in units.items():
+    assert sorted(label for kind, label in eager.ran if kind == "unit") == sorted(cut_units)
+    assert sum(kind == "part" for kind, _ in eager.ran) == len(plan.parts)
+    for unit, parts in cut_units.items():
         assert order.index(unit) == max(order.index(p) for p in parts) + 1
-    assert order[-1] in units
 
 
 def _lpt_end(durations: list[float], processes: int) -> float:
@@ -337,3 +343,26 @@ def test_a_parts_job_pickles_back_to_the_same_problem(province):
     assert back.pins == sub.pins
     visits = visits_from(sub, {sub.inspections[0].id: sub.inspections[0].earliest})
     assert pickle.loads(pickle.dumps(visits)) == visits
+
+
+def test_the_units_judge_the_placement_rules_as_the_whole_does(province):
+    """A decomposed solve's placement check is made unit by unit in its workers; no rule links
+    two units, so on any assignment, however broken, their verdicts add up to the whole's."""
+    plan = plan_parts(province, part_size=150)
+    greedy = solve_whole(province, SolverConfig(method="greedy"))
+    assignment = greedy.solution.assignment()
+    first = province.horizon.start
+    span = (province.horizon.end - first).days + 1
+    days = [first + timedelta(k) for k in range(span)]
+    days = [d for d in days if d.day <= 20 or d.weekday() >= 5]
+    broken = {i: (days[k % len(days)] if k % 5 == 0 else d)
+              for k, (i, d) in enumerate(sorted(assignment.items()))}  # fmt: skip
+    whole = placement_violations(province, broken)
+    assert len({v.code for v in whole}) >= 3
+    d = Decomposed(province, plan, SolverConfig(), LocalPool(1), on_progress=None, cancel=None,
+                   clock=time.monotonic, started=time.monotonic())  # fmt: skip
+    units = d.units()
+    jobs = [d._unit_job(u, broken, 0.0, len(units)) for u in units]
+    assert sum(len(j.instance.inspections) for j in jobs) == len(province.inspections)
+    by_units = [v for j in jobs for v in placement_violations(j.instance, j.assignment)]
+    assert sorted(map(repr, by_units)) == sorted(map(repr, whole))

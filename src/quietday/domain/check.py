@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -386,11 +386,15 @@ def _pin_violations(instance: Instance, assignment: Assignment) -> Iterator[Viol
             yield Violation("pin_moved", f"{iid}: 已发布在 {day},解中{where}", (iid,))
 
 
-def find_violations(instance: Instance, solution: Solution) -> list[Violation]:
-    """Every way `solution` breaks a hard rule of the spec; empty means it is valid."""
+def find_violations(
+    instance: Instance, solution: Solution, *, placement: Sequence[Violation] | None = None
+) -> list[Violation]:
+    """Every way `solution` breaks a hard rule of the spec; empty means it is valid.
+    `placement`: the placement rules' violations, when parts of the solution that no rule
+    links were judged apart (a decomposed solve's units, in its worker processes)."""
     assignment = solution.assignment()
     out = list(_structure_violations(instance, solution))
-    out.extend(placement_violations(instance, assignment))
+    out.extend(placement_violations(instance, assignment) if placement is None else placement)
     out.extend(_pin_violations(instance, assignment))
     return out
 

@@ -79,7 +79,7 @@ def solve_file(
         budget = config.time_limit - (t1 - t0) - _WRITE_MARGIN
         config = replace(config, time_limit=max(_MIN_SOLVE, budget))
     result = solve(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
-    violations = find_violations(instance, result.solution)
+    violations = find_violations(instance, result.solution, placement=result.placement_violations)
     t2 = clock()
     write_solution(result.solution, out)
     return SolveReport(instance, result, violations, t1 - t0, clock() - t2)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from quietday.domain.check import Metrics
+from quietday.domain.check import Metrics, Violation
 from quietday.domain.model import Solution, Status
 
 __all__ = [
@@ -93,3 +93,6 @@ class SolveResult:
     greedy_metrics: Metrics | None
     visits_lower_bound: int
     timings: dict[str, float] = field(default_factory=dict)
+    # The placement rules' violations, judged by independent units where the solve made
+    # them (a decomposed solve); None: not judged.
+    placement_violations: tuple[Violation, ...] | None = None

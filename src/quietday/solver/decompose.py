@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from quietday.domain.check import Metrics
+from quietday.domain.check import Metrics, Violation
 from quietday.domain.model import (
     EnterpriseId,
     Horizon,
@@ -159,6 +159,10 @@ class Decomposed:
         # and keeping their number makes the schedule independent of `processes`.
         workers = cfg.workers if cfg.deterministic else max(1, cfg.workers // self.pool.width)
         part_config = replace(cfg, workers=workers, processes=1)
+        one_slice = len(slices) == 1
+        # In a one-quarter solve a part of an uncut component is its unit: it finishes as one.
+        units = len(self.units())
+        left = self.config.time_limit - (self.solve_deadline - self.started)
         jobs = [
             PartJob(
                 label=sub.name,
@@ -167,18 +171,24 @@ class Decomposed:
                     part_config,
                     time_limit=self.part_budget(len(sub.inspections), sizes, len(slices) - k),
                 ),
+                unit=own,
+                unit_seconds=self.repair_seconds(len(sub.inspections), left, units) if own else 0,
             )
-            for _, sub in sorted(subs, key=lambda ps: (-len(ps[1].inspections), ps[0].index))
+            for part, sub in sorted(subs, key=lambda ps: (-len(ps[1].inspections), ps[0].index))
+            for own in [self.own_unit(part) if one_slice else None]
         ]
         index_of = {sub.name: part.index for part, sub in subs}
         del subs
         figures: dict[str, dict[str, Any]] = {}
         results: dict[str, dict[InspectionId, date]] = {}
-        one_slice = len(slices) == 1
         n = 0
         then = self._ready_units(index_of) if one_slice else None
         for done in self.pool.run("part", jobs, self.cancel, then):
             self.jobs_done += 1
+            if isinstance(done, PartDone) and done.unit is not None:
+                self.jobs_done += 1
+                self.early_units.append(done.unit)
+                self.say("unit", f"单元 {done.unit.label} 修复与解释完成")
             if isinstance(done, UnitDone):
                 self.early_units.append(done)
                 self.say("unit", f"单元 {done.label} 修复与解释完成")
@@ -197,15 +207,20 @@ class Decomposed:
             placed.update(results[label])
         return [figures[label] for label in sorted(figures)]
 
+    def own_unit(self, part: Part) -> str | None:
+        """The label of the unit that is `part` alone (its component uncut), else None."""
+        return None if part.component in self.plan.split_components else f"p{part.index}"
+
     def units(self) -> list[tuple[str, frozenset[EnterpriseId], list[Part]]]:
         """Independent units for the last stage: each cut component whole, each other part."""
         by_component: dict[int, list[Part]] = {}
         out: list[tuple[str, frozenset[EnterpriseId], list[Part]]] = []
         for part in self.plan.parts:
-            if part.component in self.plan.split_components:
+            own = self.own_unit(part)
+            if own is None:
                 by_component.setdefault(part.component, []).append(part)
             else:
-                out.append((f"p{part.index}", part.enterprises, [part]))
+                out.append((own, part.enterprises, [part]))
         for comp, parts in sorted(by_component.items()):
             ents = frozenset().union(*(p.enterprises for p in parts))
             out.append((f"c{comp}", ents, parts))
@@ -217,7 +232,8 @@ class Decomposed:
         (a unit's repair budget: what the finish share leaves it once the parts are due)."""
         done: dict[int, dict[InspectionId, date]] = {}
         units = self.units()
-        started: set[str] = set()
+        # Units that are one part finish in that part's job.
+        started = {label for p in self.plan.parts if (label := self.own_unit(p)) is not None}
 
         def then(result: Any) -> list[tuple[JobKind, Any]]:
             if not isinstance(result, PartDone):
@@ -255,11 +271,16 @@ class Decomposed:
         )
         sub = slice_of(self.instance, merged, self.instance.horizon, placed={}, name=label)
         mine = {i.id: placed[i.id] for i in sub.inspections if i.id in placed}
-        repair = _REPAIR_SHARE * left * min(self.pool.width, units)
-        seconds = round(repair * len(sub.inspections) / self.plan_size, 3)
+        seconds = self.repair_seconds(len(sub.inspections), left, units)
         uncut = parts[0].component not in self.plan.split_components
         made = self.part_greedy.get(parts[0].index) if uncut else None
         return UnitJob(label, sub, mine, seconds, cfg, made)
+
+    def repair_seconds(self, size: int, left: float, units: int) -> float:
+        """A unit's repair budget: of the `left` seconds, the repair share of all `units` in
+        proportion to its `size`."""
+        repair = _REPAIR_SHARE * left * min(self.pool.width, units)
+        return round(repair * size / self.plan_size, 3)
 
     def finish(self, placed: Mapping[InspectionId, date]) -> _Finished:
         units = self.units()
@@ -290,6 +311,7 @@ class Decomposed:
             greedy=_summed([d.greedy for d in done_units]),
             lower_bound=sum(d.lower_bound for d in done_units),
             figures=[d.figures for d in done_units],
+            violations=tuple(v for d in done_units for v in d.violations),
         )
 
     def run(self) -> SolveResult:
@@ -352,6 +374,7 @@ class Decomposed:
             greedy_metrics=greedy_metrics,
             visits_lower_bound=lower,
             timings=self.timings,
+            placement_violations=fin.violations,
         )
 
     @staticmethod
@@ -370,6 +393,7 @@ class _Finished:
     greedy: Metrics
     lower_bound: int
     figures: list[dict[str, Any]]
+    violations: tuple[Violation, ...]
 
 
 def _merged(assignments: Iterable[Mapping[InspectionId, date]]) -> dict[InspectionId, date]:

@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 from quietday.domain.assemble import visits_from
 from quietday.domain.bounds import visits_lower_bound
-from quietday.domain.check import Metrics, measure
+from quietday.domain.check import Metrics, Violation, measure, placement_violations
 from quietday.domain.explain import explain_unscheduled
 from quietday.domain.model import InspectionId, Instance, Solution, Unscheduled, Visit
 from quietday.solver.config import SolverConfig
 from quietday.solver.greedy import greedy
 from quietday.solver.local import polish
-from quietday.solver.prepare import prepare
+from quietday.solver.prepare import Prepared, prepare
 from quietday.solver.whole import gaps, metrics_of, objective_key, schedule
 
 __all__ = [
@@ -63,6 +63,11 @@ class PartJob:
     label: str
     instance: Instance
     config: SolverConfig
+    # The unit this part is, whole (a one-quarter solve, the part's component uncut: its
+    # problem is the unit's), with the unit's repair seconds: the part then finishes as that
+    # unit in the same job, without a second process, instance and preparation.
+    unit: str | None = None
+    unit_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,16 @@ class PartDone:
     assignment: dict[InspectionId, date]
     greedy: dict[InspectionId, date]
     figures: dict[str, Any]
+    unit: UnitDone | None = None
 
 
 def solve_part(job: PartJob) -> PartDone:
-    """In a worker process: one part of one quarter, solved whole, explanations left out."""
+    """In a worker process: one part of one quarter, solved whole, explanations left out; its
+    last local search is not finished (its unit's repair pass finishes the schedule), here
+    when the part is its unit (`job.unit`)."""
     began = time.monotonic()
     inst = job.instance
-    done = schedule(inst, job.config)
+    done = schedule(inst, job.config, finish=False)
     metrics = metrics_of(inst, done.assignment)
     free = [i for i in done.assignment if i not in inst.pins]
     lower = visits_lower_bound(inst, done.assignment)
@@ -101,7 +109,11 @@ def solve_part(job: PartJob) -> PartDone:
         "seconds": None if job.config.deterministic else round(time.monotonic() - began, 3),
         "peak_rss_mib": None if job.config.deterministic else peak_rss_mib(),
     }
-    return PartDone(job.label, done.assignment, done.greedy, figures)
+    unit = None
+    if job.unit is not None:
+        own = UnitJob(job.unit, inst, done.assignment, job.unit_seconds, job.config, done.greedy)
+        unit = _finished(own, done.prepared)
+    return PartDone(job.label, done.assignment, done.greedy, figures, unit)
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,8 @@ class UnitDone:
     lower_bound: int
     greedy: Metrics
     figures: dict[str, Any]
+    # The placement rules' violations of the unit's schedule (none, unless the solver errs).
+    violations: tuple[Violation, ...]
 
 
 def finish_unit(job: UnitJob) -> UnitDone:
@@ -132,15 +146,27 @@ def finish_unit(job: UnitJob) -> UnitDone:
     (units are independent, so the greedies of all units are exactly the greedy of the whole
     problem), the repair pass on the parts' schedule (`job.seconds` of it), the better of the
     two, explanations, visits and figures (each unit's add up to the whole's)."""
+    return _finished(job, None)
+
+
+def _finished(job: UnitJob, prepared: Prepared | None) -> UnitDone:
+    """`finish_unit`, with the unit's preparation when its part's job already made it."""
     began = time.monotonic()
-    deterministic = job.config.deterministic
-    inst = job.instance
-    prepared = prepare(inst)
+    inst, config = job.instance, job.config
+    timings: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        timings[phase] = round(time.monotonic() - began - sum(timings.values()), 3)
+
+    deterministic = config.deterministic
+    prepared = prepare(inst) if prepared is None else prepared
+    lap("prepare")
     base = greedy(prepared) if job.greedy is None else job.greedy
     base_visits = visits_from(inst, base)
     base_metrics = measure(inst, Solution(inst.name, base_visits, ()))
+    lap("greedy")
     best, visits, filled, relieved, merged = base, base_visits, 0, 0, 0
-    if job.config.method == "cpsat":
+    if config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
         repaired, report = polish(
             prepared,
@@ -153,8 +179,12 @@ def finish_unit(job: UnitJob) -> UnitDone:
         repaired_metrics = measure(inst, Solution(inst.name, repaired_visits, ()))
         if objective_key(repaired_metrics) >= objective_key(base_metrics):
             best, visits = repaired, repaired_visits
+        lap("repair")
     unscheduled = explain_unscheduled(inst, best)
+    lap("explain")
     metrics = measure(inst, Solution(inst.name, visits, tuple(unscheduled)))
+    violations = placement_violations(inst, best)
+    lap("check")
     figures: dict[str, Any] = {
         "unit": job.label,
         "inspections": len(inst.inspections),
@@ -165,6 +195,7 @@ def finish_unit(job: UnitJob) -> UnitDone:
         "relieved": relieved,
         "merged": merged,
         "seconds": None if deterministic else round(time.monotonic() - began, 3),
+        "timings": None if deterministic else timings,
         "peak_rss_mib": None if deterministic else peak_rss_mib(),
     }
     return UnitDone(
@@ -175,6 +206,7 @@ def finish_unit(job: UnitJob) -> UnitDone:
         visits_lower_bound(inst, best),
         base_metrics,
         figures,
+        tuple(violations),
     )
 
 

@@ -330,10 +330,13 @@ def polish(
     *,
     rounds: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
+    finish: bool = True,
 ) -> tuple[dict[InspectionId, date], LocalReport]:
     """Fill, merge and relieve until a round changes nothing (or `rounds` or `should_stop`),
-    then fill, relieve and merge where those moved inspections, unbounded, until nothing changes: a stop
-    cuts the search short, never the placing of what fits or of what one ejection places.
+    then (with `finish`) fill, relieve and merge where those moved inspections, unbounded,
+    until nothing changes: a stop cuts the search short, never the placing of what fits or of
+    what one ejection places. Without `finish` the search may stop anywhere: for a schedule
+    that a later polish finishes (a part's, which its unit's repair pass finishes).
     Merging comes before relieving in a round: a stop falls on the moves that only the
     finishing pass (which relieves) would otherwise leave without merging."""
     s = Schedule(prepared, assignment)
@@ -355,7 +358,7 @@ def polish(
     # one ejection places.
     # Each change raises the objective, so this ends; it ends on a fill and a relieve that
     # found nothing more.
-    while True:
+    while finish:
         s.touched.clear()
         f = fill(s, waiting)
         r = relieve(s, [i for i in waiting if i.id not in s.at])

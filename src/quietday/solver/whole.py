@@ -157,8 +157,10 @@ def _improve(
     prepared: Prepared,
     start: dict[InspectionId, date],
     cancel: threading.Event | None,
+    finish: bool,
 ) -> tuple[dict[InspectionId, date], Status, float | None]:
-    """Local search, then CP-SAT (whole model or neighbourhoods), then a last local search."""
+    """Local search, then CP-SAT (whole model or neighbourhoods), then a last local search
+    (with its finishing pass when `finish`; the first one's is left to the last)."""
     config = run.config
     instance = prepared.instance
 
@@ -169,7 +171,11 @@ def _improve(
 
     polish_until = run.clock() + _POLISH_SHARE * run.left()
     current, report = polish(
-        prepared, start, rounds=_POLISH_ROUNDS, should_stop=stop_polish(polish_until)
+        prepared,
+        start,
+        rounds=_POLISH_ROUNDS,
+        should_stop=stop_polish(polish_until),
+        finish=False,
     )
     run.extra["local_search"] = {
         "filled": report.filled,
@@ -229,7 +235,9 @@ def _improve(
     run.phase("search")
     if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
         current = found
-    final, _ = polish(prepared, current, rounds=2, should_stop=stop_polish(run.deadline))
+    final, _ = polish(
+        prepared, current, rounds=2, should_stop=stop_polish(run.deadline), finish=finish
+    )
     run.phase("finish")
     return final, status, bound
 
@@ -246,6 +254,7 @@ class Scheduled:
     timings: dict[str, float]
     extra: dict[str, Any]
     started: float
+    prepared: Prepared
 
 
 def schedule(
@@ -255,8 +264,11 @@ def schedule(
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    finish: bool = True,
 ) -> Scheduled:
-    """Greedy, then (for `cpsat`) local search and CP-SAT: every placed inspection's date."""
+    """Greedy, then (for `cpsat`) local search and CP-SAT: every placed inspection's date.
+    Without `finish`, the last local search may leave what fits unplaced when time is up: for
+    a part, whose unit's repair pass places it."""
     run = _Run(config, clock, on_progress)
     prepared = prepare(instance)
     run.phase("prepare")
@@ -271,7 +283,7 @@ def schedule(
 
     assignment, status, bound = greedy_assignment, Status.FEASIBLE, None
     if config.method == "cpsat":
-        assignment, status, bound = _improve(run, prepared, greedy_assignment, cancel)
+        assignment, status, bound = _improve(run, prepared, greedy_assignment, cancel, finish)
     return Scheduled(
         assignment,
         status,
@@ -281,6 +293,7 @@ def schedule(
         run.timings,
         run.extra,
         run.started,
+        prepared,
     )
 
 

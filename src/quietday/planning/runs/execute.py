@@ -187,7 +187,7 @@ def _execute(
             instance, config, on_progress=watch.report, cancel=watch.cancel, clock=clock, pool=pool
         )
     _set_progress(engine, run_id, _CHECKING, "求解完成,校验排期是否合规", RunStage.CHECK)
-    violations = find_violations(instance, result.solution)
+    violations = find_violations(instance, result.solution, placement=result.placement_violations)
     if violations:
         raise RuntimeError(
             "solver output breaks rules: " + "; ".join(str(v) for v in violations[:5])
