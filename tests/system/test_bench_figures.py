@@ -3,9 +3,15 @@ and the distributed benchmark's probe of what two processes give."""
 
 from __future__ import annotations
 
+import json
+
 from benchmarks.distributed import _pair_probe
 from benchmarks.load import _ms, _wrk_figures
+from benchmarks.scale import _verified
+from quietday.formats import write_instance, write_solution
 from quietday.generate import GeneratorConfig, generate
+from quietday.solver import SolverConfig
+from quietday.solver.whole import solve_whole
 
 REPORT = """Running 1m test @ http://127.0.0.1:41234
   2 threads and 196 connections
@@ -53,3 +59,23 @@ def test_the_pair_probe_times_one_part_alone_and_two_copies_at_once() -> None:
     assert len(pair) == 2
     assert 0 < pair[0] <= pair[1]
     assert probe["two_process_throughput"] == round(2 * alone / pair[1], 3)
+
+
+def test_the_scale_bench_reads_the_verifiers_verdict(tmp_path) -> None:
+    """The scale benchmark's bar on unscheduled inspections is the verifier's own count: 0 on
+    an honest schedule, and more once a placed inspection is listed as unscheduled instead."""
+    instance = generate(GeneratorConfig(enterprises=300, seed=3, horizon="quarter"))
+    result = solve_whole(instance, SolverConfig(method="greedy"))
+    write_instance(instance, tmp_path / "instance.json")
+    write_solution(result.solution, tmp_path / "honest.json")
+    assert _verified(tmp_path / "instance.json", tmp_path / "honest.json") == {
+        "violations": 0,
+        "one_move_placements": 0,
+    }
+    doc = json.loads((tmp_path / "honest.json").read_text(encoding="utf-8"))
+    visit = next(v for v in doc["visits"] if len(v["inspections"]) > 1)
+    left = visit["inspections"].pop()
+    doc["unscheduled"].append({"inspection": left, "reason": "capacity", "detail": "部门能力已满"})
+    (tmp_path / "dropped.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    verdict = _verified(tmp_path / "instance.json", tmp_path / "dropped.json")
+    assert verdict["violations"] >= 1
