@@ -267,3 +267,14 @@ def test_malformed_stats_are_refused_cleanly(stats: dict[str, object]) -> None:
 def test_hostile_json_is_refused_cleanly(text: str) -> None:
     with pytest.raises(InstanceError):
         parse_instance(text)
+
+
+def test_each_date_is_read_once_and_each_bad_one_reported_where_it_is() -> None:
+    """A date text read again is the same `date`; a bad one is reported at every record."""
+    good = load(doc(inspections=[insp("P-1"), insp("P-2")]))
+    first, second = good.inspections
+    assert first.earliest is second.earliest
+    assert first.latest is second.latest
+    bad = doc(inspections=[insp("P-1", latest="2026-02-30"), insp("P-2", latest="2026-02-30")])
+    found = [(p.code, p.path) for p in problems(bad)]
+    assert found == [("bad_date", "inspections[0]"), ("bad_date", "inspections[1]")]

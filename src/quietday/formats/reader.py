@@ -40,6 +40,9 @@ class Reader:
         # Ids of every record with a usable id, valid or not, so that a bad agency record is
         # reported once, not again at every inspection that names it.
         self.ids: dict[str, set[str]] = {"agencies": set(), "enterprises": set()}
+        # Each valid date text read, as its one `date` (a province's instance repeats a few
+        # hundred dates millions of times).
+        self.dates: dict[str, date] = {}
 
     def add(self, code: str, path: str, message: str, record: str | None = None) -> None:
         self.problems.append(Problem(code=code, path=path, message=message, record=record))
@@ -75,14 +78,18 @@ class Reader:
         return value
 
     def day(self, value: Any, *, field: str, path: str, record: str | None = None) -> date | None:
+        known = self.dates.get(value) if isinstance(value, str) else None
+        if known is not None:
+            return known
         if not isinstance(value, str) or not _DATE.fullmatch(value):
             self.add("bad_date", path, f"{field} 不是 YYYY-MM-DD 格式的日期: {value!r}", record)
             return None
         try:
-            return date.fromisoformat(value)
+            made = self.dates[value] = date.fromisoformat(value)
         except ValueError:
             self.add("bad_date", path, f"{field} 不是有效日期: {value}", record)
             return None
+        return made
 
     def get_day(
         self, obj: Mapping[str, Any], key: str, *, path: str, record: str | None = None
