@@ -50,6 +50,8 @@ DISTRIBUTED_DB = "bench_distributed"
 # Deterministic time for the whole run (as `quietday solve --deterministic --time-limit`): the
 # work is fixed, so the schedule is the same whatever the number of workers, and so is quality.
 DISTRIBUTED_LIMIT = 60.0
+# Issue 24: two workers solve the run at least this many times as fast as one.
+SPEEDUP_TARGET = 1.9
 
 
 @contextmanager
@@ -240,7 +242,7 @@ def measure(out: Path, *, progress: Echo) -> dict[str, Any]:
         "speedup_ceiling": round(one["run_seconds"] / best, 3),
         "speedup": speedup,
         "bars": {
-            "two_workers_at_least_1_6x": speedup >= 1.6,
+            "two_workers_at_least_1_9x": speedup >= SPEEDUP_TARGET,
             "same_schedule": one["schedule_sha256"] == two["schedule_sha256"],
             "zero_violations": one["violations"] == 0 and two["violations"] == 0,
         },
@@ -265,4 +267,7 @@ def print_figures(di: dict[str, Any], echo: Echo) -> None:
         f"两个同时 {pr['pair_seconds']} 秒; 两进程吞吐 {pr['two_process_throughput']} 倍"
     )
     echo(f"分布式 串行 {di['serial_seconds']} 秒; 本机加速比上限 {di['speedup_ceiling']}")
-    echo(f"分布式 加速比 {di['speedup']}; 排期相同 {di['bars']['same_schedule']}")
+    echo(
+        f"分布式 加速比 {di['speedup']}(目标 ≥ {SPEEDUP_TARGET}); "
+        f"排期相同 {di['bars']['same_schedule']}"
+    )
