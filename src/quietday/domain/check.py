@@ -25,6 +25,7 @@ from quietday.domain.model import (
     Instance,
     Kind,
     Solution,
+    Unscheduled,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "entry_violations",
     "find_violations",
     "measure",
+    "measure_assignment",
     "placement_violations",
 ]
 
@@ -402,7 +404,14 @@ def find_violations(
 def measure(instance: Instance, solution: Solution) -> Metrics:
     """The objective's figures: scheduled, total priority, visits, moved (`previous` inspections
     whose date changed, an unscheduled one included)."""
-    assignment = {i: d for i, d in solution.assignment().items() if i in instance.by_id}
+    return measure_assignment(instance, solution.assignment(), solution.unscheduled)
+
+
+def measure_assignment(
+    instance: Instance, placed: Assignment, unscheduled: Sequence[Unscheduled] = ()
+) -> Metrics:
+    """`measure` of the solution that places `placed` (its visits need not be made)."""
+    assignment = {i: d for i, d in placed.items() if i in instance.by_id}
     doors = {(instance.by_id[i].enterprise, d) for i, d in assignment.items()}
     agencies: dict[Door, set[AgencyId]] = defaultdict(set)
     for iid, day in assignment.items():
@@ -420,7 +429,5 @@ def measure(instance: Instance, solution: Solution) -> Metrics:
         visits=len(doors),
         joint_visits=sum(1 for a in agencies.values() if len(a) > 1),
         moved=moved,
-        unscheduled_by_reason=dict(
-            sorted(Counter(u.reason.value for u in solution.unscheduled).items())
-        ),
+        unscheduled_by_reason=dict(sorted(Counter(u.reason.value for u in unscheduled).items())),
     )

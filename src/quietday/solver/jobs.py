@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from quietday.domain.assemble import visits_from
 from quietday.domain.bounds import visits_lower_bound
-from quietday.domain.check import Metrics, Violation, measure, placement_violations
+from quietday.domain.check import Metrics, Violation, measure_assignment, placement_violations
 from quietday.domain.explain import explain_unscheduled
-from quietday.domain.model import InspectionId, Instance, Solution, Unscheduled, Visit
+from quietday.domain.model import InspectionId, Instance, Unscheduled, Visit
 from quietday.solver.config import SolverConfig
 from quietday.solver.greedy import greedy
 from quietday.solver.local import polish
@@ -162,10 +162,9 @@ def _finished(job: UnitJob, prepared: Prepared | None) -> UnitDone:
     prepared = prepare(inst) if prepared is None else prepared
     lap("prepare")
     base = greedy(prepared) if job.greedy is None else job.greedy
-    base_visits = visits_from(inst, base)
-    base_metrics = measure(inst, Solution(inst.name, base_visits, ()))
+    base_metrics = measure_assignment(inst, base)
     lap("greedy")
-    best, visits, filled, relieved, merged = base, base_visits, 0, 0, 0
+    best, filled, relieved, merged = base, 0, 0, 0
     if config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
         repaired, report = polish(
@@ -175,14 +174,13 @@ def _finished(job: UnitJob, prepared: Prepared | None) -> UnitDone:
             should_stop=lambda: not deterministic and time.monotonic() > stop_at,
         )
         filled, relieved, merged = report.filled, report.relieved, report.merged
-        repaired_visits = visits_from(inst, repaired)
-        repaired_metrics = measure(inst, Solution(inst.name, repaired_visits, ()))
-        if objective_key(repaired_metrics) >= objective_key(base_metrics):
-            best, visits = repaired, repaired_visits
+        if objective_key(measure_assignment(inst, repaired)) >= objective_key(base_metrics):
+            best = repaired
         lap("repair")
     unscheduled = explain_unscheduled(inst, best)
     lap("explain")
-    metrics = measure(inst, Solution(inst.name, visits, tuple(unscheduled)))
+    visits = visits_from(inst, best)
+    metrics = measure_assignment(inst, best, unscheduled)
     violations = placement_violations(inst, best)
     lap("check")
     figures: dict[str, Any] = {

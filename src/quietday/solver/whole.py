@@ -18,7 +18,7 @@ from typing import Any
 
 from quietday.domain.assemble import visits_from
 from quietday.domain.bounds import visits_lower_bound
-from quietday.domain.check import Metrics, measure
+from quietday.domain.check import Metrics, measure, measure_assignment
 from quietday.domain.explain import explain_unscheduled
 from quietday.domain.model import InspectionId, Instance, Solution, SolveStats, Status
 from quietday.solver.config import (
@@ -61,7 +61,7 @@ _POLISH_ROUNDS = 8
 
 def metrics_of(instance: Instance, assignment: Mapping[InspectionId, date]) -> Metrics:
     """The objective's figures of an assignment (no explanations needed)."""
-    return measure(instance, Solution(instance.name, visits_from(instance, assignment), ()))
+    return measure_assignment(instance, assignment)
 
 
 def objective_key(m: Metrics) -> tuple[int, int, int]:
