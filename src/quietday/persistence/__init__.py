@@ -9,6 +9,7 @@ from quietday.persistence.database import (
     make_engine,
     make_reader,
     ping,
+    refresh_statistics,
     session_scope,
 )
 from quietday.persistence.migrations import schema_behind, upgrade
@@ -24,6 +25,7 @@ __all__ = [
     "make_engine",
     "make_reader",
     "ping",
+    "refresh_statistics",
     "schema_behind",
     "session_scope",
     "upgrade",

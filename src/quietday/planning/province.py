@@ -14,7 +14,14 @@ from quietday.domain.filing import Approval, trigger_from_reason
 from quietday.domain.model import Enterprise, Instance
 from quietday.errors import InputError, Problem
 from quietday.generate import GeneratorConfig, Registry, generate, regions, registry
-from quietday.persistence import Engine, Session, make_engine, session_scope, upgrade
+from quietday.persistence import (
+    Engine,
+    Session,
+    make_engine,
+    refresh_statistics,
+    session_scope,
+    upgrade,
+)
 from quietday.persistence.plans import HistoryRepository, PlanFilter, PlanRepository
 from quietday.persistence.registry import (
     AgencyRepository,
@@ -370,6 +377,7 @@ def run_demo(
         )
         for start, end in quarters
     ]
+    refresh_statistics(engine)
     with session_scope(engine, actor=CLI) as session:
         feeds = _demo_feeds(session, supervisor_actor, busiest)
     months = sorted({date(d.year, d.month, 1) for d in _days(today, quarters[1][1])})
