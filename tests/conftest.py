@@ -14,10 +14,13 @@ module imports another. The folders are not packages: every test file's name is 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -43,6 +46,20 @@ def require(available: bool, reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI must not skip: {reason}")
     pytest.skip(reason)
+
+
+def wait_serving(base: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Until the `quietday serve` process `proc` answers `base`/healthz; raises the transport
+    error when `proc` has ended or `seconds` have passed first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise
+        time.sleep(0.2)
 
 
 @pytest.fixture

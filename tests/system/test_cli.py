@@ -9,7 +9,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from conftest import wait_serving
 from flows import HYPOTHETICAL_2027
 from helpers import FIXTURES, assert_flags_agree_with_check, doc, insp
 from language import english_run, foreign
@@ -305,15 +305,7 @@ def test_a_development_server_links_to_itself(tmp_path: Path) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                assert proc.poll() is None
-                time.sleep(0.2)
+        wait_serving(base, proc)
         r = httpx.post(
             f"{base}/api/v1/feed-tokens",
             json={"kind": "enterprise", "subject_id": world.enterprises[0]},

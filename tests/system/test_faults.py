@@ -31,7 +31,7 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import on_postgresql, require, url_of
+from conftest import on_postgresql, require, url_of, wait_serving
 from quietday.persistence import Engine, make_engine, upgrade
 from quietday.planning.audit import verify_database
 from quietday.planning.feeds import today_in_china
@@ -125,16 +125,11 @@ class Api:
             [sys.executable, "-m", "quietday", "serve", "--port", str(self.port)],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop(signal.SIGKILL)
-                    raise
-            time.sleep(0.2)
+        try:
+            wait_serving(self.base, self.proc)
+        except httpx.TransportError:
+            self.stop(signal.SIGKILL)
+            raise
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.proc.poll() is None:

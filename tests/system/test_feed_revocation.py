@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import url_of
+from conftest import url_of, wait_serving
 from quietday.persistence import Engine
 from seed import Seeded
 
@@ -43,15 +43,7 @@ def _serve(url: str, log: Path) -> Iterator[str]:
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-            time.sleep(0.2)
+        wait_serving(base, proc)
         yield base
     finally:
         proc.terminate()

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
+from conftest import wait_serving
 from quietday.persistence import make_engine, upgrade
 from quietday.planning.imports import COLUMNS
 from seed import seed
@@ -63,16 +64,11 @@ class Server:
             [sys.executable, "-m", "quietday", "serve", "--port", str(self.port)],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise
-            time.sleep(0.2)
+        try:
+            wait_serving(self.base, self.proc)
+        except httpx.TransportError:
+            self.stop()
+            raise
         # Warm up the routes measured below, so that their first use is not counted as growth.
         httpx.get(f"{self.base}/api/v1/plans", headers=self.world.auth("A"), timeout=10)
 
