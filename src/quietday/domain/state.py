@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -78,9 +79,10 @@ class ScheduleState:
         self._month: dict[tuple[EnterpriseId, int, int], int] = defaultdict(int)
         self._year: dict[tuple[EnterpriseId, int], int] = defaultdict(int)
         self._ae_year: dict[tuple[AgencyId, EnterpriseId, int], int] = defaultdict(int)
-        # Per agency, the horizon's working days with no room for another enterprise; kept until
-        # a placement of that agency changes.
-        self._full: dict[AgencyId, list[date]] = {}
+        # Per agency (once asked for), the horizon's working days with no room for another
+        # enterprise, kept in step by `place` and `remove`.
+        self._full: dict[AgencyId, set[date]] = {}
+        self._working = frozenset(instance.working_days)
         for h in instance.history:
             if h.capped:
                 self._add_capped(h.agency, h.enterprise, h.date, HISTORY)
@@ -100,10 +102,17 @@ class ScheduleState:
         ae[day].add(who)
 
     def place(self, inspection: Inspection, day: date) -> None:
-        self._full.pop(inspection.agency, None)
-        self._agency_day[(inspection.agency, day)].setdefault(inspection.enterprise, []).append(
-            inspection.id
-        )
+        load = self._agency_day[(inspection.agency, day)]
+        if inspection.enterprise not in load:
+            load[inspection.enterprise] = []
+            full = self._full.get(inspection.agency)
+            if (
+                full is not None
+                and day in self._working
+                and len(load) >= self._capacity(inspection.agency, day)
+            ):
+                full.add(day)
+        load[inspection.enterprise].append(inspection.id)
         self._visits[inspection.enterprise].setdefault(day, []).append(inspection.id)
         self._parts_of.pop(inspection.enterprise, None)
         if inspection.capped:
@@ -125,11 +134,13 @@ class ScheduleState:
 
     def remove(self, inspection: Inspection, day: date) -> None:
         """Undo `place(inspection, day)`."""
-        self._full.pop(inspection.agency, None)
         load = self._agency_day[(inspection.agency, day)]
         load[inspection.enterprise].remove(inspection.id)
         if not load[inspection.enterprise]:
             del load[inspection.enterprise]
+            full = self._full.get(inspection.agency)
+            if full is not None and len(load) < self._capacity(inspection.agency, day):
+                full.discard(day)
         visits = self._visits[inspection.enterprise]
         self._parts_of.pop(inspection.enterprise, None)
         visits[day].remove(inspection.id)
@@ -155,22 +166,26 @@ class ScheduleState:
         rules as `_blocking`, worked out from the dates that use capacity and caps up."""
         closed = {
             d
-            for d in self._full_days(inspection.agency)
+            for d in self.full_days(inspection.agency)
             if inspection.enterprise not in self._agency_day.get((inspection.agency, d), ())
         }
         if inspection.capped:
             closed |= self._cap_closed(inspection.agency, inspection.enterprise)
         return closed
 
-    def _full_days(self, agency: AgencyId) -> list[date]:
+    def _capacity(self, agency: AgencyId, day: date) -> int:
+        return self.instance.agencies[agency].capacity_on(day)
+
+    def full_days(self, agency: AgencyId) -> AbstractSet[date]:
+        """The horizon's working days on which `agency` has no room for another enterprise."""
         full = self._full.get(agency)
         if full is None:
             a = self.instance.agencies[agency]
-            full = [
+            full = {
                 d
                 for d in self.instance.working_days
                 if len(self._agency_day.get((agency, d), ())) >= a.capacity_on(d)
-            ]
+            }
             self._full[agency] = full
         return full
 
@@ -292,12 +307,6 @@ class ScheduleState:
                     lambda: f"与该企业 {_list(near)} 的检查间隔不足 {gap} 天",
                     lambda: near,
                 )
-
-    def has_room(self, inspection: Inspection, day: date) -> bool:
-        """Capacity alone: the agency visits this enterprise on `day` or has a unit left."""
-        load = self._agency_day.get((inspection.agency, day), {})
-        cap = self.instance.agencies[inspection.agency].capacity_on(day)
-        return inspection.enterprise in load or len(load) < cap
 
     def visits_of(self, enterprise: EnterpriseId) -> dict[date, list[InspectionId]]:
         """The placed inspections (pins included) of `enterprise`, by date."""

@@ -21,7 +21,7 @@ from datetime import date
 from typing import TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
-from quietday.domain.state import Blocker, ScheduleState
+from quietday.domain.state import ScheduleState
 from quietday.solver.prepare import Prepared
 
 __all__ = ["LocalReport", "Schedule", "polish"]
@@ -169,63 +169,137 @@ def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list
 def _targets(
     s: Schedule, group: Sequence[Inspection], source: date, insp: Inspection, day: date
 ) -> list[date]:
-    """Where `group` could go: the candidate days all its inspections share but `source`, the
-    days its enterprise is visited anyway first (no door opened: also `day` when it is the
-    enterprise of `insp`, which goes there), latest first."""
-    common = set(s.candidate_set[group[0].id])
+    """Where `group` could go: the candidate days all its inspections share but `source` on
+    which each of their agencies has room (or visits the enterprise already), the days its
+    enterprise is visited anyway first (no door opened: also `day` when it is the enterprise
+    of `insp`, which goes there), latest first."""
+    common = s.candidate_set[group[0].id]
     for g in group[1:]:
         common &= s.candidate_set[g.id]
-    common.discard(source)
     ent = group[0].enterprise
-    doors = set(s.doors.get(ent, {})) | ({day} if ent == insp.enterprise else set())
-    return sorted(common, key=lambda d: (d not in doors, -d.toordinal()))
+    full = {a: s.state.full_days(a) for a in {g.agency for g in group}}
+    room = set(common.difference(*full.values()))
+    visited = s.doors.get(ent, {})
+    # A full day still takes the group where its agencies visit the enterprise anyway.
+    if len(visited) > 1:
+        room.update(
+            d
+            for d in visited
+            if d in common
+            and all(d not in f or ent in s.units.get((a, d), ()) for a, f in full.items())
+        )
+    room.discard(source)
+    if not room:
+        return []
+    doors = set(visited) | ({day} if ent == insp.enterprise else set())
+    return sorted(room, key=lambda d: (d not in doors, -d.toordinal()))
+
+
+Groups = Sequence[tuple[date, tuple[Inspection, ...]]]
+GroupKey = tuple[date, tuple[InspectionId, ...]]
+
+
+class _Nowhere:
+    """Groups found with no other day to go to, until that may change: a commit frees a unit
+    of one of their agencies on one of their candidate days, or moves their enterprise's
+    inspections (its visits add days a full agency still takes). Most waiting inspections
+    meet the same full days, and their occupants were already found unable to leave."""
+
+    def __init__(self) -> None:
+        self.days: dict[GroupKey, frozenset[date]] = {}
+        self.of_agency: dict[AgencyId, list[GroupKey]] = defaultdict(list)
+        self.of_enterprise: dict[EnterpriseId, list[GroupKey]] = defaultdict(list)
+
+    def add(self, s: Schedule, key: GroupKey, group: Sequence[Inspection]) -> None:
+        days = s.candidate_set[group[0].id]
+        for g in group[1:]:
+            days &= s.candidate_set[g.id]
+        self.days[key] = days
+        for agency in {g.agency for g in group}:
+            self.of_agency[agency].append(key)
+        self.of_enterprise[group[0].enterprise].append(key)
+
+    def commit(self, freed: Iterable[tuple[AgencyId, date]], ents: Iterable[EnterpriseId]) -> None:
+        for ent in ents:
+            for key in self.of_enterprise.pop(ent, ()):
+                self.days.pop(key, None)
+        for agency, day in freed:
+            keys = self.of_agency.get(agency, [])
+            self.of_agency[agency] = kept = []
+            for key in keys:
+                days = self.days.get(key)
+                if days is not None and day in days:
+                    del self.days[key]
+                elif days is not None:
+                    kept.append(key)
 
 
 def _eject(
-    s: Schedule, insp: Inspection, day: date, blockers: Sequence[Blocker]
-) -> tuple[Moves | None, bool]:
-    """Place waiting `insp` on `day`, which `blockers` block, by carrying one group of placed
-    inspections (an occupant of the full agency day, or the enterprise's own inspections on a
-    date using up a cap or the gap) to another of their candidate days: the moves made (None
-    if none), and whether any group fitted elsewhere (when none did on a day full for the
-    agency, none will for whatever else waits there: those moves do not involve it)."""
+    s: Schedule, insp: Inspection, day: date, groups: Groups, nowhere: _Nowhere
+) -> tuple[tuple[date, Moves] | None, bool]:
+    """Place waiting `insp` on `day` by carrying one of `groups` (what could lift its
+    blockers there: an occupant of the full agency day, or the enterprise's own inspections
+    on a date using up a cap or the gap) to another of their candidate days: the group's
+    source and the moves made (None if none), and whether any group fitted elsewhere (when
+    none did on a day full for the agency, none will for whatever else waits there: those
+    moves do not involve it)."""
     fitted = False
-    for source, group in s.state.groups(insp, day, blockers=blockers):
-        for target in _targets(s, group, source, insp, day):
-            if not all(s.state.has_room(g, target) for g in group):
-                continue
+    for source, group in groups:
+        key = (source, tuple(g.id for g in group))
+        if key in nowhere.days:
+            continue
+        targets = _targets(s, group, source, insp, day)
+        if not targets:
+            nowhere.add(s, key, group)
+        for target in targets:
             moves: Moves = [(g, target) for g in group]
             misfit = s.misfit([*moves, (insp, day)])
             if misfit is None:
-                return moves, True
+                return (source, moves), True
             fitted = fitted or misfit == len(moves)
     return None, fitted
 
 
-def _cheapest(
-    s: Schedule, insp: Inspection, day: date, blockers: Sequence[Blocker]
-) -> tuple[int, Moves] | None:
-    """Of the groups whose removal might let `insp` onto `day`, the one of lowest total
-    priority, with that priority (as unscheduling moves)."""
-    best: tuple[int, list[InspectionId], Moves] | None = None
-    for _, group in s.state.groups(insp, day, blockers=blockers):
+def _cheapest(groups: Groups) -> tuple[int, date, Moves] | None:
+    """The one of `groups` of lowest total priority: that priority, its date and its
+    unscheduling moves."""
+    best: tuple[int, list[InspectionId], date, Moves] | None = None
+    for source, group in groups:
         worth = sum(g.priority for g in group)
         ids = [g.id for g in group]
         if best is None or (worth, ids) < best[:2]:
-            best = (worth, ids, [(g, None) for g in group])
-    return None if best is None else (best[0], best[2])
+            best = (worth, ids, source, [(g, None) for g in group])
+    return None if best is None else (best[0], best[2], best[3])
 
 
 Stuck = dict[tuple[AgencyId, date], int | None]
 
 
-def _forget(stuck: Stuck, s: Schedule, moves: Moves) -> None:
-    """After `moves`: what they may have changed (their agencies' loads; their enterprises'
-    days and caps, wherever they occupy a day)."""
+def _forget(
+    s: Schedule, stuck: Stuck, nowhere: _Nowhere, *, carried: tuple[date, Moves], insp: Inspection
+) -> None:
+    """After `carried` (moves off a date) and `insp` placed: forget what they may have changed.
+    Their agencies' loads changed on the dates they left and took; room is freed only where a
+    moved group's agency is no longer full on the date it left (where `insp` took the unit it
+    left, none is), and there occupants of other full days may now go. Their enterprises'
+    days and caps changed, and with them what they could carry wherever they occupy a day.
+    Memories of a pass that changes something may stay a little too long (an occupant whose
+    visit holds another agency with freed room); a pass that changes nothing is exact, and
+    polishing ends on one."""
+    source, moves = carried
     agencies = {i.agency for i, _ in moves}
-    ents = {i.enterprise for i, _ in moves}
-    for key in [k for k in stuck if k[0] in agencies or not ents.isdisjoint(s.units.get(k, ()))]:
+    ents = {i.enterprise for i, _ in moves} | {insp.enterprise}
+    freed = {(a, source) for a in agencies if source not in s.state.full_days(a)}
+    changed = {(i.agency, d) for i, d in moves if d is not None} | {(insp.agency, s.at[insp.id])}
+    changed |= {(a, source) for a in agencies}
+    reopened = {a for a, _ in freed}
+    for key in [
+        k
+        for k in stuck
+        if k in changed or k[0] in reopened or not ents.isdisjoint(s.units.get(k, ()))
+    ]:
         del stuck[key]
+    nowhere.commit(freed, ents)
 
 
 def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: False) -> int:
@@ -237,6 +311,7 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
     # their cheapest occupant's priority, as found and still true: many inspections wait for
     # the same full days.
     stuck: Stuck = {}
+    nowhere = _Nowhere()
     for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
@@ -251,23 +326,24 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
             if not blockers:
                 continue
             only_capacity = all(b.reason == Reason.CAPACITY for b in blockers)
+            groups = s.state.groups(insp, day, blockers=blockers)
             fitted = False
             if not (known and only_capacity):
-                moves, fitted = _eject(s, insp, day, blockers)
-                if moves is not None:
+                carried, fitted = _eject(s, insp, day, groups, nowhere)
+                if carried is not None:
                     placed += 1
-                    _forget(stuck, s, [*moves, (insp, day)])
+                    _forget(s, stuck, nowhere, carried=carried, insp=insp)
                     break
-            drop = _cheapest(s, insp, day, blockers)
+            drop = _cheapest(groups)
             if only_capacity and not known and not fitted:
                 stuck[key] = None if drop is None else drop[0]
             if (
                 drop is not None
                 and drop[0] < insp.priority
-                and s.try_moves([*drop[1], (insp, day)])
+                and s.try_moves([*drop[2], (insp, day)])
             ):
                 placed += 1
-                _forget(stuck, s, [*drop[1], (insp, day)])
+                _forget(s, stuck, nowhere, carried=drop[1:], insp=insp)
                 break
     return placed
 
