@@ -81,11 +81,12 @@ class PartDone:
 
 def solve_part(job: PartJob) -> PartDone:
     """In a worker process: one part of one quarter, solved whole, explanations left out; its
-    last local search is not finished (its unit's repair pass finishes the schedule), here
-    when the part is its unit (`job.unit`)."""
+    last local search is not finished (its unit's repair pass finishes the schedule), unless
+    the part is its unit (`job.unit`): then that search is the unit's repair pass, and the
+    unit is finished here."""
     began = time.monotonic()
     inst = job.instance
-    done = schedule(inst, job.config, finish=False)
+    done = schedule(inst, job.config, finish=job.unit is not None)
     metrics = metrics_of(inst, done.assignment)
     free = [i for i in done.assignment if i not in inst.pins]
     lower = visits_lower_bound(inst, done.assignment)
@@ -112,7 +113,7 @@ def solve_part(job: PartJob) -> PartDone:
     unit = None
     if job.unit is not None:
         own = UnitJob(job.unit, inst, done.assignment, job.unit_seconds, job.config, done.greedy)
-        unit = _finished(own, done.prepared)
+        unit = _finished(own, done.prepared, repaired=True)
     return PartDone(job.label, done.assignment, done.greedy, figures, unit)
 
 
@@ -146,11 +147,12 @@ def finish_unit(job: UnitJob) -> UnitDone:
     (units are independent, so the greedies of all units are exactly the greedy of the whole
     problem), the repair pass on the parts' schedule (`job.seconds` of it), the better of the
     two, explanations, visits and figures (each unit's add up to the whole's)."""
-    return _finished(job, None)
+    return _finished(job, None, repaired=False)
 
 
-def _finished(job: UnitJob, prepared: Prepared | None) -> UnitDone:
-    """`finish_unit`, with the unit's preparation when its part's job already made it."""
+def _finished(job: UnitJob, prepared: Prepared | None, *, repaired: bool) -> UnitDone:
+    """`finish_unit`, with the unit's preparation when its part's job already made it, and
+    without the repair pass when that job's last local search was it (`repaired`)."""
     began = time.monotonic()
     inst, config = job.instance, job.config
     timings: dict[str, float] = {}
@@ -165,17 +167,19 @@ def _finished(job: UnitJob, prepared: Prepared | None) -> UnitDone:
     base_metrics = measure_assignment(inst, base)
     lap("greedy")
     best, filled, relieved, merged = base, 0, 0, 0
-    if config.method == "cpsat":
+    if repaired:
+        best = job.assignment
+    elif config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
-        repaired, report = polish(
+        fixed, report = polish(
             prepared,
             job.assignment,
             rounds=_REPAIR_ROUNDS,
             should_stop=lambda: not deterministic and time.monotonic() > stop_at,
         )
         filled, relieved, merged = report.filled, report.relieved, report.merged
-        if objective_key(measure_assignment(inst, repaired)) >= objective_key(base_metrics):
-            best = repaired
+        if objective_key(measure_assignment(inst, fixed)) >= objective_key(base_metrics):
+            best = fixed
         lap("repair")
     unscheduled = explain_unscheduled(inst, best)
     lap("explain")
