@@ -315,7 +315,9 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
     for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
-        for day in reversed(s.prepared.candidates[insp.id]):
+        doors = s.doors.get(insp.enterprise, {})
+        days = s.prepared.candidates[insp.id]
+        for day in sorted(days, key=lambda d: (d not in doors, -d.toordinal())):
             key = (insp.agency, day)
             # Remembered only for what the full day blocks (not an enterprise visited there).
             known = key in stuck and not s.state.joins(insp, day)
