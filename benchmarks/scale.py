@@ -21,7 +21,7 @@ from benchmarks.harness import Echo, measured_tree
 from quietday.generate import GeneratorConfig
 
 SCALE = (
-    ("quarter-100k", GeneratorConfig(enterprises=100_000, seed=1, horizon="quarter"), 25.0),
+    ("quarter-100k", GeneratorConfig(enterprises=100_000, seed=1, horizon="quarter"), 10.0),
     (
         "year-1m",
         GeneratorConfig(enterprises=1_000_000, seed=1, horizon="year", plan_rate=0.28),
@@ -138,8 +138,11 @@ def measure(out: Path, *, sizes: tuple[str, ...], progress: Echo) -> dict[str, A
             bars[f"{method}_wall_at_most_{target['wall_seconds']:.0f}s"] = (
                 r["wall_seconds"] <= target["wall_seconds"]
             )
-            bars[f"{method}_priority_at_least_greedy"] = r["total_priority"] >= gr["total_priority"]
-            bars[f"{method}_visits_at_most_greedy"] = r["visits"] <= gr["visits"]
+            # Lexicographic, as the objective: priority placed first, then fewer visits.
+            bars[f"{method}_better_than_greedy"] = (r["total_priority"], -r["visits"]) >= (
+                gr["total_priority"],
+                -gr["visits"],
+            )
             if "visits_over_bound" in target:
                 bars[f"{method}_visits_at_most_{target['visits_over_bound']}_bound"] = (
                     r["visits_over_bound"] <= target["visits_over_bound"]
