@@ -162,15 +162,29 @@ class EjectionFinder:
         return found
 
     def _carry(
-        self, insp: Inspection, day: date, source: date, group: tuple[Inspection, ...]
+        self,
+        insp: Inspection,
+        day: date,
+        blockers: list[Blocker],
+        carried: tuple[date, tuple[Inspection, ...]],
     ) -> tuple[Ejection | None, bool]:
-        """A carrying move of `group` for `insp` on `day`, and whether taking it away alone
-        lets `insp` in. When it does not, only carrying it onto `day` itself can (its
-        enterprise's date already counted there): elsewhere it adds to the load and caps."""
+        """A carrying move of `group` (off `source`) for `insp` on `day`, and whether taking it
+        away alone lets `insp` in. When it does not, only carrying it onto `day` itself can
+        (its enterprise's date already counted there): elsewhere it adds to the load and caps.
+        Nor can the enterprise's own dates go where they use a cap or the gap up again."""
         state = self.state
+        source, group = carried
         frees = state.ejects(insp, day, group=group, source=source, target=None)
         targets = self._targets(source, group)
-        for target in targets if frees else [t for t in targets if t == day]:
+        if not frees:
+            targets = [t for t in targets if t == day]
+        elif group[0].enterprise == insp.enterprise:
+            targets = [
+                t
+                for t in targets
+                if t == day or not any(b.again is not None and b.again(t) for b in blockers)
+            ]
+        for target in targets:
             if state.ejects(insp, day, group=group, source=source, target=target):
                 return Ejection(insp, day, group, source, target), frees
         return None, frees
@@ -181,7 +195,7 @@ class EjectionFinder:
         """On a day blocked by capacity alone: a carrying move, else the cheapest occupant."""
         cheapest: int | None = None
         for source, group in self.state.groups(insp, day, blockers=blockers):
-            found, frees = self._carry(insp, day, source, group)
+            found, frees = self._carry(insp, day, blockers, (source, group))
             if found is not None:
                 return found, None
             if frees:
@@ -213,7 +227,7 @@ class EjectionFinder:
                     ):
                         return Ejection(insp, day, group, source, None)
                     continue
-                found, frees = self._carry(insp, day, source, group)
+                found, frees = self._carry(insp, day, blockers, (source, group))
                 if found is not None:
                     return found
                 if cheaper and frees:

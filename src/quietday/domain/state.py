@@ -45,6 +45,10 @@ class Blocker:
     # What used the rule up when it was found, by date: inspection ids and `HISTORY` (for
     # capacity: nothing, the day's occupants being the agency's load).
     uses: Callable[[], Mapping[date, Iterable[str]]]
+    # For a cap or the gap: whether carrying one of the dates that use it up to another date
+    # (not the blocked day itself) uses it up again, as the schedule stands: a new date in the
+    # same year or month, or one too close. Such a move never lets the inspection in.
+    again: Callable[[date], bool] | None = None
 
     @property
     def detail(self) -> str:
@@ -265,6 +269,7 @@ class ScheduleState:
                 Reason.CAP,
                 lambda: f"{name} {day.year} 年对该企业的检查已达上限 {limit} 次: {_list(used)}",
                 lambda: used,
+                lambda t: t.year == day.year and t not in ae,
             )
         dates = self._ent_dates.get(ent, {})
         if day in dates:
@@ -283,6 +288,7 @@ class ScheduleState:
                     f"{_list(used_m)}"
                 ),
                 lambda: used_m,
+                lambda t: (t.year, t.month) == (day.year, day.month) and t not in dates,
             )
         year_cap = caps.enterprise_per_year
         if year_cap is not None and self._year[(ent, day.year)] >= year_cap:
@@ -291,6 +297,7 @@ class ScheduleState:
                 Reason.CAP,
                 lambda: f"该企业 {day.year} 年的检查已达上限 {year_cap} 天: {_list(used_y)}",
                 lambda: used_y,
+                lambda t: t.year == day.year and t not in dates,
             )
         gap = caps.min_gap_days
         if gap > 1:
@@ -306,6 +313,7 @@ class ScheduleState:
                     Reason.MIN_GAP,
                     lambda: f"与该企业 {_list(near)} 的检查间隔不足 {gap} 天",
                     lambda: near,
+                    lambda t: abs((t - day).days) < gap,
                 )
 
     def visits_of(self, enterprise: EnterpriseId) -> dict[date, list[InspectionId]]:

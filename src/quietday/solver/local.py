@@ -21,7 +21,7 @@ from datetime import date
 from typing import TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
-from quietday.domain.state import ScheduleState
+from quietday.domain.state import Blocker, ScheduleState
 from quietday.solver.prepare import Prepared
 
 __all__ = ["LocalReport", "Schedule", "polish"]
@@ -235,7 +235,13 @@ class _Nowhere:
 
 
 def _eject(
-    s: Schedule, insp: Inspection, day: date, groups: Groups, nowhere: _Nowhere
+    s: Schedule,
+    insp: Inspection,
+    day: date,
+    *,
+    blockers: Sequence[Blocker],
+    groups: Groups,
+    nowhere: _Nowhere,
 ) -> tuple[tuple[date, Moves] | None, bool]:
     """Place waiting `insp` on `day` by carrying one of `groups` (what could lift its
     blockers there: an occupant of the full agency day, or the enterprise's own inspections
@@ -251,6 +257,8 @@ def _eject(
         targets = _targets(s, group, source, insp, day)
         if not targets:
             nowhere.add(s, key, group)
+        elif group[0].enterprise == insp.enterprise:
+            targets = [t for t in targets if t == day or not _again(blockers, t)]
         for target in targets:
             moves: Moves = [(g, target) for g in group]
             misfit = s.misfit([*moves, (insp, day)])
@@ -258,6 +266,11 @@ def _eject(
                 return (source, moves), True
             fitted = fitted or misfit == len(moves)
     return None, fitted
+
+
+def _again(blockers: Sequence[Blocker], target: date) -> bool:
+    """Whether the enterprise's own dates carried to `target` use a cap or the gap up again."""
+    return any(b.again is not None and b.again(target) for b in blockers)
 
 
 def _cheapest(groups: Groups) -> tuple[int, date, Moves] | None:
@@ -331,7 +344,9 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
             groups = s.state.groups(insp, day, blockers=blockers)
             fitted = False
             if not (known and only_capacity):
-                carried, fitted = _eject(s, insp, day, groups, nowhere)
+                carried, fitted = _eject(
+                    s, insp, day, blockers=blockers, groups=groups, nowhere=nowhere
+                )
                 if carried is not None:
                     placed += 1
                     _forget(s, stuck, nowhere, carried=carried, insp=insp)
