@@ -131,3 +131,25 @@ def test_prepare_keeps_the_open_days_the_pins_and_history_leave() -> None:
 
 def _july_end() -> tuple[date, ...]:
     return tuple(date(2026, 7, d) for d in (27, 28, 29, 30, 31))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states())
+def test_a_carry_a_blocker_calls_used_up_again_never_lets_the_inspection_in(
+    case: tuple[Instance, ScheduleState],
+) -> None:
+    """Relieve and the explanations skip carrying an enterprise's own dates to where a cap or
+    the gap is used up again (`Blocker.again`): each such carry must indeed fail."""
+    inst, state = case
+    for item in inst.inspections:
+        for day in inst.working_days:
+            blockers = state.blockers(item, day)
+            for source, group in state.groups(item, day, blockers=blockers):
+                if group[0].enterprise != item.enterprise:
+                    continue
+                for target in inst.working_days:
+                    again = any(b.again is not None and b.again(target) for b in blockers)
+                    if target not in (day, source) and again:
+                        assert not state.ejects(
+                            item, day, group=group, source=source, target=target
+                        ), (item.id, day, source, target)
