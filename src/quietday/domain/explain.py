@@ -30,7 +30,7 @@ from quietday.domain.model import (
     Reason,
     Unscheduled,
 )
-from quietday.domain.state import Blocker, ScheduleState
+from quietday.domain.state import Blocker, ScheduleState, carry_targets
 
 __all__ = ["Ejection", "EjectionFinder", "explain_unscheduled", "format_days"]
 
@@ -179,11 +179,7 @@ class EjectionFinder:
         if not frees:
             targets = [t for t in targets if t == day]
         elif group[0].enterprise == insp.enterprise:
-            targets = [
-                t
-                for t in targets
-                if t == day or not any(b.again is not None and b.again(t) for b in blockers)
-            ]
+            targets = carry_targets(blockers, day, targets)
         for target in targets:
             if state.ejects(insp, day, group=group, source=source, target=target):
                 return Ejection(insp, day, group, source, target), frees

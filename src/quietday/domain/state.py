@@ -30,7 +30,7 @@ from quietday.domain.model import (
     Reason,
 )
 
-__all__ = ["Blocker", "ScheduleState"]
+__all__ = ["Blocker", "ScheduleState", "carry_targets"]
 
 HISTORY = "历史"
 
@@ -53,6 +53,13 @@ class Blocker:
     @property
     def detail(self) -> str:
         return self.describe()
+
+
+def carry_targets(blockers: Iterable[Blocker], day: date, targets: Iterable[date]) -> list[date]:
+    """Of `targets`, those the enterprise's own dates blocking `day` could be carried to without
+    using a cap or the gap up again (`Blocker.again`); `day` itself always."""
+    again = [b.again for b in blockers if b.again is not None]
+    return [t for t in targets if t == day or not any(f(t) for f in again)]
 
 
 def _list(entries: Mapping[date, Iterable[str]]) -> str:

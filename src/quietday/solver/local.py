@@ -21,7 +21,7 @@ from datetime import date
 from typing import TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
-from quietday.domain.state import Blocker, ScheduleState
+from quietday.domain.state import Blocker, ScheduleState, carry_targets
 from quietday.solver.prepare import Prepared
 
 __all__ = ["LocalReport", "Schedule", "polish"]
@@ -258,7 +258,7 @@ def _eject(
         if not targets:
             nowhere.add(s, key, group)
         elif group[0].enterprise == insp.enterprise:
-            targets = [t for t in targets if t == day or not _again(blockers, t)]
+            targets = carry_targets(blockers, day, targets)
         for target in targets:
             moves: Moves = [(g, target) for g in group]
             misfit = s.misfit([*moves, (insp, day)])
@@ -266,11 +266,6 @@ def _eject(
                 return (source, moves), True
             fitted = fitted or misfit == len(moves)
     return None, fitted
-
-
-def _again(blockers: Sequence[Blocker], target: date) -> bool:
-    """Whether the enterprise's own dates carried to `target` use a cap or the gap up again."""
-    return any(b.again is not None and b.again(target) for b in blockers)
 
 
 def _cheapest(groups: Groups) -> tuple[int, date, Moves] | None:
