@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import doc, insp, load
-from quietday.domain.model import Instance
+from quietday.domain.model import Instance, Reason
 from quietday.domain.state import ScheduleState, carry_targets
 from quietday.solver.prepare import prepare
 
@@ -153,3 +153,30 @@ def test_a_carry_a_blocker_calls_used_up_again_never_lets_the_inspection_in(
                         assert not state.ejects(
                             item, day, group=group, source=source, target=target
                         ), (item.id, day, source, target)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states())
+def test_where_capacity_and_a_cap_both_block_no_one_move_lets_the_inspection_in(
+    case: tuple[Instance, ScheduleState],
+) -> None:
+    """`groups` names no group on a day blocked by capacity and by a cap or the gap at once
+    (another enterprise's unit lifts the one, the enterprise's own dates the other): indeed
+    no carry or drop of any enterprise's inspections on any one date lets the inspection in."""
+    inst, state = case
+    for item in inst.inspections:
+        for day in inst.working_days:
+            blockers = state.blockers(item, day)
+            reasons = {b.reason for b in blockers}
+            if Reason.CAPACITY not in reasons or len(reasons) == 1:
+                continue
+            assert state.groups(item, day, blockers=blockers) == []
+            for ent in inst.enterprises:
+                for source, ids in list(state.visits_of(ent).items()):
+                    everything = tuple(inst.by_id[i] for i in list(ids) if i != item.id)
+                    groups = {everything, *((g,) for g in everything)}
+                    for group in (g for g in groups if g):
+                        for target in (None, *inst.working_days):
+                            assert not state.ejects(
+                                item, day, group=group, source=source, target=target
+                            ), (item.id, day, source, target)

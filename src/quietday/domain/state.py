@@ -59,6 +59,9 @@ def carry_targets(blockers: Iterable[Blocker], day: date, targets: Iterable[date
     """Of `targets`, those the enterprise's own dates blocking `day` could be carried to without
     using a cap or the gap up again (`Blocker.again`); `day` itself always."""
     again = [b.again for b in blockers if b.again is not None]
+    if len(again) == 1:  # the usual case, without a generator per target
+        one = again[0]
+        return [t for t in targets if t == day or not one(t)]
     return [t for t in targets if t == day or not any(f(t) for f in again)]
 
 
@@ -337,6 +340,12 @@ class ScheduleState:
         and gap, the enterprise's own that use them up on a date (none where history or a pin
         does); a group must lift every blocker. Each group with its date."""
         inst = self.instance
+        blockers = list(blockers)
+        reasons = {b.reason for b in blockers}
+        if Reason.CAPACITY in reasons and len(reasons) > 1:
+            # Capacity is lifted by another enterprise's unit, caps and the gap by the
+            # enterprise's own dates: no one group does both.
+            return []
         # Per enterprise and date, what a group there must hold to lift every blocker.
         needs: dict[tuple[EnterpriseId, date], set[str]] | None = None
         for b in blockers:

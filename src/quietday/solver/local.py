@@ -167,12 +167,20 @@ def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list
 
 
 def _targets(
-    s: Schedule, group: Sequence[Inspection], source: date, insp: Inspection, day: date
-) -> list[date]:
+    s: Schedule,
+    group: Sequence[Inspection],
+    source: date,
+    insp: Inspection,
+    day: date,
+    *,
+    blockers: Sequence[Blocker] | None,
+) -> list[date] | None:
     """Where `group` could go: the candidate days all its inspections share but `source` on
     which each of their agencies has room (or visits the enterprise already), the days its
     enterprise is visited anyway first (no door opened: also `day` when it is the enterprise
-    of `insp`, which goes there), latest first."""
+    of `insp`, which goes there), latest first; None when there is no such day. With the
+    `blockers` of `insp` on `day` (the group being its enterprise's own), only the days that
+    do not use them up again (`carry_targets`)."""
     common = s.candidate_set[group[0].id]
     for g in group[1:]:
         common &= s.candidate_set[g.id]
@@ -190,9 +198,10 @@ def _targets(
         )
     room.discard(source)
     if not room:
-        return []
+        return None
+    kept = room if blockers is None else carry_targets(blockers, day, room)
     doors = set(visited) | ({day} if ent == insp.enterprise else set())
-    return sorted(room, key=lambda d: (d not in doors, -d.toordinal()))
+    return sorted(kept, key=lambda d: (d not in doors, -d.toordinal()))
 
 
 Groups = Sequence[tuple[date, tuple[Inspection, ...]]]
@@ -254,11 +263,11 @@ def _eject(
         key = (source, tuple(g.id for g in group))
         if key in nowhere.days:
             continue
-        targets = _targets(s, group, source, insp, day)
-        if not targets:
+        own = group[0].enterprise == insp.enterprise
+        targets = _targets(s, group, source, insp, day, blockers=blockers if own else None)
+        if targets is None:
             nowhere.add(s, key, group)
-        elif group[0].enterprise == insp.enterprise:
-            targets = carry_targets(blockers, day, targets)
+            continue
         for target in targets:
             moves: Moves = [(g, target) for g in group]
             misfit = s.misfit([*moves, (insp, day)])
@@ -280,7 +289,9 @@ def _cheapest(groups: Groups) -> tuple[int, date, Moves] | None:
     return None if best is None else (best[0], best[2], best[3])
 
 
-Stuck = dict[tuple[AgencyId, date], int | None]
+# Per agency, its days full for capacity alone on which no occupant can be carried elsewhere,
+# with their cheapest occupant's priority.
+Stuck = dict[AgencyId, dict[date, int | None]]
 
 
 def _forget(
@@ -300,13 +311,19 @@ def _forget(
     freed = {(a, source) for a in agencies if source not in s.state.full_days(a)}
     changed = {(i.agency, d) for i, d in moves if d is not None} | {(insp.agency, s.at[insp.id])}
     changed |= {(a, source) for a in agencies}
-    reopened = {a for a, _ in freed}
-    for key in [
-        k
-        for k in stuck
-        if k in changed or k[0] in reopened or not ents.isdisjoint(s.units.get(k, ()))
-    ]:
-        del stuck[key]
+    # Where the moved enterprises now occupy a day.
+    changed |= {
+        (s.instance.by_id[i].agency, d)
+        for ent in ents
+        for d, iids in s.doors.get(ent, {}).items()
+        for i in iids
+    }
+    for agency, _ in freed:
+        stuck.pop(agency, None)
+    for agency, day in changed:
+        days = stuck.get(agency)
+        if days is not None:
+            days.pop(day, None)
     nowhere.commit(freed, ents)
 
 
@@ -315,9 +332,7 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
     occupant of a full agency day, the enterprise's own inspections using up a cap or the gap)
     to another day, or drop it when its total priority is lower."""
     placed = 0
-    # Agency days full for capacity alone on which no occupant can be carried elsewhere, with
-    # their cheapest occupant's priority, as found and still true: many inspections wait for
-    # the same full days.
+    # As found and still true: many inspections wait for the same full days.
     stuck: Stuck = {}
     nowhere = _Nowhere()
     for insp in _until(waiting, stop):
@@ -326,10 +341,10 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
         doors = s.doors.get(insp.enterprise, {})
         days = s.prepared.candidates[insp.id]
         for day in sorted(days, key=lambda d: (d not in doors, -d.toordinal())):
-            key = (insp.agency, day)
             # Remembered only for what the full day blocks (not an enterprise visited there).
-            known = key in stuck and not s.state.joins(insp, day)
-            cheapest = stuck.get(key)
+            agency_stuck = stuck.get(insp.agency, {})
+            known = day in agency_stuck and not s.state.joins(insp, day)
+            cheapest = agency_stuck.get(day)
             if known and (cheapest is None or cheapest >= insp.priority):
                 continue  # nothing to carry, nothing to drop, whatever blocks `insp`
             blockers = s.state.blockers(insp, day)
@@ -348,7 +363,7 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
                     break
             drop = _cheapest(groups)
             if only_capacity and not known and not fitted:
-                stuck[key] = None if drop is None else drop[0]
+                stuck.setdefault(insp.agency, {})[day] = None if drop is None else drop[0]
             if (
                 drop is not None
                 and drop[0] < insp.priority
