@@ -278,3 +278,14 @@ def test_each_date_is_read_once_and_each_bad_one_reported_where_it_is() -> None:
     bad = doc(inspections=[insp("P-1", latest="2026-02-30"), insp("P-2", latest="2026-02-30")])
     found = [(p.code, p.path) for p in problems(bad)]
     assert found == [("bad_date", "inspections[0]"), ("bad_date", "inspections[1]")]
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_lone_surrogate_is_found_in_text_and_in_a_files_bytes(as_bytes: bool) -> None:
+    """A file is read as bytes: the escape of a lone surrogate is found there as in text."""
+    text = json.dumps(doc(name="LONE")).replace('"LONE"', '"P\\ud800"')
+    with pytest.raises(InstanceError) as caught:
+        parse_instance(text.encode() if as_bytes else text)
+    assert [p.code for p in caught.value.problems] == ["bad_text"]
+    fixed = text.replace("\\ud800", "\\u4e2d")
+    assert parse_instance(fixed.encode() if as_bytes else fixed).name == "P中"

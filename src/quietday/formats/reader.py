@@ -113,11 +113,14 @@ class Reader:
     def records(
         self, doc: Mapping[str, Any], key: str, *, required: bool
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(path, record) for each object of the list `doc[key]`."""
+        """(path, record) for each object of the list `doc[key]`, each let go from the list
+        once read (the document is the reader's own: a province's records would otherwise
+        stay beside what they are read into until the last)."""
         items = self.get(doc, key, list, path=key, default=MISSING if required else [])
         if items is MISSING:
             return
         for k, item in enumerate(items):
+            items[k] = None
             path = f"{key}[{k}]"
             if not isinstance(item, dict):
                 self.add("wrong_type", path, "应为对象")
@@ -161,6 +164,9 @@ class Reader:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# The same on the bytes, which a province's file is read as: decoding it again to search it
+# would hold a second copy of the document, twice its size in Chinese text, beside its tree.
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def read_document(
@@ -178,7 +184,11 @@ def read_document(
         ) from None
     if not isinstance(doc, dict):
         raise error([Problem("wrong_type", "", "文档应为 JSON 对象")])
-    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+    if (
+        _SURROGATE_ESCAPE.search(text)
+        if isinstance(text, str)
+        else _SURROGATE_ESCAPE_BYTES.search(text)
+    ):
         try:
             json.dumps(doc, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
