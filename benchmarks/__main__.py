@@ -29,7 +29,7 @@ from benchmarks import (
 from benchmarks.harness import COUNTY, Echo, write_results
 
 BENCHMARKS = ("county", "import", "api", "feeds", "audit", "dashboard")
-# Not in the default run: `make bench-scale` (year solve ~13 min), `make bench-load` (API processes, a
+# Not in the default run: `make bench-scale` (year solve 15-20 min), `make bench-load` (API processes, a
 # worker and wrk at once), `make bench-distributed` (the 100k quarter on one worker, then two),
 # `make bench-sampling` (双随机 draws coordinated against independent, each solved).
 SCALE_BENCHMARKS = ("scale", "scale-quarter-100k", "scale-year-1m")
