@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from typing import Any, get_args
 
 import pytest
 
 from helpers import FIXTURES, doc, insp, load
-from quietday.domain import Reason, Solution, SolveStats, Status, Unscheduled, Visit
+from quietday.domain import Instance, Reason, Solution, SolveStats, Status, Unscheduled, Visit
 from quietday.domain.model import Kind, KindName
 from quietday.errors import InstanceError, Problem, SolutionError
 from quietday.formats import (
@@ -18,6 +19,7 @@ from quietday.formats import (
     parse_instance,
     parse_solution,
 )
+from quietday.formats import instance as instance_format
 
 
 def problems(d: dict[str, Any]) -> list[Problem]:
@@ -289,3 +291,93 @@ def test_a_lone_surrogate_is_found_in_text_and_in_a_files_bytes(as_bytes: bool) 
     assert [p.code for p in caught.value.problems] == ["bad_text"]
     fixed = text.replace("\\ud800", "\\u4e2d")
     assert parse_instance(fixed.encode() if as_bytes else fixed).name == "P中"
+
+
+# Values of each JSON type, the edge cases of ids, ranges and dates among them.
+_ODD_VALUES: list[Any] = [
+    None, True, False, 0, 1, 100, 101, -1, 1.5, "", " ", "A", "E1", "E9", "routine",
+    "special", "2026-07-22", "2026-06-30", "2026-10-01", "2026-02-30", "2026-7-1", [],
+    ["X-1"], [1], [[]], ["2026-07-22"], ["2026-02-30"], {}, {"min_gap_days": 3}, {"x": 1},
+]  # fmt: skip
+# Changes of an inspection's window as a whole: before, after and around the horizon.
+_WINDOWS = [
+    {"earliest": "2026-06-30", "latest": "2026-06-30"},
+    {"earliest": "2026-10-01", "latest": "2026-10-01"},
+    {"earliest": "2026-06-30", "latest": "2026-10-01"},
+]
+_GONE = object()
+
+
+def _changed(record: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    out = dict(record)
+    if value is _GONE:
+        del out[key]
+    else:
+        out[key] = value
+    return out
+
+
+def _outcome(d: dict[str, Any]) -> Any:
+    try:
+        return load(d)
+    except InstanceError as exc:
+        return exc.problems
+
+
+def _variants() -> list[dict[str, Any]]:
+    """Documents with one field of one enterprise, inspection or history record changed to
+    each odd value (or removed). The first enterprise's blackout holds the odd values' dates,
+    so that they are known when the changed record is read."""
+    first, second = doc()["enterprises"]
+    first = {**first, "blackout": ["2026-06-30", "2026-07-22", "2026-10-01"]}
+    good_ent = {**second, "blackout": ["2026-07-22"], "whitelisted": False, "caps": {}}
+    good_insp = insp("P-2", earliest="2026-07-22", latest="2026-07-22")
+    good_hist = {"enterprise": "E1", "agency": "A", "date": "2026-07-22", "kind": "routine"}
+    out = []
+    for key in good_ent:
+        for value in [_GONE, *_ODD_VALUES]:
+            ents = [first, _changed(good_ent, key, value)]
+            out.append(doc(enterprises=ents, inspections=[good_insp]))
+    changes = [(key, value) for key in good_insp for value in [_GONE, *_ODD_VALUES]]
+    for change in [*(dict([kv]) for kv in changes), *_WINDOWS]:
+        changed = {**good_insp, "id": "P-3"}
+        for key, value in change.items():
+            changed = _changed(changed, key, value)
+        out.append(doc(enterprises=[first, second], inspections=[good_insp, changed]))
+    for key in good_hist:
+        for value in [_GONE, *_ODD_VALUES]:
+            history = [good_hist, _changed(good_hist, key, value)]
+            out.append(doc(enterprises=[first, second], inspections=[good_insp], history=history))
+    return out
+
+
+def test_records_read_in_one_go_are_read_as_the_full_reading_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every record the one-go readers take is valid, and becomes what the full reading, which
+    names each problem, makes of it: each variant parses to the same instance, or fails with
+    the same problems, with those readers turned off."""
+    readers = ("_plain_enterprise", "_plain_inspection", "_plain_history")
+    taken: Counter[str] = Counter()
+
+    def counted(name: str) -> Any:
+        reader = getattr(instance_format, name)
+
+        def read(*args: Any) -> Any:
+            made = reader(*args)
+            taken[name] += made is not None
+            return made
+
+        return read
+
+    variants = _variants()
+    for name in readers:
+        monkeypatch.setattr(instance_format, name, counted(name))
+    fast = [_outcome(d) for d in variants]
+    for name in readers:
+        monkeypatch.setattr(instance_format, name, lambda *args: None)
+    full = [_outcome(d) for d in variants]
+    assert fast == full
+    parsed = sum(1 for o in full if isinstance(o, Instance))
+    assert 50 < parsed < len(variants) - 300, parsed  # both outcomes well represented
+    assert all(taken[name] > 50 for name in readers), taken

@@ -51,6 +51,8 @@ __all__ = [
 
 INSTANCE_FORMAT = "quietday.instance/1"
 
+_KINDS = {k.value: k for k in Kind}
+
 
 def _caps(
     r: Reader, obj: Mapping[str, Any], *, path: str, record: str | None
@@ -163,12 +165,109 @@ def _agencies(r: Reader, doc: Mapping[str, Any]) -> dict[AgencyId, Agency]:
     return out
 
 
+# Records valid as they stand are read in one go (`_plain_*`: a province's file has millions,
+# and reading each field through `Reader` was most of its reading time). These accept only what
+# the full reading below them accepts, and make the same record of it; anything else (a field
+# missing without a default, of another type, out of range, a reference unknown, a date not yet
+# read) goes the full way, which names every problem.
+
+
+def _plain_enterprise(
+    r: Reader, item: dict[str, Any], policies: Mapping[PolicyId, QuietPolicy]
+) -> Enterprise | None:
+    eid, name, region = item.get("id"), item.get("name"), item.get("region", "")
+    policy, white = item.get("quiet_policy"), item.get("whitelisted", False)
+    blackout, caps = item.get("blackout", []), item.get("caps", {})
+    if not (
+        type(eid) is str
+        and eid.strip()
+        and type(name) is str
+        and type(region) is str
+        and type(policy) is str
+        and policy in policies
+        and type(white) is bool
+        and type(blackout) is list
+        and type(caps) is dict
+        and not caps
+    ):
+        return None
+    known = r.dates
+    if not all(type(d) is str and d in known for d in blackout):
+        return None
+    days = frozenset(known[d] for d in blackout)
+    return Enterprise(EnterpriseId(eid), name, region, PolicyId(policy), days, white, {})
+
+
+def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Inspection | None:
+    iid, agency, ent = item.get("id"), item.get("agency"), item.get("enterprise")
+    kind, earliest, latest = item.get("kind"), item.get("earliest"), item.get("latest")
+    items, priority = item.get("items", []), item.get("priority", 1)
+    exempt = item.get("exempt_reason")
+    if not (
+        type(iid) is str
+        and iid.strip()
+        and type(agency) is str
+        and agency in r.ids["agencies"]
+        and type(ent) is str
+        and ent in r.ids["enterprises"]
+        and type(kind) is str
+        and kind in _KINDS
+        and type(earliest) is str
+        and type(latest) is str
+        and type(items) is list
+        and all(type(x) is str for x in items)
+        and type(priority) is int
+        and 1 <= priority <= MAX_PRIORITY
+        and (exempt is None or type(exempt) is str)
+    ):
+        return None
+    first, last = r.dates.get(earliest), r.dates.get(latest)
+    if first is None or last is None or last < first or last < horizon.start or first > horizon.end:
+        return None
+    return Inspection(
+        InspectionId(iid),
+        AgencyId(agency),
+        EnterpriseId(ent),
+        _KINDS[kind],
+        first,
+        last,
+        tuple(items),
+        priority,
+        exempt or None,
+    )
+
+
+def _plain_history(r: Reader, item: dict[str, Any]) -> HistoryEntry | None:
+    agency, ent = item.get("agency"), item.get("enterprise")
+    kind, day = item.get("kind"), item.get("date")
+    if not (
+        type(agency) is str
+        and agency in r.ids["agencies"]
+        and type(ent) is str
+        and ent in r.ids["enterprises"]
+        and type(kind) is str
+        and kind in _KINDS
+        and type(day) is str
+    ):
+        return None
+    when = r.dates.get(day)
+    if when is None:
+        return None
+    return HistoryEntry(EnterpriseId(ent), AgencyId(agency), when, _KINDS[kind])
+
+
 def _enterprises(
     r: Reader, doc: Mapping[str, Any], policies: Mapping[PolicyId, QuietPolicy]
 ) -> dict[EnterpriseId, Enterprise]:
     out: dict[EnterpriseId, Enterprise] = {}
     seen: dict[str, str] = {}
     for path, item in r.records(doc, "enterprises", required=True):
+        plain = _plain_enterprise(r, item, policies)
+        if plain is not None:
+            if r.unique(seen, plain.id, path):
+                r.ids["enterprises"].add(plain.id)
+                out[plain.id] = plain
+            continue
         eid = r.record_id(item, path)
         if eid is None or not r.unique(seen, eid, path):
             continue
@@ -191,9 +290,6 @@ def _enterprises(
     return out
 
 
-_KINDS = frozenset(k.value for k in Kind)
-
-
 def _references(
     r: Reader, item: Mapping[str, Any], *, path: str, record: str | None
 ) -> tuple[Any, Any, Any]:
@@ -214,6 +310,11 @@ def _inspections(r: Reader, doc: Mapping[str, Any], *, horizon: Horizon | None) 
     out: list[Inspection] = []
     seen: dict[str, str] = {}
     for path, item in r.records(doc, "inspections", required=True):
+        plain = None if horizon is None else _plain_inspection(r, item, horizon)
+        if plain is not None:
+            if r.unique(seen, plain.id, path):
+                out.append(plain)
+            continue
         iid = r.record_id(item, path)
         if iid is None or not r.unique(seen, iid, path):
             continue
@@ -261,6 +362,10 @@ def _inspections(r: Reader, doc: Mapping[str, Any], *, horizon: Horizon | None) 
 def _history(r: Reader, doc: Mapping[str, Any]) -> list[HistoryEntry]:
     out: list[HistoryEntry] = []
     for path, item in r.records(doc, "history", required=False):
+        plain = _plain_history(r, item)
+        if plain is not None:
+            out.append(plain)
+            continue
         before = len(r.problems)
         agency, ent, kind = _references(r, item, path=path, record=None)
         day = r.get_day(item, "date", path=path)
