@@ -16,7 +16,8 @@ from quietday.domain.check import find_violations, measure, placement_violations
 from quietday.domain.model import Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
-from quietday.solver import LocalPool, SolverConfig, run_job, solve
+from quietday.planning import files
+from quietday.solver import LocalPool, SolverConfig, run_job, solve, start_job_server
 from quietday.solver.decompose import Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters, slice_of
 from quietday.solver.whole import solve_whole, summary
@@ -365,3 +366,35 @@ def test_the_units_judge_the_placement_rules_as_the_whole_does(province):
     assert sum(len(j.instance.inspections) for j in jobs) == len(province.inspections)
     by_units = [v for j in jobs for v in placement_violations(j.instance, j.assignment)]
     assert sorted(map(repr, by_units)) == sorted(map(repr, whole))
+
+
+def test_a_large_files_worker_processes_are_made_ready_while_it_is_read(
+    province, tmp_path, monkeypatch
+):
+    """`solve_file` starts the server that forks the parts' processes before it reads a file
+    of more bytes than a part's inspections take, and not for a smaller file; the parts then
+    run on that server."""
+    path = tmp_path / "province.json"
+    write_instance(province, path)
+    events: list[str] = []
+    real_load = files.load_instance
+
+    def start() -> None:
+        events.append("server")
+        start_job_server()
+
+    def read(source):
+        events.append("read")
+        return real_load(source)
+
+    monkeypatch.setattr(files, "start_job_server", start)
+    monkeypatch.setattr(files, "load_instance", read)
+    config = SolverConfig(time_limit=10, part_size=150, method="greedy", processes=2)
+    report = files.solve_file(path, tmp_path / "parts.json", config)
+    assert events == ["server", "read"]
+    assert report.violations == []
+    assert report.result.solution.stats.extra["decomposition"]["parts"] > 1
+    events.clear()
+    whole = replace(config, part_size=path.stat().st_size)
+    files.solve_file(path, tmp_path / "whole.json", whole)
+    assert events == ["read"]

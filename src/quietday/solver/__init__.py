@@ -9,7 +9,7 @@ from quietday.solver.config import (
     SolveResult,
 )
 from quietday.solver.jobs import JobKind, for_solving, run_job
-from quietday.solver.pool import FollowUps, JobPool, LocalPool
+from quietday.solver.pool import FollowUps, JobPool, LocalPool, start_job_server
 from quietday.solver.solve import solve
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "for_solving",
     "run_job",
     "solve",
+    "start_job_server",
 ]

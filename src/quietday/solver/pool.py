@@ -6,6 +6,7 @@ pool the jobs of one stage, largest first, and merges their results in a fixed o
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -13,10 +14,21 @@ from typing import Any, Protocol
 
 from quietday.solver.jobs import JobKind, for_solving, run_job
 
-__all__ = ["FollowUps", "JobPool", "LocalPool"]
+__all__ = ["FollowUps", "JobPool", "LocalPool", "start_job_server"]
 
 # Given a job's result, the jobs it makes ready (run on the same pool, after those waiting).
 FollowUps = Callable[[Any], Sequence[tuple[JobKind, Any]]]
+
+# What the server that forks `LocalPool`'s processes loads once, for all of them.
+_PRELOAD = ["__main__", "quietday.solver.jobs"]
+
+
+def start_job_server() -> None:
+    """Start the server that forks `LocalPool`'s processes now rather than at the first job:
+    its loading of the solver (about a second) then runs on another core beside what this
+    process does first, such as reading a large instance."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)
+    multiprocessing.forkserver.ensure_running()
 
 
 class JobPool(Protocol):
@@ -64,7 +76,7 @@ class LocalPool:
                 yield result
             return
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["__main__", "quietday.solver.jobs"])
+        ctx.set_forkserver_preload(_PRELOAD)
         with ProcessPoolExecutor(
             max_workers=self.processes,
             mp_context=ctx,
