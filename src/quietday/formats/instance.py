@@ -198,20 +198,29 @@ def _plain_enterprise(
     return Enterprise(EnterpriseId(eid), name, region, PolicyId(policy), days, white, {})
 
 
-def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Inspection | None:
-    iid, agency, ent = item.get("id"), item.get("agency"), item.get("enterprise")
-    kind, earliest, latest = item.get("kind"), item.get("earliest"), item.get("latest")
-    items, priority = item.get("items", []), item.get("priority", 1)
-    exempt = item.get("exempt_reason")
-    if not (
-        type(iid) is str
-        and iid.strip()
-        and type(agency) is str
+def _plain_references(r: Reader, agency: Any, ent: Any, kind: Any) -> bool:
+    """`_references` finds nothing wrong."""
+    return (
+        type(agency) is str
         and agency in r.ids["agencies"]
         and type(ent) is str
         and ent in r.ids["enterprises"]
         and type(kind) is str
         and kind in _KINDS
+    )
+
+
+def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Inspection | None:
+    iid, earliest, latest = item.get("id"), item.get("earliest"), item.get("latest")
+    agency: Any = item.get("agency")
+    ent: Any = item.get("enterprise")
+    kind: Any = item.get("kind")
+    items, priority = item.get("items", []), item.get("priority", 1)
+    exempt = item.get("exempt_reason")
+    if not (
+        type(iid) is str
+        and iid.strip()
+        and _plain_references(r, agency, ent, kind)
         and type(earliest) is str
         and type(latest) is str
         and type(items) is list
@@ -238,17 +247,11 @@ def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Insp
 
 
 def _plain_history(r: Reader, item: dict[str, Any]) -> HistoryEntry | None:
-    agency, ent = item.get("agency"), item.get("enterprise")
-    kind, day = item.get("kind"), item.get("date")
-    if not (
-        type(agency) is str
-        and agency in r.ids["agencies"]
-        and type(ent) is str
-        and ent in r.ids["enterprises"]
-        and type(kind) is str
-        and kind in _KINDS
-        and type(day) is str
-    ):
+    agency: Any = item.get("agency")
+    ent: Any = item.get("enterprise")
+    kind: Any = item.get("kind")
+    day = item.get("date")
+    if not (_plain_references(r, agency, ent, kind) and type(day) is str):
         return None
     when = r.dates.get(day)
     if when is None:
