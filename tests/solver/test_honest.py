@@ -5,6 +5,7 @@ small generated county (no false reason, no inspection one move would place)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from helpers import FIXTURES, doc, insp
 from quietday.formats import dump_instance, dump_solution, parse_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import SolverConfig, solve
+from quietday.solver.whole import solve_whole
 from verifier import Verdict, verify
 
 D1, D2 = "2026-07-21", "2026-07-22"
@@ -109,3 +111,21 @@ def test_the_golden_solution_is_explained_honestly() -> None:
 def test_a_generated_county_is_explained_honestly(seed: int) -> None:
     instance = generate(GeneratorConfig(enterprises=400, seed=seed, counties=1))
     assert _solved(dump_instance(instance), 2.0) == Verdict([], [])
+
+
+def test_a_solve_out_of_time_after_its_greedy_still_places_what_fits() -> None:
+    """When the greedy has used the time up (the clock jumps past the deadline), no search is
+    made, and the finishing pass still leaves nothing out that fits or one move places."""
+    instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
+    ticks = itertools.chain([0.0], itertools.repeat(1000.0))
+    config = SolverConfig(time_limit=5.0, workers=1)
+    result = solve_whole(instance, config, clock=lambda: next(ticks))
+    stats = result.solution.stats
+    assert stats is not None
+    assert stats.extra["strategy"] == "out_of_time"
+    assert "search" not in result.timings
+    assert "polish" not in result.timings
+    assert result.greedy_metrics is not None
+    assert result.metrics.total_priority > result.greedy_metrics.total_priority
+    text = dump_instance(instance)
+    assert _judged(text, dump_solution(result.solution)) == Verdict([], [])

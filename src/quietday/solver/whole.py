@@ -169,6 +169,14 @@ def _improve(
             return lambda: cancel is not None and cancel.is_set()
         return lambda: run.clock() > limit or (cancel is not None and cancel.is_set())
 
+    if not config.deterministic and run.left() <= 0:
+        # The greedy used the time up (a large part of a province with a short limit): no
+        # search, straight to the last local search, whose finishing pass places what fits.
+        run.extra["strategy"] = "out_of_time"
+        final, _ = polish(prepared, start, rounds=0, finish=finish)
+        run.phase("finish")
+        return final, Status.TIME_LIMIT, None
+
     polish_until = run.clock() + _POLISH_SHARE * run.left()
     current, report = polish(
         prepared,
