@@ -7,11 +7,18 @@ and a polish cut short at once still places what fits (the finishing pass)."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
+import pytest
+
 from helpers import doc, insp, load
-from quietday.domain.model import InspectionId
+from quietday.domain.model import InspectionId, Reason
+from quietday.generate import GeneratorConfig, generate
+from quietday.solver import local
+from quietday.solver.greedy import greedy
 from quietday.solver.local import Schedule, polish, relieve
 from quietday.solver.prepare import prepare
 
@@ -149,3 +156,80 @@ def test_a_polish_stopped_at_once_still_places_what_fits() -> None:
         prepare(inst), {InspectionId("a1"): date.fromisoformat(D1)}, should_stop=lambda: True
     )
     assert _days(placed) == {"a1": D1, "b1": D1}
+
+
+@pytest.mark.parametrize(("seed", "month_cap"), [(3, 2), (7, 2), (7, 1)])
+def test_what_a_change_may_let_in_holds_every_inspection_it_lets_in(
+    seed: int, month_cap: int
+) -> None:
+    """After a fill that placed all it could, and random moves (taken off, moved elsewhere):
+    every waiting inspection `_reached` leaves out still fits no day, and some it keeps do.
+    Caps of two days a month per enterprise (as generated) and one: a move also lets in other
+    agencies' inspections of its enterprise."""
+    generated = generate(GeneratorConfig(enterprises=1500, seed=seed, counties=1))
+    assert generated.caps.enterprise_per_month == 2
+    caps = replace(generated.caps, enterprise_per_month=month_cap)
+    instance = replace(generated, caps=caps)
+    prepared = prepare(instance)
+    s = Schedule(prepared, greedy(prepared))
+    waiting = sorted(
+        (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
+    )
+    while local.fill(s, waiting):
+        pass
+    before = dict(s.at)
+    rng = random.Random(seed)
+    # Moves at enterprises where an inspection waits for a cap (the month's, the agency's),
+    # and elsewhere.
+    capped = {
+        i.enterprise
+        for i in waiting
+        if i.id not in s.at
+        for d in prepared.candidates[i.id]
+        if any(b.reason == Reason.CAP for b in s.state.blockers(i, d))
+    }
+    near = [i for i in waiting if i.id in s.at and i.enterprise in capped]
+    far = [i for i in waiting if i.id in s.at and i.enterprise not in capped]
+    for moved in rng.sample(near, min(len(near), 20)) + rng.sample(far, 10):
+        s.take(moved)
+        days = [d for d in prepared.candidates[moved.id] if s.fits(moved, d)]
+        if days and rng.random() < 0.5:
+            s.put(moved, rng.choice(days))
+    reached = {i.id for i in local._reached(s, waiting, before)}
+    left = {i.id for i in waiting if i.id not in before}  # waiting since the fill
+    fitting = {
+        i.id
+        for i in waiting
+        if i.id not in s.at and any(s.fits(i, d) for d in prepared.candidates[i.id])
+    }
+    assert fitting <= reached
+    assert len(reached & left) < len(left)
+    assert fitting & left
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_the_finishing_pass_tries_again_only_what_a_change_may_let_in(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its first fill the finishing pass fills only the waiting inspections that what
+    moved may let in; its schedule is the one it makes when every fill tries them all."""
+    instance = generate(GeneratorConfig(enterprises=1500, seed=seed, counties=1))
+    prepared = prepare(instance)
+    start = greedy(prepared)
+    tried: list[int] = []
+    real_fill = local.fill
+
+    def fill(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
+        tried.append(len(waiting))
+        return real_fill(s, waiting, stop)
+
+    monkeypatch.setattr(local, "fill", fill)
+    narrowed, _ = polish(prepared, start, should_stop=lambda: True)
+    assert len(tried) > 1
+    assert max(tried[1:]) < tried[0] / 2, tried
+    monkeypatch.setattr(
+        local, "_reached", lambda s, waiting, before: [i for i in waiting if i.id not in s.at]
+    )
+    everything, _ = polish(prepared, start, should_stop=lambda: True)
+    assert narrowed == everything
+    assert len(narrowed) > len(start)

@@ -461,12 +461,38 @@ def polish(
     # one ejection places.
     # Each change raises the objective, so this ends; it ends on a fill and a relieve that
     # found nothing more.
+    reached = waiting
     while finish:
         s.touched.clear()
-        f = fill(s, waiting)
+        before = dict(s.at)
+        f = fill(s, reached)
         r = relieve(s, [i for i in waiting if i.id not in s.at])
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
+        reached = _reached(s, waiting, before)
     return dict(s.at), LocalReport(filled, relieved, merged, done)
+
+
+def _reached(
+    s: Schedule, waiting: Sequence[Inspection], before: dict[InspectionId, date]
+) -> list[Inspection]:
+    """The waiting inspections that what moved since `before` may let in, the only ones a fill
+    after a fill that placed everything it could needs to try: those of an enterprise whose
+    inspections moved, or of an agency whose load changed on one of their candidate days.
+    Whether an inspection fits a day depends on nothing else (`ScheduleState._blocking`)."""
+    moved = [i for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
+    by_id = s.instance.by_id
+    ents = {by_id[i].enterprise for i in moved}
+    units = {
+        (by_id[i].agency, d) for i in moved for d in (before.get(i), s.at.get(i)) if d is not None
+    }
+    return [
+        i
+        for i in waiting
+        if i.id not in s.at
+        and (
+            i.enterprise in ents or any((i.agency, d) in units for d in s.prepared.candidates[i.id])
+        )
+    ]
