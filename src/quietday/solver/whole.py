@@ -171,9 +171,10 @@ def _improve(
 
     if not config.deterministic and run.left() <= 0:
         # The greedy used the time up (a large part of a province with a short limit): no
-        # search, straight to the last local search, whose finishing pass places what fits.
+        # search, straight to the finishing pass, which places what fits (none for a part of a
+        # longer solve: its unit's repair pass does that).
         run.extra["strategy"] = "out_of_time"
-        final, _ = polish(prepared, start, rounds=0, finish=finish)
+        final = polish(prepared, start, rounds=0)[0] if finish else dict(start)
         run.phase("finish")
         return final, Status.TIME_LIMIT, None
 
