@@ -13,14 +13,22 @@ import pytest
 from helpers import doc, insp, load
 from quietday.domain.assemble import visits_from
 from quietday.domain.check import find_violations, measure, placement_violations
-from quietday.domain.model import Reason
+from quietday.domain.model import HistoryEntry, Reason
 from quietday.formats import dump_instance, write_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.planning import files
-from quietday.solver import LocalPool, SolverConfig, run_job, solve, start_job_server
+from quietday.solver import (
+    LocalPool,
+    SolverConfig,
+    decompose,
+    partition,
+    run_job,
+    solve,
+    start_job_server,
+)
 from quietday.solver.decompose import Decomposed
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters, slice_of
-from quietday.solver.whole import solve_whole, summary
+from quietday.solver.whole import schedule, solve_whole, summary
 
 YEAR = {"start": "2026-01-01", "end": "2026-12-31"}
 
@@ -188,6 +196,38 @@ class _EagerPool:
             yield result
 
 
+def test_a_stages_jobs_are_made_as_the_pool_takes_them(province, monkeypatch):
+    """Each part's or unit's instance is made when the pool takes its job, not all before the
+    first: the first jobs solve while this process makes the rest."""
+    made: list[str] = []
+
+    def counted(instance, chosen, *, name):
+        made.append(name)
+        return real(instance, chosen, name=name)
+
+    real = partition.sub_instance
+    monkeypatch.setattr(partition, "sub_instance", counted)
+    monkeypatch.setattr(decompose, "sub_instance", counted)
+    taken: list[tuple[str, str, int]] = []
+
+    class Taking:
+        width = 2
+
+        def run(self, kind, jobs, cancel, then=None):
+            for job in jobs:
+                taken.append((kind, job.label, len(made)))
+                yield run_job(kind, job)
+
+    config = SolverConfig(time_limit=2, part_size=150, deterministic=True)
+    result = solve(province, config, pool=Taking())
+    assert len({kind for kind, _, _ in taken}) == 2
+    assert len(taken) > 20
+    for kind, label, count in taken:
+        assert made[count - 1] == label, (kind, label, "made before the jobs ahead of it ran")
+    assert len(made) == len(taken)
+    assert not find_violations(province, result.solution)
+
+
 @pytest.mark.parametrize("cut", [False, True])
 def test_a_quarters_units_start_as_their_parts_end_with_the_same_schedule(cut):
     quarter = generate(GeneratorConfig(enterprises=1200, seed=21, horizon="quarter"))
@@ -343,6 +383,34 @@ def test_a_parts_job_pickles_back_to_the_same_problem(province):
     assert back.pins == sub.pins
     visits = visits_from(sub, {sub.inspections[0].id: sub.inspections[0].earliest})
     assert pickle.loads(pickle.dumps(visits)) == visits
+
+
+def test_a_later_quarters_part_leaves_out_enterprises_with_nothing_to_place(province):
+    """A part of the second quarter holds only the enterprises it places inspections of, and
+    their history; solved, it gives the schedule that the part with every enterprise and all
+    their dates as history gives."""
+    plan = plan_parts(province, part_size=150)
+    part = max(plan.parts, key=lambda p: len(p.inspections))
+    config = SolverConfig(time_limit=1, deterministic=True)
+    first = slice_of(province, part, plan.slices[0], placed={}, name="q1")
+    placed = schedule(first, config).assignment
+    sub = slice_of(province, part, plan.slices[1], placed=placed, name="q2")
+    ents = {i.enterprise for i in sub.inspections}
+    assert set(sub.enterprises) == ents < part.enterprises
+    assert {h.enterprise for h in sub.history} <= ents
+    dropped = part.enterprises - ents
+    earlier = [
+        HistoryEntry(i.enterprise, i.agency, placed[i.id], i.kind)
+        for i in part.inspections
+        if i.enterprise in dropped and i.id in placed and i.capped
+    ]
+    assert earlier, "some enterprise must have had its dates in the first quarter only"
+    whole = replace(
+        sub,
+        enterprises={e: province.enterprises[e] for e in sorted(part.enterprises)},
+        history=(*sub.history, *(h for h in part.history if h.enterprise in dropped), *earlier),
+    )
+    assert schedule(sub, config).assignment == schedule(whole, config).assignment
 
 
 def test_the_units_judge_the_placement_rules_as_the_whole_does(province):

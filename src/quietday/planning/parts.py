@@ -26,7 +26,7 @@ import pickle
 import select
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
 from quietday.domain.status import PartState
@@ -85,7 +85,7 @@ class QueuePool:
     def run(
         self,
         kind: JobKind,
-        jobs: Sequence[Any],
+        jobs: Iterable[Any],
         cancel: threading.Event | None,
         then: FollowUps | None = None,
     ) -> Iterator[Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -49,7 +49,7 @@ from quietday.solver.config import (
     config_summary,
 )
 from quietday.solver.jobs import JobKind, PartDone, PartJob, UnitDone, UnitJob, peak_rss_mib
-from quietday.solver.partition import Part, PartPlan, slice_of
+from quietday.solver.partition import Part, PartPlan, select, slice_of, sub_instance
 from quietday.solver.pool import FollowUps, JobPool
 from quietday.solver.whole import gaps, summary
 
@@ -144,17 +144,14 @@ class Decomposed:
     ) -> list[dict[str, Any]]:
         cfg = self.config
         slices = self.plan.slices
-        subs = [
-            (
-                part,
-                slice_of(
-                    self.instance, part, horizon, placed=placed, name=f"q{k + 1}-p{part.index}"
-                ),
-            )
+        chosen = [
+            (part, f"q{k + 1}-p{part.index}", members)
             for part in self.plan.parts
+            if (members := select(self.instance, part, horizon, placed=placed)).inspections
         ]
-        subs = [(p, s) for p, s in subs if s.inspections]
-        sizes = [len(s.inspections) for _, s in subs]
+        chosen.sort(key=lambda c: (-len(c[2].inspections), c[0].index))
+        sizes = [len(c[2].inspections) for c in chosen]
+        budgets = [self.part_budget(size, sizes, len(slices) - k) for size in sizes]
         # Deterministic search is interleaved on one thread: its workers do not load the cores,
         # and keeping their number makes the schedule independent of `processes`.
         workers = cfg.workers if cfg.deterministic else max(1, cfg.workers // self.pool.width)
@@ -163,27 +160,27 @@ class Decomposed:
         # In a one-quarter solve a part of an uncut component is its unit: it finishes as one.
         units = len(self.units())
         left = self.config.time_limit - (self.solve_deadline - self.started)
-        jobs = [
-            PartJob(
-                label=sub.name,
-                instance=sub,
-                config=replace(
-                    part_config,
-                    time_limit=self.part_budget(len(sub.inspections), sizes, len(slices) - k),
-                ),
-                unit=own,
-                unit_seconds=self.repair_seconds(len(sub.inspections), left, units) if own else 0,
-            )
-            for part, sub in sorted(subs, key=lambda ps: (-len(ps[1].inspections), ps[0].index))
-            for own in [self.own_unit(part) if one_slice else None]
-        ]
-        index_of = {sub.name: part.index for part, sub in subs}
-        del subs
+
+        def jobs() -> Iterator[PartJob]:
+            """Each part's job, made only when the pool takes it: the first ones solve while
+            this process makes the others' instances."""
+            for (part, label, members), size, budget in zip(chosen, sizes, budgets, strict=True):
+                own = self.own_unit(part) if one_slice else None
+                yield PartJob(
+                    label=label,
+                    instance=sub_instance(self.instance, members, name=label),
+                    config=replace(part_config, time_limit=budget),
+                    unit=own,
+                    unit_seconds=self.repair_seconds(size, left, units) if own else 0,
+                )
+
+        index_of = {label: part.index for part, label, _ in chosen}
+        count = len(chosen)
         figures: dict[str, dict[str, Any]] = {}
         results: dict[str, dict[InspectionId, date]] = {}
         n = 0
         then = self._ready_units(index_of) if one_slice else None
-        for done in self.pool.run("part", jobs, self.cancel, then):
+        for done in self.pool.run("part", jobs(), self.cancel, then):
             self.jobs_done += 1
             if isinstance(done, PartDone) and done.unit is not None:
                 self.jobs_done += 1
@@ -199,7 +196,7 @@ class Decomposed:
             f = done.figures
             self.say(
                 "part",
-                f"第 {k + 1}/{len(slices)} 季度 部分 {n}/{len(jobs)} ({done.label}): "
+                f"第 {k + 1}/{len(slices)} 季度 部分 {n}/{count} ({done.label}): "
                 f"检查 {f['inspections']:,} 项, 已排 {f['scheduled']:,}, 入企 {f['visits']:,} 次"
                 f"(下界 {f['visits_lower_bound']:,}, 贪心 {f['greedy']['visits']:,})",
             )
@@ -286,12 +283,12 @@ class Decomposed:
         units = self.units()
         left = max(0.0, self.started + self.config.time_limit - self.clock())
         finished = {d.label for d in self.early_units}
-        jobs = [
-            self._unit_job(unit, placed, left, len(units))
-            for unit in units
-            if unit[0] not in finished
-        ]
-        jobs.sort(key=lambda j: (-len(j.instance.inspections), j.label))
+        # Largest first; each job made only when the pool takes it, while the first solve.
+        todo = sorted(
+            (u for u in units if u[0] not in finished),
+            key=lambda u: (-sum(len(p.inspections) for p in u[2]), u[0]),
+        )
+        jobs = (self._unit_job(unit, placed, left, len(units)) for unit in todo)
         done_units: list[UnitDone] = list(self.early_units)
         done: UnitDone
         for done in self.pool.run("unit", jobs, None):

@@ -47,11 +47,14 @@ from quietday.domain.model import (
 __all__ = [
     "Part",
     "PartPlan",
+    "Slice",
     "capacity_shares",
     "components",
     "plan_parts",
     "quarters",
+    "select",
     "slice_of",
+    "sub_instance",
 ]
 
 
@@ -287,23 +290,27 @@ def _with_shares(
     ]
 
 
-def slice_of(
-    instance: Instance,
-    part: Part,
-    horizon: Horizon,
-    *,
-    placed: Mapping[InspectionId, date],
-    name: str,
-) -> Instance:
-    """The sub-problem of one part in one quarter: its inspections whose window reaches the
-    quarter and that no earlier quarter placed. The dates of earlier quarters (`placed`) and
-    the pins of later ones are history (only capped kinds count there); shared agencies get
-    their share of the quarter. Over the instance's own horizon every inspection is kept, so
-    one whose window misses the horizon is still explained."""
+@dataclass(frozen=True)
+class Slice:
+    """What one part has in one quarter (`select`): its inspections to place, its pins there,
+    and its inspections dated elsewhere (earlier quarters' or pinned outside), with the date."""
+
+    part: Part
+    horizon: Horizon
+    inspections: list[Inspection]
+    pins: list[Pin]
+    dated: list[tuple[Inspection, date]]
+
+
+def select(
+    instance: Instance, part: Part, horizon: Horizon, *, placed: Mapping[InspectionId, date]
+) -> Slice:
+    """The inspections of `part` that `slice_of` keeps for `horizon`, before its instance is
+    made: their number is the sub-problem's size."""
     whole = horizon == instance.horizon
     inspections: list[Inspection] = []
     pins: list[Pin] = []
-    history = list(part.history)
+    dated: list[tuple[Inspection, date]] = []
     for insp in part.inspections:
         day = placed.get(insp.id)
         if day is None:
@@ -314,9 +321,40 @@ def slice_of(
                 continue
         if day is not None:
             if insp.capped:
-                history.append(HistoryEntry(insp.enterprise, insp.agency, day, insp.kind))
+                dated.append((insp, day))
         elif whole or (insp.earliest <= horizon.end and insp.latest >= horizon.start):
             inspections.append(insp)
+    return Slice(part, horizon, inspections, pins, dated)
+
+
+def slice_of(
+    instance: Instance,
+    part: Part,
+    horizon: Horizon,
+    *,
+    placed: Mapping[InspectionId, date],
+    name: str,
+) -> Instance:
+    """The sub-problem of one part in one quarter (`sub_instance` of `select`)."""
+    return sub_instance(instance, select(instance, part, horizon, placed=placed), name=name)
+
+
+def sub_instance(instance: Instance, chosen: Slice, *, name: str) -> Instance:
+    """The sub-problem of one part in one quarter: its inspections whose window reaches the
+    quarter and that no earlier quarter placed, and their enterprises. The dates of earlier
+    quarters (`placed`) and the pins of later ones are history (only capped kinds count
+    there); shared agencies get their share of the quarter. Over the instance's own horizon
+    every inspection is kept, so one whose window misses the horizon is still explained.
+    Enterprises with nothing to place in the quarter, and their history, are left out: their
+    dates bind no one else, and a worker process is sent only what it needs."""
+    part, horizon, inspections = chosen.part, chosen.horizon, chosen.inspections
+    kept = {i.enterprise for i in inspections}
+    history = [h for h in part.history if h.enterprise in kept]
+    history += [
+        HistoryEntry(i.enterprise, i.agency, day, i.kind)
+        for i, day in chosen.dated
+        if i.enterprise in kept
+    ]
     agencies: dict[AgencyId, Agency] = {}
     for insp in inspections:
         if insp.agency in agencies:
@@ -335,10 +373,10 @@ def slice_of(
         quiet_policies=instance.quiet_policies,
         caps=instance.caps,
         agencies=agencies,
-        enterprises={e: instance.enterprises[e] for e in sorted(part.enterprises)},
+        enterprises={e: instance.enterprises[e] for e in sorted(kept)},
         inspections=tuple(inspections),
         history=tuple(history),
-        pinned=tuple(pins),
+        pinned=tuple(chosen.pins),
         previous={i.id: previous[i.id] for i in inspections if i.id in previous},
         country=instance.country,
     )

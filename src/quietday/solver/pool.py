@@ -1,14 +1,16 @@
 """Where the decomposed solve's jobs run (`JobPool`): in worker processes of this machine
 (`LocalPool`, the default), or as jobs on the PostgreSQL queue that `quietday worker` processes
 on any machine take (`quietday.planning.parts`). The solve itself does not change: it hands a
-pool the jobs of one stage, largest first, and merges their results in a fixed order."""
+pool the jobs of one stage, largest first (made as the pool takes them), and merges their results in a fixed order."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.forkserver
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -39,12 +41,13 @@ class JobPool(Protocol):
     def run(
         self,
         kind: JobKind,
-        jobs: Sequence[Any],
+        jobs: Iterable[Any],
         cancel: threading.Event | None,
         then: FollowUps | None = None,
     ) -> Iterator[Any]:
         """The results of the jobs and of their follow-ups (`then`) as they finish, in any
-        order; none more once `cancel` is set."""
+        order; none more once `cancel` is set. `jobs` is read as they are handed out: a job
+        may be made only when the one before it is on its way."""
 
 
 class LocalPool:
@@ -62,16 +65,18 @@ class LocalPool:
     def run(
         self,
         kind: JobKind,
-        jobs: Sequence[Any],
+        jobs: Iterable[Any],
         cancel: threading.Event | None,
         then: FollowUps | None = None,
     ) -> Iterator[Any]:
-        if self.processes == 1 or (len(jobs) == 1 and then is None):
-            todo = [(kind, job) for job in jobs]
+        jobs = iter(jobs)
+        first = list(itertools.islice(jobs, 2))
+        if self.processes == 1 or (len(first) == 1 and then is None):
+            todo = deque((kind, job) for job in itertools.chain(first, jobs))
             while todo:
                 if cancel is not None and cancel.is_set():
                     return
-                result = run_job(*todo.pop(0))
+                result = run_job(*todo.popleft())
                 todo += then(result) if then is not None else ()
                 yield result
             return
@@ -83,7 +88,9 @@ class LocalPool:
             initializer=for_solving,
             max_tasks_per_child=1,
         ) as pool:
-            pending: set[Future[Any]] = {pool.submit(run_job, kind, job) for job in jobs}
+            pending: set[Future[Any]] = {
+                pool.submit(run_job, kind, job) for job in itertools.chain(first, jobs)
+            }
             while pending:
                 ended, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in ended:
