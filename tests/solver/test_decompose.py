@@ -27,6 +27,7 @@ from quietday.solver import (
     start_job_server,
 )
 from quietday.solver.decompose import Decomposed
+from quietday.solver.jobs import PartJob
 from quietday.solver.partition import capacity_shares, components, plan_parts, quarters, slice_of
 from quietday.solver.whole import schedule, solve_whole, summary
 
@@ -466,3 +467,24 @@ def test_a_large_files_worker_processes_are_made_ready_while_it_is_read(
     whole = replace(config, part_size=path.stat().st_size)
     files.solve_file(path, tmp_path / "whole.json", whole)
     assert events == ["read"]
+
+
+def test_the_local_pool_takes_a_job_only_when_a_process_is_about_to_be_free(province):
+    """A job is made only when at most as many jobs as processes are on their way (one more
+    than processes at most): the pool never holds every part's instance at once."""
+    plan = plan_parts(province, part_size=150)
+    config = SolverConfig(time_limit=0.2, method="greedy")
+    results: list[str] = []
+    ahead: list[int] = []
+
+    def jobs():
+        for part in plan.parts[:8]:
+            label = f"p{part.index}"
+            ahead.append(len(ahead) - len(results))
+            yield PartJob(label, slice_of(province, part, plan.slices[0], placed={}, name=label),
+                          config)  # fmt: skip
+
+    for done in LocalPool(2).run("part", jobs(), None):
+        results.append(done.label)
+    assert sorted(results) == sorted(f"p{p.index}" for p in plan.parts[:8])
+    assert max(ahead) == 2, ahead

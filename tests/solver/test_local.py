@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from helpers import doc, insp, load
-from quietday.domain.model import InspectionId, Reason
+from quietday.domain.model import InspectionId, Instance, Reason
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import local
 from quietday.solver.greedy import greedy
@@ -233,3 +233,81 @@ def test_the_finishing_pass_tries_again_only_what_a_change_may_let_in(
     everything, _ = polish(prepared, start, should_stop=lambda: True)
     assert narrowed == everything
     assert len(narrowed) > len(start)
+
+
+def _tight(seed: int, month_cap: int = 2) -> Instance:
+    """A generated county with a third of its capacity: most agency days full, many
+    inspections waiting."""
+    generated = generate(GeneratorConfig(enterprises=1500, seed=seed, counties=1))
+    agencies = {
+        k: replace(a, daily_capacity=max(1, a.daily_capacity // 3))
+        for k, a in generated.agencies.items()
+    }
+    caps = replace(generated.caps, enterprise_per_month=month_cap)
+    return replace(generated, caps=caps, agencies=agencies)
+
+
+@pytest.mark.parametrize(("seed", "month_cap"), [(3, 2), (7, 2), (7, 1)])
+def test_what_a_change_may_open_to_one_ejection_holds_every_inspection_it_places(
+    seed: int, month_cap: int
+) -> None:
+    """After a polish (nothing left that one ejection places) and random moves (taken off a
+    full agency day, moved elsewhere): no waiting inspection that `_reopened` leaves out is
+    placed by a relieve, though what it keeps is. Among the moves, some free a day that an
+    occupant of another full day could then move to."""
+    prepared = prepare(_tight(seed, month_cap))
+    s = Schedule(prepared, polish(prepared, greedy(prepared))[0])
+    waiting = sorted(
+        (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
+    )
+    assert relieve(s, [i for i in waiting if i.id not in s.at]) == 0
+    before = dict(s.at)
+    rng = random.Random(seed)
+    placed = [i for i in waiting if i.id in s.at]
+    full = [i for i in placed if s.at[i.id] in s.state.full_days(i.agency)]
+    # Enterprises where an inspection waits for a cap: moving one of their dates may let it in.
+    capped = {
+        i.enterprise
+        for i in waiting
+        if i.id not in s.at
+        for d in prepared.candidates[i.id]
+        if any(b.reason == Reason.CAP for b in s.state.blockers(i, d))
+    }
+    near = [i for i in placed if i.enterprise in capped]
+    for moved in rng.sample(full, 3) + rng.sample(near, 3) + rng.sample(placed, 2):
+        s.take(moved)
+        days = [d for d in prepared.candidates[moved.id] if s.fits(moved, d)]
+        if days and rng.random() < 0.5:
+            s.put(moved, rng.choice(days))
+    kept = local._reopened(s, waiting, before)
+    unplaced = [i for i in waiting if i.id not in s.at]
+    left_out = [i for i in unplaced if i not in kept]
+    assert left_out
+    assert kept
+    assert [i.id for i in left_out if relieve(s, [i])] == []
+    assert relieve(s, kept) > 0
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_the_finishing_pass_relieves_again_only_what_a_change_may_open(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its first relieve the finishing pass relieves only the waiting inspections that
+    what moved since may open to one ejection; its schedule is the one it makes when every
+    relieve tries them all."""
+    prepared = prepare(_tight(seed))
+    start = greedy(prepared)
+    tried: list[int] = []
+    real_relieve = local.relieve
+
+    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
+        tried.append(len(waiting))
+        return real_relieve(s, waiting, stop)
+
+    monkeypatch.setattr(local, "relieve", counted)
+    narrowed, _ = polish(prepared, start, should_stop=lambda: True)
+    assert len(tried) > 2
+    assert max(tried[1:]) < tried[0], tried
+    monkeypatch.setattr(local, "_reopened", lambda s, waiting, before: waiting)
+    everything, _ = polish(prepared, start, should_stop=lambda: True)
+    assert narrowed == everything

@@ -15,7 +15,7 @@ lexicographic objective does not get worse.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -462,17 +462,58 @@ def polish(
     # Each change raises the objective, so this ends; it ends on a fill and a relieve that
     # found nothing more.
     reached = waiting
+    relieved_at: dict[InspectionId, date] | None = None
     while finish:
         s.touched.clear()
         before = dict(s.at)
         f = fill(s, reached)
-        r = relieve(s, [i for i in waiting if i.id not in s.at])
+        unplaced = [i for i in waiting if i.id not in s.at]
+        tried = unplaced if relieved_at is None else _reopened(s, unplaced, relieved_at)
+        relieved_at = dict(s.at)
+        r = relieve(s, tried)
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
         reached = _reached(s, waiting, before)
     return dict(s.at), LocalReport(filled, relieved, merged, done)
+
+
+def _changes(
+    s: Schedule, before: dict[InspectionId, date]
+) -> tuple[set[EnterpriseId], dict[AgencyId, set[date]]]:
+    """What moved since `before`: the enterprises of the inspections that moved, and per
+    agency the days its load changed on."""
+    moved = [i for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
+    by_id = s.instance.by_id
+    units: dict[AgencyId, set[date]] = defaultdict(set)
+    for i in moved:
+        for d in (before.get(i), s.at.get(i)):
+            if d is not None:
+                units[by_id[i].agency].add(d)
+    return {by_id[i].enterprise for i in moved}, units
+
+
+def _touching(
+    s: Schedule,
+    waiting: Sequence[Inspection],
+    ents: set[EnterpriseId],
+    days: Mapping[AgencyId, set[date]],
+) -> list[Inspection]:
+    """The waiting inspections of `ents`, or of an agency with one of `days` among their
+    candidate days."""
+    return [
+        i
+        for i in waiting
+        if i.id not in s.at
+        and (
+            i.enterprise in ents
+            or not days.get(i.agency, _NO_DAYS).isdisjoint(s.candidate_set[i.id])
+        )
+    ]
+
+
+_NO_DAYS: frozenset[date] = frozenset()
 
 
 def _reached(
@@ -482,17 +523,36 @@ def _reached(
     after a fill that placed everything it could needs to try: those of an enterprise whose
     inspections moved, or of an agency whose load changed on one of their candidate days.
     Whether an inspection fits a day depends on nothing else (`ScheduleState._blocking`)."""
-    moved = [i for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
+    return _touching(s, waiting, *_changes(s, before))
+
+
+def _reopened(
+    s: Schedule, waiting: Sequence[Inspection], before: dict[InspectionId, date]
+) -> list[Inspection]:
+    """The waiting inspections that one ejection may place since `before` (when a relieve that
+    tried them all, or all it could have placed, began), the only ones the next relieve needs
+    to try. One fails by what its enterprise holds, by its agency's loads on its candidate
+    days, and by whether what occupies those agency days can go elsewhere: that needs a change
+    to the occupant's enterprise, or room on one of its own candidate days for its agency.
+    So: the inspections of an enterprise that moved or that has such new room, or of an
+    agency whose load changed on one of their days or that such an enterprise occupies there.
+    Room is judged now, not when the relieve ran: a day that was full then and has room now
+    changed, and its last change left it with room. Memories a relieve kept a little too
+    long concern days that changed, so they are covered too."""
+    ents, units = _changes(s, before)
+    room = {a: open_ for a, days in units.items() if (open_ := days - s.state.full_days(a))}
     by_id = s.instance.by_id
-    ents = {by_id[i].enterprise for i in moved}
-    units = {
-        (by_id[i].agency, d) for i in moved for d in (before.get(i), s.at.get(i)) if d is not None
-    }
-    return [
-        i
-        for i in waiting
-        if i.id not in s.at
-        and (
-            i.enterprise in ents or any((i.agency, d) in units for d in s.prepared.candidates[i.id])
-        )
-    ]
+    if room:
+        for iid in s.at:
+            insp = by_id[iid]
+            free = room.get(insp.agency)
+            if free is not None and insp.enterprise not in ents:
+                candidates = s.candidate_set.get(iid)
+                if candidates is not None and not free.isdisjoint(candidates):
+                    ents.add(insp.enterprise)
+    days: dict[AgencyId, set[date]] = defaultdict(set, units)
+    for ent in ents:
+        for d, iids in s.doors.get(ent, {}).items():
+            for iid in iids:
+                days[by_id[iid].agency].add(d)
+    return _touching(s, waiting, ents, days)

@@ -53,7 +53,8 @@ class JobPool(Protocol):
 class LocalPool:
     """One fresh process per job, forked from a server that has the solver loaded, so each
     job's peak memory is its own and a crash takes only that job; in this process when there is
-    one process or one job."""
+    one process or one job. A job is taken from those given (and so made) only when at most
+    `processes` others are on their way: this process never holds every part's instance."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
@@ -69,15 +70,22 @@ class LocalPool:
         cancel: threading.Event | None,
         then: FollowUps | None = None,
     ) -> Iterator[Any]:
-        jobs = iter(jobs)
-        first = list(itertools.islice(jobs, 2))
+        given = iter(jobs)
+        first = list(itertools.islice(given, 2))
+        work = ((kind, job) for job in itertools.chain(first, given))
+        later: deque[tuple[JobKind, Any]] = deque()
+
+        def next_job() -> tuple[JobKind, Any] | None:
+            """The next job to run: those given (each made only now), then the follow-ups."""
+            made = next(work, None)
+            return made if made is not None or not later else later.popleft()
+
         if self.processes == 1 or (len(first) == 1 and then is None):
-            todo = deque((kind, job) for job in itertools.chain(first, jobs))
-            while todo:
+            while (job := next_job()) is not None:
                 if cancel is not None and cancel.is_set():
                     return
-                result = run_job(*todo.popleft())
-                todo += then(result) if then is not None else ()
+                result = run_job(*job)
+                later.extend(then(result) if then is not None else ())
                 yield result
             return
         ctx = multiprocessing.get_context("forkserver")
@@ -88,10 +96,13 @@ class LocalPool:
             initializer=for_solving,
             max_tasks_per_child=1,
         ) as pool:
-            pending: set[Future[Any]] = {
-                pool.submit(run_job, kind, job) for job in itertools.chain(first, jobs)
-            }
-            while pending:
+            pending: set[Future[Any]] = set()
+            while True:
+                # One job more than processes: a process that ends finds the next one made.
+                while len(pending) <= self.processes and (job := next_job()) is not None:
+                    pending.add(pool.submit(run_job, *job))
+                if not pending:
+                    return
                 ended, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in ended:
                     if cancel is not None and cancel.is_set():
@@ -99,6 +110,5 @@ class LocalPool:
                             rest.cancel()
                         return
                     result = future.result()
-                    for more in then(result) if then is not None else ():
-                        pending.add(pool.submit(run_job, *more))
+                    later.extend(then(result) if then is not None else ())
                     yield result
