@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from helpers import doc, insp, load
-from quietday.domain.model import InspectionId, Instance, Reason
+from quietday.domain.model import EnterpriseId, Inspection, InspectionId, Instance, Reason
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import local
 from quietday.solver.greedy import greedy
@@ -158,6 +158,26 @@ def test_a_polish_stopped_at_once_still_places_what_fits() -> None:
     assert _days(placed) == {"a1": D1, "b1": D1}
 
 
+def _waiting_for_a_cap(s: Schedule, waiting: list[Inspection]) -> set[EnterpriseId]:
+    """Enterprises where an inspection waits for a cap (the month's, the agency's) on a day."""
+    return {
+        i.enterprise
+        for i in waiting
+        if i.id not in s.at
+        for d in s.prepared.candidates[i.id]
+        if any(b.reason == Reason.CAP for b in s.state.blockers(i, d))
+    }
+
+
+def _shake(s: Schedule, moved: list[Inspection], rng: random.Random) -> None:
+    """Take each of `moved` off, and put half of them on another day where it fits."""
+    for one in moved:
+        s.take(one)
+        days = [d for d in s.prepared.candidates[one.id] if s.fits(one, d)]
+        if days and rng.random() < 0.5:
+            s.put(one, rng.choice(days))
+
+
 @pytest.mark.parametrize(("seed", "month_cap"), [(3, 2), (7, 2), (7, 1)])
 def test_what_a_change_may_let_in_holds_every_inspection_it_lets_in(
     seed: int, month_cap: int
@@ -181,20 +201,10 @@ def test_what_a_change_may_let_in_holds_every_inspection_it_lets_in(
     rng = random.Random(seed)
     # Moves at enterprises where an inspection waits for a cap (the month's, the agency's),
     # and elsewhere.
-    capped = {
-        i.enterprise
-        for i in waiting
-        if i.id not in s.at
-        for d in prepared.candidates[i.id]
-        if any(b.reason == Reason.CAP for b in s.state.blockers(i, d))
-    }
+    capped = _waiting_for_a_cap(s, waiting)
     near = [i for i in waiting if i.id in s.at and i.enterprise in capped]
     far = [i for i in waiting if i.id in s.at and i.enterprise not in capped]
-    for moved in rng.sample(near, min(len(near), 20)) + rng.sample(far, 10):
-        s.take(moved)
-        days = [d for d in prepared.candidates[moved.id] if s.fits(moved, d)]
-        if days and rng.random() < 0.5:
-            s.put(moved, rng.choice(days))
+    _shake(s, rng.sample(near, min(len(near), 20)) + rng.sample(far, 10), rng)
     reached = {i.id for i in local._reached(s, waiting, before)}
     left = {i.id for i in waiting if i.id not in before}  # waiting since the fill
     fitting = {
@@ -208,27 +218,34 @@ def test_what_a_change_may_let_in_holds_every_inspection_it_lets_in(
 
 
 @pytest.mark.parametrize("seed", [3, 7])
+@pytest.mark.parametrize(
+    "case",
+    [("fill", "_reached", False, 0.5), ("relieve", "_reopened", True, 1.0)],
+    ids=["fill", "relieve"],
+)
 def test_the_finishing_pass_tries_again_only_what_a_change_may_let_in(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, case: tuple[str, str, bool, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After its first fill the finishing pass fills only the waiting inspections that what
-    moved may let in; its schedule is the one it makes when every fill tries them all."""
-    instance = generate(GeneratorConfig(enterprises=1500, seed=seed, counties=1))
+    """After its first fill (relieve) the finishing pass fills (relieves) only the waiting
+    inspections that what moved may let in (open to one ejection); its schedule is the one it
+    makes when every fill (relieve) tries them all."""
+    step, narrowing, tight, shrink = case
+    instance = _tight(seed) if tight else generate(GeneratorConfig(1500, seed=seed, counties=1))
     prepared = prepare(instance)
     start = greedy(prepared)
     tried: list[int] = []
-    real_fill = local.fill
+    real = getattr(local, step)
 
-    def fill(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
+    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
         tried.append(len(waiting))
-        return real_fill(s, waiting, stop)
+        return int(real(s, waiting, stop))
 
-    monkeypatch.setattr(local, "fill", fill)
+    monkeypatch.setattr(local, step, counted)
     narrowed, _ = polish(prepared, start, should_stop=lambda: True)
     assert len(tried) > 1
-    assert max(tried[1:]) < tried[0] / 2, tried
+    assert max(tried[1:]) < tried[0] * shrink, tried
     monkeypatch.setattr(
-        local, "_reached", lambda s, waiting, before: [i for i in waiting if i.id not in s.at]
+        local, narrowing, lambda s, waiting, before: [i for i in waiting if i.id not in s.at]
     )
     everything, _ = polish(prepared, start, should_stop=lambda: True)
     assert narrowed == everything
@@ -266,19 +283,9 @@ def test_what_a_change_may_open_to_one_ejection_holds_every_inspection_it_places
     placed = [i for i in waiting if i.id in s.at]
     full = [i for i in placed if s.at[i.id] in s.state.full_days(i.agency)]
     # Enterprises where an inspection waits for a cap: moving one of their dates may let it in.
-    capped = {
-        i.enterprise
-        for i in waiting
-        if i.id not in s.at
-        for d in prepared.candidates[i.id]
-        if any(b.reason == Reason.CAP for b in s.state.blockers(i, d))
-    }
+    capped = _waiting_for_a_cap(s, waiting)
     near = [i for i in placed if i.enterprise in capped]
-    for moved in rng.sample(full, 3) + rng.sample(near, 3) + rng.sample(placed, 2):
-        s.take(moved)
-        days = [d for d in prepared.candidates[moved.id] if s.fits(moved, d)]
-        if days and rng.random() < 0.5:
-            s.put(moved, rng.choice(days))
+    _shake(s, rng.sample(full, 3) + rng.sample(near, 3) + rng.sample(placed, 2), rng)
     kept = local._reopened(s, waiting, before)
     unplaced = [i for i in waiting if i.id not in s.at]
     left_out = [i for i in unplaced if i not in kept]
@@ -286,28 +293,3 @@ def test_what_a_change_may_open_to_one_ejection_holds_every_inspection_it_places
     assert kept
     assert [i.id for i in left_out if relieve(s, [i])] == []
     assert relieve(s, kept) > 0
-
-
-@pytest.mark.parametrize("seed", [3, 7])
-def test_the_finishing_pass_relieves_again_only_what_a_change_may_open(
-    seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """After its first relieve the finishing pass relieves only the waiting inspections that
-    what moved since may open to one ejection; its schedule is the one it makes when every
-    relieve tries them all."""
-    prepared = prepare(_tight(seed))
-    start = greedy(prepared)
-    tried: list[int] = []
-    real_relieve = local.relieve
-
-    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
-        tried.append(len(waiting))
-        return real_relieve(s, waiting, stop)
-
-    monkeypatch.setattr(local, "relieve", counted)
-    narrowed, _ = polish(prepared, start, should_stop=lambda: True)
-    assert len(tried) > 2
-    assert max(tried[1:]) < tried[0], tried
-    monkeypatch.setattr(local, "_reopened", lambda s, waiting, before: waiting)
-    everything, _ = polish(prepared, start, should_stop=lambda: True)
-    assert narrowed == everything
