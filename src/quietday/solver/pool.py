@@ -1,7 +1,8 @@
 """Where the decomposed solve's jobs run (`JobPool`): in worker processes of this machine
 (`LocalPool`, the default), or as jobs on the PostgreSQL queue that `quietday worker` processes
 on any machine take (`quietday.planning.parts`). The solve itself does not change: it hands a
-pool the jobs of one stage, largest first (made as the pool takes them), and merges their results in a fixed order."""
+pool the jobs of one stage, largest first (each made as the pool takes it), and merges their
+results in a fixed order."""
 
 from __future__ import annotations
 
