@@ -21,7 +21,8 @@
     say("此浏览器无法打开摄像头,请粘贴监督码或从今日入企中选择企业。");
     return;
   }
-  var reader = new window.ZXingBrowser.BrowserQRCodeReader();
+  // TRY_HARDER (hint 3): a dense signed code is otherwise missed on some frames for good.
+  var reader = new window.ZXingBrowser.BrowserQRCodeReader(new Map([[3, true]]));
   var done = false;
   reader.decodeFromConstraints(
     { audio: false, video: { facingMode: { ideal: "environment" } } },
