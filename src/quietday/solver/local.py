@@ -494,6 +494,9 @@ def _changes(
     return {by_id[i].enterprise for i in moved}, units
 
 
+_NO_DAYS: frozenset[date] = frozenset()
+
+
 def _touching(
     s: Schedule,
     waiting: Sequence[Inspection],
@@ -511,9 +514,6 @@ def _touching(
             or not days.get(i.agency, _NO_DAYS).isdisjoint(s.candidate_set[i.id])
         )
     ]
-
-
-_NO_DAYS: frozenset[date] = frozenset()
 
 
 def _reached(
