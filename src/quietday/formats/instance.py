@@ -3,7 +3,7 @@ written (one record per line, keys in a fixed order)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,12 @@ from quietday.domain.model import (
 from quietday.errors import InstanceError, Problem
 from quietday.formats.reader import (
     MISSING,
+    Member,
     Reader,
-    file_bytes,
+    document_file,
     iso_days,
     layout,
-    read_document,
+    read_members,
     write_atomically,
 )
 from quietday.official import SUPPORTED_COUNTRIES, official_calendar
@@ -148,7 +149,7 @@ def _agencies(r: Reader, doc: Mapping[str, Any]) -> dict[AgencyId, Agency]:
         aid = r.record_id(item, path)
         if aid is None or not r.unique(seen, aid, path):
             continue
-        r.ids["agencies"].add(aid)
+        r.ids["agencies"][aid] = aid
         name = r.get(item, "name", str, path=path, record=aid, default=aid)
         region = r.get(item, "region", str, path=path, record=aid, default="")
         capacity = r.count(item, "daily_capacity", path=path, record=aid)
@@ -188,14 +189,42 @@ def _plain_enterprise(
         and type(white) is bool
         and type(blackout) is list
         and type(caps) is dict
-        and not caps
+        and all(
+            key in CAP_KEYS and (n is None or (type(n) is int and n >= 0))
+            for key, n in caps.items()
+        )
     ):
         return None
     known = r.dates
     if not all(type(d) is str and d in known for d in blackout):
         return None
     days = frozenset(known[d] for d in blackout)
-    return Enterprise(EnterpriseId(eid), name, region, PolicyId(policy), days, white, {})
+    return _enterprise(
+        r, eid, name=name, region=region, policy=policy, blackout=days, white=white, caps=caps
+    )
+
+
+def _enterprise(
+    r: Reader,
+    eid: str,
+    *,
+    name: str,
+    region: str,
+    policy: str,
+    blackout: frozenset[date],
+    white: bool,
+    caps: dict[str, int | None],
+) -> Enterprise:
+    """The record, with the values it repeats from records read before it shared with them."""
+    return Enterprise(
+        EnterpriseId(eid),
+        name,
+        r.same(region),
+        r.same(PolicyId(policy)),
+        r.same(blackout),
+        white,
+        r.same_caps(caps),
+    )
 
 
 def _plain_references(r: Reader, agency: Any, ent: Any, kind: Any) -> bool:
@@ -233,16 +262,45 @@ def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Insp
     first, last = r.dates.get(earliest), r.dates.get(latest)
     if first is None or last is None or last < first or last < horizon.start or first > horizon.end:
         return None
+    return _inspection(
+        r,
+        iid,
+        agency=agency,
+        ent=ent,
+        kind=kind,
+        first=first,
+        last=last,
+        items=items,
+        priority=priority,
+        exempt=exempt,
+    )
+
+
+def _inspection(
+    r: Reader,
+    iid: str,
+    *,
+    agency: str,
+    ent: str,
+    kind: str,
+    first: date,
+    last: date,
+    items: list[str],
+    priority: int,
+    exempt: str | None,
+) -> Inspection:
+    """The record, its references its records' own ids and its items shared."""
+    ids = r.ids
     return Inspection(
         InspectionId(iid),
-        AgencyId(agency),
-        EnterpriseId(ent),
+        AgencyId(ids["agencies"][agency]),
+        EnterpriseId(ids["enterprises"][ent]),
         _KINDS[kind],
         first,
         last,
-        tuple(items),
+        r.same(tuple(items)),
         priority,
-        exempt or None,
+        r.same(exempt) if exempt else None,
     )
 
 
@@ -256,7 +314,14 @@ def _plain_history(r: Reader, item: dict[str, Any]) -> HistoryEntry | None:
     when = r.dates.get(day)
     if when is None:
         return None
-    return HistoryEntry(EnterpriseId(ent), AgencyId(agency), when, _KINDS[kind])
+    return _history_entry(r, ent, agency, when, kind)
+
+
+def _history_entry(r: Reader, ent: str, agency: str, day: date, kind: str) -> HistoryEntry:
+    ids = r.ids
+    return HistoryEntry(
+        EnterpriseId(ids["enterprises"][ent]), AgencyId(ids["agencies"][agency]), day, _KINDS[kind]
+    )
 
 
 def _enterprises(
@@ -268,13 +333,13 @@ def _enterprises(
         plain = _plain_enterprise(r, item, policies)
         if plain is not None:
             if r.unique(seen, plain.id, path):
-                r.ids["enterprises"].add(plain.id)
+                r.ids["enterprises"][plain.id] = plain.id
                 out[plain.id] = plain
             continue
         eid = r.record_id(item, path)
         if eid is None or not r.unique(seen, eid, path):
             continue
-        r.ids["enterprises"].add(eid)
+        r.ids["enterprises"][eid] = eid
         name = r.get(item, "name", str, path=path, record=eid, default=eid)
         region = r.get(item, "region", str, path=path, record=eid, default="")
         policy = r.get(item, "quiet_policy", str, path=path, record=eid)
@@ -287,8 +352,15 @@ def _enterprises(
         caps = _caps(r, raw_caps, path=path, record=eid) if raw_caps is not MISSING else {}
         if MISSING in (name, region, policy, white):
             continue
-        out[EnterpriseId(eid)] = Enterprise(
-            EnterpriseId(eid), name, region, PolicyId(policy), blackout, white, caps
+        out[EnterpriseId(eid)] = _enterprise(
+            r,
+            eid,
+            name=name,
+            region=region,
+            policy=policy,
+            blackout=blackout,
+            white=white,
+            caps=caps,
         )
     return out
 
@@ -347,16 +419,17 @@ def _inspections(r: Reader, doc: Mapping[str, Any], *, horizon: Horizon | None) 
         if len(r.problems) > before or earliest is None or latest is None:
             continue
         out.append(
-            Inspection(
-                id=InspectionId(iid),
-                agency=AgencyId(agency),
-                enterprise=EnterpriseId(ent),
-                kind=Kind(kind),
-                earliest=earliest,
-                latest=latest,
-                items=tuple(items),
+            _inspection(
+                r,
+                iid,
+                agency=agency,
+                ent=ent,
+                kind=kind,
+                first=earliest,
+                last=latest,
+                items=items,
                 priority=priority,
-                exempt_reason=exempt or None,
+                exempt=exempt,
             )
         )
     return out
@@ -373,7 +446,7 @@ def _history(r: Reader, doc: Mapping[str, Any]) -> list[HistoryEntry]:
         agency, ent, kind = _references(r, item, path=path, record=None)
         day = r.get_day(item, "date", path=path)
         if len(r.problems) == before and day is not None:
-            out.append(HistoryEntry(EnterpriseId(ent), AgencyId(agency), day, Kind(kind)))
+            out.append(_history_entry(r, ent, agency, day, kind))
     return out
 
 
@@ -422,41 +495,97 @@ def pin_problems(instance: Instance) -> list[Problem]:
     return problems
 
 
-def parse_instance(text: str | bytes) -> Instance:
-    """A validated `Instance` from JSON text, or `InstanceError` listing every problem."""
-    doc = read_document(text, InstanceError, INSTANCE_FORMAT)
-    r = Reader()
-    name = r.get(doc, "name", str, path="name", default="")
-    horizon = _horizon(r, doc)
-    calendar = _calendar(r, doc, horizon)
-    policies: dict[PolicyId, QuietPolicy] = {}
-    seen: dict[str, str] = {}
-    for path, item in r.records(doc, "quiet_policies", required=False):
-        pid = r.record_id(item, path)
-        if pid is not None and r.unique(seen, pid, path):
-            policies[PolicyId(pid)] = _policy(r, item, path=path, pid=pid)
-    raw_caps = r.get(doc, "caps", dict, path="caps", default={})
-    caps = _caps(r, raw_caps, path="caps", record=None) if raw_caps is not MISSING else {}
-    agencies = _agencies(r, doc)
-    enterprises = _enterprises(r, doc, policies)
-    inspections = _inspections(r, doc, horizon=horizon)
-    history = _history(r, doc)
-    pins = _pins(r, doc)
-    previous = _previous(r, doc)
+class _Read:
+    """What an instance document's members are read into, each as it comes."""
+
+    def __init__(self) -> None:
+        self.r = Reader()
+        self.name = ""
+        self.horizon: Horizon | None = None
+        self.calendar: WorkingCalendar | None = None
+        self.caps: dict[str, int | None] = {}
+        self.policies: dict[PolicyId, QuietPolicy] = {}
+        self.agencies: dict[AgencyId, Agency] = {}
+        self.enterprises: dict[EnterpriseId, Enterprise] = {}
+        self.inspections: list[Inspection] = []
+        self.history: list[HistoryEntry] = []
+        self.pins: list[Pin] = []
+        self.previous: dict[InspectionId, date] = {}
+
+    def members(self) -> list[Member]:
+        """In the order a problem is listed in when each member comes in its place."""
+        r = self.r
+        return [
+            Member("name", self._name),
+            Member("horizon", self._horizon),
+            Member("calendar", self._calendar, ("horizon",)),
+            Member("caps", self._caps),
+            Member("quiet_policies", self._policies, records=True),
+            Member("agencies", lambda doc: self.agencies.update(_agencies(r, doc)), records=True),
+            Member(
+                "enterprises",
+                lambda doc: self.enterprises.update(_enterprises(r, doc, self.policies)),
+                ("quiet_policies",),
+                records=True,
+            ),
+            Member(
+                "inspections",
+                lambda doc: self.inspections.extend(_inspections(r, doc, horizon=self.horizon)),
+                ("horizon", "agencies", "enterprises"),
+                records=True,
+            ),
+            Member(
+                "history",
+                lambda doc: self.history.extend(_history(r, doc)),
+                ("agencies", "enterprises"),
+                records=True,
+            ),
+            Member("pinned", lambda doc: self.pins.extend(_pins(r, doc)), records=True),
+            Member("previous", lambda doc: self.previous.update(_previous(r, doc))),
+        ]
+
+    def _name(self, doc: Mapping[str, Any]) -> None:
+        self.name = self.r.get(doc, "name", str, path="name", default="")
+
+    def _horizon(self, doc: Mapping[str, Any]) -> None:
+        self.horizon = _horizon(self.r, doc)
+
+    def _calendar(self, doc: Mapping[str, Any]) -> None:
+        self.calendar = _calendar(self.r, doc, self.horizon)
+
+    def _caps(self, doc: Mapping[str, Any]) -> None:
+        raw = self.r.get(doc, "caps", dict, path="caps", default={})
+        if raw is not MISSING:
+            self.caps = _caps(self.r, raw, path="caps", record=None)
+
+    def _policies(self, doc: Mapping[str, Any]) -> None:
+        r, seen = self.r, dict[str, str]()
+        for path, item in r.records(doc, "quiet_policies", required=False):
+            pid = r.record_id(item, path)
+            if pid is not None and r.unique(seen, pid, path):
+                self.policies[PolicyId(pid)] = _policy(r, item, path=path, pid=pid)
+
+
+def parse_instance(source: str | bytes | Callable[[int], bytes]) -> Instance:
+    """A validated `Instance` from JSON text (or a function reading its bytes a piece at a
+    time), or `InstanceError` listing every problem."""
+    got = _Read()
+    read_members(source, InstanceError, INSTANCE_FORMAT, got.members())
+    r, horizon, calendar = got.r, got.horizon, got.calendar
     if r.problems or horizon is None or calendar is None:
         raise InstanceError(r.problems or [Problem("invalid", "", "实例无效")])
     instance = Instance(
-        name=name,
+        name=got.name,
         horizon=horizon,
         calendar=calendar,
-        quiet_policies=policies,
-        caps=Caps().overridden(caps),
-        agencies=agencies,
-        enterprises=enterprises,
-        inspections=tuple(inspections),
-        history=tuple(history),
-        pinned=tuple(pins),
-        previous=previous,
+        quiet_policies=got.policies,
+        caps=Caps().overridden(got.caps),
+        agencies=got.agencies,
+        enterprises=got.enterprises,
+        inspections=tuple(got.inspections),
+        history=tuple(got.history),
+        pinned=tuple(got.pins),
+        previous=got.previous,
         country=calendar.official.country,
     )
     problems = pin_problems(instance)
@@ -466,7 +595,8 @@ def parse_instance(text: str | bytes) -> Instance:
 
 
 def load_instance(path: str | Path) -> Instance:
-    return parse_instance(file_bytes(path, InstanceError))
+    with document_file(path, InstanceError) as read:
+        return parse_instance(read)
 
 
 def _instance_parts(

@@ -4,28 +4,36 @@ checks, and the line-per-record JSON layout written atomically."""
 
 from __future__ import annotations
 
+import codecs
 import gzip
+import io
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from quietday.errors import InstanceError, Problem, SolutionError
 
 __all__ = [
     "MISSING",
+    "Elements",
+    "JsonText",
+    "Member",
     "Reader",
-    "file_bytes",
+    "document_file",
     "iso_days",
     "layout",
-    "read_document",
+    "read_members",
     "to_json",
     "write_atomically",
 ]
 
+_T = TypeVar("_T")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MISSING = object()  # a key not there (its default not given either)
 
@@ -38,11 +46,26 @@ class Reader:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         # Ids of every record with a usable id, valid or not, so that a bad agency record is
-        # reported once, not again at every inspection that names it.
-        self.ids: dict[str, set[str]] = {"agencies": set(), "enterprises": set()}
+        # reported once, not again at every inspection that names it; each maps to the record's
+        # own id, which a reference to it then shares.
+        self.ids: dict[str, dict[str, str]] = {"agencies": {}, "enterprises": {}}
         # Each valid date text read, as its one `date` (a province's instance repeats a few
         # hundred dates millions of times).
         self.dates: dict[str, date] = {}
+        # Values that repeat (regions, item lists, blackouts), each kept once: a province's
+        # records would otherwise hold millions of equal copies.
+        self.kept: dict[Any, Any] = {}
+        # Each set of cap overrides read, as its one (read-only) mapping.
+        self.caps: dict[frozenset[tuple[str, int | None]], Mapping[str, int | None]] = {}
+
+    def same(self, value: _T) -> _T:
+        """The equal value read before, if any, else `value` (then kept)."""
+        kept: _T = self.kept.setdefault(value, value)
+        return kept
+
+    def same_caps(self, caps: dict[str, int | None]) -> Mapping[str, int | None]:
+        """The equal cap overrides read before, if any, else `caps` (then kept)."""
+        return self.caps.setdefault(frozenset(caps.items()), caps)
 
     def add(self, code: str, path: str, message: str, record: str | None = None) -> None:
         self.problems.append(Problem(code=code, path=path, message=message, record=record))
@@ -113,14 +136,17 @@ class Reader:
     def records(
         self, doc: Mapping[str, Any], key: str, *, required: bool
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(path, record) for each object of the list `doc[key]`, each let go from the list
-        once read (the document is the reader's own: a province's records would otherwise
-        stay beside what they are read into until the last)."""
-        items = self.get(doc, key, list, path=key, default=MISSING if required else [])
-        if items is MISSING:
-            return
+        """(path, record) for each object of the array `doc[key]`: its `Elements`, each
+        decoded as it is taken, or a list held, each let go from it once read (a province's
+        records would otherwise stay beside what they are read into until the last)."""
+        items = doc.get(key)
+        if not isinstance(items, Elements):
+            items = self.get(doc, key, list, path=key, default=MISSING if required else [])
+            if items is MISSING:
+                return
         for k, item in enumerate(items):
-            items[k] = None
+            if isinstance(items, list):
+                items[k] = None
             path = f"{key}[{k}]"
             if not isinstance(item, dict):
                 self.add("wrong_type", path, "应为对象")
@@ -163,62 +189,275 @@ class Reader:
         return int(value)
 
 
+# A `\ud800`-`\udfff` escape, searched for in the bytes as they are read: a value is then
+# checked for a lone surrogate half, which no UTF-8 text (nor a database) can hold.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-# The same on the bytes, which a province's file is read as: decoding it again to search it
-# would hold a second copy of the document, twice its size in Chinese text, beside its tree.
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def read_document(
-    text: str | bytes, error: type[InstanceError] | type[SolutionError], fmt: str
-) -> dict[str, Any]:
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise error([Problem("json_invalid", "", f"不是有效的 JSON: {exc}")]) from None
-    except RecursionError:
-        raise error([Problem("json_invalid", "", "JSON 嵌套过深")]) from None
-    except ValueError as exc:  # e.g. an integer of thousands of digits
-        raise error(
-            [Problem("json_invalid", "", f"JSON 中有无法读取的值: {str(exc)[:80]}")]
-        ) from None
-    if not isinstance(doc, dict):
-        raise error([Problem("wrong_type", "", "文档应为 JSON 对象")])
-    if (
-        _SURROGATE_ESCAPE.search(text)
-        if isinstance(text, str)
-        else _SURROGATE_ESCAPE_BYTES.search(text)
-    ):
-        try:
-            json.dumps(doc, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise error(
-                [Problem("bad_text", "", "文档含有无效的 Unicode 字符(孤立的代理项)")]
-            ) from None
-    if doc.get("format") != fmt:
-        raise error(
-            [
-                Problem(
-                    "format_unknown", "format", f"应为 {fmt},实际为 {str(doc.get('format'))[:40]!r}"
-                )
-            ]
-        )
-    return doc
-
-
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_PIECE = 1 << 20  # bytes read at a time
+# A decoding error this far before the end of what is held is in the text itself, not where
+# the text was cut.
+_SLACK = 64
 _GZIP_MAGIC = b"\x1f\x8b"
 
+Error = type[InstanceError] | type[SolutionError]
 
-def file_bytes(path: str | Path, error: type[InstanceError] | type[SolutionError]) -> bytes:
-    """A document file as JSON bytes: gzip-compressed ones (`.json.gz`, or a download saved
-    with its transfer coding) are read through gzip, whatever their name."""
-    raw = Path(path).read_bytes()
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise error([Problem("bad_gzip", "", f"gzip 文件已损坏或不完整: {exc}")]) from None
+
+class JsonText:
+    """JSON text read a piece at a time, each value decoded as soon as it is whole: a
+    province's document is never held as one string or one tree, only its records as they come
+    (`members`, `Elements`). Errors are the JSON errors of the whole text, with its line and
+    column."""
+
+    def __init__(self, source: str | bytes | Callable[[int], bytes], error: Error) -> None:
+        self.error = error
+        self.decode = codecs.getincrementaldecoder("utf-8-sig")().decode
+        self.scan = json.JSONDecoder().raw_decode
+        self.buf = ""
+        self.pos = 0
+        self.offset = 0  # characters before `buf`
+        self.lines = 0  # line breaks before `buf`
+        self.line_start = 0  # where the line `buf` starts in began
+        self.escapes = False
+        self.tail = b""
+        if isinstance(source, str):
+            self.buf, self.done = source, True
+            self.escapes = _SURROGATE_ESCAPE.search(source) is not None
+            self.read: Callable[[int], bytes] = bytes
+        else:
+            self.read = io.BytesIO(source).read if isinstance(source, bytes) else source
+            self.done = False
+
+    def invalid(self, message: str, at: int) -> InstanceError | SolutionError:
+        before = self.buf.rfind("\n", 0, at)
+        line = self.lines + self.buf.count("\n", 0, at) + 1
+        column = at - before if before >= 0 else self.offset + at - self.line_start + 1
+        where = f"line {line} column {column} (char {self.offset + at})"
+        return self.error([Problem("json_invalid", "", f"不是有效的 JSON: {message}: {where}")])
+
+    def grow(self, wanted: int) -> bool:
+        """Let go of what was read and read on, a piece or more, until `wanted` characters
+        more are held (or the text ends); False when the text had ended."""
+        if self.done:
+            return False
+        used, buf = self.pos, self.buf
+        breaks = buf.count("\n", 0, used)
+        if breaks:
+            self.lines += breaks
+            self.line_start = self.offset + buf.rfind("\n", 0, used) + 1
+        self.offset += used
+        pieces, held = [buf[used:]], len(buf) - used
+        target = held + max(wanted, 1)
+        while held < target and not self.done:
+            raw = self.read(_PIECE)
+            if not self.escapes and _SURROGATE_ESCAPE_BYTES.search(self.tail + raw):
+                self.escapes = True
+            self.tail = (self.tail + raw)[-3:]  # an escape cut between pieces
+            try:
+                text = self.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                raise self.error(
+                    [Problem("json_invalid", "", f"不是有效的 JSON(应为 UTF-8): {exc}")]
+                ) from None
+            self.done = not raw
+            pieces.append(text)
+            held += len(text)
+        self.buf, self.pos = "".join(pieces), 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end)."""
+        while True:
+            match = _WHITESPACE.match(self.buf, self.pos)
+            assert match is not None  # the pattern matches the empty string
+            self.pos = match.end()
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.grow(1):
+                return ""
+
+    def expect(self, char: str, message: str) -> None:
+        if self.peek() != char:
+            raise self.invalid(message, self.pos)
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                obj, end = self.scan(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                cut = exc.pos >= len(self.buf) - _SLACK or exc.msg.startswith("Unterminated")
+                if cut and self.grow(2 * (len(self.buf) - self.pos)):
+                    continue
+                raise self.invalid(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise self.error([Problem("json_invalid", "", "JSON 嵌套过深")]) from None
+            except ValueError as exc:  # e.g. an integer of thousands of digits
+                raise self.error(
+                    [Problem("json_invalid", "", f"JSON 中有无法读取的值: {str(exc)[:80]}")]
+                ) from None
+            # A value that ends where the text held ends may go on (a number's digits).
+            if end < len(self.buf) or not self.grow(2 * (len(self.buf) - self.pos)):
+                break
+        self.pos = end
+        if self.escapes:
+            try:
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise self.error(
+                    [Problem("bad_text", "", "文档含有无效的 Unicode 字符(孤立的代理项)")]
+                ) from None
+        return obj
+
+    def members(self, lists: Collection[str]) -> Iterator[tuple[str, Any]]:
+        """(key, value) of the top-level object in the order written; the value of a key in
+        `lists` that is an array comes as its `Elements`, to be read before the next member."""
+        if self.peek() != "{":
+            self.value()
+            self.end()
+            raise self.error([Problem("wrong_type", "", "文档应为 JSON 对象")])
+        self.pos += 1
+        if self.peek() == "}":
+            self.pos += 1
+        else:
+            while True:
+                if self.peek() != '"':
+                    raise self.invalid(
+                        "Expecting property name enclosed in double quotes", self.pos
+                    )
+                key = self.value()
+                self.expect(":", "Expecting ':' delimiter")
+                if key in lists and self.peek() == "[":
+                    self.pos += 1
+                    elements = Elements(self)
+                    yield key, elements
+                    elements.drain()
+                else:
+                    yield key, self.value()
+                if self.peek() == "}":
+                    self.pos += 1
+                    break
+                self.expect(",", "Expecting ',' delimiter")
+        self.end()
+
+    def end(self) -> None:
+        if self.peek():
+            raise self.invalid("Extra data", self.pos)
+
+
+class Elements:
+    """The elements of one top-level array, each decoded when it is taken."""
+
+    def __init__(self, text: JsonText) -> None:
+        self.text = text
+        self.first = True
+        self.over = False
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        text = self.text
+        if self.over:
+            raise StopIteration
+        if text.peek() == "]":
+            text.pos += 1
+            self.over = True
+            raise StopIteration
+        if not self.first:
+            text.expect(",", "Expecting ',' delimiter")
+        self.first = False
+        return text.value()
+
+    def drain(self) -> None:
+        for _ in self:
+            pass
+
+
+@dataclass(frozen=True)
+class Member:
+    """A top-level member a document's reading wants: `read` is given a mapping of its key to
+    its value (empty when the document has none) once the members it `needs` were read."""
+
+    key: str
+    read: Callable[[Mapping[str, Any]], None]
+    needs: tuple[str, ...] = ()
+    records: bool = False  # an array of records, each read as it comes when it can be
+
+
+def read_members(
+    source: str | bytes | Callable[[int], bytes], error: Error, fmt: str, wanted: Sequence[Member]
+) -> None:
+    """Reads a document of format `fmt` member by member into `wanted`, in the document's
+    order where each member's needs are met (a document written by this project always is),
+    else holding it until they are; unknown keys are skipped, a key twice is refused."""
+    text = JsonText(source, error)
+    by_key = {m.key: m for m in wanted}
+    held: dict[str, Any] = {}
+    done: set[str] = set()
+    checked = False
+
+    def ready(m: Member) -> bool:
+        return checked and all(n in done for n in m.needs)
+
+    def run(m: Member, value: Any) -> None:
+        m.read({m.key: value})
+        done.add(m.key)
+        for later in wanted:
+            if later.key in held and ready(later):
+                run(later, held.pop(later.key))
+
+    for key, value in text.members([m.key for m in wanted if m.records]):
+        if key == "format":
+            if value != fmt:
+                raise _format_unknown(error, fmt, value)
+            checked = True
+            for m in wanted:
+                if m.key in held and ready(m):
+                    run(m, held.pop(m.key))
+            continue
+        member = by_key.get(key)
+        if member is None:
+            continue
+        if key in done or key in held:
+            raise error([Problem("duplicate_key", key, f"文档中 {key} 出现了不止一次")])
+        if ready(member):
+            run(member, value)
+        else:
+            held[key] = list(value) if isinstance(value, Elements) else value
+    if not checked:
+        raise _format_unknown(error, fmt, None)
+    for m in wanted:
+        if m.key not in done:
+            m.read({m.key: held.pop(m.key)} if m.key in held else {})
+
+
+def _format_unknown(error: Error, fmt: str, value: Any) -> InstanceError | SolutionError:
+    return error([Problem("format_unknown", "format", f"应为 {fmt},实际为 {str(value)[:40]!r}")])
+
+
+@contextmanager
+def document_file(path: str | Path, error: Error) -> Iterator[Callable[[int], bytes]]:
+    """A document file read a piece at a time: gzip-compressed ones (`.json.gz`, or a
+    download saved with its transfer coding) through gzip, whatever their name."""
+    with open(path, "rb") as raw:
+        if raw.read(2) != _GZIP_MAGIC:
+            raw.seek(0)
+            yield raw.read
+            return
+        raw.seek(0)
+        with gzip.GzipFile(fileobj=raw) as unzipped:
+
+            def read(size: int) -> bytes:
+                try:
+                    return unzipped.read(size)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise error(
+                        [Problem("bad_gzip", "", f"gzip 文件已损坏或不完整: {exc}")]
+                    ) from None
+
+            yield read
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ keys in a fixed order)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,11 @@ from quietday.domain.model import (
 from quietday.errors import SolutionError
 from quietday.formats.reader import (
     MISSING,
+    Member,
     Reader,
-    file_bytes,
+    document_file,
     layout,
-    read_document,
+    read_members,
     write_atomically,
 )
 
@@ -108,23 +109,54 @@ def _stats(r: Reader, doc: Mapping[str, Any]) -> SolveStats | None:
     )
 
 
-def parse_solution(text: str | bytes) -> Solution:
-    """A `Solution` from JSON text, or `SolutionError`; whether it is valid is the checker's call."""
-    doc = read_document(text, SolutionError, SOLUTION_FORMAT)
-    r = Reader()
-    name = r.get(doc, "instance", str, path="instance", default="")
-    visits = _visits(r, doc)
-    unscheduled = _unscheduled(r, doc)
-    stats = _stats(r, doc)
-    if r.problems:
-        raise SolutionError(r.problems)
+class _Read:
+    """What a solution document's members are read into, each as it comes."""
+
+    def __init__(self) -> None:
+        self.r = Reader()
+        self.name = ""
+        self.visits: list[Visit] = []
+        self.unscheduled: list[Unscheduled] = []
+        self.stats: SolveStats | None = None
+
+    def members(self) -> list[Member]:
+        r = self.r
+        return [
+            Member("instance", self._name),
+            Member("visits", lambda doc: self.visits.extend(_visits(r, doc)), records=True),
+            Member(
+                "unscheduled",
+                lambda doc: self.unscheduled.extend(_unscheduled(r, doc)),
+                records=True,
+            ),
+            Member("stats", self._stats),
+        ]
+
+    def _name(self, doc: Mapping[str, Any]) -> None:
+        self.name = self.r.get(doc, "instance", str, path="instance", default="")
+
+    def _stats(self, doc: Mapping[str, Any]) -> None:
+        self.stats = _stats(self.r, doc)
+
+
+def parse_solution(source: str | bytes | Callable[[int], bytes]) -> Solution:
+    """A `Solution` from JSON text (or a function reading its bytes a piece at a time), or
+    `SolutionError`; whether it is valid is the checker's call."""
+    got = _Read()
+    read_members(source, SolutionError, SOLUTION_FORMAT, got.members())
+    if got.r.problems:
+        raise SolutionError(got.r.problems)
     return Solution(
-        instance=name, visits=tuple(visits), unscheduled=tuple(unscheduled), stats=stats
+        instance=got.name,
+        visits=tuple(got.visits),
+        unscheduled=tuple(got.unscheduled),
+        stats=got.stats,
     )
 
 
 def load_solution(path: str | Path) -> Solution:
-    return parse_solution(file_bytes(path, SolutionError))
+    with document_file(path, SolutionError) as read:
+        return parse_solution(read)
 
 
 def _stats_dict(stats: SolveStats) -> dict[str, Any]:
