@@ -223,7 +223,7 @@ class JsonText:
         if isinstance(source, str):
             self.buf, self.done = source, True
             self.escapes = _SURROGATE_ESCAPE.search(source) is not None
-            self.read: Callable[[int], bytes] = bytes
+            self.read: Callable[[int], bytes] = lambda _size: b""
         else:
             self.read = io.BytesIO(source).read if isinstance(source, bytes) else source
             self.done = False
@@ -404,18 +404,19 @@ def read_members(
     def run(m: Member, value: Any) -> None:
         m.read({m.key: value})
         done.add(m.key)
-        for later in wanted:
-            if later.key in held and ready(later):
-                run(later, held.pop(later.key))
+        release()
+
+    def release() -> None:
+        for m in wanted:
+            if m.key in held and ready(m):
+                run(m, held.pop(m.key))
 
     for key, value in text.members([m.key for m in wanted if m.records]):
         if key == "format":
             if value != fmt:
                 raise _format_unknown(error, fmt, value)
             checked = True
-            for m in wanted:
-                if m.key in held and ready(m):
-                    run(m, held.pop(m.key))
+            release()
             continue
         member = by_key.get(key)
         if member is None:
