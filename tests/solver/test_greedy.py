@@ -54,3 +54,29 @@ def test_the_door_opens_where_the_waiting_inspections_fit_not_on_the_latest_day(
         ]
     )
     assert at == {"b3": "2026-07-24", "a1": "2026-07-23", "b1": "2026-07-23"}
+
+
+def test_equal_candidate_days_are_held_once() -> None:
+    """A province's unit has a few thousand distinct candidate days among hundreds of
+    thousands of inspections: equal ones are one tuple and one set, which the greedy and the
+    local search share."""
+    history = [{"enterprise": "E2", "agency": "A", "date": "2026-07-22", "kind": "routine"}]
+    inst = load(
+        doc(
+            inspections=[insp(f"P{k}", enterprise=f"E{1 + k % 2}") for k in range(6)],
+            history=history,
+            caps={"min_gap_days": 3},
+        )
+    )
+    prepared = prepare(inst)
+    by_enterprise: dict[str, list[Any]] = {"E1": [], "E2": []}
+    for i in inst.inspections:
+        by_enterprise[i.enterprise].append(prepared.candidates[i.id])
+    e1, e2 = by_enterprise["E1"], by_enterprise["E2"]
+    assert e1[0] != e2[0]  # E2's history closes days
+    assert all(c is e1[0] for c in e1)
+    assert all(c is e2[0] for c in e2)
+    sets = prepared.candidate_sets
+    assert sets["P0"] == frozenset(e1[0])
+    assert sets["P0"] is sets["P2"]
+    assert sets["P1"] is sets["P3"]

@@ -54,7 +54,7 @@ def greedy(prepared: Prepared) -> dict[InspectionId, date]:
         (i for i in prepared.free if prepared.candidates[i.id]),
         key=lambda i: (prepared.candidates[i.id][-1], -i.priority, i.id),
     )
-    candidate_set = {i.id: frozenset(prepared.candidates[i.id]) for i in order}
+    candidate_set = prepared.candidate_sets
     waiting: dict[EnterpriseId, list[Inspection]] = defaultdict(list)
     for insp in order:
         waiting[insp.enterprise].append(insp)

@@ -41,7 +41,7 @@ class Schedule:
         self.units: dict[tuple[AgencyId, date], dict[EnterpriseId, list[InspectionId]]] = (
             defaultdict(dict)
         )
-        self.candidate_set = {i: frozenset(d) for i, d in prepared.candidates.items()}
+        self.candidate_set = prepared.candidate_sets
         # Enterprises whose inspections moved since this was last emptied.
         self.touched: set[EnterpriseId] = set()
         for iid, day in sorted(assignment.items()):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from quietday.domain.model import (
     AgencyId,
@@ -32,11 +33,25 @@ class Prepared:
     instance: Instance
     pinned: dict[InspectionId, date]
     free: tuple[Inspection, ...]
+    # Equal candidate days are one tuple: a province's unit has a few thousand distinct ones
+    # among hundreds of thousands of inspections.
     candidates: dict[InspectionId, tuple[date, ...]]
 
     @property
     def candidate_count(self) -> int:
         return sum(len(c) for c in self.candidates.values())
+
+    @cached_property
+    def candidate_sets(self) -> dict[InspectionId, frozenset[date]]:
+        """Each inspection's candidate days as a set, equal ones the same set (read-only)."""
+        sets: dict[tuple[date, ...], frozenset[date]] = {}
+        out: dict[InspectionId, frozenset[date]] = {}
+        for iid, days in self.candidates.items():
+            same = sets.get(days)
+            if same is None:
+                same = sets[days] = frozenset(days)
+            out[iid] = same
+        return out
 
 
 def fixed_state(instance: Instance) -> ScheduleState:
@@ -51,6 +66,7 @@ def prepare(instance: Instance) -> Prepared:
     free = tuple(i for i in instance.inspections if i.id not in instance.pins)
     candidates: dict[InspectionId, tuple[date, ...]] = {}
     closed_for: dict[tuple[AgencyId, EnterpriseId, bool], set[date]] = {}
+    kept: dict[tuple[date, ...], tuple[date, ...]] = {}
     for insp in free:
         if insp.kind == Kind.ROUTINE and instance.enterprises[insp.enterprise].whitelisted:
             candidates[insp.id] = ()
@@ -60,5 +76,7 @@ def prepare(instance: Instance) -> Prepared:
         if closed is None:
             closed = closed_for[key] = state.closed_days(insp)
         days = instance.open_days(insp)
-        candidates[insp.id] = tuple(d for d in days if d not in closed) if closed else days
+        if closed:
+            days = tuple(d for d in days if d not in closed)
+        candidates[insp.id] = kept.setdefault(days, days)
     return Prepared(instance=instance, pinned=dict(instance.pins), free=free, candidates=candidates)
