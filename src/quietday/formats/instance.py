@@ -239,6 +239,15 @@ def _plain_references(r: Reader, agency: Any, ent: Any, kind: Any) -> bool:
     )
 
 
+def _all_text(values: list[Any]) -> bool:
+    """Every value a string: `str.join` takes no other (and JSON makes no subclass of str)."""
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
 def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Inspection | None:
     iid, earliest, latest = item.get("id"), item.get("earliest"), item.get("latest")
     agency: Any = item.get("agency")
@@ -253,7 +262,7 @@ def _plain_inspection(r: Reader, item: dict[str, Any], horizon: Horizon) -> Insp
         and type(earliest) is str
         and type(latest) is str
         and type(items) is list
-        and all(type(x) is str for x in items)
+        and _all_text(items)
         and type(priority) is int
         and 1 <= priority <= MAX_PRIORITY
         and (exempt is None or type(exempt) is str)

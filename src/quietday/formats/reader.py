@@ -361,12 +361,15 @@ class Elements:
         text = self.text
         if self.over:
             raise StopIteration
-        if text.peek() == "]":
+        char = text.peek()
+        if char == "]":
             text.pos += 1
             self.over = True
             raise StopIteration
         if not self.first:
-            text.expect(",", "Expecting ',' delimiter")
+            if char != ",":
+                raise text.invalid("Expecting ',' delimiter", text.pos)
+            text.pos += 1
         self.first = False
         return text.value()
 
