@@ -298,6 +298,7 @@ _ODD_VALUES: list[Any] = [
     None, True, False, 0, 1, 100, 101, -1, 1.5, "", " ", "A", "E1", "E9", "routine",
     "special", "2026-07-22", "2026-06-30", "2026-10-01", "2026-02-30", "2026-7-1", [],
     ["X-1"], [1], [[]], ["2026-07-22"], ["2026-02-30"], {}, {"min_gap_days": 3}, {"x": 1},
+    {"min_gap_days": None}, {"min_gap_days": -1}, {"min_gap_days": True}, {"min_gap_days": 1.5},
 ]  # fmt: skip
 # Changes of an inspection's window as a whole: before, after and around the horizon.
 _WINDOWS = [
