@@ -193,7 +193,8 @@ class Reader:
 # checked for a lone surrogate half, which no UTF-8 text (nor a database) can hold.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_BLANKS = " \t\n\r"
+_WHITESPACE = re.compile(f"[{_BLANKS}]*")
 _PIECE = 1 << 20  # bytes read at a time
 # A decoding error this far before the end of what is held is in the text itself, not where
 # the text was cut.
@@ -267,6 +268,9 @@ class JsonText:
 
     def peek(self) -> str:
         """The next character that is not white space ("" at the end)."""
+        buf, pos = self.buf, self.pos
+        if pos < len(buf) and buf[pos] not in _BLANKS:  # as after a record: its comma
+            return buf[pos]
         while True:
             match = _WHITESPACE.match(self.buf, self.pos)
             assert match is not None  # the pattern matches the empty string
