@@ -54,7 +54,9 @@ def verify_offline(jwks: dict[str, Any], token: str) -> dict[str, Any]:
 
 def decoded(png: bytes) -> str:
     """The one QR code in a screenshot, read by zxing-cpp."""
-    (found,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))
+    (found,) = zxingcpp.read_barcodes(
+        Image.open(io.BytesIO(png)).convert("L"), formats=zxingcpp.BarcodeFormat.QRCode
+    )
     assert found.format == zxingcpp.BarcodeFormat.QRCode
     return str(found.text)
 
