@@ -113,7 +113,21 @@ def test_broken_json_is_named_where_the_whole_text_would_name_it(county: str) ->
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "{", '{"format": "quietday.instance/1"', "{} x", "[1, 2", '{"a" 1}', "{,}"],
+    [
+        "",
+        "   ",
+        "{",
+        '{"format": "quietday.instance/1"',
+        "{} x",
+        "[1, 2",
+        '{"a" 1}',
+        "{,}",
+        # records: a comma with nothing after it, none between two, one too many, the end
+        '{"enterprises": [{"id": "a"},]}',
+        '{"enterprises": [{"id": "a"} {"id": "b"}]}',
+        '{"enterprises": [{"id": "a"},\n ,{"id": "b"}]}',
+        '{"enterprises": [{"id": "a"}, ',
+    ],
 )
 def test_short_broken_documents_are_named_as_json_names_them(text: str) -> None:
     expected = _json_error(text)

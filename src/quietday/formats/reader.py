@@ -195,6 +195,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _BLANKS = " \t\n\r"
 _WHITESPACE = re.compile(f"[{_BLANKS}]*")
+_SEPARATOR = re.compile(f"[{_BLANKS}]*,[{_BLANKS}]*")  # between two elements
 _PIECE = 1 << 20  # bytes read at a time
 # A decoding error this far before the end of what is held is in the text itself, not where
 # the text was cut.
@@ -213,7 +214,9 @@ class JsonText:
     def __init__(self, source: str | bytes | Callable[[int], bytes], error: Error) -> None:
         self.error = error
         self.decode = codecs.getincrementaldecoder("utf-8-sig")().decode
-        self.scan = json.JSONDecoder().raw_decode
+        # raw_decode without its Python frame; raises StopIteration where no value starts.
+        self.scan: Callable[[str, int], tuple[Any, int]]
+        self.scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
         self.buf = ""
         self.pos = 0
         self.offset = 0  # characters before `buf`
@@ -289,7 +292,10 @@ class JsonText:
         self.peek()
         while True:
             try:
-                obj, end = self.scan(self.buf, self.pos)
+                try:
+                    obj, end = self.scan(self.buf, self.pos)
+                except StopIteration as stop:  # no value starts there
+                    raise json.JSONDecodeError("Expecting value", self.buf, stop.value) from None
             except json.JSONDecodeError as exc:
                 cut = exc.pos >= len(self.buf) - _SLACK or exc.msg.startswith("Unterminated")
                 if cut and self.grow(2 * (len(self.buf) - self.pos)):
@@ -365,6 +371,11 @@ class Elements:
         text = self.text
         if self.over:
             raise StopIteration
+        if not self.first:  # the usual case first: a comma, and the next element held
+            separator = _SEPARATOR.match(text.buf, text.pos)
+            if separator is not None and separator.end() < len(text.buf):
+                text.pos = separator.end()
+                return text.value()
         char = text.peek()
         if char == "]":
             text.pos += 1
