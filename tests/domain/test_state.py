@@ -101,6 +101,51 @@ def test_closed_days_are_the_days_allows_refuses(case: tuple[Instance, ScheduleS
         assert state.closed_days(item) == expected, item
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states())
+def test_allows_is_true_exactly_where_no_rule_blocks(case: tuple[Instance, ScheduleState]) -> None:
+    """`allows` checks the rules without making blockers: it must agree with `blockers`."""
+    inst, state = case
+    for item in inst.inspections:
+        for day in DAYS:
+            assert state.allows(item, day) == (not state.blockers(item, day)), (item.id, day)
+
+
+def _rebuilt(inst: Instance, state: ScheduleState) -> ScheduleState:
+    """A new state with the placements of `state`."""
+    fresh = ScheduleState(inst)
+    for ent in inst.enterprises:
+        for day, iids in state.visits_of(ent).items():
+            for iid in iids:
+                fresh.place(inst.by_id[iid], day)
+    return fresh
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states(), st.data())
+def test_what_a_full_day_could_give_up_is_kept_only_while_true(
+    case: tuple[Instance, ScheduleState], data: st.DataObject
+) -> None:
+    """The groups of a day full for capacity are kept between calls: after any placements
+    and removals they are those a state built afresh gives."""
+    inst, state = case
+    for _ in range(3):
+        for item in inst.inspections:
+            for day in DAYS:
+                state.groups(item, day, blockers=state.blockers(item, day))
+        for item in data.draw(st.lists(st.sampled_from(inst.inspections), max_size=4)):
+            placed = [d for d, iids in state.visits_of(item.enterprise).items() if item.id in iids]
+            if placed:
+                state.remove(item, placed[0])
+            else:
+                state.place(item, data.draw(st.sampled_from(DAYS)))
+        fresh = _rebuilt(inst, state)
+        for item in inst.inspections:
+            for day in DAYS:
+                kept = state.groups(item, day, blockers=state.blockers(item, day))
+                assert kept == fresh.groups(item, day, blockers=fresh.blockers(item, day))
+
+
 def test_prepare_keeps_the_open_days_the_pins_and_history_leave() -> None:
     """A capacity used up by a pin, a monthly cap filled by history and a gap around a pin."""
     d = doc(
