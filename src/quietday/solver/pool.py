@@ -22,8 +22,9 @@ __all__ = ["FollowUps", "JobPool", "LocalPool", "start_job_server"]
 # Given a job's result, the jobs it makes ready (run on the same pool, after those waiting).
 FollowUps = Callable[[Any], Sequence[tuple[JobKind, Any]]]
 
-# What the server that forks `LocalPool`'s processes loads once, for all of them.
-_PRELOAD = ["__main__", "quietday.solver.jobs"]
+# What the server that forks `LocalPool`'s processes loads once, for all of them: the jobs and
+# the CP-SAT search, which `quietday.solver.whole` imports only when a search starts.
+_PRELOAD = ["__main__", "quietday.solver.jobs", "quietday.solver.lns"]
 
 
 def start_job_server() -> None:

@@ -5,6 +5,11 @@ one model of the whole problem when it is small enough to be searched (and possi
 optimal), otherwise neighbourhoods of a few enterprises at a time; a last local-search pass
 places anything the search left free. Every stage starts from the previous schedule and keeps
 it unless it finds a lexicographically better one, so a solve never ends below its greedy.
+
+OR-Tools is imported only when a search starts (`_improve`): its Python layer loads pandas and
+numpy (about 1.6 s and 50 MB), which a process that never searches (the web app, `quietday
+check`, a greedy solve) does not need. Worker processes get it from the pool's preloading
+(`quietday.solver.pool`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quietday.domain.assemble import visits_from
 from quietday.domain.bounds import visits_lower_bound
@@ -28,12 +33,12 @@ from quietday.solver.config import (
     SolveResult,
     config_summary,
 )
-from quietday.solver.cpsat import CpSatOutcome, add_hint, build, search
 from quietday.solver.greedy import greedy
-from quietday.solver.lns import improve
 from quietday.solver.local import polish
-from quietday.solver.model import Subproblem
 from quietday.solver.prepare import Prepared, prepare
+
+if TYPE_CHECKING:
+    from quietday.solver.cpsat import CpSatOutcome
 
 __all__ = [
     "WHOLE_MODEL_CANDIDATES",
@@ -194,6 +199,11 @@ def _improve(
     }
     m = metrics_of(instance, current)
     run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
+
+    # Only now: OR-Tools is loaded by a process that searches (see the module's docstring).
+    from quietday.solver.cpsat import add_hint, build, search  # noqa: PLC0415
+    from quietday.solver.lns import improve  # noqa: PLC0415
+    from quietday.solver.model import Subproblem  # noqa: PLC0415
 
     status = Status.TIME_LIMIT
     bound: float | None = None

@@ -1,0 +1,54 @@
+"""OR-Tools (with the pandas and numpy its Python layer loads) is loaded by a process that
+searches, and by no other: not by the web app, the command line or a greedy solve."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_SOLVES = """
+import json, sys
+import quietday.api.app, quietday.cli
+from quietday.generate import GeneratorConfig, generate
+from quietday.solver import SolverConfig, solve
+
+def loaded():
+    return sorted({m.split(".")[0] for m in sys.modules} & {"ortools", "pandas"})
+
+seen = [loaded()]
+instance = generate(GeneratorConfig(enterprises=300, seed=1, counties=1))
+solve(instance, SolverConfig(time_limit=5, method="greedy"))
+seen.append(loaded())
+result = solve(instance, SolverConfig(time_limit=2))
+seen.append(loaded())
+print(json.dumps([seen, result.solution.stats.extra["strategy"]]))
+"""
+
+_PRELOADED = """
+import importlib, json, sys
+from quietday.solver import pool
+
+for name in pool._PRELOAD[1:]:
+    importlib.import_module(name)
+print(json.dumps("ortools.sat.python.cp_model" in sys.modules))
+"""
+
+
+def _run(code: str) -> object:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_only_a_search_loads_or_tools() -> None:
+    seen, strategy = _run(_SOLVES)  # type: ignore[misc]
+    assert seen == [[], [], ["ortools", "pandas"]]
+    assert strategy == "whole"
+
+
+def test_the_pools_processes_start_with_or_tools_loaded() -> None:
+    """Each part or unit runs in a fresh process forked from the pool's server: the search is
+    loaded there once, not by each process (about 1.6 s each)."""
+    assert _run(_PRELOADED) is True
