@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 _SOLVES = """
 import json, sys
 import quietday.api.app, quietday.cli
@@ -27,11 +29,14 @@ print(json.dumps([seen, result.solution.stats.extra["strategy"]]))
 
 _PRELOADED = """
 import importlib, json, sys
+from quietday.planning import parts
 from quietday.solver import pool
 
-for name in pool._PRELOAD[1:]:
-    importlib.import_module(name)
-print(json.dumps("ortools.sat.python.cp_model" in sys.modules))
+loaded = "ortools.sat.python.cp_model" in sys.modules
+for name in {server}._PRELOAD:
+    if name != "__main__":
+        importlib.import_module(name)
+print(json.dumps([loaded, "ortools.sat.python.cp_model" in sys.modules]))
 """
 
 
@@ -48,7 +53,8 @@ def test_only_a_search_loads_or_tools() -> None:
     assert strategy == "whole"
 
 
-def test_the_pools_processes_start_with_or_tools_loaded() -> None:
-    """Each part or unit runs in a fresh process forked from the pool's server: the search is
-    loaded there once, not by each process (about 1.6 s each)."""
-    assert _run(_PRELOADED) is True
+@pytest.mark.parametrize("server", ["pool", "parts"])
+def test_the_pools_processes_start_with_or_tools_loaded(server: str) -> None:
+    """Each part or unit runs in a fresh process forked from a server, the local pool's or a
+    queue worker's: the search is loaded there once, not by each process (about 1.6 s each)."""
+    assert _run(_PRELOADED.format(server=server)) == [False, True]

@@ -33,7 +33,7 @@ from quietday.domain.status import PartState
 from quietday.persistence import Engine, make_engine, session_scope
 from quietday.persistence.jobs import JobRepository, PartRepository
 from quietday.planning.runner import RUN_QUEUE
-from quietday.solver import FollowUps, JobKind, for_solving, run_job
+from quietday.solver import SOLVER_PRELOAD, FollowUps, JobKind, for_solving, run_job
 
 __all__ = [
     "PART_QUEUE",
@@ -51,6 +51,9 @@ PART_TASK = "quietday.part"
 # How often the run's worker looks for ended parts, and a part's worker for a reason to stop.
 _POLL_SECONDS = 0.2
 _WATCH_SECONDS = 1.0
+# What the server that forks a worker's part processes loads once: this module (and with it the
+# database layer) and the solver's jobs and search.
+_PRELOAD = [__name__, *SOLVER_PRELOAD]
 # Each `quietday worker` process is one queue worker per queue (`quietday.planning.queue`).
 WORKER_QUEUES = (RUN_QUEUE, PART_QUEUE)
 
@@ -149,7 +152,7 @@ def solve_part_job(engine: Engine, database_url: str, part_id: int, worker: str)
     # Forked from a server that has the solver imported: a part starts in a fraction of the
     # second a fresh interpreter takes to import it, and shares none of this process's threads.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload(_PRELOAD)
     child = ctx.Process(
         target=_child, args=(database_url, part_id, os.getpid()), name=f"part-{part_id}"
     )

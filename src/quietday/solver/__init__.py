@@ -9,11 +9,12 @@ from quietday.solver.config import (
     SolveResult,
 )
 from quietday.solver.jobs import JobKind, for_solving, run_job
-from quietday.solver.pool import FollowUps, JobPool, LocalPool, start_job_server
+from quietday.solver.pool import SOLVER_PRELOAD, FollowUps, JobPool, LocalPool, start_job_server
 from quietday.solver.solve import solve
 
 __all__ = [
     "DEFAULT_PART_SIZE",
+    "SOLVER_PRELOAD",
     "FollowUps",
     "JobKind",
     "JobPool",

@@ -17,14 +17,15 @@ from typing import Any, Protocol
 
 from quietday.solver.jobs import JobKind, for_solving, run_job
 
-__all__ = ["FollowUps", "JobPool", "LocalPool", "start_job_server"]
+__all__ = ["SOLVER_PRELOAD", "FollowUps", "JobPool", "LocalPool", "start_job_server"]
 
 # Given a job's result, the jobs it makes ready (run on the same pool, after those waiting).
 FollowUps = Callable[[Any], Sequence[tuple[JobKind, Any]]]
 
-# What the server that forks `LocalPool`'s processes loads once, for all of them: the jobs and
-# the CP-SAT search, which `quietday.solver.whole` imports only when a search starts.
-_PRELOAD = ["__main__", "quietday.solver.jobs", "quietday.solver.lns"]
+# What a server that forks processes to run jobs loads once, for all of them: the jobs and the
+# CP-SAT search, which `quietday.solver.whole` imports only when a search starts.
+SOLVER_PRELOAD = ("quietday.solver.jobs", "quietday.solver.lns")
+_PRELOAD = ["__main__", *SOLVER_PRELOAD]
 
 
 def start_job_server() -> None:
