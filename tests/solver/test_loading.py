@@ -56,5 +56,5 @@ def test_only_a_search_loads_or_tools() -> None:
 @pytest.mark.parametrize("server", ["pool", "parts"])
 def test_the_pools_processes_start_with_or_tools_loaded(server: str) -> None:
     """Each part or unit runs in a fresh process forked from a server, the local pool's or a
-    queue worker's: the search is loaded there once, not by each process (about 1.6 s each)."""
+    queue worker's: the search is loaded there once, not by each process (0.65 s each)."""
     assert _run(_PRELOADED.format(server=server)) == [False, True]
