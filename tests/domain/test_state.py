@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import doc, insp, load
-from quietday.domain.model import Instance, Reason
-from quietday.domain.state import ScheduleState, carry_targets
+from quietday.domain.model import EnterpriseId, Instance, Reason
+from quietday.domain.state import HISTORY, ScheduleState, carry_targets
 from quietday.solver.prepare import prepare
 
 START, END = date(2025, 12, 1), date(2026, 1, 31)
@@ -109,6 +109,80 @@ def test_allows_is_true_exactly_where_no_rule_blocks(case: tuple[Instance, Sched
     for item in inst.inspections:
         for day in DAYS:
             assert state.allows(item, day) == (not state.blockers(item, day)), (item.id, day)
+
+
+def _users(inst: Instance, state: ScheduleState, ent: str, day: date, agency: str | None) -> set:
+    """What uses a cap on `day` for `ent` (of `agency` only when given), from scratch: its
+    capped placed inspections and, for a capped history record, `HISTORY`."""
+    placed = {
+        iid
+        for iid in state.visits_of(EnterpriseId(ent)).get(day, ())
+        if inst.by_id[iid].capped and agency in (None, inst.by_id[iid].agency)
+    }
+    history = any(
+        h.capped and h.enterprise == ent and h.date == day and agency in (None, h.agency)
+        for h in inst.history
+    )
+    return placed | ({HISTORY} if history else set())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states())
+def test_a_blocker_names_every_use_of_its_rule_and_nothing_else(
+    case: tuple[Instance, ScheduleState],
+) -> None:
+    """The state counts uses; who they are is worked out when a blocker is made: the capped
+    placed inspections and history of each date, the agency's own for its yearly cap."""
+    inst, state = case
+    for item in inst.inspections:
+        for day in DAYS:
+            for b in state.blockers(item, day):
+                if b.reason == Reason.CAPACITY:
+                    continue
+                agency = item.agency if "年对该企业" in b.detail else None
+                uses = b.uses()  # none where a cap is 0
+                for used, who in uses.items():
+                    assert set(who) == _users(inst, state, item.enterprise, used, agency)
+                if agency is not None:
+                    year = {
+                        d
+                        for d in {*HISTORY_DAYS, *DAYS}
+                        if d.year == day.year and _users(inst, state, item.enterprise, d, agency)
+                    }
+                    assert set(uses) == year, (item.id, day)
+
+
+def test_a_cap_names_history_and_the_placed_inspections_that_use_it() -> None:
+    """On 07-21 E1 has A's history, A's placed PA and B's placed PB (one date, three uses):
+    A's yearly cap names PA and the history there, not B's PB; the monthly cap names all
+    three; uncapped or removed inspections are not named."""
+    d = doc(
+        caps={
+            "agency_enterprise_per_year": 1,
+            "enterprise_per_month": 1,
+            "enterprise_per_year": None,
+            "min_gap_days": 0,
+        },
+        inspections=[
+            insp("PA", agency="A"),
+            insp("PB", agency="B"),
+            insp("PC", agency="B", kind="case"),
+            insp("PD", agency="B"),
+            insp("W", agency="A"),
+        ],
+        history=[{"enterprise": "E1", "agency": "A", "date": "2026-07-21", "kind": "routine"}],
+    )
+    inst = load(d)
+    state = ScheduleState(inst)
+    d1, d2 = date(2026, 7, 21), date(2026, 7, 22)
+    for iid in ("PA", "PB", "PC", "PD"):
+        state.place(inst.by_id[iid], d1)
+    state.remove(inst.by_id["PD"], d1)
+    uses = {b.detail.split(" ")[0]: b.uses() for b in state.blockers(inst.by_id["W"], d2)}
+    assert uses == {
+        inst.agencies["A"].name: {d1: frozenset({"PA", HISTORY})},
+        "该企业": {d1: frozenset({"PA", "PB", HISTORY})},
+    }
 
 
 def _rebuilt(inst: Instance, state: ScheduleState) -> ScheduleState:

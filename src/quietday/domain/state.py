@@ -66,7 +66,7 @@ def carry_targets(blockers: Iterable[Blocker], day: date, targets: Iterable[date
 
 
 _NOBODY: Mapping[EnterpriseId, list[InspectionId]] = {}
-_NO_DATES: Mapping[date, set[str]] = {}
+_NO_DATES: Mapping[date, int] = {}
 
 
 def _list(entries: Mapping[date, Iterable[str]]) -> str:
@@ -86,11 +86,11 @@ class ScheduleState:
         self._agency_day: dict[tuple[AgencyId, date], dict[EnterpriseId, list[InspectionId]]] = (
             defaultdict(dict)
         )
-        self._ent_dates: dict[EnterpriseId, dict[date, set[str]]] = defaultdict(dict)
+        # How many capped inspections and history records use each date: per enterprise, and
+        # per agency, enterprise and date (counts, not who: `_who` says who when asked).
+        self._ent_dates: dict[EnterpriseId, dict[date, int]] = defaultdict(dict)
         self._ent_sorted: dict[EnterpriseId, list[date]] = defaultdict(list)
-        self._ae_dates: dict[tuple[AgencyId, EnterpriseId], dict[date, set[str]]] = defaultdict(
-            dict
-        )
+        self._ae_uses: dict[tuple[AgencyId, EnterpriseId, date], int] = {}
         self._visits: dict[EnterpriseId, dict[date, list[InspectionId]]] = defaultdict(dict)
         # `_parts` per enterprise and date, kept until a placement of that enterprise changes.
         self._parts_of: dict[EnterpriseId, dict[date, list[tuple[Inspection, ...]]]] = {}
@@ -106,21 +106,21 @@ class ScheduleState:
         self._working = frozenset(instance.working_days)
         for h in instance.history:
             if h.capped:
-                self._add_capped(h.agency, h.enterprise, h.date, HISTORY)
+                self._add_capped(h.agency, h.enterprise, h.date)
 
-    def _add_capped(self, agency: AgencyId, ent: EnterpriseId, day: date, who: str) -> None:
+    def _add_capped(self, agency: AgencyId, ent: EnterpriseId, day: date) -> None:
         dates = self._ent_dates[ent]
-        if day not in dates:
-            dates[day] = set()
+        n = dates.get(day, 0)
+        dates[day] = n + 1
+        if not n:
             bisect.insort(self._ent_sorted[ent], day)
             self._month[(ent, day.year, day.month)] += 1
             self._year[(ent, day.year)] += 1
-        dates[day].add(who)
-        ae = self._ae_dates[(agency, ent)]
-        if day not in ae:
-            ae[day] = set()
+        key = (agency, ent, day)
+        m = self._ae_uses.get(key, 0)
+        self._ae_uses[key] = m + 1
+        if not m:
             self._ae_year[(agency, ent, day.year)] += 1
-        ae[day].add(who)
 
     def place(self, inspection: Inspection, day: date) -> None:
         load = self._agency_day[(inspection.agency, day)]
@@ -139,21 +139,37 @@ class ScheduleState:
         if self._carried:
             self._forget_carried(inspection, day)
         if inspection.capped:
-            self._add_capped(inspection.agency, inspection.enterprise, day, inspection.id)
+            self._add_capped(inspection.agency, inspection.enterprise, day)
 
-    def _remove_capped(self, agency: AgencyId, ent: EnterpriseId, day: date, who: str) -> None:
+    def _remove_capped(self, agency: AgencyId, ent: EnterpriseId, day: date) -> None:
         dates = self._ent_dates[ent]
-        dates[day].discard(who)
-        if not dates[day]:
+        n = dates[day] - 1
+        if n:
+            dates[day] = n
+        else:
             del dates[day]
             self._ent_sorted[ent].remove(day)
             self._month[(ent, day.year, day.month)] -= 1
             self._year[(ent, day.year)] -= 1
-        ae = self._ae_dates[(agency, ent)]
-        ae[day].discard(who)
-        if not ae[day]:
-            del ae[day]
+        key = (agency, ent, day)
+        m = self._ae_uses[key] - 1
+        if m:
+            self._ae_uses[key] = m
+        else:
+            del self._ae_uses[key]
             self._ae_year[(agency, ent, day.year)] -= 1
+
+    def _who(self, ent: EnterpriseId, day: date, agency: AgencyId | None = None) -> frozenset[str]:
+        """What uses a cap on `day` for `ent` (only `agency`'s when given): its capped placed
+        inspections' ids, and `HISTORY` where the count has more (history records)."""
+        by_id = self.instance.by_id
+        placed = [
+            i
+            for i in self._visits.get(ent, {}).get(day, ())
+            if by_id[i].capped and (agency is None or by_id[i].agency == agency)
+        ]
+        uses = self._ent_dates[ent][day] if agency is None else self._ae_uses[(agency, ent, day)]
+        return frozenset([*placed, HISTORY] if uses > len(placed) else placed)
 
     def remove(self, inspection: Inspection, day: date) -> None:
         """Undo `place(inspection, day)`."""
@@ -172,7 +188,7 @@ class ScheduleState:
         if not visits[day]:
             del visits[day]
         if inspection.capped:
-            self._remove_capped(inspection.agency, inspection.enterprise, day, inspection.id)
+            self._remove_capped(inspection.agency, inspection.enterprise, day)
 
     def _forget_carried(self, inspection: Inspection, day: date) -> None:
         """A placement of `inspection` on `day` (in its enterprise's visit while this runs)
@@ -203,7 +219,7 @@ class ScheduleState:
         limit = caps.agency_enterprise_per_year
         if (
             limit is not None
-            and day not in self._ae_dates.get((agency, ent), _NO_DATES)
+            and (agency, ent, day) not in self._ae_uses
             and self._ae_year.get((agency, ent, day.year), 0) >= limit
         ):
             return False
@@ -260,7 +276,7 @@ class ScheduleState:
         closed: set[date] = set()
         limit = caps.agency_enterprise_per_year
         if limit is not None:
-            ae = self._ae_dates.get((agency, ent), {})
+            ae = {d for d in self._ent_dates.get(ent, ()) if (agency, ent, d) in self._ae_uses}
             for year in years if limit <= 0 else {d.year for d in ae}:
                 if self._ae_year.get((agency, ent, year), 0) >= limit:
                     span = _span(days, date(year, 1, 1), date(year, 12, 31))
@@ -314,30 +330,33 @@ class ScheduleState:
         inst = self.instance
         ent = insp.enterprise
         caps = inst.caps_for(ent)
-        ae = self._ae_dates.get((insp.agency, ent), {})
+        agency = insp.agency
+        ae = self._ae_uses
+        dates = self._ent_dates.get(ent, {})
         limit = caps.agency_enterprise_per_year
         if (
             limit is not None
-            and day not in ae
-            and self._ae_year[(insp.agency, ent, day.year)] >= limit
+            and (agency, ent, day) not in ae
+            and self._ae_year[(agency, ent, day.year)] >= limit
         ):
-            name = inst.agencies[insp.agency].name
-            used = {d: frozenset(w) for d, w in ae.items() if d.year == day.year}
+            name = inst.agencies[agency].name
+            used = {
+                d: self._who(ent, d, agency)
+                for d in dates
+                if d.year == day.year and (agency, ent, d) in ae
+            }
             yield Blocker(
                 Reason.CAP,
                 lambda: f"{name} {day.year} 年对该企业的检查已达上限 {limit} 次: {_list(used)}",
                 lambda: used,
-                lambda t: t.year == day.year and t not in ae,
+                lambda t: t.year == day.year and (agency, ent, t) not in ae,
             )
-        dates = self._ent_dates.get(ent, {})
         if day in dates:
             return
         month_cap = caps.enterprise_per_month
         if month_cap is not None and self._month[(ent, day.year, day.month)] >= month_cap:
             used_m = {
-                d: frozenset(w)
-                for d, w in dates.items()
-                if (d.year, d.month) == (day.year, day.month)
+                d: self._who(ent, d) for d in dates if (d.year, d.month) == (day.year, day.month)
             }
             yield Blocker(
                 Reason.CAP,
@@ -350,7 +369,7 @@ class ScheduleState:
             )
         year_cap = caps.enterprise_per_year
         if year_cap is not None and self._year[(ent, day.year)] >= year_cap:
-            used_y = {d: frozenset(w) for d, w in dates.items() if d.year == day.year}
+            used_y = {d: self._who(ent, d) for d in dates if d.year == day.year}
             yield Blocker(
                 Reason.CAP,
                 lambda: f"该企业 {day.year} 年的检查已达上限 {year_cap} 天: {_list(used_y)}",
@@ -362,7 +381,7 @@ class ScheduleState:
             ordered = self._ent_sorted.get(ent, [])
             k = bisect.bisect_left(ordered, day)
             near = {
-                d: frozenset(dates[d])
+                d: self._who(ent, d)
                 for d in ordered[max(0, k - 1) : k + 1]
                 if abs((d - day).days) < gap
             }
