@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from helpers import FIXTURES, doc, insp
 from quietday.formats import dump_instance, dump_solution, parse_instance
 from quietday.generate import GeneratorConfig, generate
-from quietday.solver import SolverConfig, solve
+from quietday.solver import SolverConfig, solve, whole
 from quietday.solver.whole import solve_whole
 from verifier import Verdict, verify
 
@@ -113,13 +114,18 @@ def test_a_generated_county_is_explained_honestly(seed: int) -> None:
     assert _solved(dump_instance(instance), 2.0) == Verdict([], [])
 
 
+def _jumping(later: float) -> Callable[[], float]:
+    """A clock that reads 0 first, then `later` for ever."""
+    ticks = itertools.chain([0.0], itertools.repeat(later))
+    return lambda: next(ticks)
+
+
 def test_a_solve_out_of_time_after_its_greedy_still_places_what_fits() -> None:
     """When the greedy has used the time up (the clock jumps past the deadline), no search is
     made, and the finishing pass still leaves nothing out that fits or one move places."""
     instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
-    ticks = itertools.chain([0.0], itertools.repeat(1000.0))
     config = SolverConfig(time_limit=5.0, workers=1)
-    result = solve_whole(instance, config, clock=lambda: next(ticks))
+    result = solve_whole(instance, config, clock=_jumping(1000.0))
     stats = result.solution.stats
     assert stats is not None
     assert stats.extra["strategy"] == "out_of_time"
@@ -127,5 +133,24 @@ def test_a_solve_out_of_time_after_its_greedy_still_places_what_fits() -> None:
     assert "polish" not in result.timings
     assert result.greedy_metrics is not None
     assert result.metrics.total_priority > result.greedy_metrics.total_priority
+    text = dump_instance(instance)
+    assert _judged(text, dump_solution(result.solution)) == Verdict([], [])
+
+
+def test_a_solve_with_no_time_left_to_search_still_places_what_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Less time left after the polish than loading OR-Tools takes (0.3 s of a 1-second
+    limit, in a process that has not loaded it): no search, and the finishing pass leaves
+    nothing out that fits or one move places."""
+    monkeypatch.setattr(whole, "_or_tools_loaded", lambda: False)
+    instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
+    config = SolverConfig(time_limit=1.0, workers=1)
+    result = solve_whole(instance, config, clock=_jumping(0.6))
+    stats = result.solution.stats
+    assert stats is not None
+    assert stats.extra["strategy"] == "no_search"
+    assert "polish" in result.timings
+    assert "search" not in result.timings
     text = dump_instance(instance)
     assert _judged(text, dump_solution(result.solution)) == Verdict([], [])

@@ -9,11 +9,13 @@ it unless it finds a lexicographically better one, so a solve never ends below i
 OR-Tools is imported only when a search starts (`_improve`): its Python layer loads pandas and
 numpy (0.65 s and 80 MB on a quiet machine here), which a process that never searches (the web
 app, `quietday check`, a greedy solve) does not need. Worker processes get it from the pool's
-preloading (`quietday.solver.pool`).
+preloading (`quietday.solver.pool`). A process without it that has less time left after the
+first local search than loading it takes makes no search (a county solved in a few seconds).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -62,6 +64,9 @@ _POLISH_SHARE = 0.4
 WHOLE_MODEL_CANDIDATES = 20_000
 # Polishing stops when a round changes nothing; this bounds it in deterministic mode.
 _POLISH_ROUNDS = 8
+# Loading OR-Tools, in a process that has not (a pool's workers are forked with it loaded):
+# 0.65 s here. With less time than that left, a search would end before it began.
+_LOAD_SECONDS = 0.65
 
 
 def metrics_of(instance: Instance, assignment: Mapping[InspectionId, date]) -> Metrics:
@@ -157,49 +162,20 @@ class _Run:
         return self.deadline - self.clock()
 
 
-def _improve(
+def _or_tools_loaded() -> bool:
+    return "ortools.sat.python.cp_model" in sys.modules
+
+
+def _search(
     run: _Run,
     prepared: Prepared,
-    start: dict[InspectionId, date],
+    current: dict[InspectionId, date],
     cancel: threading.Event | None,
-    finish: bool,
-) -> tuple[dict[InspectionId, date], Status, float | None]:
-    """Local search, then CP-SAT (whole model or neighbourhoods), then a last local search
-    (with its finishing pass when `finish`; the first one's is left to the last)."""
+) -> tuple[dict[InspectionId, date] | None, Status, float | None]:
+    """CP-SAT from `current`: one model of the whole problem when it is small enough,
+    otherwise neighbourhoods of a few enterprises at a time. What it found (None: nothing),
+    the status and the proved bound."""
     config = run.config
-    instance = prepared.instance
-
-    def stop_polish(limit: float) -> Callable[[], bool]:
-        if config.deterministic:
-            return lambda: cancel is not None and cancel.is_set()
-        return lambda: run.clock() > limit or (cancel is not None and cancel.is_set())
-
-    if not config.deterministic and run.left() <= 0:
-        # The greedy used the time up (a large part of a province with a short limit): no
-        # search, straight to the finishing pass, which places what fits (none for a part of a
-        # longer solve: its unit's repair pass does that).
-        run.extra["strategy"] = "out_of_time"
-        final = polish(prepared, start, rounds=0)[0] if finish else dict(start)
-        run.phase("finish")
-        return final, Status.TIME_LIMIT, None
-
-    polish_until = run.clock() + _POLISH_SHARE * run.left()
-    current, report = polish(
-        prepared,
-        start,
-        rounds=_POLISH_ROUNDS,
-        should_stop=stop_polish(polish_until),
-        finish=False,
-    )
-    run.extra["local_search"] = {
-        "filled": report.filled,
-        "relieved": report.relieved,
-        "merged": report.merged,
-        "rounds": report.rounds,
-    }
-    m = metrics_of(instance, current)
-    run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
-
     # Only now: OR-Tools is loaded by a process that searches (see the module's docstring).
     from quietday.solver.cpsat import add_hint, build, search  # noqa: PLC0415
     from quietday.solver.lns import improve  # noqa: PLC0415
@@ -251,11 +227,66 @@ def _improve(
         }
         run.timings["neighbourhood_build"] = lns.build_seconds
         run.timings["neighbourhood_search"] = lns.search_seconds
-    run.phase("search")
-    if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
-        current = found
+    return found, status, bound
+
+
+def _improve(
+    run: _Run,
+    prepared: Prepared,
+    start: dict[InspectionId, date],
+    cancel: threading.Event | None,
+    finish: bool,
+) -> tuple[dict[InspectionId, date], Status, float | None]:
+    """Local search, then CP-SAT (whole model or neighbourhoods), then a last local search
+    (with its finishing pass when `finish`; the first one's is left to the last)."""
+    config = run.config
+    instance = prepared.instance
+
+    def stop_polish(limit: float) -> Callable[[], bool]:
+        if config.deterministic:
+            return lambda: cancel is not None and cancel.is_set()
+        return lambda: run.clock() > limit or (cancel is not None and cancel.is_set())
+
+    if not config.deterministic and run.left() <= 0:
+        # The greedy used the time up (a large part of a province with a short limit): no
+        # search, straight to the finishing pass, which places what fits (none for a part of a
+        # longer solve: its unit's repair pass does that).
+        run.extra["strategy"] = "out_of_time"
+        final = polish(prepared, start, rounds=0)[0] if finish else dict(start)
+        run.phase("finish")
+        return final, Status.TIME_LIMIT, None
+
+    polish_until = run.clock() + _POLISH_SHARE * run.left()
+    current, report = polish(
+        prepared,
+        start,
+        rounds=_POLISH_ROUNDS,
+        should_stop=stop_polish(polish_until),
+        finish=False,
+    )
+    run.extra["local_search"] = {
+        "filled": report.filled,
+        "relieved": report.relieved,
+        "merged": report.merged,
+        "rounds": report.rounds,
+    }
+    m = metrics_of(instance, current)
+    run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
+
+    rounds = 0
+    if config.deterministic or run.left() > (0.0 if _or_tools_loaded() else _LOAD_SECONDS):
+        found, status, bound = _search(run, prepared, current, cancel)
+        run.phase("search")
+        if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
+            current = found
+        rounds = 2
+    else:
+        # Less time left than loading OR-Tools takes: a search could not change anything, and
+        # the polish has had its rounds; only the finishing pass is left.
+        run.extra["strategy"] = "no_search"
+        status, bound = Status.TIME_LIMIT, None
     final, _ = polish(
-        prepared, current, rounds=2, should_stop=stop_polish(run.deadline), finish=finish
+        prepared, current, rounds=rounds, should_stop=stop_polish(run.deadline), finish=finish
     )
     run.phase("finish")
     return final, status, bound
