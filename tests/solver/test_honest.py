@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from helpers import FIXTURES, doc, insp
+from quietday.domain.explain import explain_unscheduled
 from quietday.formats import dump_instance, dump_solution, parse_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import SolverConfig, solve, whole
-from quietday.solver.whole import solve_whole
+from quietday.solver.whole import schedule, solve_whole
 from verifier import Verdict, verify
 
 D1, D2 = "2026-07-21", "2026-07-22"
@@ -154,3 +156,35 @@ def test_a_solve_with_no_time_left_to_search_still_places_what_fits(
     assert "search" not in result.timings
     text = dump_instance(instance)
     assert _judged(text, dump_solution(result.solution)) == Verdict([], [])
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        pytest.param(None, id="searched"),
+        pytest.param(0.6, id="no_search"),  # 0.3 s left after the polish, OR-Tools not loaded
+        pytest.param(1000.0, id="out_of_time"),  # the limit used up by the greedy
+    ],
+)
+def test_explanations_are_made_on_the_finishing_passs_own_state(
+    later: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule state the finishing pass leaves is handed to the explanations instead of being
+    made again: it holds exactly the schedule, and the explanations made on it are those made
+    on a fresh state, and leave it as it was."""
+    monkeypatch.setattr(whole, "_or_tools_loaded", lambda: False)
+    instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
+    clock = time.monotonic if later is None else _jumping(later)
+    done = schedule(instance, SolverConfig(time_limit=1.0, workers=1), clock=clock)
+    assert done.state is not None
+    held = {
+        (iid, day)
+        for ent in instance.enterprises
+        for day, iids in done.state.visits_of(ent).items()
+        for iid in iids
+    }
+    assert held == set(done.assignment.items())
+    fresh = explain_unscheduled(instance, done.assignment)
+    assert fresh
+    assert explain_unscheduled(instance, done.assignment, state=done.state) == fresh
+    assert explain_unscheduled(instance, done.assignment, state=done.state) == fresh

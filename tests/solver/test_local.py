@@ -152,9 +152,9 @@ def test_a_polish_stopped_at_once_still_places_what_fits() -> None:
             ],
         )
     )
-    placed, _ = polish(
+    placed = polish(
         prepare(inst), {InspectionId("a1"): date.fromisoformat(D1)}, should_stop=lambda: True
-    )
+    ).assignment
     assert _days(placed) == {"a1": D1, "b1": D1}
 
 
@@ -241,13 +241,13 @@ def test_the_finishing_pass_tries_again_only_what_a_change_may_let_in(
         return int(real(s, waiting, stop))
 
     monkeypatch.setattr(local, step, counted)
-    narrowed, _ = polish(prepared, start, should_stop=lambda: True)
+    narrowed = polish(prepared, start, should_stop=lambda: True).assignment
     assert len(tried) > 1
     assert max(tried[1:]) < tried[0] * shrink, tried
     monkeypatch.setattr(
         local, narrowing, lambda s, waiting, before: [i for i in waiting if i.id not in s.at]
     )
-    everything, _ = polish(prepared, start, should_stop=lambda: True)
+    everything = polish(prepared, start, should_stop=lambda: True).assignment
     assert narrowed == everything
     assert len(narrowed) > len(start)
 
@@ -273,7 +273,7 @@ def test_what_a_change_may_open_to_one_ejection_holds_every_inspection_it_places
     placed by a relieve, though what it keeps is. Among the moves, some free a day that an
     occupant of another full day could then move to."""
     prepared = prepare(_tight(seed, month_cap))
-    s = Schedule(prepared, polish(prepared, greedy(prepared))[0])
+    s = Schedule(prepared, polish(prepared, greedy(prepared)).assignment)
     waiting = sorted(
         (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
     )

@@ -239,10 +239,24 @@ def _dominant(per_day: dict[date, list[Blocker]]) -> Reason:
     return max(_RULE_ORDER, key=lambda r: (counts[r], -_RULE_ORDER.index(r)))
 
 
+class _Pinned:
+    """The rule state of history and pins alone, made when first asked (for few inspections)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self._state: ScheduleState | None = None
+
+    def allows(self, insp: Inspection, day: date) -> bool:
+        if self._state is None:
+            self._state = ScheduleState(self.instance)
+            self._state.place_all(dict(self.instance.pins))
+        return self._state.allows(insp, day)
+
+
 def _explain_one(
     instance: Instance,
     state: ScheduleState,
-    fixed: ScheduleState,
+    fixed: _Pinned,
     finder: EjectionFinder,
     insp: Inspection,
 ) -> Unscheduled:
@@ -288,13 +302,18 @@ def _explain_one(
 
 
 def explain_unscheduled(
-    instance: Instance, assignment: Mapping[InspectionId, date]
+    instance: Instance,
+    assignment: Mapping[InspectionId, date],
+    *,
+    state: ScheduleState | None = None,
 ) -> list[Unscheduled]:
-    """An `Unscheduled` entry for every inspection of `instance` missing from `assignment`."""
-    state = ScheduleState(instance)
-    state.place_all(dict(assignment))
-    fixed = ScheduleState(instance)
-    fixed.place_all(dict(instance.pins))
+    """An `Unscheduled` entry for every inspection of `instance` missing from `assignment`.
+    `state`: the rule state of exactly `assignment` (history and every placement in it) when
+    the caller has one, so it is not made again; it is left as it was."""
+    if state is None:
+        state = ScheduleState(instance)
+        state.place_all(dict(assignment))
+    fixed = _Pinned(instance)
     finder = EjectionFinder(instance, state)
     return [
         _explain_one(instance, state, fixed, finder, i)

@@ -18,6 +18,7 @@ from quietday.domain.bounds import visits_lower_bound
 from quietday.domain.check import Metrics, Violation, measure_assignment, placement_violations
 from quietday.domain.explain import explain_unscheduled
 from quietday.domain.model import InspectionId, Instance, Unscheduled, Visit
+from quietday.domain.state import ScheduleState
 from quietday.solver.config import SolverConfig
 from quietday.solver.greedy import greedy
 from quietday.solver.local import polish
@@ -113,7 +114,7 @@ def solve_part(job: PartJob) -> PartDone:
     unit = None
     if job.unit is not None:
         own = UnitJob(job.unit, inst, done.assignment, job.unit_seconds, job.config, done.greedy)
-        unit = _finished(own, done.prepared, repaired=True)
+        unit = _finished(own, done.prepared, repaired=True, state=done.state)
     return PartDone(job.label, done.assignment, done.greedy, figures, unit)
 
 
@@ -150,9 +151,16 @@ def finish_unit(job: UnitJob) -> UnitDone:
     return _finished(job, None, repaired=False)
 
 
-def _finished(job: UnitJob, prepared: Prepared | None, *, repaired: bool) -> UnitDone:
+def _finished(
+    job: UnitJob,
+    prepared: Prepared | None,
+    *,
+    repaired: bool,
+    state: ScheduleState | None = None,
+) -> UnitDone:
     """`finish_unit`, with the unit's preparation when its part's job already made it, and
-    without the repair pass when that job's last local search was it (`repaired`)."""
+    without the repair pass when that job's last local search was it (`repaired`; `state`:
+    the rule state that search left, if any)."""
     began = time.monotonic()
     inst, config = job.instance, job.config
     timings: dict[str, float] = {}
@@ -171,7 +179,7 @@ def _finished(job: UnitJob, prepared: Prepared | None, *, repaired: bool) -> Uni
         best = job.assignment
     elif config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
-        fixed, report = polish(
+        fixed, report, fixed_state = polish(
             prepared,
             job.assignment,
             rounds=_REPAIR_ROUNDS,
@@ -179,9 +187,9 @@ def _finished(job: UnitJob, prepared: Prepared | None, *, repaired: bool) -> Uni
         )
         filled, relieved, merged = report.filled, report.relieved, report.merged
         if objective_key(measure_assignment(inst, fixed)) >= objective_key(base_metrics):
-            best = fixed
+            best, state = fixed, fixed_state
         lap("repair")
-    unscheduled = explain_unscheduled(inst, best)
+    unscheduled = explain_unscheduled(inst, best, state=state)
     lap("explain")
     visits = visits_from(inst, best)
     metrics = measure_assignment(inst, best, unscheduled)

@@ -18,13 +18,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from quietday.domain.model import AgencyId, EnterpriseId, Inspection, InspectionId, Reason
 from quietday.domain.state import Blocker, ScheduleState, carry_targets
 from quietday.solver.prepare import Prepared
 
-__all__ = ["LocalReport", "Schedule", "polish"]
+__all__ = ["LocalReport", "Polished", "Schedule", "polish"]
 
 T = TypeVar("T")
 
@@ -107,6 +107,13 @@ class LocalReport:
     relieved: int
     merged: int
     rounds: int
+
+
+class Polished(NamedTuple):
+    assignment: dict[InspectionId, date]
+    report: LocalReport
+    # The rule state of `assignment`, for the explanations (not to be changed).
+    state: ScheduleState
 
 
 def _inspections(s: Schedule, iids: Iterable[InspectionId]) -> list[Inspection]:
@@ -434,7 +441,7 @@ def polish(
     rounds: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
     finish: bool = True,
-) -> tuple[dict[InspectionId, date], LocalReport]:
+) -> Polished:
     """Fill, merge and relieve until a round changes nothing (or `rounds` or `should_stop`),
     then (with `finish`) fill, relieve and merge where those moved inspections, unbounded,
     until nothing changes: a stop cuts the search short, never the placing of what fits or of
@@ -476,7 +483,7 @@ def polish(
         if not (f or r or m):
             break
         reached = _reached(s, waiting, before)
-    return dict(s.at), LocalReport(filled, relieved, merged, done)
+    return Polished(dict(s.at), LocalReport(filled, relieved, merged, done), s.state)
 
 
 def _changes(

@@ -28,6 +28,7 @@ from quietday.domain.bounds import visits_lower_bound
 from quietday.domain.check import Metrics, measure, measure_assignment
 from quietday.domain.explain import explain_unscheduled
 from quietday.domain.model import InspectionId, Instance, Solution, SolveStats, Status
+from quietday.domain.state import ScheduleState
 from quietday.solver.config import (
     Progress,
     ProgressFn,
@@ -236,9 +237,10 @@ def _improve(
     start: dict[InspectionId, date],
     cancel: threading.Event | None,
     finish: bool,
-) -> tuple[dict[InspectionId, date], Status, float | None]:
+) -> tuple[dict[InspectionId, date], Status, float | None, ScheduleState | None]:
     """Local search, then CP-SAT (whole model or neighbourhoods), then a last local search
-    (with its finishing pass when `finish`; the first one's is left to the last)."""
+    (with its finishing pass when `finish`; the first one's is left to the last). With the
+    schedule, its status and bound, the last local search's rule state of it."""
     config = run.config
     instance = prepared.instance
 
@@ -252,12 +254,15 @@ def _improve(
         # search, straight to the finishing pass, which places what fits (none for a part of a
         # longer solve: its unit's repair pass does that).
         run.extra["strategy"] = "out_of_time"
-        final = polish(prepared, start, rounds=0)[0] if finish else dict(start)
+        if not finish:
+            run.phase("finish")
+            return dict(start), Status.TIME_LIMIT, None, None
+        finished = polish(prepared, start, rounds=0)
         run.phase("finish")
-        return final, Status.TIME_LIMIT, None
+        return finished.assignment, Status.TIME_LIMIT, None, finished.state
 
     polish_until = run.clock() + _POLISH_SHARE * run.left()
-    current, report = polish(
+    current, report, _ = polish(
         prepared,
         start,
         rounds=_POLISH_ROUNDS,
@@ -285,11 +290,11 @@ def _improve(
         # the polish has had its rounds; only the finishing pass is left.
         run.extra["strategy"] = "no_search"
         status, bound = Status.TIME_LIMIT, None
-    final, _ = polish(
+    final = polish(
         prepared, current, rounds=rounds, should_stop=stop_polish(run.deadline), finish=finish
     )
     run.phase("finish")
-    return final, status, bound
+    return final.assignment, status, bound, final.state
 
 
 @dataclass(frozen=True)
@@ -305,6 +310,8 @@ class Scheduled:
     extra: dict[str, Any]
     started: float
     prepared: Prepared
+    # The rule state of `assignment` when the last local search left one (not to be changed).
+    state: ScheduleState | None
 
 
 def schedule(
@@ -331,9 +338,11 @@ def schedule(
     run.extra["greedy"] = summary(greedy_metrics)
     run.extra["model"] = {"candidates": prepared.candidate_count, "free": len(prepared.free)}
 
-    assignment, status, bound = greedy_assignment, Status.FEASIBLE, None
+    assignment, status, bound, state = greedy_assignment, Status.FEASIBLE, None, None
     if config.method == "cpsat":
-        assignment, status, bound = _improve(run, prepared, greedy_assignment, cancel, finish)
+        assignment, status, bound, state = _improve(
+            run, prepared, greedy_assignment, cancel, finish
+        )
     return Scheduled(
         assignment,
         status,
@@ -344,6 +353,7 @@ def schedule(
         run.extra,
         run.started,
         prepared,
+        state,
     )
 
 
@@ -359,7 +369,7 @@ def solve_whole(
     done = schedule(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
     assignment = done.assignment
     mark = clock()
-    unscheduled = explain_unscheduled(instance, assignment)
+    unscheduled = explain_unscheduled(instance, assignment, state=done.state)
     visits = visits_from(instance, assignment)
     done.timings["explain"] = round(clock() - mark, 3)
     if on_progress is not None:
