@@ -3,7 +3,8 @@ moved aside onto another of its visit days, or onto a new day when it has none, 
 lower priority dropped, the enterprise's own inspection carried off a month its cap has used up
 (onto the waiting one's day: one visit); a day relieve remembers as stuck (neither worked)
 tried again once a move changes it, and still given to what outranks its cheapest occupant;
-and a polish cut short at once still places what fits (the finishing pass)."""
+and a polish cut short at once still places what fits and merges what shares a day (the
+finishing pass)."""
 
 from __future__ import annotations
 
@@ -156,6 +157,30 @@ def test_a_polish_stopped_at_once_still_places_what_fits() -> None:
         prepare(inst), {InspectionId("a1"): date.fromisoformat(D1)}, should_stop=lambda: True
     ).assignment
     assert _days(placed) == {"a1": D1, "b1": D1}
+
+
+@pytest.mark.parametrize(
+    ("rounds", "stopped"),
+    [
+        pytest.param(0, False, id="no_rounds"),
+        pytest.param(4, True, id="stopped_at_once"),
+        pytest.param(4, False, id="rounds_run"),
+    ],
+)
+def test_the_finishing_pass_merges_visits_the_rounds_left_apart(rounds: int, stopped: bool) -> None:
+    """E1 is visited on D1 by A and on D2 by B, both free to move, nothing waiting: whether
+    the rounds ran (their merge), were stopped at once or not given, it ends as one visit."""
+    inst = load(
+        doc(
+            agencies=_agencies(),
+            enterprises=_enterprises(1),
+            inspections=[insp("a1", earliest=D1, latest=D2), insp("b1", agency="B")],
+        )
+    )
+    start = {InspectionId("a1"): date.fromisoformat(D1), InspectionId("b1"): date.fromisoformat(D2)}
+    placed = polish(prepare(inst), start, rounds=rounds, should_stop=lambda: stopped).assignment
+    assert set(placed) == set(start)
+    assert len(set(placed.values())) == 1
 
 
 def _waiting_for_a_cap(s: Schedule, waiting: list[Inspection]) -> set[EnterpriseId]:

@@ -448,12 +448,17 @@ def polish(
     what one ejection places. Without `finish` the search may stop anywhere: for a schedule
     that a later polish finishes (a part's, which its unit's repair pass finishes).
     Merging comes before relieving in a round: a stop falls on the moves that only the
-    finishing pass (which relieves) would otherwise leave without merging."""
+    finishing pass (which relieves) would otherwise leave without merging. Unless a round
+    changed nothing (then every merge was tried since the last change), the finishing pass
+    also tries to merge every enterprise's visits once it places nothing more: a stop, the
+    rounds used up or none given leave the last round's placements, or the schedule handed
+    in, unmerged. Merges never unschedule, so this costs no placement the pass had made."""
     s = Schedule(prepared, assignment)
     waiting = sorted(
         (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
     )
     filled = relieved = merged = done = 0
+    settled = False
     for _ in range(rounds):
         if should_stop():
             break
@@ -463,6 +468,7 @@ def polish(
         r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
+            settled = True
             break
     # The finishing pass, whatever the clock says: nothing that fits is left out, nor what
     # one ejection places.
@@ -470,6 +476,7 @@ def polish(
     # found nothing more.
     reached = waiting
     relieved_at: dict[InspectionId, date] | None = None
+    merge_all = not settled
     while finish:
         s.touched.clear()
         before = dict(s.at)
@@ -479,6 +486,9 @@ def polish(
         relieved_at = dict(s.at)
         r = relieve(s, tried)
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
+        if merge_all and not (f or r or m):
+            merge_all = False
+            m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1))
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
