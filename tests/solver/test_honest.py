@@ -122,38 +122,31 @@ def _jumping(later: float) -> Callable[[], float]:
     return lambda: next(ticks)
 
 
-def test_a_solve_out_of_time_after_its_greedy_still_places_what_fits() -> None:
-    """When the greedy has used the time up (the clock jumps past the deadline), no search is
-    made, and the finishing pass still leaves nothing out that fits or one move places."""
-    instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
-    config = SolverConfig(time_limit=5.0, workers=1)
-    result = solve_whole(instance, config, clock=_jumping(1000.0))
-    stats = result.solution.stats
-    assert stats is not None
-    assert stats.extra["strategy"] == "out_of_time"
-    assert "search" not in result.timings
-    assert "polish" not in result.timings
-    assert result.greedy_metrics is not None
-    assert result.metrics.total_priority > result.greedy_metrics.total_priority
-    text = dump_instance(instance)
-    assert _judged(text, dump_solution(result.solution)) == Verdict([], [])
-
-
-def test_a_solve_with_no_time_left_to_search_still_places_what_fits(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("limit", "later", "strategy"),
+    [
+        pytest.param(5.0, 1000.0, "out_of_time", id="greedy_used_the_time_up"),
+        # 0.3 s left after the polish, in a process that has not loaded OR-Tools.
+        pytest.param(1.0, 0.6, "no_search", id="no_time_to_load_or_tools"),
+    ],
+)
+def test_a_solve_without_a_search_still_places_what_fits(
+    limit: float, later: float, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Less time left after the polish than loading OR-Tools takes (0.3 s of a 1-second
-    limit, in a process that has not loaded it): no search, and the finishing pass leaves
-    nothing out that fits or one move places."""
+    """When the greedy has used the time up (the clock jumps past the deadline), or the polish
+    leaves less time than loading OR-Tools takes, no search is made, and the finishing pass
+    still leaves nothing out that fits or one move places."""
     monkeypatch.setattr(whole, "_or_tools_loaded", lambda: False)
     instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
-    config = SolverConfig(time_limit=1.0, workers=1)
-    result = solve_whole(instance, config, clock=_jumping(0.6))
+    config = SolverConfig(time_limit=limit, workers=1)
+    result = solve_whole(instance, config, clock=_jumping(later))
     stats = result.solution.stats
     assert stats is not None
-    assert stats.extra["strategy"] == "no_search"
-    assert "polish" in result.timings
+    assert stats.extra["strategy"] == strategy
     assert "search" not in result.timings
+    assert ("polish" in result.timings) == (strategy == "no_search")
+    assert result.greedy_metrics is not None
+    assert result.metrics.total_priority > result.greedy_metrics.total_priority
     text = dump_instance(instance)
     assert _judged(text, dump_solution(result.solution)) == Verdict([], [])
 
