@@ -77,20 +77,26 @@ def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
 
 
 def write_y4m(path: Path, text: str, *, width: int = 640, height: int = 480) -> None:
-    """A few seconds of video (YUV4MPEG2, 4:2:0) of a QR code of `text` on white paper: what
-    Chromium's fake camera plays."""
-    rows = [list(row) for row in segno.make(text, error="m").matrix_iter(scale=5, border=4)]
-    qr = np.where(np.array(rows, dtype=bool), 16, 235).astype(np.uint8)
-    assert qr.shape[0] <= height, qr.shape
-    luma = np.full((height, width), 235, dtype=np.uint8)
-    top, left = (height - qr.shape[0]) // 2, (width - qr.shape[1]) // 2
-    luma[top : top + qr.shape[0], left : left + qr.shape[1]] = qr
+    """A few seconds of video (YUV4MPEG2, 4:2:0) of a QR code of `text` on white paper, held as
+    a hand holds a phone: from frame to frame a little nearer or farther (4 to 6 pixels a
+    module) and off centre. What Chromium's fake camera plays. One still frame is a single try:
+    the browser's decoder misses some dense signed codes on a given frame for good (2 of 20
+    runs with one still frame, each run's code signed anew), as it may one camera frame."""
+    code = segno.make(text, error="m")
     chroma = np.full((height // 2, width // 2), 128, dtype=np.uint8).tobytes()
-    frame = b"FRAME\n" + luma.tobytes() + chroma + chroma
     with path.open("wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F15:1 Ip A1:1 C420jpeg\n".encode("ascii"))
-        for _ in range(45):
-            out.write(frame)
+        for k in range(45):
+            scale, shift = 4 + k % 3, 8 * (k % 5 - 2)
+            rows = [list(row) for row in code.matrix_iter(scale=scale, border=4)]
+            qr = np.where(np.array(rows, dtype=bool), 16, 235).astype(np.uint8)
+            top = (height - qr.shape[0]) // 2 + shift
+            left = (width - qr.shape[1]) // 2 - shift
+            assert top >= 0, (qr.shape, shift)
+            assert top + qr.shape[0] <= height, (qr.shape, shift)
+            luma = np.full((height, width), 235, dtype=np.uint8)
+            luma[top : top + qr.shape[0], left : left + qr.shape[1]] = qr
+            out.write(b"FRAME\n" + luma.tobytes() + chroma + chroma)
 
 
 @pytest.fixture(scope="module")
