@@ -179,15 +179,18 @@ def _finished(
         best = job.assignment
     elif config.method == "cpsat":
         stop_at = time.monotonic() + job.seconds
-        fixed, report, fixed_state = polish(
+        repair = polish(
             prepared,
             job.assignment,
             rounds=_REPAIR_ROUNDS,
             should_stop=lambda: not deterministic and time.monotonic() > stop_at,
         )
+        report = repair.report
         filled, relieved, merged = report.filled, report.relieved, report.merged
-        if objective_key(measure_assignment(inst, fixed)) >= objective_key(base_metrics):
-            best, state = fixed, fixed_state
+        if objective_key(measure_assignment(inst, repair.assignment)) >= objective_key(
+            base_metrics
+        ):
+            best, state = repair.assignment, repair.state
         lap("repair")
     unscheduled = explain_unscheduled(inst, best, state=state)
     lap("explain")

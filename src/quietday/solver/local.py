@@ -112,8 +112,13 @@ class LocalReport:
 class Polished(NamedTuple):
     assignment: dict[InspectionId, date]
     report: LocalReport
-    # The rule state of `assignment`, for the explanations (not to be changed).
-    state: ScheduleState
+    # The schedule of `assignment` as the search left it, for a later polish to go on from.
+    schedule: Schedule
+
+    @property
+    def state(self) -> ScheduleState:
+        """The rule state of `assignment`, for the explanations (not to be changed)."""
+        return self.schedule.state
 
 
 def _inspections(s: Schedule, iids: Iterable[InspectionId]) -> list[Inspection]:
@@ -436,7 +441,7 @@ def merge(s: Schedule, enterprises: Iterable[EnterpriseId], stop: Stop = lambda:
 
 def polish(
     prepared: Prepared,
-    assignment: dict[InspectionId, date],
+    start: dict[InspectionId, date] | Schedule,
     *,
     rounds: int = 4,
     should_stop: Callable[[], bool] = lambda: False,
@@ -452,8 +457,10 @@ def polish(
     changed nothing (then every merge was tried since the last change), the finishing pass
     also tries to merge every enterprise's visits once it places nothing more: a stop, the
     rounds used up or none given leave the last round's placements, or the schedule handed
-    in, unmerged. Merges never unschedule, so this costs no placement the pass had made."""
-    s = Schedule(prepared, assignment)
+    in, unmerged. Merges never unschedule, so this costs no placement the pass had made.
+    `start`: an assignment, or the schedule an earlier polish left (`Polished.schedule`), to go
+    on from without indexing it again; it is changed."""
+    s = start if isinstance(start, Schedule) else Schedule(prepared, start)
     waiting = sorted(
         (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
     )
@@ -493,7 +500,7 @@ def polish(
         if not (f or r or m):
             break
         reached = _reached(s, waiting, before)
-    return Polished(dict(s.at), LocalReport(filled, relieved, merged, done), s.state)
+    return Polished(dict(s.at), LocalReport(filled, relieved, merged, done), s)
 
 
 def _changes(

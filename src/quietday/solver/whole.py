@@ -37,7 +37,7 @@ from quietday.solver.config import (
     config_summary,
 )
 from quietday.solver.greedy import greedy
-from quietday.solver.local import polish
+from quietday.solver.local import Schedule, polish
 from quietday.solver.prepare import Prepared, prepare
 
 if TYPE_CHECKING:
@@ -262,13 +262,14 @@ def _improve(
         return finished.assignment, Status.TIME_LIMIT, None, finished.state
 
     polish_until = run.clock() + _POLISH_SHARE * run.left()
-    current, report, _ = polish(
+    polished = polish(
         prepared,
         start,
         rounds=_POLISH_ROUNDS,
         should_stop=stop_polish(polish_until),
         finish=False,
     )
+    current, report = polished.assignment, polished.report
     run.extra["local_search"] = {
         "filled": report.filled,
         "relieved": report.relieved,
@@ -279,7 +280,9 @@ def _improve(
     run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
 
     rounds = 0
+    resume: dict[InspectionId, date] | Schedule = current
     if config.deterministic or run.left() > (0.0 if _or_tools_loaded() else _LOAD_SECONDS):
+        del polished  # not the searched schedule's: no need to keep its indexes meanwhile
         found, status, bound = _search(run, prepared, current, cancel)
         run.phase("search")
         if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
@@ -290,8 +293,9 @@ def _improve(
         # the polish has had its rounds; only the finishing pass is left.
         run.extra["strategy"] = "no_search"
         status, bound = Status.TIME_LIMIT, None
+        resume = polished.schedule
     final = polish(
-        prepared, current, rounds=rounds, should_stop=stop_polish(run.deadline), finish=finish
+        prepared, resume, rounds=rounds, should_stop=stop_polish(run.deadline), finish=finish
     )
     run.phase("finish")
     return final.assignment, status, bound, final.state
