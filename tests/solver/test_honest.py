@@ -15,6 +15,7 @@ import pytest
 
 from helpers import FIXTURES, doc, insp
 from quietday.domain.explain import explain_unscheduled
+from quietday.domain.model import Status
 from quietday.formats import dump_instance, dump_solution, parse_instance
 from quietday.generate import GeneratorConfig, generate
 from quietday.solver import SolverConfig, local, solve, whole
@@ -191,3 +192,30 @@ def test_explanations_are_made_on_the_finishing_passs_own_state(
     assert fresh
     assert explain_unscheduled(instance, done.assignment, state=done.state) == fresh
     assert explain_unscheduled(instance, done.assignment, state=done.state) == fresh
+
+
+def test_the_finishing_pass_goes_on_from_what_the_search_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last polish starts from the search's schedule, not from the one the search began
+    with (which would throw away what it found)."""
+    instance = generate(GeneratorConfig(enterprises=400, seed=3, counties=1))
+    found: list[dict[str, Any]] = []
+
+    def search(*args: Any) -> tuple[dict[str, Any], Status, None]:
+        found.append(dict(args[2]))  # as good as what it was given: kept
+        return found[-1], Status.TIME_LIMIT, None
+
+    starts: list[object] = []
+    real_polish = whole.polish
+
+    def polish(prepared: Any, start: Any, **kwargs: Any) -> Any:
+        starts.append(start)
+        return real_polish(prepared, start, **kwargs)
+
+    monkeypatch.setattr(whole, "_search", search)
+    monkeypatch.setattr(whole, "polish", polish)
+    schedule(instance, SolverConfig(time_limit=5.0, workers=1, deterministic=True))
+    assert len(found) == 1
+    assert len(starts) == 2
+    assert starts[1] is found[0]

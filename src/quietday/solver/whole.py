@@ -280,13 +280,14 @@ def _improve(
     run.phase("polish", f"局部搜索: 已排优先级 {m.total_priority}, 入企 {m.visits} 次")
 
     rounds = 0
-    resume: dict[InspectionId, date] | Schedule = current
+    resume: dict[InspectionId, date] | Schedule
     if config.deterministic or run.left() > (0.0 if _or_tools_loaded() else _LOAD_SECONDS):
         del polished  # not the searched schedule's: no need to keep its indexes meanwhile
         found, status, bound = _search(run, prepared, current, cancel)
         run.phase("search")
         if found is not None and objective_key(metrics_of(instance, found)) >= objective_key(m):
             current = found
+        resume = current
         rounds = 2
     else:
         # Less time left than loading OR-Tools takes: a search could not change anything, and
