@@ -183,6 +183,29 @@ def test_the_finishing_pass_merges_visits_the_rounds_left_apart(rounds: int, sto
     assert len(set(placed.values())) == 1
 
 
+@pytest.mark.parametrize("rival_door", [True, False], ids=["rival_visited_again", "rival_once"])
+def test_a_merge_moves_a_rival_aside_onto_its_other_visit_day(rival_door: bool) -> None:
+    """E1 is visited on D1 by A and on D2 by B (fixed); A's one unit on D2 is E2's. When E2 is
+    visited on D4 too, its A inspection goes there and E1's joins D2: one door fewer each.
+    When D2 is E2's only visit, nothing moves (it would open a door)."""
+    inspections = [
+        insp("a1", earliest=D1, latest=D2),
+        insp("b1", agency="B", **_on(D2)),
+        insp("a2", enterprise="E2", earliest=D2, latest=D4),
+    ]
+    start = {"a1": D1, "b1": D2, "a2": D2}
+    if rival_door:
+        inspections.append(insp("b2", agency="B", enterprise="E2", **_on(D4)))
+        start["b2"] = D4
+    inst = load(doc(agencies=_agencies(), enterprises=_enterprises(2), inspections=inspections))
+    s = Schedule(prepare(inst), {InspectionId(i): date.fromisoformat(d) for i, d in start.items()})
+    merged = local.merge(s, [EnterpriseId("E1")])
+    if rival_door:
+        assert (merged, _days(s.at)) == (1, {"a1": D2, "a2": D4, "b1": D2, "b2": D4})
+    else:
+        assert (merged, _days(s.at)) == (0, start)
+
+
 def _waiting_for_a_cap(s: Schedule, waiting: list[Inspection]) -> set[EnterpriseId]:
     """Enterprises where an inspection waits for a cap (the month's, the agency's) on a day."""
     return {

@@ -175,7 +175,10 @@ def _asides(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> Iter
 
 
 def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list[EnterpriseId]:
-    return sorted(e for e in s.units[(agency, day)] if e != ent)
+    """The other enterprises `agency` visits on `day` that could step aside (`_asides`): those
+    visited on another day too (most of a full day's are not, and are asked often)."""
+    doors = s.doors
+    return sorted(e for e in s.units[(agency, day)] if e != ent and len(doors.get(e, ())) > 1)
 
 
 def _targets(
