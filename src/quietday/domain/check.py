@@ -190,13 +190,24 @@ def _over_cap(
         )
 
 
+def _capped(
+    p: _Placed, limit_of: Callable[[Caps], int | None]
+) -> list[tuple[EnterpriseId, dict[date, list[tuple[AgencyId, str]]], int]]:
+    """The enterprises (in order) with more capped dates than their cap under `limit_of`, with
+    those dates and the cap: no bucket of the others (one agency's, a month's, a year's dates)
+    can hold more than the cap."""
+    caps_for = p.instance.caps_for
+    over = []
+    for ent, days in p.capped_dates.items():
+        cap = limit_of(caps_for(ent))
+        if cap is not None and len(days) > cap:
+            over.append((ent, days, cap))
+    return sorted(over, key=lambda row: row[0])
+
+
 def rule_cap_agency_enterprise_year(p: _Placed) -> Iterator[Violation]:
     """同一部门对同一企业年度检查次数上限 (e.g. 嘉善、咸宁: 每年不超过 2 次); routine and special only."""
-    inst = p.instance
-    for ent, days in sorted(p.capped_dates.items()):
-        cap = inst.caps_for(ent).agency_enterprise_per_year
-        if cap is None:
-            continue
+    for ent, days, cap in _capped(p, lambda c: c.agency_enterprise_per_year):
         buckets: dict[tuple[AgencyId, int], dict[date, list[str]]] = defaultdict(dict)
         for day, entries in days.items():
             for agency, who in entries:
@@ -219,11 +230,7 @@ def _enterprise_cap(
     label: Callable[[tuple[int, ...]], str],
 ) -> Iterator[Violation]:
     """Distinct capped dates per enterprise and calendar bucket, all agencies together."""
-    inst = p.instance
-    for ent, days in sorted(p.capped_dates.items()):
-        cap = limit_of(inst.caps_for(ent))
-        if cap is None:
-            continue
+    for ent, days, cap in _capped(p, limit_of):
         buckets: dict[tuple[int, ...], dict[date, list[str]]] = defaultdict(dict)
         for day, entries in days.items():
             buckets[bucket(day)][day] = [w for _, w in entries]
@@ -257,11 +264,14 @@ def rule_cap_enterprise_year(p: _Placed) -> Iterator[Violation]:
 
 def rule_min_gap(p: _Placed) -> Iterator[Violation]:
     """两次检查之间的最短间隔 (min_gap_days) between any two capped inspection dates of an enterprise."""
-    inst = p.instance
-    for ent, days in sorted(p.capped_dates.items()):
-        gap = inst.caps_for(ent).min_gap_days
-        if gap <= 1:
-            continue
+    caps_for = p.instance.caps_for
+    gapped = [
+        (ent, days)
+        for ent, days in p.capped_dates.items()
+        if len(days) > 1 and caps_for(ent).min_gap_days > 1
+    ]
+    for ent, days in sorted(gapped, key=lambda row: row[0]):
+        gap = caps_for(ent).min_gap_days
         ordered = sorted(days.items())
         for (d1, w1), (d2, w2) in itertools.pairwise(ordered):
             added = [w for _, w in w1 if _new(x for _, x in w1)] + [
