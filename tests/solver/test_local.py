@@ -300,6 +300,34 @@ def test_the_finishing_pass_tries_again_only_what_a_change_may_let_in(
     assert len(narrowed) > len(start)
 
 
+@pytest.mark.parametrize("rounds", [1, 4])
+def test_a_relieve_after_a_whole_one_tries_only_what_it_may_place(
+    rounds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every relieve after one that ran to the end, in the rounds and in the finishing pass,
+    tries only what one ejection may place since that one began: fewer than all that waits,
+    for the same schedule as when each tries all that waits."""
+    prepared = prepare(_tight(7))
+    start = greedy(prepared)
+    tried: list[int] = []
+
+    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
+        tried.append(len(waiting))
+        return int(relieve(s, waiting, stop))
+
+    monkeypatch.setattr(local, "relieve", counted)
+    narrowed = polish(prepared, start, rounds=rounds).assignment
+    few = list(tried)
+    tried.clear()
+    monkeypatch.setattr(
+        local, "_reopened", lambda s, waiting, before: [i for i in waiting if i.id not in s.at]
+    )
+    assert polish(prepared, start, rounds=rounds).assignment == narrowed
+    assert few[0] == tried[0]
+    assert len(few) == len(tried)
+    assert all(n < m for n, m in zip(few[1:], tried[1:], strict=True)), (few, tried)
+
+
 def _tight(seed: int, month_cap: int = 2) -> Instance:
     """A generated county with a third of its capacity: most agency days full, many
     inspections waiting."""

@@ -461,6 +461,8 @@ def polish(
     also tries to merge every enterprise's visits once it places nothing more: a stop, the
     rounds used up or none given leave the last round's placements, or the schedule handed
     in, unmerged. Merges never unschedule, so this costs no placement the pass had made.
+    A relieve after one that ran to the end tries only what one ejection may place since that
+    one began (`_reopened`).
     `start`: an assignment, or the schedule an earlier polish left (`Polished.schedule`), to go
     on from without indexing it again; it is changed."""
     s = start if isinstance(start, Schedule) else Schedule(prepared, start)
@@ -469,13 +471,19 @@ def polish(
     )
     filled = relieved = merged = done = 0
     settled = False
+    # When the last relieve that ran to the end began: what it left waits until a change
+    # since may let one ejection place it (`_reopened`).
+    relieved_at: dict[InspectionId, date] | None = None
     for _ in range(rounds):
         if should_stop():
             break
         done += 1
         f = fill(s, waiting, should_stop)
         m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1), should_stop)
-        r = relieve(s, [i for i in waiting if i.id not in s.at], should_stop)
+        at_relieve = dict(s.at)
+        r = relieve(s, _relievable(s, waiting, relieved_at), should_stop)
+        if not should_stop():  # a stop is for good: not stopped now, not cut short
+            relieved_at = at_relieve
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             settled = True
@@ -485,14 +493,12 @@ def polish(
     # Each change raises the objective, so this ends; it ends on a fill and a relieve that
     # found nothing more.
     reached = waiting
-    relieved_at: dict[InspectionId, date] | None = None
     merge_all = not settled
     while finish:
         s.touched.clear()
         before = dict(s.at)
         f = fill(s, reached)
-        unplaced = [i for i in waiting if i.id not in s.at]
-        tried = unplaced if relieved_at is None else _reopened(s, unplaced, relieved_at)
+        tried = _relievable(s, waiting, relieved_at)
         relieved_at = dict(s.at)
         r = relieve(s, tried)
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
@@ -504,6 +510,15 @@ def polish(
             break
         reached = _reached(s, waiting, before)
     return Polished(dict(s.at), LocalReport(filled, relieved, merged, done), s)
+
+
+def _relievable(
+    s: Schedule, waiting: Sequence[Inspection], relieved_at: dict[InspectionId, date] | None
+) -> list[Inspection]:
+    """What a relieve tries: the unplaced of `waiting`, only those one ejection may place since
+    `relieved_at` (when the last relieve that tried them all began) when there was one."""
+    unplaced = [i for i in waiting if i.id not in s.at]
+    return unplaced if relieved_at is None else _reopened(s, unplaced, relieved_at)
 
 
 def _changes(
