@@ -420,22 +420,24 @@ def measure_assignment(
     instance: Instance, placed: Assignment, unscheduled: Sequence[Unscheduled] = ()
 ) -> Metrics:
     """`measure` of the solution that places `placed` (its visits need not be made)."""
-    assignment = {i: d for i, d in placed.items() if i in instance.by_id}
-    doors = {(instance.by_id[i].enterprise, d) for i, d in assignment.items()}
+    by_id = instance.by_id
+    assignment = {i: d for i, d in placed.items() if i in by_id}
+    # The agencies at each door (enterprise, date): one pass for the doors and the priority.
     agencies: dict[Door, set[AgencyId]] = defaultdict(set)
+    total_priority = 0
     for iid, day in assignment.items():
-        agencies[(instance.by_id[iid].enterprise, day)].add(instance.by_id[iid].agency)
+        insp = by_id[iid]
+        total_priority += insp.priority
+        agencies[(insp.enterprise, day)].add(insp.agency)
     moved = sum(
-        1
-        for iid, day in instance.previous.items()
-        if iid in instance.by_id and assignment.get(iid) != day
+        1 for iid, day in instance.previous.items() if iid in by_id and assignment.get(iid) != day
     )
     return Metrics(
         inspections=len(instance.inspections),
         scheduled=len(assignment),
-        total_priority=sum(instance.by_id[i].priority for i in assignment),
+        total_priority=total_priority,
         possible_priority=sum(i.priority for i in instance.inspections),
-        visits=len(doors),
+        visits=len(agencies),
         joint_visits=sum(1 for a in agencies.values() if len(a) > 1),
         moved=moved,
         unscheduled_by_reason=dict(sorted(Counter(u.reason.value for u in unscheduled).items())),
