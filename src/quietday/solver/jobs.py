@@ -191,6 +191,7 @@ def _finished(
             base_metrics
         ):
             best, state = repair.assignment, repair.state
+        del repair  # the rule state is all the rest needs of the repair's indexes
         lap("repair")
     unscheduled = explain_unscheduled(inst, best, state=state)
     lap("explain")
