@@ -220,6 +220,34 @@ def test_what_a_full_day_could_give_up_is_kept_only_while_true(
                 assert kept == fresh.groups(item, day, blockers=fresh.blockers(item, day))
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(states())
+def test_trying_ejections_keeps_what_full_days_could_give_up(
+    case: tuple[Instance, ScheduleState],
+) -> None:
+    """The explanations try many ejections on a schedule that stays as it is: each try puts
+    the placements back, so the groups of a day full for capacity found before it are still
+    those a state built afresh gives, and are kept rather than made again."""
+    inst, state = case
+    found = {
+        (item.id, day): state.groups(item, day, blockers=state.blockers(item, day))
+        for item in inst.inspections
+        for day in DAYS
+    }
+    for (iid, day), groups in found.items():
+        for source, group in groups:
+            for target in (None, *DAYS):
+                state.ejects(inst.by_id[iid], day, group=group, source=source, target=target)
+    fresh = _rebuilt(inst, state)
+    for (iid, day), groups in found.items():
+        item = inst.by_id[iid]
+        blockers = state.blockers(item, day)
+        again = state.groups(item, day, blockers=blockers)
+        assert again == fresh.groups(item, day, blockers=fresh.blockers(item, day))
+        if {b.reason for b in blockers} == {Reason.CAPACITY}:
+            assert again is groups
+
+
 def test_prepare_keeps_the_open_days_the_pins_and_history_leave() -> None:
     """A capacity used up by a pin, a monthly cap filled by history and a gap around a pin."""
     d = doc(

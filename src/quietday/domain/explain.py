@@ -153,11 +153,12 @@ class EjectionFinder:
             for g in group[1:]:
                 common.intersection_update(self.instance.open_days(g))
             common.discard(source)
-            for g in group:
-                self.state.remove(g, source)
-            found = [t for t in sorted(common) if self._fits(group, t)]
-            for g in group:
-                self.state.place(g, source)
+            with self.state.trial(group[0].enterprise):
+                for g in group:
+                    self.state.remove(g, source)
+                found = [t for t in sorted(common) if self._fits(group, t)]
+                for g in group:
+                    self.state.place(g, source)
             self._places[key] = found
         return found
 

@@ -483,21 +483,52 @@ class ScheduleState:
         """Whether carrying `group` from `source` to `target` (None: unscheduling it) lets
         `inspection` onto `day` with every rule kept; the state is left as it was. Open days
         (window, working, quiet) are the caller's."""
-        for g in group:
-            self.remove(g, source)
-        placed: list[Inspection] = []
-        ok = True
-        if target is not None:
+        with self.trial(group[0].enterprise):
             for g in group:
-                if not self.allows(g, target):
-                    ok = False
-                    break
-                self.place(g, target)
-                placed.append(g)
-        ok = ok and self.allows(inspection, day)
-        if target is not None:
-            for g in placed:
-                self.remove(g, target)
-        for g in group:
-            self.place(g, source)
+                self.remove(g, source)
+            placed: list[Inspection] = []
+            ok = True
+            if target is not None:
+                for g in group:
+                    if not self.allows(g, target):
+                        ok = False
+                        break
+                    self.place(g, target)
+                    placed.append(g)
+            ok = ok and self.allows(inspection, day)
+            if target is not None:
+                for g in placed:
+                    self.remove(g, target)
+            for g in group:
+                self.place(g, source)
         return ok
+
+    def trial(self, enterprise: EnterpriseId) -> _Trial:
+        """A context inside which placements of `enterprise` change and come back as they
+        were: the caches of `groups` and `_parts` (which depend on placements alone) are kept,
+        not forgotten. An error inside loses them instead."""
+        return _Trial(self, enterprise)
+
+
+class _Trial:
+    """`ScheduleState.trial`: a class, not a generator (explanations enter one per move tried)."""
+
+    __slots__ = ("_carried", "_enterprise", "_parts", "_state")
+
+    def __init__(self, state: ScheduleState, enterprise: EnterpriseId) -> None:
+        self._state = state
+        self._enterprise = enterprise
+
+    def __enter__(self) -> None:
+        state = self._state
+        self._parts = state._parts_of.get(self._enterprise)
+        self._carried = state._carried
+        state._carried = {}  # nothing in it to forget meanwhile
+
+    def __exit__(self, error: type[BaseException] | None, *_: object) -> None:
+        if error is not None:
+            return
+        state = self._state
+        state._carried = self._carried
+        if self._parts is not None:
+            state._parts_of[self._enterprise] = self._parts
