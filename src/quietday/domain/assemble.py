@@ -13,6 +13,8 @@ __all__ = ["visits_from"]
 
 def _lead(instance: Instance, iids: list[InspectionId]) -> AgencyId:
     """牵头部门: the agency bringing most inspections, then most priority, then the smallest id."""
+    if len(iids) == 1:  # most visits
+        return instance.by_id[iids[0]].agency
     count: dict[AgencyId, list[int]] = defaultdict(lambda: [0, 0])
     for iid in iids:
         insp = instance.by_id[iid]
