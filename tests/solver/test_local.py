@@ -369,3 +369,58 @@ def test_what_a_change_may_open_to_one_ejection_holds_every_inspection_it_places
     assert kept
     assert [i.id for i in left_out if relieve(s, [i])] == []
     assert relieve(s, kept) > 0
+
+
+@pytest.mark.parametrize(("seed", "month_cap"), [(3, 2), (7, 2), (7, 1)])
+def test_what_a_change_may_let_merge_holds_every_enterprise_that_merges(
+    seed: int, month_cap: int
+) -> None:
+    """After a polish (no merge left) and random moves (taken off full agency days, moved
+    elsewhere): no enterprise that `_unmerged` leaves out merges, though some it keeps do.
+    The moves free room on full days, where visits of other days may join, and change
+    enterprises that occupy full days (whether they can step aside)."""
+    prepared = prepare(_tight(seed, month_cap))
+    s = Schedule(prepared, polish(prepared, greedy(prepared)).assignment)
+    several = sorted(e for e, d in s.doors.items() if len(d) > 1)
+    assert local.merge(s, several) == 0
+    before = dict(s.at)
+    rng = random.Random(seed)
+    placed = [i for i in prepared.free if i.id in s.at]
+    full = [i for i in placed if s.at[i.id] in s.state.full_days(i.agency)]
+    _shake(s, rng.sample(full, 8) + rng.sample(placed, 4), rng)
+    several = sorted(e for e, d in s.doors.items() if len(d) > 1)
+    kept = local._unmerged(s, several, before)
+    left_out = [e for e in several if e not in kept]
+    assert left_out
+    assert kept
+    assert [e for e in left_out if local.merge(s, [e])] == []
+    assert local.merge(s, kept) > 0
+
+
+@pytest.mark.parametrize("rounds", [1, 4])
+def test_a_merge_after_a_whole_one_tries_only_what_may_merge(
+    rounds: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every merge of all visits after one that ran to the end, in the rounds and in the
+    finishing pass, tries only the enterprises a change since may let merge: fewer than all
+    visited twice, for the same schedule as when each tries them all."""
+    prepared = prepare(_tight(7))
+    start = greedy(prepared)
+    tried: list[int] = []
+    real = local.merge
+
+    def counted(s: Schedule, enterprises: Any, stop: Any = lambda: False) -> int:
+        enterprises = list(enterprises)
+        if len(enterprises) > 50:  # not the finishing pass's merge of what it moved
+            tried.append(len(enterprises))
+        return int(real(s, enterprises, stop))
+
+    monkeypatch.setattr(local, "merge", counted)
+    narrowed = polish(prepared, start, rounds=rounds).assignment
+    few = list(tried)
+    tried.clear()
+    monkeypatch.setattr(local, "_unmerged", lambda s, several, before: list(several))
+    assert polish(prepared, start, rounds=rounds).assignment == narrowed
+    assert few[0] == tried[0]
+    assert len(few) == len(tried) > 1
+    assert all(n < m for n, m in zip(few[1:], tried[1:], strict=True)), (few, tried)

@@ -458,11 +458,12 @@ def polish(
     Merging comes before relieving in a round: a stop falls on the moves that only the
     finishing pass (which relieves) would otherwise leave without merging. Unless a round
     changed nothing (then every merge was tried since the last change), the finishing pass
-    also tries to merge every enterprise's visits once it places nothing more: a stop, the
+    also merges every enterprise's visits once it places nothing more, until no merge is
+    left: a stop, the
     rounds used up or none given leave the last round's placements, or the schedule handed
     in, unmerged. Merges never unschedule, so this costs no placement the pass had made.
-    A relieve after one that ran to the end tries only what one ejection may place since that
-    one began (`_reopened`).
+    A fill, merge or relieve after one that ran to the end tries only what a change since
+    that one began may let in (`_reached`, `_unmerged`, `_reopened`).
     `start`: an assignment, or the schedule an earlier polish left (`Polished.schedule`), to go
     on from without indexing it again; it is changed."""
     s = start if isinstance(start, Schedule) else Schedule(prepared, start)
@@ -471,19 +472,27 @@ def polish(
     )
     filled = relieved = merged = done = 0
     settled = False
-    # When the last relieve that ran to the end began: what it left waits until a change
-    # since may let one ejection place it (`_reopened`).
+    # When the last fill, merge and relieve that ran to the end began: what each left is tried
+    # again only where a change since may let it in (`_reached`, `_unmerged`, `_reopened`).
+    filled_at: dict[InspectionId, date] | None = None
+    merged_at: dict[InspectionId, date] | None = None
     relieved_at: dict[InspectionId, date] | None = None
     for _ in range(rounds):
         if should_stop():
             break
         done += 1
-        f = fill(s, waiting, should_stop)
-        m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1), should_stop)
-        at_relieve = dict(s.at)
-        r = relieve(s, _relievable(s, waiting, relieved_at), should_stop)
+        at = dict(s.at)
+        f = fill(s, _fillable(s, waiting, filled_at), should_stop)
         if not should_stop():  # a stop is for good: not stopped now, not cut short
-            relieved_at = at_relieve
+            filled_at = at
+        at = dict(s.at)
+        m = merge(s, _mergeable(s, merged_at), should_stop)
+        if not should_stop():
+            merged_at = at
+        at = dict(s.at)
+        r = relieve(s, _relievable(s, waiting, relieved_at), should_stop)
+        if not should_stop():
+            relieved_at = at
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             settled = True
@@ -491,25 +500,42 @@ def polish(
     # The finishing pass, whatever the clock says: nothing that fits is left out, nor what
     # one ejection places.
     # Each change raises the objective, so this ends; it ends on a fill and a relieve that
-    # found nothing more.
-    reached = waiting
+    # found nothing more, and (unless a round changed nothing) a merge of every enterprise's
+    # visits that a change may let merge that found nothing more.
     merge_all = not settled
     while finish:
         s.touched.clear()
-        before = dict(s.at)
-        f = fill(s, reached)
+        at = dict(s.at)
+        f = fill(s, _fillable(s, waiting, filled_at))
+        filled_at = at
         tried = _relievable(s, waiting, relieved_at)
         relieved_at = dict(s.at)
         r = relieve(s, tried)
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
         if merge_all and not (f or r or m):
-            merge_all = False
-            m = merge(s, sorted(e for e, d in s.doors.items() if len(d) > 1))
+            at = dict(s.at)
+            m = merge(s, _mergeable(s, merged_at))
+            merged_at, merge_all = at, m > 0
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
-        reached = _reached(s, waiting, before)
     return Polished(dict(s.at), LocalReport(filled, relieved, merged, done), s)
+
+
+def _fillable(
+    s: Schedule, waiting: Sequence[Inspection], filled_at: dict[InspectionId, date] | None
+) -> Sequence[Inspection]:
+    """What a fill tries: all of `waiting`, only those a change may let in since `filled_at`
+    (when the last fill that tried them all began) when there was one."""
+    return waiting if filled_at is None else _reached(s, waiting, filled_at)
+
+
+def _mergeable(s: Schedule, merged_at: dict[InspectionId, date] | None) -> list[EnterpriseId]:
+    """What a merge tries: the enterprises visited twice or more, only those a change may let
+    merge since `merged_at` (when the last merge that tried them all began) when there was
+    one (`_unmerged`)."""
+    several = sorted(e for e, d in s.doors.items() if len(d) > 1)
+    return several if merged_at is None else _unmerged(s, several, merged_at)
 
 
 def _relievable(
@@ -598,3 +624,46 @@ def _reopened(
             for iid in iids:
                 days[by_id[iid].agency].add(d)
     return _touching(s, waiting, ents, days)
+
+
+def _unmerged(
+    s: Schedule, several: Sequence[EnterpriseId], before: dict[InspectionId, date]
+) -> list[EnterpriseId]:
+    """Of `several`, the enterprises a change since `before` (when a merge that tried them all
+    began) may let merge. A merge moves an enterprise's visits onto one of their common
+    candidate days: it fails by the enterprise's own dates (caps, the gap), by an agency with
+    no room that day, or, where one agency is full, by no occupant able to step aside onto
+    one of its other visit days. So: the enterprises that moved; those with a movable
+    inspection whose agency has room on one of its candidate days where its load changed;
+    and those with one whose agency is full on one of its candidate days where an occupant
+    moved, or is visited on a day where that agency's load changed and it has room."""
+    ents, units = _changes(s, before)
+    room = {a: open_ for a, days in units.items() if (open_ := days - s.state.full_days(a))}
+    roomy = set().union(*room.values())
+    by_id = s.instance.by_id
+    opened: dict[AgencyId, set[date]] = defaultdict(set)
+    for agency, days in room.items():
+        opened[agency] |= days
+    for ent in several:
+        doors = s.doors[ent]
+        moved = ent in ents
+        if not moved and roomy.isdisjoint(doors):
+            continue
+        for day, iids in doors.items():
+            for iid in iids:
+                agency = by_id[iid].agency
+                if day in s.state.full_days(agency) and (
+                    moved or not room.get(agency, _NO_DAYS).isdisjoint(doors)
+                ):
+                    opened[agency].add(day)
+    return [
+        ent
+        for ent in several
+        if ent in ents
+        or any(
+            not opened.get(by_id[iid].agency, _NO_DAYS).isdisjoint(s.candidate_set[iid])
+            for iids in s.doors[ent].values()
+            for iid in iids
+            if s.movable(iid)
+        )
+    ]
