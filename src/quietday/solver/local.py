@@ -636,7 +636,8 @@ def _unmerged(
     one of its other visit days. So: the enterprises that moved; those with a movable
     inspection whose agency has room on one of its candidate days where its load changed;
     and those with one whose agency is full on one of its candidate days where an occupant
-    moved, or is visited on a day where that agency's load changed and it has room."""
+    that can step aside now moved, or is visited on a day where that agency's load changed
+    and it has room."""
     ents, units = _changes(s, before)
     room = {a: open_ for a, days in units.items() if (open_ := days - s.state.full_days(a))}
     roomy = set().union(*room.values())
@@ -650,10 +651,11 @@ def _unmerged(
         if not moved and roomy.isdisjoint(doors):
             continue
         for day, iids in doors.items():
-            for iid in iids:
-                agency = by_id[iid].agency
-                if day in s.state.full_days(agency) and (
-                    moved or not room.get(agency, _NO_DAYS).isdisjoint(doors)
+            for agency in {by_id[iid].agency for iid in iids}:
+                if (
+                    day in s.state.full_days(agency)
+                    and (moved or not room.get(agency, _NO_DAYS).isdisjoint(doors))
+                    and next(iter(_asides(s, agency, day, ent)), None) is not None
                 ):
                     opened[agency].add(day)
     return [
