@@ -284,9 +284,9 @@ def test_the_finishing_pass_tries_again_only_what_a_change_may_let_in(
     tried: list[int] = []
     real = getattr(local, step)
 
-    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
+    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False, **kw: Any) -> int:
         tried.append(len(waiting))
-        return int(real(s, waiting, stop))
+        return int(real(s, waiting, stop, **kw))
 
     monkeypatch.setattr(local, step, counted)
     narrowed = polish(prepared, start, should_stop=lambda: True).assignment
@@ -311,9 +311,9 @@ def test_a_relieve_after_a_whole_one_tries_only_what_it_may_place(
     start = greedy(prepared)
     tried: list[int] = []
 
-    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False) -> int:
+    def counted(s: Schedule, waiting: Any, stop: Any = lambda: False, **kw: Any) -> int:
         tried.append(len(waiting))
-        return int(relieve(s, waiting, stop))
+        return int(relieve(s, waiting, stop, **kw))
 
     monkeypatch.setattr(local, "relieve", counted)
     narrowed = polish(prepared, start, rounds=rounds).assignment
@@ -429,3 +429,38 @@ def test_a_merge_after_a_whole_one_tries_only_what_may_merge(
     for s in (narrowed, everything):
         several = sorted(e for e, d in s.doors.items() if len(d) > 1)
         assert [e for e in several if real(s, [e])] == []
+
+
+@pytest.mark.parametrize(("seed", "month_cap"), [(3, 2), (7, 2), (7, 1)])
+def test_a_relieve_going_on_from_what_one_before_found_places_what_a_fresh_one_does(
+    seed: int, month_cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relieve told of the moves since the last one (taken off full agency days, moved
+    elsewhere) places what a relieve that remembers nothing
+    places on the same schedule, with fewer tries of carrying a full day's occupants."""
+    prepared = prepare(_tight(seed, month_cap))
+    done = polish(prepared, greedy(prepared)).assignment
+    waiting = sorted(
+        (i for i in prepared.free if prepared.candidates[i.id]), key=lambda i: (-i.priority, i.id)
+    )
+    s = Schedule(prepared, done)
+    memory = local._Memory()
+    assert relieve(s, [i for i in waiting if i.id not in s.at], memory=memory) == 0
+    rng = random.Random(seed)
+    placed = [i for i in waiting if i.id in s.at]
+    full = [i for i in placed if s.at[i.id] in s.state.full_days(i.agency)]
+    _shake(s, list(dict.fromkeys(rng.sample(full, 6) + rng.sample(placed, 6))), rng)
+    fresh = Schedule(prepared, dict(s.at))
+    tries: list[str] = []
+    real = local._eject
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        tries.append("told" if args[0] is s else "fresh")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(local, "_eject", counted)
+    told = relieve(s, [i for i in waiting if i.id not in s.at], memory=memory)
+    again = relieve(fresh, [i for i in waiting if i.id not in fresh.at])
+    assert told == again > 0
+    assert s.at == fresh.at
+    assert tries.count("told") < tries.count("fresh")

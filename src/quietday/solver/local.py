@@ -304,52 +304,129 @@ def _cheapest(groups: Groups) -> tuple[int, date, Moves] | None:
     return None if best is None else (best[0], best[2], best[3])
 
 
-# Per agency, its days full for capacity alone on which no occupant can be carried elsewhere,
-# with their cheapest occupant's priority.
-Stuck = dict[AgencyId, dict[date, int | None]]
+class _Stuck:
+    """Full agency days (for capacity alone) none of whose occupants can be carried elsewhere,
+    with their cheapest occupant's priority (None: none can be dropped either)."""
 
+    def __init__(self) -> None:
+        self.days: dict[AgencyId, dict[date, int | None]] = {}
+        # Per agency, the stuck days whose occupants' groups hold it, with the days those
+        # groups could go to were there room (their common candidate days).
+        self.reach: dict[AgencyId, dict[tuple[AgencyId, date], frozenset[date]]] = {}
+        self._held: dict[tuple[AgencyId, date], list[AgencyId]] = {}
 
-def _forget(
-    s: Schedule, stuck: Stuck, nowhere: _Nowhere, *, carried: tuple[date, Moves], insp: Inspection
-) -> None:
-    """After `carried` (moves off a date) and `insp` placed: forget what they may have changed.
-    Their agencies' loads changed on the dates they left and took; room is freed only where a
-    moved group's agency is no longer full on the date it left (where `insp` took the unit it
-    left, none is), and there occupants of other full days may now go. Their enterprises'
-    days and caps changed, and with them what they could carry wherever they occupy a day.
-    Memories of a pass that changes something may stay a little too long (an occupant whose
-    visit holds another agency with freed room); a pass that changes nothing is exact, and
-    polishing ends on one."""
-    source, moves = carried
-    agencies = {i.agency for i, _ in moves}
-    ents = {i.enterprise for i, _ in moves} | {insp.enterprise}
-    freed = {(a, source) for a in agencies if source not in s.state.full_days(a)}
-    changed = {(i.agency, d) for i, d in moves if d is not None} | {(insp.agency, s.at[insp.id])}
-    changed |= {(a, source) for a in agencies}
-    # Where the moved enterprises now occupy a day.
-    changed |= {
-        (s.instance.by_id[i].agency, d)
-        for ent in ents
-        for d, iids in s.doors.get(ent, {}).items()
-        for i in iids
-    }
-    for agency, _ in freed:
-        stuck.pop(agency, None)
-    for agency, day in changed:
-        days = stuck.get(agency)
+    def mark(
+        self, s: Schedule, agency: AgencyId, day: date, cheapest: int | None, groups: Groups
+    ) -> None:
+        self.days.setdefault(agency, {})[day] = cheapest
+        reach: dict[AgencyId, set[date]] = defaultdict(set)
+        for _, group in groups:
+            common = s.candidate_set[group[0].id].intersection(
+                *(s.candidate_set[g.id] for g in group[1:])
+            )
+            for a in {g.agency for g in group}:
+                reach[a] |= common
+        self._held[(agency, day)] = list(reach)
+        for a, days in reach.items():
+            self.reach.setdefault(a, {})[(agency, day)] = frozenset(days)
+
+    def freed(self, agency: AgencyId, day: date) -> None:
+        """`agency` has room on `day`: a group holding it may now go there."""
+        reach = self.reach.get(agency)
+        if reach:
+            for key in [key for key, days in reach.items() if day in days]:
+                self.forget(*key)
+
+    def forget(self, agency: AgencyId, day: date) -> None:
+        days = self.days.get(agency)
         if days is not None:
             days.pop(day, None)
-    nowhere.commit(freed, ents)
+        for a in self._held.pop((agency, day), ()):
+            self.reach[a].pop((agency, day), None)
 
 
-def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: False) -> int:
+class _Memory:
+    """What relieves found on a schedule that stays true until a change it depends on: full
+    days none of whose occupants can leave (`_Stuck`), groups with no day to go to
+    (`_Nowhere`). Kept from one relieve of a polish to the next and told what moved in between
+    (fills, merges), and within a relieve what its own moves changed: a relieve that changes
+    nothing leaves nothing that one ejection places, whatever it was told before."""
+
+    def __init__(self) -> None:
+        self.stuck = _Stuck()
+        self.nowhere = _Nowhere()
+        # The schedule when the last relieve ended.
+        self.seen: dict[InspectionId, date] | None = None
+
+    def catch_up(self, s: Schedule) -> None:
+        """Forget what the moves since the last relieve ended may have changed."""
+        if self.seen is None:
+            return
+        before, by_id = self.seen, s.instance.by_id
+        moved = [by_id[i] for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
+        self.forget(
+            s,
+            {i.enterprise for i in moved},
+            left={(i.agency, d) for i in moved if (d := before.get(i.id)) is not None},
+            took={(i.agency, d) for i in moved if (d := s.at.get(i.id)) is not None},
+        )
+
+    def forget(
+        self,
+        s: Schedule,
+        ents: set[EnterpriseId],
+        *,
+        left: set[tuple[AgencyId, date]],
+        took: set[tuple[AgencyId, date]],
+    ) -> None:
+        """After inspections of `ents` moved, leaving agency days `left` and taking `took`.
+        Room is freed only where a day left is no longer full, and there groups of other full
+        days may now go (a whole visit's group holds each of its agencies). The moved
+        enterprises' days and caps changed, and with them what they could carry wherever they
+        occupy a day."""
+        freed = {(a, d) for a, d in left if d not in s.state.full_days(a)}
+        by_id = s.instance.by_id
+        # Where the moved enterprises now occupy a day.
+        occupied = {
+            (by_id[i].agency, d)
+            for ent in ents
+            for d, iids in s.doors.get(ent, {}).items()
+            for i in iids
+        }
+        for agency, day in freed:
+            self.stuck.freed(agency, day)
+        for agency, day in left | took | occupied:
+            self.stuck.forget(agency, day)
+        self.nowhere.commit(freed, ents)
+
+
+def _forget(memory: _Memory, s: Schedule, *, carried: tuple[date, Moves], insp: Inspection) -> None:
+    """After `carried` (moves off a date) and `insp` placed: forget what they may have
+    changed."""
+    source, moves = carried
+    memory.forget(
+        s,
+        {i.enterprise for i, _ in moves} | {insp.enterprise},
+        left={(i.agency, source) for i, _ in moves},
+        took={(i.agency, d) for i, d in moves if d is not None} | {(insp.agency, s.at[insp.id])},
+    )
+
+
+def relieve(
+    s: Schedule,
+    waiting: Sequence[Inspection],
+    stop: Stop = lambda: False,
+    memory: _Memory | None = None,
+) -> int:
     """Place waiting inspections on blocked days by one ejection: carry what blocks (an
     occupant of a full agency day, the enterprise's own inspections using up a cap or the gap)
-    to another day, or drop it when its total priority is lower."""
+    to another day, or drop it when its total priority is lower. `memory`: what earlier
+    relieves on `s` found (many inspections wait for the same full days), brought up to date
+    here and kept so."""
     placed = 0
-    # As found and still true: many inspections wait for the same full days.
-    stuck: Stuck = {}
-    nowhere = _Nowhere()
+    memory = memory or _Memory()
+    memory.catch_up(s)
+    stuck, nowhere = memory.stuck, memory.nowhere
     for insp in _until(waiting, stop):
         if insp.id in s.at:
             continue
@@ -357,7 +434,7 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
         days = s.prepared.candidates[insp.id]
         for day in sorted(days, key=lambda d: (d not in doors, -d.toordinal())):
             # Remembered only for what the full day blocks (not an enterprise visited there).
-            agency_stuck = stuck.get(insp.agency, {})
+            agency_stuck = stuck.days.get(insp.agency, {})
             known = day in agency_stuck and not s.state.joins(insp, day)
             cheapest = agency_stuck.get(day)
             if known and (cheapest is None or cheapest >= insp.priority):
@@ -374,19 +451,20 @@ def relieve(s: Schedule, waiting: Sequence[Inspection], stop: Stop = lambda: Fal
                 )
                 if carried is not None:
                     placed += 1
-                    _forget(s, stuck, nowhere, carried=carried, insp=insp)
+                    _forget(memory, s, carried=carried, insp=insp)
                     break
             drop = _cheapest(groups)
             if only_capacity and not known and not fitted:
-                stuck.setdefault(insp.agency, {})[day] = None if drop is None else drop[0]
+                stuck.mark(s, insp.agency, day, None if drop is None else drop[0], groups)
             if (
                 drop is not None
                 and drop[0] < insp.priority
                 and s.try_moves([*drop[2], (insp, day)])
             ):
                 placed += 1
-                _forget(s, stuck, nowhere, carried=drop[1:], insp=insp)
+                _forget(memory, s, carried=drop[1:], insp=insp)
                 break
+    memory.seen = dict(s.at)
     return placed
 
 
@@ -463,7 +541,8 @@ def polish(
     rounds used up or none given leave the last round's placements, or the schedule handed
     in, unmerged. Merges never unschedule, so this costs no placement the pass had made.
     A fill, merge or relieve after one that ran to the end tries only what a change since
-    that one began may let in (`_reached`, `_unmerged`, `_reopened`).
+    that one began may let in (`_reached`, `_unmerged`, `_reopened`); each relieve goes on
+    from what the ones before found (`_Memory`).
     `start`: an assignment, or the schedule an earlier polish left (`Polished.schedule`), to go
     on from without indexing it again; it is changed."""
     s = start if isinstance(start, Schedule) else Schedule(prepared, start)
@@ -477,6 +556,7 @@ def polish(
     filled_at: dict[InspectionId, date] | None = None
     merged_at: dict[InspectionId, date] | None = None
     relieved_at: dict[InspectionId, date] | None = None
+    memory = _Memory()
     for _ in range(rounds):
         if should_stop():
             break
@@ -490,7 +570,7 @@ def polish(
         if not should_stop():
             merged_at = at
         at = dict(s.at)
-        r = relieve(s, _relievable(s, waiting, relieved_at), should_stop)
+        r = relieve(s, _relievable(s, waiting, relieved_at), should_stop, memory=memory)
         if not should_stop():
             relieved_at = at
         filled, relieved, merged = filled + f, relieved + r, merged + m
@@ -510,7 +590,7 @@ def polish(
         filled_at = at
         tried = _relievable(s, waiting, relieved_at)
         relieved_at = dict(s.at)
-        r = relieve(s, tried)
+        r = relieve(s, tried, memory=memory)
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
         if merge_all and not (f or r or m):
             at = dict(s.at)
@@ -605,8 +685,7 @@ def _reopened(
     So: the inspections of an enterprise that moved or that has such new room, or of an
     agency whose load changed on one of their days or that such an enterprise occupies there.
     Room is judged now, not when the relieve ran: a day that was full then and has room now
-    changed, and its last change left it with room. Memories a relieve kept a little too
-    long concern days that changed, so they are covered too."""
+    changed, and its last change left it with room."""
     ents, units = _changes(s, before)
     room = {a: open_ for a, days in units.items() if (open_ := days - s.state.full_days(a))}
     by_id = s.instance.by_id
