@@ -536,8 +536,7 @@ def polish(
     Merging comes before relieving in a round: a stop falls on the moves that only the
     finishing pass (which relieves) would otherwise leave without merging. Unless a round
     changed nothing (then every merge was tried since the last change), the finishing pass
-    also merges every enterprise's visits once it places nothing more, until no merge is
-    left: a stop, the
+    also tries to merge every enterprise's visits once it places nothing more: a stop, the
     rounds used up or none given leave the last round's placements, or the schedule handed
     in, unmerged. Merges never unschedule, so this costs no placement the pass had made.
     A fill, merge or relieve after one that ran to the end tries only what a change since
@@ -580,8 +579,7 @@ def polish(
     # The finishing pass, whatever the clock says: nothing that fits is left out, nor what
     # one ejection places.
     # Each change raises the objective, so this ends; it ends on a fill and a relieve that
-    # found nothing more, and (unless a round changed nothing) a merge of every enterprise's
-    # visits that a change may let merge that found nothing more.
+    # found nothing more.
     merge_all = not settled
     while finish:
         s.touched.clear()
@@ -593,9 +591,8 @@ def polish(
         r = relieve(s, tried, memory=memory)
         m = merge(s, sorted(e for e in s.touched if len(s.doors.get(e, {})) > 1))
         if merge_all and not (f or r or m):
-            at = dict(s.at)
+            merge_all = False
             m = merge(s, _mergeable(s, merged_at))
-            merged_at, merge_all = at, m > 0
         filled, relieved, merged = filled + f, relieved + r, merged + m
         if not (f or r or m):
             break
