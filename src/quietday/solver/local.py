@@ -181,6 +181,14 @@ def _rivals(s: Schedule, agency: AgencyId, day: date, ent: EnterpriseId) -> list
     return sorted(e for e in s.units[(agency, day)] if e != ent and len(doors.get(e, ())) > 1)
 
 
+def _common(s: Schedule, group: Sequence[Inspection]) -> frozenset[date]:
+    """The candidate days all of `group` share."""
+    days = s.candidate_set[group[0].id]
+    for g in group[1:]:
+        days &= s.candidate_set[g.id]
+    return days
+
+
 def _targets(
     s: Schedule,
     group: Sequence[Inspection],
@@ -196,9 +204,7 @@ def _targets(
     of `insp`, which goes there), latest first; None when there is no such day. With the
     `blockers` of `insp` on `day` (the group being its enterprise's own), only the days that
     do not use them up again (`carry_targets`)."""
-    common = s.candidate_set[group[0].id]
-    for g in group[1:]:
-        common &= s.candidate_set[g.id]
+    common = _common(s, group)
     ent = group[0].enterprise
     full = {a: s.state.full_days(a) for a in {g.agency for g in group}}
     room = set(common.difference(*full.values()))
@@ -235,10 +241,7 @@ class _Nowhere:
         self.of_enterprise: dict[EnterpriseId, list[GroupKey]] = defaultdict(list)
 
     def add(self, s: Schedule, key: GroupKey, group: Sequence[Inspection]) -> None:
-        days = s.candidate_set[group[0].id]
-        for g in group[1:]:
-            days &= s.candidate_set[g.id]
-        self.days[key] = days
+        self.days[key] = _common(s, group)
         for agency in {g.agency for g in group}:
             self.of_agency[agency].append(key)
         self.of_enterprise[group[0].enterprise].append(key)
@@ -321,9 +324,7 @@ class _Stuck:
         self.days.setdefault(agency, {})[day] = cheapest
         reach: dict[AgencyId, set[date]] = defaultdict(set)
         for _, group in groups:
-            common = s.candidate_set[group[0].id].intersection(
-                *(s.candidate_set[g.id] for g in group[1:])
-            )
+            common = _common(s, group)
             for a in {g.agency for g in group}:
                 reach[a] |= common
         self._held[(agency, day)] = list(reach)
@@ -362,8 +363,8 @@ class _Memory:
         """Forget what the moves since the last relieve ended may have changed."""
         if self.seen is None:
             return
-        before, by_id = self.seen, s.instance.by_id
-        moved = [by_id[i] for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
+        before = self.seen
+        moved = _moved(s, before)
         self.forget(
             s,
             {i.enterprise for i in moved},
@@ -629,14 +630,19 @@ def _changes(
 ) -> tuple[set[EnterpriseId], dict[AgencyId, set[date]]]:
     """What moved since `before`: the enterprises of the inspections that moved, and per
     agency the days its load changed on."""
-    moved = [i for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
-    by_id = s.instance.by_id
+    moved = _moved(s, before)
     units: dict[AgencyId, set[date]] = defaultdict(set)
     for i in moved:
-        for d in (before.get(i), s.at.get(i)):
+        for d in (before.get(i.id), s.at.get(i.id)):
             if d is not None:
-                units[by_id[i].agency].add(d)
-    return {by_id[i].enterprise for i in moved}, units
+                units[i.agency].add(d)
+    return {i.enterprise for i in moved}, units
+
+
+def _moved(s: Schedule, before: dict[InspectionId, date]) -> list[Inspection]:
+    """The inspections placed elsewhere, or placed or unplaced, since `before`."""
+    by_id = s.instance.by_id
+    return [by_id[i] for i in before.keys() | s.at.keys() if before.get(i) != s.at.get(i)]
 
 
 _NO_DAYS: frozenset[date] = frozenset()
