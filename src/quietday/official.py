@@ -9,14 +9,15 @@ supervisor keeps the calendar in the database (`planning.calendar`), seeded from
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import os
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib.metadata import version
-
-import holidays
-from holidays.calendars.chinese import _ChineseLunisolar
-from holidays.countries.china import ChinaStaticHolidays
+from pathlib import Path
+from typing import Any
 
 from quietday.domain.calendar import SATURDAY, OfficialCalendar, WorkingCalendar, days_between
 from quietday.errors import CalendarError
@@ -34,28 +35,100 @@ __all__ = [
 
 SUPPORTED_COUNTRIES = ("CN",)
 PACKAGE_SOURCE = f"holidays-{version('holidays')}"
-# The package records each published State Council notice as that year's special holidays.
-_CN_NOTICE_YEARS = frozenset(y for y in ChinaStaticHolidays.special_public_holidays if y >= 2001)
 _MAKE_UP = "调休上班"
+
+# A year's notice: its holidays with their names, and its weekend days made working days.
+_Notice = tuple[dict[date, str], frozenset[date]]
+
+
+def _cache_file() -> Path | None:
+    """Where the notices of this package version are kept: `QUIETDAY_CACHE_DIR`, else the
+    user's cache directory (None when there is none)."""
+    own = os.environ.get("QUIETDAY_CACHE_DIR")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    try:
+        root = Path(own) if own else (Path(xdg) if xdg else Path.home() / ".cache") / "quietday"
+    except RuntimeError:  # no home directory
+        return None
+    return root / f"official-cn-{PACKAGE_SOURCE}.json"
+
+
+def _from_package() -> dict[int, _Notice]:
+    """The package records each published State Council notice as that year's special
+    holidays; its country modules load together (0.36 s here), so only on a cache miss."""
+    import holidays  # noqa: PLC0415
+    from holidays.countries.china import ChinaStaticHolidays  # noqa: PLC0415
+
+    years = sorted(y for y in ChinaStaticHolidays.special_public_holidays if y >= 2001)
+    table = holidays.country_holidays("CN", years=years, language="zh_CN")
+    workdays = [d for d in getattr(table, "weekend_workdays", ()) if isinstance(d, date)]
+    return {
+        year: (
+            {d: str(name) for d, name in table.items() if d.year == year},
+            frozenset(d for d in workdays if d.year == year),
+        )
+        for year in years
+    }
+
+
+def _encoded(notices: Mapping[int, _Notice]) -> dict[str, Any]:
+    return {
+        "source": PACKAGE_SOURCE,
+        "years": {
+            str(year): {
+                "holidays": {d.isoformat(): n for d, n in sorted(off.items())},
+                "workdays": sorted(d.isoformat() for d in work),
+            }
+            for year, (off, work) in sorted(notices.items())
+        },
+    }
+
+
+def _decoded(doc: Any) -> dict[int, _Notice]:
+    """The notices of a cache file (KeyError, TypeError, ValueError, AttributeError: not one
+    of this package version)."""
+    if doc["source"] != PACKAGE_SOURCE:
+        raise ValueError(doc["source"])
+    notices: dict[int, _Notice] = {}
+    for year, notice in doc["years"].items():
+        off = {date.fromisoformat(d): str(n) for d, n in notice["holidays"].items()}
+        work = frozenset(date.fromisoformat(d) for d in notice["workdays"])
+        if any(d.year != int(year) for d in (*off, *work)):
+            raise ValueError(year)
+        notices[int(year)] = (off, work)
+    return notices
+
+
+@lru_cache(maxsize=1)
+def _notices() -> dict[int, _Notice]:
+    """Every notice the package holds, from the cache file of this package version, else from
+    the package (then written to that file for the next process)."""
+    path = _cache_file()
+    if path is not None:
+        with suppress(OSError, KeyError, TypeError, ValueError, AttributeError):
+            return _decoded(json.loads(path.read_text(encoding="utf-8")))
+    notices = _from_package()
+    if path is not None:
+        with suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            part.write_text(json.dumps(_encoded(notices), ensure_ascii=False), encoding="utf-8")
+            part.replace(path)
+    return notices
 
 
 def official_years(country: str) -> frozenset[int]:
     if country != "CN":
         raise ValueError(f"unsupported country {country!r}")
-    return _CN_NOTICE_YEARS
+    return frozenset(_notices())
 
 
 @lru_cache(maxsize=32)
 def _calendar(country: str, years: tuple[int, ...]) -> OfficialCalendar:
+    notices = _notices()
     known = tuple(y for y in years if y in official_years(country))
-    table = holidays.country_holidays(country, years=known, language="zh_CN") if known else {}
-    wanted = set(known)
-    off = {d: str(name) for d, name in table.items() if d.year in wanted}
-    workdays = frozenset(
-        d
-        for d in getattr(table, "weekend_workdays", ())
-        if isinstance(d, date) and d.year in wanted
-    )
+    off = {d: n for y in known for d, n in notices[y][0].items()}
+    workdays = frozenset(d for y in known for d in notices[y][1])
     return OfficialCalendar(
         country=country,
         years=frozenset(known),
@@ -80,6 +153,8 @@ def _lunar(found: tuple[date | None, bool], year: int, name: str) -> date:
 @lru_cache(maxsize=32)
 def _provisional(year: int) -> dict[date, str]:
     # The package's lunisolar tables (its `China` class would mix in a notice where it has one).
+    from holidays.calendars.chinese import _ChineseLunisolar  # noqa: PLC0415
+
     lunar = _ChineseLunisolar()
     new_year = _lunar(lunar.lunar_new_year_date(year), year, "春节")
     days = {

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import holidays
 import pytest
 
 from helpers import doc, load
+from quietday import official
 from quietday.domain.calendar import QuietPolicy, WorkingCalendar, days_between
 from quietday.errors import CalendarError, InstanceError
 from quietday.official import (
@@ -18,6 +24,8 @@ from quietday.official import (
     provisional_calendar,
     with_provisional,
 )
+
+SPEC_EXAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "spec-example-valid.json"
 
 
 def cn(*years: int) -> WorkingCalendar:
@@ -170,3 +178,88 @@ def test_instance_terms_carry_a_calendar_the_package_lacks() -> None:
     wanted = WorkingCalendar(cal)
     for day in days_between(date(2026, 1, 1), date(2027, 12, 31)):
         assert terms.is_working_day(day) == wanted.is_working_day(day), day
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The notices' cache in a directory of its own, and the process's memory of them cleared
+    before and after."""
+    monkeypatch.setenv("QUIETDAY_CACHE_DIR", str(tmp_path))
+    official._notices.cache_clear()
+    official._calendar.cache_clear()
+    yield tmp_path
+    official._notices.cache_clear()
+    official._calendar.cache_clear()
+
+
+def _package_2026() -> tuple[dict[date, str], set[date]]:
+    """2026 straight from the package (its `weekend_workdays` holds days of other years too)."""
+    table = holidays.country_holidays("CN", years=[2026], language="zh_CN")
+    return dict(table.items()), {d for d in table.weekend_workdays if d.year == 2026}
+
+
+def test_the_notices_are_cached_for_the_package_version(cache_dir: Path) -> None:
+    """The first process takes the notices from the package and writes them down; the next
+    reads them back: the same calendar, and a change to the file shows it was read."""
+    off, work = _package_2026()
+    cal = official_calendar("CN", [2026])
+    assert {d: cal.names[d] for d in cal.holidays} == off
+    assert cal.workdays == frozenset(work)
+    (cached,) = cache_dir.iterdir()
+    assert cached.name == f"official-cn-{official.PACKAGE_SOURCE}.json"
+    doc = json.loads(cached.read_text("utf-8"))
+    doc["years"]["2026"]["holidays"]["2026-07-21"] = "测试"
+    cached.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
+    official._notices.cache_clear()
+    official._calendar.cache_clear()
+    assert official_calendar("CN", [2026]).holidays == frozenset(off) | {date(2026, 7, 21)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        json.dumps({"source": "holidays-0.1", "years": {"2026": {"holidays": {}, "workdays": []}}}),
+        json.dumps({"source": official.PACKAGE_SOURCE, "years": {"2026": {"holidays": []}}}),
+        json.dumps(
+            {
+                "source": official.PACKAGE_SOURCE,
+                "years": {"2026": {"holidays": {"2025-07-21": "x"}, "workdays": []}},
+            }
+        ),
+    ],
+    ids=["not-json", "other-version", "wrong-shape", "wrong-year"],
+)
+def test_a_cache_not_of_this_package_version_is_taken_again_from_the_package(
+    cache_dir: Path, text: str
+) -> None:
+    cached = cache_dir / f"official-cn-{official.PACKAGE_SOURCE}.json"
+    cached.write_text(text, "utf-8")
+    off, work = _package_2026()
+    cal = official_calendar("CN", [2026])
+    assert cal.holidays == frozenset(off)
+    assert cal.workdays == frozenset(work)
+    assert official_years("CN") >= {2024, 2025, 2026}
+    assert json.loads(cached.read_text("utf-8"))["source"] == official.PACKAGE_SOURCE
+
+
+def test_reading_an_instance_loads_no_holidays_package_once_cached(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """The package's country modules load together (0.36 s): a command reading an instance
+    skips them once the notices are cached."""
+    official_years("CN")
+    script = (
+        "import sys; from quietday.formats.instance import load_instance; "
+        f"load_instance({str(SPEC_EXAMPLE)!r}); print(sorted(m for m in sys.modules if m.startswith('holidays')))"
+    )
+    env = {**os.environ, "QUIETDAY_CACHE_DIR": str(cache_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    env["QUIETDAY_CACHE_DIR"] = str(tmp_path / "empty")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert "holidays.countries.china" in done.stdout
