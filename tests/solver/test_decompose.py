@@ -291,6 +291,60 @@ def test_part_budgets_end_together_by_the_quarters_deadline(province):
     )
 
 
+def _decomposed(instance, config):
+    plan = plan_parts(instance, config.part_size)
+    pool = LocalPool(config.processes)
+    return Decomposed(
+        instance, plan, config, pool, on_progress=None, cancel=None, clock=lambda: 0.0, started=0.0
+    )
+
+
+def test_the_quarters_leave_the_units_their_own_work(province):
+    """The units' preparation, greedy, finishing pass, explanations and check are outside any
+    budget. Keeping a fixed share of the limit for them ran the province year 114 s past a
+    limit of 300 s; the quarters' deadline now leaves that work out, by the units' sizes as two
+    processes take them, and a unit's repair gets a share of what is left beyond it."""
+    config = SolverConfig(time_limit=100, part_size=150, processes=2)
+    run = _decomposed(province, config)
+    sizes = [sum(len(p.inspections) for p in parts) for _, _, parts in run.units()]
+    assert len(sizes) > 2
+    own = decompose._UNIT_SECONDS_PER_INSPECTION * _lpt_end(sizes, 2)
+    assert run.last_stage == pytest.approx(own)
+    assert run.solve_deadline == pytest.approx((100 - own) * (1 - decompose._FINISH_SHARE))
+    assert run.repair_seconds(sizes[0], left=own, units=len(sizes)) == 0
+    assert run.repair_seconds(sizes[0], left=own + 10, units=len(sizes)) > 0
+    short = _decomposed(province, replace(config, time_limit=own / 2))
+    assert short.solve_deadline == 0
+    sized = [short.part_budget(size, sizes, slices_left=4) for size in sizes]
+    assert sized == [decompose._MIN_PART_SECONDS] * len(sizes)
+
+
+def test_a_one_quarter_solves_units_finish_with_their_parts():
+    """Without a last stage of its own (a one-quarter solve's units finish in their parts' jobs
+    or as soon as their parts end), the quarter keeps the limit less the finish share."""
+    quarter = generate(GeneratorConfig(enterprises=1200, seed=21, horizon="quarter"))
+    run = _decomposed(quarter, SolverConfig(time_limit=100, part_size=150, processes=2))
+    assert len(run.plan.slices) == 1
+    assert run.last_stage == 0
+    assert run.solve_deadline == pytest.approx(100 * (1 - decompose._FINISH_SHARE))
+
+
+def test_the_solve_command_counts_reading_checking_and_writing(tmp_path, monkeypatch):
+    """`quietday solve --time-limit` is the whole wait: the solver gets the limit less the
+    time reading took and what checking and writing take by the number of inspections (the
+    province year's 2.03 M: 14.5 s here, where one second was kept)."""
+    inst = _yearly_cap_instance()
+    path = tmp_path / "year.json"
+    write_instance(inst, path)
+    ticks = iter([10.0, 11.5])
+    monkeypatch.setattr(files, "_WRITE_SECONDS_PER_INSPECTION", 3.0)
+    report = files.solve_file(
+        path, tmp_path / "out.json", SolverConfig(time_limit=30), clock=lambda: next(ticks, 11.5)
+    )
+    assert len(inst.inspections) == 2
+    assert report.result.solution.stats.extra["config"]["time_limit"] == pytest.approx(30 - 1.5 - 6)
+
+
 def _yearly_cap_instance(**changes):
     return load(
         doc(

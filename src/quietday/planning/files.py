@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 _WRITE_MARGIN, _MIN_SOLVE = 1.0, 1.0
+# Checking and writing a solution after the solve: 7-9 us per inspection here (the county's 18k
+# inspections in 0.16 s, the province year's 2.03 M in 14.5 s).
+_WRITE_SECONDS_PER_INSPECTION = 8e-6
 # An instance file of more bytes than this per inspection of a part is taken as one to be
 # decomposed, and its worker processes are made ready while it is read. Inspections are most of
 # a file (about 400 bytes each, with their enterprises and history, in a generated province); a
@@ -89,8 +92,10 @@ def solve_file(
     instance = load_instance(instance_path)
     t1 = clock()
     if not config.deterministic:
-        # The limit is the user's whole wait: reading the file counts, and writing needs a moment.
-        budget = config.time_limit - (t1 - t0) - _WRITE_MARGIN
+        # The limit is the user's whole wait: reading the file counts, and so do checking and
+        # writing the solution.
+        writing = max(_WRITE_MARGIN, _WRITE_SECONDS_PER_INSPECTION * len(instance.inspections))
+        budget = config.time_limit - (t1 - t0) - writing
         config = replace(config, time_limit=max(_MIN_SOLVE, budget))
     result = solve(instance, config, on_progress=on_progress, cancel=cancel, clock=clock)
     violations = find_violations(instance, result.solution, placement=result.placement_violations)
