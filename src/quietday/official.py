@@ -42,15 +42,14 @@ _Notice = tuple[dict[date, str], frozenset[date]]
 
 
 def _cache_file() -> Path | None:
-    """Where the notices of this package version are kept: `QUIETDAY_CACHE_DIR`, else the
-    user's cache directory (None when there is none)."""
-    own = os.environ.get("QUIETDAY_CACHE_DIR")
+    """Where the notices of this package version are kept: the user's cache directory
+    (`XDG_CACHE_HOME`, else ~/.cache; None without a home directory)."""
     xdg = os.environ.get("XDG_CACHE_HOME")
     try:
-        root = Path(own) if own else (Path(xdg) if xdg else Path.home() / ".cache") / "quietday"
-    except RuntimeError:  # no home directory
+        root = Path(xdg) if xdg else Path.home() / ".cache"
+    except RuntimeError:
         return None
-    return root / f"official-cn-{PACKAGE_SOURCE}.json"
+    return root / "quietday" / f"official-cn-{PACKAGE_SOURCE}.json"
 
 
 def _from_package() -> dict[int, _Notice]:

@@ -184,7 +184,7 @@ def test_instance_terms_carry_a_calendar_the_package_lacks() -> None:
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The notices' cache in a directory of its own, and the process's memory of them cleared
     before and after."""
-    monkeypatch.setenv("QUIETDAY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     official._notices.cache_clear()
     official._calendar.cache_clear()
     yield tmp_path
@@ -205,7 +205,7 @@ def test_the_notices_are_cached_for_the_package_version(cache_dir: Path) -> None
     cal = official_calendar("CN", [2026])
     assert {d: cal.names[d] for d in cal.holidays} == off
     assert cal.workdays == frozenset(work)
-    (cached,) = cache_dir.iterdir()
+    (cached,) = (cache_dir / "quietday").iterdir()
     assert cached.name == f"official-cn-{official.PACKAGE_SOURCE}.json"
     doc = json.loads(cached.read_text("utf-8"))
     doc["years"]["2026"]["holidays"]["2026-07-21"] = "测试"
@@ -233,7 +233,8 @@ def test_the_notices_are_cached_for_the_package_version(cache_dir: Path) -> None
 def test_a_cache_not_of_this_package_version_is_taken_again_from_the_package(
     cache_dir: Path, text: str
 ) -> None:
-    cached = cache_dir / f"official-cn-{official.PACKAGE_SOURCE}.json"
+    cached = cache_dir / "quietday" / f"official-cn-{official.PACKAGE_SOURCE}.json"
+    cached.parent.mkdir()
     cached.write_text(text, "utf-8")
     off, work = _package_2026()
     cal = official_calendar("CN", [2026])
@@ -253,12 +254,12 @@ def test_reading_an_instance_loads_no_holidays_package_once_cached(
         "import sys; from quietday.formats.instance import load_instance; "
         f"load_instance({str(SPEC_EXAMPLE)!r}); print(sorted(m for m in sys.modules if m.startswith('holidays')))"
     )
-    env = {**os.environ, "QUIETDAY_CACHE_DIR": str(cache_dir)}
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_dir)}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
-    env["QUIETDAY_CACHE_DIR"] = str(tmp_path / "empty")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty")
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
