@@ -59,9 +59,11 @@ __all__ = ["Decomposed"]
 # the units' own work leaves, when the last stage is a stage of its own).
 _FINISH_SHARE = 0.35
 # Seconds per inspection a unit's last stage takes outside its repair budget (preparation, greedy,
-# finishing pass, explanations, placement check) when its parts were solved quarter by quarter:
-# 90-165 us on this 2-core machine for the province year's units (31k-289k inspections; the
-# larger, the dearer), so the upper end.
+# finishing pass, explanations, placement check) when its parts were solved quarter by quarter.
+# On this 2-core machine, over the province year's units (31k-289k inspections): 118-167 us on
+# average in six runs, 73-220 us per unit (the larger, the dearer; the less the quarters
+# searched, the more the finishing pass does). What the estimate misses comes out of the finish
+# share.
 _UNIT_SECONDS_PER_INSPECTION = 150e-6
 # Share of what is left at the last stage that the units' repair passes may use together.
 _REPAIR_SHARE = 0.25
