@@ -124,8 +124,8 @@ def official_years(country: str) -> frozenset[int]:
 
 @lru_cache(maxsize=32)
 def _calendar(country: str, years: tuple[int, ...]) -> OfficialCalendar:
-    notices = _notices()
-    known = tuple(y for y in years if y in official_years(country))
+    notices, noticed = _notices(), official_years(country)
+    known = tuple(y for y in years if y in noticed)
     off = {d: n for y in known for d, n in notices[y][0].items()}
     workdays = frozenset(d for y in known for d in notices[y][1])
     return OfficialCalendar(
